@@ -1,0 +1,188 @@
+//! The shapes of `smeflow.toml` and `label-sets/*.toml`, exactly as users write them.
+
+use serde::{Deserialize, Serialize};
+
+/// `smeflow.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramConfig {
+    pub gitlab: GitLabSection,
+    pub webhook: WebhookSection,
+    /// Folders relative to the config file; defaults let a fresh checkout work unchanged.
+    #[serde(default)]
+    pub paths: PathsSection,
+    #[serde(rename = "areas")]
+    pub areas: Vec<AreaConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitLabSection {
+    /// Full path of the SME group, e.g. `gitlab-com/customer-success/subject-matter-experts`.
+    pub group: String,
+    /// Branch the templates are committed to when the project has no default branch yet.
+    #[serde(default = "default_branch")]
+    pub default_branch: String,
+    /// Visibility of newly created area projects.
+    #[serde(default = "default_visibility")]
+    pub project_visibility: String,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_visibility() -> String {
+    "internal".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Public URL of `smeflow serve`'s `/webhooks/gitlab`; `SMEFLOW_WEBHOOK_URL` overrides it.
+    pub url: String,
+    /// Name of the environment variable holding the hook's secret token.
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+}
+
+fn default_secret_env() -> String {
+    "SMEFLOW_WEBHOOK_SECRET".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsSection {
+    #[serde(default = "default_label_sets")]
+    pub label_sets: String,
+    #[serde(default = "default_templates")]
+    pub issue_templates: String,
+    #[serde(default = "default_seed_issues")]
+    pub seed_issues: String,
+}
+
+impl Default for PathsSection {
+    fn default() -> Self {
+        PathsSection {
+            label_sets: default_label_sets(),
+            issue_templates: default_templates(),
+            seed_issues: default_seed_issues(),
+        }
+    }
+}
+
+fn default_label_sets() -> String {
+    "label-sets".into()
+}
+fn default_templates() -> String {
+    "issue-templates".into()
+}
+fn default_seed_issues() -> String {
+    "seed-issues".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AreaStatus {
+    /// A formal SME Area with its own theme set.
+    Formal,
+    /// An area of interest: collaboration project, no dedicated PM review yet.
+    Interest,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreaConfig {
+    /// Short id used on the command line: `smeflow bootstrap-area ai`.
+    pub slug: String,
+    /// Display name: "AI", "CI/CD & Runner".
+    pub name: String,
+    /// Project path inside the group, e.g. `ai-sme`.
+    pub project: String,
+    /// Project display name; defaults to "<name> SME" with characters GitLab refuses in
+    /// project names (`/`, `&`) replaced.
+    #[serde(default)]
+    pub project_name: Option<String>,
+    pub status: AreaStatus,
+    #[serde(default)]
+    pub description: String,
+    /// Names of files in `label-sets/` (without `.toml`) that apply to this area.
+    pub label_sets: Vec<String>,
+    #[serde(default)]
+    pub slack: SlackChannels,
+    #[serde(default)]
+    pub google_groups: Vec<String>,
+    /// GitLab usernames, without `@`; empty until the program fills them in.
+    #[serde(default)]
+    pub leads: Vec<String>,
+    #[serde(default)]
+    pub pms: Vec<String>,
+}
+
+impl AreaConfig {
+    pub fn project_display_name(&self) -> String {
+        if let Some(name) = &self.project_name {
+            return name.clone();
+        }
+        let name = format!("{} SME", self.name)
+            .replace('&', "and")
+            .replace('/', "-");
+        // GitLab allows letters, digits, emoji, `_`, `.`, `+`, `-`, spaces, and parentheses.
+        name.chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '+' | '-' | ' ' | '(' | ')'))
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackChannels {
+    #[serde(default)]
+    pub area: String,
+    #[serde(default)]
+    pub requests: String,
+}
+
+/// One `label-sets/<name>.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSetFile {
+    pub description: String,
+    /// For scoped sets, the scope every label shares (`SME Workflow`); smeflow then treats the
+    /// scope as managed: exactly one label of it per issue, unknown values are typos.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Board built from this set, its lists in label order (e.g. "PM Review").
+    #[serde(default)]
+    pub board: Option<String>,
+    #[serde(rename = "label")]
+    pub labels: Vec<LabelSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub name: String,
+    /// `#RRGGBB`.
+    pub color: String,
+    pub description: String,
+    /// Only for `Theme::` labels: how the tagger recognises the theme in feedback text.
+    #[serde(default)]
+    pub rules: Option<ThemeRules>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeRules {
+    /// Single words; matched on word boundaries, case- and inflection-insensitive.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Multi-word phrases; stronger evidence than a keyword.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    /// Words or phrases that veto the theme when present (e.g. "chatops" for Duo Chat).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}

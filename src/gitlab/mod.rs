@@ -1,0 +1,480 @@
+//! A small typed client for GitLab's REST API v4: token auth, pagination, and retries that
+//! respect GitLab's rate limits. Errors are phrased as what the user should fix.
+
+pub mod types;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+use std::time::Duration;
+
+/// GitLab's largest page; fewer round trips for every list smeflow reads.
+pub const PER_PAGE: u32 = 100;
+
+/// How hard to try before giving up on GitLab.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is not waited out: the run stops with a clear error.
+    pub max_retry_after: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The token, kept out of `Debug` output and logs.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitLabError {
+    #[error("GitLab at {base} rejected the token (401 Unauthorized). Check that GITLAB_TOKEN is a valid, unexpired personal, group or project access token with the `api` scope.")]
+    Unauthorized { base: String },
+    #[error("GitLab refused {method} {path} (403 Forbidden: {message}). The token's user needs at least the Maintainer role on the SME group to create projects, boards, webhooks and to commit templates.")]
+    Forbidden {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("{method} {path}: not found ({message})")]
+    NotFound {
+        method: String,
+        path: String,
+        message: String,
+    },
+    #[error("GitLab rejected {method} {path} ({status}): {message}")]
+    Rejected {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("GitLab kept rate-limiting {method} {path} (429) after {attempts} attempts; wait a few minutes and run again")]
+    RateLimited {
+        method: String,
+        path: String,
+        attempts: u32,
+    },
+    #[error("GitLab asked to wait {seconds}s before retrying {method} {path}; stopping instead. Run again later.")]
+    RetryAfterTooLong {
+        method: String,
+        path: String,
+        seconds: u64,
+    },
+    #[error("GitLab answered {method} {path} with {status} {attempts} times in a row; it may be down or overloaded. Run again later; nothing already done is repeated.")]
+    Server {
+        method: String,
+        path: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("cannot reach GitLab for {method} {path} after {attempts} attempts: {reason}. Check GITLAB_URL and the network.")]
+    Transport {
+        method: String,
+        path: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("unexpected answer to {method} {path}: {reason}")]
+    Decode {
+        method: String,
+        path: String,
+        reason: String,
+    },
+}
+
+impl GitLabError {
+    /// A write whose outcome is unknown: GitLab may or may not have applied it.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            GitLabError::Server { .. } | GitLabError::Transport { .. }
+        )
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitLabError::Unauthorized { .. } => Some(401),
+            GitLabError::Forbidden { .. } => Some(403),
+            GitLabError::NotFound { .. } => Some(404),
+            GitLabError::Rejected { status, .. } | GitLabError::Server { status, .. } => {
+                Some(*status)
+            }
+            GitLabError::RateLimited { .. } | GitLabError::RetryAfterTooLong { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    /// GitLab's error text, whichever of its shapes it came in.
+    pub fn message(&self) -> &str {
+        match self {
+            GitLabError::Forbidden { message, .. }
+            | GitLabError::NotFound { message, .. }
+            | GitLabError::Rejected { message, .. } => message,
+            _ => "",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, GitLabError>;
+
+#[derive(Clone)]
+pub struct GitLab {
+    base: String,
+    api: String,
+    token: Token,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for GitLab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitLab").field("base", &self.base).finish()
+    }
+}
+
+/// Percent-encodes a project/group path or file path as one URL path segment (`a/b` → `a%2Fb`).
+pub fn enc(segment: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(segment, KEEP).to_string()
+}
+
+impl GitLab {
+    pub fn new(base_url: &str, token: Token, retry: RetryPolicy) -> Result<GitLab> {
+        let base = base_url.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("smeflow/", env!("CARGO_PKG_VERSION")))
+            .timeout(retry.request_timeout)
+            .build()
+            .map_err(|e| GitLabError::Transport {
+                method: "-".into(),
+                path: "-".into(),
+                attempts: 0,
+                reason: e.to_string(),
+            })?;
+        Ok(GitLab {
+            api: format!("{base}/api/v4"),
+            base,
+            token,
+            http,
+            retry,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(Method::GET, path, &[], None).await?;
+        decode("GET", path, resp.body)
+    }
+
+    /// `None` when GitLab answers 404.
+    pub async fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(GitLabError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item of a paginated list, following `X-Next-Page` until the last page.
+    pub async fn list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("per_page", PER_PAGE.to_string()));
+            q.push(("page", page.to_string()));
+            let resp = self.send(Method::GET, path, &q, None).await?;
+            let items: Vec<T> = decode("GET", path, resp.body)?;
+            let got = items.len();
+            out.extend(items);
+            match resp.next_page {
+                Some(next) if next > page => page = next,
+                // Without the header (very large collections omit X-Total but keep X-Next-Page;
+                // some proxies strip both), a full page means there may be more.
+                None if resp.had_pagination_headers => break,
+                None if got == PER_PAGE as usize => page += 1,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
+        let resp = self.send(Method::POST, path, &[], Some(body)).await?;
+        decode("POST", path, resp.body)
+    }
+
+    pub async fn put<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
+        let resp = self.send(Method::PUT, path, &[], Some(body)).await?;
+        decode("PUT", path, resp.body)
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send(Method::DELETE, path, &[], None).await.map(|_| ())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer> {
+        // POST is not idempotent: after a 5xx or a timeout the write may have happened, so the
+        // caller (the executor) checks before trying again. A 429 was never processed.
+        let may_retry_ambiguous = method != Method::POST;
+        let url = format!("{}{}", self.api, path);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), &url)
+                .header("PRIVATE-TOKEN", &self.token.0)
+                .query(query);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            tracing::debug!(%method, path, attempt, "GitLab request");
+            let outcome = req.send().await;
+            let delay = match outcome {
+                Err(e) => {
+                    let reason = if e.is_timeout() {
+                        "timed out".to_string()
+                    } else if e.is_connect() {
+                        "connection failed".to_string()
+                    } else {
+                        e.without_url().to_string()
+                    };
+                    if !may_retry_ambiguous || attempt >= self.retry.max_attempts {
+                        return Err(GitLabError::Transport {
+                            method: method.to_string(),
+                            path: path.to_string(),
+                            attempts: attempt,
+                            reason,
+                        });
+                    }
+                    tracing::warn!(%method, path, attempt, reason, "GitLab unreachable, retrying");
+                    self.backoff(attempt)
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        if attempt >= self.retry.max_attempts {
+                            return Err(GitLabError::RateLimited {
+                                method: method.to_string(),
+                                path: path.to_string(),
+                                attempts: attempt,
+                            });
+                        }
+                        let wait = retry_after(&resp).unwrap_or_else(|| self.backoff(attempt));
+                        if wait > self.retry.max_retry_after {
+                            return Err(GitLabError::RetryAfterTooLong {
+                                method: method.to_string(),
+                                path: path.to_string(),
+                                seconds: wait.as_secs(),
+                            });
+                        }
+                        tracing::warn!(%method, path, wait_ms = wait.as_millis() as u64, "GitLab rate limit (429), waiting Retry-After");
+                        wait
+                    } else if status.is_server_error() {
+                        if !may_retry_ambiguous || attempt >= self.retry.max_attempts {
+                            return Err(GitLabError::Server {
+                                method: method.to_string(),
+                                path: path.to_string(),
+                                status: status.as_u16(),
+                                attempts: attempt,
+                            });
+                        }
+                        tracing::warn!(%method, path, status = status.as_u16(), attempt, "GitLab server error, retrying");
+                        self.backoff(attempt)
+                    } else {
+                        return self.finish(method, path, resp).await;
+                    }
+                }
+            };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn finish(&self, method: Method, path: &str, resp: reqwest::Response) -> Result<Answer> {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(|e| GitLabError::Transport {
+            method: method.to_string(),
+            path: path.to_string(),
+            attempts: 1,
+            reason: e.without_url().to_string(),
+        })?;
+        if status.is_success() {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            return Ok(Answer {
+                next_page: header("x-next-page").and_then(|v| v.trim().parse().ok()),
+                had_pagination_headers: header("x-next-page").is_some(),
+                body: text,
+            });
+        }
+        let message = error_message(&text);
+        let (m, p) = (method.to_string(), path.to_string());
+        Err(match status.as_u16() {
+            401 => GitLabError::Unauthorized {
+                base: self.base.clone(),
+            },
+            403 => GitLabError::Forbidden {
+                method: m,
+                path: p,
+                message,
+            },
+            404 => GitLabError::NotFound {
+                method: m,
+                path: p,
+                message,
+            },
+            code => GitLabError::Rejected {
+                method: m,
+                path: p,
+                status: code,
+                message,
+            },
+        })
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let capped = exp.min(self.retry.max_delay);
+        // Full jitter between half and all of the delay keeps many clients from retrying in step.
+        let ms = capped.as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(ms / 2..=ms.max(1)))
+    }
+}
+
+struct Answer {
+    body: String,
+    next_page: Option<u32>,
+    had_pagination_headers: bool,
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    let v = resp.headers().get("retry-after")?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn decode<T: DeserializeOwned>(method: &str, path: &str, body: String) -> Result<T> {
+    // DELETE and some PUTs answer 204 with no body; `()`-like callers ask for Value.
+    let body = if body.trim().is_empty() { "null" } else { &body };
+    serde_json::from_str(body).map_err(|e| GitLabError::Decode {
+        method: method.into(),
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// GitLab puts errors in `message` (a string, or an object of field → reasons) or in `error`.
+pub fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return body.trim().chars().take(200).collect();
+    };
+    let flatten = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(field, reasons)| {
+                    let reasons = match reasons {
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        other => other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string()),
+                    };
+                    format!("{field} {reasons}")
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    };
+    v.get("message")
+        .or_else(|| v.get("error"))
+        .map(flatten)
+        .unwrap_or_else(|| body.trim().chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_error_shape_gitlab_uses() {
+        assert_eq!(error_message(r#"{"message":"401 Unauthorized"}"#), "401 Unauthorized");
+        assert_eq!(error_message(r#"{"error":"name is missing"}"#), "name is missing");
+        assert_eq!(
+            error_message(r#"{"message":{"path":["has already been taken"]}}"#),
+            "path has already been taken"
+        );
+        assert_eq!(error_message("Retry later\n"), "Retry later");
+    }
+
+    #[test]
+    fn encodes_paths_as_one_segment() {
+        assert_eq!(enc("gitlab-com/customer-success/sme"), "gitlab-com%2Fcustomer-success%2Fsme");
+        assert_eq!(
+            enc(".gitlab/issue_templates/SME Request.md"),
+            ".gitlab%2Fissue_templates%2FSME%20Request.md"
+        );
+    }
+
+    #[test]
+    fn token_never_shows_in_debug_output() {
+        let t = Token::new("glpat-secret");
+        assert!(!format!("{t:?}").contains("glpat"));
+    }
+}

@@ -1,0 +1,123 @@
+//! The parts of GitLab's API entities smeflow reads. Unknown fields are ignored so newer
+//! GitLab versions keep working.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Group {
+    pub id: u64,
+    pub full_path: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Project {
+    pub id: u64,
+    pub path_with_namespace: String,
+    #[serde(default)]
+    pub name: String,
+    /// `None` while the repository is empty.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    #[serde(default)]
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Label {
+    pub id: u64,
+    pub name: String,
+    pub color: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// False for labels inherited from an ancestor group: those cannot be edited here.
+    #[serde(default = "yes")]
+    pub is_project_label: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TreeEntry {
+    /// The git blob id: lets smeflow see unchanged files without downloading them.
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Issue {
+    pub id: u64,
+    pub iid: u64,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Board {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub lists: Vec<BoardList>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct BoardList {
+    pub id: u64,
+    /// Absent for assignee/milestone lists, which smeflow leaves alone.
+    #[serde(default)]
+    pub label: Option<LabelRef>,
+    #[serde(default)]
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LabelRef {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Hook {
+    pub id: u64,
+    pub url: String,
+    #[serde(default)]
+    pub push_events: bool,
+    #[serde(default)]
+    pub issues_events: bool,
+    #[serde(default)]
+    pub confidential_issues_events: bool,
+    #[serde(default)]
+    pub note_events: bool,
+    #[serde(default)]
+    pub confidential_note_events: bool,
+    #[serde(default)]
+    pub merge_requests_events: bool,
+    #[serde(default)]
+    pub tag_push_events: bool,
+    #[serde(default)]
+    pub pipeline_events: bool,
+    #[serde(default)]
+    pub wiki_page_events: bool,
+    #[serde(default)]
+    pub job_events: bool,
+    #[serde(default = "yes")]
+    pub enable_ssl_verification: bool,
+}

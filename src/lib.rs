@@ -1,0 +1,10 @@
+//! smeflow: provisions and runs the GitLab side of an SME program. See README.md.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod gitlab;
+pub mod plan;
+pub mod policy;
+pub mod text;

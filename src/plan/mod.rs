@@ -1,0 +1,267 @@
+//! Changes, plans and their printing. A `Change` is a value: it prints itself for `--dry-run`
+//! and the executor (`exec`) turns it into GitLab requests. Nothing else in smeflow writes.
+
+pub mod exec;
+
+use serde::Serialize;
+use std::fmt;
+
+/// What a project webhook should look like. The secret is not part of it: plans are printed
+/// and logged, so the executor adds the token only when it sends the request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookSpec {
+    pub url: String,
+    pub issues_events: bool,
+    pub confidential_issues_events: bool,
+    pub note_events: bool,
+    pub confidential_note_events: bool,
+    /// GitLab turns push events on unless told otherwise.
+    pub push_events: bool,
+    pub enable_ssl_verification: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FileAction {
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub action: FileAction,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    CreateProject {
+        group: String,
+        namespace_id: u64,
+        path: String,
+        name: String,
+        description: String,
+        visibility: String,
+    },
+    EnableIssues {
+        project: String,
+    },
+    CreateLabel {
+        project: String,
+        name: String,
+        color: String,
+        description: String,
+    },
+    UpdateLabel {
+        project: String,
+        id: u64,
+        name: String,
+        /// (observed, desired); `None` when that field already matches.
+        color: Option<(String, String)>,
+        description: Option<(String, String)>,
+    },
+    /// All changed templates in one commit.
+    CommitFiles {
+        project: String,
+        branch: String,
+        message: String,
+        files: Vec<FileChange>,
+    },
+    CreateIssue {
+        project: String,
+        title: String,
+        description: String,
+        labels: Vec<String>,
+    },
+    CreateBoard {
+        project: String,
+        name: String,
+    },
+    CreateBoardList {
+        project: String,
+        board: String,
+        label: String,
+    },
+    MoveBoardList {
+        project: String,
+        board: String,
+        label: String,
+        from: usize,
+        to: usize,
+    },
+    CreateHook {
+        project: String,
+        hook: HookSpec,
+    },
+    UpdateHook {
+        project: String,
+        id: u64,
+        hook: HookSpec,
+        /// Human-readable list of what drifted, for the plan.
+        drift: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Create,
+    Update,
+}
+
+impl Change {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Change::EnableIssues { .. }
+            | Change::UpdateLabel { .. }
+            | Change::MoveBoardList { .. }
+            | Change::UpdateHook { .. } => Kind::Update,
+            Change::CommitFiles { files, .. }
+                if files.iter().all(|f| f.action == FileAction::Update) =>
+            {
+                Kind::Update
+            }
+            _ => Kind::Create,
+        }
+    }
+
+    /// Whether applying this change needs the webhook secret.
+    pub fn needs_webhook_secret(&self) -> bool {
+        matches!(self, Change::CreateHook { .. } | Change::UpdateHook { .. })
+    }
+}
+
+fn events(h: &HookSpec) -> String {
+    let mut on = Vec::new();
+    if h.issues_events {
+        on.push("issues");
+    }
+    if h.confidential_issues_events {
+        on.push("confidential issues");
+    }
+    if h.note_events {
+        on.push("comments");
+    }
+    if h.confidential_note_events {
+        on.push("confidential comments");
+    }
+    if h.push_events {
+        on.push("push");
+    }
+    on.join(", ")
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::CreateProject {
+                group,
+                path,
+                visibility,
+                ..
+            } => write!(f, "+ project {group}/{path} ({visibility}, issues enabled)"),
+            Change::EnableIssues { project } => write!(f, "~ project {project}: enable issues"),
+            Change::CreateLabel {
+                name, color, ..
+            } => write!(f, "+ label \"{name}\" {color}"),
+            Change::UpdateLabel {
+                name,
+                color,
+                description,
+                ..
+            } => {
+                write!(f, "~ label \"{name}\"")?;
+                if let Some((old, new)) = color {
+                    write!(f, " color {old} -> {new}")?;
+                }
+                if let Some((old, new)) = description {
+                    write!(f, " description \"{}\" -> \"{}\"", short(old), short(new))?;
+                }
+                Ok(())
+            }
+            Change::CommitFiles { branch, files, .. } => {
+                write!(f, "~ commit {} file(s) to {branch}:", files.len())?;
+                for file in files {
+                    let sign = match file.action {
+                        FileAction::Create => '+',
+                        FileAction::Update => '~',
+                    };
+                    write!(f, "\n    {sign} {}", file.path)?;
+                }
+                Ok(())
+            }
+            Change::CreateIssue { title, .. } => write!(f, "+ issue \"{title}\""),
+            Change::CreateBoard { name, .. } => write!(f, "+ board \"{name}\""),
+            Change::CreateBoardList { board, label, .. } => {
+                write!(f, "+ list \"{label}\" on board \"{board}\"")
+            }
+            Change::MoveBoardList {
+                board,
+                label,
+                from,
+                to,
+                ..
+            } => write!(
+                f,
+                "~ list \"{label}\" on board \"{board}\": position {from} -> {to}"
+            ),
+            Change::CreateHook { hook, .. } => {
+                write!(f, "+ webhook {} ({})", hook.url, events(hook))
+            }
+            Change::UpdateHook { hook, drift, .. } => {
+                write!(f, "~ webhook {} ({}): {}", hook.url, events(hook), drift.join(", "))
+            }
+        }
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(39).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// An ordered list of changes: later changes may rely on earlier ones (a list needs its board).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// Things smeflow noticed but will not change, shown with the plan.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        let creates = self
+            .changes
+            .iter()
+            .filter(|c| c.kind() == Kind::Create)
+            .count();
+        (creates, self.changes.len() - creates)
+    }
+
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return "No changes: GitLab already matches the configuration.".into();
+        }
+        let (c, u) = self.counts();
+        format!("Plan: {c} to create, {u} to update, 0 to delete.")
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for w in &self.warnings {
+            writeln!(f, "  ! {w}")?;
+        }
+        for c in &self.changes {
+            writeln!(f, "  {c}")?;
+        }
+        write!(f, "{}", self.summary())
+    }
+}

@@ -1,0 +1,357 @@
+//! Area provisioning: the project, its labels, templates, seed issues, boards and webhook.
+
+use crate::config::LabelSpec;
+use crate::gitlab::types::{Board, Group, Hook, Label, Project};
+use crate::plan::{Change, FileAction, FileChange, HookSpec, Plan};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the area should look like, computed from config (see `bootstrap::desired`).
+#[derive(Debug, Clone)]
+pub struct DesiredArea {
+    pub group: String,
+    pub project_path: String,
+    pub project_name: String,
+    pub description: String,
+    pub visibility: String,
+    pub branch: String,
+    pub labels: Vec<LabelSpec>,
+    /// Repository path → content.
+    pub templates: BTreeMap<String, String>,
+    /// Title → description.
+    pub seed_issues: Vec<(String, String)>,
+    /// Board name → label names, in list order.
+    pub boards: Vec<(String, Vec<String>)>,
+    pub hook: Option<HookSpec>,
+}
+
+impl DesiredArea {
+    pub fn full_path(&self) -> String {
+        format!("{}/{}", self.group, self.project_path)
+    }
+}
+
+/// What GitLab has now. With `project: None`, everything below it is empty.
+#[derive(Debug, Clone, Default)]
+pub struct ObservedArea {
+    pub group: Option<Group>,
+    pub project: Option<Project>,
+    pub issues_enabled: bool,
+    /// Includes labels inherited from ancestor groups (`is_project_label == false`).
+    pub labels: Vec<Label>,
+    /// Repository path → git blob id, for files under the templates folder.
+    pub template_blobs: BTreeMap<String, String>,
+    pub seed_titles: BTreeSet<String>,
+    pub boards: Vec<Board>,
+    pub hooks: Vec<Hook>,
+}
+
+/// The path of smeflow's webhook endpoint; a hook ending in it is ours even after a URL move.
+pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
+
+pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
+    let mut plan = Plan::default();
+    let project = desired.full_path();
+    match &observed.project {
+        None => plan.changes.push(Change::CreateProject {
+            group: desired.group.clone(),
+            namespace_id: observed.group.as_ref().map(|g| g.id).unwrap_or(0),
+            path: desired.project_path.clone(),
+            name: desired.project_name.clone(),
+            description: desired.description.clone(),
+            visibility: desired.visibility.clone(),
+        }),
+        Some(_) if !observed.issues_enabled => plan.changes.push(Change::EnableIssues {
+            project: project.clone(),
+        }),
+        Some(_) => {}
+    }
+    plan_labels(desired, observed, &project, &mut plan);
+    plan_templates(desired, observed, &project, &mut plan);
+    for (title, description) in &desired.seed_issues {
+        if !observed.seed_titles.contains(title) {
+            plan.changes.push(Change::CreateIssue {
+                project: project.clone(),
+                title: title.clone(),
+                description: description.clone(),
+                labels: Vec::new(),
+            });
+        }
+    }
+    for (board, lists) in &desired.boards {
+        plan_board(board, lists, observed, &project, &mut plan);
+    }
+    if let Some(hook) = &desired.hook {
+        plan_hook(hook, &observed.hooks, &project, &mut plan);
+    }
+    plan
+}
+
+fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
+    let existing: BTreeMap<&str, &Label> =
+        observed.labels.iter().map(|l| (l.name.as_str(), l)).collect();
+    for spec in &desired.labels {
+        let Some(label) = existing.get(spec.name.as_str()) else {
+            plan.changes.push(Change::CreateLabel {
+                project: project.to_string(),
+                name: spec.name.clone(),
+                color: spec.color.to_lowercase(),
+                description: spec.description.clone(),
+            });
+            continue;
+        };
+        let color = (!label.color.eq_ignore_ascii_case(&spec.color))
+            .then(|| (label.color.clone(), spec.color.to_lowercase()));
+        let observed_desc = label.description.clone().unwrap_or_default();
+        let description =
+            (observed_desc != spec.description).then(|| (observed_desc, spec.description.clone()));
+        if color.is_none() && description.is_none() {
+            continue;
+        }
+        if !label.is_project_label {
+            // Inherited group labels can only be edited on the group; say so rather than fail.
+            plan.warnings.push(format!(
+                "label \"{}\" is inherited from a parent group and differs from the label set; edit it on the group",
+                spec.name
+            ));
+            continue;
+        }
+        plan.changes.push(Change::UpdateLabel {
+            project: project.to_string(),
+            id: label.id,
+            name: spec.name.clone(),
+            color,
+            description,
+        });
+    }
+}
+
+fn plan_templates(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
+    let files: Vec<FileChange> = desired
+        .templates
+        .iter()
+        .filter_map(|(path, content)| match observed.template_blobs.get(path) {
+            None => Some(FileChange {
+                path: path.clone(),
+                action: FileAction::Create,
+                content: content.clone(),
+            }),
+            Some(blob) if *blob != git_blob_id(content) => Some(FileChange {
+                path: path.clone(),
+                action: FileAction::Update,
+                content: content.clone(),
+            }),
+            Some(_) => None,
+        })
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let branch = observed
+        .project
+        .as_ref()
+        .and_then(|p| p.default_branch.clone())
+        .unwrap_or_else(|| desired.branch.clone());
+    plan.changes.push(Change::CommitFiles {
+        project: project.to_string(),
+        branch,
+        message: format!(
+            "Update SME issue templates ({} file{})\n\nRendered by smeflow from issue-templates/.",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        ),
+        files,
+    });
+}
+
+/// Git's object id for a file's content, as the repository tree API reports it.
+pub fn git_blob_id(content: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", content.len()).as_bytes());
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn plan_board(name: &str, wanted: &[String], observed: &ObservedArea, project: &str, plan: &mut Plan) {
+    let board = observed.boards.iter().find(|b| b.name == name);
+    if board.is_none() {
+        plan.changes.push(Change::CreateBoard {
+            project: project.to_string(),
+            name: name.to_string(),
+        });
+    }
+    // The current label lists in position order; lists of other labels stay where they are.
+    let mut order: Vec<String> = board
+        .map(|b| {
+            let mut lists: Vec<_> = b.lists.iter().filter_map(|l| l.label.as_ref().map(|lab| (l.position, lab.name.clone()))).collect();
+            lists.sort();
+            lists.into_iter().map(|(_, n)| n).collect()
+        })
+        .unwrap_or_default();
+    for label in wanted {
+        if !order.contains(label) {
+            plan.changes.push(Change::CreateBoardList {
+                project: project.to_string(),
+                board: name.to_string(),
+                label: label.clone(),
+            });
+            // GitLab appends a new list at the end.
+            order.push(label.clone());
+        }
+    }
+    // Managed lists come first, in label-set order. Replaying GitLab's move semantics (remove,
+    // insert, shift the rest) yields the fewest moves that get there.
+    for (target, label) in wanted.iter().enumerate() {
+        let from = order.iter().position(|l| l == label).expect("list exists or was planned");
+        if from != target {
+            let moved = order.remove(from);
+            order.insert(target, moved);
+            plan.changes.push(Change::MoveBoardList {
+                project: project.to_string(),
+                board: name.to_string(),
+                label: label.clone(),
+                from,
+                to: target,
+            });
+        }
+    }
+}
+
+fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
+    let ours = hooks
+        .iter()
+        .find(|h| h.url == spec.url)
+        .or_else(|| hooks.iter().find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH)));
+    let Some(hook) = ours else {
+        plan.changes.push(Change::CreateHook {
+            project: project.to_string(),
+            hook: spec.clone(),
+        });
+        return;
+    };
+    let mut drift = Vec::new();
+    if hook.url != spec.url {
+        drift.push(format!("url was {}", hook.url));
+    }
+    let flags = [
+        ("issue events", hook.issues_events, spec.issues_events),
+        ("confidential issue events", hook.confidential_issues_events, spec.confidential_issues_events),
+        ("comment events", hook.note_events, spec.note_events),
+        ("confidential comment events", hook.confidential_note_events, spec.confidential_note_events),
+        ("push events", hook.push_events, spec.push_events),
+        ("merge request events", hook.merge_requests_events, false),
+        ("tag push events", hook.tag_push_events, false),
+        ("pipeline events", hook.pipeline_events, false),
+        ("wiki events", hook.wiki_page_events, false),
+        ("job events", hook.job_events, false),
+        ("SSL verification", hook.enable_ssl_verification, spec.enable_ssl_verification),
+    ];
+    for (what, is, want) in flags {
+        if is != want {
+            drift.push(format!("{what} {}", if want { "off -> on" } else { "on -> off" }));
+        }
+    }
+    if !drift.is_empty() {
+        plan.changes.push(Change::UpdateHook {
+            project: project.to_string(),
+            id: hook.id,
+            hook: spec.clone(),
+            drift,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitlab::types::{BoardList, LabelRef};
+
+    fn desired() -> DesiredArea {
+        DesiredArea {
+            group: "g".into(),
+            project_path: "ai-sme".into(),
+            project_name: "AI SME".into(),
+            description: "d".into(),
+            visibility: "internal".into(),
+            branch: "main".into(),
+            labels: vec![LabelSpec {
+                name: "SME Workflow::Triage".into(),
+                color: "#336699".into(),
+                description: "New".into(),
+                rules: None,
+            }],
+            templates: BTreeMap::from([("t/A.md".to_string(), "hello\n".to_string())]),
+            seed_issues: vec![("Seed".into(), "body".into())],
+            boards: vec![("B".into(), vec!["a".into(), "b".into(), "c".into()])],
+            hook: None,
+        }
+    }
+
+    fn board(lists: &[&str]) -> Board {
+        Board {
+            id: 1,
+            name: "B".into(),
+            lists: lists
+                .iter()
+                .enumerate()
+                .map(|(i, n)| BoardList {
+                    id: i as u64 + 10,
+                    label: Some(LabelRef { id: i as u64, name: n.to_string() }),
+                    position: i as i64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn blob_id_matches_git_hash_object() {
+        assert_eq!(git_blob_id("hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+    }
+
+    #[test]
+    fn missing_project_plans_everything_in_dependency_order() {
+        let p = plan(&desired(), &ObservedArea::default());
+        let shown: Vec<String> = p.changes.iter().map(|c| c.to_string()).collect();
+        assert!(shown[0].starts_with("+ project g/ai-sme"));
+        assert!(shown[1].starts_with("+ label \"SME Workflow::Triage\""));
+        let board_at = shown.iter().position(|s| s.starts_with("+ board")).unwrap();
+        let list_at = shown.iter().position(|s| s.starts_with("+ list")).unwrap();
+        assert!(board_at < list_at);
+        assert_eq!(p.counts(), (1 + 1 + 1 + 1 + 1 + 3, 0));
+    }
+
+    #[test]
+    fn deleted_list_is_recreated_and_moved_back_into_place() {
+        let mut o = ObservedArea { project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: "AI SME".into(), default_branch: Some("main".into()), web_url: String::new() }), issues_enabled: true, ..Default::default() };
+        o.boards = vec![board(&["a", "c"])];
+        let d = DesiredArea { labels: vec![], templates: BTreeMap::new(), seed_issues: vec![], ..desired() };
+        let p = plan(&d, &o);
+        let shown: Vec<String> = p.changes.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, vec!["+ list \"b\" on board \"B\"", "~ list \"b\" on board \"B\": position 2 -> 1"]);
+    }
+
+    #[test]
+    fn scrambled_lists_take_the_fewest_moves() {
+        let mut o = ObservedArea { project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: String::new(), default_branch: None, web_url: String::new() }), issues_enabled: true, ..Default::default() };
+        o.boards = vec![board(&["c", "a", "b"])];
+        let d = DesiredArea { labels: vec![], templates: BTreeMap::new(), seed_issues: vec![], ..desired() };
+        let p = plan(&d, &o);
+        assert_eq!(p.changes.len(), 2, "{p}");
+        let o2 = ObservedArea { boards: vec![board(&["a", "b", "c"])], ..o };
+        assert!(plan(&d, &o2).is_empty());
+    }
+
+    #[test]
+    fn inherited_label_drift_is_a_warning_not_a_write() {
+        let o = ObservedArea {
+            project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: String::new(), default_branch: None, web_url: String::new() }),
+            issues_enabled: true,
+            labels: vec![Label { id: 5, name: "SME Workflow::Triage".into(), color: "#000000".into(), description: Some("New".into()), is_project_label: false }],
+            ..Default::default()
+        };
+        let d = DesiredArea { templates: BTreeMap::new(), seed_issues: vec![], boards: vec![], ..desired() };
+        let p = plan(&d, &o);
+        assert!(p.is_empty());
+        assert_eq!(p.warnings.len(), 1);
+    }
+}
