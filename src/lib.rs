@@ -7,4 +7,6 @@ pub mod demo;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
+pub mod service;
+pub mod store;
 pub mod text;

@@ -1,0 +1,60 @@
+//! Counters for `/metrics`, in Prometheus' text exposition format (hand-written: a dozen
+//! counters do not justify a metrics framework).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub ignored: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub bad_request: AtomicU64,
+    pub too_large: AtomicU64,
+    pub store_errors: AtomicU64,
+    pub processed: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead: AtomicU64,
+    pub changes_applied: AtomicU64,
+    pub syncs: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, states: &[(String, i64)]) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP smeflow_webhook_deliveries_total Webhook deliveries received, by outcome.");
+        let _ = writeln!(out, "# TYPE smeflow_webhook_deliveries_total counter");
+        for (outcome, c) in [
+            ("accepted", &self.accepted),
+            ("duplicate", &self.duplicates),
+            ("ignored", &self.ignored),
+            ("unauthorized", &self.unauthorized),
+            ("bad_request", &self.bad_request),
+            ("too_large", &self.too_large),
+            ("store_error", &self.store_errors),
+        ] {
+            let _ = writeln!(out, "smeflow_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
+        }
+        let _ = writeln!(out, "# HELP smeflow_worker_deliveries_total Deliveries the worker finished, by outcome.");
+        let _ = writeln!(out, "# TYPE smeflow_worker_deliveries_total counter");
+        for (outcome, c) in [("done", &self.processed), ("failed", &self.failed), ("dead", &self.dead)] {
+            let _ = writeln!(out, "smeflow_worker_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
+        }
+        let _ = writeln!(out, "# HELP smeflow_changes_applied_total Changes written to GitLab.");
+        let _ = writeln!(out, "# TYPE smeflow_changes_applied_total counter");
+        let _ = writeln!(out, "smeflow_changes_applied_total {}", get(&self.changes_applied));
+        let _ = writeln!(out, "# HELP smeflow_deliveries Deliveries in the store, by state.");
+        let _ = writeln!(out, "# TYPE smeflow_deliveries gauge");
+        for state in ["pending", "in_progress", "failed", "dead", "done"] {
+            let n = states.iter().find(|(s, _)| s == state).map(|(_, n)| *n).unwrap_or(0);
+            let _ = writeln!(out, "smeflow_deliveries{{state=\"{state}\"}} {n}");
+        }
+        out
+    }
+}
