@@ -68,6 +68,10 @@ pub struct Issue {
     pub labels: Vec<String>,
     #[serde(default)]
     pub web_url: String,
+    #[serde(default)]
+    pub author: Option<User>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -120,4 +124,14 @@ pub struct Hook {
     pub job_events: bool,
     #[serde(default = "yes")]
     pub enable_ssl_verification: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Note {
+    pub id: u64,
+    pub body: String,
+    #[serde(default)]
+    pub system: bool,
+    #[serde(default)]
+    pub author: Option<User>,
 }

@@ -286,6 +286,34 @@ impl<'a> Executor<'a> {
                     .await
                     .map(drop)
             }
+            Change::EditIssueLabels {
+                project,
+                iid,
+                add,
+                remove,
+                ..
+            } => {
+                let mut body = serde_json::Map::new();
+                if !add.is_empty() {
+                    body.insert("add_labels".into(), json!(add.join(",")));
+                }
+                if !remove.is_empty() {
+                    body.insert("remove_labels".into(), json!(remove.join(",")));
+                }
+                gl.put::<Value>(
+                    &format!("/projects/{}/issues/{iid}", enc(project)),
+                    &Value::Object(body),
+                )
+                .await
+                .map(drop)
+            }
+            Change::AddNote { project, iid, body } => gl
+                .post::<Value>(
+                    &format!("/projects/{}/issues/{iid}/notes", enc(project)),
+                    &json!({ "body": body }),
+                )
+                .await
+                .map(drop),
             Change::UpdateHook { project, id, hook, .. } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
                 let body = self.hook_body(hook)?;
@@ -349,6 +377,14 @@ impl<'a> Executor<'a> {
                 .await?
                 .iter()
                 .any(|h| h.url == hook.url),
+            Change::AddNote { project, iid, body } => gl
+                .list::<crate::gitlab::types::Note>(
+                    &format!("/projects/{}/issues/{iid}/notes", enc(project)),
+                    &[],
+                )
+                .await?
+                .iter()
+                .any(|n| n.body == *body),
             // PUTs are retried by the client itself.
             _ => false,
         })

@@ -101,6 +101,20 @@ pub enum Change {
         /// Human-readable list of what drifted, for the plan.
         drift: Vec<String>,
     },
+    /// Label deltas (`add_labels`/`remove_labels`): a person's concurrent edit is never wiped.
+    EditIssueLabels {
+        project: String,
+        iid: u64,
+        add: Vec<String>,
+        remove: Vec<String>,
+        /// Why, for the plan and the audit log.
+        reason: String,
+    },
+    AddNote {
+        project: String,
+        iid: u64,
+        body: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +127,7 @@ impl Change {
     pub fn kind(&self) -> Kind {
         match self {
             Change::EnableIssues { .. }
+            | Change::EditIssueLabels { .. }
             | Change::UpdateLabel { .. }
             | Change::MoveBoardList { .. }
             | Change::UpdateHook { .. } => Kind::Update,
@@ -210,6 +225,29 @@ impl fmt::Display for Change {
             }
             Change::UpdateHook { hook, drift, .. } => {
                 write!(f, "~ webhook {} ({}): {}", hook.url, events(hook), drift.join(", "))
+            }
+            Change::EditIssueLabels {
+                iid,
+                add,
+                remove,
+                reason,
+                ..
+            } => {
+                write!(f, "~ issue #{iid} labels")?;
+                for a in add {
+                    write!(f, " +\"{a}\"")?;
+                }
+                for r in remove {
+                    write!(f, " -\"{r}\"")?;
+                }
+                write!(f, " ({reason})")
+            }
+            Change::AddNote { iid, body, .. } => {
+                let first = body
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("<!--"))
+                    .unwrap_or_default();
+                write!(f, "+ note on issue #{iid}: \"{}\"", short(first))
             }
         }
     }
