@@ -44,11 +44,69 @@ pub enum Command {
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
     CheckConfig,
+    /// Receive GitLab webhooks and keep every managed issue labelled and tagged.
+    ///
+    /// Each delivery is authenticated, stored durably, and answered 202 at once; workers then
+    /// re-read the issue from GitLab and apply the label policies and theme tagging.
+    #[command(after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics")]
+    Serve(ServeArgs),
+    /// Inspect and replay stored webhook deliveries.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
         #[arg(default_value = "ai")]
         area: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SMEFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// SQLite file holding deliveries, the audit log and overrides.
+    #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+    pub state: PathBuf,
+    /// Concurrent workers (one issue is never processed by two at once); 0 only stores
+    /// deliveries, for a receiver that another process works off.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// DEVELOPMENT ONLY: accept deliveries without any secret. Anyone who can reach the port
+    /// can then make smeflow act.
+    #[arg(long)]
+    pub insecure_accept_unsigned_webhooks: bool,
+    #[command(flatten)]
+    pub gitlab: GitLabArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeliveriesCommand {
+    /// Newest deliveries first.
+    List {
+        /// Only this state: pending, in_progress, done, failed, dead.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+        store: PathBuf,
+    },
+    /// One delivery with its payload and last error.
+    Show {
+        id: i64,
+        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+        store: PathBuf,
+    },
+    /// Queue failed or dead deliveries again (one by id, or all with --all).
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+        store: PathBuf,
     },
 }
 
@@ -161,7 +219,109 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
+        Command::Serve(args) => serve(&cli.config, args).await,
+        Command::Deliveries(cmd) => deliveries(cmd),
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
+    }
+}
+
+async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {
+    let catalog = Catalog::load(config)?;
+    let raw = std::env::var(&catalog.config.webhook.secret_env).unwrap_or_default();
+    let secrets = crate::service::auth::Secrets::parse(&raw).map_err(|e| {
+        Failure::usage(format!("{}: {e}", catalog.config.webhook.secret_env))
+    })?;
+    if secrets.is_empty() && !args.insecure_accept_unsigned_webhooks {
+        return Err(Failure::usage(format!(
+            "refusing to start without a webhook secret: set {} to the secret token of the project webhooks (several, comma-separated, while rotating; `whsec_...` entries verify signed deliveries). For local development only: --insecure-accept-unsigned-webhooks",
+            catalog.config.webhook.secret_env
+        )));
+    }
+    if secrets.is_empty() {
+        tracing::warn!("INSECURE: accepting webhook deliveries without a secret (--insecure-accept-unsigned-webhooks)");
+        eprintln!("WARNING: --insecure-accept-unsigned-webhooks: anyone who can reach {} can make smeflow act", args.listen);
+    }
+    let gl = connect(&args.gitlab)?;
+    let opts = crate::service::ServeOptions {
+        listen: args.listen,
+        state: args.state,
+        workers: args.workers,
+        secrets,
+        insecure: args.insecure_accept_unsigned_webhooks,
+    };
+    crate::service::serve(opts, &catalog, gl).await.map_err(|e| match e {
+        crate::service::ServeError::Identity(ref g) if matches!(g, GitLabError::Unauthorized { .. }) => Failure::usage(e.to_string()),
+        other => Failure::runtime(other.to_string()),
+    })
+}
+
+fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
+    use crate::store::{State, Store};
+    let open = |path: &std::path::Path| {
+        if !path.exists() {
+            return Err(Failure::usage(format!(
+                "no store at {}: pass --store (or SMEFLOW_STATE) with the file `smeflow serve` uses",
+                path.display()
+            )));
+        }
+        Store::open(path).map_err(|e| Failure::runtime(e.to_string()))
+    };
+    let when = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
+    match cmd {
+        DeliveriesCommand::List { state, limit, store } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(State::parse(s).ok_or_else(|| {
+                    Failure::usage(format!("unknown state `{s}`: use pending, in_progress, done, failed or dead"))
+                })?),
+            };
+            let store = open(&store)?;
+            let rows = store.list(state, limit).map_err(|e| Failure::runtime(e.to_string()))?;
+            println!("{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  target", "id", "state", "try", "received (UTC)", "event");
+            for d in rows {
+                println!(
+                    "{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  {}#{}{}",
+                    d.id,
+                    d.state.as_str(),
+                    d.attempts,
+                    when(d.received_at),
+                    d.event,
+                    d.project_path.unwrap_or_default(),
+                    d.issue_iid.map(|i| i.to_string()).unwrap_or_default(),
+                    d.last_error.map(|e| format!("  ({})", e.lines().next().unwrap_or_default())).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        DeliveriesCommand::Show { id, store } => {
+            let store = open(&store)?;
+            let d = store
+                .get(id)
+                .map_err(|e| Failure::runtime(e.to_string()))?
+                .ok_or_else(|| Failure::usage(format!("no delivery {id}")))?;
+            println!("delivery {}: {} ({} attempts)", d.id, d.state.as_str(), d.attempts);
+            println!("event:     {}", d.event);
+            println!("key:       {}", d.dedupe_key);
+            println!("target:    {}#{}", d.project_path.unwrap_or_default(), d.issue_iid.unwrap_or_default());
+            println!("received:  {} UTC", when(d.received_at));
+            println!("next try:  {} UTC", when(d.next_attempt_at));
+            if let Some(e) = d.last_error {
+                println!("last error: {e}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_default();
+            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            Ok(())
+        }
+        DeliveriesCommand::Retry { id, all: _, store } => {
+            let store = open(&store)?;
+            let n = store.retry(id).map_err(|e| Failure::runtime(e.to_string()))?;
+            println!("{n} deliver{} queued again; a running `smeflow serve` picks {} up within a second.", if n == 1 { "y" } else { "ies" }, if n == 1 { "it" } else { "them" });
+            Ok(())
+        }
     }
 }
 

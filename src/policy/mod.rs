@@ -3,3 +3,4 @@
 
 pub mod issue;
 pub mod provision;
+pub mod themes;

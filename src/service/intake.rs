@@ -49,6 +49,7 @@ pub async fn receive(
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match app.secrets.verify(header, &body, chrono::Utc::now().timestamp()) {
         Verdict::Accepted => {}
+        _ if app.insecure => {}
         verdict => {
             Metrics::inc(&m.unauthorized);
             let why = match verdict {

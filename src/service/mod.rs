@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod intake;
 pub mod metrics;
+pub mod worker;
 
 use crate::store::Store;
 use axum::extract::DefaultBodyLimit;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 pub struct AppState {
     pub store: Store,
     pub secrets: auth::Secrets,
+    pub insecure: bool,
     pub metrics: metrics::Metrics,
     /// Wakes the workers as soon as a delivery is stored, instead of waiting for their poll.
     pub wake: Notify,
@@ -27,4 +29,87 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(intake::metrics))
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
+}
+
+/// Everything `serve` needs, resolved from flags, environment and config.
+pub struct ServeOptions {
+    pub listen: std::net::SocketAddr,
+    pub state: std::path::PathBuf,
+    pub workers: usize,
+    pub secrets: auth::Secrets,
+    /// `--insecure-accept-unsigned-webhooks`: no secret configured, accept everything.
+    pub insecure: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source} (is another smeflow already running? pass --listen)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot identify smeflow's GitLab user: {0}")]
+    Identity(crate::gitlab::GitLabError),
+}
+
+/// Runs intake and workers until Ctrl-C or SIGTERM. Deliveries answered 202 survive anything:
+/// a killed process picks them up again at its next start.
+pub async fn serve(
+    opts: ServeOptions,
+    catalog: &crate::config::Catalog,
+    gitlab: crate::gitlab::GitLab,
+) -> Result<(), ServeError> {
+    let store = crate::store::Store::open(&opts.state)?;
+    let recovered = store.recover()?;
+    if recovered > 0 {
+        tracing::warn!(recovered, "taking up deliveries a previous run left in progress");
+    }
+    let bot: crate::gitlab::types::User = gitlab.get("/user").await.map_err(ServeError::Identity)?;
+    let app = Arc::new(AppState {
+        store,
+        secrets: opts.secrets,
+        insecure: opts.insecure,
+        metrics: metrics::Metrics::default(),
+        wake: Notify::new(),
+    });
+    let worker = Arc::new(worker::Worker::new(gitlab, bot.clone(), catalog));
+    if opts.workers == 0 {
+        tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
+    }
+    for n in 0..opts.workers {
+        tokio::spawn(worker.clone().run(app.clone(), n));
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(opts.listen);
+    tracing::info!(%addr, user = bot.username, state = %opts.state.display(), "smeflow serve is listening");
+    eprintln!("smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})", bot.username, opts.state.display());
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -1,0 +1,490 @@
+//! The theme tagger: scores a feedback issue's title and description against each theme's
+//! rules (keywords, phrases, exclusions), and against issues people already tagged in the same
+//! area (nearest neighbours), then explains its pick in one note.
+//!
+//! Pure and deterministic. Matching works on tokens, so "ai" never matches inside "maintain";
+//! tokens are folded (lower case, plural and -ing/-ed endings removed) so "suggestion" matches
+//! "Suggestions" and "scan" matches "scanning".
+
+use crate::config::ThemeRules;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub struct ThemeDef {
+    pub label: String,
+    pub rules: ThemeRules,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaggerSettings {
+    /// Minimum score to add a theme. 2.0 = one keyword in the title, two different keywords
+    /// in the description, or one phrase anywhere.
+    pub threshold: f64,
+    /// `Theme::` labels are scoped, so GitLab Premium keeps only one per issue anyway.
+    pub max_themes: usize,
+    /// How many similar human-tagged issues vote.
+    pub neighbours: usize,
+    /// Examples less similar than this do not vote.
+    pub min_similarity: f64,
+    /// A theme with no rule evidence at all needs a neighbour at least this similar.
+    pub neighbour_only_similarity: f64,
+}
+
+impl Default for TaggerSettings {
+    fn default() -> Self {
+        TaggerSettings {
+            threshold: 2.0,
+            max_themes: 1,
+            neighbours: 5,
+            min_similarity: 0.3,
+            neighbour_only_similarity: 0.6,
+        }
+    }
+}
+
+/// An issue of the area whose themes people set or kept.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub iid: u64,
+    pub title: String,
+    pub description: String,
+    pub themes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence {
+    Keyword(String),
+    Phrase(String),
+    Neighbour { iid: u64, title: String, similarity: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub label: String,
+    pub score: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+const TITLE_WEIGHT: f64 = 2.0;
+const DESCRIPTION_WEIGHT: f64 = 1.0;
+const PHRASE_FACTOR: f64 = 2.0;
+/// Each repeat of a match adds this much of its weight, up to four repeats.
+const REPEAT_FACTOR: f64 = 0.25;
+/// Neighbour votes: similarity-weighted, scaled so two 0.5-similar neighbours make 2.5.
+const NEIGHBOUR_WEIGHT: f64 = 2.5;
+
+struct CompiledTheme {
+    label: String,
+    /// Each rule as folded tokens; one token for keywords.
+    keywords: Vec<Vec<String>>,
+    phrases: Vec<Vec<String>>,
+    exclude: Vec<Vec<String>>,
+}
+
+pub struct Tagger {
+    themes: Vec<CompiledTheme>,
+    settings: TaggerSettings,
+}
+
+impl Tagger {
+    pub fn new(themes: Vec<ThemeDef>, settings: TaggerSettings) -> Tagger {
+        let compile = |rules: &[String]| -> Vec<Vec<String>> {
+            rules
+                .iter()
+                .map(|r| tokens(r).into_iter().map(|t| t.folded).collect::<Vec<_>>())
+                .filter(|t| !t.is_empty())
+                .collect()
+        };
+        let themes = themes
+            .into_iter()
+            .map(|t| {
+                // A hyphenated keyword ("self-hosted") is two tokens: it matches as a phrase.
+                let (single, multi): (Vec<_>, Vec<_>) =
+                    compile(&t.rules.keywords).into_iter().partition(|k| k.len() == 1);
+                let mut phrases = compile(&t.rules.phrases);
+                phrases.extend(multi);
+                CompiledTheme {
+                    label: t.label,
+                    keywords: single,
+                    phrases,
+                    exclude: compile(&t.rules.exclude),
+                }
+            })
+            .collect();
+        Tagger { themes, settings }
+    }
+
+    pub fn settings(&self) -> &TaggerSettings {
+        &self.settings
+    }
+
+    /// Every theme with its score and evidence, best first.
+    pub fn score(&self, title: &str, description: &str, examples: &[Example]) -> Vec<Suggestion> {
+        let title_tokens = tokens(title);
+        let desc_tokens = tokens(description);
+        let neighbours = self.neighbours(&title_tokens, &desc_tokens, examples);
+        let mut out: Vec<Suggestion> = self
+            .themes
+            .iter()
+            .map(|theme| {
+                let (mut score, mut evidence) = rule_score(theme, &title_tokens, &desc_tokens);
+                let votes: Vec<&(f64, &Example)> = neighbours
+                    .iter()
+                    .filter(|(_, e)| e.themes.contains(&theme.label))
+                    .collect();
+                let best = votes.iter().map(|(s, _)| *s).fold(0.0, f64::max);
+                let vetoed = excluded(theme, &title_tokens, &desc_tokens);
+                let rules_agree = score > 0.0 || best >= self.settings.neighbour_only_similarity;
+                if !vetoed && rules_agree {
+                    for (sim, e) in votes {
+                        score += NEIGHBOUR_WEIGHT * sim;
+                        evidence.push(Evidence::Neighbour {
+                            iid: e.iid,
+                            title: e.title.clone(),
+                            similarity: (sim * 100.0).round() / 100.0,
+                        });
+                    }
+                }
+                if vetoed {
+                    score = 0.0;
+                    evidence.clear();
+                }
+                Suggestion {
+                    label: theme.label.clone(),
+                    score,
+                    evidence,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.label.cmp(&b.label)));
+        out
+    }
+
+    /// The themes to add: at or above the threshold, at most `max_themes`, best first.
+    pub fn suggest(&self, title: &str, description: &str, examples: &[Example]) -> Vec<Suggestion> {
+        self.score(title, description, examples)
+            .into_iter()
+            .filter(|s| s.score >= self.settings.threshold)
+            .take(self.settings.max_themes)
+            .collect()
+    }
+
+    /// The most similar examples (cosine over folded term counts), most similar first.
+    fn neighbours<'e>(&self, title: &[Token], desc: &[Token], examples: &'e [Example]) -> Vec<(f64, &'e Example)> {
+        if examples.is_empty() {
+            return Vec::new();
+        }
+        let me = term_vector(title, desc);
+        let mut scored: Vec<(f64, &Example)> = examples
+            .iter()
+            .map(|e| (cosine(&me, &term_vector(&tokens(&e.title), &tokens(&e.description))), e))
+            .filter(|(s, _)| *s >= self.settings.min_similarity)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.iid.cmp(&b.1.iid)));
+        scored.truncate(self.settings.neighbours);
+        scored
+    }
+}
+
+fn rule_score(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> (f64, Vec<Evidence>) {
+    let mut score = 0.0;
+    let mut evidence = Vec::new();
+    let mut seen = HashSet::new();
+    let rules = theme
+        .keywords
+        .iter()
+        .map(|k| (k, 1.0))
+        .chain(theme.phrases.iter().map(|p| (p, PHRASE_FACTOR)));
+    for (rule, factor) in rules {
+        let in_title = occurrences(title, rule);
+        let in_desc = occurrences(desc, rule);
+        if in_title.is_empty() && in_desc.is_empty() {
+            continue;
+        }
+        let weight = if in_title.is_empty() { DESCRIPTION_WEIGHT } else { TITLE_WEIGHT } * factor;
+        let repeats = (in_title.len() + in_desc.len() - 1).min(4) as f64;
+        score += weight * (1.0 + REPEAT_FACTOR * repeats);
+        let (tokens, at) = in_title.first().map(|i| (title, *i)).unwrap_or_else(|| (desc, in_desc[0]));
+        let shown = tokens[at..at + rule.len()].iter().map(|t| t.original.as_str()).collect::<Vec<_>>().join(" ");
+        if seen.insert(shown.to_lowercase()) {
+            evidence.push(if rule.len() == 1 { Evidence::Keyword(shown) } else { Evidence::Phrase(shown) });
+        }
+    }
+    (score, evidence)
+}
+
+fn excluded(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> bool {
+    theme
+        .exclude
+        .iter()
+        .any(|x| !occurrences(title, x).is_empty() || !occurrences(desc, x).is_empty())
+}
+
+/// Start positions of `needle` (folded tokens) in `hay`.
+fn occurrences(hay: &[Token], needle: &[String]) -> Vec<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return Vec::new();
+    }
+    (0..=hay.len() - needle.len())
+        .filter(|&i| needle.iter().zip(&hay[i..]).all(|(n, t)| *n == t.folded))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    folded: String,
+    original: String,
+}
+
+/// Words of a text, without HTML comments (template hints), URLs, code spans or Markdown.
+fn tokens(text: &str) -> Vec<Token> {
+    let text = strip_between(text, "<!--", "-->");
+    let text = strip_between(&text, "```", "```");
+    let mut out = Vec::new();
+    for raw in text.split_whitespace() {
+        if raw.contains("://") || raw.starts_with("www.") || raw.starts_with('`') && raw.ends_with('`') && raw.len() > 1 {
+            continue;
+        }
+        for word in raw.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
+                continue;
+            }
+            out.push(Token {
+                folded: fold(&word.to_lowercase()),
+                original: word.to_string(),
+            });
+        }
+    }
+    out
+}
+
+fn strip_between(text: &str, open: &str, close: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(open) {
+        out.push_str(&rest[..start]);
+        out.push(' ');
+        match rest[start + open.len()..].find(close) {
+            Some(end) => rest = &rest[start + open.len() + end + close.len()..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Folds inflections so that a word and its plural, -ing and -ed forms meet.
+fn fold(word: &str) -> String {
+    let w = word;
+    let n = w.len();
+    if !w.is_ascii() || n <= 3 {
+        return w.to_string();
+    }
+    let mut s = if n > 4 && w.ends_with("ies") {
+        format!("{}y", &w[..n - 3])
+    } else if w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") {
+        w[..n - 2].to_string()
+    } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
+        w[..n - 1].to_string()
+    } else {
+        w.to_string()
+    };
+    for suffix in ["ing", "ed"] {
+        if s.len() > suffix.len() + 3 && s.ends_with(suffix) {
+            s.truncate(s.len() - suffix.len());
+            // "scanning" -> "scann" -> "scan"
+            let b = s.as_bytes();
+            let l = b.len();
+            if l >= 2 && b[l - 1] == b[l - 2] && !matches!(b[l - 1], b'l' | b's' | b'z') && !b"aeiou".contains(&b[l - 1]) {
+                s.pop();
+            }
+            break;
+        }
+    }
+    s
+}
+
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "customer", "do", "doe", "for", "from", "gitlab", "ha", "have", "i", "if",
+    "in", "is", "it", "its", "not", "of", "on", "or", "our", "so", "that", "the", "their", "them", "they", "thi", "this", "to", "u", "wa",
+    "we", "when", "with", "would", "you",
+];
+
+fn term_vector(title: &[Token], desc: &[Token]) -> HashMap<String, f64> {
+    let mut v: HashMap<String, f64> = HashMap::new();
+    for (tokens, weight) in [(title, TITLE_WEIGHT), (desc, DESCRIPTION_WEIGHT)] {
+        for t in tokens {
+            if t.folded.len() > 1 && !STOPWORDS.contains(&t.folded.as_str()) && !t.folded.chars().all(|c| c.is_ascii_digit()) {
+                *v.entry(t.folded.clone()).or_default() += weight;
+            }
+        }
+    }
+    v
+}
+
+fn cosine(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> f64 {
+    let dot: f64 = a.iter().filter_map(|(k, x)| b.get(k).map(|y| x * y)).sum();
+    let norm = |v: &HashMap<String, f64>| v.values().map(|x| x * x).sum::<f64>().sqrt();
+    let d = norm(a) * norm(b);
+    if d == 0.0 {
+        0.0
+    } else {
+        dot / d
+    }
+}
+
+/// One Markdown note explaining what smeflow added and why.
+pub fn explain(picks: &[Suggestion]) -> String {
+    let mut out = String::new();
+    for s in picks {
+        let mut words = Vec::new();
+        let mut similar = Vec::new();
+        for e in &s.evidence {
+            match e {
+                Evidence::Keyword(w) | Evidence::Phrase(w) => words.push(format!("**{w}**")),
+                Evidence::Neighbour { iid, title, similarity } => similar.push(format!("#{iid} \"{title}\" ({:.0}% similar)", similarity * 100.0)),
+            }
+        }
+        let mut why = Vec::new();
+        if !words.is_empty() {
+            why.push(format!("it mentions {}", words.join(", ")));
+        }
+        if !similar.is_empty() {
+            why.push(format!("people tagged similar feedback this way: {}", similar.join(", ")));
+        }
+        out.push_str(&format!("smeflow tagged this issue ~\"{}\" because {}.\n", s.label, why.join("; and ")));
+    }
+    out.push_str("\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.");
+    out
+}
+
+/// Rule scores for every theme, by label (for reports and debugging).
+pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTreeMap<String, f64> {
+    tagger.score(title, description, &[]).into_iter().map(|s| (s.label, s.score)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(k: &[&str], p: &[&str], x: &[&str]) -> ThemeRules {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+        ThemeRules { keywords: v(k), phrases: v(p), exclude: v(x) }
+    }
+
+    fn ai() -> Tagger {
+        let defs = vec![
+            ThemeDef { label: "Theme::Code Suggestions".into(), rules: rules(&["completion", "suggestion"], &["code suggestions", "code completion"], &["suggested reviewer"]) },
+            ThemeDef { label: "Theme::Duo Chat".into(), rules: rules(&["chat", "conversation"], &["duo chat", "chat history"], &["chatops", "slack notification"]) },
+            ThemeDef { label: "Theme::Self-Hosted Models".into(), rules: rules(&["self-hosted", "gpu", "ai"], &["air-gapped", "bring your own model"], &[]) },
+            ThemeDef { label: "Theme::IDE & Editor Support".into(), rules: rules(&["vscode", "jetbrains", "ide"], &["vs code"], &[]) },
+            ThemeDef { label: "Theme::Model Quality".into(), rules: rules(&["hallucination", "wrong"], &["wrong answer"], &[]) },
+        ];
+        Tagger::new(defs, TaggerSettings::default())
+    }
+
+    fn top(t: &Tagger, title: &str, desc: &str) -> Vec<String> {
+        t.suggest(title, desc, &[]).into_iter().map(|s| s.label).collect()
+    }
+
+    #[test]
+    fn chat_history_complaint_is_duo_chat() {
+        assert_eq!(top(&ai(), "ACME: Duo Chat forgets our conversation history", "After a few messages it loses context."), ["Theme::Duo Chat"]);
+    }
+
+    #[test]
+    fn plural_and_ing_forms_match_their_rule() {
+        let t = ai();
+        assert_eq!(top(&t, "Code suggestions are slow", ""), ["Theme::Code Suggestions"]);
+        assert_eq!(fold("scanning"), "scan");
+        assert_eq!(fold("suggestions"), "suggestion");
+        assert_eq!(fold("policies"), "policy");
+    }
+
+    #[test]
+    fn hyphenated_keywords_and_phrases_match_across_punctuation() {
+        assert_eq!(top(&ai(), "Need models on our own GPUs", "We run everything air-gapped and self-hosted."), ["Theme::Self-Hosted Models"]);
+    }
+
+    #[test]
+    fn chatops_notifications_are_not_duo_chat() {
+        let t = ai();
+        assert!(top(&t, "ChatOps Slack notifications broken", "The chat integration posts nothing since the upgrade").is_empty());
+    }
+
+    #[test]
+    fn short_keywords_do_not_match_inside_other_words() {
+        assert!(top(&ai(), "We maintain a big monorepo", "Paid plan, maintainers complain").is_empty());
+        assert_eq!(top(&ai(), "AI answers need GPUs", ""), ["Theme::Self-Hosted Models"]);
+    }
+
+    #[test]
+    fn template_hints_urls_and_code_do_not_create_matches() {
+        let desc = "<!-- pick a theme: Duo Chat, Code Suggestions, chat history -->\nSee https://example.com/duo-chat/chat-history and `chat`\n```\nchat chat chat\n```";
+        assert!(top(&ai(), "ACME: feedback", desc).is_empty());
+    }
+
+    #[test]
+    fn an_exclusion_vetoes_even_strong_evidence() {
+        let t = ai();
+        let s = t.score("Code suggestions and code completion", "The suggested reviewer feature", &[]);
+        let cs = s.iter().find(|s| s.label == "Theme::Code Suggestions").unwrap();
+        assert_eq!(cs.score, 0.0);
+    }
+
+    #[test]
+    fn at_most_max_themes_best_first_with_stable_ties() {
+        let t = ai();
+        let all = t.score("Duo Chat and code suggestions in VS Code", "", &[]);
+        assert!(all[0].score >= all[1].score);
+        assert_eq!(t.suggest("Duo Chat and code suggestions in VS Code", "", &[]).len(), 1);
+        let wide = Tagger { settings: TaggerSettings { max_themes: 3, ..Default::default() }, ..ai() };
+        let picked = wide.suggest("Duo Chat and code suggestions in VS Code", "", &[]);
+        assert_eq!(picked.len(), 3);
+        assert_eq!(picked, wide.suggest("Duo Chat and code suggestions in VS Code", "", &[]), "deterministic");
+    }
+
+    #[test]
+    fn one_description_keyword_is_not_enough_but_a_title_keyword_is() {
+        let t = ai();
+        assert!(top(&t, "Feedback from Globex", "They use the IDE a lot.").is_empty());
+        assert_eq!(top(&t, "IDE integration feedback", ""), ["Theme::IDE & Editor Support"]);
+    }
+
+    #[test]
+    fn similar_issues_people_tagged_lift_a_weak_match_and_are_explained() {
+        let t = ai();
+        let title = "Globex: answers about our pipeline are wrong";
+        let desc = "It suggests YAML keywords that do not exist in our pipeline configuration.";
+        let before = t.score(title, desc, &[]).into_iter().find(|s| s.label == "Theme::Model Quality").unwrap();
+        assert!(before.score < 2.5);
+        let examples = vec![
+            Example { iid: 12, title: "Initech: pipeline answers invent YAML keywords".into(), description: "Keywords that do not exist in pipeline configuration".into(), themes: vec!["Theme::Model Quality".into()] },
+            Example { iid: 13, title: "Umbrella: answers about pipeline YAML keywords".into(), description: "Invents configuration keywords".into(), themes: vec!["Theme::Model Quality".into()] },
+            Example { iid: 14, title: "Hooli: VS Code extension crashes".into(), description: "The extension crashes on start".into(), themes: vec!["Theme::IDE & Editor Support".into()] },
+        ];
+        let picked = t.suggest(title, desc, &examples);
+        assert_eq!(picked[0].label, "Theme::Model Quality");
+        assert!(picked[0].score > before.score);
+        let note = explain(&picked);
+        assert!(note.contains("#12") && note.contains("**wrong**") && note.contains("~\"Theme::Model Quality\""), "{note}");
+    }
+
+    #[test]
+    fn neighbours_alone_need_a_close_match() {
+        let t = ai();
+        let examples = vec![Example { iid: 5, title: "Slow merge request page".into(), description: "diffs load slowly".into(), themes: vec!["Theme::Duo Chat".into()] }];
+        assert!(t.suggest("Pipeline editor is slow", "the page loads slowly", &examples).is_empty());
+        let close = vec![Example { iid: 6, title: "Merge request page loads slowly with big diffs".into(), description: String::new(), themes: vec!["Theme::Duo Chat".into()] }];
+        let got = t.suggest("Merge request page loads slowly with big diffs", "", &close);
+        assert_eq!(got[0].label, "Theme::Duo Chat");
+    }
+
+    #[test]
+    fn explanation_names_the_matched_words_and_the_way_out() {
+        let t = ai();
+        let picked = t.suggest("Duo Chat loses chat history", "", &[]);
+        let note = explain(&picked);
+        assert!(note.contains("**Duo Chat**") && note.contains("**chat history**"), "{note}");
+        assert!(note.contains("will not add it to this issue again"));
+    }
+}

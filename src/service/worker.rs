@@ -1,0 +1,309 @@
+//! The background worker: claims stored deliveries, re-reads the issue from GitLab (payloads
+//! can be stale), runs the issue policies, applies their plan through the executor, and marks
+//! the delivery done — or failed, to be retried with backoff, and dead after too many attempts.
+
+use super::metrics::Metrics;
+use super::AppState;
+use crate::config::{label_scope, AreaConfig, Catalog};
+use crate::gitlab::types::{Issue, Note, User};
+use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::plan::exec::Executor;
+use crate::policy::issue::{self, AreaRules, IssueContext, IssueView, THEME_SCOPE};
+use crate::policy::themes::{self, Example, ThemeDef, Tagger, TaggerSettings};
+use crate::store::{now_ms, Delivery, State};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// After this many attempts a delivery is dead and waits for `smeflow deliveries retry`.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// How long the human-tagged examples the tagger learns from are reused before re-reading.
+const EXAMPLES_TTL: Duration = Duration::from_secs(300);
+
+pub struct AreaRuntime {
+    pub area: AreaConfig,
+    pub rules: AreaRules,
+    pub tagger: Tagger,
+    examples: Mutex<Option<(Instant, Arc<Vec<Example>>)>>,
+}
+
+pub struct Worker {
+    pub gitlab: GitLab,
+    /// smeflow's own GitLab user: its edits come back as webhooks and are not human decisions.
+    pub bot: User,
+    /// Keyed by the project's full path.
+    pub areas: HashMap<String, AreaRuntime>,
+}
+
+impl Worker {
+    pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
+        let mut areas = HashMap::new();
+        for area in &catalog.config.areas {
+            let full = format!("{}/{}", catalog.config.gitlab.group.trim_matches('/'), area.project);
+            areas.insert(full.clone(), area_runtime(catalog, area, &full));
+        }
+        Worker { gitlab, bot, areas }
+    }
+
+    /// Works deliveries off until the process ends; `wake` cuts the idle wait short.
+    pub async fn run(self: Arc<Self>, app: Arc<AppState>, worker_no: usize) {
+        loop {
+            let store = app.store.clone();
+            let claimed = tokio::task::spawn_blocking(move || store.claim(now_ms())).await;
+            match claimed {
+                Ok(Ok(Some(delivery))) => self.handle(&app, delivery).await,
+                Ok(Ok(None)) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), app.wake.notified()).await;
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(worker = worker_no, error = %e, "cannot claim deliveries");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => tracing::error!(worker = worker_no, error = %e, "claim task failed"),
+            }
+        }
+    }
+
+    async fn handle(&self, app: &AppState, delivery: Delivery) {
+        let id = delivery.id;
+        let attempts = delivery.attempts;
+        let outcome = self.process(app, &delivery).await;
+        let store = app.store.clone();
+        match outcome {
+            Ok(applied) => {
+                tracing::info!(delivery = id, applied, "delivery done");
+                Metrics::inc(&app.metrics.processed);
+                let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let state = tokio::task::spawn_blocking(move || store.mark_failed(id, attempts, MAX_ATTEMPTS, &msg))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                if state == Some(State::Dead) {
+                    Metrics::inc(&app.metrics.dead);
+                    tracing::error!(delivery = id, attempts, error = %e, "delivery is dead; see `smeflow deliveries show {id}`");
+                } else {
+                    Metrics::inc(&app.metrics.failed);
+                    tracing::warn!(delivery = id, attempts, error = %e, "delivery failed; will retry");
+                }
+            }
+        }
+    }
+
+    /// Returns how many changes were applied.
+    pub async fn process(&self, app: &AppState, delivery: &Delivery) -> Result<usize, WorkError> {
+        let payload: Value = serde_json::from_slice(&delivery.body).map_err(|e| WorkError::Payload(e.to_string()))?;
+        let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
+            return Ok(0);
+        };
+        let Some(rt) = self.areas.get(project) else {
+            tracing::debug!(project, "delivery for a project smeflow does not manage");
+            return Ok(0);
+        };
+        self.record_overrides(app, project, iid, &payload).await?;
+        let issue: Issue = match self
+            .gitlab
+            .get(&format!("/projects/{}/issues/{iid}", enc(project)))
+            .await
+        {
+            Ok(issue) => issue,
+            // The API can lag the event by a moment; the retry with backoff covers it.
+            Err(e) => return Err(e.into()),
+        };
+        let newest = newest_labels(&payload);
+        let changes = self.plan_issue(app, rt, project, &issue, newest).await?;
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let mut exec = Executor::new(&self.gitlab, None);
+        let store = app.store.clone();
+        let source = format!("delivery:{}", delivery.id);
+        let applied = exec
+            .apply(&changes, |_, change| {
+                Metrics::inc(&app.metrics.changes_applied);
+                let line = change.to_string();
+                if let Err(e) = store.audit(&source, project, line.lines().next().unwrap_or_default()) {
+                    tracing::error!(error = %e, "cannot write the audit log");
+                }
+            })
+            .await
+            .map_err(|e| WorkError::GitLab(e.source))?;
+        Ok(applied)
+    }
+
+    /// The whole decision for one issue, as it is now in GitLab.
+    pub async fn plan_issue(
+        &self,
+        app: &AppState,
+        rt: &AreaRuntime,
+        project: &str,
+        issue: &Issue,
+        newest: Vec<String>,
+    ) -> Result<Vec<crate::plan::Change>, WorkError> {
+        let notes: Vec<Note> = self
+            .gitlab
+            .list(&format!("/projects/{}/issues/{}/notes", enc(project), issue.iid), &[])
+            .await?;
+        let store = app.store.clone();
+        let (p, iid) = (project.to_string(), issue.iid);
+        let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
+            .await
+            .map_err(|e| WorkError::Internal(e.to_string()))??;
+        let view = IssueView {
+            iid: issue.iid,
+            title: issue.title.clone(),
+            description: issue.description.clone().unwrap_or_default(),
+            labels: issue.labels.clone(),
+            state: issue.state.clone(),
+            author: issue.author.as_ref().map(|a| a.username.clone()),
+        };
+        let mut ctx = IssueContext {
+            notes: notes.into_iter().map(|n| n.body).collect(),
+            newest,
+            overrides,
+            ..Default::default()
+        };
+        let wants_theme = issue.labels.iter().any(|l| l == issue::FEEDBACK_TYPE)
+            && !issue.labels.iter().any(|l| label_scope(l) == Some(THEME_SCOPE));
+        if wants_theme && !rt.rules.scopes.get(THEME_SCOPE).map(Vec::is_empty).unwrap_or(true) {
+            let examples = self.examples(rt, project, issue.iid).await?;
+            let picks: Vec<_> = rt
+                .tagger
+                .suggest(&view.title, &view.description, &examples)
+                .into_iter()
+                .filter(|s| !ctx.overrides.contains(&s.label))
+                .collect();
+            ctx.suggested_themes = picks.iter().map(|s| s.label.clone()).collect();
+            if !picks.is_empty() {
+                ctx.theme_note = Some(themes::explain(&picks));
+            }
+        }
+        Ok(issue::plan(&rt.rules, &view, &ctx))
+    }
+
+    /// Feedback issues of the area that carry themes: what the tagger learns from.
+    async fn examples(&self, rt: &AreaRuntime, project: &str, except_iid: u64) -> Result<Arc<Vec<Example>>, WorkError> {
+        let mut cache = rt.examples.lock().await;
+        if let Some((at, list)) = cache.as_ref() {
+            if at.elapsed() < EXAMPLES_TTL {
+                return Ok(filtered(list, except_iid));
+            }
+        }
+        let issues: Vec<Issue> = self
+            .gitlab
+            .list(
+                &format!("/projects/{}/issues", enc(project)),
+                &[("labels", issue::FEEDBACK_TYPE.to_string()), ("state", "all".into())],
+            )
+            .await?;
+        let list: Vec<Example> = issues
+            .into_iter()
+            .filter_map(|i| {
+                let themes: Vec<String> = i.labels.iter().filter(|l| label_scope(l) == Some(THEME_SCOPE)).cloned().collect();
+                (!themes.is_empty()).then(|| Example {
+                    iid: i.iid,
+                    title: i.title,
+                    description: i.description.unwrap_or_default(),
+                    themes,
+                })
+            })
+            .collect();
+        let list = Arc::new(list);
+        *cache = Some((Instant::now(), list.clone()));
+        Ok(filtered(&list, except_iid))
+    }
+
+    /// A person removed a theme: remember it so smeflow never adds it back to this issue.
+    async fn record_overrides(&self, app: &AppState, project: &str, iid: u64, payload: &Value) -> Result<(), WorkError> {
+        let actor_id = payload.pointer("/user/id").and_then(Value::as_u64);
+        if actor_id == Some(self.bot.id) {
+            return Ok(());
+        }
+        let actor = payload.pointer("/user/username").and_then(Value::as_str).unwrap_or("someone").to_string();
+        let titles = |which: &str| -> Vec<String> {
+            payload
+                .pointer(&format!("/changes/labels/{which}"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string)).collect())
+                .unwrap_or_default()
+        };
+        let (previous, current) = (titles("previous"), titles("current"));
+        let removed: Vec<String> = previous
+            .into_iter()
+            .filter(|l| !current.contains(l) && label_scope(l) == Some(THEME_SCOPE))
+            .collect();
+        for label in removed {
+            tracing::info!(project, iid, label, by = actor, "a person removed a theme; smeflow will not add it again");
+            let store = app.store.clone();
+            let (p, a) = (project.to_string(), actor.clone());
+            tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
+                .await
+                .map_err(|e| WorkError::Internal(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
+
+fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
+    if list.iter().any(|e| e.iid == except_iid) {
+        Arc::new(list.iter().filter(|e| e.iid != except_iid).cloned().collect())
+    } else {
+        list.clone()
+    }
+}
+
+/// Labels the event added (in `changes.labels.current` but not `previous`).
+fn newest_labels(payload: &Value) -> Vec<String> {
+    let titles = |which: &str| -> Vec<String> {
+        payload
+            .pointer(&format!("/changes/labels/{which}"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let previous = titles("previous");
+    titles("current").into_iter().filter(|l| !previous.contains(l)).collect()
+}
+
+pub fn area_runtime(catalog: &Catalog, area: &AreaConfig, full_path: &str) -> AreaRuntime {
+    let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut theme_defs = Vec::new();
+    for (_, label) in catalog.area_labels(area) {
+        if let Some(scope) = label_scope(&label.name) {
+            scopes.entry(scope.to_string()).or_default().push(label.name.clone());
+        }
+        if let Some(rules) = &label.rules {
+            theme_defs.push(ThemeDef {
+                label: label.name.clone(),
+                rules: rules.clone(),
+            });
+        }
+    }
+    let exempt_titles = catalog.seed_issues.keys().cloned().collect();
+    AreaRuntime {
+        area: area.clone(),
+        rules: AreaRules {
+            project: full_path.to_string(),
+            scopes,
+            exempt_titles,
+        },
+        tagger: Tagger::new(theme_defs, TaggerSettings::default()),
+        examples: Mutex::new(None),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error(transparent)]
+    GitLab(#[from] GitLabError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("stored payload is unreadable: {0}")]
+    Payload(String),
+    #[error("{0}")]
+    Internal(String),
+}
