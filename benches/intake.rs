@@ -21,7 +21,10 @@ use tokio::sync::Notify;
 const SECRET: &str = "bench-secret";
 
 fn payload() -> String {
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/issue-open.json");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fixtures/issue-open.json"
+    );
     let body = std::fs::read_to_string(fixture)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
@@ -46,13 +49,21 @@ struct Run {
 
 async fn load(addr: SocketAddr, seconds: u64, connections: usize, key_prefix: &str) -> Run {
     let body = Arc::new(payload());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap();
     let counter = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (client, body, counter, prefix) = (client.clone(), body.clone(), counter.clone(), key_prefix.to_string());
+        let (client, body, counter, prefix) = (
+            client.clone(),
+            body.clone(),
+            counter.clone(),
+            key_prefix.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut keys = Vec::new();
@@ -84,7 +95,13 @@ async fn load(addr: SocketAddr, seconds: u64, connections: usize, key_prefix: &s
             (ok, other, lat, keys)
         }));
     }
-    let mut run = Run { ok: 0, other: 0, latencies_us: Vec::new(), elapsed: Duration::ZERO, accepted_keys: Vec::new() };
+    let mut run = Run {
+        ok: 0,
+        other: 0,
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+        accepted_keys: Vec::new(),
+    };
     for t in tasks {
         let (ok, other, lat, keys) = t.await.unwrap();
         run.ok += ok;
@@ -123,7 +140,11 @@ fn report(name: &str, r: &Run) -> f64 {
 fn serve_on_thread(app: Router) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
@@ -134,12 +155,24 @@ fn serve_on_thread(app: Router) -> SocketAddr {
 }
 
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let connections: usize = std::env::var("BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     println!("intake benchmark: {seconds}s per run, {connections} connections, Issue Hook payload of {} bytes", payload().len());
 
-    let bare = serve_on_thread(Router::new().route("/webhooks/gitlab", post(|| async { StatusCode::ACCEPTED })));
+    let bare = serve_on_thread(
+        Router::new().route("/webhooks/gitlab", post(|| async { StatusCode::ACCEPTED })),
+    );
     let bare_run = rt.block_on(load(bare, seconds, connections, "bare"));
     let bare_rate = report("bare axum 202 handler", &bare_run);
 
@@ -156,7 +189,11 @@ fn main() {
     let run = rt.block_on(load(addr, seconds, connections, "durable"));
     let rate = report("smeflow intake (SQLite FULL)", &run);
     let stored = store.list(None, usize::MAX).unwrap().len() as u64;
-    println!("ratio to bare handler: {:.2}  stored {stored} of {} accepted", rate / bare_rate, run.ok);
+    println!(
+        "ratio to bare handler: {:.2}  stored {stored} of {} accepted",
+        rate / bare_rate,
+        run.ok
+    );
     assert_eq!(stored, run.ok, "every 202 is in the store");
 
     kill_test(&rt, seconds, connections);
@@ -169,7 +206,7 @@ fn kill_test(rt: &tokio::runtime::Runtime, seconds: u64, connections: usize) {
         println!("kill test skipped: build target/release/smeflow first (cargo build --release)");
         return;
     }
-    let sim = gitlab_sim::Simulator::start_blocking();
+    let sim = smeflow::sim::Simulator::start_blocking();
     sim.add_user("bench", "glpat-bench");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kill.db");
@@ -180,7 +217,14 @@ fn kill_test(rt: &tokio::runtime::Runtime, seconds: u64, connections: usize) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut child = std::process::Command::new(&bin)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--workers", "0", "--listen", &addr.to_string(), "--state"])
+        .args([
+            "serve",
+            "--workers",
+            "0",
+            "--listen",
+            &addr.to_string(),
+            "--state",
+        ])
         .arg(&db)
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", "glpat-bench")
@@ -197,14 +241,29 @@ fn kill_test(rt: &tokio::runtime::Runtime, seconds: u64, connections: usize) {
     let pid = child.id();
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(seconds * 500));
-        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
     });
     let run = rt.block_on(load(addr, seconds, connections, "kill"));
     killer.join().unwrap();
     let _ = child.wait();
     let store = Store::open(&db).unwrap();
-    let stored: std::collections::HashSet<String> = store.list(None, usize::MAX).unwrap().into_iter().map(|d| d.dedupe_key).collect();
-    let lost = run.accepted_keys.iter().filter(|k| !stored.contains(*k)).count();
-    println!("kill -9 under load: {} answered 202 before the kill, {} in the store, {lost} lost", run.ok, stored.len());
+    let stored: std::collections::HashSet<String> = store
+        .list(None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.dedupe_key)
+        .collect();
+    let lost = run
+        .accepted_keys
+        .iter()
+        .filter(|k| !stored.contains(*k))
+        .count();
+    println!(
+        "kill -9 under load: {} answered 202 before the kill, {} in the store, {lost} lost",
+        run.ok,
+        stored.len()
+    );
     assert_eq!(lost, 0, "a delivery answered 202 was lost");
 }

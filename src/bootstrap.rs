@@ -51,7 +51,9 @@ pub fn desired(
         branch: cfg.gitlab.default_branch.clone(),
         labels,
         templates: render::render_templates(catalog, area)?,
-        seed_issues: render::render_seed_issues(catalog, area)?.into_iter().collect(),
+        seed_issues: render::render_seed_issues(catalog, area)?
+            .into_iter()
+            .collect(),
         boards,
         hook: webhook_url.filter(|u| !u.is_empty()).map(|url| HookSpec {
             url: url.to_string(),

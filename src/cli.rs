@@ -26,7 +26,12 @@ SMEFLOW_CONFIG, SMEFLOW_WEBHOOK_URL, SMEFLOW_WEBHOOK_SECRET. Flags override the 
 )]
 pub struct Cli {
     /// Program configuration file.
-    #[arg(long, global = true, env = "SMEFLOW_CONFIG", default_value = "smeflow.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "SMEFLOW_CONFIG",
+        default_value = "smeflow.toml"
+    )]
     pub config: PathBuf,
     /// More log output on stderr (-v: what is applied, -vv: every request).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -39,7 +44,9 @@ pub struct Cli {
 pub enum Command {
     /// Create or repair an SME Area's collaboration project (project, labels, issue templates,
     /// seed issues, boards, webhook). Shows the plan, then applies only the difference.
-    #[command(after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml")]
+    #[command(
+        after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml"
+    )]
     BootstrapArea(BootstrapArgs),
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
@@ -48,7 +55,9 @@ pub enum Command {
     ///
     /// Each delivery is authenticated, stored durably, and answered 202 at once; workers then
     /// re-read the issue from GitLab and apply the label policies and theme tagging.
-    #[command(after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics")]
+    #[command(
+        after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics"
+    )]
     Serve(ServeArgs),
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
@@ -228,9 +237,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {
     let catalog = Catalog::load(config)?;
     let raw = std::env::var(&catalog.config.webhook.secret_env).unwrap_or_default();
-    let secrets = crate::service::auth::Secrets::parse(&raw).map_err(|e| {
-        Failure::usage(format!("{}: {e}", catalog.config.webhook.secret_env))
-    })?;
+    let secrets = crate::service::auth::Secrets::parse(&raw)
+        .map_err(|e| Failure::usage(format!("{}: {e}", catalog.config.webhook.secret_env)))?;
     if secrets.is_empty() && !args.insecure_accept_unsigned_webhooks {
         return Err(Failure::usage(format!(
             "refusing to start without a webhook secret: set {} to the secret token of the project webhooks (several, comma-separated, while rotating; `whsec_...` entries verify signed deliveries). For local development only: --insecure-accept-unsigned-webhooks",
@@ -249,10 +257,16 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         secrets,
         insecure: args.insecure_accept_unsigned_webhooks,
     };
-    crate::service::serve(opts, &catalog, gl).await.map_err(|e| match e {
-        crate::service::ServeError::Identity(ref g) if matches!(g, GitLabError::Unauthorized { .. }) => Failure::usage(e.to_string()),
-        other => Failure::runtime(other.to_string()),
-    })
+    crate::service::serve(opts, &catalog, gl)
+        .await
+        .map_err(|e| match e {
+            crate::service::ServeError::Identity(ref g)
+                if matches!(g, GitLabError::Unauthorized { .. }) =>
+            {
+                Failure::usage(e.to_string())
+            }
+            other => Failure::runtime(other.to_string()),
+        })
 }
 
 fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
@@ -272,16 +286,27 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             .unwrap_or_default()
     };
     match cmd {
-        DeliveriesCommand::List { state, limit, store } => {
+        DeliveriesCommand::List {
+            state,
+            limit,
+            store,
+        } => {
             let state = match state.as_deref() {
                 None => None,
                 Some(s) => Some(State::parse(s).ok_or_else(|| {
-                    Failure::usage(format!("unknown state `{s}`: use pending, in_progress, done, failed or dead"))
+                    Failure::usage(format!(
+                        "unknown state `{s}`: use pending, in_progress, done, failed or dead"
+                    ))
                 })?),
             };
             let store = open(&store)?;
-            let rows = store.list(state, limit).map_err(|e| Failure::runtime(e.to_string()))?;
-            println!("{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  target", "id", "state", "try", "received (UTC)", "event");
+            let rows = store
+                .list(state, limit)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            println!(
+                "{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  target",
+                "id", "state", "try", "received (UTC)", "event"
+            );
             for d in rows {
                 println!(
                     "{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  {}#{}{}",
@@ -292,7 +317,9 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
                     d.event,
                     d.project_path.unwrap_or_default(),
                     d.issue_iid.map(|i| i.to_string()).unwrap_or_default(),
-                    d.last_error.map(|e| format!("  ({})", e.lines().next().unwrap_or_default())).unwrap_or_default()
+                    d.last_error
+                        .map(|e| format!("  ({})", e.lines().next().unwrap_or_default()))
+                        .unwrap_or_default()
                 );
             }
             Ok(())
@@ -303,22 +330,36 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
                 .get(id)
                 .map_err(|e| Failure::runtime(e.to_string()))?
                 .ok_or_else(|| Failure::usage(format!("no delivery {id}")))?;
-            println!("delivery {}: {} ({} attempts)", d.id, d.state.as_str(), d.attempts);
+            println!(
+                "delivery {}: {} ({} attempts)",
+                d.id,
+                d.state.as_str(),
+                d.attempts
+            );
             println!("event:     {}", d.event);
             println!("key:       {}", d.dedupe_key);
-            println!("target:    {}#{}", d.project_path.unwrap_or_default(), d.issue_iid.unwrap_or_default());
+            println!(
+                "target:    {}#{}",
+                d.project_path.unwrap_or_default(),
+                d.issue_iid.unwrap_or_default()
+            );
             println!("received:  {} UTC", when(d.received_at));
             println!("next try:  {} UTC", when(d.next_attempt_at));
             if let Some(e) = d.last_error {
                 println!("last error: {e}");
             }
             let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap_or_default();
-            println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
             Ok(())
         }
         DeliveriesCommand::Retry { id, all: _, store } => {
             let store = open(&store)?;
-            let n = store.retry(id).map_err(|e| Failure::runtime(e.to_string()))?;
+            let n = store
+                .retry(id)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
             println!("{n} deliver{} queued again; a running `smeflow serve` picks {} up within a second.", if n == 1 { "y" } else { "ies" }, if n == 1 { "it" } else { "them" });
             Ok(())
         }
@@ -433,7 +474,8 @@ async fn bootstrap_one(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let desired = bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
+    let desired =
+        bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
     let full = desired.full_path();
     let observed = bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string())
         .await
@@ -442,7 +484,14 @@ async fn bootstrap_one(
             BootstrapError::GitLab(e) => gitlab_failure(e),
         })?;
     let plan = provision::plan(&desired, &observed);
-    let _ = writeln!(out, "Area {} ({}) -> {}/{}", area.name, area.slug, gl.base_url(), full);
+    let _ = writeln!(
+        out,
+        "Area {} ({}) -> {}/{}",
+        area.name,
+        area.slug,
+        gl.base_url(),
+        full
+    );
     let _ = writeln!(out, "{plan}");
     if opts.dry_run || plan.is_empty() {
         if opts.dry_run && !plan.is_empty() {
@@ -465,7 +514,14 @@ async fn bootstrap_one(
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {
                 bar.set_position(done as u64);
-                bar.set_message(change.to_string().lines().next().unwrap_or_default().to_string());
+                bar.set_message(
+                    change
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
             None => {
                 if done % 25 == 0 && done < total {
@@ -505,6 +561,10 @@ fn gitlab_failure(e: GitLabError) -> Failure {
 
 fn gitlab_failure_text(message: String, e: &GitLabError) -> Failure {
     // A bad token is something to fix in the environment, not a transient failure.
-    let code = if matches!(e, GitLabError::Unauthorized { .. }) { 2 } else { 1 };
+    let code = if matches!(e, GitLabError::Unauthorized { .. }) {
+        2
+    } else {
+        1
+    };
     Failure { code, message }
 }

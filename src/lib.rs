@@ -8,5 +8,6 @@ pub mod gitlab;
 pub mod plan;
 pub mod policy;
 pub mod service;
+pub mod sim;
 pub mod store;
 pub mod text;

@@ -97,7 +97,9 @@ async fn a_label_that_appeared_meanwhile_is_converged_not_duplicated() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v4/projects/sme%2Fai-sme/labels"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"message": "Label already exists"})))
+        .respond_with(
+            ResponseTemplate::new(409).set_body_json(json!({"message": "Label already exists"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -110,7 +112,9 @@ async fn a_label_that_appeared_meanwhile_is_converged_not_duplicated() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/v4/projects/sme%2Fai-sme/labels/9"))
-        .and(body_json(json!({"color": "#d9534f", "description": "Act first"})))
+        .and(body_json(
+            json!({"color": "#d9534f", "description": "Act first"}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 9})))
         .expect(1)
         .mount(&server)

@@ -134,10 +134,9 @@ impl Catalog {
         if self.config.gitlab.group.trim_matches('/').is_empty() {
             problems.push(format!("{cfg_file}: [gitlab] group must not be empty"));
         }
-        if !self.config.webhook.url.is_empty()
-            && !(self.config.webhook.url.starts_with("https://")
-                || self.config.webhook.url.starts_with("http://"))
-        {
+        let url = &self.config.webhook.url;
+        let web_url = url.starts_with("https://") || url.starts_with("http://");
+        if !url.is_empty() && !web_url {
             problems.push(format!(
                 "{cfg_file}: [webhook] url `{}` must start with https:// (or http://)",
                 self.config.webhook.url
@@ -178,9 +177,10 @@ impl Catalog {
             for set in &area.label_sets {
                 match self.label_sets.get(set) {
                     None => {
-                        let hint = crate::text::closest(set, self.label_sets.keys().map(|s| s.as_str()))
-                            .map(|c| format!(" (did you mean `{c}`?)"))
-                            .unwrap_or_default();
+                        let hint =
+                            crate::text::closest(set, self.label_sets.keys().map(|s| s.as_str()))
+                                .map(|c| format!(" (did you mean `{c}`?)"))
+                                .unwrap_or_default();
                         problems.push(format!(
                             "{at}: label set `{set}` has no file {}/{set}.toml{hint}",
                             self.config.paths.label_sets
@@ -200,7 +200,11 @@ impl Catalog {
             }
         }
         for (stem, set) in &self.label_sets {
-            validate_label_set(&format!("{}/{stem}.toml", self.config.paths.label_sets), set, problems);
+            validate_label_set(
+                &format!("{}/{stem}.toml", self.config.paths.label_sets),
+                set,
+                problems,
+            );
         }
         if self.templates.is_empty() {
             problems.push(format!(
@@ -313,7 +317,9 @@ fn validate_label_set(file: &str, set: &LabelSetFile, problems: &mut Vec<String>
         }
     }
     if set.board.is_some() && set.scope.is_none() {
-        problems.push(format!("{file}: a board needs a scoped set (add `scope = ...`)"));
+        problems.push(format!(
+            "{file}: a board needs a scoped set (add `scope = ...`)"
+        ));
     }
 }
 
@@ -332,7 +338,9 @@ fn check_label_name(name: &str) -> Result<(), &'static str> {
 
 /// The scope of a scoped label: everything before the last `::`, as GitLab defines it.
 pub fn label_scope(name: &str) -> Option<&str> {
-    name.rfind("::").map(|i| &name[..i]).filter(|s| !s.is_empty())
+    name.rfind("::")
+        .map(|i| &name[..i])
+        .filter(|s| !s.is_empty())
 }
 
 pub fn is_hex_colour(c: &str) -> bool {

@@ -14,7 +14,12 @@ pub fn render_templates(
     catalog: &Catalog,
     area: &AreaConfig,
 ) -> Result<BTreeMap<String, String>, String> {
-    let rendered = render_all(catalog, area, &catalog.templates, &catalog.config.paths.issue_templates)?;
+    let rendered = render_all(
+        catalog,
+        area,
+        &catalog.templates,
+        &catalog.config.paths.issue_templates,
+    )?;
     Ok(rendered
         .into_iter()
         .map(|(name, text)| (format!("{TEMPLATE_DIR}/{name}.md"), text))
@@ -26,7 +31,12 @@ pub fn render_seed_issues(
     catalog: &Catalog,
     area: &AreaConfig,
 ) -> Result<BTreeMap<String, String>, String> {
-    render_all(catalog, area, &catalog.seed_issues, &catalog.config.paths.seed_issues)
+    render_all(
+        catalog,
+        area,
+        &catalog.seed_issues,
+        &catalog.config.paths.seed_issues,
+    )
 }
 
 fn render_all(

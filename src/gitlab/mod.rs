@@ -220,7 +220,11 @@ impl GitLab {
     }
 
     /// Every item of a paginated list, following `X-Next-Page` until the last page.
-    pub async fn list<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<T>> {
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut page = 1u32;
         loop {
@@ -408,7 +412,11 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 
 fn decode<T: DeserializeOwned>(method: &str, path: &str, body: String) -> Result<T> {
     // DELETE and some PUTs answer 204 with no body; `()`-like callers ask for Value.
-    let body = if body.trim().is_empty() { "null" } else { &body };
+    let body = if body.trim().is_empty() {
+        "null"
+    } else {
+        &body
+    };
     serde_json::from_str(body).map_err(|e| GitLabError::Decode {
         method: method.into(),
         path: path.into(),
@@ -430,10 +438,17 @@ pub fn error_message(body: &str) -> String {
                     let reasons = match reasons {
                         Value::Array(a) => a
                             .iter()
-                            .map(|r| r.as_str().map(str::to_string).unwrap_or_else(|| r.to_string()))
+                            .map(|r| {
+                                r.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| r.to_string())
+                            })
                             .collect::<Vec<_>>()
                             .join(", "),
-                        other => other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string()),
+                        other => other
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| other.to_string()),
                     };
                     format!("{field} {reasons}")
                 })
@@ -454,8 +469,14 @@ mod tests {
 
     #[test]
     fn reads_every_error_shape_gitlab_uses() {
-        assert_eq!(error_message(r#"{"message":"401 Unauthorized"}"#), "401 Unauthorized");
-        assert_eq!(error_message(r#"{"error":"name is missing"}"#), "name is missing");
+        assert_eq!(
+            error_message(r#"{"message":"401 Unauthorized"}"#),
+            "401 Unauthorized"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"name is missing"}"#),
+            "name is missing"
+        );
         assert_eq!(
             error_message(r#"{"message":{"path":["has already been taken"]}}"#),
             "path has already been taken"
@@ -465,7 +486,10 @@ mod tests {
 
     #[test]
     fn encodes_paths_as_one_segment() {
-        assert_eq!(enc("gitlab-com/customer-success/sme"), "gitlab-com%2Fcustomer-success%2Fsme");
+        assert_eq!(
+            enc("gitlab-com/customer-success/sme"),
+            "gitlab-com%2Fcustomer-success%2Fsme"
+        );
         assert_eq!(
             enc(".gitlab/issue_templates/SME Request.md"),
             ".gitlab%2Fissue_templates%2FSME%20Request.md"

@@ -81,7 +81,12 @@ impl<'a> Executor<'a> {
             self.apply_one(change).await.map_err(|source| ApplyError {
                 applied: i,
                 total: changes.len(),
-                change: change.to_string().lines().next().unwrap_or_default().to_string(),
+                change: change
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
                 source,
             })?;
             tracing::info!(target: "smeflow::audit", change = %change.to_string().lines().next().unwrap_or_default(), "applied");
@@ -157,7 +162,8 @@ impl<'a> Executor<'a> {
                 let path = format!("/projects/{}/labels", enc(project));
                 match gl.post::<Label>(&path, &body).await {
                     Ok(label) => {
-                        self.label_ids.insert((project.clone(), name.clone()), label.id);
+                        self.label_ids
+                            .insert((project.clone(), name.clone()), label.id);
                         Ok(())
                     }
                     // Someone (or an earlier, interrupted run) made it meanwhile: make it match.
@@ -224,14 +230,18 @@ impl<'a> Executor<'a> {
                 description,
                 labels,
             } => {
-                let body = json!({"title": title, "description": description, "labels": labels.join(",")});
+                let body =
+                    json!({"title": title, "description": description, "labels": labels.join(",")});
                 gl.post::<Issue>(&format!("/projects/{}/issues", enc(project)), &body)
                     .await
                     .map(drop)
             }
             Change::CreateBoard { project, name } => {
                 let board: Board = gl
-                    .post(&format!("/projects/{}/boards", enc(project)), &json!({"name": name}))
+                    .post(
+                        &format!("/projects/{}/boards", enc(project)),
+                        &json!({"name": name}),
+                    )
                     .await?;
                 self.remember_board(project, &board);
                 Ok(())
@@ -244,14 +254,19 @@ impl<'a> Executor<'a> {
                 let board_id = self.board_id(project, board).await?;
                 let label_id = self.label_id(project, label).await?;
                 let path = format!("/projects/{}/boards/{board_id}/lists", enc(project));
-                match gl.post::<BoardList>(&path, &json!({"label_id": label_id})).await {
+                match gl
+                    .post::<BoardList>(&path, &json!({"label_id": label_id}))
+                    .await
+                {
                     Ok(list) => {
                         self.remember_list(project, board, &list);
                         Ok(())
                     }
-                    Err(GitLabError::Rejected { status: 400, message, .. })
-                        if message.contains("already been taken") =>
-                    {
+                    Err(GitLabError::Rejected {
+                        status: 400,
+                        message,
+                        ..
+                    }) if message.contains("already been taken") => {
                         self.refresh_board(project, board).await.map(drop)
                     }
                     Err(e) => Err(e),
@@ -270,11 +285,17 @@ impl<'a> Executor<'a> {
                     Some(id) => *id,
                     None => {
                         self.refresh_board(project, board).await?;
-                        *self.list_ids.get(&key).ok_or_else(|| not_found(board, label))?
+                        *self
+                            .list_ids
+                            .get(&key)
+                            .ok_or_else(|| not_found(board, label))?
                     }
                 };
                 gl.put::<Value>(
-                    &format!("/projects/{}/boards/{board_id}/lists/{list_id}", enc(project)),
+                    &format!(
+                        "/projects/{}/boards/{board_id}/lists/{list_id}",
+                        enc(project)
+                    ),
                     &json!({"position": to}),
                 )
                 .await
@@ -314,7 +335,9 @@ impl<'a> Executor<'a> {
                 )
                 .await
                 .map(drop),
-            Change::UpdateHook { project, id, hook, .. } => {
+            Change::UpdateHook {
+                project, id, hook, ..
+            } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
                 let body = self.hook_body(hook)?;
                 gl.put::<Hook>(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
@@ -348,12 +371,24 @@ impl<'a> Executor<'a> {
                 .is_some(),
             // A retried label create answers 409 and converges, so trying again is safe.
             Change::CreateLabel { .. } => false,
-            Change::CommitFiles { project, branch, files, .. } => {
-                let Some(dir) = files.first().and_then(|f| f.path.rsplit_once('/')).map(|(d, _)| d.to_string()) else {
+            Change::CommitFiles {
+                project,
+                branch,
+                files,
+                ..
+            } => {
+                let Some(dir) = files
+                    .first()
+                    .and_then(|f| f.path.rsplit_once('/'))
+                    .map(|(d, _)| d.to_string())
+                else {
                     return Ok(false);
                 };
                 let tree: Vec<TreeEntry> = match gl
-                    .list(&format!("/projects/{}/repository/tree", enc(project)), &[("path", dir), ("ref", branch.clone())])
+                    .list(
+                        &format!("/projects/{}/repository/tree", enc(project)),
+                        &[("path", dir), ("ref", branch.clone())],
+                    )
                     .await
                 {
                     Ok(t) => t,
@@ -361,16 +396,26 @@ impl<'a> Executor<'a> {
                     Err(e) => return Err(e),
                 };
                 files.iter().all(|f| {
-                    tree.iter().any(|t| t.path == f.path && t.id == crate::policy::provision::git_blob_id(&f.content))
+                    tree.iter().any(|t| {
+                        t.path == f.path
+                            && t.id == crate::policy::provision::git_blob_id(&f.content)
+                    })
                 })
             }
             Change::CreateIssue { project, title, .. } => {
-                crate::bootstrap::find_issue_by_title(gl, project, title).await?.is_some()
+                crate::bootstrap::find_issue_by_title(gl, project, title)
+                    .await?
+                    .is_some()
             }
             Change::CreateBoard { project, name } => self.refresh_board(project, name).await?,
-            Change::CreateBoardList { project, board, label } => {
+            Change::CreateBoardList {
+                project,
+                board,
+                label,
+            } => {
                 self.refresh_board(project, board).await?;
-                self.list_ids.contains_key(&(project.clone(), board.clone(), label.clone()))
+                self.list_ids
+                    .contains_key(&(project.clone(), board.clone(), label.clone()))
             }
             Change::CreateHook { project, hook } => gl
                 .list::<Hook>(&format!("/projects/{}/hooks", enc(project)), &[])
@@ -390,16 +435,27 @@ impl<'a> Executor<'a> {
         })
     }
 
-    async fn converge_label(&mut self, project: &str, name: &str, color: &str, description: &str) -> Result<(), GitLabError> {
+    async fn converge_label(
+        &mut self,
+        project: &str,
+        name: &str,
+        color: &str,
+        description: &str,
+    ) -> Result<(), GitLabError> {
         let labels: Vec<Label> = self
             .gitlab
-            .list(&format!("/projects/{}/labels", enc(project)), &[("search", name.to_string())])
+            .list(
+                &format!("/projects/{}/labels", enc(project)),
+                &[("search", name.to_string())],
+            )
             .await?;
         let Some(label) = labels.into_iter().find(|l| l.name == name) else {
             return Err(not_found("labels", name));
         };
-        self.label_ids.insert((project.to_string(), name.to_string()), label.id);
-        let matches = label.color.eq_ignore_ascii_case(color) && label.description.as_deref().unwrap_or("") == description;
+        self.label_ids
+            .insert((project.to_string(), name.to_string()), label.id);
+        let matches = label.color.eq_ignore_ascii_case(color)
+            && label.description.as_deref().unwrap_or("") == description;
         if matches || !label.is_project_label {
             return Ok(());
         }
@@ -419,9 +475,16 @@ impl<'a> Executor<'a> {
         }
         let labels: Vec<Label> = self
             .gitlab
-            .list(&format!("/projects/{}/labels", enc(project)), &[("search", name.to_string())])
+            .list(
+                &format!("/projects/{}/labels", enc(project)),
+                &[("search", name.to_string())],
+            )
             .await?;
-        let id = labels.iter().find(|l| l.name == name).map(|l| l.id).ok_or_else(|| not_found("labels", name))?;
+        let id = labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.id)
+            .ok_or_else(|| not_found("labels", name))?;
         self.label_ids.insert(key, id);
         Ok(id)
     }
@@ -431,12 +494,18 @@ impl<'a> Executor<'a> {
         if !self.board_ids.contains_key(&key) {
             self.refresh_board(project, name).await?;
         }
-        self.board_ids.get(&key).copied().ok_or_else(|| not_found("boards", name))
+        self.board_ids
+            .get(&key)
+            .copied()
+            .ok_or_else(|| not_found("boards", name))
     }
 
     /// Re-reads the boards; true when the named board exists.
     async fn refresh_board(&mut self, project: &str, name: &str) -> Result<bool, GitLabError> {
-        let boards: Vec<Board> = self.gitlab.list(&format!("/projects/{}/boards", enc(project)), &[]).await?;
+        let boards: Vec<Board> = self
+            .gitlab
+            .list(&format!("/projects/{}/boards", enc(project)), &[])
+            .await?;
         let found = boards.iter().any(|b| b.name == name);
         self.know_boards(project, &boards);
         Ok(found)

@@ -176,9 +176,7 @@ impl fmt::Display for Change {
                 ..
             } => write!(f, "+ project {group}/{path} ({visibility}, issues enabled)"),
             Change::EnableIssues { project } => write!(f, "~ project {project}: enable issues"),
-            Change::CreateLabel {
-                name, color, ..
-            } => write!(f, "+ label \"{name}\" {color}"),
+            Change::CreateLabel { name, color, .. } => write!(f, "+ label \"{name}\" {color}"),
             Change::UpdateLabel {
                 name,
                 color,
@@ -224,7 +222,13 @@ impl fmt::Display for Change {
                 write!(f, "+ webhook {} ({})", hook.url, events(hook))
             }
             Change::UpdateHook { hook, drift, .. } => {
-                write!(f, "~ webhook {} ({}): {}", hook.url, events(hook), drift.join(", "))
+                write!(
+                    f,
+                    "~ webhook {} ({}): {}",
+                    hook.url,
+                    events(hook),
+                    drift.join(", ")
+                )
             }
             Change::EditIssueLabels {
                 iid,

@@ -67,10 +67,17 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
     // 1. Typos in managed scopes: remove, and say once what was probably meant.
     let mut typos = Vec::new();
     for label in &issue.labels {
-        let Some(scope) = label_scope(label) else { continue };
-        let Some(valid) = rules.scopes.get(scope) else { continue };
+        let Some(scope) = label_scope(label) else {
+            continue;
+        };
+        let Some(valid) = rules.scopes.get(scope) else {
+            continue;
+        };
         if !valid.contains(label) {
-            typos.push((label.clone(), crate::text::closest(label, valid.iter().map(String::as_str)).map(str::to_string)));
+            typos.push((
+                label.clone(),
+                crate::text::closest(label, valid.iter().map(String::as_str)).map(str::to_string),
+            ));
         }
     }
     if !typos.is_empty() {
@@ -89,7 +96,11 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
                     None => body.push_str(&format!("smeflow removed `{typo}`: it is not one of this project's labels.\n")),
                 }
             }
-            changes.push(Change::AddNote { project: rules.project.clone(), iid: issue.iid, body });
+            changes.push(Change::AddNote {
+                project: rules.project.clone(),
+                iid: issue.iid,
+                body,
+            });
         }
     }
 
@@ -117,13 +128,21 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
     }
 
     // 3. Required labels.
-    let has_scope = |labels: &[String], scope: &str| labels.iter().any(|l| label_scope(l) == Some(scope));
-    if rules.scopes.contains_key(WORKFLOW_SCOPE) && issue.state == "opened" && !has_scope(&labels, WORKFLOW_SCOPE) {
+    let has_scope =
+        |labels: &[String], scope: &str| labels.iter().any(|l| label_scope(l) == Some(scope));
+    if rules.scopes.contains_key(WORKFLOW_SCOPE)
+        && issue.state == "opened"
+        && !has_scope(&labels, WORKFLOW_SCOPE)
+    {
         add.push(DEFAULT_WORKFLOW.to_string());
         reasons.push("every issue has a workflow state");
     }
     let is_feedback = labels.iter().any(|l| l == FEEDBACK_TYPE);
-    if is_feedback && rules.scopes.contains_key(PM_STATUS_SCOPE) && issue.state == "opened" && !has_scope(&labels, PM_STATUS_SCOPE) {
+    if is_feedback
+        && rules.scopes.contains_key(PM_STATUS_SCOPE)
+        && issue.state == "opened"
+        && !has_scope(&labels, PM_STATUS_SCOPE)
+    {
         add.push(DEFAULT_PM_STATUS.to_string());
         reasons.push("feedback starts in PM review as New");
     }
@@ -143,7 +162,11 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
             reasons.push("theme tagging");
             let marker = format!(
                 "{THEMES_MARKER_PREFIX}{} -->",
-                picks.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | ")
+                picks
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             );
             if !ctx.notes.iter().any(|n| n.contains(&marker)) {
                 let text = ctx.theme_note.clone().unwrap_or_default();
@@ -157,7 +180,10 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
     }
 
     // 5. Missing information on feedback: one friendly note, ever.
-    if is_feedback && issue.state == "opened" && !ctx.notes.iter().any(|n| n.contains(MISSING_INFO_MARKER)) {
+    if is_feedback
+        && issue.state == "opened"
+        && !ctx.notes.iter().any(|n| n.contains(MISSING_INFO_MARKER))
+    {
         let mut missing = Vec::new();
         if rules.scopes.contains_key("Region") && !has_scope(&labels, "Region") {
             missing.push("the customer's region (a `Region::` label)".to_string());
@@ -166,10 +192,15 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
             missing.push("a priority (a `Priority::` label)".to_string());
         }
         if customer_field(&issue.description).is_none() {
-            missing.push("the customer's name (the **Customer:** line of the template)".to_string());
+            missing
+                .push("the customer's name (the **Customer:** line of the template)".to_string());
         }
         if !missing.is_empty() {
-            let who = issue.author.as_deref().map(|a| format!("@{a} ")).unwrap_or_default();
+            let who = issue
+                .author
+                .as_deref()
+                .map(|a| format!("@{a} "))
+                .unwrap_or_default();
             let mut body = format!(
                 "{MISSING_INFO_MARKER}\n{who}thanks for this feedback! To bring it to the Product Managers, it still needs:\n\n"
             );
@@ -177,7 +208,11 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
                 body.push_str(&format!("- {m}\n"));
             }
             body.push_str("\nYou can add labels with a quick action in a comment, e.g. `/label ~\"Priority::Medium\"`. This is the only reminder smeflow sends.");
-            changes.push(Change::AddNote { project: rules.project.clone(), iid: issue.iid, body });
+            changes.push(Change::AddNote {
+                project: rules.project.clone(),
+                iid: issue.iid,
+                body,
+            });
         }
     }
 
@@ -206,7 +241,10 @@ pub fn customer_field(description: &str) -> Option<String> {
     for line in description.lines() {
         let plain = line.replace("**", "");
         let plain = plain.trim().trim_start_matches(['-', '*', ' ']);
-        if let Some(rest) = plain.strip_prefix("Customer:").or_else(|| plain.strip_prefix("Customer :")) {
+        if let Some(rest) = plain
+            .strip_prefix("Customer:")
+            .or_else(|| plain.strip_prefix("Customer :"))
+        {
             let value = strip_comments(rest).trim().to_string();
             return (!value.is_empty() && value != "_" && !value.starts_with('<')).then_some(value);
         }
@@ -234,17 +272,49 @@ mod tests {
 
     fn rules() -> AreaRules {
         let mut scopes = BTreeMap::new();
-        scopes.insert(WORKFLOW_SCOPE.into(), ["Triage", "Create", "In Progress", "Done"].iter().map(|v| format!("SME Workflow::{v}")).collect());
-        scopes.insert(PM_STATUS_SCOPE.into(), ["New", "Reviewing"].iter().map(|v| format!("PM Status::{v}")).collect());
-        scopes.insert("Priority".into(), ["High", "Low"].iter().map(|v| format!("Priority::{v}")).collect());
+        scopes.insert(
+            WORKFLOW_SCOPE.into(),
+            ["Triage", "Create", "In Progress", "Done"]
+                .iter()
+                .map(|v| format!("SME Workflow::{v}"))
+                .collect(),
+        );
+        scopes.insert(
+            PM_STATUS_SCOPE.into(),
+            ["New", "Reviewing"]
+                .iter()
+                .map(|v| format!("PM Status::{v}"))
+                .collect(),
+        );
+        scopes.insert(
+            "Priority".into(),
+            ["High", "Low"]
+                .iter()
+                .map(|v| format!("Priority::{v}"))
+                .collect(),
+        );
         scopes.insert("Region".into(), vec!["Region::APAC".into()]);
         scopes.insert("Type".into(), vec![FEEDBACK_TYPE.into()]);
-        scopes.insert(THEME_SCOPE.into(), vec!["Theme::Duo Chat".into(), "Theme::Code Suggestions".into()]);
-        AreaRules { project: "g/ai-sme".into(), scopes, exempt_titles: BTreeSet::from(["Area setup checklist".to_string()]) }
+        scopes.insert(
+            THEME_SCOPE.into(),
+            vec!["Theme::Duo Chat".into(), "Theme::Code Suggestions".into()],
+        );
+        AreaRules {
+            project: "g/ai-sme".into(),
+            scopes,
+            exempt_titles: BTreeSet::from(["Area setup checklist".to_string()]),
+        }
     }
 
     fn issue(labels: &[&str], description: &str) -> IssueView {
-        IssueView { iid: 1, title: "ACME: chat".into(), description: description.into(), labels: labels.iter().map(|s| s.to_string()).collect(), state: "opened".into(), author: Some("jdoe".into()) }
+        IssueView {
+            iid: 1,
+            title: "ACME: chat".into(),
+            description: description.into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            state: "opened".into(),
+            author: Some("jdoe".into()),
+        }
     }
 
     fn shown(changes: &[Change]) -> Vec<String> {
@@ -253,28 +323,60 @@ mod tests {
 
     #[test]
     fn new_feedback_gets_workflow_status_theme_and_one_note_per_purpose() {
-        let ctx = IssueContext { suggested_themes: vec!["Theme::Duo Chat".into()], theme_note: Some("because chat".into()), ..Default::default() };
+        let ctx = IssueContext {
+            suggested_themes: vec!["Theme::Duo Chat".into()],
+            theme_note: Some("because chat".into()),
+            ..Default::default()
+        };
         let c = plan(&rules(), &issue(&[FEEDBACK_TYPE], "Customer: ACME"), &ctx);
         let s = shown(&c);
         assert_eq!(s[0], "~ issue #1 labels +\"SME Workflow::Triage\" +\"PM Status::New\" +\"Theme::Duo Chat\" (every issue has a workflow state, feedback starts in PM review as New, theme tagging)");
         assert_eq!(c.len(), 3, "{s:?}");
-        let Change::AddNote { body, .. } = &c[2] else { panic!() };
-        assert!(body.contains("@jdoe") && body.contains("region") && body.contains("priority") && !body.contains("customer's name"));
+        let Change::AddNote { body, .. } = &c[2] else {
+            panic!()
+        };
+        assert!(
+            body.contains("@jdoe")
+                && body.contains("region")
+                && body.contains("priority")
+                && !body.contains("customer's name")
+        );
     }
 
     #[test]
     fn a_consistent_issue_plans_nothing_which_ends_the_webhook_loop() {
-        let notes = vec![format!("{THEMES_MARKER_PREFIX}Theme::Duo Chat -->\n..."), format!("{MISSING_INFO_MARKER}\n...")];
-        let ctx = IssueContext { notes, suggested_themes: vec!["Theme::Duo Chat".into()], ..Default::default() };
-        let i = issue(&[FEEDBACK_TYPE, "SME Workflow::Triage", "PM Status::New", "Theme::Duo Chat"], "Customer: ACME");
+        let notes = vec![
+            format!("{THEMES_MARKER_PREFIX}Theme::Duo Chat -->\n..."),
+            format!("{MISSING_INFO_MARKER}\n..."),
+        ];
+        let ctx = IssueContext {
+            notes,
+            suggested_themes: vec!["Theme::Duo Chat".into()],
+            ..Default::default()
+        };
+        let i = issue(
+            &[
+                FEEDBACK_TYPE,
+                "SME Workflow::Triage",
+                "PM Status::New",
+                "Theme::Duo Chat",
+            ],
+            "Customer: ACME",
+        );
         assert!(plan(&rules(), &i, &ctx).is_empty());
     }
 
     #[test]
     fn two_workflow_labels_keep_the_one_just_added() {
-        let ctx = IssueContext { newest: vec!["SME Workflow::Create".into()], ..Default::default() };
+        let ctx = IssueContext {
+            newest: vec!["SME Workflow::Create".into()],
+            ..Default::default()
+        };
         let i = issue(&["SME Workflow::Create", "SME Workflow::In Progress"], "");
-        assert_eq!(shown(&plan(&rules(), &i, &ctx)), vec!["~ issue #1 labels -\"SME Workflow::In Progress\" (one label per scope)"]);
+        assert_eq!(
+            shown(&plan(&rules(), &i, &ctx)),
+            vec!["~ issue #1 labels -\"SME Workflow::In Progress\" (one label per scope)"]
+        );
     }
 
     #[test]
@@ -282,17 +384,37 @@ mod tests {
         let i = issue(&["SME Workflow::Creat"], "");
         let c = plan(&rules(), &i, &IssueContext::default());
         let s = shown(&c);
-        assert!(s[0].contains("+\"SME Workflow::Triage\"") && s[0].contains("-\"SME Workflow::Creat\""), "{s:?}");
-        let Change::AddNote { body, .. } = &c[1] else { panic!("{s:?}") };
+        assert!(
+            s[0].contains("+\"SME Workflow::Triage\"") && s[0].contains("-\"SME Workflow::Creat\""),
+            "{s:?}"
+        );
+        let Change::AddNote { body, .. } = &c[1] else {
+            panic!("{s:?}")
+        };
         assert!(body.contains("Did you mean ~\"SME Workflow::Create\"?"));
-        let ctx = IssueContext { notes: vec![body.clone()], ..Default::default() };
-        assert_eq!(plan(&rules(), &i, &ctx).len(), 1, "the note is not repeated");
+        let ctx = IssueContext {
+            notes: vec![body.clone()],
+            ..Default::default()
+        };
+        assert_eq!(
+            plan(&rules(), &i, &ctx).len(),
+            1,
+            "the note is not repeated"
+        );
     }
 
     #[test]
     fn an_overridden_theme_is_never_added_back() {
-        let ctx = IssueContext { suggested_themes: vec!["Theme::Duo Chat".into()], overrides: vec!["Theme::Duo Chat".into()], notes: vec![MISSING_INFO_MARKER.into()], ..Default::default() };
-        let i = issue(&[FEEDBACK_TYPE, "SME Workflow::Triage", "PM Status::New"], "Customer: ACME");
+        let ctx = IssueContext {
+            suggested_themes: vec!["Theme::Duo Chat".into()],
+            overrides: vec!["Theme::Duo Chat".into()],
+            notes: vec![MISSING_INFO_MARKER.into()],
+            ..Default::default()
+        };
+        let i = issue(
+            &[FEEDBACK_TYPE, "SME Workflow::Triage", "PM Status::New"],
+            "Customer: ACME",
+        );
         assert!(plan(&rules(), &i, &ctx).is_empty());
     }
 
@@ -305,8 +427,14 @@ mod tests {
 
     #[test]
     fn reads_the_customer_field_in_both_template_forms() {
-        assert_eq!(customer_field("**Customer:** ACME Corp\n"), Some("ACME Corp".into()));
-        assert_eq!(customer_field("Customer: Globex\nARR: 1"), Some("Globex".into()));
+        assert_eq!(
+            customer_field("**Customer:** ACME Corp\n"),
+            Some("ACME Corp".into())
+        );
+        assert_eq!(
+            customer_field("Customer: Globex\nARR: 1"),
+            Some("Globex".into())
+        );
         assert_eq!(customer_field("**Customer:** <!-- who? -->\n"), None);
         assert_eq!(customer_field("no field"), None);
     }

@@ -87,8 +87,11 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
 }
 
 fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
-    let existing: BTreeMap<&str, &Label> =
-        observed.labels.iter().map(|l| (l.name.as_str(), l)).collect();
+    let existing: BTreeMap<&str, &Label> = observed
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l))
+        .collect();
     for spec in &desired.labels {
         let Some(label) = existing.get(spec.name.as_str()) else {
             plan.changes.push(Change::CreateLabel {
@@ -172,7 +175,13 @@ pub fn git_blob_id(content: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn plan_board(name: &str, wanted: &[String], observed: &ObservedArea, project: &str, plan: &mut Plan) {
+fn plan_board(
+    name: &str,
+    wanted: &[String],
+    observed: &ObservedArea,
+    project: &str,
+    plan: &mut Plan,
+) {
     let board = observed.boards.iter().find(|b| b.name == name);
     if board.is_none() {
         plan.changes.push(Change::CreateBoard {
@@ -183,7 +192,11 @@ fn plan_board(name: &str, wanted: &[String], observed: &ObservedArea, project: &
     // The current label lists in position order; lists of other labels stay where they are.
     let mut order: Vec<String> = board
         .map(|b| {
-            let mut lists: Vec<_> = b.lists.iter().filter_map(|l| l.label.as_ref().map(|lab| (l.position, lab.name.clone()))).collect();
+            let mut lists: Vec<_> = b
+                .lists
+                .iter()
+                .filter_map(|l| l.label.as_ref().map(|lab| (l.position, lab.name.clone())))
+                .collect();
             lists.sort();
             lists.into_iter().map(|(_, n)| n).collect()
         })
@@ -202,7 +215,10 @@ fn plan_board(name: &str, wanted: &[String], observed: &ObservedArea, project: &
     // Managed lists come first, in label-set order. Replaying GitLab's move semantics (remove,
     // insert, shift the rest) yields the fewest moves that get there.
     for (target, label) in wanted.iter().enumerate() {
-        let from = order.iter().position(|l| l == label).expect("list exists or was planned");
+        let from = order
+            .iter()
+            .position(|l| l == label)
+            .expect("list exists or was planned");
         if from != target {
             let moved = order.remove(from);
             order.insert(target, moved);
@@ -218,10 +234,11 @@ fn plan_board(name: &str, wanted: &[String], observed: &ObservedArea, project: &
 }
 
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
-    let ours = hooks
-        .iter()
-        .find(|h| h.url == spec.url)
-        .or_else(|| hooks.iter().find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH)));
+    let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
+        hooks
+            .iter()
+            .find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH))
+    });
     let Some(hook) = ours else {
         plan.changes.push(Change::CreateHook {
             project: project.to_string(),
@@ -235,20 +252,35 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     }
     let flags = [
         ("issue events", hook.issues_events, spec.issues_events),
-        ("confidential issue events", hook.confidential_issues_events, spec.confidential_issues_events),
+        (
+            "confidential issue events",
+            hook.confidential_issues_events,
+            spec.confidential_issues_events,
+        ),
         ("comment events", hook.note_events, spec.note_events),
-        ("confidential comment events", hook.confidential_note_events, spec.confidential_note_events),
+        (
+            "confidential comment events",
+            hook.confidential_note_events,
+            spec.confidential_note_events,
+        ),
         ("push events", hook.push_events, spec.push_events),
         ("merge request events", hook.merge_requests_events, false),
         ("tag push events", hook.tag_push_events, false),
         ("pipeline events", hook.pipeline_events, false),
         ("wiki events", hook.wiki_page_events, false),
         ("job events", hook.job_events, false),
-        ("SSL verification", hook.enable_ssl_verification, spec.enable_ssl_verification),
+        (
+            "SSL verification",
+            hook.enable_ssl_verification,
+            spec.enable_ssl_verification,
+        ),
     ];
     for (what, is, want) in flags {
         if is != want {
-            drift.push(format!("{what} {}", if want { "off -> on" } else { "on -> off" }));
+            drift.push(format!(
+                "{what} {}",
+                if want { "off -> on" } else { "on -> off" }
+            ));
         }
     }
     if !drift.is_empty() {
@@ -296,7 +328,10 @@ mod tests {
                 .enumerate()
                 .map(|(i, n)| BoardList {
                     id: i as u64 + 10,
-                    label: Some(LabelRef { id: i as u64, name: n.to_string() }),
+                    label: Some(LabelRef {
+                        id: i as u64,
+                        name: n.to_string(),
+                    }),
                     position: i as i64,
                 })
                 .collect(),
@@ -305,7 +340,10 @@ mod tests {
 
     #[test]
     fn blob_id_matches_git_hash_object() {
-        assert_eq!(git_blob_id("hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+        assert_eq!(
+            git_blob_id("hello\n"),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
     }
 
     #[test]
@@ -322,34 +360,90 @@ mod tests {
 
     #[test]
     fn deleted_list_is_recreated_and_moved_back_into_place() {
-        let mut o = ObservedArea { project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: "AI SME".into(), default_branch: Some("main".into()), web_url: String::new() }), issues_enabled: true, ..Default::default() };
+        let mut o = ObservedArea {
+            project: Some(Project {
+                id: 1,
+                path_with_namespace: "g/ai-sme".into(),
+                name: "AI SME".into(),
+                default_branch: Some("main".into()),
+                web_url: String::new(),
+            }),
+            issues_enabled: true,
+            ..Default::default()
+        };
         o.boards = vec![board(&["a", "c"])];
-        let d = DesiredArea { labels: vec![], templates: BTreeMap::new(), seed_issues: vec![], ..desired() };
+        let d = DesiredArea {
+            labels: vec![],
+            templates: BTreeMap::new(),
+            seed_issues: vec![],
+            ..desired()
+        };
         let p = plan(&d, &o);
         let shown: Vec<String> = p.changes.iter().map(|c| c.to_string()).collect();
-        assert_eq!(shown, vec!["+ list \"b\" on board \"B\"", "~ list \"b\" on board \"B\": position 2 -> 1"]);
+        assert_eq!(
+            shown,
+            vec![
+                "+ list \"b\" on board \"B\"",
+                "~ list \"b\" on board \"B\": position 2 -> 1"
+            ]
+        );
     }
 
     #[test]
     fn scrambled_lists_take_the_fewest_moves() {
-        let mut o = ObservedArea { project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: String::new(), default_branch: None, web_url: String::new() }), issues_enabled: true, ..Default::default() };
+        let mut o = ObservedArea {
+            project: Some(Project {
+                id: 1,
+                path_with_namespace: "g/ai-sme".into(),
+                name: String::new(),
+                default_branch: None,
+                web_url: String::new(),
+            }),
+            issues_enabled: true,
+            ..Default::default()
+        };
         o.boards = vec![board(&["c", "a", "b"])];
-        let d = DesiredArea { labels: vec![], templates: BTreeMap::new(), seed_issues: vec![], ..desired() };
+        let d = DesiredArea {
+            labels: vec![],
+            templates: BTreeMap::new(),
+            seed_issues: vec![],
+            ..desired()
+        };
         let p = plan(&d, &o);
         assert_eq!(p.changes.len(), 2, "{p}");
-        let o2 = ObservedArea { boards: vec![board(&["a", "b", "c"])], ..o };
+        let o2 = ObservedArea {
+            boards: vec![board(&["a", "b", "c"])],
+            ..o
+        };
         assert!(plan(&d, &o2).is_empty());
     }
 
     #[test]
     fn inherited_label_drift_is_a_warning_not_a_write() {
         let o = ObservedArea {
-            project: Some(Project { id: 1, path_with_namespace: "g/ai-sme".into(), name: String::new(), default_branch: None, web_url: String::new() }),
+            project: Some(Project {
+                id: 1,
+                path_with_namespace: "g/ai-sme".into(),
+                name: String::new(),
+                default_branch: None,
+                web_url: String::new(),
+            }),
             issues_enabled: true,
-            labels: vec![Label { id: 5, name: "SME Workflow::Triage".into(), color: "#000000".into(), description: Some("New".into()), is_project_label: false }],
+            labels: vec![Label {
+                id: 5,
+                name: "SME Workflow::Triage".into(),
+                color: "#000000".into(),
+                description: Some("New".into()),
+                is_project_label: false,
+            }],
             ..Default::default()
         };
-        let d = DesiredArea { templates: BTreeMap::new(), seed_issues: vec![], boards: vec![], ..desired() };
+        let d = DesiredArea {
+            templates: BTreeMap::new(),
+            seed_issues: vec![],
+            boards: vec![],
+            ..desired()
+        };
         let p = plan(&d, &o);
         assert!(p.is_empty());
         assert_eq!(p.warnings.len(), 1);

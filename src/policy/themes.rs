@@ -54,7 +54,11 @@ pub struct Example {
 pub enum Evidence {
     Keyword(String),
     Phrase(String),
-    Neighbour { iid: u64, title: String, similarity: f64 },
+    Neighbour {
+        iid: u64,
+        title: String,
+        similarity: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,8 +102,9 @@ impl Tagger {
             .into_iter()
             .map(|t| {
                 // A hyphenated keyword ("self-hosted") is two tokens: it matches as a phrase.
-                let (single, multi): (Vec<_>, Vec<_>) =
-                    compile(&t.rules.keywords).into_iter().partition(|k| k.len() == 1);
+                let (single, multi): (Vec<_>, Vec<_>) = compile(&t.rules.keywords)
+                    .into_iter()
+                    .partition(|k| k.len() == 1);
                 let mut phrases = compile(&t.rules.phrases);
                 phrases.extend(multi);
                 CompiledTheme {
@@ -155,7 +160,11 @@ impl Tagger {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.label.cmp(&b.label)));
+        out.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.label.cmp(&b.label))
+        });
         out
     }
 
@@ -169,14 +178,27 @@ impl Tagger {
     }
 
     /// The most similar examples (cosine over folded term counts), most similar first.
-    fn neighbours<'e>(&self, title: &[Token], desc: &[Token], examples: &'e [Example]) -> Vec<(f64, &'e Example)> {
+    fn neighbours<'e>(
+        &self,
+        title: &[Token],
+        desc: &[Token],
+        examples: &'e [Example],
+    ) -> Vec<(f64, &'e Example)> {
         if examples.is_empty() {
             return Vec::new();
         }
         let me = term_vector(title, desc);
         let mut scored: Vec<(f64, &Example)> = examples
             .iter()
-            .map(|e| (cosine(&me, &term_vector(&tokens(&e.title), &tokens(&e.description))), e))
+            .map(|e| {
+                (
+                    cosine(
+                        &me,
+                        &term_vector(&tokens(&e.title), &tokens(&e.description)),
+                    ),
+                    e,
+                )
+            })
             .filter(|(s, _)| *s >= self.settings.min_similarity)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.iid.cmp(&b.1.iid)));
@@ -200,13 +222,28 @@ fn rule_score(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> (f64, V
         if in_title.is_empty() && in_desc.is_empty() {
             continue;
         }
-        let weight = if in_title.is_empty() { DESCRIPTION_WEIGHT } else { TITLE_WEIGHT } * factor;
+        let weight = if in_title.is_empty() {
+            DESCRIPTION_WEIGHT
+        } else {
+            TITLE_WEIGHT
+        } * factor;
         let repeats = (in_title.len() + in_desc.len() - 1).min(4) as f64;
         score += weight * (1.0 + REPEAT_FACTOR * repeats);
-        let (tokens, at) = in_title.first().map(|i| (title, *i)).unwrap_or_else(|| (desc, in_desc[0]));
-        let shown = tokens[at..at + rule.len()].iter().map(|t| t.original.as_str()).collect::<Vec<_>>().join(" ");
+        let (tokens, at) = in_title
+            .first()
+            .map(|i| (title, *i))
+            .unwrap_or_else(|| (desc, in_desc[0]));
+        let shown = tokens[at..at + rule.len()]
+            .iter()
+            .map(|t| t.original.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         if seen.insert(shown.to_lowercase()) {
-            evidence.push(if rule.len() == 1 { Evidence::Keyword(shown) } else { Evidence::Phrase(shown) });
+            evidence.push(if rule.len() == 1 {
+                Evidence::Keyword(shown)
+            } else {
+                Evidence::Phrase(shown)
+            });
         }
     }
     (score, evidence)
@@ -241,7 +278,10 @@ fn tokens(text: &str) -> Vec<Token> {
     let text = strip_between(&text, "```", "```");
     let mut out = Vec::new();
     for raw in text.split_whitespace() {
-        if raw.contains("://") || raw.starts_with("www.") || raw.starts_with('`') && raw.ends_with('`') && raw.len() > 1 {
+        if raw.contains("://")
+            || raw.starts_with("www.")
+            || raw.starts_with('`') && raw.ends_with('`') && raw.len() > 1
+        {
             continue;
         }
         for word in raw.split(|c: char| !c.is_alphanumeric()) {
@@ -281,7 +321,11 @@ fn fold(word: &str) -> String {
     }
     let mut s = if n > 4 && w.ends_with("ies") {
         format!("{}y", &w[..n - 3])
-    } else if w.ends_with("sses") || w.ends_with("xes") || w.ends_with("ches") || w.ends_with("shes") {
+    } else if w.ends_with("sses")
+        || w.ends_with("xes")
+        || w.ends_with("ches")
+        || w.ends_with("shes")
+    {
         w[..n - 2].to_string()
     } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
         w[..n - 1].to_string()
@@ -294,7 +338,11 @@ fn fold(word: &str) -> String {
             // "scanning" -> "scann" -> "scan"
             let b = s.as_bytes();
             let l = b.len();
-            if l >= 2 && b[l - 1] == b[l - 2] && !matches!(b[l - 1], b'l' | b's' | b'z') && !b"aeiou".contains(&b[l - 1]) {
+            if l >= 2
+                && b[l - 1] == b[l - 2]
+                && !matches!(b[l - 1], b'l' | b's' | b'z')
+                && !b"aeiou".contains(&b[l - 1])
+            {
                 s.pop();
             }
             break;
@@ -304,16 +352,20 @@ fn fold(word: &str) -> String {
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "customer", "do", "doe", "for", "from", "gitlab", "ha", "have", "i", "if",
-    "in", "is", "it", "its", "not", "of", "on", "or", "our", "so", "that", "the", "their", "them", "they", "thi", "this", "to", "u", "wa",
-    "we", "when", "with", "would", "you",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "customer", "do", "doe", "for",
+    "from", "gitlab", "ha", "have", "i", "if", "in", "is", "it", "its", "not", "of", "on", "or",
+    "our", "so", "that", "the", "their", "them", "they", "thi", "this", "to", "u", "wa", "we",
+    "when", "with", "would", "you",
 ];
 
 fn term_vector(title: &[Token], desc: &[Token]) -> HashMap<String, f64> {
     let mut v: HashMap<String, f64> = HashMap::new();
     for (tokens, weight) in [(title, TITLE_WEIGHT), (desc, DESCRIPTION_WEIGHT)] {
         for t in tokens {
-            if t.folded.len() > 1 && !STOPWORDS.contains(&t.folded.as_str()) && !t.folded.chars().all(|c| c.is_ascii_digit()) {
+            if t.folded.len() > 1
+                && !STOPWORDS.contains(&t.folded.as_str())
+                && !t.folded.chars().all(|c| c.is_ascii_digit())
+            {
                 *v.entry(t.folded.clone()).or_default() += weight;
             }
         }
@@ -341,7 +393,14 @@ pub fn explain(picks: &[Suggestion]) -> String {
         for e in &s.evidence {
             match e {
                 Evidence::Keyword(w) | Evidence::Phrase(w) => words.push(format!("**{w}**")),
-                Evidence::Neighbour { iid, title, similarity } => similar.push(format!("#{iid} \"{title}\" ({:.0}% similar)", similarity * 100.0)),
+                Evidence::Neighbour {
+                    iid,
+                    title,
+                    similarity,
+                } => similar.push(format!(
+                    "#{iid} \"{title}\" ({:.0}% similar)",
+                    similarity * 100.0
+                )),
             }
         }
         let mut why = Vec::new();
@@ -349,17 +408,30 @@ pub fn explain(picks: &[Suggestion]) -> String {
             why.push(format!("it mentions {}", words.join(", ")));
         }
         if !similar.is_empty() {
-            why.push(format!("people tagged similar feedback this way: {}", similar.join(", ")));
+            why.push(format!(
+                "people tagged similar feedback this way: {}",
+                similar.join(", ")
+            ));
         }
-        out.push_str(&format!("smeflow tagged this issue ~\"{}\" because {}.\n", s.label, why.join("; and ")));
+        out.push_str(&format!(
+            "smeflow tagged this issue ~\"{}\" because {}.\n",
+            s.label,
+            why.join("; and ")
+        ));
     }
-    out.push_str("\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.");
+    out.push_str(
+        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
+    );
     out
 }
 
 /// Rule scores for every theme, by label (for reports and debugging).
 pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTreeMap<String, f64> {
-    tagger.score(title, description, &[]).into_iter().map(|s| (s.label, s.score)).collect()
+    tagger
+        .score(title, description, &[])
+        .into_iter()
+        .map(|s| (s.label, s.score))
+        .collect()
 }
 
 #[cfg(test)]
@@ -368,33 +440,77 @@ mod tests {
 
     fn rules(k: &[&str], p: &[&str], x: &[&str]) -> ThemeRules {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
-        ThemeRules { keywords: v(k), phrases: v(p), exclude: v(x) }
+        ThemeRules {
+            keywords: v(k),
+            phrases: v(p),
+            exclude: v(x),
+        }
     }
 
     fn ai() -> Tagger {
         let defs = vec![
-            ThemeDef { label: "Theme::Code Suggestions".into(), rules: rules(&["completion", "suggestion"], &["code suggestions", "code completion"], &["suggested reviewer"]) },
-            ThemeDef { label: "Theme::Duo Chat".into(), rules: rules(&["chat", "conversation"], &["duo chat", "chat history"], &["chatops", "slack notification"]) },
-            ThemeDef { label: "Theme::Self-Hosted Models".into(), rules: rules(&["self-hosted", "gpu", "ai"], &["air-gapped", "bring your own model"], &[]) },
-            ThemeDef { label: "Theme::IDE & Editor Support".into(), rules: rules(&["vscode", "jetbrains", "ide"], &["vs code"], &[]) },
-            ThemeDef { label: "Theme::Model Quality".into(), rules: rules(&["hallucination", "wrong"], &["wrong answer"], &[]) },
+            ThemeDef {
+                label: "Theme::Code Suggestions".into(),
+                rules: rules(
+                    &["completion", "suggestion"],
+                    &["code suggestions", "code completion"],
+                    &["suggested reviewer"],
+                ),
+            },
+            ThemeDef {
+                label: "Theme::Duo Chat".into(),
+                rules: rules(
+                    &["chat", "conversation"],
+                    &["duo chat", "chat history"],
+                    &["chatops", "slack notification"],
+                ),
+            },
+            ThemeDef {
+                label: "Theme::Self-Hosted Models".into(),
+                rules: rules(
+                    &["self-hosted", "gpu", "ai"],
+                    &["air-gapped", "bring your own model"],
+                    &[],
+                ),
+            },
+            ThemeDef {
+                label: "Theme::IDE & Editor Support".into(),
+                rules: rules(&["vscode", "jetbrains", "ide"], &["vs code"], &[]),
+            },
+            ThemeDef {
+                label: "Theme::Model Quality".into(),
+                rules: rules(&["hallucination", "wrong"], &["wrong answer"], &[]),
+            },
         ];
         Tagger::new(defs, TaggerSettings::default())
     }
 
     fn top(t: &Tagger, title: &str, desc: &str) -> Vec<String> {
-        t.suggest(title, desc, &[]).into_iter().map(|s| s.label).collect()
+        t.suggest(title, desc, &[])
+            .into_iter()
+            .map(|s| s.label)
+            .collect()
     }
 
     #[test]
     fn chat_history_complaint_is_duo_chat() {
-        assert_eq!(top(&ai(), "ACME: Duo Chat forgets our conversation history", "After a few messages it loses context."), ["Theme::Duo Chat"]);
+        assert_eq!(
+            top(
+                &ai(),
+                "ACME: Duo Chat forgets our conversation history",
+                "After a few messages it loses context."
+            ),
+            ["Theme::Duo Chat"]
+        );
     }
 
     #[test]
     fn plural_and_ing_forms_match_their_rule() {
         let t = ai();
-        assert_eq!(top(&t, "Code suggestions are slow", ""), ["Theme::Code Suggestions"]);
+        assert_eq!(
+            top(&t, "Code suggestions are slow", ""),
+            ["Theme::Code Suggestions"]
+        );
         assert_eq!(fold("scanning"), "scan");
         assert_eq!(fold("suggestions"), "suggestion");
         assert_eq!(fold("policies"), "policy");
@@ -402,19 +518,39 @@ mod tests {
 
     #[test]
     fn hyphenated_keywords_and_phrases_match_across_punctuation() {
-        assert_eq!(top(&ai(), "Need models on our own GPUs", "We run everything air-gapped and self-hosted."), ["Theme::Self-Hosted Models"]);
+        assert_eq!(
+            top(
+                &ai(),
+                "Need models on our own GPUs",
+                "We run everything air-gapped and self-hosted."
+            ),
+            ["Theme::Self-Hosted Models"]
+        );
     }
 
     #[test]
     fn chatops_notifications_are_not_duo_chat() {
         let t = ai();
-        assert!(top(&t, "ChatOps Slack notifications broken", "The chat integration posts nothing since the upgrade").is_empty());
+        assert!(top(
+            &t,
+            "ChatOps Slack notifications broken",
+            "The chat integration posts nothing since the upgrade"
+        )
+        .is_empty());
     }
 
     #[test]
     fn short_keywords_do_not_match_inside_other_words() {
-        assert!(top(&ai(), "We maintain a big monorepo", "Paid plan, maintainers complain").is_empty());
-        assert_eq!(top(&ai(), "AI answers need GPUs", ""), ["Theme::Self-Hosted Models"]);
+        assert!(top(
+            &ai(),
+            "We maintain a big monorepo",
+            "Paid plan, maintainers complain"
+        )
+        .is_empty());
+        assert_eq!(
+            top(&ai(), "AI answers need GPUs", ""),
+            ["Theme::Self-Hosted Models"]
+        );
     }
 
     #[test]
@@ -426,8 +562,15 @@ mod tests {
     #[test]
     fn an_exclusion_vetoes_even_strong_evidence() {
         let t = ai();
-        let s = t.score("Code suggestions and code completion", "The suggested reviewer feature", &[]);
-        let cs = s.iter().find(|s| s.label == "Theme::Code Suggestions").unwrap();
+        let s = t.score(
+            "Code suggestions and code completion",
+            "The suggested reviewer feature",
+            &[],
+        );
+        let cs = s
+            .iter()
+            .find(|s| s.label == "Theme::Code Suggestions")
+            .unwrap();
         assert_eq!(cs.score, 0.0);
     }
 
@@ -436,18 +579,35 @@ mod tests {
         let t = ai();
         let all = t.score("Duo Chat and code suggestions in VS Code", "", &[]);
         assert!(all[0].score >= all[1].score);
-        assert_eq!(t.suggest("Duo Chat and code suggestions in VS Code", "", &[]).len(), 1);
-        let wide = Tagger { settings: TaggerSettings { max_themes: 3, ..Default::default() }, ..ai() };
+        assert_eq!(
+            t.suggest("Duo Chat and code suggestions in VS Code", "", &[])
+                .len(),
+            1
+        );
+        let wide = Tagger {
+            settings: TaggerSettings {
+                max_themes: 3,
+                ..Default::default()
+            },
+            ..ai()
+        };
         let picked = wide.suggest("Duo Chat and code suggestions in VS Code", "", &[]);
         assert_eq!(picked.len(), 3);
-        assert_eq!(picked, wide.suggest("Duo Chat and code suggestions in VS Code", "", &[]), "deterministic");
+        assert_eq!(
+            picked,
+            wide.suggest("Duo Chat and code suggestions in VS Code", "", &[]),
+            "deterministic"
+        );
     }
 
     #[test]
     fn one_description_keyword_is_not_enough_but_a_title_keyword_is() {
         let t = ai();
         assert!(top(&t, "Feedback from Globex", "They use the IDE a lot.").is_empty());
-        assert_eq!(top(&t, "IDE integration feedback", ""), ["Theme::IDE & Editor Support"]);
+        assert_eq!(
+            top(&t, "IDE integration feedback", ""),
+            ["Theme::IDE & Editor Support"]
+        );
     }
 
     #[test]
@@ -455,26 +615,66 @@ mod tests {
         let t = ai();
         let title = "Globex: answers about our pipeline are wrong";
         let desc = "It suggests YAML keywords that do not exist in our pipeline configuration.";
-        let before = t.score(title, desc, &[]).into_iter().find(|s| s.label == "Theme::Model Quality").unwrap();
+        let before = t
+            .score(title, desc, &[])
+            .into_iter()
+            .find(|s| s.label == "Theme::Model Quality")
+            .unwrap();
         assert!(before.score < 2.5);
         let examples = vec![
-            Example { iid: 12, title: "Initech: pipeline answers invent YAML keywords".into(), description: "Keywords that do not exist in pipeline configuration".into(), themes: vec!["Theme::Model Quality".into()] },
-            Example { iid: 13, title: "Umbrella: answers about pipeline YAML keywords".into(), description: "Invents configuration keywords".into(), themes: vec!["Theme::Model Quality".into()] },
-            Example { iid: 14, title: "Hooli: VS Code extension crashes".into(), description: "The extension crashes on start".into(), themes: vec!["Theme::IDE & Editor Support".into()] },
+            Example {
+                iid: 12,
+                title: "Initech: pipeline answers invent YAML keywords".into(),
+                description: "Keywords that do not exist in pipeline configuration".into(),
+                themes: vec!["Theme::Model Quality".into()],
+            },
+            Example {
+                iid: 13,
+                title: "Umbrella: answers about pipeline YAML keywords".into(),
+                description: "Invents configuration keywords".into(),
+                themes: vec!["Theme::Model Quality".into()],
+            },
+            Example {
+                iid: 14,
+                title: "Hooli: VS Code extension crashes".into(),
+                description: "The extension crashes on start".into(),
+                themes: vec!["Theme::IDE & Editor Support".into()],
+            },
         ];
         let picked = t.suggest(title, desc, &examples);
         assert_eq!(picked[0].label, "Theme::Model Quality");
         assert!(picked[0].score > before.score);
         let note = explain(&picked);
-        assert!(note.contains("#12") && note.contains("**wrong**") && note.contains("~\"Theme::Model Quality\""), "{note}");
+        assert!(
+            note.contains("#12")
+                && note.contains("**wrong**")
+                && note.contains("~\"Theme::Model Quality\""),
+            "{note}"
+        );
     }
 
     #[test]
     fn neighbours_alone_need_a_close_match() {
         let t = ai();
-        let examples = vec![Example { iid: 5, title: "Slow merge request page".into(), description: "diffs load slowly".into(), themes: vec!["Theme::Duo Chat".into()] }];
-        assert!(t.suggest("Pipeline editor is slow", "the page loads slowly", &examples).is_empty());
-        let close = vec![Example { iid: 6, title: "Merge request page loads slowly with big diffs".into(), description: String::new(), themes: vec!["Theme::Duo Chat".into()] }];
+        let examples = vec![Example {
+            iid: 5,
+            title: "Slow merge request page".into(),
+            description: "diffs load slowly".into(),
+            themes: vec!["Theme::Duo Chat".into()],
+        }];
+        assert!(t
+            .suggest(
+                "Pipeline editor is slow",
+                "the page loads slowly",
+                &examples
+            )
+            .is_empty());
+        let close = vec![Example {
+            iid: 6,
+            title: "Merge request page loads slowly with big diffs".into(),
+            description: String::new(),
+            themes: vec!["Theme::Duo Chat".into()],
+        }];
         let got = t.suggest("Merge request page loads slowly with big diffs", "", &close);
         assert_eq!(got[0].label, "Theme::Duo Chat");
     }
@@ -484,7 +684,10 @@ mod tests {
         let t = ai();
         let picked = t.suggest("Duo Chat loses chat history", "", &[]);
         let note = explain(&picked);
-        assert!(note.contains("**Duo Chat**") && note.contains("**chat history**"), "{note}");
+        assert!(
+            note.contains("**Duo Chat**") && note.contains("**chat history**"),
+            "{note}"
+        );
         assert!(note.contains("will not add it to this issue again"));
     }
 }

@@ -46,9 +46,12 @@ impl Secrets {
                 continue;
             }
             if let Some(b64) = raw.strip_prefix("whsec_") {
-                let key = B64
-                    .decode(b64)
-                    .map_err(|_| format!("secret #{} starts with whsec_ but is not valid base64", i + 1))?;
+                let key = B64.decode(b64).map_err(|_| {
+                    format!(
+                        "secret #{} starts with whsec_ but is not valid base64",
+                        i + 1
+                    )
+                })?;
                 s.signing_keys.push(key);
             } else {
                 s.tokens.push(raw.as_bytes().to_vec());
@@ -62,13 +65,17 @@ impl Secrets {
     }
 
     /// Checks one delivery. `header` looks a header up by lower-case name.
-    pub fn verify<'h>(&self, header: impl Fn(&str) -> Option<&'h str>, body: &[u8], now: i64) -> Verdict {
+    pub fn verify<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+        now: i64,
+    ) -> Verdict {
         if let Some(given) = header("x-gitlab-token") {
             // Every secret is compared (no early exit), so timing says nothing about which matched.
-            let matched = self
-                .tokens
-                .iter()
-                .fold(0u8, |acc, t| acc | t.as_slice().ct_eq(given.as_bytes()).unwrap_u8());
+            let matched = self.tokens.iter().fold(0u8, |acc, t| {
+                acc | t.as_slice().ct_eq(given.as_bytes()).unwrap_u8()
+            });
             if matched == 1 {
                 return Verdict::Accepted;
             }
@@ -133,9 +140,18 @@ mod tests {
     #[test]
     fn any_of_several_tokens_is_accepted_during_rotation() {
         let s = Secrets::parse("old-secret, new-secret").unwrap();
-        assert_eq!(check(&s, &[("X-Gitlab-Token", "new-secret")], b"{}", 0), Verdict::Accepted);
-        assert_eq!(check(&s, &[("X-Gitlab-Token", "old-secret")], b"{}", 0), Verdict::Accepted);
-        assert_eq!(check(&s, &[("X-Gitlab-Token", "new-secre")], b"{}", 0), Verdict::Wrong);
+        assert_eq!(
+            check(&s, &[("X-Gitlab-Token", "new-secret")], b"{}", 0),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            check(&s, &[("X-Gitlab-Token", "old-secret")], b"{}", 0),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            check(&s, &[("X-Gitlab-Token", "new-secre")], b"{}", 0),
+            Verdict::Wrong
+        );
         assert_eq!(check(&s, &[], b"{}", 0), Verdict::Missing);
     }
 
@@ -151,8 +167,14 @@ mod tests {
             ("webhook-signature", sig.as_str()),
         ];
         assert_eq!(check(&s, &headers, body, 1_700_000_010), Verdict::Accepted);
-        assert_eq!(check(&s, &headers, b"{tampered}", 1_700_000_010), Verdict::Wrong);
-        assert_eq!(check(&s, &headers, body, 1_700_000_000 + 3600), Verdict::Stale);
+        assert_eq!(
+            check(&s, &headers, b"{tampered}", 1_700_000_010),
+            Verdict::Wrong
+        );
+        assert_eq!(
+            check(&s, &headers, body, 1_700_000_000 + 3600),
+            Verdict::Stale
+        );
     }
 
     #[test]

@@ -40,14 +40,20 @@ pub async fn receive(
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 Metrics::inc(&m.too_large);
-                return answer(status, json!({"error": format!("body larger than {MAX_BODY} bytes")}));
+                return answer(
+                    status,
+                    json!({"error": format!("body larger than {MAX_BODY} bytes")}),
+                );
             }
             Metrics::inc(&m.bad_request);
             return answer(status, json!({"error": rejection.body_text()}));
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match app.secrets.verify(header, &body, chrono::Utc::now().timestamp()) {
+    match app
+        .secrets
+        .verify(header, &body, chrono::Utc::now().timestamp())
+    {
         Verdict::Accepted => {}
         _ if app.insecure => {}
         verdict => {
@@ -63,26 +69,41 @@ pub async fn receive(
     }
     let Some(event) = header("x-gitlab-event").map(str::to_string) else {
         Metrics::inc(&m.bad_request);
-        return answer(StatusCode::BAD_REQUEST, json!({"error": "missing X-Gitlab-Event header"}));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "missing X-Gitlab-Event header"}),
+        );
     };
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             Metrics::inc(&m.bad_request);
-            return answer(StatusCode::BAD_REQUEST, json!({"error": "body is JSON but not an object"}));
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "body is JSON but not an object"}),
+            );
         }
         Err(e) => {
             Metrics::inc(&m.bad_request);
-            return answer(StatusCode::BAD_REQUEST, json!({"error": format!("body is not valid JSON: {e}")}));
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("body is not valid JSON: {e}")}),
+            );
         }
     };
     if !HANDLED.contains(&event.as_str()) {
         Metrics::inc(&m.ignored);
-        return answer(StatusCode::ACCEPTED, json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}));
+        return answer(
+            StatusCode::ACCEPTED,
+            json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}),
+        );
     }
     let Some(target) = issue_target(&payload) else {
         Metrics::inc(&m.ignored);
-        return answer(StatusCode::ACCEPTED, json!({"status": "ignored", "reason": "not about an issue"}));
+        return answer(
+            StatusCode::ACCEPTED,
+            json!({"status": "ignored", "reason": "not about an issue"}),
+        );
     };
     let dedupe_key = header("idempotency-key")
         .or_else(|| header("webhook-id"))
@@ -110,7 +131,10 @@ pub async fn receive(
             Metrics::inc(&m.store_errors);
             tracing::error!(error = %e, "could not store delivery");
             // GitLab re-sends on failure only by hand, but a 503 shows up in its hook log.
-            answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "store unavailable, try again"}))
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "store unavailable, try again"}),
+            )
         }
     }
 }
@@ -125,7 +149,10 @@ pub fn issue_target(payload: &Value) -> Option<(String, u64)> {
     let iid = match kind {
         "issue" | "work_item" => payload.pointer("/object_attributes/iid"),
         "note" => {
-            let on_issue = payload.pointer("/object_attributes/noteable_type").and_then(Value::as_str) == Some("Issue");
+            let on_issue = payload
+                .pointer("/object_attributes/noteable_type")
+                .and_then(Value::as_str)
+                == Some("Issue");
             if !on_issue {
                 return None;
             }
@@ -140,7 +167,10 @@ pub fn issue_target(payload: &Value) -> Option<(String, u64)> {
 fn body_digest(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(body);
-    format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 pub async fn healthz() -> &'static str {
@@ -149,7 +179,9 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let store = app.store.clone();
-    let ok = tokio::task::spawn_blocking(move || store.writable()).await.unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || store.writable())
+        .await
+        .unwrap_or(false);
     if ok {
         (StatusCode::OK, "ready\n").into_response()
     } else {

@@ -28,7 +28,10 @@ impl Metrics {
     pub fn render(&self, states: &[(String, i64)]) -> String {
         let mut out = String::new();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP smeflow_webhook_deliveries_total Webhook deliveries received, by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_webhook_deliveries_total Webhook deliveries received, by outcome."
+        );
         let _ = writeln!(out, "# TYPE smeflow_webhook_deliveries_total counter");
         for (outcome, c) in [
             ("accepted", &self.accepted),
@@ -39,20 +42,49 @@ impl Metrics {
             ("too_large", &self.too_large),
             ("store_error", &self.store_errors),
         ] {
-            let _ = writeln!(out, "smeflow_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
+            let _ = writeln!(
+                out,
+                "smeflow_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                get(c)
+            );
         }
-        let _ = writeln!(out, "# HELP smeflow_worker_deliveries_total Deliveries the worker finished, by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_worker_deliveries_total Deliveries the worker finished, by outcome."
+        );
         let _ = writeln!(out, "# TYPE smeflow_worker_deliveries_total counter");
-        for (outcome, c) in [("done", &self.processed), ("failed", &self.failed), ("dead", &self.dead)] {
-            let _ = writeln!(out, "smeflow_worker_deliveries_total{{outcome=\"{outcome}\"}} {}", get(c));
+        for (outcome, c) in [
+            ("done", &self.processed),
+            ("failed", &self.failed),
+            ("dead", &self.dead),
+        ] {
+            let _ = writeln!(
+                out,
+                "smeflow_worker_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                get(c)
+            );
         }
-        let _ = writeln!(out, "# HELP smeflow_changes_applied_total Changes written to GitLab.");
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_changes_applied_total Changes written to GitLab."
+        );
         let _ = writeln!(out, "# TYPE smeflow_changes_applied_total counter");
-        let _ = writeln!(out, "smeflow_changes_applied_total {}", get(&self.changes_applied));
-        let _ = writeln!(out, "# HELP smeflow_deliveries Deliveries in the store, by state.");
+        let _ = writeln!(
+            out,
+            "smeflow_changes_applied_total {}",
+            get(&self.changes_applied)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_deliveries Deliveries in the store, by state."
+        );
         let _ = writeln!(out, "# TYPE smeflow_deliveries gauge");
         for state in ["pending", "in_progress", "failed", "dead", "done"] {
-            let n = states.iter().find(|(s, _)| s == state).map(|(_, n)| *n).unwrap_or(0);
+            let n = states
+                .iter()
+                .find(|(s, _)| s == state)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
             let _ = writeln!(out, "smeflow_deliveries{{state=\"{state}\"}} {n}");
         }
         out

@@ -45,7 +45,9 @@ pub struct ServeOptions {
 pub enum ServeError {
     #[error("cannot open the store: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("cannot listen on {addr}: {source} (is another smeflow already running? pass --listen)")]
+    #[error(
+        "cannot listen on {addr}: {source} (is another smeflow already running? pass --listen)"
+    )]
     Listen {
         addr: std::net::SocketAddr,
         source: std::io::Error,
@@ -64,9 +66,13 @@ pub async fn serve(
     let store = crate::store::Store::open(&opts.state)?;
     let recovered = store.recover()?;
     if recovered > 0 {
-        tracing::warn!(recovered, "taking up deliveries a previous run left in progress");
+        tracing::warn!(
+            recovered,
+            "taking up deliveries a previous run left in progress"
+        );
     }
-    let bot: crate::gitlab::types::User = gitlab.get("/user").await.map_err(ServeError::Identity)?;
+    let bot: crate::gitlab::types::User =
+        gitlab.get("/user").await.map_err(ServeError::Identity)?;
     let app = Arc::new(AppState {
         store,
         secrets: opts.secrets,
@@ -89,7 +95,11 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(%addr, user = bot.username, state = %opts.state.display(), "smeflow serve is listening");
-    eprintln!("smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})", bot.username, opts.state.display());
+    eprintln!(
+        "smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})",
+        bot.username,
+        opts.state.display()
+    );
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown_signal())
         .await

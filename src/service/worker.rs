@@ -9,7 +9,7 @@ use crate::gitlab::types::{Issue, Note, User};
 use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::plan::exec::Executor;
 use crate::policy::issue::{self, AreaRules, IssueContext, IssueView, THEME_SCOPE};
-use crate::policy::themes::{self, Example, ThemeDef, Tagger, TaggerSettings};
+use crate::policy::themes::{self, Example, Tagger, TaggerSettings, ThemeDef};
 use crate::store::{now_ms, Delivery, State};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -41,7 +41,11 @@ impl Worker {
     pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
         let mut areas = HashMap::new();
         for area in &catalog.config.areas {
-            let full = format!("{}/{}", catalog.config.gitlab.group.trim_matches('/'), area.project);
+            let full = format!(
+                "{}/{}",
+                catalog.config.gitlab.group.trim_matches('/'),
+                area.project
+            );
             areas.insert(full.clone(), area_runtime(catalog, area, &full));
         }
         Worker { gitlab, bot, areas }
@@ -79,10 +83,12 @@ impl Worker {
             }
             Err(e) => {
                 let msg = e.to_string();
-                let state = tokio::task::spawn_blocking(move || store.mark_failed(id, attempts, MAX_ATTEMPTS, &msg))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
+                let state = tokio::task::spawn_blocking(move || {
+                    store.mark_failed(id, attempts, MAX_ATTEMPTS, &msg)
+                })
+                .await
+                .ok()
+                .and_then(Result::ok);
                 if state == Some(State::Dead) {
                     Metrics::inc(&app.metrics.dead);
                     tracing::error!(delivery = id, attempts, error = %e, "delivery is dead; see `smeflow deliveries show {id}`");
@@ -96,7 +102,8 @@ impl Worker {
 
     /// Returns how many changes were applied.
     pub async fn process(&self, app: &AppState, delivery: &Delivery) -> Result<usize, WorkError> {
-        let payload: Value = serde_json::from_slice(&delivery.body).map_err(|e| WorkError::Payload(e.to_string()))?;
+        let payload: Value = serde_json::from_slice(&delivery.body)
+            .map_err(|e| WorkError::Payload(e.to_string()))?;
         let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
             return Ok(0);
         };
@@ -126,7 +133,9 @@ impl Worker {
             .apply(&changes, |_, change| {
                 Metrics::inc(&app.metrics.changes_applied);
                 let line = change.to_string();
-                if let Err(e) = store.audit(&source, project, line.lines().next().unwrap_or_default()) {
+                if let Err(e) =
+                    store.audit(&source, project, line.lines().next().unwrap_or_default())
+                {
                     tracing::error!(error = %e, "cannot write the audit log");
                 }
             })
@@ -146,7 +155,10 @@ impl Worker {
     ) -> Result<Vec<crate::plan::Change>, WorkError> {
         let notes: Vec<Note> = self
             .gitlab
-            .list(&format!("/projects/{}/issues/{}/notes", enc(project), issue.iid), &[])
+            .list(
+                &format!("/projects/{}/issues/{}/notes", enc(project), issue.iid),
+                &[],
+            )
             .await?;
         let store = app.store.clone();
         let (p, iid) = (project.to_string(), issue.iid);
@@ -168,8 +180,18 @@ impl Worker {
             ..Default::default()
         };
         let wants_theme = issue.labels.iter().any(|l| l == issue::FEEDBACK_TYPE)
-            && !issue.labels.iter().any(|l| label_scope(l) == Some(THEME_SCOPE));
-        if wants_theme && !rt.rules.scopes.get(THEME_SCOPE).map(Vec::is_empty).unwrap_or(true) {
+            && !issue
+                .labels
+                .iter()
+                .any(|l| label_scope(l) == Some(THEME_SCOPE));
+        if wants_theme
+            && !rt
+                .rules
+                .scopes
+                .get(THEME_SCOPE)
+                .map(Vec::is_empty)
+                .unwrap_or(true)
+        {
             let examples = self.examples(rt, project, issue.iid).await?;
             let picks: Vec<_> = rt
                 .tagger
@@ -186,7 +208,12 @@ impl Worker {
     }
 
     /// Feedback issues of the area that carry themes: what the tagger learns from.
-    async fn examples(&self, rt: &AreaRuntime, project: &str, except_iid: u64) -> Result<Arc<Vec<Example>>, WorkError> {
+    async fn examples(
+        &self,
+        rt: &AreaRuntime,
+        project: &str,
+        except_iid: u64,
+    ) -> Result<Arc<Vec<Example>>, WorkError> {
         let mut cache = rt.examples.lock().await;
         if let Some((at, list)) = cache.as_ref() {
             if at.elapsed() < EXAMPLES_TTL {
@@ -197,13 +224,21 @@ impl Worker {
             .gitlab
             .list(
                 &format!("/projects/{}/issues", enc(project)),
-                &[("labels", issue::FEEDBACK_TYPE.to_string()), ("state", "all".into())],
+                &[
+                    ("labels", issue::FEEDBACK_TYPE.to_string()),
+                    ("state", "all".into()),
+                ],
             )
             .await?;
         let list: Vec<Example> = issues
             .into_iter()
             .filter_map(|i| {
-                let themes: Vec<String> = i.labels.iter().filter(|l| label_scope(l) == Some(THEME_SCOPE)).cloned().collect();
+                let themes: Vec<String> = i
+                    .labels
+                    .iter()
+                    .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                    .cloned()
+                    .collect();
                 (!themes.is_empty()).then(|| Example {
                     iid: i.iid,
                     title: i.title,
@@ -218,17 +253,31 @@ impl Worker {
     }
 
     /// A person removed a theme: remember it so smeflow never adds it back to this issue.
-    async fn record_overrides(&self, app: &AppState, project: &str, iid: u64, payload: &Value) -> Result<(), WorkError> {
+    async fn record_overrides(
+        &self,
+        app: &AppState,
+        project: &str,
+        iid: u64,
+        payload: &Value,
+    ) -> Result<(), WorkError> {
         let actor_id = payload.pointer("/user/id").and_then(Value::as_u64);
         if actor_id == Some(self.bot.id) {
             return Ok(());
         }
-        let actor = payload.pointer("/user/username").and_then(Value::as_str).unwrap_or("someone").to_string();
+        let actor = payload
+            .pointer("/user/username")
+            .and_then(Value::as_str)
+            .unwrap_or("someone")
+            .to_string();
         let titles = |which: &str| -> Vec<String> {
             payload
                 .pointer(&format!("/changes/labels/{which}"))
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let (previous, current) = (titles("previous"), titles("current"));
@@ -237,7 +286,13 @@ impl Worker {
             .filter(|l| !current.contains(l) && label_scope(l) == Some(THEME_SCOPE))
             .collect();
         for label in removed {
-            tracing::info!(project, iid, label, by = actor, "a person removed a theme; smeflow will not add it again");
+            tracing::info!(
+                project,
+                iid,
+                label,
+                by = actor,
+                "a person removed a theme; smeflow will not add it again"
+            );
             let store = app.store.clone();
             let (p, a) = (project.to_string(), actor.clone());
             tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
@@ -250,7 +305,12 @@ impl Worker {
 
 fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
     if list.iter().any(|e| e.iid == except_iid) {
-        Arc::new(list.iter().filter(|e| e.iid != except_iid).cloned().collect())
+        Arc::new(
+            list.iter()
+                .filter(|e| e.iid != except_iid)
+                .cloned()
+                .collect(),
+        )
     } else {
         list.clone()
     }
@@ -262,11 +322,18 @@ fn newest_labels(payload: &Value) -> Vec<String> {
         payload
             .pointer(&format!("/changes/labels/{which}"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let previous = titles("previous");
-    titles("current").into_iter().filter(|l| !previous.contains(l)).collect()
+    titles("current")
+        .into_iter()
+        .filter(|l| !previous.contains(l))
+        .collect()
 }
 
 pub fn area_runtime(catalog: &Catalog, area: &AreaConfig, full_path: &str) -> AreaRuntime {
@@ -274,7 +341,10 @@ pub fn area_runtime(catalog: &Catalog, area: &AreaConfig, full_path: &str) -> Ar
     let mut theme_defs = Vec::new();
     for (_, label) in catalog.area_labels(area) {
         if let Some(scope) = label_scope(&label.name) {
-            scopes.entry(scope.to_string()).or_default().push(label.name.clone());
+            scopes
+                .entry(scope.to_string())
+                .or_default()
+                .push(label.name.clone());
         }
         if let Some(rules) = &label.rules {
             theme_defs.push(ThemeDef {

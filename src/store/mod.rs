@@ -243,15 +243,31 @@ impl Store {
     }
 
     /// Records a failure: retried later with backoff, or dead after `max_attempts`.
-    pub fn mark_failed(&self, id: i64, attempts: u32, max_attempts: u32, error: &str) -> Result<State> {
-        let state = if attempts >= max_attempts { State::Dead } else { State::Failed };
+    pub fn mark_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        max_attempts: u32,
+        error: &str,
+    ) -> Result<State> {
+        let state = if attempts >= max_attempts {
+            State::Dead
+        } else {
+            State::Failed
+        };
         // 2s, 4s, 8s … capped at 10 minutes.
         let delay_ms = 1000i64 * (1i64 << attempts.min(9)).min(600);
         self.set_state(id, state, Some(error), now_ms() + delay_ms)?;
         Ok(state)
     }
 
-    fn set_state(&self, id: i64, state: State, error: Option<&str>, next_attempt_at: i64) -> Result<()> {
+    fn set_state(
+        &self,
+        id: i64,
+        state: State,
+        error: Option<&str>,
+        next_attempt_at: i64,
+    ) -> Result<()> {
         let c = self.connect()?;
         c.execute(
             "UPDATE deliveries SET state = ?2, last_error = COALESCE(?3, last_error), next_attempt_at = ?4, updated_at = ?5 WHERE id = ?1",
@@ -298,7 +314,10 @@ impl Store {
             ))
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
-            .query_map(params![state.map(State::as_str), limit as i64], row_to_delivery)
+            .query_map(
+                params![state.map(State::as_str), limit as i64],
+                row_to_delivery,
+            )
             .map_err(|e| sql(&self.path, e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| sql(&self.path, e))
@@ -333,14 +352,22 @@ impl Store {
             .prepare("SELECT at, source, project, change FROM audit ORDER BY id DESC LIMIT ?1")
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
-            .query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map(params![limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(|e| sql(&self.path, e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| sql(&self.path, e))
     }
 
     /// A person removed a label smeflow manages: never add it to this issue again.
-    pub fn record_override(&self, project: &str, iid: u64, label: &str, by_user: &str) -> Result<()> {
+    pub fn record_override(
+        &self,
+        project: &str,
+        iid: u64,
+        label: &str,
+        by_user: &str,
+    ) -> Result<()> {
         let c = self.connect()?;
         c.execute(
             "INSERT OR IGNORE INTO overrides (project, issue_iid, label, by_user, at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -353,7 +380,9 @@ impl Store {
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
         let c = self.connect()?;
         let mut stmt = c
-            .prepare("SELECT label FROM overrides WHERE project = ?1 AND issue_iid = ?2 ORDER BY label")
+            .prepare(
+                "SELECT label FROM overrides WHERE project = ?1 AND issue_iid = ?2 ORDER BY label",
+            )
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
             .query_map(params![project, iid as i64], |r| r.get(0))
@@ -433,7 +462,10 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<(NewDeliver
     }
 }
 
-fn insert_batch(conn: &mut Connection, batch: &[(NewDelivery, InsertReply)]) -> rusqlite::Result<Vec<bool>> {
+fn insert_batch(
+    conn: &mut Connection,
+    batch: &[(NewDelivery, InsertReply)],
+) -> rusqlite::Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::with_capacity(batch.len());
     {
@@ -495,7 +527,11 @@ mod tests {
         let first = store.claim(now).unwrap().unwrap();
         let second = store.claim(now).unwrap().unwrap();
         assert_eq!(first.issue_iid, Some(1));
-        assert_eq!(second.issue_iid, Some(2), "issue 1 is busy, so issue 2 goes next");
+        assert_eq!(
+            second.issue_iid,
+            Some(2),
+            "issue 1 is busy, so issue 2 goes next"
+        );
         assert!(store.claim(now).unwrap().is_none());
         store.mark_done(first.id).unwrap();
         assert_eq!(store.claim(now).unwrap().unwrap().dedupe_key, "b");
@@ -511,8 +547,14 @@ mod tests {
         let d2 = store.claim(now_ms()).unwrap().unwrap();
         assert_eq!(d2.id, d.id);
         assert_eq!(d2.attempts, 2);
-        assert_eq!(store.mark_failed(d2.id, 2, 3, "500").unwrap(), State::Failed);
-        assert!(store.claim(now_ms()).unwrap().is_none(), "backoff delays the retry");
+        assert_eq!(
+            store.mark_failed(d2.id, 2, 3, "500").unwrap(),
+            State::Failed
+        );
+        assert!(
+            store.claim(now_ms()).unwrap().is_none(),
+            "backoff delays the retry"
+        );
         assert_eq!(store.mark_failed(d2.id, 3, 3, "500").unwrap(), State::Dead);
         assert_eq!(store.retry(None).unwrap(), 1);
         assert!(store.claim(now_ms()).unwrap().is_some());

@@ -1,0 +1,57 @@
+//! GitLab's offset pagination: `per_page` (default 20, at most 100), `page`, and the headers
+//! `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page`, `X-Total`, `X-Total-Pages`, `Link`.
+
+use super::api::{Params, Reply};
+use serde_json::Value;
+
+pub fn paginate(items: Vec<Value>, params: &Params, base_url: &str, raw_path: &str) -> Reply {
+    let per_page = params
+        .num("per_page")
+        .map(|n| n.clamp(1, 100) as usize)
+        .unwrap_or(20);
+    let page = params.num("page").map(|n| n.max(1) as usize).unwrap_or(1);
+    let total = items.len();
+    let total_pages = total.div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let next = (page < total_pages).then_some(page + 1);
+    let prev = (page > 1).then(|| (page - 1).min(total_pages));
+    let link = |p: usize| {
+        let mut q: Vec<(String, String)> = params
+            .query
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "per_page")
+            .cloned()
+            .collect();
+        q.push(("page".into(), p.to_string()));
+        q.push(("per_page".into(), per_page.to_string()));
+        let qs = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q)
+            .finish();
+        format!("{base_url}{raw_path}?{qs}")
+    };
+    let mut links = Vec::new();
+    if let Some(p) = prev {
+        links.push(format!("<{}>; rel=\"prev\"", link(p)));
+    }
+    if let Some(n) = next {
+        links.push(format!("<{}>; rel=\"next\"", link(n)));
+    }
+    links.push(format!("<{}>; rel=\"first\"", link(1)));
+    links.push(format!("<{}>; rel=\"last\"", link(total_pages)));
+    let opt = |v: Option<usize>| v.map(|n| n.to_string()).unwrap_or_default();
+    let mut reply = Reply::json(200, Value::Array(slice));
+    reply.headers = vec![
+        ("X-Page".into(), page.to_string()),
+        ("X-Per-Page".into(), per_page.to_string()),
+        ("X-Next-Page".into(), opt(next)),
+        ("X-Prev-Page".into(), opt(prev)),
+        ("X-Total".into(), total.to_string()),
+        ("X-Total-Pages".into(), total_pages.to_string()),
+        ("Link".into(), links.join(", ")),
+    ];
+    reply
+}

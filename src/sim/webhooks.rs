@@ -1,0 +1,304 @@
+//! Webhook deliveries the simulator sends when issues change or comments are added, shaped as
+//! GitLab's payload builder shapes them (headers and body), delivered in the background like
+//! GitLab's Sidekiq jobs.
+
+use super::state::{Shared, SimState};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SentDelivery {
+    pub url: String,
+    pub event: String,
+    pub idempotency_key: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// 0 when the receiver could not be reached.
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    queue: Mutex<VecDeque<Event>>,
+    in_flight: AtomicUsize,
+    wake: Notify,
+    sent: Mutex<Vec<SentDelivery>>,
+}
+
+impl Outbox {
+    pub fn push(&self, events: Vec<Event>) {
+        self.in_flight.fetch_add(events.len(), Ordering::SeqCst);
+        self.queue.lock().unwrap().extend(events);
+        self.wake.notify_one();
+    }
+
+    pub fn sent(&self) -> Vec<SentDelivery> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub async fn flushed(&self) {
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+pub async fn deliver_forever(shared: Arc<Shared>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("webhook client");
+    loop {
+        let next = shared.outbox.queue.lock().unwrap().pop_front();
+        let Some(event) = next else {
+            shared.outbox.wake.notified().await;
+            continue;
+        };
+        let status = send(&client, &event).await;
+        let header = |name: &str| {
+            event
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        shared.outbox.sent.lock().unwrap().push(SentDelivery {
+            url: event.url.clone(),
+            event: header("X-Gitlab-Event"),
+            idempotency_key: header("Idempotency-Key"),
+            headers: event.headers.clone(),
+            body: event.body.clone(),
+            status,
+        });
+        shared.outbox.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn send(client: &reqwest::Client, event: &Event) -> u16 {
+    let mut req = client.post(&event.url).body(event.body.clone());
+    for (k, v) in &event.headers {
+        req = req.header(k, v);
+    }
+    match req.send().await {
+        Ok(resp) => resp.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// Sends an earlier delivery again, byte for byte (GitLab's "Resend request").
+pub async fn resend(shared: &Shared, index: usize) -> Option<u16> {
+    let d = shared.outbox.sent.lock().unwrap().get(index).cloned()?;
+    let client = reqwest::Client::new();
+    Some(
+        send(
+            &client,
+            &Event {
+                url: d.url,
+                headers: d.headers,
+                body: d.body,
+            },
+        )
+        .await,
+    )
+}
+
+fn uuid(s: &mut SimState) -> String {
+    let a = rand::random::<u128>() ^ u128::from(s.id());
+    let h = format!("{a:032x}");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+pub fn label_object(s: &SimState, pi: usize, name: &str) -> Value {
+    let project_id = s.projects[pi].id;
+    match s
+        .visible_labels(pi)
+        .into_iter()
+        .find(|(l, _)| l.name == name)
+    {
+        Some((l, own)) => json!({
+            "id": l.id, "title": l.name, "color": l.color, "project_id": if own { Some(project_id) } else { None },
+            "created_at": "2026-11-22T16:15:10.591Z", "updated_at": "2026-11-22T16:15:10.591Z",
+            "template": false, "description": l.description,
+            "type": if own { "ProjectLabel" } else { "GroupLabel" }, "group_id": Value::Null,
+        }),
+        None => json!({"title": name}),
+    }
+}
+
+fn project_object(s: &SimState, pi: usize) -> Value {
+    let p = &s.projects[pi];
+    let web = format!("{}/{}", s.base_url, p.full_path);
+    let host = s
+        .base_url
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    json!({
+        "id": p.id, "name": p.name, "description": p.description, "web_url": web, "avatar_url": null,
+        "git_ssh_url": format!("git@{host}:{}.git", p.full_path), "git_http_url": format!("{web}.git"),
+        "namespace": s.groups[p.group].full_path.rsplit('/').next(), "visibility_level": 10,
+        "path_with_namespace": p.full_path, "default_branch": p.default_branch, "ci_config_path": null,
+        "homepage": web, "url": format!("git@{host}:{}.git", p.full_path),
+        "ssh_url": format!("git@{host}:{}.git", p.full_path), "http_url": format!("{web}.git"),
+    })
+}
+
+fn user_object(s: &SimState, id: u64) -> Value {
+    let u = s.user(id);
+    json!({"id": u["id"], "name": u["name"], "username": u["username"], "avatar_url": null, "email": "[REDACTED]"})
+}
+
+fn issue_attributes(s: &SimState, pi: usize, ii: usize) -> Value {
+    let p = &s.projects[pi];
+    let i = &p.issues[ii];
+    json!({
+        "author_id": i.author, "closed_at": i.closed_at, "confidential": i.confidential,
+        "created_at": i.created_at, "description": i.description, "discussion_locked": null,
+        "due_date": null, "id": i.id, "iid": i.iid, "last_edited_at": null, "last_edited_by_id": null,
+        "milestone_id": null, "moved_to_id": null, "duplicated_to_id": null, "project_id": p.id,
+        "relative_position": null, "state_id": if i.state == "opened" { 1 } else { 2 },
+        "time_estimate": 0, "title": i.title, "updated_at": i.updated_at, "updated_by_id": null,
+        "type": "Issue", "url": format!("{}/{}/-/issues/{}", s.base_url, p.full_path, i.iid),
+        "total_time_spent": 0, "time_change": 0, "assignee_ids": i.assignees, "assignee_id": i.assignees.first(),
+        "labels": i.labels.iter().map(|l| label_object(s, pi, l)).collect::<Vec<_>>(),
+        "state": i.state, "severity": "unknown", "customer_relations_contacts": [],
+        "weight": null, "health_status": null,
+    })
+}
+
+fn repository_object(s: &SimState, pi: usize) -> Value {
+    let p = &project_object(s, pi);
+    json!({"name": p["name"], "url": p["url"], "description": p["description"], "homepage": p["homepage"]})
+}
+
+/// Deliveries for an issue event, one per hook that subscribed to it.
+pub fn issue_event(
+    s: &mut SimState,
+    pi: usize,
+    ii: usize,
+    actor: u64,
+    action: &str,
+    changes: Value,
+) -> Vec<Event> {
+    let confidential = s.projects[pi].issues[ii].confidential;
+    let flag = if confidential {
+        "confidential_issues_events"
+    } else {
+        "issues_events"
+    };
+    let mut attrs = issue_attributes(s, pi, ii);
+    attrs["action"] = Value::from(action);
+    let body = json!({
+        "object_kind": "issue",
+        "event_type": if confidential { "confidential_issue" } else { "issue" },
+        "user": user_object(s, actor),
+        "project": project_object(s, pi),
+        "object_attributes": attrs,
+        "labels": s.projects[pi].issues[ii].labels.iter().map(|l| label_object(s, pi, l)).collect::<Vec<_>>(),
+        "changes": changes,
+        "repository": repository_object(s, pi),
+        "assignees": s.projects[pi].issues[ii].assignees.iter().map(|a| user_object(s, *a)).collect::<Vec<_>>(),
+    });
+    let name = if confidential {
+        "Confidential Issue Hook"
+    } else {
+        "Issue Hook"
+    };
+    events_for(s, pi, flag, name, body)
+}
+
+pub fn note_event(s: &mut SimState, pi: usize, ii: usize, actor: u64) -> Vec<Event> {
+    let issue = &s.projects[pi].issues[ii];
+    let note = issue.notes.last().expect("note just added");
+    let confidential = issue.confidential;
+    let p = &s.projects[pi];
+    let body = json!({
+        "object_kind": "note",
+        "event_type": if confidential { "confidential_note" } else { "note" },
+        "user": user_object(s, actor),
+        "project_id": p.id,
+        "project": project_object(s, pi),
+        "repository": repository_object(s, pi),
+        "object_attributes": {
+            "attachment": null, "author_id": note.author, "change_position": null, "commit_id": null,
+            "created_at": note.created_at, "discussion_id": format!("{:040x}", note.id), "id": note.id,
+            "internal": false, "line_code": null, "note": note.body, "noteable_id": issue.id,
+            "noteable_type": "Issue", "project_id": p.id, "system": false, "type": null,
+            "updated_at": note.created_at, "description": note.body,
+            "url": format!("{}/{}/-/issues/{}#note_{}", s.base_url, p.full_path, issue.iid, note.id),
+            "action": "create",
+        },
+        "issue": issue_attributes(s, pi, ii),
+    });
+    let flag = if confidential {
+        "confidential_note_events"
+    } else {
+        "note_events"
+    };
+    let name = if confidential {
+        "Confidential Note Hook"
+    } else {
+        "Note Hook"
+    };
+    events_for(s, pi, flag, name, body)
+}
+
+fn events_for(
+    s: &mut SimState,
+    pi: usize,
+    flag: &str,
+    event_name: &str,
+    body: Value,
+) -> Vec<Event> {
+    let hooks: Vec<(String, String, u64)> = s.projects[pi]
+        .hooks
+        .iter()
+        .filter(|h| h.flags.get(flag).copied().unwrap_or(false))
+        .map(|h| (h.url.clone(), h.token.clone(), h.id))
+        .collect();
+    let body = body.to_string();
+    let event_uuid = uuid(s);
+    hooks
+        .into_iter()
+        .map(|(url, token, hook_id)| {
+            let mut headers = vec![
+                ("Content-Type".to_string(), "application/json".to_string()),
+                ("User-Agent".into(), "GitLab/17.11.0".into()),
+                ("Idempotency-Key".into(), uuid(s)),
+                ("X-Gitlab-Event".into(), event_name.to_string()),
+                (
+                    "X-Gitlab-Webhook-UUID".into(),
+                    format!("00000000-0000-4000-a000-{hook_id:012}"),
+                ),
+                ("X-Gitlab-Instance".into(), s.base_url.clone()),
+                ("X-Gitlab-Event-UUID".into(), event_uuid.clone()),
+            ];
+            if !token.is_empty() {
+                headers.push(("X-Gitlab-Token".into(), token));
+            }
+            Event {
+                url,
+                headers,
+                body: body.clone(),
+            }
+        })
+        .collect()
+}

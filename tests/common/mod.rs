@@ -1,0 +1,59 @@
+//! Shared test set-up: a GitLab simulator with the SME group, a Maintainer token, and the real
+//! `smeflow` binary pointed at it.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use smeflow::sim::{Access, Simulator};
+use std::path::PathBuf;
+
+pub const TOKEN: &str = "glpat-maintainer-token";
+pub const SECRET: &str = "hook-secret-for-tests";
+pub const GROUP: &str = "gitlab-com/customer-success/subject-matter-experts";
+pub const AI_PROJECT: &str = "gitlab-com/customer-success/subject-matter-experts/ai-sme";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A simulator with the group of the shipped smeflow.toml and a Maintainer on it.
+pub fn gitlab() -> Simulator {
+    let sim = Simulator::start_blocking();
+    sim.add_group(GROUP);
+    sim.add_user("sme-bot", TOKEN);
+    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
+    sim
+}
+
+/// The real binary, configured for `sim` (fast retries so fault tests stay short).
+pub fn smeflow(sim: &Simulator) -> Command {
+    let mut cmd = Command::cargo_bin("smeflow").unwrap();
+    cmd.current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_CONFIG", repo().join("smeflow.toml"))
+        .env("SMEFLOW_RETRY_BASE_MS", "10");
+    cmd
+}
+
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Write requests the last run sent, as "METHOD path" lines, sorted.
+pub fn writes(sim: &Simulator) -> Vec<String> {
+    let mut w: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    w.sort();
+    w
+}
