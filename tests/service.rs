@@ -1,0 +1,533 @@
+//! `smeflow serve` end to end: the real binary receives webhook deliveries that the GitLab
+//! simulator sends whenever an issue changes, with GitLab's headers and payload shape, and
+//! works them off against the simulator's API.
+
+mod common;
+
+use common::{repo, AI_PROJECT, GROUP, SECRET, TOKEN};
+use serde_json::{json, Value};
+use smeflow::sim::{Access, Fault, Match, Simulator};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SA_TOKEN: &str = "glpat-solutions-architect";
+
+struct Service {
+    child: Child,
+    addr: String,
+}
+
+impl Service {
+    async fn start(sim: &Simulator, state: &Path, port: u16) -> Service {
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+            .current_dir(repo())
+            .args(["serve", "--listen", &addr, "--state"])
+            .arg(state)
+            .env("GITLAB_URL", sim.url())
+            .env("GITLAB_TOKEN", TOKEN)
+            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+            .env("SMEFLOW_RETRY_BASE_MS", "10")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let svc = Service { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while reqwest::get(svc.url("/healthz")).await.is_err() {
+            assert!(Instant::now() < deadline, "serve did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        svc
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn metric(&self, line_prefix: &str) -> i64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until GitLab has sent everything and the store has nothing left to do, twice in a
+    /// row (smeflow's own edits cause new deliveries).
+    async fn settle(&self, sim: &Simulator) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut quiet = 0;
+        while quiet < 3 {
+            assert!(Instant::now() < deadline, "service did not settle");
+            sim.deliveries_flushed().await;
+            let busy = self.metric("smeflow_deliveries{state=\"pending\"}").await
+                + self
+                    .metric("smeflow_deliveries{state=\"in_progress\"}")
+                    .await
+                + self.metric("smeflow_deliveries{state=\"failed\"}").await;
+            quiet = if busy == 0 { quiet + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A bootstrapped AI area whose webhook points at a service on `port`, and an SA who files issues.
+async fn area(port: u16) -> Simulator {
+    let sim = Simulator::start().await;
+    sim.add_group(GROUP);
+    sim.add_user("sme-bot", TOKEN);
+    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
+    sim.add_user("jdoe", SA_TOKEN);
+    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["bootstrap-area", "ai"])
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env(
+            "SMEFLOW_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim
+}
+
+fn issues_url(sim: &Simulator) -> String {
+    format!("/projects/{}/issues", AI_PROJECT.replace('/', "%2F"))
+}
+
+async fn open_feedback(sim: &Simulator, title: &str, description: &str, labels: &str) -> u64 {
+    let (status, issue) = sim
+        .as_user(
+            SA_TOKEN,
+            "POST",
+            &issues_url(sim),
+            json!({"title": title, "description": description, "labels": labels}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issue}");
+    issue["iid"].as_u64().unwrap()
+}
+
+fn issue(sim: &Simulator, iid: u64) -> Value {
+    sim.issues(AI_PROJECT)
+        .into_iter()
+        .find(|i| i["iid"] == iid)
+        .unwrap()
+}
+
+fn labels(sim: &Simulator, iid: u64) -> Vec<String> {
+    let mut l: Vec<String> = issue(sim, iid)["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    l.sort();
+    l
+}
+
+fn state_file(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("smeflow.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feedback_issue_is_tagged_labelled_and_noted_exactly_once() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+
+    let iid = open_feedback(&sim, "ACME Corp: Duo Chat forgets our conversation history", "**Customer:** ACME Corp\n**ARR at stake:** 250000\n\nAfter a few messages the chat loses all context.", "Type::Customer Feedback").await;
+    svc.settle(&sim).await;
+
+    assert_eq!(
+        labels(&sim, iid),
+        [
+            "PM Status::New",
+            "SME Workflow::Triage",
+            "Theme::Duo Chat",
+            "Type::Customer Feedback"
+        ]
+    );
+    let notes = sim.notes(AI_PROJECT, iid);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    let bodies: Vec<&str> = notes.iter().map(|n| n["body"].as_str().unwrap()).collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("~\"Theme::Duo Chat\"") && b.contains("**Duo Chat**")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.iter().any(|b| b.contains("@jdoe")
+            && b.contains("Region::")
+            && b.contains("Priority::")
+            && !b.contains("customer's name")),
+        "{bodies:?}"
+    );
+
+    // smeflow's own edits came back as webhooks and ended as no-ops: one label edit in total.
+    let puts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/issues/"))
+        .count();
+    assert_eq!(puts, 1);
+    assert!(
+        sim.deliveries().len() >= 3,
+        "open, smeflow's edit and notes all produced deliveries"
+    );
+
+    // GitLab re-sends a delivery: accepted, stored once, nothing changes.
+    let writes_before = sim.writes();
+    let first = 0;
+    assert_eq!(sim.resend(first).await, Some(202));
+    svc.settle(&sim).await;
+    assert_eq!(sim.writes(), writes_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    let iid = open_feedback(
+        &sim,
+        "Globex: code suggestions are slow and often wrong in VS Code",
+        "**Customer:** Globex\n",
+        "Type::Customer Feedback,Region::APAC,Priority::High",
+    )
+    .await;
+    svc.settle(&sim).await;
+    let tagged: Vec<String> = labels(&sim, iid)
+        .into_iter()
+        .filter(|l| l.starts_with("Theme::"))
+        .collect();
+    assert_eq!(tagged.len(), 1, "{tagged:?}");
+
+    let url = format!("{}/{iid}", issues_url(&sim));
+    let (s, _) = sim
+        .as_user(SA_TOKEN, "PUT", &url, json!({"remove_labels": tagged[0]}))
+        .await;
+    assert_eq!(s, 200);
+    svc.settle(&sim).await;
+    assert!(
+        !labels(&sim, iid).contains(&tagged[0]),
+        "smeflow added back a theme a person removed"
+    );
+
+    let (s, _) = sim
+        .as_user(
+            SA_TOKEN,
+            "PUT",
+            &url,
+            json!({"add_labels": "SME Workflow::Creat"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    svc.settle(&sim).await;
+    let l = labels(&sim, iid);
+    assert!(
+        !l.contains(&"SME Workflow::Creat".to_string())
+            && l.contains(&"SME Workflow::Triage".to_string()),
+        "{l:?}"
+    );
+    let typo_notes = sim
+        .notes(AI_PROJECT, iid)
+        .into_iter()
+        .filter(|n| {
+            n["body"]
+                .as_str()
+                .unwrap()
+                .contains("Did you mean ~\"SME Workflow::Create\"?")
+        })
+        .count();
+    assert_eq!(typo_notes, 1);
+}
+
+fn fixture(name: &str) -> (Vec<(String, String)>, String) {
+    let path = repo().join("../shared/fixtures").join(name);
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap();
+    let headers = v["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    (headers, v["body"].to_string())
+}
+
+async fn post(svc: &Service, headers: &[(String, String)], body: String) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.post(svc.url("/webhooks/gitlab")).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shared_fixture_is_accepted_and_bad_input_gets_the_documented_answer() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The fixtures carry the secret `s3cret`; accept it beside the test secret (rotation).
+    let mut svc = Service::start(&sim, &state_file(&dir), port).await;
+    svc.kill();
+    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args([
+            "serve",
+            "--workers",
+            "0",
+            "--listen",
+            &svc.addr.clone(),
+            "--state",
+        ])
+        .arg(state_file(&dir))
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", format!("{SECRET},s3cret"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    svc.child = child;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(svc.url("/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    for name in [
+        "issue-open.json",
+        "issue-open-legacy-timestamps.json",
+        "issue-update-labels.json",
+        "issue-close.json",
+        "note-on-issue.json",
+    ] {
+        let (headers, body) = fixture(name);
+        let (status, answer) = post(&svc, &headers, body).await;
+        assert_eq!(status, 202, "{name}: {answer}");
+    }
+    // issue-open and its legacy twin share an Idempotency-Key: the second is a duplicate.
+    assert_eq!(
+        svc.metric("smeflow_webhook_deliveries_total{outcome=\"duplicate\"}")
+            .await,
+        1
+    );
+    assert_eq!(svc.metric("smeflow_deliveries{state=\"pending\"}").await, 4);
+
+    let (headers, body) = fixture("issue-open.json");
+    let with = |k: &str, v: &str| -> Vec<(String, String)> {
+        headers
+            .iter()
+            .filter(|(h, _)| !h.eq_ignore_ascii_case(k))
+            .cloned()
+            .chain([(k.to_string(), v.to_string())])
+            .collect()
+    };
+    let (s, a) = post(&svc, &with("X-Gitlab-Token", "wrong"), body.clone()).await;
+    assert_eq!(
+        (s, a["error"].as_str().unwrap()),
+        (401, "invalid token or signature")
+    );
+    let no_token: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(h, _)| h != "X-Gitlab-Token")
+        .cloned()
+        .collect();
+    assert_eq!(post(&svc, &no_token, body.clone()).await.0, 401);
+    let (s, a) = post(
+        &svc,
+        &with("Idempotency-Key", "k-bad-json"),
+        "{\"object_kind\": \"issue\", ".into(),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("body is not valid JSON"),
+        "{a}"
+    );
+    assert_eq!(
+        post(
+            &svc,
+            &with("Idempotency-Key", "k-big"),
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024))
+        )
+        .await
+        .0,
+        413
+    );
+    let (s, a) = post(&svc, &with("X-Gitlab-Event", "Push Hook"), body.clone()).await;
+    assert_eq!((s, a["status"].as_str().unwrap()), (202, "ignored"));
+    for hostile in [
+        "[]",
+        "null",
+        "\"x\"",
+        "{\"object_kind\": 5}",
+        "{\"project\": {\"path_with_namespace\": []}}",
+    ] {
+        let (s, _) = post(&svc, &with("Idempotency-Key", hostile), hostile.into()).await;
+        assert!(s == 400 || s == 202, "{hostile}: {s}");
+    }
+    assert_eq!(
+        svc.metric("smeflow_deliveries{state=\"pending\"}").await,
+        4,
+        "nothing bad was stored"
+    );
+    assert_eq!(
+        reqwest::get(svc.url("/readyz")).await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_finishes_its_work_after_restart_with_nothing_done_twice() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut svc = Service::start(&sim, &state_file(&dir), port).await;
+    // GitLab answers slowly, so the kill lands while deliveries are in progress.
+    sim.set_fault(Fault::Slow {
+        delay: Duration::from_millis(300),
+        only: Some(Match {
+            method: Some("GET".into()),
+            path_contains: Some("/issues/".into()),
+        }),
+    });
+    let mut iids = Vec::new();
+    for (i, customer) in ["Initech", "Umbrella", "Hooli"].iter().enumerate() {
+        iids.push(
+            open_feedback(
+                &sim,
+                &format!("{customer}: Duo Chat loses chat history ({i})"),
+                &format!("**Customer:** {customer}\n"),
+                "Type::Customer Feedback,Region::APAC,Priority::Low",
+            )
+            .await,
+        );
+    }
+    sim.deliveries_flushed().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    svc.kill();
+    sim.clear_faults();
+
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    svc.settle(&sim).await;
+    for iid in iids {
+        assert!(
+            labels(&sim, iid).contains(&"Theme::Duo Chat".to_string()),
+            "#{iid}: {:?}",
+            labels(&sim, iid)
+        );
+        let theme_notes = sim
+            .notes(AI_PROJECT, iid)
+            .into_iter()
+            .filter(|n| {
+                n["body"]
+                    .as_str()
+                    .unwrap()
+                    .contains("smeflow tagged this issue")
+            })
+            .count();
+        assert_eq!(theme_notes, 1, "#{iid}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_errors_delay_work_but_lose_none() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    sim.set_fault(Fault::ServerError {
+        count: 8,
+        only: Some(Match {
+            method: Some("GET".into()),
+            path_contains: Some("/issues/".into()),
+        }),
+    });
+    let iid = open_feedback(
+        &sim,
+        "Stark: self-hosted models in an air-gapped network",
+        "**Customer:** Stark\n",
+        "Type::Customer Feedback,Region::US East,Priority::High",
+    )
+    .await;
+    sim.set_fault(Fault::RateLimit {
+        count: 3,
+        retry_after_secs: 1,
+        only: None,
+    });
+    svc.settle(&sim).await;
+    assert!(
+        labels(&sim, iid).contains(&"Theme::Self-Hosted Models".to_string()),
+        "{:?}",
+        labels(&sim, iid)
+    );
+    assert_eq!(svc.metric("smeflow_deliveries{state=\"dead\"}").await, 0);
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SMEFLOW_WEBHOOK_SECRET")
+        .env("GITLAB_URL", "http://127.0.0.1:9")
+        .env("GITLAB_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to start without a webhook secret")
+            && err.contains("--insecure-accept-unsigned-webhooks"),
+        "{err}"
+    );
+}
