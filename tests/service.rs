@@ -424,6 +424,104 @@ async fn every_shared_fixture_is_accepted_and_bad_input_gets_the_documented_answ
         reqwest::get(svc.url("/readyz")).await.unwrap().status(),
         200
     );
+
+    // An operator can see what is stored.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+            .args(args)
+            .arg("--store")
+            .arg(state_file(&dir))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, list) = cli(&["deliveries", "list"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        list.lines()
+            .filter(|l| l.contains("pending") && l.contains("ai-sme#1"))
+            .count(),
+        4,
+        "{list}"
+    );
+    assert!(list.contains("Note Hook"), "{list}");
+    let (code, shown) = cli(&["deliveries", "show", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        shown.contains("38fae93d-1698-43eb-aab2-c421766fe473")
+            && shown.contains("\"object_kind\": \"issue\""),
+        "{shown}"
+    );
+    let (code, _) = cli(&["deliveries", "list", "--state", "sleeping"]);
+    assert_eq!(code, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_deliveries_are_verified_with_a_replay_window() {
+    use base64::Engine;
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = [42u8; 32];
+    let signing_secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args([
+            "serve",
+            "--workers",
+            "0",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state",
+        ])
+        .arg(state_file(&dir))
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", &signing_secret)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let svc = Service {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(svc.url("/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (headers, body) = fixture("issue-open.json");
+    let unsigned: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| k != "X-Gitlab-Token")
+        .cloned()
+        .collect();
+    let sign = |ts: i64| {
+        let id = "38fae93d-1698-43eb-aab2-c421766fe473";
+        let sig = smeflow::service::auth::sign(&key, id, &ts.to_string(), body.as_bytes());
+        let mut h = unsigned.clone();
+        h.push(("webhook-id".into(), id.into()));
+        h.push(("webhook-timestamp".into(), ts.to_string()));
+        h.push(("webhook-signature".into(), format!("v1,{sig}")));
+        h
+    };
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(post(&svc, &sign(now), body.clone()).await.0, 202);
+    let (s, a) = post(&svc, &sign(now - 3600), body.clone()).await;
+    assert_eq!(
+        (s, a["error"].as_str().unwrap()),
+        (401, "signed delivery outside the replay window")
+    );
+    let mut forged = sign(now);
+    forged.last_mut().unwrap().1 = "v1,AAAA".into();
+    assert_eq!(post(&svc, &forged, body.clone()).await.0, 401);
+    assert_eq!(post(&svc, &unsigned, body).await.0, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
