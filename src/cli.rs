@@ -223,6 +223,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 .unwrap_or_else(|| catalog.config.webhook.url.clone());
             let opts = BootstrapOptions {
                 dry_run: args.dry_run,
+                show_plan: true,
                 webhook_url,
                 webhook_secret: secret,
             };
@@ -422,6 +423,8 @@ fn webhook_secret(catalog: &Catalog) -> Option<Token> {
 
 pub struct BootstrapOptions {
     pub dry_run: bool,
+    /// Print every planned change (the summary line is always printed).
+    pub show_plan: bool,
     pub webhook_url: String,
     pub webhook_secret: Option<Token>,
 }
@@ -492,7 +495,11 @@ async fn bootstrap_one(
         gl.base_url(),
         full
     );
-    let _ = writeln!(out, "{plan}");
+    if opts.show_plan {
+        let _ = writeln!(out, "{plan}");
+    } else {
+        let _ = writeln!(out, "{}", plan.summary());
+    }
     if opts.dry_run || plan.is_empty() {
         if opts.dry_run && !plan.is_empty() {
             let _ = writeln!(out, "Dry run: nothing was written.");

@@ -1,14 +1,42 @@
 //! `smeflow demo`: the whole flow against the built-in GitLab simulator, so a newcomer sees
-//! what smeflow does without a GitLab or a token.
+//! what smeflow does without a GitLab or a token: bootstrap (plan, apply, no-op), then the
+//! service tagging a few realistic feedback issues as they are opened.
 
 use crate::cli::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::Catalog;
-use crate::gitlab::{GitLab, RetryPolicy, Token};
+use crate::gitlab::{enc, GitLab, RetryPolicy, Token};
+use crate::service::{auth::Secrets, ServeOptions};
 use crate::sim::{Access, Simulator};
+use serde_json::json;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-const DEMO_TOKEN: &str = "glpat-demo-token";
+const BOT_TOKEN: &str = "glpat-demo-smeflow-bot";
+const SA_TOKEN: &str = "glpat-demo-solutions-architect";
 const DEMO_SECRET: &str = "demo-webhook-secret";
+
+/// Realistic feedback, as Solutions Architects write it.
+const FEEDBACK: [(&str, &str, &str); 3] = [
+    (
+        "ACME Corp: Duo Chat forgets our conversation history",
+        "**Customer:** ACME Corp\n**ARR at stake:** 250000\n\n### Problem\n\nAfter three or four follow-up questions the chat loses all context and answers as if the conversation had just started.",
+        "Type::Customer Feedback",
+    ),
+    (
+        "Globex: code completion is too slow in JetBrains IDEs",
+        "**Customer:** Globex\n**ARR at stake:** 80000\n\n### Problem\n\nSuggestions take 3-4 seconds to appear; developers stop waiting for them.",
+        "Type::Customer Feedback,Region::EMEA NEUR,Priority::High",
+    ),
+    (
+        "Initech wants to run models on their own GPUs",
+        "**Customer:** Initech\n\n### Problem\n\nTheir network is air-gapped; they want to bring their own model and serve it with vLLM.",
+        "Type::Customer Feedback,Region::US East,Priority::Medium",
+    ),
+];
+
+fn failure(e: impl std::fmt::Display) -> Failure {
+    Failure::runtime(e.to_string())
+}
 
 pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     let catalog = Catalog::load(config).map_err(|e| {
@@ -20,24 +48,48 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     let sim = Simulator::start().await;
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     sim.add_group(&group);
-    sim.add_user("sme-program-bot", DEMO_TOKEN);
-    sim.set_member(&group, "sme-program-bot", Access::Maintainer);
+    sim.add_user("smeflow-bot", BOT_TOKEN);
+    sim.set_member(&group, "smeflow-bot", Access::Maintainer);
+    sim.add_user("jdoe", SA_TOKEN);
+    sim.set_member(&group, "jdoe", Access::Developer);
     println!(
-        "GitLab simulator listening on {} (group {group})\n",
+        "GitLab simulator listening on {} (group {group})",
         sim.url()
     );
 
-    let gl = GitLab::new(&sim.url(), Token::new(DEMO_TOKEN), RetryPolicy::default())
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let gl =
+        GitLab::new(&sim.url(), Token::new(BOT_TOKEN), RetryPolicy::default()).map_err(failure)?;
+    let state = tempfile::tempdir().map_err(failure)?;
+    let service = crate::service::start(
+        ServeOptions {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            state: state.path().join("smeflow.db"),
+            workers: 2,
+            secrets: Secrets::parse(DEMO_SECRET).map_err(Failure::runtime)?,
+            insecure: false,
+        },
+        &catalog,
+        gl.clone(),
+    )
+    .await
+    .map_err(failure)?;
+    let webhook_url = format!("http://{}/webhooks/gitlab", service.addr);
+    println!(
+        "smeflow serve listening on {webhook_url} (the demo points the area's webhook here)\n"
+    );
+    let app = service.app.clone();
+    let idle_check = crate::service::Idle(app.clone());
+    tokio::spawn(service.serve_until(std::future::pending()));
+
     let mut out = std::io::stdout();
-    let opts = |dry_run| BootstrapOptions {
+    let opts = |dry_run, show_plan| BootstrapOptions {
         dry_run,
-        webhook_url: catalog.config.webhook.url.clone(),
+        show_plan,
+        webhook_url: webhook_url.clone(),
         webhook_secret: Some(Token::new(DEMO_SECRET)),
     };
-
     println!("== 1. smeflow bootstrap-area {} --dry-run", area.slug);
-    bootstrap_areas(&gl, &catalog, &[area], &opts(true), &mut out).await?;
+    bootstrap_areas(&gl, &catalog, &[area], &opts(true, true), &mut out).await?;
     println!(
         "   requests: {} reads, {} writes\n",
         sim.count("GET"),
@@ -46,7 +98,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
 
     sim.reset_requests();
     println!("== 2. smeflow bootstrap-area {}", area.slug);
-    bootstrap_areas(&gl, &catalog, &[area], &opts(false), &mut out).await?;
+    bootstrap_areas(&gl, &catalog, &[area], &opts(false, false), &mut out).await?;
     println!(
         "   requests: {} reads, {} writes\n",
         sim.count("GET"),
@@ -55,7 +107,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
 
     sim.reset_requests();
     println!("== 3. smeflow bootstrap-area {} (again)", area.slug);
-    bootstrap_areas(&gl, &catalog, &[area], &opts(false), &mut out).await?;
+    bootstrap_areas(&gl, &catalog, &[area], &opts(false, false), &mut out).await?;
     println!(
         "   requests: {} reads, {} writes\n",
         sim.count("GET"),
@@ -63,8 +115,78 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     );
 
     let project = format!("{group}/{}", area.project);
+    print_project(&sim, &catalog, &project);
+
+    println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");
+    let issues_path = format!("/projects/{}/issues", enc(&project));
+    let mut opened = Vec::new();
+    for (title, description, labels) in FEEDBACK {
+        let (status, issue) = sim
+            .as_user(
+                SA_TOKEN,
+                "POST",
+                &issues_path,
+                json!({"title": title, "description": description, "labels": labels}),
+            )
+            .await;
+        if status != 201 {
+            return Err(Failure::runtime(format!(
+                "the simulator refused the demo issue: {issue}"
+            )));
+        }
+        println!(
+            "   @jdoe opened #{} \"{title}\" with labels [{labels}]",
+            issue["iid"]
+        );
+        opened.push(issue["iid"].as_u64().unwrap_or_default());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet = 0;
+    while quiet < 3 && Instant::now() < deadline {
+        sim.deliveries_flushed().await;
+        quiet = if idle_check.idle() { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!();
+    for iid in opened {
+        let issue = sim
+            .issues(&project)
+            .into_iter()
+            .find(|i| i["iid"] == iid)
+            .unwrap_or_default();
+        let labels: Vec<&str> = issue["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.as_str())
+            .collect();
+        println!("#{iid} {}", issue["title"].as_str().unwrap_or_default());
+        println!("   labels: {}", labels.join(", "));
+        for note in sim.notes(&project, iid) {
+            let body = note["body"].as_str().unwrap_or_default();
+            let text: Vec<&str> = body
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with("<!--"))
+                .collect();
+            println!(
+                "   note by @{}: {}",
+                note["author"]["username"].as_str().unwrap_or_default(),
+                text.join(" / ")
+            );
+        }
+    }
+    let sent = sim.deliveries();
+    println!(
+        "\n{} webhook deliveries were sent and answered {}; smeflow's own edits came back as webhooks and changed nothing.",
+        sent.len(),
+        if sent.iter().all(|d| d.status == 202) { "202" } else { "with errors" }
+    );
+    Ok(())
+}
+
+fn print_project(sim: &Simulator, catalog: &Catalog, project: &str) {
     println!("== What the project {project} now has");
-    let labels = sim.labels(&project);
+    let labels = sim.labels(project);
     println!("Labels ({}):", labels.len());
     let mut by_scope: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for l in &labels {
@@ -78,17 +200,17 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     for (scope, values) in by_scope {
         println!("  {scope}: {}", values.join(", "));
     }
-    println!("Issue templates (1 commit):");
+    println!("Issue templates ({} commit):", sim.commits(project));
     for name in catalog.templates.keys() {
         let path = format!("{}/{name}.md", crate::config::render::TEMPLATE_DIR);
         let lines = sim
-            .file(&project, &path)
+            .file(project, &path)
             .map(|c| c.lines().count())
             .unwrap_or(0);
         println!("  {path} ({lines} lines)");
     }
-    println!("Issues:");
-    for i in sim.issues(&project) {
+    println!("Seed issues:");
+    for i in sim.issues(project) {
         println!(
             "  #{} {}",
             i["iid"],
@@ -96,7 +218,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         );
     }
     println!("Boards:");
-    for b in sim.boards(&project) {
+    for b in sim.boards(project) {
         let lists: Vec<String> = b["lists"]
             .as_array()
             .into_iter()
@@ -110,7 +232,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
             lists.join(" | ")
         );
     }
-    for h in sim.hooks(&project) {
+    for h in sim.hooks(project) {
         println!(
             "Webhook: {} (issues: {}, comments: {}, push: {})",
             h["url"].as_str().unwrap_or_default(),
@@ -119,5 +241,4 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
             h["push_events"]
         );
     }
-    Ok(())
 }

@@ -246,6 +246,20 @@ fn rule_score(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> (f64, V
             });
         }
     }
+    // A keyword inside a matched phrase ("chat" in "Duo Chat") says nothing more.
+    let phrases: Vec<String> = evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Phrase(p) => Some(p.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    evidence.retain(|e| match e {
+        Evidence::Keyword(k) => !phrases
+            .iter()
+            .any(|p| p.split(' ').any(|w| w == k.to_lowercase())),
+        _ => true,
+    });
     (score, evidence)
 }
 
@@ -327,7 +341,10 @@ fn fold(word: &str) -> String {
         || w.ends_with("shes")
     {
         w[..n - 2].to_string()
-    } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
+    } else if w.ends_with('s')
+        && !w.ends_with("ss")
+        && !(n > 4 && (w.ends_with("us") || w.ends_with("is")))
+    {
         w[..n - 1].to_string()
     } else {
         w.to_string()
@@ -514,6 +531,8 @@ mod tests {
         assert_eq!(fold("scanning"), "scan");
         assert_eq!(fold("suggestions"), "suggestion");
         assert_eq!(fold("policies"), "policy");
+        assert_eq!(fold("gpus"), "gpu");
+        assert_eq!(fold("status"), "status");
     }
 
     #[test]

@@ -56,13 +56,21 @@ pub enum ServeError {
     Identity(crate::gitlab::GitLabError),
 }
 
-/// Runs intake and workers until Ctrl-C or SIGTERM. Deliveries answered 202 survive anything:
-/// a killed process picks them up again at its next start.
-pub async fn serve(
+/// A started service: intake listening, workers running.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub app: Arc<AppState>,
+    pub bot: crate::gitlab::types::User,
+    listener: tokio::net::TcpListener,
+}
+
+/// Opens the store (taking up work a killed process left), identifies smeflow's GitLab user,
+/// starts the workers and binds the listener.
+pub async fn start(
     opts: ServeOptions,
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
-) -> Result<(), ServeError> {
+) -> Result<Running, ServeError> {
     let store = crate::store::Store::open(&opts.state)?;
     let recovered = store.recover()?;
     if recovered > 0 {
@@ -95,18 +103,66 @@ pub async fn serve(
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(%addr, user = bot.username, state = %opts.state.display(), "smeflow serve is listening");
+    Ok(Running {
+        addr,
+        app,
+        bot,
+        listener,
+    })
+}
+
+impl Running {
+    /// Serves until `shutdown` completes.
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let addr = self.addr;
+        axum::serve(self.listener, router(self.app))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })
+    }
+
+    /// True when nothing is waiting to be worked off.
+    pub fn idle(&self) -> bool {
+        Idle(self.app.clone()).idle()
+    }
+}
+
+/// Asks the store whether any delivery still waits to be worked off.
+pub struct Idle(pub Arc<AppState>);
+
+impl Idle {
+    pub fn idle(&self) -> bool {
+        self.0
+            .store
+            .counts()
+            .map(|c| {
+                c.iter()
+                    .filter(|(s, _)| s == "pending" || s == "in_progress" || s == "failed")
+                    .all(|(_, n)| *n == 0)
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// Runs intake and workers until Ctrl-C or SIGTERM. Deliveries answered 202 survive anything:
+/// a killed process picks them up again at its next start.
+pub async fn serve(
+    opts: ServeOptions,
+    catalog: &crate::config::Catalog,
+    gitlab: crate::gitlab::GitLab,
+) -> Result<(), ServeError> {
+    let state = opts.state.clone();
+    let running = start(opts, catalog, gitlab).await?;
     eprintln!(
-        "smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})",
-        bot.username,
-        opts.state.display()
+        "smeflow serve: listening on http://{}/webhooks/gitlab as GitLab user @{} (store {})",
+        running.addr,
+        running.bot.username,
+        state.display()
     );
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: opts.listen,
-            source,
-        })
+    running.serve_until(shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
