@@ -127,7 +127,7 @@ async fn area(port: u16) -> Simulator {
     sim
 }
 
-fn issues_url(sim: &Simulator) -> String {
+fn issues_url() -> String {
     format!("/projects/{}/issues", AI_PROJECT.replace('/', "%2F"))
 }
 
@@ -136,7 +136,7 @@ async fn open_feedback(sim: &Simulator, title: &str, description: &str, labels: 
         .as_user(
             SA_TOKEN,
             "POST",
-            &issues_url(sim),
+            &issues_url(),
             json!({"title": title, "description": description, "labels": labels}),
         )
         .await;
@@ -242,7 +242,7 @@ async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
         .collect();
     assert_eq!(tagged.len(), 1, "{tagged:?}");
 
-    let url = format!("{}/{iid}", issues_url(&sim));
+    let url = format!("{}/{iid}", issues_url());
     let (s, _) = sim
         .as_user(SA_TOKEN, "PUT", &url, json!({"remove_labels": tagged[0]}))
         .await;
