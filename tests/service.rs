@@ -20,14 +20,32 @@ struct Service {
 
 impl Service {
     async fn start(sim: &Simulator, state: &Path, port: u16) -> Service {
+        Service::start_with(sim, state, port, SECRET, 2).await
+    }
+
+    /// `serve` with these secrets and this many workers (0: intake only).
+    async fn start_with(
+        sim: &Simulator,
+        state: &Path,
+        port: u16,
+        secrets: &str,
+        workers: usize,
+    ) -> Service {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
             .current_dir(repo())
-            .args(["serve", "--listen", &addr, "--state"])
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--workers",
+                &workers.to_string(),
+                "--state",
+            ])
             .arg(state)
             .env("GITLAB_URL", sim.url())
             .env("GITLAB_TOKEN", TOKEN)
-            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+            .env("SMEFLOW_WEBHOOK_SECRET", secrets)
             .env("SMEFLOW_RETRY_BASE_MS", "10")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -314,31 +332,14 @@ async fn every_shared_fixture_is_accepted_and_bad_input_gets_the_documented_answ
     let sim = area(port).await;
     let dir = tempfile::tempdir().unwrap();
     // The fixtures carry the secret `s3cret`; accept it beside the test secret (rotation).
-    let mut svc = Service::start(&sim, &state_file(&dir), port).await;
-    svc.kill();
-    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args([
-            "serve",
-            "--workers",
-            "0",
-            "--listen",
-            &svc.addr.clone(),
-            "--state",
-        ])
-        .arg(state_file(&dir))
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", format!("{SECRET},s3cret"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    svc.child = child;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(svc.url("/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let svc = Service::start_with(
+        &sim,
+        &state_file(&dir),
+        port,
+        &format!("{SECRET},s3cret"),
+        0,
+    )
+    .await;
 
     for name in [
         "issue-open.json",
@@ -470,32 +471,7 @@ async fn signed_deliveries_are_verified_with_a_replay_window() {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(key)
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args([
-            "serve",
-            "--workers",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--state",
-        ])
-        .arg(state_file(&dir))
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", &signing_secret)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let svc = Service {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(svc.url("/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let svc = Service::start_with(&sim, &state_file(&dir), port, &signing_secret, 0).await;
     let (headers, body) = fixture("issue-open.json");
     let unsigned: Vec<(String, String)> = headers
         .iter()

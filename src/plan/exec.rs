@@ -442,18 +442,7 @@ impl<'a> Executor<'a> {
         color: &str,
         description: &str,
     ) -> Result<(), GitLabError> {
-        let labels: Vec<Label> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/labels", enc(project)),
-                &[("search", name.to_string())],
-            )
-            .await?;
-        let Some(label) = labels.into_iter().find(|l| l.name == name) else {
-            return Err(not_found("labels", name));
-        };
-        self.label_ids
-            .insert((project.to_string(), name.to_string()), label.id);
+        let label = self.find_label(project, name).await?;
         let matches = label.color.eq_ignore_ascii_case(color)
             && label.description.as_deref().unwrap_or("") == description;
         if matches || !label.is_project_label {
@@ -473,6 +462,11 @@ impl<'a> Executor<'a> {
         if let Some(id) = self.label_ids.get(&key) {
             return Ok(*id);
         }
+        Ok(self.find_label(project, name).await?.id)
+    }
+
+    /// The label with exactly this name (GitLab's `search` is a substring match), remembered.
+    async fn find_label(&mut self, project: &str, name: &str) -> Result<Label, GitLabError> {
         let labels: Vec<Label> = self
             .gitlab
             .list(
@@ -480,13 +474,13 @@ impl<'a> Executor<'a> {
                 &[("search", name.to_string())],
             )
             .await?;
-        let id = labels
-            .iter()
+        let label = labels
+            .into_iter()
             .find(|l| l.name == name)
-            .map(|l| l.id)
             .ok_or_else(|| not_found("labels", name))?;
-        self.label_ids.insert(key, id);
-        Ok(id)
+        self.label_ids
+            .insert((project.to_string(), name.to_string()), label.id);
+        Ok(label)
     }
 
     async fn board_id(&mut self, project: &str, name: &str) -> Result<u64, GitLabError> {

@@ -269,18 +269,7 @@ impl Worker {
             .and_then(Value::as_str)
             .unwrap_or("someone")
             .to_string();
-        let titles = |which: &str| -> Vec<String> {
-            payload
-                .pointer(&format!("/changes/labels/{which}"))
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (previous, current) = (titles("previous"), titles("current"));
+        let (previous, current) = label_change(payload);
         let removed: Vec<String> = previous
             .into_iter()
             .filter(|l| !current.contains(l) && label_scope(l) == Some(THEME_SCOPE))
@@ -316,8 +305,8 @@ fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
     }
 }
 
-/// Labels the event added (in `changes.labels.current` but not `previous`).
-fn newest_labels(payload: &Value) -> Vec<String> {
+/// Label titles before and after the event, from `changes.labels` (empty when unchanged).
+fn label_change(payload: &Value) -> (Vec<String>, Vec<String>) {
     let titles = |which: &str| -> Vec<String> {
         payload
             .pointer(&format!("/changes/labels/{which}"))
@@ -329,8 +318,13 @@ fn newest_labels(payload: &Value) -> Vec<String> {
             })
             .unwrap_or_default()
     };
-    let previous = titles("previous");
-    titles("current")
+    (titles("previous"), titles("current"))
+}
+
+/// Labels the event added (in `changes.labels.current` but not `previous`).
+fn newest_labels(payload: &Value) -> Vec<String> {
+    let (previous, current) = label_change(payload);
+    current
         .into_iter()
         .filter(|l| !previous.contains(l))
         .collect()

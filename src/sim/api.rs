@@ -587,7 +587,7 @@ fn project(
                         dirs.insert(sub.to_string());
                     }
                     _ => items.push(json!({
-                        "id": blob_id(content), "name": rel.rsplit('/').next(), "type": "blob",
+                        "id": crate::policy::provision::git_blob_id(content), "name": rel.rsplit('/').next(), "type": "blob",
                         "path": path, "mode": "100644",
                     })),
                 }
@@ -622,7 +622,7 @@ fn project(
                     "file_name": path.rsplit('/').next(), "file_path": path, "size": content.len(),
                     "encoding": "base64", "content": base64::engine::general_purpose::STANDARD.encode(content),
                     "content_sha256": sha2::Sha256::digest(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                    "ref": proj.default_branch, "blob_id": blob_id(content),
+                    "ref": proj.default_branch, "blob_id": crate::policy::provision::git_blob_id(content),
                     "commit_id": "0".repeat(40), "last_commit_id": "0".repeat(40),
                 }),
             )
@@ -825,15 +825,6 @@ fn label_item(
     }
 }
 
-/// Git's blob id (SHA-1 of "blob <len>\0<content>"), as `git hash-object` prints it.
-pub fn blob_id(content: &str) -> String {
-    use sha1::{Digest, Sha1};
-    let mut h = Sha1::new();
-    h.update(format!("blob {}\0", content.len()).as_bytes());
-    h.update(content.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn commit(s: &mut SimState, pi: usize, access: Access, p: &Params) -> Reply {
     for k in ["branch", "commit_message", "actions"] {
         if !p.has(k) {
@@ -900,7 +891,7 @@ fn commit(s: &mut SimState, pi: usize, access: Access, p: &Params) -> Reply {
     if proj.default_branch.is_none() {
         proj.default_branch = Some(branch);
     }
-    let id = blob_id(&format!("commit {} {}", proj.id, proj.commits));
+    let id = crate::policy::provision::git_blob_id(&format!("commit {} {}", proj.id, proj.commits));
     Reply::json(
         201,
         json!({"id": id, "short_id": &id[..8], "title": p.str("commit_message").unwrap_or_default().lines().next(), "message": p.str("commit_message")}),
