@@ -132,6 +132,13 @@ impl Worker {
         let applied = exec
             .apply(&changes, |_, change| {
                 Metrics::inc(&app.metrics.changes_applied);
+                if let crate::plan::Change::EditIssueLabels { iid, add, .. } = change {
+                    for theme in add.iter().filter(|l| label_scope(l) == Some(THEME_SCOPE)) {
+                        if let Err(e) = store.record_auto_label(project, *iid, theme) {
+                            tracing::error!(error = %e, "cannot record smeflow's own theme");
+                        }
+                    }
+                }
                 let line = change.to_string();
                 if let Err(e) =
                     store.audit(&source, project, line.lines().next().unwrap_or_default())
@@ -192,7 +199,7 @@ impl Worker {
                 .map(Vec::is_empty)
                 .unwrap_or(true)
         {
-            let examples = self.examples(rt, project, issue.iid).await?;
+            let examples = self.examples(app, rt, project, issue.iid).await?;
             let picks: Vec<_> = rt
                 .tagger
                 .suggest(&view.title, &view.description, &examples)
@@ -210,6 +217,7 @@ impl Worker {
     /// Feedback issues of the area that carry themes: what the tagger learns from.
     async fn examples(
         &self,
+        app: &AppState,
         rt: &AreaRuntime,
         project: &str,
         except_iid: u64,
@@ -230,6 +238,15 @@ impl Worker {
                 ],
             )
             .await?;
+        let store = app.store.clone();
+        let p = project.to_string();
+        let guessed: std::collections::HashSet<(u64, String)> =
+            tokio::task::spawn_blocking(move || store.auto_labels(&p))
+                .await
+                .map_err(|e| WorkError::Internal(e.to_string()))??
+                .into_iter()
+                .collect();
+        // Only what people set teaches the tagger, not smeflow's own earlier guesses.
         let list: Vec<Example> = issues
             .into_iter()
             .filter_map(|i| {
@@ -237,6 +254,7 @@ impl Worker {
                     .labels
                     .iter()
                     .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                    .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
                     .cloned()
                     .collect();
                 (!themes.is_empty()).then(|| Example {

@@ -35,6 +35,13 @@ CREATE TABLE IF NOT EXISTS audit (
     project     TEXT NOT NULL,
     change      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS auto_labels (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (project, issue_iid, label)
+);
 CREATE TABLE IF NOT EXISTS overrides (
     project     TEXT NOT NULL,
     issue_iid   INTEGER NOT NULL,
@@ -377,6 +384,32 @@ impl Store {
         Ok(())
     }
 
+    /// smeflow itself added this label: the tagger must not learn from its own guesses.
+    pub fn record_auto_label(&self, project: &str, iid: u64, label: &str) -> Result<()> {
+        let c = self.connect()?;
+        c.execute(
+            "INSERT OR IGNORE INTO auto_labels (project, issue_iid, label, at) VALUES (?1, ?2, ?3, ?4)",
+            params![project, iid as i64, label, now_ms()],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        Ok(())
+    }
+
+    /// (issue iid, label) pairs smeflow added in a project.
+    pub fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
+        let c = self.connect()?;
+        let mut stmt = c
+            .prepare("SELECT issue_iid, label FROM auto_labels WHERE project = ?1")
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![project], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| sql(&self.path, e))
+    }
+
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
         let c = self.connect()?;
         let mut stmt = c
@@ -535,6 +568,31 @@ mod tests {
         assert!(store.claim(now).unwrap().is_none());
         store.mark_done(first.id).unwrap();
         assert_eq!(store.claim(now).unwrap().unwrap().dedupe_key, "b");
+    }
+
+    #[test]
+    fn smeflows_own_labels_and_human_overrides_are_remembered_per_issue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        store
+            .record_auto_label("g/p", 3, "Theme::Duo Chat")
+            .unwrap();
+        store
+            .record_auto_label("g/p", 3, "Theme::Duo Chat")
+            .unwrap();
+        store
+            .record_override("g/p", 3, "Theme::Duo Chat", "jdoe")
+            .unwrap();
+        assert_eq!(
+            store.auto_labels("g/p").unwrap(),
+            vec![(3, "Theme::Duo Chat".to_string())]
+        );
+        assert!(store.auto_labels("g/other").unwrap().is_empty());
+        assert_eq!(
+            store.overrides("g/p", 3).unwrap(),
+            vec!["Theme::Duo Chat".to_string()]
+        );
+        assert!(store.overrides("g/p", 4).unwrap().is_empty());
     }
 
     #[tokio::test]
