@@ -187,7 +187,7 @@ fn main() {
     });
     let addr = serve_on_thread(router(app));
     let run = rt.block_on(load(addr, seconds, connections, "durable"));
-    let rate = report("smeflow intake (SQLite FULL)", &run);
+    let rate = report("smeflow intake (SQLite WAL)", &run);
     let stored = store.list(None, usize::MAX).unwrap().len() as u64;
     println!(
         "ratio to bare handler: {:.2}  stored {stored} of {} accepted",

@@ -11,6 +11,8 @@ pub struct ProgramConfig {
     /// Folders relative to the config file; defaults let a fresh checkout work unchanged.
     #[serde(default)]
     pub paths: PathsSection,
+    #[serde(default)]
+    pub feedback: FeedbackSection,
     #[serde(rename = "areas")]
     pub areas: Vec<AreaConfig>,
 }
@@ -78,6 +80,41 @@ fn default_templates() -> String {
 }
 fn default_seed_issues() -> String {
     "seed-issues".into()
+}
+
+/// How smeflow keeps the PM review going.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackSection {
+    /// A theme gets an epic once this many distinct customers report it in open feedback.
+    #[serde(default = "default_epic_threshold")]
+    pub epic_threshold: usize,
+    /// Feedback whose PM status has not moved for this many days gets one reminder.
+    #[serde(default = "default_stale_days")]
+    pub stale_days: i64,
+    /// When `serve` re-syncs every area (cron: minute hour day-of-month month day-of-week).
+    #[serde(default = "default_sync_schedule")]
+    pub sync_schedule: String,
+}
+
+impl Default for FeedbackSection {
+    fn default() -> Self {
+        FeedbackSection {
+            epic_threshold: default_epic_threshold(),
+            stale_days: default_stale_days(),
+            sync_schedule: default_sync_schedule(),
+        }
+    }
+}
+
+fn default_epic_threshold() -> usize {
+    2
+}
+fn default_stale_days() -> i64 {
+    30
+}
+fn default_sync_schedule() -> String {
+    "0 * * * *".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -135,3 +135,27 @@ pub struct Note {
     #[serde(default)]
     pub author: Option<User>,
 }
+
+/// GitLab timestamps: ISO 8601 (`2026-11-22T14:03:11.123Z`), or the `2021-06-22 02:38:01 UTC`
+/// form of GitLab 14 and older webhooks.
+pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_timestamp_forms_parse_to_the_same_instant() {
+        let new = super::parse_time("2026-11-22T16:15:10.000Z").unwrap();
+        let old = super::parse_time("2026-11-22 16:15:10 UTC").unwrap();
+        assert_eq!(new, old);
+        assert!(super::parse_time("yesterday").is_none());
+    }
+}

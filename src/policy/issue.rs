@@ -20,6 +20,10 @@ pub const THEME_SCOPE: &str = "Theme";
 pub const MISSING_INFO_MARKER: &str = "<!-- smeflow:missing-info -->";
 pub const THEMES_MARKER_PREFIX: &str = "<!-- smeflow:themes ";
 pub const TYPO_MARKER_PREFIX: &str = "<!-- smeflow:typo ";
+pub const CLOSED_MARKER: &str = "<!-- smeflow:closed-without-decision -->";
+pub const STALE_MARKER_PREFIX: &str = "<!-- smeflow:stale ";
+/// PM statuses that end the review: a closed feedback issue should carry one of them.
+pub const FINAL_PM_STATUSES: [&str; 2] = ["PM Status::Shipped", "PM Status::Declined"];
 
 /// The managed label scopes of an area, each with its valid labels in set order.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +42,7 @@ pub struct IssueView {
     pub labels: Vec<String>,
     pub state: String,
     pub author: Option<String>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What else the decision needs besides the issue.
@@ -52,6 +57,11 @@ pub struct IssueContext {
     /// The tagger's picks for this issue, best first, with the note that explains them.
     pub suggested_themes: Vec<String>,
     pub theme_note: Option<String>,
+    /// For stale-review reminders; `None` disables them.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+    pub stale_days: i64,
+    /// The area's Product Managers, mentioned in review reminders.
+    pub pms: Vec<String>,
 }
 
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
@@ -216,6 +226,44 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
         }
     }
 
+    // 6. The PM review: closed feedback ends with a decision; waiting feedback is not forgotten.
+    if is_feedback {
+        let pms: String = ctx.pms.iter().map(|p| format!("@{p} ")).collect();
+        let status = labels
+            .iter()
+            .find(|l| label_scope(l) == Some(PM_STATUS_SCOPE))
+            .cloned();
+        let decided = status
+            .as_deref()
+            .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
+        if issue.state == "closed"
+            && !decided
+            && !ctx.notes.iter().any(|n| n.contains(CLOSED_MARKER))
+        {
+            changes.push(Change::AddNote {
+                project: rules.project.clone(),
+                iid: issue.iid,
+                body: format!("{CLOSED_MARKER}\n{pms}this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"PM Status::Shipped\" or ~\"PM Status::Declined\" so the monthly review counts it right."),
+            });
+        }
+        if let (Some(now), Some(updated), Some(status)) = (ctx.now, issue.updated_at, &status) {
+            let idle_days = (now - updated).num_days();
+            // Any activity, smeflow's own reminder included, restarts the clock: one reminder
+            // per quiet period, never one per sync.
+            if issue.state == "opened"
+                && !decided
+                && ctx.stale_days > 0
+                && idle_days >= ctx.stale_days
+            {
+                changes.push(Change::AddNote {
+                    project: rules.project.clone(),
+                    iid: issue.iid,
+                    body: format!("{STALE_MARKER_PREFIX}{status} -->\n{pms}this customer feedback has been in ~\"{status}\" with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?"),
+                });
+            }
+        }
+    }
+
     remove.sort();
     remove.dedup();
     add.retain(|a| !issue.labels.contains(a));
@@ -281,7 +329,7 @@ mod tests {
         );
         scopes.insert(
             PM_STATUS_SCOPE.into(),
-            ["New", "Reviewing"]
+            ["New", "Reviewing", "Shipped", "Declined"]
                 .iter()
                 .map(|v| format!("PM Status::{v}"))
                 .collect(),
@@ -314,6 +362,7 @@ mod tests {
             labels: labels.iter().map(|s| s.to_string()).collect(),
             state: "opened".into(),
             author: Some("jdoe".into()),
+            updated_at: None,
         }
     }
 
@@ -423,6 +472,67 @@ mod tests {
         let mut i = issue(&[], "");
         i.title = "Area setup checklist".into();
         assert!(plan(&rules(), &i, &IssueContext::default()).is_empty());
+    }
+
+    #[test]
+    fn closed_feedback_without_a_decision_is_asked_about_once() {
+        let mut i = issue(&[FEEDBACK_TYPE, "PM Status::Reviewing"], "Customer: ACME");
+        i.state = "closed".into();
+        let ctx = IssueContext {
+            pms: vec!["pm-ai".into()],
+            ..Default::default()
+        };
+        let c = plan(&rules(), &i, &ctx);
+        assert_eq!(c.len(), 1, "{:?}", shown(&c));
+        let Change::AddNote { body, .. } = &c[0] else {
+            panic!()
+        };
+        assert!(body.contains("@pm-ai") && body.contains("PM Status::Shipped"));
+        let ctx = IssueContext {
+            notes: vec![body.clone()],
+            ..ctx
+        };
+        assert!(plan(&rules(), &i, &ctx).is_empty());
+        i.labels = vec![FEEDBACK_TYPE.into(), "PM Status::Shipped".into()];
+        assert!(plan(&rules(), &i, &IssueContext::default()).is_empty());
+    }
+
+    #[test]
+    fn quiet_feedback_gets_one_reminder_per_quiet_period() {
+        let now = chrono::Utc::now();
+        let mut i = issue(
+            &[
+                FEEDBACK_TYPE,
+                "SME Workflow::Triage",
+                "PM Status::Reviewing",
+                "Region::APAC",
+                "Priority::High",
+            ],
+            "Customer: ACME",
+        );
+        let ctx = IssueContext {
+            now: Some(now),
+            stale_days: 30,
+            pms: vec!["pm-ai".into()],
+            notes: vec![MISSING_INFO_MARKER.into()],
+            ..Default::default()
+        };
+        i.updated_at = Some(now - chrono::Duration::days(29));
+        assert!(plan(&rules(), &i, &ctx).is_empty(), "not yet stale");
+        i.updated_at = Some(now - chrono::Duration::days(31));
+        let c = plan(&rules(), &i, &ctx);
+        let Some(Change::AddNote { body, .. }) = c.first() else {
+            panic!("{:?}", shown(&c))
+        };
+        assert!(
+            body.contains("@pm-ai")
+                && body.contains("31 days")
+                && body.contains("~\"PM Status::Reviewing\""),
+            "{body}"
+        );
+        // The reminder itself is activity: right after it, nothing more.
+        i.updated_at = Some(now);
+        assert!(plan(&rules(), &i, &ctx).is_empty());
     }
 
     #[test]

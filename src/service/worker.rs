@@ -35,6 +35,7 @@ pub struct Worker {
     pub bot: User,
     /// Keyed by the project's full path.
     pub areas: HashMap<String, AreaRuntime>,
+    pub feedback: crate::config::FeedbackSection,
 }
 
 impl Worker {
@@ -48,7 +49,12 @@ impl Worker {
             );
             areas.insert(full.clone(), area_runtime(catalog, area, &full));
         }
-        Worker { gitlab, bot, areas }
+        Worker {
+            gitlab,
+            bot,
+            areas,
+            feedback: catalog.config.feedback.clone(),
+        }
     }
 
     /// Works deliveries off until the process ends; `wake` cuts the idle wait short.
@@ -179,11 +185,18 @@ impl Worker {
             labels: issue.labels.clone(),
             state: issue.state.clone(),
             author: issue.author.as_ref().map(|a| a.username.clone()),
+            updated_at: issue
+                .updated_at
+                .as_deref()
+                .and_then(crate::gitlab::types::parse_time),
         };
         let mut ctx = IssueContext {
             notes: notes.into_iter().map(|n| n.body).collect(),
             newest,
             overrides,
+            now: Some(chrono::Utc::now()),
+            stale_days: self.feedback.stale_days,
+            pms: rt.area.pms.clone(),
             ..Default::default()
         };
         let wants_theme = issue.labels.iter().any(|l| l == issue::FEEDBACK_TYPE)
