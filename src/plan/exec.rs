@@ -5,6 +5,7 @@
 use super::{Change, FileAction, HookSpec};
 use crate::gitlab::types::{Board, BoardList, Hook, Issue, Label, TreeEntry};
 use crate::gitlab::{enc, GitLab, GitLabError, Token};
+use crate::policy::epics::Backend;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -27,6 +28,8 @@ pub struct Executor<'a> {
     label_ids: HashMap<(String, String), u64>,
     board_ids: HashMap<(String, String), u64>,
     list_ids: HashMap<(String, String, String), u64>,
+    issue_iids: HashMap<(String, String), u64>,
+    epic_iids: HashMap<(String, String), u64>,
 }
 
 impl<'a> Executor<'a> {
@@ -37,6 +40,8 @@ impl<'a> Executor<'a> {
             label_ids: HashMap::new(),
             board_ids: HashMap::new(),
             list_ids: HashMap::new(),
+            issue_iids: HashMap::new(),
+            epic_iids: HashMap::new(),
         }
     }
 
@@ -232,9 +237,110 @@ impl<'a> Executor<'a> {
             } => {
                 let body =
                     json!({"title": title, "description": description, "labels": labels.join(",")});
-                gl.post::<Issue>(&format!("/projects/{}/issues", enc(project)), &body)
-                    .await
-                    .map(drop)
+                let issue: Issue = gl
+                    .post(&format!("/projects/{}/issues", enc(project)), &body)
+                    .await?;
+                self.issue_iids
+                    .insert((project.clone(), title.clone()), issue.iid);
+                Ok(())
+            }
+            Change::UpdateIssueDescription {
+                project,
+                iid,
+                description,
+                ..
+            } => gl
+                .put::<Value>(
+                    &format!("/projects/{}/issues/{iid}", enc(project)),
+                    &json!({ "description": description }),
+                )
+                .await
+                .map(drop),
+            Change::CreateEpic {
+                group,
+                title,
+                description,
+                labels,
+            } => {
+                let epic: Value = gl
+                    .post(
+                        &format!("/groups/{}/epics", enc(group)),
+                        &json!({"title": title, "description": description, "labels": labels.join(",")}),
+                    )
+                    .await?;
+                if let Some(iid) = epic["iid"].as_u64() {
+                    self.epic_iids.insert((group.clone(), title.clone()), iid);
+                }
+                Ok(())
+            }
+            Change::UpdateEpic {
+                group,
+                iid,
+                description,
+                ..
+            } => gl
+                .put::<Value>(
+                    &format!("/groups/{}/epics/{iid}", enc(group)),
+                    &json!({ "description": description }),
+                )
+                .await
+                .map(drop),
+            Change::LinkToTheme {
+                backend,
+                group,
+                project,
+                container,
+                issue_id,
+                issue_iid,
+            } => {
+                let result = match backend {
+                    Backend::Epics => {
+                        let epic = self.epic_iid(group, container).await?;
+                        gl.post::<Value>(
+                            &format!("/groups/{}/epics/{epic}/issues/{issue_id}", enc(group)),
+                            &json!({}),
+                        )
+                        .await
+                    }
+                    Backend::TrackingIssues => {
+                        let tracking = self.issue_iid(project, container).await?;
+                        gl.post::<Value>(
+                            &format!("/projects/{}/issues/{tracking}/links", enc(project)),
+                            &json!({"target_project_id": project, "target_issue_iid": issue_iid, "link_type": "relates_to"}),
+                        )
+                        .await
+                    }
+                };
+                match result {
+                    // Linked meanwhile (or by an interrupted run): the state is what we want.
+                    Ok(_) | Err(GitLabError::Rejected { status: 409, .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Change::UnlinkFromTheme {
+                backend,
+                group,
+                project,
+                container_iid,
+                link_id,
+                ..
+            } => {
+                let path = match backend {
+                    Backend::Epics => {
+                        format!(
+                            "/groups/{}/epics/{container_iid}/issues/{link_id}",
+                            enc(group)
+                        )
+                    }
+                    Backend::TrackingIssues => format!(
+                        "/projects/{}/issues/{container_iid}/links/{link_id}",
+                        enc(project)
+                    ),
+                };
+                match gl.delete(&path).await {
+                    Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
             Change::CreateBoard { project, name } => {
                 let board: Board = gl
@@ -402,6 +508,15 @@ impl<'a> Executor<'a> {
                     })
                 })
             }
+            Change::CreateEpic { group, title, .. } => {
+                let epics: Vec<Value> = gl
+                    .list(
+                        &format!("/groups/{}/epics", enc(group)),
+                        &[("search", title.clone())],
+                    )
+                    .await?;
+                epics.iter().any(|e| e["title"] == *title)
+            }
             Change::CreateIssue { project, title, .. } => {
                 crate::bootstrap::find_issue_by_title(gl, project, title)
                     .await?
@@ -481,6 +596,50 @@ impl<'a> Executor<'a> {
         self.label_ids
             .insert((project.to_string(), name.to_string()), label.id);
         Ok(label)
+    }
+
+    /// The iid of an issue found by exact title (a tracking issue possibly created by this plan).
+    async fn issue_iid(&mut self, project: &str, title: &str) -> Result<u64, GitLabError> {
+        let key = (project.to_string(), title.to_string());
+        if let Some(iid) = self.issue_iids.get(&key) {
+            return Ok(*iid);
+        }
+        let issue = crate::bootstrap::find_issue_by_title(self.gitlab, project, title)
+            .await?
+            .ok_or_else(|| not_found("issues", title))?;
+        self.issue_iids.insert(key, issue.iid);
+        Ok(issue.iid)
+    }
+
+    async fn epic_iid(&mut self, group: &str, title: &str) -> Result<u64, GitLabError> {
+        let key = (group.to_string(), title.to_string());
+        if let Some(iid) = self.epic_iids.get(&key) {
+            return Ok(*iid);
+        }
+        let epics: Vec<Value> = self
+            .gitlab
+            .list(
+                &format!("/groups/{}/epics", enc(group)),
+                &[("search", title.to_string())],
+            )
+            .await?;
+        let iid = epics
+            .iter()
+            .find(|e| e["title"] == title)
+            .and_then(|e| e["iid"].as_u64())
+            .ok_or_else(|| not_found("epics", title))?;
+        self.epic_iids.insert(key, iid);
+        Ok(iid)
+    }
+
+    pub fn know_epic(&mut self, group: &str, title: &str, iid: u64) {
+        self.epic_iids
+            .insert((group.to_string(), title.to_string()), iid);
+    }
+
+    pub fn know_issue(&mut self, project: &str, title: &str, iid: u64) {
+        self.issue_iids
+            .insert((project.to_string(), title.to_string()), iid);
     }
 
     async fn board_id(&mut self, project: &str, name: &str) -> Result<u64, GitLabError> {

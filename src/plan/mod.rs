@@ -115,6 +115,44 @@ pub enum Change {
         iid: u64,
         body: String,
     },
+    UpdateIssueDescription {
+        project: String,
+        iid: u64,
+        title: String,
+        description: String,
+    },
+    CreateEpic {
+        group: String,
+        title: String,
+        description: String,
+        labels: Vec<String>,
+    },
+    UpdateEpic {
+        group: String,
+        iid: u64,
+        title: String,
+        description: String,
+    },
+    /// Links feedback to its theme's epic, or to the tracking issue where epics are unavailable.
+    LinkToTheme {
+        backend: crate::policy::epics::Backend,
+        group: String,
+        project: String,
+        /// The epic's or tracking issue's title (it may be created earlier in the same plan).
+        container: String,
+        issue_id: u64,
+        issue_iid: u64,
+    },
+    UnlinkFromTheme {
+        backend: crate::policy::epics::Backend,
+        group: String,
+        project: String,
+        container: String,
+        container_iid: u64,
+        /// epic_issue_id, or issue_link_id.
+        link_id: u64,
+        issue_iid: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +166,9 @@ impl Change {
         match self {
             Change::EnableIssues { .. }
             | Change::EditIssueLabels { .. }
+            | Change::UpdateIssueDescription { .. }
+            | Change::UpdateEpic { .. }
+            | Change::UnlinkFromTheme { .. }
             | Change::UpdateLabel { .. }
             | Change::MoveBoardList { .. }
             | Change::UpdateHook { .. } => Kind::Update,
@@ -246,6 +287,45 @@ impl fmt::Display for Change {
                 }
                 write!(f, " ({reason})")
             }
+            Change::UpdateIssueDescription { iid, title, .. } => {
+                write!(f, "~ issue #{iid} \"{title}\": description")
+            }
+            Change::CreateEpic { title, labels, .. } => {
+                write!(f, "+ epic \"{title}\"")?;
+                for l in labels {
+                    write!(f, " (~\"{l}\")")?;
+                }
+                Ok(())
+            }
+            Change::UpdateEpic { title, .. } => write!(f, "~ epic \"{title}\": description"),
+            Change::LinkToTheme {
+                backend,
+                container,
+                issue_iid,
+                ..
+            } => match backend {
+                crate::policy::epics::Backend::Epics => {
+                    write!(f, "+ issue #{issue_iid} to epic \"{container}\"")
+                }
+                crate::policy::epics::Backend::TrackingIssues => write!(
+                    f,
+                    "+ link issue #{issue_iid} to tracking issue \"{container}\""
+                ),
+            },
+            Change::UnlinkFromTheme {
+                backend,
+                container,
+                issue_iid,
+                ..
+            } => match backend {
+                crate::policy::epics::Backend::Epics => {
+                    write!(f, "- issue #{issue_iid} from epic \"{container}\"")
+                }
+                crate::policy::epics::Backend::TrackingIssues => write!(
+                    f,
+                    "- link issue #{issue_iid} from tracking issue \"{container}\""
+                ),
+            },
             Change::AddNote { iid, body, .. } => {
                 let first = body
                     .lines()

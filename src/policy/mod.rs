@@ -1,6 +1,142 @@
 //! Policies: pure functions from what was observed in GitLab to the changes that make it match
 //! what is desired. They never talk to GitLab, so their tests need no server.
 
+pub mod epics;
 pub mod issue;
 pub mod provision;
 pub mod themes;
+
+use crate::config::{label_scope, AreaConfig, Catalog};
+use crate::gitlab::types::Issue;
+use crate::plan::Change;
+use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
+use std::collections::{BTreeMap, HashSet};
+use themes::{Example, Tagger, TaggerSettings, ThemeDef};
+
+/// Everything needed to decide about one area's issues, built once from the configuration and
+/// shared by the webhook worker and the scheduled sync, so both apply the same rules.
+pub struct AreaPolicy {
+    pub area: AreaConfig,
+    pub project: String,
+    pub rules: AreaRules,
+    pub tagger: Tagger,
+    pub stale_days: i64,
+    /// Theme labels of the area, in label-set order.
+    pub themes: Vec<String>,
+}
+
+impl AreaPolicy {
+    pub fn new(catalog: &Catalog, area: &AreaConfig) -> AreaPolicy {
+        let project = format!(
+            "{}/{}",
+            catalog.config.gitlab.group.trim_matches('/'),
+            area.project
+        );
+        let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut theme_defs = Vec::new();
+        for (_, label) in catalog.area_labels(area) {
+            if let Some(scope) = label_scope(&label.name) {
+                scopes
+                    .entry(scope.to_string())
+                    .or_default()
+                    .push(label.name.clone());
+            }
+            if let Some(rules) = &label.rules {
+                theme_defs.push(ThemeDef {
+                    label: label.name.clone(),
+                    rules: rules.clone(),
+                });
+            }
+        }
+        let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
+        // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
+        let mut exempt_titles: std::collections::BTreeSet<String> =
+            catalog.seed_issues.keys().cloned().collect();
+        exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
+        AreaPolicy {
+            area: area.clone(),
+            rules: AreaRules {
+                project: project.clone(),
+                scopes,
+                exempt_titles,
+            },
+            project,
+            tagger: Tagger::new(theme_defs, TaggerSettings::default()),
+            stale_days: catalog.config.feedback.stale_days,
+            themes,
+        }
+    }
+
+    /// Whether the tagger has anything to say about this issue.
+    pub fn wants_theme(&self, labels: &[String]) -> bool {
+        !self.themes.is_empty()
+            && labels.iter().any(|l| l == FEEDBACK_TYPE)
+            && !labels.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))
+    }
+
+    /// The changes one issue needs. `ctx` carries what the caller observed (notes, overrides,
+    /// the event's newest labels); the area's settings and the tagger's picks are added here.
+    pub fn decide(
+        &self,
+        view: &IssueView,
+        mut ctx: IssueContext,
+        examples: &[Example],
+    ) -> Vec<Change> {
+        ctx.now.get_or_insert_with(chrono::Utc::now);
+        ctx.stale_days = self.stale_days;
+        ctx.pms = self.area.pms.clone();
+        if self.wants_theme(&view.labels) {
+            let picks: Vec<_> = self
+                .tagger
+                .suggest(&view.title, &view.description, examples)
+                .into_iter()
+                .filter(|s| !ctx.overrides.contains(&s.label))
+                .collect();
+            ctx.suggested_themes = picks.iter().map(|s| s.label.clone()).collect();
+            if !picks.is_empty() {
+                ctx.theme_note = Some(themes::explain(&picks));
+            }
+        }
+        issue::plan(&self.rules, view, &ctx)
+    }
+}
+
+pub fn issue_view(issue: &Issue) -> IssueView {
+    IssueView {
+        iid: issue.iid,
+        title: issue.title.clone(),
+        description: issue.description.clone().unwrap_or_default(),
+        labels: issue.labels.clone(),
+        state: issue.state.clone(),
+        author: issue.author.as_ref().map(|a| a.username.clone()),
+        updated_at: issue
+            .updated_at
+            .as_deref()
+            .and_then(crate::gitlab::types::parse_time),
+    }
+}
+
+/// Feedback issues whose themes people set (not smeflow's own guesses): what the tagger learns from.
+pub fn examples<'a>(
+    issues: impl Iterator<Item = &'a Issue>,
+    guessed: &HashSet<(u64, String)>,
+) -> Vec<Example> {
+    issues
+        .filter(|i| i.labels.iter().any(|l| l == FEEDBACK_TYPE))
+        .filter_map(|i| {
+            let themes: Vec<String> = i
+                .labels
+                .iter()
+                .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
+                .cloned()
+                .collect();
+            (!themes.is_empty()).then(|| Example {
+                iid: i.iid,
+                title: i.title.clone(),
+                description: i.description.clone().unwrap_or_default(),
+                themes,
+            })
+        })
+        .collect()
+}

@@ -4,15 +4,16 @@
 
 use super::metrics::Metrics;
 use super::AppState;
-use crate::config::{label_scope, AreaConfig, Catalog};
+use crate::config::{label_scope, Catalog};
 use crate::gitlab::types::{Issue, Note, User};
 use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::plan::exec::Executor;
-use crate::policy::issue::{self, AreaRules, IssueContext, IssueView, THEME_SCOPE};
-use crate::policy::themes::{self, Example, Tagger, TaggerSettings, ThemeDef};
+use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
+use crate::policy::themes::Example;
+use crate::policy::{issue_view, AreaPolicy};
 use crate::store::{now_ms, Delivery, State};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -23,9 +24,7 @@ pub const MAX_ATTEMPTS: u32 = 5;
 const EXAMPLES_TTL: Duration = Duration::from_secs(300);
 
 pub struct AreaRuntime {
-    pub area: AreaConfig,
-    pub rules: AreaRules,
-    pub tagger: Tagger,
+    pub policy: AreaPolicy,
     examples: Mutex<Option<(Instant, Arc<Vec<Example>>)>>,
 }
 
@@ -47,7 +46,13 @@ impl Worker {
                 catalog.config.gitlab.group.trim_matches('/'),
                 area.project
             );
-            areas.insert(full.clone(), area_runtime(catalog, area, &full));
+            areas.insert(
+                full,
+                AreaRuntime {
+                    policy: AreaPolicy::new(catalog, area),
+                    examples: Mutex::new(None),
+                },
+            );
         }
         Worker {
             gitlab,
@@ -178,53 +183,18 @@ impl Worker {
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
             .await
             .map_err(|e| WorkError::Internal(e.to_string()))??;
-        let view = IssueView {
-            iid: issue.iid,
-            title: issue.title.clone(),
-            description: issue.description.clone().unwrap_or_default(),
-            labels: issue.labels.clone(),
-            state: issue.state.clone(),
-            author: issue.author.as_ref().map(|a| a.username.clone()),
-            updated_at: issue
-                .updated_at
-                .as_deref()
-                .and_then(crate::gitlab::types::parse_time),
-        };
-        let mut ctx = IssueContext {
+        let ctx = IssueContext {
             notes: notes.into_iter().map(|n| n.body).collect(),
             newest,
             overrides,
-            now: Some(chrono::Utc::now()),
-            stale_days: self.feedback.stale_days,
-            pms: rt.area.pms.clone(),
             ..Default::default()
         };
-        let wants_theme = issue.labels.iter().any(|l| l == issue::FEEDBACK_TYPE)
-            && !issue
-                .labels
-                .iter()
-                .any(|l| label_scope(l) == Some(THEME_SCOPE));
-        if wants_theme
-            && !rt
-                .rules
-                .scopes
-                .get(THEME_SCOPE)
-                .map(Vec::is_empty)
-                .unwrap_or(true)
-        {
-            let examples = self.examples(app, rt, project, issue.iid).await?;
-            let picks: Vec<_> = rt
-                .tagger
-                .suggest(&view.title, &view.description, &examples)
-                .into_iter()
-                .filter(|s| !ctx.overrides.contains(&s.label))
-                .collect();
-            ctx.suggested_themes = picks.iter().map(|s| s.label.clone()).collect();
-            if !picks.is_empty() {
-                ctx.theme_note = Some(themes::explain(&picks));
-            }
-        }
-        Ok(issue::plan(&rt.rules, &view, &ctx))
+        let examples = if rt.policy.wants_theme(&issue.labels) {
+            self.examples(app, rt, project, issue.iid).await?
+        } else {
+            Arc::new(Vec::new())
+        };
+        Ok(rt.policy.decide(&issue_view(issue), ctx, &examples))
     }
 
     /// Feedback issues of the area that carry themes: what the tagger learns from.
@@ -259,25 +229,7 @@ impl Worker {
                 .map_err(|e| WorkError::Internal(e.to_string()))??
                 .into_iter()
                 .collect();
-        // Only what people set teaches the tagger, not smeflow's own earlier guesses.
-        let list: Vec<Example> = issues
-            .into_iter()
-            .filter_map(|i| {
-                let themes: Vec<String> = i
-                    .labels
-                    .iter()
-                    .filter(|l| label_scope(l) == Some(THEME_SCOPE))
-                    .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
-                    .cloned()
-                    .collect();
-                (!themes.is_empty()).then(|| Example {
-                    iid: i.iid,
-                    title: i.title,
-                    description: i.description.unwrap_or_default(),
-                    themes,
-                })
-            })
-            .collect();
+        let list = crate::policy::examples(issues.iter(), &guessed);
         let list = Arc::new(list);
         *cache = Some((Instant::now(), list.clone()));
         Ok(filtered(&list, except_iid))
@@ -359,36 +311,6 @@ fn newest_labels(payload: &Value) -> Vec<String> {
         .into_iter()
         .filter(|l| !previous.contains(l))
         .collect()
-}
-
-pub fn area_runtime(catalog: &Catalog, area: &AreaConfig, full_path: &str) -> AreaRuntime {
-    let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut theme_defs = Vec::new();
-    for (_, label) in catalog.area_labels(area) {
-        if let Some(scope) = label_scope(&label.name) {
-            scopes
-                .entry(scope.to_string())
-                .or_default()
-                .push(label.name.clone());
-        }
-        if let Some(rules) = &label.rules {
-            theme_defs.push(ThemeDef {
-                label: label.name.clone(),
-                rules: rules.clone(),
-            });
-        }
-    }
-    let exempt_titles = catalog.seed_issues.keys().cloned().collect();
-    AreaRuntime {
-        area: area.clone(),
-        rules: AreaRules {
-            project: full_path.to_string(),
-            scopes,
-            exempt_titles,
-        },
-        tagger: Tagger::new(theme_defs, TaggerSettings::default()),
-        examples: Mutex::new(None),
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -379,6 +379,139 @@ fn groups(
             s.groups[gi].labels.push(label);
             Reply::json(201, v)
         }
+        (_, ["epics", ..]) if s.tier == Tier::Free => forbidden(),
+        ("GET", ["epics"]) => {
+            let labels = p.list("labels").unwrap_or_default();
+            let search = p.str("search").map(|q| q.to_lowercase());
+            let items = g
+                .epics
+                .iter()
+                .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+                .filter(|e| {
+                    search
+                        .as_ref()
+                        .is_none_or(|q| e.title.to_lowercase().contains(q))
+                })
+                .map(|e| s.epic_json(gi, e))
+                .collect();
+            paginate(items, p, &s.base_url, raw_path)
+        }
+        ("POST", ["epics"]) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let Some(title) = p.str("title").filter(|t| !t.trim().is_empty()) else {
+                return error(400, "title is missing");
+            };
+            let id = s.id();
+            let iid = s.groups[gi].epics.len() as u64 + 1;
+            let epic = Epic {
+                id,
+                iid,
+                title,
+                description: p.str("description").unwrap_or_default(),
+                labels: p.list("labels").unwrap_or_default(),
+                issues: Vec::new(),
+            };
+            let v = s.epic_json(gi, &epic);
+            s.groups[gi].epics.push(epic);
+            Reply::json(201, v)
+        }
+        (_, ["epics", iid, rest @ ..]) => {
+            let Some(ei) = g.epics.iter().position(|e| e.iid.to_string() == *iid) else {
+                return message(404, "404 Not found");
+            };
+            epic_item(s, m, gi, ei, rest, user, access, p, raw_path)
+        }
+        _ => no_route(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn epic_item(
+    s: &mut SimState,
+    m: &str,
+    gi: usize,
+    ei: usize,
+    rest: &[&str],
+    user: u64,
+    access: Access,
+    p: &Params,
+    raw_path: &str,
+) -> Reply {
+    match (m, rest) {
+        ("GET", []) => Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei])),
+        ("PUT", []) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let e = &mut s.groups[gi].epics[ei];
+            if let Some(t) = p.str("title") {
+                e.title = t;
+            }
+            if let Some(d) = p.str("description") {
+                e.description = d;
+            }
+            if let Some(l) = p.list("labels") {
+                e.labels = l;
+            }
+            Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei]))
+        }
+        ("GET", ["issues"]) => {
+            let items = s.groups[gi].epics[ei]
+                .issues
+                .iter()
+                .filter_map(|(link, issue_id)| {
+                    let (pi, ii) = s.issue_by_id(*issue_id)?;
+                    let mut v = s.issue_json(pi, &s.projects[pi].issues[ii]);
+                    v["epic_issue_id"] = json!(link);
+                    Some(v)
+                })
+                .collect();
+            paginate(items, p, &s.base_url, raw_path)
+        }
+        ("POST", ["issues", issue_id]) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let Some(issue_id) = issue_id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| s.issue_by_id(*id).is_some())
+            else {
+                return message(404, "404 Not found");
+            };
+            if s.groups[gi].epics[ei]
+                .issues
+                .iter()
+                .any(|(_, i)| *i == issue_id)
+            {
+                return Reply::json(409, json!({"message": "Issue(s) already assigned"}));
+            }
+            // An issue belongs to one epic: assigning it moves it.
+            for e in &mut s.groups[gi].epics {
+                e.issues.retain(|(_, i)| *i != issue_id);
+            }
+            let link = s.id();
+            s.groups[gi].epics[ei].issues.push((link, issue_id));
+            let _ = user;
+            Reply::json(
+                201,
+                json!({"id": link, "epic": s.epic_json(gi, &s.groups[gi].epics[ei]), "issue": {"id": issue_id}}),
+            )
+        }
+        ("DELETE", ["issues", link]) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let epic = &mut s.groups[gi].epics[ei];
+            let before = epic.issues.len();
+            epic.issues.retain(|(l, _)| l.to_string() != *link);
+            if epic.issues.len() == before {
+                return message(404, "404 Not found");
+            }
+            Reply::json(200, json!({"id": link}))
+        }
         _ => no_route(),
     }
 }
@@ -486,6 +619,7 @@ fn create_project(s: &mut SimState, user: u64, p: &Params) -> Reply {
         next_iid: 1,
         boards: Vec::new(),
         hooks: Vec::new(),
+        links: Vec::new(),
     };
     if p.bool("initialize_with_readme") == Some(true) {
         project
@@ -1105,6 +1239,74 @@ fn issue_item(
         ("GET", ["resource_label_events"]) => {
             let items = s.projects[pi].issues[ii].label_events.clone();
             paginate(items, p, &s.base_url, raw_path)
+        }
+        ("GET", ["links"]) => {
+            // Not paginated in GitLab either.
+            let iid = s.projects[pi].issues[ii].iid;
+            let proj = &s.projects[pi];
+            let items: Vec<Value> = proj
+                .links
+                .iter()
+                .filter_map(|l| {
+                    let other = if l.source_iid == iid {
+                        l.target_iid
+                    } else if l.target_iid == iid {
+                        l.source_iid
+                    } else {
+                        return None;
+                    };
+                    let issue = proj.issues.iter().find(|i| i.iid == other)?;
+                    let mut v = s.issue_json(pi, issue);
+                    v["issue_link_id"] = json!(l.id);
+                    v["link_type"] = json!(l.link_type);
+                    Some(v)
+                })
+                .collect();
+            Reply::json(200, Value::Array(items))
+        }
+        ("POST", ["links"]) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let source = s.projects[pi].issues[ii].iid;
+            let Some(target) = p.num("target_issue_iid").map(|t| t as u64) else {
+                return error(400, "target_issue_iid is missing");
+            };
+            if !s.projects[pi].issues.iter().any(|i| i.iid == target) {
+                return message(404, "404 Not found");
+            }
+            let link_type = p.str("link_type").unwrap_or_else(|| "relates_to".into());
+            if link_type != "relates_to" && s.tier == Tier::Free {
+                return forbidden();
+            }
+            if s.projects[pi].links.iter().any(|l| {
+                (l.source_iid, l.target_iid) == (source, target)
+                    || (l.source_iid, l.target_iid) == (target, source)
+            }) {
+                return Reply::json(409, json!({"message": "Issue(s) already assigned"}));
+            }
+            let id = s.id();
+            s.projects[pi].links.push(IssueLink {
+                id,
+                source_iid: source,
+                target_iid: target,
+                link_type: link_type.clone(),
+            });
+            Reply::json(
+                201,
+                json!({"id": id, "source_issue": {"iid": source}, "target_issue": {"iid": target}, "link_type": link_type}),
+            )
+        }
+        ("DELETE", ["links", link]) => {
+            if access < Access::Reporter {
+                return forbidden();
+            }
+            let before = s.projects[pi].links.len();
+            s.projects[pi].links.retain(|l| l.id.to_string() != *link);
+            if s.projects[pi].links.len() == before {
+                return message(404, "404 Not found");
+            }
+            Reply::json(200, json!({"id": link}))
         }
         _ => no_route(),
     }

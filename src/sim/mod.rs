@@ -265,6 +265,109 @@ impl Simulator {
         })
     }
 
+    /// Group epics with the global ids of their issues.
+    pub fn epics(&self, group: &str) -> Vec<Value> {
+        self.with(|s| {
+            s.group_index(group)
+                .map(|gi| {
+                    s.groups[gi]
+                        .epics
+                        .iter()
+                        .map(|e| {
+                            let mut v = s.epic_json(gi, e);
+                            v["issue_ids"] = e
+                                .issues
+                                .iter()
+                                .map(|(_, id)| *id)
+                                .collect::<Vec<_>>()
+                                .into();
+                            v
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// iids of the issues linked to an issue.
+    pub fn links(&self, project: &str, iid: u64) -> Vec<u64> {
+        self.with(|s| {
+            s.project_index(project)
+                .map(|pi| {
+                    s.projects[pi]
+                        .links
+                        .iter()
+                        .filter_map(|l| match (l.source_iid == iid, l.target_iid == iid) {
+                            (true, _) => Some(l.target_iid),
+                            (_, true) => Some(l.source_iid),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Adds an issue directly (no webhook, no request recorded), e.g. to build a large or old
+    /// data set; `age_days` backdates its creation and last update. Returns its iid.
+    pub fn seed_issue(
+        &self,
+        project: &str,
+        author: &str,
+        title: &str,
+        description: &str,
+        labels: &[&str],
+        state: &str,
+        age_days: i64,
+    ) -> u64 {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let author = s
+                .users
+                .iter()
+                .find(|u| u.username == author)
+                .map(|u| u.id)
+                .expect("user exists");
+            let at = (chrono::Utc::now() - chrono::Duration::days(age_days))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            let id = s.id();
+            let p = &mut s.projects[pi];
+            let iid = p.next_iid;
+            p.next_iid += 1;
+            p.issues.push(state::Issue {
+                id,
+                iid,
+                title: title.into(),
+                description: description.into(),
+                state: state.into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                author,
+                assignees: Vec::new(),
+                confidential: false,
+                created_at: at.clone(),
+                updated_at: at.clone(),
+                closed_at: (state == "closed").then(|| at.clone()),
+                notes: Vec::new(),
+                label_events: Vec::new(),
+            });
+            iid
+        })
+    }
+
+    /// Makes an issue look untouched for `days` (for stale-review tests).
+    pub fn backdate(&self, project: &str, iid: u64, days: i64) {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let at = (chrono::Utc::now() - chrono::Duration::days(days))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            if let Some(i) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
+                i.updated_at = at;
+            }
+        })
+    }
+
     /// Webhook deliveries the simulator has sent (or tried to), oldest first.
     pub fn deliveries(&self) -> Vec<webhooks::SentDelivery> {
         self.shared.outbox.sent()

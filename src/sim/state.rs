@@ -40,6 +40,25 @@ pub struct Group {
     pub parent: Option<usize>,
     pub members: HashMap<u64, Access>,
     pub labels: Vec<Label>,
+    pub epics: Vec<Epic>,
+}
+
+pub struct Epic {
+    pub id: u64,
+    pub iid: u64,
+    pub title: String,
+    pub description: String,
+    pub labels: Vec<String>,
+    /// (epic_issue_id, the issue's global id)
+    pub issues: Vec<(u64, u64)>,
+}
+
+/// A `relates_to` (or other) link between two issues of one project.
+pub struct IssueLink {
+    pub id: u64,
+    pub source_iid: u64,
+    pub target_iid: u64,
+    pub link_type: String,
 }
 
 #[derive(Clone)]
@@ -80,6 +99,7 @@ pub struct Project {
     pub next_iid: u64,
     pub boards: Vec<Board>,
     pub hooks: Vec<Hook>,
+    pub links: Vec<IssueLink>,
 }
 
 pub struct Issue {
@@ -236,6 +256,7 @@ impl SimState {
             parent,
             members: HashMap::new(),
             labels: Vec::new(),
+            epics: Vec::new(),
         });
         id
     }
@@ -320,6 +341,23 @@ impl SimState {
             "web_url": format!("{}/{}/-/issues/{}", self.base_url, p.full_path, i.iid),
             "references": {"full": format!("{}#{}", p.full_path, i.iid)},
         })
+    }
+
+    pub fn epic_json(&self, group: usize, e: &Epic) -> Value {
+        let g = &self.groups[group];
+        json!({
+            "id": e.id, "iid": e.iid, "group_id": g.id, "title": e.title, "description": e.description,
+            "labels": e.labels, "state": "opened",
+            "web_url": format!("{}/groups/{}/-/epics/{}", self.base_url, g.full_path, e.iid),
+        })
+    }
+
+    /// Finds an issue anywhere by its global id: (project index, issue index).
+    pub fn issue_by_id(&self, id: u64) -> Option<(usize, usize)> {
+        self.projects
+            .iter()
+            .enumerate()
+            .find_map(|(pi, p)| p.issues.iter().position(|i| i.id == id).map(|ii| (pi, ii)))
     }
 
     pub fn note_json(&self, issue: &Issue, n: &Note) -> Value {

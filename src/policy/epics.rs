@@ -1,0 +1,312 @@
+//! One container per theme that several customers report: a group epic ("<Area>: <Theme>"),
+//! or, where epics are not available (GitLab Free), a tracking issue with `relates_to` links.
+//! Every open feedback issue of the theme is linked to it; an issue whose theme was removed is
+//! unlinked. Pure: observed feedback and containers in, changes out.
+
+use crate::config::label_scope;
+use crate::plan::Change;
+use std::collections::BTreeSet;
+
+pub const MARKER: &str = "<!-- smeflow:theme-container -->";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Backend {
+    Epics,
+    /// Epics are unavailable: a tracking issue per theme in the area project.
+    TrackingIssues,
+}
+
+/// A customer-feedback issue of the area (open or closed).
+#[derive(Debug, Clone)]
+pub struct FeedbackItem {
+    pub id: u64,
+    pub iid: u64,
+    pub title: String,
+    pub web_url: String,
+    pub open: bool,
+    /// From the template's **Customer:** field or the title's "<Customer>:" prefix.
+    pub customer: Option<String>,
+    pub themes: Vec<String>,
+}
+
+/// An existing epic or tracking issue, with what is linked to it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// Epic iid, or the tracking issue's iid.
+    pub iid: u64,
+    pub title: String,
+    pub description: String,
+    /// (issue iid, link id: the epic_issue_id or issue_link_id)
+    pub linked: Vec<(u64, u64)>,
+}
+
+pub fn container_title(area_name: &str, theme: &str) -> String {
+    format!(
+        "{area_name}: {}",
+        theme.strip_prefix("Theme::").unwrap_or(theme)
+    )
+}
+
+/// Distinct customers; feedback with no customer counts once on its own.
+pub fn customers(items: &[&FeedbackItem]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|i| match &i.customer {
+            Some(c) => c.trim().to_lowercase(),
+            None => format!("#{}", i.iid),
+        })
+        .collect()
+}
+
+pub struct EpicInputs<'a> {
+    pub area_name: &'a str,
+    pub group: &'a str,
+    pub project: &'a str,
+    pub threshold: usize,
+    pub themes: &'a [String],
+    pub items: &'a [FeedbackItem],
+    pub containers: &'a [Container],
+    pub backend: Backend,
+}
+
+pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for theme in inp.themes {
+        let title = container_title(inp.area_name, theme);
+        let with_theme: Vec<&FeedbackItem> = inp
+            .items
+            .iter()
+            .filter(|i| i.themes.contains(theme))
+            .collect();
+        let open: Vec<&FeedbackItem> = with_theme.iter().copied().filter(|i| i.open).collect();
+        let existing = inp.containers.iter().find(|c| c.title == title);
+        if existing.is_none() && customers(&open).len() < inp.threshold {
+            continue;
+        }
+        let description = describe(inp.area_name, theme, &open);
+        match existing {
+            None => changes.push(match inp.backend {
+                Backend::Epics => Change::CreateEpic {
+                    group: inp.group.to_string(),
+                    title: title.clone(),
+                    description,
+                    labels: vec![theme.clone()],
+                },
+                Backend::TrackingIssues => Change::CreateIssue {
+                    project: inp.project.to_string(),
+                    title: title.clone(),
+                    description,
+                    labels: vec![theme.clone()],
+                },
+            }),
+            Some(c) if c.description != description => changes.push(match inp.backend {
+                Backend::Epics => Change::UpdateEpic {
+                    group: inp.group.to_string(),
+                    iid: c.iid,
+                    title: title.clone(),
+                    description,
+                },
+                Backend::TrackingIssues => Change::UpdateIssueDescription {
+                    project: inp.project.to_string(),
+                    iid: c.iid,
+                    title: title.clone(),
+                    description,
+                },
+            }),
+            Some(_) => {}
+        }
+        let linked: Vec<u64> = existing
+            .map(|c| c.linked.iter().map(|(iid, _)| *iid).collect())
+            .unwrap_or_default();
+        for item in &open {
+            if !linked.contains(&item.iid) {
+                changes.push(Change::LinkToTheme {
+                    backend: inp.backend,
+                    group: inp.group.to_string(),
+                    project: inp.project.to_string(),
+                    container: title.clone(),
+                    issue_id: item.id,
+                    issue_iid: item.iid,
+                });
+            }
+        }
+        if let Some(c) = existing {
+            // Closed feedback stays linked (history); feedback that lost the theme leaves.
+            for (iid, link_id) in &c.linked {
+                let still = inp
+                    .items
+                    .iter()
+                    .any(|i| i.iid == *iid && i.themes.contains(theme));
+                if !still {
+                    changes.push(Change::UnlinkFromTheme {
+                        backend: inp.backend,
+                        group: inp.group.to_string(),
+                        project: inp.project.to_string(),
+                        container: title.clone(),
+                        container_iid: c.iid,
+                        link_id: *link_id,
+                        issue_iid: *iid,
+                    });
+                }
+            }
+        }
+    }
+    changes
+}
+
+fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
+    let value = theme.strip_prefix("Theme::").unwrap_or(theme);
+    let names: BTreeSet<String> = open.iter().filter_map(|i| i.customer.clone()).collect();
+    let mut sorted: Vec<&&FeedbackItem> = open.iter().collect();
+    sorted.sort_by_key(|i| i.iid);
+    let mut out = format!(
+        "Customer feedback on **{value}** in the {area_name} SME area, kept up to date by smeflow.\n\n**Customers ({}):** {}\n\n",
+        customers(open).len(),
+        if names.is_empty() { "not named yet".to_string() } else { names.into_iter().collect::<Vec<_>>().join(", ") }
+    );
+    for i in sorted {
+        out.push_str(&format!(
+            "- {}: [{}]({})\n",
+            i.customer.as_deref().unwrap_or("(customer not named)"),
+            i.title,
+            i.web_url
+        ));
+    }
+    out.push('\n');
+    out.push_str(MARKER);
+    out
+}
+
+/// The customer of a feedback issue: the template's field, else the title's "<Customer>:" prefix.
+pub fn customer_of(title: &str, description: &str) -> Option<String> {
+    super::issue::customer_field(description).or_else(|| {
+        let (prefix, rest) = title.split_once(':')?;
+        let prefix = prefix.trim();
+        (!prefix.is_empty()
+            && !rest.trim().is_empty()
+            && prefix.split_whitespace().count() <= 4
+            && label_scope(title).is_none())
+        .then(|| prefix.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(iid: u64, customer: Option<&str>, themes: &[&str], open: bool) -> FeedbackItem {
+        FeedbackItem {
+            id: 1000 + iid,
+            iid,
+            title: format!("issue {iid}"),
+            web_url: format!("https://gl/-/issues/{iid}"),
+            open,
+            customer: customer.map(str::to_string),
+            themes: themes.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn inputs<'a>(
+        items: &'a [FeedbackItem],
+        containers: &'a [Container],
+        themes: &'a [String],
+    ) -> EpicInputs<'a> {
+        EpicInputs {
+            area_name: "AI",
+            group: "g",
+            project: "g/ai-sme",
+            threshold: 2,
+            themes,
+            items,
+            containers,
+            backend: Backend::Epics,
+        }
+    }
+
+    #[test]
+    fn an_epic_appears_with_the_second_distinct_customer() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let one = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("acme "), &["Theme::Duo Chat"], true),
+        ];
+        assert!(
+            plan(&inputs(&one, &[], &themes)).is_empty(),
+            "one customer twice is one customer"
+        );
+        let two = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+        ];
+        let c = plan(&inputs(&two, &[], &themes));
+        let shown: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown[0], "+ epic \"AI: Duo Chat\" (~\"Theme::Duo Chat\")");
+        assert_eq!(c.len(), 3, "{shown:?}");
+        let Change::CreateEpic { description, .. } = &c[0] else {
+            panic!()
+        };
+        assert!(description.contains("**Customers (2):** ACME, Globex"));
+    }
+
+    #[test]
+    fn issues_without_a_customer_count_once_each() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, None, &["Theme::Duo Chat"], true),
+            item(2, None, &["Theme::Duo Chat"], true),
+        ];
+        assert_eq!(plan(&inputs(&items, &[], &themes)).len(), 3);
+    }
+
+    #[test]
+    fn a_removed_theme_unlinks_and_a_matching_container_needs_nothing() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+            item(3, Some("Initech"), &[], true),
+        ];
+        let open: Vec<&FeedbackItem> = items.iter().take(2).collect();
+        let epic = Container {
+            iid: 7,
+            title: "AI: Duo Chat".into(),
+            description: describe("AI", "Theme::Duo Chat", &open),
+            linked: vec![(1, 11), (2, 12), (3, 13)],
+        };
+        let c = plan(&inputs(&items, std::slice::from_ref(&epic), &themes));
+        let shown: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["- issue #3 from epic \"AI: Duo Chat\""]);
+        let settled = Container {
+            linked: vec![(1, 11), (2, 12)],
+            ..epic
+        };
+        assert!(plan(&inputs(&items, &[settled], &themes)).is_empty());
+    }
+
+    #[test]
+    fn without_epics_a_tracking_issue_takes_their_place() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+        ];
+        let mut inp = inputs(&items, &[], &themes);
+        inp.backend = Backend::TrackingIssues;
+        let shown: Vec<String> = plan(&inp).iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown[0], "+ issue \"AI: Duo Chat\"");
+        assert_eq!(
+            shown[1],
+            "+ link issue #1 to tracking issue \"AI: Duo Chat\""
+        );
+    }
+
+    #[test]
+    fn the_customer_comes_from_the_field_then_the_title() {
+        assert_eq!(
+            customer_of("x: y", "**Customer:** ACME Corp"),
+            Some("ACME Corp".into())
+        );
+        assert_eq!(customer_of("Globex: slow chat", ""), Some("Globex".into()));
+        assert_eq!(customer_of("Chat is slow", ""), None);
+    }
+}
