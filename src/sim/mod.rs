@@ -309,17 +309,16 @@ impl Simulator {
     }
 
     /// Adds an issue directly (no webhook, no request recorded), e.g. to build a large or old
-    /// data set; `age_days` backdates its creation and last update. Returns its iid.
-    pub fn seed_issue(
-        &self,
-        project: &str,
-        author: &str,
-        title: &str,
-        description: &str,
-        labels: &[&str],
-        state: &str,
-        age_days: i64,
-    ) -> u64 {
+    /// data set. Returns its iid.
+    pub fn seed_issue(&self, project: &str, seed: SeedIssue<'_>) -> u64 {
+        let SeedIssue {
+            author,
+            title,
+            description,
+            labels,
+            state,
+            age_days,
+        } = seed;
         self.with(|s| {
             let pi = s.project_index(project).expect("project exists");
             let author = s
@@ -410,3 +409,14 @@ impl Simulator {
 }
 
 pub use webhooks::SentDelivery;
+
+/// An issue put straight into the simulator's state; `age_days` backdates its creation and
+/// last update.
+pub struct SeedIssue<'a> {
+    pub author: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub labels: &'a [&'a str],
+    pub state: &'a str,
+    pub age_days: i64,
+}
