@@ -59,6 +59,12 @@ pub enum Command {
         after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics"
     )]
     Serve(ServeArgs),
+    /// Reconcile every issue of an area with the label, theme and PM-review policies, link
+    /// feedback to one epic per theme, and repair the boards. `serve` runs this on a schedule.
+    #[command(
+        after_help = "Examples:\n  smeflow sync-board ai --dry-run   # what would change\n  smeflow sync-board --all          # every area"
+    )]
+    SyncBoard(SyncArgs),
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
@@ -86,6 +92,27 @@ pub struct ServeArgs {
     /// can then make smeflow act.
     #[arg(long)]
     pub insecure_accept_unsigned_webhooks: bool,
+    #[command(flatten)]
+    pub gitlab: GitLabArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Area slug or name from smeflow.toml.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub area: Option<String>,
+    /// Every area in smeflow.toml.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the plan and exit without writing anything (not even to the store).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Read every issue, not only those changed since the last sync.
+    #[arg(long)]
+    pub full: bool,
+    /// The store (snapshot of the last sync, overrides, notes written).
+    #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+    pub state: PathBuf,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -230,6 +257,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
         Command::Serve(args) => serve(&cli.config, args).await,
+        Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
@@ -268,6 +296,41 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
             }
             other => Failure::runtime(other.to_string()),
         })
+}
+
+async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
+    let catalog = Catalog::load(config)?;
+    let areas: Vec<&AreaConfig> = if args.all {
+        catalog.config.areas.iter().collect()
+    } else {
+        vec![catalog.area(args.area.as_deref().unwrap_or_default())?]
+    };
+    let gl = connect(&args.gitlab)?;
+    // A dry run reads the store if there is one but never creates or writes it.
+    let store = if args.dry_run && !args.state.exists() {
+        None
+    } else {
+        Some(crate::store::Store::open(&args.state).map_err(|e| Failure::runtime(e.to_string()))?)
+    };
+    let opts = crate::sync::SyncOptions {
+        dry_run: args.dry_run,
+        full: args.full,
+        progress: true,
+    };
+    let mut out = std::io::stdout();
+    for area in areas {
+        let policy = crate::policy::AreaPolicy::new(&catalog, area);
+        crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
+            .await
+            .map_err(|e| match e {
+                crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
+                crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
+                    Failure::usage(e.to_string())
+                }
+                other => Failure::runtime(other.to_string()),
+            })?;
+    }
+    Ok(())
 }
 
 fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
@@ -550,7 +613,7 @@ async fn bootstrap_one(
     Ok(())
 }
 
-fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() || total < 2 {
         return None;
     }

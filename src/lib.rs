@@ -10,4 +10,5 @@ pub mod policy;
 pub mod service;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod text;

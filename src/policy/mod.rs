@@ -131,11 +131,13 @@ pub fn examples<'a>(
                 .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
                 .cloned()
                 .collect();
-            (!themes.is_empty()).then(|| Example {
-                iid: i.iid,
-                title: i.title.clone(),
-                description: i.description.clone().unwrap_or_default(),
-                themes,
+            (!themes.is_empty()).then(|| {
+                Example::new(
+                    i.iid,
+                    &i.title,
+                    i.description.as_deref().unwrap_or(""),
+                    themes,
+                )
             })
         })
         .collect()

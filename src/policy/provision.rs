@@ -175,7 +175,7 @@ pub fn git_blob_id(content: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn plan_board(
+pub fn plan_board(
     name: &str,
     wanted: &[String],
     observed: &ObservedArea,

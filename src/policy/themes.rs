@@ -46,8 +46,20 @@ impl Default for TaggerSettings {
 pub struct Example {
     pub iid: u64,
     pub title: String,
-    pub description: String,
     pub themes: Vec<String>,
+    /// Folded term weights, computed once: a sync compares thousands of issues against these.
+    terms: HashMap<String, f64>,
+}
+
+impl Example {
+    pub fn new(iid: u64, title: &str, description: &str, themes: Vec<String>) -> Example {
+        Example {
+            iid,
+            title: title.to_string(),
+            themes,
+            terms: term_vector(&tokens(title), &tokens(description)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,15 +202,7 @@ impl Tagger {
         let me = term_vector(title, desc);
         let mut scored: Vec<(f64, &Example)> = examples
             .iter()
-            .map(|e| {
-                (
-                    cosine(
-                        &me,
-                        &term_vector(&tokens(&e.title), &tokens(&e.description)),
-                    ),
-                    e,
-                )
-            })
+            .map(|e| (cosine(&me, &e.terms), e))
             .filter(|(s, _)| *s >= self.settings.min_similarity)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.iid.cmp(&b.1.iid)));
@@ -641,24 +645,24 @@ mod tests {
             .unwrap();
         assert!(before.score < 2.5);
         let examples = vec![
-            Example {
-                iid: 12,
-                title: "Initech: pipeline answers invent YAML keywords".into(),
-                description: "Keywords that do not exist in pipeline configuration".into(),
-                themes: vec!["Theme::Model Quality".into()],
-            },
-            Example {
-                iid: 13,
-                title: "Umbrella: answers about pipeline YAML keywords".into(),
-                description: "Invents configuration keywords".into(),
-                themes: vec!["Theme::Model Quality".into()],
-            },
-            Example {
-                iid: 14,
-                title: "Hooli: VS Code extension crashes".into(),
-                description: "The extension crashes on start".into(),
-                themes: vec!["Theme::IDE & Editor Support".into()],
-            },
+            Example::new(
+                12,
+                "Initech: pipeline answers invent YAML keywords",
+                "Keywords that do not exist in pipeline configuration",
+                vec!["Theme::Model Quality".into()],
+            ),
+            Example::new(
+                13,
+                "Umbrella: answers about pipeline YAML keywords",
+                "Invents configuration keywords",
+                vec!["Theme::Model Quality".into()],
+            ),
+            Example::new(
+                14,
+                "Hooli: VS Code extension crashes",
+                "The extension crashes on start",
+                vec!["Theme::IDE & Editor Support".into()],
+            ),
         ];
         let picked = t.suggest(title, desc, &examples);
         assert_eq!(picked[0].label, "Theme::Model Quality");
@@ -675,12 +679,12 @@ mod tests {
     #[test]
     fn neighbours_alone_need_a_close_match() {
         let t = ai();
-        let examples = vec![Example {
-            iid: 5,
-            title: "Slow merge request page".into(),
-            description: "diffs load slowly".into(),
-            themes: vec!["Theme::Duo Chat".into()],
-        }];
+        let examples = vec![Example::new(
+            5,
+            "Slow merge request page",
+            "diffs load slowly",
+            vec!["Theme::Duo Chat".into()],
+        )];
         assert!(t
             .suggest(
                 "Pipeline editor is slow",
@@ -688,12 +692,12 @@ mod tests {
                 &examples
             )
             .is_empty());
-        let close = vec![Example {
-            iid: 6,
-            title: "Merge request page loads slowly with big diffs".into(),
-            description: String::new(),
-            themes: vec!["Theme::Duo Chat".into()],
-        }];
+        let close = vec![Example::new(
+            6,
+            "Merge request page loads slowly with big diffs",
+            "",
+            vec!["Theme::Duo Chat".into()],
+        )];
         let got = t.suggest("Merge request page loads slowly with big diffs", "", &close);
         assert_eq!(got[0].label, "Theme::Duo Chat");
     }

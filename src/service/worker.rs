@@ -143,19 +143,7 @@ impl Worker {
         let applied = exec
             .apply(&changes, |_, change| {
                 Metrics::inc(&app.metrics.changes_applied);
-                if let crate::plan::Change::EditIssueLabels { iid, add, .. } = change {
-                    for theme in add.iter().filter(|l| label_scope(l) == Some(THEME_SCOPE)) {
-                        if let Err(e) = store.record_auto_label(project, *iid, theme) {
-                            tracing::error!(error = %e, "cannot record smeflow's own theme");
-                        }
-                    }
-                }
-                let line = change.to_string();
-                if let Err(e) =
-                    store.audit(&source, project, line.lines().next().unwrap_or_default())
-                {
-                    tracing::error!(error = %e, "cannot write the audit log");
-                }
+                store.remember_applied(&source, project, change);
             })
             .await
             .map_err(|e| WorkError::GitLab(e.source))?;

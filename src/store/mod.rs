@@ -42,6 +42,22 @@ CREATE TABLE IF NOT EXISTS auto_labels (
     at          INTEGER NOT NULL,
     PRIMARY KEY (project, issue_iid, label)
 );
+CREATE TABLE IF NOT EXISTS issue_snapshot (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    issue       TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid)
+);
+CREATE TABLE IF NOT EXISTS sync_state (
+    project     TEXT PRIMARY KEY,
+    last_sync   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notes_written (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    marker      TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid, marker)
+);
 CREATE TABLE IF NOT EXISTS overrides (
     project     TEXT NOT NULL,
     issue_iid   INTEGER NOT NULL,
@@ -422,6 +438,138 @@ impl Store {
             .map_err(|e| sql(&self.path, e))
     }
 
+    /// The issues a sync last saw, as GitLab returned them (JSON), and when that sync started.
+    pub fn snapshot(&self, project: &str) -> Result<(Option<i64>, Vec<String>)> {
+        let c = self.connect()?;
+        let last: Option<i64> = c
+            .query_row(
+                "SELECT last_sync FROM sync_state WHERE project = ?1",
+                params![project],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))?;
+        let mut stmt = c
+            .prepare("SELECT issue FROM issue_snapshot WHERE project = ?1 ORDER BY issue_iid")
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![project], |r| r.get(0))
+            .map_err(|e| sql(&self.path, e))?;
+        let issues = rows
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| sql(&self.path, e))?;
+        Ok((last, issues))
+    }
+
+    /// Records a sync: the issues it read (all of them when `full`) and when it started.
+    pub fn save_snapshot(
+        &self,
+        project: &str,
+        issues: &[(u64, String)],
+        full: bool,
+        started_ms: i64,
+    ) -> Result<()> {
+        let mut c = self.connect()?;
+        let tx = c.transaction().map_err(|e| sql(&self.path, e))?;
+        if full {
+            tx.execute(
+                "DELETE FROM issue_snapshot WHERE project = ?1",
+                params![project],
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        }
+        {
+            let mut stmt = tx
+                .prepare("INSERT OR REPLACE INTO issue_snapshot (project, issue_iid, issue) VALUES (?1, ?2, ?3)")
+                .map_err(|e| sql(&self.path, e))?;
+            for (iid, json) in issues {
+                stmt.execute(params![project, *iid as i64, json])
+                    .map_err(|e| sql(&self.path, e))?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO sync_state (project, last_sync) VALUES (?1, ?2)",
+            params![project, started_ms],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        tx.commit().map_err(|e| sql(&self.path, e))
+    }
+
+    /// Records an applied change: the audit log, and what later decisions need to know (themes
+    /// smeflow guessed, notes it wrote). Failures are logged, never fatal: GitLab already has
+    /// the change.
+    pub fn remember_applied(&self, source: &str, project: &str, change: &crate::plan::Change) {
+        use crate::plan::Change;
+        let line = change.to_string();
+        let mut outcome = self.audit(source, project, line.lines().next().unwrap_or_default());
+        match change {
+            Change::EditIssueLabels { iid, add, .. } => {
+                for theme in add
+                    .iter()
+                    .filter(|l| crate::config::label_scope(l) == Some("Theme"))
+                {
+                    outcome = outcome.and(self.record_auto_label(project, *iid, theme));
+                }
+            }
+            Change::AddNote { iid, body, .. } => {
+                if let Some(marker) = body
+                    .lines()
+                    .next()
+                    .filter(|l| l.starts_with("<!-- smeflow:"))
+                {
+                    outcome = outcome.and(self.record_note(project, *iid, marker));
+                }
+            }
+            _ => {}
+        }
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "cannot record an applied change in the store");
+        }
+    }
+
+    /// smeflow wrote a note carrying this marker (so a sync need not read the issue's notes).
+    pub fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
+        let c = self.connect()?;
+        c.execute(
+            "INSERT OR IGNORE INTO notes_written (project, issue_iid, marker) VALUES (?1, ?2, ?3)",
+            params![project, iid as i64, marker],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Markers of notes written, and overrides, for every issue of a project.
+    pub fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
+        let c = self.connect()?;
+        let mut memory = IssueMemory::default();
+        let mut stmt = c
+            .prepare("SELECT issue_iid, marker FROM notes_written WHERE project = ?1")
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![project], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        for row in rows {
+            let (iid, marker) = row.map_err(|e| sql(&self.path, e))?;
+            memory.notes.entry(iid).or_default().push(marker);
+        }
+        let mut stmt = c
+            .prepare("SELECT issue_iid, label FROM overrides WHERE project = ?1")
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![project], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        for row in rows {
+            let (iid, label) = row.map_err(|e| sql(&self.path, e))?;
+            memory.overrides.entry(iid).or_default().push(label);
+        }
+        memory.auto_labels = self.auto_labels(project)?.into_iter().collect();
+        Ok(memory)
+    }
+
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
         let c = self.connect()?;
         let mut stmt = c
@@ -435,6 +583,14 @@ impl Store {
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| sql(&self.path, e))
     }
+}
+
+/// What the store remembers about a project's issues, loaded at once for a sync.
+#[derive(Debug, Default)]
+pub struct IssueMemory {
+    pub notes: std::collections::HashMap<u64, Vec<String>>,
+    pub overrides: std::collections::HashMap<u64, Vec<String>>,
+    pub auto_labels: std::collections::HashSet<(u64, String)>,
 }
 
 const COLUMNS: &str = "id, dedupe_key, event, project_path, issue_iid, body, state, attempts, last_error, received_at, next_attempt_at, updated_at";
