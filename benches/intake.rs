@@ -10,13 +10,12 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
-use smeflow::service::{auth::Secrets, metrics::Metrics, router, AppState};
+use smeflow::service::{auth::Secrets, router, AppState};
 use smeflow::store::Store;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 const SECRET: &str = "bench-secret";
 
@@ -178,13 +177,12 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
-    let app = Arc::new(AppState {
-        store: store.clone(),
-        secrets: Secrets::parse(SECRET).unwrap(),
-        insecure: false,
-        metrics: Metrics::default(),
-        wake: Notify::new(),
-    });
+    let app = Arc::new(AppState::new(
+        store.clone(),
+        Secrets::parse(SECRET).unwrap(),
+        false,
+        None,
+    ));
     let addr = serve_on_thread(router(app));
     let run = rt.block_on(load(addr, seconds, connections, "durable"));
     let rate = report("smeflow intake (SQLite WAL)", &run);

@@ -88,6 +88,9 @@ pub struct ServeArgs {
     /// deliveries, for a receiver that another process works off.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Do not run the scheduled sync-board (at start-up and on `[feedback] sync_schedule`).
+    #[arg(long)]
+    pub no_sync: bool,
     /// DEVELOPMENT ONLY: accept deliveries without any secret. Anyone who can reach the port
     /// can then make smeflow act.
     #[arg(long)]
@@ -285,6 +288,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         workers: args.workers,
         secrets,
         insecure: args.insecure_accept_unsigned_webhooks,
+        sync: !args.no_sync && args.workers > 0,
     };
     crate::service::serve(opts, &catalog, gl)
         .await

@@ -67,6 +67,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
             workers: 2,
             secrets: Secrets::parse(DEMO_SECRET).map_err(Failure::runtime)?,
             insecure: false,
+            sync: false,
         },
         &catalog,
         gl.clone(),

@@ -59,7 +59,7 @@ pub async fn sync_area(
     policy: &AreaPolicy,
     store: Option<&Store>,
     opts: &SyncOptions,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<SyncReport, SyncError> {
     let started = now_ms();
     let project = policy.project.clone();

@@ -605,3 +605,54 @@ fn serve_refuses_to_start_without_a_secret() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_filed_while_serve_was_down_is_caught_by_the_startup_sync() {
+    let port = free_port();
+    let sim = area(port).await;
+    // Filed without any webhook reaching smeflow (it was down, or GitLab gave up on the hook).
+    let iid = sim.seed_issue(
+        AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "jdoe",
+            title: "Umbrella: Duo Chat forgets the conversation",
+            description: "**Customer:** Umbrella\n",
+            labels: &["Type::Customer Feedback", "Region::APAC", "Priority::Low"],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !labels(&sim, iid).contains(&"Theme::Duo Chat".to_string()) {
+        assert!(Instant::now() < deadline, "{:?}", labels(&sim, iid));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    svc.settle(&sim).await;
+    assert_eq!(
+        labels(&sim, iid),
+        [
+            "PM Status::New",
+            "Priority::Low",
+            "Region::APAC",
+            "SME Workflow::Triage",
+            "Theme::Duo Chat",
+            "Type::Customer Feedback"
+        ]
+    );
+    let theme_notes = sim
+        .notes(AI_PROJECT, iid)
+        .into_iter()
+        .filter(|n| {
+            n["body"]
+                .as_str()
+                .unwrap()
+                .contains("smeflow tagged this issue")
+        })
+        .count();
+    assert_eq!(
+        theme_notes, 1,
+        "the sync's own edits came back as webhooks and changed nothing"
+    );
+}

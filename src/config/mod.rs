@@ -142,6 +142,11 @@ impl Catalog {
                 self.config.webhook.url
             ));
         }
+        if let Err(e) =
+            crate::service::scheduler::parse_schedule(&self.config.feedback.sync_schedule)
+        {
+            problems.push(format!("{cfg_file}: [feedback] sync_schedule {e}"));
+        }
         if self.config.areas.is_empty() {
             problems.push(format!("{cfg_file}: no [[areas]] defined"));
         }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod intake;
 pub mod metrics;
+pub mod scheduler;
 pub mod worker;
 
 use crate::store::Store;
@@ -19,6 +20,41 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Wakes the workers as soon as a delivery is stored, instead of waiting for their poll.
     pub wake: Notify,
+    /// Per project: workers share it, a sync takes it alone, so a sync never decides about an
+    /// issue while a worker is changing it (that could write a note twice).
+    pub area_locks: std::collections::HashMap<String, tokio::sync::RwLock<()>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: crate::store::Store,
+        secrets: auth::Secrets,
+        insecure: bool,
+        catalog: Option<&crate::config::Catalog>,
+    ) -> AppState {
+        let area_locks = catalog
+            .map(|c| {
+                c.config
+                    .areas
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{}/{}", c.config.gitlab.group.trim_matches('/'), a.project),
+                            tokio::sync::RwLock::new(()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        AppState {
+            store,
+            secrets,
+            insecure,
+            metrics: metrics::Metrics::default(),
+            wake: Notify::new(),
+            area_locks,
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -39,6 +75,8 @@ pub struct ServeOptions {
     pub secrets: auth::Secrets,
     /// `--insecure-accept-unsigned-webhooks`: no secret configured, accept everything.
     pub insecure: bool,
+    /// Run `sync-board` for every area at start-up and on `[feedback] sync_schedule`.
+    pub sync: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,14 +119,20 @@ pub async fn start(
     }
     let bot: crate::gitlab::types::User =
         gitlab.get("/user").await.map_err(ServeError::Identity)?;
-    let app = Arc::new(AppState {
+    let app = Arc::new(AppState::new(
         store,
-        secrets: opts.secrets,
-        insecure: opts.insecure,
-        metrics: metrics::Metrics::default(),
-        wake: Notify::new(),
-    });
-    let worker = Arc::new(worker::Worker::new(gitlab, bot.clone(), catalog));
+        opts.secrets,
+        opts.insecure,
+        Some(catalog),
+    ));
+    let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
+    if opts.sync {
+        tokio::spawn(scheduler::run(
+            Arc::new(catalog.clone()),
+            gitlab,
+            app.clone(),
+        ));
+    }
     if opts.workers == 0 {
         tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
     }

@@ -122,6 +122,10 @@ impl Worker {
             tracing::debug!(project, "delivery for a project smeflow does not manage");
             return Ok(0);
         };
+        let _shared = match app.area_locks.get(project) {
+            Some(lock) => Some(lock.read().await),
+            None => None,
+        };
         self.record_overrides(app, project, iid, &payload).await?;
         let issue: Issue = match self
             .gitlab

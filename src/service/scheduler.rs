@@ -1,0 +1,89 @@
+//! The scheduled full sync inside `serve`: every area at start-up, then on the cron schedule of
+//! `[feedback] sync_schedule`, so a missed webhook never leaves an issue behind. Areas are
+//! synced one after another, so one area never has two syncs at once.
+
+use super::metrics::Metrics;
+use super::AppState;
+use crate::config::Catalog;
+use crate::gitlab::GitLab;
+use crate::policy::AreaPolicy;
+use crate::sync::{sync_area, SyncOptions};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Parses the five-field cron syntax people know (minute hour day month weekday).
+pub fn parse_schedule(spec: &str) -> Result<cron::Schedule, String> {
+    let fields = spec.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!(
+            "`{spec}` has {fields} fields; use five: minute hour day-of-month month day-of-week, e.g. \"0 * * * *\" for hourly"
+        ));
+    }
+    cron::Schedule::from_str(&format!("0 {spec}"))
+        .map_err(|e| format!("`{spec}` is not a valid schedule: {e}"))
+}
+
+pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
+    let schedule = match parse_schedule(&catalog.config.feedback.sync_schedule) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled sync disabled");
+            return;
+        }
+    };
+    let policies: Vec<AreaPolicy> = catalog
+        .config
+        .areas
+        .iter()
+        .map(|a| AreaPolicy::new(&catalog, a))
+        .collect();
+    loop {
+        for policy in &policies {
+            let opts = SyncOptions {
+                dry_run: false,
+                full: false,
+                progress: false,
+            };
+            let mut log = Vec::new();
+            let _alone = match app.area_locks.get(&policy.project) {
+                Some(lock) => Some(lock.write().await),
+                None => None,
+            };
+            match sync_area(&gitlab, &catalog, policy, Some(&app.store), &opts, &mut log).await {
+                Ok(report) => {
+                    Metrics::inc(&app.metrics.syncs);
+                    tracing::info!(
+                        area = policy.area.slug,
+                        read = report.issues_read,
+                        applied = report.applied,
+                        "scheduled sync done"
+                    );
+                }
+                // An area not bootstrapped yet, or GitLab down: the next run tries again.
+                Err(e) => {
+                    tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
+                }
+            }
+        }
+        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+            return;
+        };
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tracing::debug!(%next, "next scheduled sync");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn five_field_schedules_parse_and_others_explain_themselves() {
+        let hourly = super::parse_schedule("0 * * * *").unwrap();
+        let next: Vec<_> = hourly.upcoming(chrono::Utc).take(2).collect();
+        assert_eq!((next[1] - next[0]).num_minutes(), 60);
+        assert!(super::parse_schedule("0 0 * * * *")
+            .unwrap_err()
+            .contains("use five"));
+        assert!(super::parse_schedule("61 * * * *").is_err());
+    }
+}
