@@ -65,6 +65,11 @@ pub enum Command {
         after_help = "Examples:\n  smeflow sync-board ai --dry-run   # what would change\n  smeflow sync-board --all          # every area"
     )]
     SyncBoard(SyncArgs),
+    /// The monthly PM review: themes, customers, priorities, flow figures and a chart.
+    #[command(
+        after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, create or update \"PM Review YYYY-MM\""
+    )]
+    Report(ReportArgs),
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
@@ -118,6 +123,28 @@ pub struct SyncArgs {
     pub state: PathBuf,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Area slug or name from smeflow.toml.
+    pub area: String,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Start of the period (YYYY-MM-DD); default: 30 days ago.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Commit the chart to the project and create or update this month's "PM Review" issue.
+    #[arg(long)]
+    pub post: bool,
+    #[command(flatten)]
+    pub gitlab: GitLabArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ReportFormat {
+    Md,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +288,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
+        Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
@@ -333,6 +361,48 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
                 }
                 other => Failure::runtime(other.to_string()),
             })?;
+    }
+    Ok(())
+}
+
+async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failure> {
+    use crate::report::run::{build, post, ReportError};
+    let catalog = Catalog::load(config)?;
+    let area = catalog.area(&args.area)?;
+    let now = chrono::Utc::now();
+    let since = match &args.since {
+        None => now - chrono::Duration::days(30),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+            .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
+    };
+    let gl = connect(&args.gitlab)?;
+    let project = format!(
+        "{}/{}",
+        catalog.config.gitlab.group.trim_matches('/'),
+        area.project
+    );
+    let fail = |e: ReportError| match e {
+        ReportError::NoProject(_) | ReportError::GitLab(GitLabError::Unauthorized { .. }) => {
+            Failure::usage(e.to_string())
+        }
+        other => Failure::runtime(other.to_string()),
+    };
+    let (report, info) = build(&gl, &project, &area.name, since, now)
+        .await
+        .map_err(fail)?;
+    match args.format {
+        ReportFormat::Md => print!("{}", crate::report::render_markdown(&report, None)),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    if args.post {
+        let said = post(&gl, &project, &info, &report, now)
+            .await
+            .map_err(fail)?;
+        eprintln!("{said}");
     }
     Ok(())
 }

@@ -72,6 +72,12 @@ pub struct Issue {
     pub author: Option<User>,
     #[serde(default)]
     pub updated_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    #[serde(default)]
+    pub assignees: Vec<User>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,6 +138,8 @@ pub struct Note {
     pub body: String,
     #[serde(default)]
     pub system: bool,
+    #[serde(default)]
+    pub created_at: Option<String>,
     #[serde(default)]
     pub author: Option<User>,
 }

@@ -1229,6 +1229,7 @@ fn issue_item(
                 body,
                 author: user,
                 created_at: now.clone(),
+                system: false,
             });
             s.projects[pi].issues[ii].updated_at = now;
             let issue = &s.projects[pi].issues[ii];
@@ -1350,8 +1351,15 @@ fn update_issue(s: &mut SimState, pi: usize, ii: usize, user: u64, p: &Params) -
     if let Some(d) = p.str("description") {
         issue.description = d;
     }
+    let mut newly_assigned = Vec::new();
     if let Some(a) = p.list("assignee_ids") {
-        issue.assignees = a.iter().filter_map(|x| x.parse().ok()).collect();
+        let assignees: Vec<u64> = a.iter().filter_map(|x| x.parse().ok()).collect();
+        newly_assigned = assignees
+            .iter()
+            .filter(|a| !issue.assignees.contains(a))
+            .copied()
+            .collect();
+        issue.assignees = assignees;
     }
     let mut action = "update";
     match p.str("state_event").as_deref() {
@@ -1369,6 +1377,32 @@ fn update_issue(s: &mut SimState, pi: usize, ii: usize, user: u64, p: &Params) -
     }
     // Any API update touches updated_at and fires an update event, even when nothing changed.
     issue.updated_at = now.clone();
+    if !newly_assigned.is_empty() {
+        // GitLab records assignments as system notes (they fire no Note Hook).
+        let names: Vec<String> = newly_assigned
+            .iter()
+            .map(|a| {
+                format!(
+                    "@{}",
+                    s.users
+                        .iter()
+                        .find(|u| u.id == *a)
+                        .map(|u| u.username.as_str())
+                        .unwrap_or("ghost")
+                )
+            })
+            .collect();
+        let id = s.id();
+        let issue = &mut s.projects[pi].issues[ii];
+        issue.notes.push(Note {
+            id,
+            body: format!("assigned to {}", names.join(" ")),
+            author: user,
+            created_at: now.clone(),
+            system: true,
+        });
+    }
+    let issue = &mut s.projects[pi].issues[ii];
     let mut changes = serde_json::Map::new();
     let label_objects = |s: &SimState, names: &[String]| -> Value {
         Value::Array(

@@ -124,6 +124,8 @@ pub struct Note {
     pub body: String,
     pub author: u64,
     pub created_at: String,
+    /// System notes (assignments, label changes) are GitLab's, not a person's comments.
+    pub system: bool,
 }
 
 pub struct Board {
@@ -363,7 +365,7 @@ impl SimState {
     pub fn note_json(&self, issue: &Issue, n: &Note) -> Value {
         json!({
             "id": n.id, "body": n.body, "author": self.user(n.author),
-            "created_at": n.created_at, "updated_at": n.created_at, "system": false,
+            "created_at": n.created_at, "updated_at": n.created_at, "system": n.system,
             "noteable_id": issue.id, "noteable_iid": issue.iid, "noteable_type": "Issue",
         })
     }
