@@ -16,7 +16,7 @@ const SA_TOKEN: &str = "glpat-demo-solutions-architect";
 const DEMO_SECRET: &str = "demo-webhook-secret";
 
 /// Realistic feedback, as Solutions Architects write it.
-const FEEDBACK: [(&str, &str, &str); 3] = [
+const FEEDBACK: [(&str, &str, &str); 4] = [
     (
         "ACME Corp: Duo Chat forgets our conversation history",
         "**Customer:** ACME Corp\n**ARR at stake:** 250000\n\n### Problem\n\nAfter three or four follow-up questions the chat loses all context and answers as if the conversation had just started.",
@@ -31,6 +31,11 @@ const FEEDBACK: [(&str, &str, &str); 3] = [
         "Initech wants to run models on their own GPUs",
         "**Customer:** Initech\n\n### Problem\n\nTheir network is air-gapped; they want to bring their own model and serve it with vLLM.",
         "Type::Customer Feedback,Region::US East,Priority::Medium",
+    ),
+    (
+        "Umbrella: Duo Chat loses the conversation after a few questions",
+        "**Customer:** Umbrella\n**ARR at stake:** 120000\n\n### Problem\n\nLong chat sessions lose their history; the team re-explains the context every time.",
+        "Type::Customer Feedback,Region::APAC,Priority::High",
     ),
 ];
 
@@ -182,6 +187,71 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         sent.len(),
         if sent.iter().all(|d| d.status == 202) { "202" } else { "with errors" }
     );
+
+    println!(
+        "\n== 5. smeflow sync-board {} (serve also runs this hourly)",
+        area.slug
+    );
+    let policy = crate::policy::AreaPolicy::new(&catalog, area);
+    let opts = crate::sync::SyncOptions {
+        dry_run: false,
+        full: false,
+        progress: false,
+    };
+    crate::sync::sync_area(&gl, &catalog, &policy, Some(&app.store), &opts, &mut out)
+        .await
+        .map_err(failure)?;
+    for epic in sim.epics(&group) {
+        println!(
+            "   epic \"{}\" links {} feedback issues",
+            epic["title"].as_str().unwrap_or_default(),
+            epic["issue_ids"].as_array().map(Vec::len).unwrap_or(0)
+        );
+    }
+
+    println!("\n== 6. The PM Review board");
+    let issues = sim.issues(&project);
+    for board in sim
+        .boards(&project)
+        .into_iter()
+        .filter(|b| b["name"] == "PM Review")
+    {
+        for list in board["lists"].as_array().into_iter().flatten() {
+            let label = list["label"]["name"].as_str().unwrap_or_default();
+            let cards: Vec<String> = issues
+                .iter()
+                .filter(|i| {
+                    i["state"] == "opened"
+                        && i["labels"]
+                            .as_array()
+                            .is_some_and(|l| l.iter().any(|x| x == label))
+                })
+                .map(|i| format!("#{}", i["iid"]))
+                .collect();
+            println!(
+                "   {:<24} {}",
+                label.trim_start_matches("PM Status::"),
+                cards.join(" ")
+            );
+        }
+    }
+
+    println!("\n== 7. smeflow report {} --post", area.slug);
+    let now = chrono::Utc::now();
+    let (report, info) = crate::report::run::build(
+        &gl,
+        &project,
+        &area.name,
+        now - chrono::Duration::days(30),
+        now,
+    )
+    .await
+    .map_err(failure)?;
+    print!("{}", crate::report::render_markdown(&report, None));
+    let said = crate::report::run::post(&gl, &project, &info, &report, now)
+        .await
+        .map_err(failure)?;
+    println!("\n{said}");
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 //! would write a note the store does not know about.
 
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Board, Issue, Note};
+use crate::gitlab::types::{Board, Issue, IssueEpic, Note};
 use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::plan::exec::{ApplyError, Executor};
 use crate::plan::{Change, Plan};
@@ -23,6 +23,10 @@ use std::io::Write;
 /// An `updated_after` window this much earlier than the last sync covers clock skew between
 /// smeflow and GitLab.
 const SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Stands for an epic_issue_id while membership comes from the issues' `epic` field; the
+/// epic's issue list is read for the real id before anything is unlinked.
+const LINK_ID_NOT_READ: u64 = 0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -166,14 +170,10 @@ pub async fn sync_area(
                 planned = policy.decide(&view, ctx, &examples);
             }
         }
-        let mut labels = issue.labels.clone();
-        for c in &planned {
-            if let Change::EditIssueLabels { add, remove, .. } = c {
-                labels.retain(|l| !remove.contains(l));
-                labels.extend(add.iter().cloned());
-            }
-        }
-        projected.insert(issue.iid, labels);
+        projected.insert(
+            issue.iid,
+            crate::plan::labels_after(&issue.labels, &planned),
+        );
         changes.extend(planned);
     }
 
@@ -194,40 +194,22 @@ pub async fn sync_area(
 
     // One container per theme that several customers report.
     let mut warnings = Vec::new();
-    let (backend, containers) =
-        observe_containers(gl, &group, &project, project_id, policy, &ordered).await?;
-    if backend == Backend::TrackingIssues && !policy.themes.is_empty() {
-        let w = "epics are not available on this GitLab (they need Premium or Ultimate): one tracking issue per theme, with related-issue links, takes their place".to_string();
+    let scope = ThemeScope {
+        group: &group,
+        project: &project,
+        project_id,
+        area_name: &policy.area.name,
+        threshold: catalog.config.feedback.epic_threshold,
+        themes: &policy.themes,
+        all_issues: true,
+    };
+    let themes = plan_theme_containers(gl, &scope, &ordered, &projected).await?;
+    if let Some(w) = themes.warning(&policy.themes) {
         tracing::warn!("{w}");
         warnings.push(w);
     }
-    let items: Vec<FeedbackItem> = ordered
-        .iter()
-        .filter(|i| projected[&i.iid].iter().any(|l| l == FEEDBACK_TYPE))
-        .map(|i| FeedbackItem {
-            id: i.id,
-            iid: i.iid,
-            title: i.title.clone(),
-            web_url: i.web_url.clone(),
-            open: i.state == "opened",
-            customer: epics::customer_of(&i.title, i.description.as_deref().unwrap_or("")),
-            themes: projected[&i.iid]
-                .iter()
-                .filter(|l| label_scope(l) == Some(THEME_SCOPE))
-                .cloned()
-                .collect(),
-        })
-        .collect();
-    changes.extend(epics::plan(&EpicInputs {
-        area_name: &policy.area.name,
-        group: &group,
-        project: &project,
-        threshold: catalog.config.feedback.epic_threshold,
-        themes: &policy.themes,
-        items: &items,
-        containers: &containers,
-        backend,
-    }));
+    let backend = themes.backend;
+    changes.extend(themes.changes.iter().cloned());
 
     let plan = Plan { changes, warnings };
     let mut report = SyncReport {
@@ -259,12 +241,7 @@ pub async fn sync_area(
     }
     let mut exec = Executor::new(gl, None);
     exec.know_boards(&project, &boards);
-    for c in &containers {
-        match backend {
-            Backend::Epics => exec.know_epic(&group, &c.title, c.iid),
-            Backend::TrackingIssues => exec.know_issue(&project, &c.title, c.iid),
-        }
-    }
+    themes.teach(&mut exec, &group, &project);
     let bar = if opts.progress {
         crate::cli::progress_bar(plan.changes.len())
     } else {
@@ -322,24 +299,128 @@ async fn human_theme_removals(
         .collect())
 }
 
+/// Where theme containers live and which themes to look at.
+pub struct ThemeScope<'a> {
+    pub group: &'a str,
+    pub project: &'a str,
+    pub project_id: u64,
+    pub area_name: &'a str,
+    pub threshold: usize,
+    /// The themes to reconcile (all of the area's, or those one issue touches).
+    pub themes: &'a [String],
+    /// Whether `issues` holds every issue of the project (a sync) or only those with the
+    /// themes (a webhook), in which case tracking issues are looked up by title.
+    pub all_issues: bool,
+}
+
+/// The theme containers (epics, or tracking issues without them) and what they need.
+pub struct ThemeContainers {
+    pub backend: Backend,
+    pub containers: Vec<Container>,
+    pub changes: Vec<Change>,
+}
+
+impl ThemeContainers {
+    /// What to tell people when epics are missing.
+    pub fn warning(&self, themes: &[String]) -> Option<String> {
+        if self.backend == Backend::Epics || themes.is_empty() {
+            return None;
+        }
+        Some("epics are not available on this GitLab (they need Premium or Ultimate): one tracking issue per theme, with related-issue links, takes their place".to_string())
+    }
+
+    /// Lets the executor link to containers that already exist.
+    pub fn teach(&self, exec: &mut Executor<'_>, group: &str, project: &str) {
+        for c in &self.containers {
+            match self.backend {
+                Backend::Epics => exec.know_epic(group, &c.title, c.iid),
+                Backend::TrackingIssues => exec.know_issue(project, &c.title, c.iid),
+            }
+        }
+    }
+}
+
+/// Plans the theme containers for `issues`, whose labels after this run's label changes are in
+/// `projected` (issues missing there count with their current labels). Shared by the sync and
+/// the webhook worker so both reach the same epics, links and descriptions.
+pub async fn plan_theme_containers(
+    gl: &GitLab,
+    scope: &ThemeScope<'_>,
+    issues: &[&Issue],
+    projected: &HashMap<u64, Vec<String>>,
+) -> Result<ThemeContainers, GitLabError> {
+    let (backend, mut containers) = observe_containers(gl, scope, issues).await?;
+    let labels_of = |i: &Issue| projected.get(&i.iid).unwrap_or(&i.labels).clone();
+    let items: Vec<FeedbackItem> = issues
+        .iter()
+        .map(|i| (i, labels_of(i)))
+        .filter(|(_, labels)| labels.iter().any(|l| l == FEEDBACK_TYPE))
+        .map(|(i, labels)| FeedbackItem {
+            id: i.id,
+            iid: i.iid,
+            title: i.title.clone(),
+            web_url: i.web_url.clone(),
+            open: i.state == "opened",
+            customer: epics::customer_of(&i.title, i.description.as_deref().unwrap_or("")),
+            themes: labels
+                .into_iter()
+                .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                .collect(),
+        })
+        .collect();
+    let plan_epics = |containers: &[Container]| {
+        epics::plan(&EpicInputs {
+            area_name: scope.area_name,
+            group: scope.group,
+            project: scope.project,
+            threshold: scope.threshold,
+            themes: scope.themes,
+            items: &items,
+            containers,
+            backend,
+        })
+    };
+    let mut changes = plan_epics(&containers);
+    let unread: Vec<u64> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::UnlinkFromTheme {
+                link_id: LINK_ID_NOT_READ,
+                container_iid,
+                ..
+            } => Some(*container_iid),
+            _ => None,
+        })
+        .collect();
+    if !unread.is_empty() {
+        for c in containers.iter_mut().filter(|c| unread.contains(&c.iid)) {
+            c.linked = epic_members(gl, scope.group, c.iid, scope.project_id).await?;
+        }
+        changes = plan_epics(&containers);
+    }
+    Ok(ThemeContainers {
+        backend,
+        containers,
+        changes,
+    })
+}
+
 /// The theme epics of this area (or, without epics, its tracking issues), with their links.
 async fn observe_containers(
     gl: &GitLab,
-    group: &str,
-    project: &str,
-    project_id: u64,
-    policy: &AreaPolicy,
+    scope: &ThemeScope<'_>,
     issues: &[&Issue],
 ) -> Result<(Backend, Vec<Container>), GitLabError> {
-    let titles: Vec<String> = policy
+    let (group, project) = (scope.group, scope.project);
+    let titles: Vec<String> = scope
         .themes
         .iter()
-        .map(|t| epics::container_title(&policy.area.name, t))
+        .map(|t| epics::container_title(scope.area_name, t))
         .collect();
     if titles.is_empty() {
         return Ok((Backend::Epics, Vec::new()));
     }
-    let prefix = format!("{}: ", policy.area.name);
+    let prefix = format!("{}: ", scope.area_name);
     match gl
         .list::<Value>(
             &format!("/groups/{}/epics", enc(group)),
@@ -348,6 +429,9 @@ async fn observe_containers(
         .await
     {
         Ok(found) => {
+            // Licensed GitLab names each issue's epic in the issue list already read, so the
+            // epics' own issue lists are needed only where that is missing.
+            let membership_known = issues.iter().all(|i| i.epic.is_some());
             let mut containers = Vec::new();
             for e in found.iter().filter(|e| {
                 e["title"]
@@ -355,25 +439,48 @@ async fn observe_containers(
                     .is_some_and(|t| titles.iter().any(|x| x == t))
             }) {
                 let iid = e["iid"].as_u64().unwrap_or_default();
-                let linked: Vec<Value> = gl
-                    .list(&format!("/groups/{}/epics/{iid}/issues", enc(group)), &[])
-                    .await?;
+                let linked = if membership_known {
+                    let epic = IssueEpic {
+                        iid,
+                        group_id: e["group_id"].as_u64().unwrap_or_default(),
+                    };
+                    issues
+                        .iter()
+                        .filter(|i| i.epic.as_ref().is_some_and(|x| x.as_ref() == Some(&epic)))
+                        .map(|i| (i.iid, LINK_ID_NOT_READ))
+                        .collect()
+                } else {
+                    epic_members(gl, group, iid, scope.project_id).await?
+                };
                 containers.push(Container {
                     iid,
                     title: e["title"].as_str().unwrap_or_default().to_string(),
                     description: e["description"].as_str().unwrap_or_default().to_string(),
-                    linked: linked
-                        .iter()
-                        .filter(|i| i["project_id"].as_u64() == Some(project_id))
-                        .filter_map(|i| Some((i["iid"].as_u64()?, i["epic_issue_id"].as_u64()?)))
-                        .collect(),
+                    linked,
                 });
             }
             Ok((Backend::Epics, containers))
         }
         Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => {
-            let mut containers = Vec::new();
-            for i in issues.iter().filter(|i| titles.contains(&i.title)) {
+            let searched: Vec<Issue> = if scope.all_issues {
+                Vec::new()
+            } else {
+                gl.list(
+                    &format!("/projects/{}/issues", enc(project)),
+                    &[
+                        ("search", prefix),
+                        ("in", "title".into()),
+                        ("state", "all".into()),
+                    ],
+                )
+                .await?
+            };
+            let mut containers: Vec<Container> = Vec::new();
+            let candidates = issues.iter().copied().chain(searched.iter());
+            for i in candidates.filter(|i| titles.contains(&i.title)) {
+                if containers.iter().any(|c| c.iid == i.iid) {
+                    continue;
+                }
                 let links: Vec<Value> = gl
                     .get(&format!(
                         "/projects/{}/issues/{}/links",
@@ -395,6 +502,26 @@ async fn observe_containers(
         }
         Err(e) => Err(e),
     }
+}
+
+/// An epic's issues of this project with their epic_issue_ids (needed to unlink one).
+async fn epic_members(
+    gl: &GitLab,
+    group: &str,
+    epic_iid: u64,
+    project_id: u64,
+) -> Result<Vec<(u64, u64)>, GitLabError> {
+    let linked: Vec<Value> = gl
+        .list(
+            &format!("/groups/{}/epics/{epic_iid}/issues", enc(group)),
+            &[],
+        )
+        .await?;
+    Ok(linked
+        .iter()
+        .filter(|i| i["project_id"].as_u64() == Some(project_id))
+        .filter_map(|i| Some((i["iid"].as_u64()?, i["epic_issue_id"].as_u64()?)))
+        .collect())
 }
 
 fn progress_spinner(enabled: bool, what: &str) -> Option<indicatif::ProgressBar> {

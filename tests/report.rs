@@ -39,6 +39,8 @@ fn issue(
         } else {
             vec![]
         },
+        project_id: 1,
+        epic: None,
     }
 }
 

@@ -300,6 +300,131 @@ async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
     assert_eq!(typo_notes, 1);
 }
 
+fn epic_members(sim: &Simulator) -> Vec<(String, usize)> {
+    sim.epics(GROUP)
+        .iter()
+        .map(|e| {
+            let title = e["title"].as_str().unwrap().to_string();
+            (title, e["issue_ids"].as_array().unwrap().len())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_joins_its_theme_epic_as_it_arrives_and_leaves_when_the_theme_goes() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    let chat = "Type::Customer Feedback,Theme::Duo Chat,Region::APAC,Priority::High";
+    open_feedback(
+        &sim,
+        "ACME: Duo Chat loses context",
+        "**Customer:** ACME\n",
+        chat,
+    )
+    .await;
+    open_feedback(&sim, "ACME: Duo Chat is slow", "**Customer:** ACME\n", chat).await;
+    svc.settle(&sim).await;
+    assert!(
+        sim.epics(GROUP).is_empty(),
+        "one customer, twice, is not yet a trend"
+    );
+
+    let globex = open_feedback(
+        &sim,
+        "Globex: Duo Chat answers in English only",
+        "**Customer:** Globex\n",
+        chat,
+    )
+    .await;
+    svc.settle(&sim).await;
+    assert_eq!(epic_members(&sim), [("AI: Duo Chat".to_string(), 3)]);
+    let description = sim.epics(GROUP)[0]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        description.contains("**Customers (2):** ACME, Globex"),
+        "{description}"
+    );
+
+    let url = format!("{}/{globex}", issues_url());
+    let (s, _) = sim
+        .as_user(
+            SA_TOKEN,
+            "PUT",
+            &url,
+            json!({"remove_labels": "Theme::Duo Chat"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    svc.settle(&sim).await;
+    assert_eq!(epic_members(&sim), [("AI: Duo Chat".to_string(), 2)]);
+    assert!(!labels(&sim, globex).contains(&"Theme::Duo Chat".to_string()));
+
+    // The scheduled sync agrees with what the webhooks did: nothing left to write.
+    sim.reset_requests();
+    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["sync-board", "ai", "--state"])
+        .arg(dir.path().join("sync.db"))
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sim.writes(), 0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_epics_webhooks_keep_one_tracking_issue_per_theme() {
+    let port = free_port();
+    let sim = area(port).await;
+    sim.set_tier(smeflow::sim::Tier::Free);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    let theme = "Type::Customer Feedback,Theme::Code Suggestions,Region::APAC,Priority::Low";
+    let a = open_feedback(
+        &sim,
+        "ACME: suggestions ignore our style",
+        "**Customer:** ACME\n",
+        theme,
+    )
+    .await;
+    let b = open_feedback(
+        &sim,
+        "Globex: suggestions time out",
+        "**Customer:** Globex\n",
+        theme,
+    )
+    .await;
+    svc.settle(&sim).await;
+    let c = open_feedback(
+        &sim,
+        "Initech: suggestions in Rust",
+        "**Customer:** Initech\n",
+        theme,
+    )
+    .await;
+    svc.settle(&sim).await;
+
+    let tracking: Vec<Value> = sim
+        .issues(AI_PROJECT)
+        .into_iter()
+        .filter(|i| i["title"] == "AI: Code Suggestions")
+        .collect();
+    assert_eq!(tracking.len(), 1, "one tracking issue, never a second");
+    let mut linked = sim.links(AI_PROJECT, tracking[0]["iid"].as_u64().unwrap());
+    linked.sort();
+    assert_eq!(linked, [a, b, c]);
+}
+
 fn fixture(name: &str) -> (Vec<(String, String)>, String) {
     let path = repo().join("../shared/fixtures").join(name);
     let v: Value = serde_json::from_str(

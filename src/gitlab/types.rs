@@ -60,6 +60,8 @@ pub struct TreeEntry {
 pub struct Issue {
     pub id: u64,
     pub iid: u64,
+    #[serde(default)]
+    pub project_id: u64,
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -78,6 +80,41 @@ pub struct Issue {
     pub closed_at: Option<String>,
     #[serde(default)]
     pub assignees: Vec<User>,
+    /// Licensed GitLab says which epic the issue is in (`null` for none); GitLab without epics
+    /// leaves the key out, which is `None` here: membership unknown.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "present_or_absent"
+    )]
+    pub epic: Option<Option<IssueEpic>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct IssueEpic {
+    pub iid: u64,
+    pub group_id: u64,
+}
+
+/// Tells a key that is present with `null` apart from a missing key (serde's `default`).
+mod present_or_absent {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -165,5 +202,31 @@ mod tests {
         let old = super::parse_time("2026-11-22 16:15:10 UTC").unwrap();
         assert_eq!(new, old);
         assert!(super::parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn an_issue_outside_any_epic_is_told_apart_from_a_gitlab_that_has_no_epics() {
+        let base = r#""id": 1, "iid": 2, "title": "t", "state": "opened""#;
+        let read = |extra: &str| -> super::Issue {
+            serde_json::from_str(&format!("{{{base}{extra}}}")).unwrap()
+        };
+        let no_epics = read("");
+        let outside = read(r#", "epic": null"#);
+        let inside = read(r#", "epic": {"id": 9, "iid": 3, "group_id": 7, "title": "AI: x"}"#);
+        assert_eq!(no_epics.epic, None);
+        assert_eq!(outside.epic, Some(None));
+        assert_eq!(
+            inside.epic,
+            Some(Some(super::IssueEpic {
+                iid: 3,
+                group_id: 7
+            }))
+        );
+        // The store's snapshot keeps the difference.
+        for issue in [no_epics, outside, inside] {
+            let again: super::Issue =
+                serde_json::from_str(&serde_json::to_string(&issue).unwrap()).unwrap();
+            assert_eq!(again.epic, issue.epic);
+        }
     }
 }

@@ -155,6 +155,23 @@ pub enum Change {
     },
 }
 
+/// An issue's labels once `changes` (the plan for that issue) are applied.
+pub fn labels_after(labels: &[String], changes: &[Change]) -> Vec<String> {
+    let mut labels = labels.to_vec();
+    for c in changes {
+        if let Change::EditIssueLabels { add, remove, .. } = c {
+            labels.retain(|l| !remove.contains(l));
+            labels.extend(
+                add.iter()
+                    .filter(|l| !labels.contains(l))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    labels
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Create,

@@ -12,8 +12,10 @@ use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
 use crate::policy::themes::Example;
 use crate::policy::{issue_view, AreaPolicy};
 use crate::store::{now_ms, Delivery, State};
+use crate::sync::{plan_theme_containers, ThemeScope};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -26,6 +28,9 @@ const EXAMPLES_TTL: Duration = Duration::from_secs(300);
 pub struct AreaRuntime {
     pub policy: AreaPolicy,
     examples: Mutex<Option<(Instant, Arc<Vec<Example>>)>>,
+    /// One worker at a time plans and applies an area's theme epics, so two issues of a new
+    /// theme arriving together cannot create the epic twice.
+    themes: Mutex<()>,
 }
 
 pub struct Worker {
@@ -35,6 +40,10 @@ pub struct Worker {
     /// Keyed by the project's full path.
     pub areas: HashMap<String, AreaRuntime>,
     pub feedback: crate::config::FeedbackSection,
+    /// The SME group, where theme epics live.
+    pub group: String,
+    /// The fallback to tracking issues is logged once, not per delivery.
+    told_no_epics: AtomicBool,
 }
 
 impl Worker {
@@ -51,6 +60,7 @@ impl Worker {
                 AreaRuntime {
                     policy: AreaPolicy::new(catalog, area),
                     examples: Mutex::new(None),
+                    themes: Mutex::new(()),
                 },
             );
         }
@@ -59,6 +69,8 @@ impl Worker {
             bot,
             areas,
             feedback: catalog.config.feedback.clone(),
+            group: catalog.config.gitlab.group.trim_matches('/').to_string(),
+            told_no_epics: AtomicBool::new(false),
         }
     }
 
@@ -138,20 +150,80 @@ impl Worker {
         };
         let newest = newest_labels(&payload);
         let changes = self.plan_issue(app, rt, project, &issue, newest).await?;
+        let source = format!("delivery:{}", delivery.id);
+        let mut applied = self.apply(app, project, &source, &changes, |_| {}).await?;
+        // Then the theme epics, from the labels the issue has now.
+        let labels_now = crate::plan::labels_after(&issue.labels, &changes);
+        let (removed_by_event, _) = label_change(&payload);
+        let touched: Vec<String> = rt
+            .policy
+            .themes
+            .iter()
+            .filter(|t| {
+                issue.labels.contains(t) || labels_now.contains(t) || removed_by_event.contains(t)
+            })
+            .cloned()
+            .collect();
+        if !touched.is_empty() {
+            let _one_at_a_time = rt.themes.lock().await;
+            let mut issues: HashMap<u64, Issue> = HashMap::new();
+            for theme in &touched {
+                let with_theme: Vec<Issue> = self
+                    .gitlab
+                    .list(
+                        &format!("/projects/{}/issues", enc(project)),
+                        &[("labels", theme.clone()), ("state", "all".into())],
+                    )
+                    .await?;
+                issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
+            }
+            issues.insert(issue.iid, issue.clone());
+            let listed: Vec<&Issue> = issues.values().collect();
+            let projected = HashMap::from([(issue.iid, labels_now)]);
+            let scope = ThemeScope {
+                group: &self.group,
+                project,
+                project_id: issue.project_id,
+                area_name: &rt.policy.area.name,
+                threshold: self.feedback.epic_threshold,
+                themes: &touched,
+                all_issues: false,
+            };
+            let themes = plan_theme_containers(&self.gitlab, &scope, &listed, &projected).await?;
+            if let Some(w) = themes.warning(&touched) {
+                if !self.told_no_epics.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("{w}");
+                }
+            }
+            applied += self
+                .apply(app, project, &source, &themes.changes, |exec| {
+                    themes.teach(exec, &self.group, project)
+                })
+                .await?;
+        }
+        Ok(applied)
+    }
+
+    async fn apply(
+        &self,
+        app: &AppState,
+        project: &str,
+        source: &str,
+        changes: &[crate::plan::Change],
+        prepare: impl FnOnce(&mut Executor<'_>),
+    ) -> Result<usize, WorkError> {
         if changes.is_empty() {
             return Ok(0);
         }
         let mut exec = Executor::new(&self.gitlab, None);
+        prepare(&mut exec);
         let store = app.store.clone();
-        let source = format!("delivery:{}", delivery.id);
-        let applied = exec
-            .apply(&changes, |_, change| {
-                Metrics::inc(&app.metrics.changes_applied);
-                store.remember_applied(&source, project, change);
-            })
-            .await
-            .map_err(|e| WorkError::GitLab(e.source))?;
-        Ok(applied)
+        exec.apply(changes, |_, change| {
+            Metrics::inc(&app.metrics.changes_applied);
+            store.remember_applied(source, project, change);
+        })
+        .await
+        .map_err(|e| WorkError::GitLab(e.source))
     }
 
     /// The whole decision for one issue, as it is now in GitLab.

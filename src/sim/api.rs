@@ -494,7 +494,8 @@ fn epic_item(
             }
             let link = s.id();
             s.groups[gi].epics[ei].issues.push((link, issue_id));
-            let _ = user;
+            let epic_iid = s.groups[gi].epics[ei].iid;
+            set_issue_epic(s, issue_id, Some((gi, epic_iid)), user);
             Reply::json(
                 201,
                 json!({"id": link, "epic": s.epic_json(gi, &s.groups[gi].epics[ei]), "issue": {"id": issue_id}}),
@@ -505,15 +506,40 @@ fn epic_item(
                 return forbidden();
             }
             let epic = &mut s.groups[gi].epics[ei];
-            let before = epic.issues.len();
-            epic.issues.retain(|(l, _)| l.to_string() != *link);
-            if epic.issues.len() == before {
+            let Some(pos) = epic.issues.iter().position(|(l, _)| l.to_string() == *link) else {
                 return message(404, "404 Not found");
-            }
+            };
+            let (_, issue_id) = epic.issues.remove(pos);
+            set_issue_epic(s, issue_id, None, user);
             Reply::json(200, json!({"id": link}))
         }
         _ => no_route(),
     }
+}
+
+/// Moves an issue into (or out of) an epic as GitLab does: a system note on the issue, which
+/// also makes the issue count as updated.
+fn set_issue_epic(s: &mut SimState, issue_id: u64, epic: Option<(usize, u64)>, user: u64) {
+    let Some((pi, ii)) = s.issue_by_id(issue_id) else {
+        return;
+    };
+    let now = s.now();
+    let note_id = s.id();
+    let issue = &mut s.projects[pi].issues[ii];
+    let body = match (epic, issue.epic) {
+        (Some((_, iid)), _) => format!("added to epic &{iid}"),
+        (None, Some((_, iid))) => format!("removed from epic &{iid}"),
+        (None, None) => return,
+    };
+    issue.epic = epic;
+    issue.updated_at = now.clone();
+    issue.notes.push(Note {
+        id: note_id,
+        body,
+        author: user,
+        created_at: now,
+        system: true,
+    });
 }
 
 fn new_label(s: &mut SimState, p: &Params, project: Option<usize>) -> Result<Label, Box<Reply>> {
@@ -1180,6 +1206,7 @@ fn create_issue(s: &mut SimState, pi: usize, user: u64, p: &Params) -> Reply {
         closed_at: None,
         notes: Vec::new(),
         label_events: events,
+        epic: None,
     };
     s.projects[pi].issues.push(issue);
     let ii = s.projects[pi].issues.len() - 1;

@@ -349,6 +349,7 @@ impl Simulator {
                 closed_at: (state == "closed").then(|| at.clone()),
                 notes: Vec::new(),
                 label_events: Vec::new(),
+                epic: None,
             });
             iid
         })

@@ -117,6 +117,8 @@ pub struct Issue {
     pub closed_at: Option<String>,
     pub notes: Vec<Note>,
     pub label_events: Vec<Value>,
+    /// The epic this issue belongs to: (group index, epic iid).
+    pub epic: Option<(usize, u64)>,
 }
 
 pub struct Note {
@@ -333,7 +335,7 @@ impl SimState {
 
     pub fn issue_json(&self, project: usize, i: &Issue) -> Value {
         let p = &self.projects[project];
-        json!({
+        let mut v = json!({
             "id": i.id, "iid": i.iid, "project_id": p.id, "title": i.title,
             "description": i.description, "state": i.state, "labels": i.labels,
             "author": self.user(i.author),
@@ -342,7 +344,21 @@ impl SimState {
             "created_at": i.created_at, "updated_at": i.updated_at, "closed_at": i.closed_at,
             "web_url": format!("{}/{}/-/issues/{}", self.base_url, p.full_path, i.iid),
             "references": {"full": format!("{}#{}", p.full_path, i.iid)},
-        })
+        });
+        // Licensed instances say which epic an issue is in; Free ones leave both keys out.
+        if self.tier == Tier::Premium {
+            let epic = i.epic.and_then(|(gi, iid)| {
+                let g = &self.groups[gi];
+                let e = g.epics.iter().find(|e| e.iid == iid)?;
+                Some(json!({
+                    "id": e.id, "iid": e.iid, "title": e.title, "group_id": g.id,
+                    "url": format!("/groups/{}/-/epics/{}", g.full_path, e.iid),
+                }))
+            });
+            v["epic_iid"] = json!(i.epic.map(|(_, iid)| iid));
+            v["epic"] = epic.unwrap_or(Value::Null);
+        }
+        v
     }
 
     pub fn epic_json(&self, group: usize, e: &Epic) -> Value {
