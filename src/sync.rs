@@ -100,15 +100,10 @@ pub async fn sync_area(
     if let Some(s) = &spinner {
         s.finish_and_clear();
     }
-    let mut issues: HashMap<u64, Issue> = snapshot
-        .iter()
-        .filter_map(|json| serde_json::from_str::<Issue>(json).ok())
-        .map(|i| (i.iid, i))
-        .collect();
+    let mut issues: HashMap<u64, Issue> = snapshot.into_iter().map(|i: Issue| (i.iid, i)).collect();
     let issues_known = issues.len();
-    for i in &fresh {
-        issues.insert(i.iid, i.clone());
-    }
+    let fresh_iids: Vec<u64> = fresh.iter().map(|i| i.iid).collect();
+    issues.extend(fresh.into_iter().map(|i| (i.iid, i)));
     let mut ordered: Vec<&Issue> = issues.values().collect();
     ordered.sort_by_key(|i| i.iid);
 
@@ -213,7 +208,7 @@ pub async fn sync_area(
 
     let plan = Plan { changes, warnings };
     let mut report = SyncReport {
-        issues_read: fresh.len(),
+        issues_read: fresh_iids.len(),
         issues_known,
         planned: plan.changes.len(),
         applied: 0,
@@ -225,7 +220,7 @@ pub async fn sync_area(
         policy.area.name,
         project,
         ordered.len(),
-        fresh.len(),
+        fresh_iids.len(),
         if incremental {
             ", the rest unchanged since the last sync"
         } else {
@@ -262,8 +257,9 @@ pub async fn sync_area(
         b.finish_and_clear();
     }
     if let Some(s) = store {
-        let rows: Vec<(u64, String)> = fresh
+        let rows: Vec<(u64, String)> = fresh_iids
             .iter()
+            .filter_map(|iid| issues.get(iid))
             .map(|i| (i.iid, serde_json::to_string(i).unwrap_or_default()))
             .collect();
         s.save_snapshot(&project, &rows, !incremental, started)?;

@@ -154,6 +154,10 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
     changes
 }
 
+/// The description names this many issues; the epic's own issue list has them all. Without a
+/// cap a large theme would outgrow GitLab's 1 MB description limit.
+const LISTED_IN_DESCRIPTION: usize = 100;
+
 fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
     let value = theme.strip_prefix("Theme::").unwrap_or(theme);
     let names: BTreeSet<String> = open.iter().filter_map(|i| i.customer.clone()).collect();
@@ -164,12 +168,18 @@ fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
         customers(open).len(),
         if names.is_empty() { "not named yet".to_string() } else { names.into_iter().collect::<Vec<_>>().join(", ") }
     );
-    for i in sorted {
+    for i in sorted.iter().take(LISTED_IN_DESCRIPTION) {
         out.push_str(&format!(
             "- {}: [{}]({})\n",
             i.customer.as_deref().unwrap_or("(customer not named)"),
             i.title,
             i.web_url
+        ));
+    }
+    if sorted.len() > LISTED_IN_DESCRIPTION {
+        out.push_str(&format!(
+            "- and {} more: see the issues linked below\n",
+            sorted.len() - LISTED_IN_DESCRIPTION
         ));
     }
     out.push('\n');
@@ -246,6 +256,29 @@ mod tests {
             panic!()
         };
         assert!(description.contains("**Customers (2):** ACME, Globex"));
+    }
+
+    #[test]
+    fn a_large_theme_keeps_its_epic_description_short_but_counts_everyone() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let many: Vec<FeedbackItem> = (1..=250)
+            .map(|i| {
+                item(
+                    i,
+                    Some(&format!("Customer {i}")),
+                    &["Theme::Duo Chat"],
+                    true,
+                )
+            })
+            .collect();
+        let c = plan(&inputs(&many, &[], &themes));
+        let Change::CreateEpic { description, .. } = &c[0] else {
+            panic!()
+        };
+        assert!(description.contains("**Customers (250):**"));
+        assert!(description.contains("[issue 100]") && !description.contains("[issue 101]"));
+        assert!(description.contains("- and 150 more: see the issues linked below"));
+        assert_eq!(c.len(), 251, "every issue is still linked");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The simulator's HTTP surface: auth, faults, request recording, and one handler per
 //! resource, all answering with GitLab's status codes and error bodies.
 
-use super::page::paginate;
+use super::page::{paginate, paginate_with};
 use super::state::*;
 use super::webhooks::{self, Event};
 use super::{Fault, RecordedRequest};
@@ -458,17 +458,28 @@ fn epic_item(
             Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei]))
         }
         ("GET", ["issues"]) => {
-            let items = s.groups[gi].epics[ei]
-                .issues
+            let by_id: std::collections::HashMap<u64, (usize, usize)> = s
+                .projects
                 .iter()
-                .filter_map(|(link, issue_id)| {
-                    let (pi, ii) = s.issue_by_id(*issue_id)?;
-                    let mut v = s.issue_json(pi, &s.projects[pi].issues[ii]);
-                    v["epic_issue_id"] = json!(link);
-                    Some(v)
+                .enumerate()
+                .flat_map(|(pi, p)| {
+                    p.issues
+                        .iter()
+                        .enumerate()
+                        .map(move |(ii, i)| (i.id, (pi, ii)))
                 })
                 .collect();
-            paginate(items, p, &s.base_url, raw_path)
+            let members: Vec<(u64, (usize, usize))> = s.groups[gi].epics[ei]
+                .issues
+                .iter()
+                .filter_map(|(link, issue_id)| Some((*link, *by_id.get(issue_id)?)))
+                .collect();
+            let render = |(link, (pi, ii)): (u64, (usize, usize))| {
+                let mut v = s.issue_json(pi, &s.projects[pi].issues[ii]);
+                v["epic_issue_id"] = json!(link);
+                v
+            };
+            paginate_with(members, render, p, &s.base_url, raw_path)
         }
         ("POST", ["issues", issue_id]) => {
             if access < Access::Reporter {
@@ -790,7 +801,8 @@ fn project(
         ("POST", ["repository", "commits"]) => commit(s, pi, access, p),
         ("GET", ["issues"]) => {
             let items = list_issues(s, pi, p);
-            paginate(items, p, &s.base_url, raw_path)
+            // Only the requested page is rendered: a 10,000-issue project stays quick to page.
+            paginate_with(items, |i| s.issue_json(pi, i), p, &s.base_url, raw_path)
         }
         ("POST", ["issues"]) => {
             if !need(Access::Reporter) {
@@ -1058,7 +1070,7 @@ fn commit(s: &mut SimState, pi: usize, access: Access, p: &Params) -> Reply {
     )
 }
 
-fn list_issues(s: &SimState, pi: usize, p: &Params) -> Vec<Value> {
+fn list_issues<'a>(s: &'a SimState, pi: usize, p: &Params) -> Vec<&'a Issue> {
     let proj = &s.projects[pi];
     let state = p.str("state").unwrap_or_else(|| "all".into());
     let labels = p.list("labels");
@@ -1112,7 +1124,7 @@ fn list_issues(s: &SimState, pi: usize, p: &Params) -> Vec<Value> {
     if p.str("sort").as_deref() != Some("asc") {
         out.reverse();
     }
-    out.into_iter().map(|i| s.issue_json(pi, i)).collect()
+    out
 }
 
 /// Applies GitLab's label rules: unknown titles become project labels, and on Premium a scoped

@@ -5,6 +5,17 @@ use super::api::{Params, Reply};
 use serde_json::Value;
 
 pub fn paginate(items: Vec<Value>, params: &Params, base_url: &str, raw_path: &str) -> Reply {
+    paginate_with(items, |v| v, params, base_url, raw_path)
+}
+
+/// Pages `items`, rendering only the page asked for.
+pub fn paginate_with<T>(
+    items: Vec<T>,
+    render: impl FnMut(T) -> Value,
+    params: &Params,
+    base_url: &str,
+    raw_path: &str,
+) -> Reply {
     let per_page = params
         .num("per_page")
         .map(|n| n.clamp(1, 100) as usize)
@@ -16,6 +27,7 @@ pub fn paginate(items: Vec<Value>, params: &Params, base_url: &str, raw_path: &s
         .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
+        .map(render)
         .collect();
     let next = (page < total_pages).then_some(page + 1);
     let prev = (page > 1).then(|| (page - 1).min(total_pages));

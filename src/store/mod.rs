@@ -439,7 +439,12 @@ impl Store {
     }
 
     /// The issues a sync last saw, as GitLab returned them (JSON), and when that sync started.
-    pub fn snapshot(&self, project: &str) -> Result<(Option<i64>, Vec<String>)> {
+    /// The last sync's start and the issues it kept, parsed row by row (a row that no longer
+    /// parses is skipped: the next full pass reads that issue again).
+    pub fn snapshot<T: serde::de::DeserializeOwned>(
+        &self,
+        project: &str,
+    ) -> Result<(Option<i64>, Vec<T>)> {
         let c = self.connect()?;
         let last: Option<i64> = c
             .query_row(
@@ -452,12 +457,16 @@ impl Store {
         let mut stmt = c
             .prepare("SELECT issue FROM issue_snapshot WHERE project = ?1 ORDER BY issue_iid")
             .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project], |r| r.get(0))
+        let mut rows = stmt
+            .query(params![project])
             .map_err(|e| sql(&self.path, e))?;
-        let issues = rows
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))?;
+        let mut issues = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| sql(&self.path, e))? {
+            let text: String = row.get(0).map_err(|e| sql(&self.path, e))?;
+            if let Ok(issue) = serde_json::from_str(&text) {
+                issues.push(issue);
+            }
+        }
         Ok((last, issues))
     }
 
