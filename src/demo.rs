@@ -168,7 +168,8 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
             .collect();
         println!("#{iid} {}", issue["title"].as_str().unwrap_or_default());
         println!("   labels: {}", labels.join(", "));
-        for note in sim.notes(&project, iid) {
+        // GitLab's own system notes ("added to epic &1") are not smeflow speaking.
+        for note in sim.notes(&project, iid).into_iter().filter(|n| n["system"] != true) {
             let body = note["body"].as_str().unwrap_or_default();
             let text: Vec<&str> = body
                 .lines()
@@ -187,9 +188,20 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         sent.len(),
         if sent.iter().all(|d| d.status == 202) { "202" } else { "with errors" }
     );
+    let epics = sim.epics(&group);
+    if !epics.is_empty() {
+        println!("A theme that two customers share got its epic as the feedback arrived:");
+    }
+    for epic in epics {
+        println!(
+            "   epic \"{}\" links {} feedback issues",
+            epic["title"].as_str().unwrap_or_default(),
+            epic["issue_ids"].as_array().map(Vec::len).unwrap_or(0)
+        );
+    }
 
     println!(
-        "\n== 5. smeflow sync-board {} (serve also runs this hourly)",
+        "\n== 5. smeflow sync-board {} (serve also runs this hourly; it repairs what a missed webhook left)",
         area.slug
     );
     let policy = crate::policy::AreaPolicy::new(&catalog, area);
@@ -201,13 +213,6 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     crate::sync::sync_area(&gl, &catalog, &policy, Some(&app.store), &opts, &mut out)
         .await
         .map_err(failure)?;
-    for epic in sim.epics(&group) {
-        println!(
-            "   epic \"{}\" links {} feedback issues",
-            epic["title"].as_str().unwrap_or_default(),
-            epic["issue_ids"].as_array().map(Vec::len).unwrap_or(0)
-        );
-    }
 
     println!("\n== 6. The PM Review board");
     let issues = sim.issues(&project);
