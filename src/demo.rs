@@ -169,7 +169,11 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         println!("#{iid} {}", issue["title"].as_str().unwrap_or_default());
         println!("   labels: {}", labels.join(", "));
         // GitLab's own system notes ("added to epic &1") are not smeflow speaking.
-        for note in sim.notes(&project, iid).into_iter().filter(|n| n["system"] != true) {
+        for note in sim
+            .notes(&project, iid)
+            .into_iter()
+            .filter(|n| n["system"] != true)
+        {
             let body = note["body"].as_str().unwrap_or_default();
             let text: Vec<&str> = body
                 .lines()

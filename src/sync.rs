@@ -118,9 +118,8 @@ pub async fn sync_area(
     let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
     for issue in &ordered {
         let view = issue_view(issue);
-        let known_notes = memory.notes.get(&issue.iid).cloned().unwrap_or_default();
-        let ctx = IssueContext {
-            notes: known_notes.clone(),
+        let mut ctx = IssueContext {
+            notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
             overrides: memory
                 .overrides
                 .get(&issue.iid)
@@ -137,9 +136,8 @@ pub async fn sync_area(
                     &[],
                 )
                 .await?;
-            let mut with_notes = ctx;
-            with_notes.notes.extend(notes.into_iter().map(|n| n.body));
-            planned = policy.decide(&view, with_notes, &examples);
+            ctx.notes.extend(notes.into_iter().map(|n| n.body));
+            planned = policy.decide(&view, ctx.clone(), &examples);
         }
         let adds_theme = planned.iter().any(|c| matches!(c, Change::EditIssueLabels { add, .. } if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))));
         if adds_theme {
@@ -147,15 +145,6 @@ pub async fn sync_area(
             // be the first to look, so it asks GitLab's label history before adding one.
             let removed = human_theme_removals(gl, &project, issue.iid, bot_id).await?;
             if !removed.is_empty() {
-                let mut ctx = IssueContext {
-                    notes: known_notes.clone(),
-                    overrides: memory
-                        .overrides
-                        .get(&issue.iid)
-                        .cloned()
-                        .unwrap_or_default(),
-                    ..Default::default()
-                };
                 ctx.overrides.extend(removed.iter().cloned());
                 if let (Some(s), false) = (store, opts.dry_run) {
                     for label in &removed {

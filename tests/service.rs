@@ -162,6 +162,21 @@ async fn open_feedback(sim: &Simulator, title: &str, description: &str, labels: 
     issue["iid"].as_u64().unwrap()
 }
 
+/// The Solutions Architect edits an issue in the UI.
+async fn edit_issue(sim: &Simulator, iid: u64, change: Value) {
+    let url = format!("{}/{iid}", issues_url());
+    let (status, body) = sim.as_user(SA_TOKEN, "PUT", &url, change).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// How many notes on the issue contain `text`.
+fn notes_containing(sim: &Simulator, iid: u64, text: &str) -> usize {
+    sim.notes(AI_PROJECT, iid)
+        .iter()
+        .filter(|n| n["body"].as_str().unwrap().contains(text))
+        .count()
+}
+
 fn issue(sim: &Simulator, iid: u64) -> Value {
     sim.issues(AI_PROJECT)
         .into_iter()
@@ -260,26 +275,14 @@ async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
         .collect();
     assert_eq!(tagged.len(), 1, "{tagged:?}");
 
-    let url = format!("{}/{iid}", issues_url());
-    let (s, _) = sim
-        .as_user(SA_TOKEN, "PUT", &url, json!({"remove_labels": tagged[0]}))
-        .await;
-    assert_eq!(s, 200);
+    edit_issue(&sim, iid, json!({"remove_labels": tagged[0]})).await;
     svc.settle(&sim).await;
     assert!(
         !labels(&sim, iid).contains(&tagged[0]),
         "smeflow added back a theme a person removed"
     );
 
-    let (s, _) = sim
-        .as_user(
-            SA_TOKEN,
-            "PUT",
-            &url,
-            json!({"add_labels": "SME Workflow::Creat"}),
-        )
-        .await;
-    assert_eq!(s, 200);
+    edit_issue(&sim, iid, json!({"add_labels": "SME Workflow::Creat"})).await;
     svc.settle(&sim).await;
     let l = labels(&sim, iid);
     assert!(
@@ -287,16 +290,7 @@ async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
             && l.contains(&"SME Workflow::Triage".to_string()),
         "{l:?}"
     );
-    let typo_notes = sim
-        .notes(AI_PROJECT, iid)
-        .into_iter()
-        .filter(|n| {
-            n["body"]
-                .as_str()
-                .unwrap()
-                .contains("Did you mean ~\"SME Workflow::Create\"?")
-        })
-        .count();
+    let typo_notes = notes_containing(&sim, iid, "Did you mean ~\"SME Workflow::Create\"?");
     assert_eq!(typo_notes, 1);
 }
 
@@ -349,16 +343,7 @@ async fn feedback_joins_its_theme_epic_as_it_arrives_and_leaves_when_the_theme_g
         "{description}"
     );
 
-    let url = format!("{}/{globex}", issues_url());
-    let (s, _) = sim
-        .as_user(
-            SA_TOKEN,
-            "PUT",
-            &url,
-            json!({"remove_labels": "Theme::Duo Chat"}),
-        )
-        .await;
-    assert_eq!(s, 200);
+    edit_issue(&sim, globex, json!({"remove_labels": "Theme::Duo Chat"})).await;
     svc.settle(&sim).await;
     assert_eq!(epic_members(&sim), [("AI: Duo Chat".to_string(), 2)]);
     assert!(!labels(&sim, globex).contains(&"Theme::Duo Chat".to_string()));
@@ -664,16 +649,7 @@ async fn a_killed_server_finishes_its_work_after_restart_with_nothing_done_twice
             "#{iid}: {:?}",
             labels(&sim, iid)
         );
-        let theme_notes = sim
-            .notes(AI_PROJECT, iid)
-            .into_iter()
-            .filter(|n| {
-                n["body"]
-                    .as_str()
-                    .unwrap()
-                    .contains("smeflow tagged this issue")
-            })
-            .count();
+        let theme_notes = notes_containing(&sim, iid, "smeflow tagged this issue");
         assert_eq!(theme_notes, 1, "#{iid}");
     }
 }
@@ -766,16 +742,7 @@ async fn feedback_filed_while_serve_was_down_is_caught_by_the_startup_sync() {
             "Type::Customer Feedback"
         ]
     );
-    let theme_notes = sim
-        .notes(AI_PROJECT, iid)
-        .into_iter()
-        .filter(|n| {
-            n["body"]
-                .as_str()
-                .unwrap()
-                .contains("smeflow tagged this issue")
-        })
-        .count();
+    let theme_notes = notes_containing(&sim, iid, "smeflow tagged this issue");
     assert_eq!(
         theme_notes, 1,
         "the sync's own edits came back as webhooks and changed nothing"
