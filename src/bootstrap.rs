@@ -16,6 +16,13 @@ pub enum BootstrapError {
     GitLab(#[from] GitLabError),
 }
 
+/// Commands that work inside an area's project (sync, report) stop with this when it is missing.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the project {0} does not exist or the token cannot see it: run `smeflow bootstrap-area` first"
+)]
+pub struct NotBootstrapped(pub String);
+
 /// What the area should look like, from the configuration alone.
 pub fn desired(
     catalog: &Catalog,

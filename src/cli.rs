@@ -106,12 +106,8 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// Area slug or name from smeflow.toml.
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
-    pub area: Option<String>,
-    /// Every area in smeflow.toml.
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub areas: AreaChoice,
     /// Print the plan and exit without writing anything (not even to the store).
     #[arg(long)]
     pub dry_run: bool,
@@ -176,14 +172,33 @@ pub enum DeliveriesCommand {
     },
 }
 
+/// One area by name, or `--all`.
 #[derive(Args, Debug)]
-pub struct BootstrapArgs {
+pub struct AreaChoice {
     /// Area slug or name from smeflow.toml (e.g. `ai`).
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub area: Option<String>,
     /// Every area in smeflow.toml.
     #[arg(long)]
     pub all: bool,
+}
+
+impl AreaChoice {
+    fn resolve<'c>(
+        &self,
+        catalog: &'c Catalog,
+    ) -> Result<Vec<&'c AreaConfig>, crate::config::ConfigError> {
+        if self.all {
+            return Ok(catalog.config.areas.iter().collect());
+        }
+        Ok(vec![catalog.area(self.area.as_deref().unwrap_or_default())?])
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub areas: AreaChoice,
     /// Print the plan and exit without writing anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -266,11 +281,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::CheckConfig => check_config(&cli.config),
         Command::BootstrapArea(args) => {
             let catalog = Catalog::load(&cli.config)?;
-            let areas: Vec<&AreaConfig> = if args.all {
-                catalog.config.areas.iter().collect()
-            } else {
-                vec![catalog.area(args.area.as_deref().unwrap_or_default())?]
-            };
+            let areas = args.areas.resolve(&catalog)?;
             let gl = connect(&args.gitlab)?;
             let secret = webhook_secret(&catalog);
             let webhook_url = args
@@ -332,11 +343,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
 
 async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
     let catalog = Catalog::load(config)?;
-    let areas: Vec<&AreaConfig> = if args.all {
-        catalog.config.areas.iter().collect()
-    } else {
-        vec![catalog.area(args.area.as_deref().unwrap_or_default())?]
-    };
+    let areas = args.areas.resolve(&catalog)?;
     let gl = connect(&args.gitlab)?;
     // A dry run reads the store if there is one but never creates or writes it.
     let store = if args.dry_run && !args.state.exists() {

@@ -499,8 +499,8 @@ pub mod run {
 
     #[derive(Debug, thiserror::Error)]
     pub enum ReportError {
-        #[error("the project {0} does not exist or the token cannot see it: run `smeflow bootstrap-area` first")]
-        NoProject(String),
+        #[error(transparent)]
+        NoProject(#[from] crate::bootstrap::NotBootstrapped),
         #[error(transparent)]
         GitLab(#[from] GitLabError),
         #[error(transparent)]
@@ -517,7 +517,7 @@ pub mod run {
         let info: Value = gl
             .get_opt(&format!("/projects/{}", enc(project)))
             .await?
-            .ok_or_else(|| ReportError::NoProject(project.to_string()))?;
+            .ok_or_else(|| crate::bootstrap::NotBootstrapped(project.to_string()))?;
         let issues: Vec<Issue> = gl
             .list(
                 &format!("/projects/{}/issues", enc(project)),

@@ -4,9 +4,11 @@
 //!
 //! Reads: one paginated issue list (after the first full pass only what changed since the last
 //! sync, via `updated_after`; the rest comes from the store's snapshot), the boards, the theme
-//! epics (or tracking issues) with their links. Notes are read only for an issue whose plan
-//! would write a note the store does not know about.
+//! epics (their members come from the issues' `epic` field; an epic's own issue list is read
+//! only to unlink) or, without epics, the tracking issues with their links. Notes are read only
+//! for an issue whose plan would write a note the store does not know about.
 
+use crate::bootstrap::NotBootstrapped;
 use crate::config::{label_scope, Catalog};
 use crate::gitlab::types::{Board, Issue, IssueEpic, Note};
 use crate::gitlab::{enc, GitLab, GitLabError};
@@ -30,8 +32,8 @@ const LINK_ID_NOT_READ: u64 = 0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("the project {0} does not exist or the token cannot see it: run `smeflow bootstrap-area` first")]
-    NoProject(String),
+    #[error(transparent)]
+    NoProject(#[from] NotBootstrapped),
     #[error(transparent)]
     GitLab(#[from] GitLabError),
     #[error(transparent)]
@@ -71,7 +73,7 @@ pub async fn sync_area(
     let project_info: Value = gl
         .get_opt(&format!("/projects/{}", enc(&project)))
         .await?
-        .ok_or_else(|| SyncError::NoProject(project.clone()))?;
+        .ok_or_else(|| NotBootstrapped(project.clone()))?;
     let project_id = project_info["id"].as_u64().unwrap_or_default();
     let bot_id = gl.get::<crate::gitlab::types::User>("/user").await?.id;
 
@@ -187,13 +189,13 @@ pub async fn sync_area(
         themes: &policy.themes,
         all_issues: true,
     };
-    let themes = plan_theme_containers(gl, &scope, &ordered, &projected).await?;
-    if let Some(w) = themes.warning(&policy.themes) {
+    let mut themes = plan_theme_containers(gl, &scope, &ordered, &projected).await?;
+    if let Some(w) = themes.warning() {
         tracing::warn!("{w}");
         warnings.push(w);
     }
     let backend = themes.backend;
-    changes.extend(themes.changes.iter().cloned());
+    changes.append(&mut themes.changes);
 
     let plan = Plan { changes, warnings };
     let mut report = SyncReport {
@@ -306,9 +308,10 @@ pub struct ThemeContainers {
 }
 
 impl ThemeContainers {
-    /// What to tell people when epics are missing.
-    pub fn warning(&self, themes: &[String]) -> Option<String> {
-        if self.backend == Backend::Epics || themes.is_empty() {
+    /// What to tell people when epics are missing (never when the area has no themes: then
+    /// nothing was asked of GitLab and the backend stays `Epics`).
+    pub fn warning(&self) -> Option<String> {
+        if self.backend == Backend::Epics {
             return None;
         }
         Some("epics are not available on this GitLab (they need Premium or Ultimate): one tracking issue per theme, with related-issue links, takes their place".to_string())

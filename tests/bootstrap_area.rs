@@ -206,11 +206,7 @@ fn drift_is_repaired_with_exactly_the_needed_writes() {
         .success();
     // A person recolours a label, deletes a board list, and edits a template by hand.
     let http = reqwest::blocking::Client::new();
-    let api = format!(
-        "{}/api/v4/projects/{}",
-        sim.url(),
-        AI_PROJECT.replace('/', "%2F")
-    );
+    let api = ai_project_api(&sim);
     let send = |req: reqwest::blocking::RequestBuilder| {
         let resp = req.header("PRIVATE-TOKEN", TOKEN).send().unwrap();
         assert!(resp.status().is_success(), "{}", resp.text().unwrap());

@@ -342,11 +342,7 @@ fn time_to_first_assignee_comes_from_gitlab_assignment_history() {
         .assert()
         .success();
     let http = reqwest::blocking::Client::new();
-    let api = format!(
-        "{}/api/v4/projects/{}",
-        sim.url(),
-        AI_PROJECT.replace('/', "%2F")
-    );
+    let api = ai_project_api(&sim);
     let issue: serde_json::Value = http
         .post(format!("{api}/issues"))
         .header("PRIVATE-TOKEN", TOKEN)

@@ -88,11 +88,7 @@ fn the_epic_appears_with_the_second_distinct_customer_and_then_stays_put() {
         .unwrap()["id"]
         .as_u64()
         .unwrap();
-    let url = format!(
-        "{}/api/v4/projects/{}/issues/{third}",
-        sim.url(),
-        AI_PROJECT.replace('/', "%2F")
-    );
+    let url = format!("{}/issues/{third}", ai_project_api(&sim));
     sim.add_user("jdoe", "glpat-jdoe");
     sim.set_member(GROUP, "jdoe", smeflow::sim::Access::Developer);
     let resp = reqwest::blocking::Client::new()
@@ -225,9 +221,8 @@ fn a_scrambled_project_ends_consistent_and_a_second_sync_writes_nothing() {
         .unwrap();
     let list = board["lists"][1]["id"].as_u64().unwrap();
     let url = format!(
-        "{}/api/v4/projects/{}/boards/{}/lists/{list}",
-        sim.url(),
-        AI_PROJECT.replace('/', "%2F"),
+        "{}/boards/{}/lists/{list}",
+        ai_project_api(&sim),
         board["id"]
     );
     assert!(reqwest::blocking::Client::new()

@@ -319,6 +319,21 @@ mod tests {
         }
     }
 
+    /// The area's project exists, with issues enabled.
+    fn existing_project() -> ObservedArea {
+        ObservedArea {
+            project: Some(Project {
+                id: 1,
+                path_with_namespace: "g/ai-sme".into(),
+                name: "AI SME".into(),
+                default_branch: Some("main".into()),
+                web_url: String::new(),
+            }),
+            issues_enabled: true,
+            ..Default::default()
+        }
+    }
+
     fn board(lists: &[&str]) -> Board {
         Board {
             id: 1,
@@ -360,17 +375,7 @@ mod tests {
 
     #[test]
     fn deleted_list_is_recreated_and_moved_back_into_place() {
-        let mut o = ObservedArea {
-            project: Some(Project {
-                id: 1,
-                path_with_namespace: "g/ai-sme".into(),
-                name: "AI SME".into(),
-                default_branch: Some("main".into()),
-                web_url: String::new(),
-            }),
-            issues_enabled: true,
-            ..Default::default()
-        };
+        let mut o = existing_project();
         o.boards = vec![board(&["a", "c"])];
         let d = DesiredArea {
             labels: vec![],
@@ -391,17 +396,7 @@ mod tests {
 
     #[test]
     fn scrambled_lists_take_the_fewest_moves() {
-        let mut o = ObservedArea {
-            project: Some(Project {
-                id: 1,
-                path_with_namespace: "g/ai-sme".into(),
-                name: String::new(),
-                default_branch: None,
-                web_url: String::new(),
-            }),
-            issues_enabled: true,
-            ..Default::default()
-        };
+        let mut o = existing_project();
         o.boards = vec![board(&["c", "a", "b"])];
         let d = DesiredArea {
             labels: vec![],
@@ -421,14 +416,6 @@ mod tests {
     #[test]
     fn inherited_label_drift_is_a_warning_not_a_write() {
         let o = ObservedArea {
-            project: Some(Project {
-                id: 1,
-                path_with_namespace: "g/ai-sme".into(),
-                name: String::new(),
-                default_branch: None,
-                web_url: String::new(),
-            }),
-            issues_enabled: true,
             labels: vec![Label {
                 id: 5,
                 name: "SME Workflow::Triage".into(),
@@ -436,7 +423,7 @@ mod tests {
                 description: Some("New".into()),
                 is_project_label: false,
             }],
-            ..Default::default()
+            ..existing_project()
         };
         let d = DesiredArea {
             templates: BTreeMap::new(),

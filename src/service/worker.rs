@@ -190,7 +190,7 @@ impl Worker {
                 all_issues: false,
             };
             let themes = plan_theme_containers(&self.gitlab, &scope, &listed, &projected).await?;
-            if let Some(w) = themes.warning(&touched) {
+            if let Some(w) = themes.warning() {
                 if !self.told_no_epics.swap(true, Ordering::Relaxed) {
                     tracing::warn!("{w}");
                 }
@@ -388,3 +388,4 @@ pub enum WorkError {
     #[error("{0}")]
     Internal(String),
 }
+

@@ -425,10 +425,12 @@ impl Store {
 
     /// (issue iid, label) pairs smeflow added in a project.
     pub fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare("SELECT issue_iid, label FROM auto_labels WHERE project = ?1")
-            .map_err(|e| sql(&self.path, e))?;
+        self.issue_rows(&self.connect()?, AUTO_LABELS_OF_PROJECT, project)
+    }
+
+    /// The (issue iid, text) rows of `query`, whose one parameter is the project.
+    fn issue_rows(&self, c: &Connection, query: &str, project: &str) -> Result<Vec<(u64, String)>> {
+        let mut stmt = c.prepare(query).map_err(|e| sql(&self.path, e))?;
         let rows = stmt
             .query_map(params![project], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
@@ -438,7 +440,6 @@ impl Store {
             .map_err(|e| sql(&self.path, e))
     }
 
-    /// The issues a sync last saw, as GitLab returned them (JSON), and when that sync started.
     /// The last sync's start and the issues it kept, parsed row by row (a row that no longer
     /// parses is skipped: the next full pass reads that issue again).
     pub fn snapshot<T: serde::de::DeserializeOwned>(
@@ -550,33 +551,23 @@ impl Store {
     /// Markers of notes written, and overrides, for every issue of a project.
     pub fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
         let c = self.connect()?;
-        let mut memory = IssueMemory::default();
-        let mut stmt = c
-            .prepare("SELECT issue_iid, marker FROM notes_written WHERE project = ?1")
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| sql(&self.path, e))?;
-        for row in rows {
-            let (iid, marker) = row.map_err(|e| sql(&self.path, e))?;
-            memory.notes.entry(iid).or_default().push(marker);
-        }
-        let mut stmt = c
-            .prepare("SELECT issue_iid, label FROM overrides WHERE project = ?1")
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| sql(&self.path, e))?;
-        for row in rows {
-            let (iid, label) = row.map_err(|e| sql(&self.path, e))?;
-            memory.overrides.entry(iid).or_default().push(label);
-        }
-        memory.auto_labels = self.auto_labels(project)?.into_iter().collect();
-        Ok(memory)
+        let by_issue = |rows: Vec<(u64, String)>| {
+            let mut map = std::collections::HashMap::<u64, Vec<String>>::new();
+            for (iid, text) in rows {
+                map.entry(iid).or_default().push(text);
+            }
+            map
+        };
+        let rows = |query| self.issue_rows(&c, query, project);
+        Ok(IssueMemory {
+            notes: by_issue(rows(
+                "SELECT issue_iid, marker FROM notes_written WHERE project = ?1",
+            )?),
+            overrides: by_issue(rows(
+                "SELECT issue_iid, label FROM overrides WHERE project = ?1",
+            )?),
+            auto_labels: rows(AUTO_LABELS_OF_PROJECT)?.into_iter().collect(),
+        })
     }
 
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
@@ -593,6 +584,8 @@ impl Store {
             .map_err(|e| sql(&self.path, e))
     }
 }
+
+const AUTO_LABELS_OF_PROJECT: &str = "SELECT issue_iid, label FROM auto_labels WHERE project = ?1";
 
 /// What the store remembers about a project's issues, loaded at once for a sync.
 #[derive(Debug, Default)]

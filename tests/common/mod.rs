@@ -38,6 +38,15 @@ pub fn smeflow(sim: &Simulator) -> Command {
     cmd
 }
 
+/// The REST URL of the AI project on `sim`, as a person's browser or script would call it.
+pub fn ai_project_api(sim: &Simulator) -> String {
+    format!(
+        "{}/api/v4/projects/{}",
+        sim.url(),
+        AI_PROJECT.replace('/', "%2F")
+    )
+}
+
 pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
