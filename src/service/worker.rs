@@ -164,7 +164,7 @@ impl Worker {
             })
             .cloned()
             .collect();
-        if !touched.is_empty() {
+        if !touched.is_empty() && (!changes.is_empty() || affects_theme_epics(&payload)) {
             let _one_at_a_time = rt.themes.lock().await;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
@@ -368,6 +368,22 @@ fn label_change(payload: &Value) -> (Vec<String>, Vec<String>) {
     (titles("previous"), titles("current"))
 }
 
+/// Whether the event can change what the theme epics show: an issue opened, closed or reopened,
+/// or its labels, title or description (the customer) edited. A comment cannot, so it costs no
+/// theme reads; anything missed is the scheduled sync's to repair.
+fn affects_theme_epics(payload: &Value) -> bool {
+    if payload["object_kind"] != "issue" {
+        return false;
+    }
+    let action = payload
+        .pointer("/object_attributes/action")
+        .and_then(Value::as_str);
+    matches!(action, Some("open" | "close" | "reopen"))
+        || ["labels", "title", "description", "state_id"]
+            .iter()
+            .any(|k| payload["changes"].get(k).is_some())
+}
+
 /// Labels the event added (in `changes.labels.current` but not `previous`).
 fn newest_labels(payload: &Value) -> Vec<String> {
     let (previous, current) = label_change(payload);
@@ -389,3 +405,31 @@ pub enum WorkError {
     Internal(String),
 }
 
+#[cfg(test)]
+mod tests {
+    use super::affects_theme_epics;
+    use serde_json::Value;
+
+    /// GitLab's own deliveries, from `../shared/fixtures`.
+    fn fixture(name: &str) -> Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        serde_json::from_str::<Value>(&text).unwrap()["body"].clone()
+    }
+
+    #[test]
+    fn only_events_that_can_move_feedback_between_themes_touch_the_epics() {
+        assert!(affects_theme_epics(&fixture("issue-open.json")));
+        assert!(affects_theme_epics(&fixture("issue-close.json")));
+        assert!(affects_theme_epics(&fixture("issue-update-labels.json")));
+        assert!(!affects_theme_epics(&fixture("note-on-issue.json")));
+        let mut assigned = fixture("issue-update-labels.json");
+        assigned["changes"] = serde_json::json!({"assignees": {"previous": [], "current": []}});
+        assert!(
+            !affects_theme_epics(&assigned),
+            "an assignment changes no theme"
+        );
+    }
+}
