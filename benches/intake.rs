@@ -22,7 +22,7 @@ const SECRET: &str = "bench-secret";
 fn payload() -> String {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/issue-open.json"
+        "/tests/data/deliveries/issue-open.json"
     );
     let body = std::fs::read_to_string(fixture)
         .ok()

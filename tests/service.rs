@@ -411,7 +411,7 @@ async fn without_epics_webhooks_keep_one_tracking_issue_per_theme() {
 }
 
 fn fixture(name: &str) -> (Vec<(String, String)>, String) {
-    let path = repo().join("../shared/fixtures").join(name);
+    let path = repo().join("tests/data/deliveries").join(name);
     let v: Value = serde_json::from_str(
         &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )

@@ -410,10 +410,10 @@ mod tests {
     use super::affects_theme_epics;
     use serde_json::Value;
 
-    /// GitLab's own deliveries, from `../shared/fixtures`.
+    /// GitLab's own deliveries, recorded in `tests/data/deliveries`.
     fn fixture(name: &str) -> Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures")
+            .join("tests/data/deliveries")
             .join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         serde_json::from_str::<Value>(&text).unwrap()["body"].clone()

@@ -1,6 +1,6 @@
 //! An in-process GitLab (REST API v4) simulator, served over real HTTP on loopback, for the
 //! tests and `smeflow demo`. It keeps state and follows GitLab's documented behaviour for what
-//! smeflow uses (see ../shared/gitlab-api.md): status codes and error bodies, pagination
+//! smeflow uses (as GitLab's own lib/api and doc/api describe them): status codes and error bodies, pagination
 //! headers, URL-encoded ids, scoped-label exclusivity, write-only hook tokens. Faults (429 with
 //! Retry-After, 500, a write applied but answered 502, slow answers) can be switched on, and
 //! every request is recorded so tests can count reads and writes.
