@@ -357,17 +357,25 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
         progress: true,
     };
     let mut out = std::io::stdout();
+    let mut skipped = 0;
     for area in areas {
         let policy = crate::policy::AreaPolicy::new(&catalog, area);
-        crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-            .await
-            .map_err(|e| match e {
-                crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
-                crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
-                    Failure::usage(e.to_string())
-                }
-                other => Failure::runtime(other.to_string()),
-            })?;
+        let report =
+            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
+                .await
+                .map_err(|e| match e {
+                    crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
+                    crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
+                        Failure::usage(e.to_string())
+                    }
+                    other => Failure::runtime(other.to_string()),
+                })?;
+        skipped += report.skipped.len();
+    }
+    if skipped > 0 {
+        return Err(Failure::runtime(format!(
+            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+        )));
     }
     Ok(())
 }
@@ -384,11 +392,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
             .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
     };
     let gl = connect(&args.gitlab)?;
-    let project = format!(
-        "{}/{}",
-        catalog.config.gitlab.group.trim_matches('/'),
-        area.project
-    );
+    let project = area.project_full_path(&catalog.config.gitlab.group);
     let fail = |e: ReportError| match e {
         ReportError::NoProject(_) | ReportError::GitLab(GitLabError::Unauthorized { .. }) => {
             Failure::usage(e.to_string())

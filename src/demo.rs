@@ -120,7 +120,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         sim.writes()
     );
 
-    let project = format!("{group}/{}", area.project);
+    let project = area.project_full_path(&group);
     print_project(&sim, &catalog, &project);
 
     println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");

@@ -30,6 +30,7 @@ pub struct Executor<'a> {
     list_ids: HashMap<(String, String, String), u64>,
     issue_iids: HashMap<(String, String), u64>,
     epic_iids: HashMap<(String, String), u64>,
+    bot_id: Option<u64>,
 }
 
 impl<'a> Executor<'a> {
@@ -42,6 +43,7 @@ impl<'a> Executor<'a> {
             list_ids: HashMap::new(),
             issue_iids: HashMap::new(),
             epic_iids: HashMap::new(),
+            bot_id: None,
         }
     }
 
@@ -509,18 +511,18 @@ impl<'a> Executor<'a> {
                 })
             }
             Change::CreateEpic { group, title, .. } => {
-                let epics: Vec<Value> = gl
-                    .list(
-                        &format!("/groups/{}/epics", enc(group)),
-                        &[("search", title.clone())],
-                    )
-                    .await?;
-                epics.iter().any(|e| e["title"] == *title)
+                let me = self.bot_id().await?;
+                gl.epics_by_author(group, me)
+                    .await?
+                    .iter()
+                    .any(|e| e.title == *title)
             }
             Change::CreateIssue { project, title, .. } => {
-                crate::bootstrap::find_issue_by_title(gl, project, title)
+                let me = self.bot_id().await?;
+                gl.issues_by_author(project, me)
                     .await?
-                    .is_some()
+                    .iter()
+                    .any(|i| i.title == *title)
             }
             Change::CreateBoard { project, name } => self.refresh_board(project, name).await?,
             Change::CreateBoardList {
@@ -580,22 +582,25 @@ impl<'a> Executor<'a> {
         Ok(self.find_label(project, name).await?.id)
     }
 
-    /// The label with exactly this name (GitLab's `search` is a substring match), remembered.
+    /// The label with exactly this name. All of the project's labels are read (and remembered)
+    /// rather than searched: GitLab rate-limits `search` and matches it loosely.
     async fn find_label(&mut self, project: &str, name: &str) -> Result<Label, GitLabError> {
-        let labels: Vec<Label> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/labels", enc(project)),
-                &[("search", name.to_string())],
-            )
-            .await?;
-        let label = labels
+        let labels = self.gitlab.project_labels(project).await?;
+        self.know_labels(project, &labels);
+        labels
             .into_iter()
             .find(|l| l.name == name)
-            .ok_or_else(|| not_found("labels", name))?;
-        self.label_ids
-            .insert((project.to_string(), name.to_string()), label.id);
-        Ok(label)
+            .ok_or_else(|| not_found("labels", name))
+    }
+
+    /// smeflow's own user id, read once: the issues and epics it created are found by author.
+    async fn bot_id(&mut self) -> Result<u64, GitLabError> {
+        if let Some(id) = self.bot_id {
+            return Ok(id);
+        }
+        let id = self.gitlab.current_user().await?.id;
+        self.bot_id = Some(id);
+        Ok(id)
     }
 
     /// The iid of an issue found by exact title (a tracking issue possibly created by this plan).
@@ -604,8 +609,13 @@ impl<'a> Executor<'a> {
         if let Some(iid) = self.issue_iids.get(&key) {
             return Ok(*iid);
         }
-        let issue = crate::bootstrap::find_issue_by_title(self.gitlab, project, title)
+        let me = self.bot_id().await?;
+        let issue = self
+            .gitlab
+            .issues_by_author(project, me)
             .await?
+            .into_iter()
+            .find(|i| i.title == title)
             .ok_or_else(|| not_found("issues", title))?;
         self.issue_iids.insert(key, issue.iid);
         Ok(issue.iid)
@@ -616,17 +626,14 @@ impl<'a> Executor<'a> {
         if let Some(iid) = self.epic_iids.get(&key) {
             return Ok(*iid);
         }
-        let epics: Vec<Value> = self
+        let me = self.bot_id().await?;
+        let iid = self
             .gitlab
-            .list(
-                &format!("/groups/{}/epics", enc(group)),
-                &[("search", title.to_string())],
-            )
-            .await?;
-        let iid = epics
+            .epics_by_author(group, me)
+            .await?
             .iter()
-            .find(|e| e["title"] == title)
-            .and_then(|e| e["iid"].as_u64())
+            .find(|e| e.title == title)
+            .map(|e| e.iid)
             .ok_or_else(|| not_found("epics", title))?;
         self.epic_iids.insert(key, iid);
         Ok(iid)

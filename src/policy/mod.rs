@@ -27,11 +27,7 @@ pub struct AreaPolicy {
 
 impl AreaPolicy {
     pub fn new(catalog: &Catalog, area: &AreaConfig) -> AreaPolicy {
-        let project = format!(
-            "{}/{}",
-            catalog.config.gitlab.group.trim_matches('/'),
-            area.project
-        );
+        let project = area.project_full_path(&catalog.config.gitlab.group);
         let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut theme_defs = Vec::new();
         for (_, label) in catalog.area_labels(area) {

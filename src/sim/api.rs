@@ -208,6 +208,19 @@ async fn handle(
         Some(r) => r,
         None => {
             let mut s = shared.state.lock().unwrap();
+            if super::carries_search(&query) {
+                if let Some(user) = user_of(&s, &headers) {
+                    if !s.search_limit.admit(user) {
+                        // API::Helpers::RateLimiter#render_exceeded_limit_error!: no Retry-After.
+                        let reply = Reply::json(
+                            429,
+                            json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}}),
+                        );
+                        s.requests[index].status = reply.status;
+                        return into_response(reply);
+                    }
+                }
+            }
             match Params::parse(&query, &headers, &body) {
                 Err(r) => *r,
                 Ok(params) => dispatch(&mut s, &method, &raw_path, &headers, &params),
@@ -285,6 +298,14 @@ fn decode(segment: &str) -> String {
         .into_owned()
 }
 
+/// The user a request authenticates as (`PRIVATE-TOKEN` or a bearer token).
+fn user_of(s: &SimState, headers: &HeaderMap) -> Option<u64> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let token =
+        header("private-token").or_else(|| header("authorization")?.strip_prefix("Bearer "))?;
+    s.users.iter().find(|u| u.token == token).map(|u| u.id)
+}
+
 fn dispatch(
     s: &mut SimState,
     method: &Method,
@@ -295,18 +316,7 @@ fn dispatch(
     let Some(rest) = raw_path.strip_prefix("/api/v4/") else {
         return no_route();
     };
-    let token = headers
-        .get("private-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string)
-        });
-    let Some(user) = token.and_then(|t| s.users.iter().find(|u| u.token == t).map(|u| u.id)) else {
+    let Some(user) = user_of(s, headers) else {
         return message(401, "401 Unauthorized");
     };
     let seg: Vec<String> = rest.split('/').map(decode).collect();
@@ -383,10 +393,12 @@ fn groups(
         ("GET", ["epics"]) => {
             let labels = p.list("labels").unwrap_or_default();
             let search = p.str("search").map(|q| q.to_lowercase());
+            let author = p.num("author_id");
             let items = g
                 .epics
                 .iter()
                 .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+                .filter(|e| author.is_none_or(|a| e.author as i64 == a))
                 .filter(|e| {
                     search
                         .as_ref()
@@ -411,6 +423,7 @@ fn groups(
                 title,
                 description: p.str("description").unwrap_or_default(),
                 labels: p.list("labels").unwrap_or_default(),
+                author: user,
                 issues: Vec::new(),
             };
             let v = s.epic_json(gi, &epic);
@@ -859,7 +872,12 @@ fn project(
                 return forbidden();
             }
             let id = s.projects[pi].id;
-            let items = s.projects[pi].hooks.iter().map(|h| h.to_json(id)).collect();
+            let signing = s.signing_supported;
+            let items = s.projects[pi]
+                .hooks
+                .iter()
+                .map(|h| h.to_json(id, signing))
+                .collect();
             paginate(items, p, &s.base_url, raw_path)
         }
         ("POST", ["hooks"]) => {
@@ -879,16 +897,21 @@ fn project(
             for (flag, default) in HOOK_FLAGS {
                 flags.insert(flag, p.bool(flag).unwrap_or(default));
             }
+            let signing_token = match signing_token_param(s, p) {
+                Ok(t) => t.unwrap_or_default(),
+                Err(r) => return *r,
+            };
             let id = s.id();
             let created_at = s.now();
             let hook = Hook {
                 id,
                 url,
                 token: p.str("token").unwrap_or_default(),
+                signing_token,
                 flags,
                 created_at,
             };
-            let v = hook.to_json(s.projects[pi].id);
+            let v = hook.to_json(s.projects[pi].id, s.signing_supported);
             s.projects[pi].hooks.push(hook);
             Reply::json(201, v)
         }
@@ -905,13 +928,24 @@ fn project(
                 return message(404, "404 Not found");
             };
             match m {
-                "GET" => Reply::json(200, s.projects[pi].hooks[hi].to_json(project_id)),
+                "GET" => Reply::json(
+                    200,
+                    s.projects[pi].hooks[hi].to_json(project_id, s.signing_supported),
+                ),
                 "DELETE" => {
                     s.projects[pi].hooks.remove(hi);
                     Reply::json(204, Value::Null)
                 }
                 "PUT" => {
+                    let signing_token = match signing_token_param(s, p) {
+                        Ok(t) => t,
+                        Err(r) => return *r,
+                    };
+                    let signing = s.signing_supported;
                     let hook = &mut s.projects[pi].hooks[hi];
+                    if let Some(t) = signing_token {
+                        hook.signing_token = t;
+                    }
                     if let Some(url) = p.str("url") {
                         if url != hook.url && !p.has("token") {
                             // GitLab drops the secret when the URL changes without it.
@@ -927,13 +961,36 @@ fn project(
                             hook.flags.insert(flag, on);
                         }
                     }
-                    Reply::json(200, hook.to_json(project_id))
+                    Reply::json(200, hook.to_json(project_id, signing))
                 }
                 _ => no_route(),
             }
         }
         _ => no_route(),
     }
+}
+
+/// `signing_token` as GitLab 19.0+ takes it: `whsec_` and the base64 of a 32-byte key, else 400.
+/// A GitLab without signing ignores the parameter (Grape drops undeclared params).
+fn signing_token_param(s: &SimState, p: &Params) -> Result<Option<String>, Box<Reply>> {
+    use base64::Engine;
+    if !s.signing_supported {
+        return Ok(None);
+    }
+    let Some(token) = p.str("signing_token") else {
+        return Ok(None);
+    };
+    let valid = token
+        .strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|key| key.len() == 32);
+    if !valid {
+        return Err(Box::new(Reply::json(
+            400,
+            json!({"message": {"signing_token": ["must be whsec_ followed by a base64-encoded 32-byte key"]}}),
+        )));
+    }
+    Ok(Some(token))
 }
 
 fn label_item(
@@ -1080,10 +1137,12 @@ fn list_issues<'a>(s: &'a SimState, pi: usize, p: &Params) -> Vec<&'a Issue> {
     let updated_after = p.str("updated_after");
     let created_after = p.str("created_after");
     let iids: Option<Vec<String>> = p.list("iids");
+    let author = p.num("author_id");
     let mut out: Vec<&Issue> = proj
         .issues
         .iter()
         .filter(|i| state == "all" || i.state == state)
+        .filter(|i| author.is_none_or(|a| i.author as i64 == a))
         .filter(|i| match labels.as_deref() {
             None => true,
             Some([one]) if one == "None" => i.labels.is_empty(),

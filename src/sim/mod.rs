@@ -78,7 +78,11 @@ impl Simulator {
     /// Serves on 127.0.0.1 (any free port) from the current tokio runtime.
     pub async fn start() -> Simulator {
         let shared = Arc::new(Shared {
-            state: Mutex::new(SimState::default()),
+            // Like GitLab.com today: signing tokens on, the search limit at its default.
+            state: Mutex::new(SimState {
+                signing_supported: true,
+                ..SimState::default()
+            }),
             outbox: webhooks::Outbox::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -140,6 +144,38 @@ impl Simulator {
 
     pub fn set_fault(&self, fault: Fault) {
         self.with(|s| s.fault = Some(fault))
+    }
+
+    /// GitLab before 19.0 (or with `webhook_signing_token` off): hooks ignore `signing_token`
+    /// and carry no `token_present` / `signing_token_present`.
+    pub fn set_signing_supported(&self, on: bool) {
+        self.with(|s| s.signing_supported = on)
+    }
+
+    /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
+    pub fn set_work_item_ui(&self, on: bool) {
+        self.with(|s| s.work_item_ui = on)
+    }
+
+    /// GitLab's `search_rate_limit` (an admin setting; 30 a minute by default).
+    pub fn set_search_rate_limit(&self, per_window: usize, window: Duration) {
+        self.with(|s| {
+            s.search_limit = state::SearchLimit {
+                per_window,
+                window,
+                used: Default::default(),
+            }
+        })
+    }
+
+    /// Requests that carried `search` (what GitLab's search limit counts).
+    pub fn searches(&self) -> usize {
+        self.with(|s| {
+            s.requests
+                .iter()
+                .filter(|r| carries_search(&r.query))
+                .count()
+        })
     }
 
     pub fn clear_faults(&self) {
@@ -246,7 +282,8 @@ impl Simulator {
         })
     }
 
-    /// Hooks including their secret under "token" (the HTTP API never returns it).
+    /// Hooks including their secrets under "token" and "signing_token" (the HTTP API never
+    /// returns them).
     pub fn hooks(&self, project: &str) -> Vec<Value> {
         self.with(|s| {
             s.project_index(project)
@@ -255,8 +292,9 @@ impl Simulator {
                         .hooks
                         .iter()
                         .map(|h| {
-                            let mut v = h.to_json(s.projects[i].id);
+                            let mut v = h.to_json(s.projects[i].id, s.signing_supported);
                             v["token"] = Value::from(h.token.clone());
+                            v["signing_token"] = Value::from(h.signing_token.clone());
                             v
                         })
                         .collect()
@@ -420,4 +458,9 @@ pub struct SeedIssue<'a> {
     pub labels: &'a [&'a str],
     pub state: &'a str,
     pub age_days: i64,
+}
+
+/// Whether a query string carries a non-empty `search` parameter.
+pub(crate) fn carries_search(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "search" && !v.is_empty())
 }
