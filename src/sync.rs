@@ -187,7 +187,11 @@ pub async fn sync_area(
     let backend = themes.backend;
     changes.append(&mut themes.changes);
 
-    let plan = Plan { changes, warnings };
+    let plan = Plan {
+        changes,
+        warnings,
+        ..Plan::default()
+    };
     let mut report = SyncReport {
         issues_read: fresh_iids.len(),
         issues_known,

@@ -167,6 +167,12 @@ pub struct Hook {
     pub job_events: bool,
     #[serde(default = "yes")]
     pub enable_ssl_verification: bool,
+    /// GitLab 19.0+ says whether the hook holds a secret token and a signing token (it never
+    /// returns either); older GitLab leaves both out.
+    #[serde(default)]
+    pub token_present: Option<bool>,
+    #[serde(default)]
+    pub signing_token_present: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

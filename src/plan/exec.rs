@@ -2,9 +2,9 @@
 //! "already exists" into success when the object matches, and after an ambiguous failure (a
 //! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
 
-use super::{Change, FileAction, HookSpec};
+use super::{Change, FileAction, HookSecrets, HookSpec};
 use crate::gitlab::types::{Board, BoardList, Hook, Issue, Label, TreeEntry};
-use crate::gitlab::{enc, GitLab, GitLabError, Token};
+use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::policy::epics::Backend;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ pub struct ApplyError {
 
 pub struct Executor<'a> {
     gitlab: &'a GitLab,
-    webhook_secret: Option<Token>,
+    webhook_secrets: Option<HookSecrets>,
     label_ids: HashMap<(String, String), u64>,
     board_ids: HashMap<(String, String), u64>,
     list_ids: HashMap<(String, String, String), u64>,
@@ -34,10 +34,10 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(gitlab: &'a GitLab, webhook_secret: Option<Token>) -> Executor<'a> {
+    pub fn new(gitlab: &'a GitLab, webhook_secrets: Option<HookSecrets>) -> Executor<'a> {
         Executor {
             gitlab,
-            webhook_secret,
+            webhook_secrets,
             label_ids: HashMap::new(),
             board_ids: HashMap::new(),
             list_ids: HashMap::new(),
@@ -411,9 +411,10 @@ impl<'a> Executor<'a> {
             }
             Change::CreateHook { project, hook } => {
                 let body = self.hook_body(hook)?;
-                gl.post::<Hook>(&format!("/projects/{}/hooks", enc(project)), &body)
-                    .await
-                    .map(drop)
+                let created: Hook = gl
+                    .post(&format!("/projects/{}/hooks", enc(project)), &body)
+                    .await?;
+                self.check_signing(&created)
             }
             Change::EditIssueLabels {
                 project,
@@ -448,15 +449,16 @@ impl<'a> Executor<'a> {
             } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
                 let body = self.hook_body(hook)?;
-                gl.put::<Hook>(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
-                    .await
-                    .map(drop)
+                let updated: Hook = gl
+                    .put(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
+                    .await?;
+                self.check_signing(&updated)
             }
         }
     }
 
     fn hook_body(&self, hook: &HookSpec) -> Result<Value, GitLabError> {
-        let Some(secret) = &self.webhook_secret else {
+        let Some(secrets) = self.webhook_secrets.as_ref().filter(|s| !s.is_empty()) else {
             return Err(GitLabError::Rejected {
                 method: "-".into(),
                 path: "hooks".into(),
@@ -465,8 +467,38 @@ impl<'a> Executor<'a> {
             });
         };
         let mut body = serde_json::to_value(hook).expect("hook spec serialises");
-        body["token"] = json!(secret.expose());
+        if let Some(token) = &secrets.token {
+            body["token"] = json!(token.expose());
+        }
+        if let Some(key) = &secrets.signing_token {
+            body["signing_token"] = json!(key.expose());
+        }
         Ok(body)
+    }
+
+    /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
+    /// answers without `signing_token_present`: deliveries then carry the plain token only, and
+    /// a hook given no plain token would have every delivery refused.
+    fn check_signing(&self, hook: &Hook) -> Result<(), GitLabError> {
+        let Some(secrets) = &self.webhook_secrets else {
+            return Ok(());
+        };
+        if secrets.signing_token.is_none() || hook.signing_token_present.is_some() {
+            return Ok(());
+        }
+        if secrets.token.is_none() {
+            return Err(GitLabError::Rejected {
+                method: "-".into(),
+                path: "hooks".into(),
+                status: 0,
+                message: "this GitLab ignores signing tokens (it needs 19.0+ with webhook_signing_token) and SMEFLOW_WEBHOOK_SECRET has no plain value, so the webhook has no secret and `serve` would refuse every delivery. Add a plain value (e.g. `openssl rand -hex 32`) to SMEFLOW_WEBHOOK_SECRET and run `smeflow bootstrap-area --rotate-webhook-secret`".into(),
+            });
+        }
+        tracing::warn!(
+            url = hook.url,
+            "this GitLab does not sign webhook deliveries (it needs 19.0+ with webhook_signing_token): the hook authenticates with the plain token alone"
+        );
+        Ok(())
     }
 
     /// After an ambiguous failure: did the write land after all?

@@ -4,6 +4,7 @@
 pub mod epics;
 pub mod issue;
 pub mod provision;
+pub mod seeds;
 pub mod themes;
 
 use crate::config::{label_scope, AreaConfig, Catalog};
@@ -46,15 +47,17 @@ impl AreaPolicy {
         }
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
-        let mut exempt_titles: std::collections::BTreeSet<String> =
-            catalog.seed_issues.keys().cloned().collect();
-        exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
+        let exempt_titles = themes
+            .iter()
+            .map(|t| epics::container_title(&area.name, t))
+            .collect();
         AreaPolicy {
             area: area.clone(),
             rules: AreaRules {
                 project: project.clone(),
                 scopes,
                 exempt_titles,
+                seed_titles: catalog.seed_issues.keys().cloned().collect(),
             },
             project,
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),
