@@ -599,7 +599,8 @@ fn retry_policy() -> RetryPolicy {
 fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
     let env = &catalog.config.webhook.secret_env;
     let raw = std::env::var(env).unwrap_or_default();
-    let secrets = HookSecrets::from_list(&raw).map_err(|e| Failure::usage(format!("{env}: {e}")))?;
+    let secrets =
+        HookSecrets::from_list(&raw).map_err(|e| Failure::usage(format!("{env}: {e}")))?;
     Ok(Some(secrets).filter(|s| !s.is_empty()))
 }
 

@@ -25,7 +25,10 @@ pub fn recognise(seed_title: &str, title: &str, description: &str) -> Option<Rec
     if description.contains(&marker(seed_title)) {
         return Some(Recognised::ByMarker);
     }
-    let (seed, title) = (seed_title.trim().to_lowercase(), title.trim().to_lowercase());
+    let (seed, title) = (
+        seed_title.trim().to_lowercase(),
+        title.trim().to_lowercase(),
+    );
     if title == seed {
         return Some(Recognised::ByTitle);
     }

@@ -194,6 +194,7 @@ async fn handle(
             Some(r)
         }
         Some(FaultHit::Server) => Some(message(500, "500 Internal Server Error")),
+        Some(FaultHit::NotFound) => Some(message(404, "404 Not found")),
         Some(FaultHit::Slow(d)) => {
             tokio::time::sleep(d).await;
             None
@@ -240,6 +241,7 @@ async fn handle(
 enum FaultHit {
     RateLimit(u64),
     Server,
+    NotFound,
     AfterApply,
     Slow(std::time::Duration),
 }
@@ -260,6 +262,10 @@ fn take_fault(s: &mut SimState, method: &str, path: &str) -> Option<FaultHit> {
         Fault::ServerError { count, only } if applies(only) && *count > 0 => {
             *count -= 1;
             (Some(FaultHit::Server), *count == 0)
+        }
+        Fault::NotFound { count, only } if applies(only) && *count > 0 => {
+            *count -= 1;
+            (Some(FaultHit::NotFound), *count == 0)
         }
         Fault::ErrorAfterApply { count, only } if applies(only) && *count > 0 => {
             *count -= 1;
@@ -1340,22 +1346,25 @@ fn issue_item(
             paginate(items, p, &s.base_url, raw_path)
         }
         ("GET", ["links"]) => {
-            // Not paginated in GitLab either.
+            // Not paginated in GitLab either. A link shows from both ends, and may join issues
+            // of two projects (each linked issue carries its own project_id).
             let iid = s.projects[pi].issues[ii].iid;
-            let proj = &s.projects[pi];
-            let items: Vec<Value> = proj
-                .links
-                .iter()
-                .filter_map(|l| {
-                    let other = if l.source_iid == iid {
-                        l.target_iid
-                    } else if l.target_iid == iid {
-                        l.source_iid
-                    } else {
-                        return None;
-                    };
-                    let issue = proj.issues.iter().find(|i| i.iid == other)?;
-                    let mut v = s.issue_json(pi, issue);
+            let mut found: Vec<(usize, u64, &IssueLink)> = Vec::new();
+            for (qi, q) in s.projects.iter().enumerate() {
+                for l in &q.links {
+                    let target = l.target_project.unwrap_or(qi);
+                    if qi == pi && l.source_iid == iid {
+                        found.push((target, l.target_iid, l));
+                    } else if target == pi && l.target_iid == iid {
+                        found.push((qi, l.source_iid, l));
+                    }
+                }
+            }
+            let items: Vec<Value> = found
+                .into_iter()
+                .filter_map(|(qi, other, l)| {
+                    let issue = s.projects[qi].issues.iter().find(|i| i.iid == other)?;
+                    let mut v = s.issue_json(qi, issue);
                     v["issue_link_id"] = json!(l.id);
                     v["link_type"] = json!(l.link_type);
                     Some(v)
@@ -1371,16 +1380,23 @@ fn issue_item(
             let Some(target) = p.num("target_issue_iid").map(|t| t as u64) else {
                 return error(400, "target_issue_iid is missing");
             };
-            if !s.projects[pi].issues.iter().any(|i| i.iid == target) {
+            // lib/api/issue_links.rb: target_project_id (an id or a path) is required.
+            let Some(tp) = p.str("target_project_id").and_then(|t| s.project_index(&t)) else {
+                return message(404, "404 Project Not Found");
+            };
+            if !s.projects[tp].issues.iter().any(|i| i.iid == target) {
                 return message(404, "404 Not found");
             }
+            let target_project = (tp != pi).then_some(tp);
             let link_type = p.str("link_type").unwrap_or_else(|| "relates_to".into());
             if link_type != "relates_to" && s.tier == Tier::Free {
                 return forbidden();
             }
             if s.projects[pi].links.iter().any(|l| {
-                (l.source_iid, l.target_iid) == (source, target)
-                    || (l.source_iid, l.target_iid) == (target, source)
+                l.target_project == target_project
+                    && ((l.source_iid, l.target_iid) == (source, target)
+                        || (target_project.is_none()
+                            && (l.source_iid, l.target_iid) == (target, source)))
             }) {
                 return Reply::json(409, json!({"message": "Issue(s) already assigned"}));
             }
@@ -1388,6 +1404,7 @@ fn issue_item(
             s.projects[pi].links.push(IssueLink {
                 id,
                 source_iid: source,
+                target_project,
                 target_iid: target,
                 link_type: link_type.clone(),
             });

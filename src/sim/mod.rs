@@ -58,6 +58,9 @@ pub enum Fault {
     ServerError { count: usize, only: Option<Match> },
     /// The next `count` matching requests are applied, but answered 502: an ambiguous failure.
     ErrorAfterApply { count: usize, only: Option<Match> },
+    /// The next `count` matching requests get 404, as for an issue GitLab no longer shows
+    /// (deleted, moved, or made confidential) between two reads.
+    NotFound { count: usize, only: Option<Match> },
     /// Every matching request waits `delay` first.
     Slow {
         delay: Duration,
@@ -327,7 +330,7 @@ impl Simulator {
         })
     }
 
-    /// iids of the issues linked to an issue.
+    /// iids of the issues of the same project linked to an issue.
     pub fn links(&self, project: &str, iid: u64) -> Vec<u64> {
         self.with(|s| {
             s.project_index(project)
@@ -335,6 +338,7 @@ impl Simulator {
                     s.projects[pi]
                         .links
                         .iter()
+                        .filter(|l| l.target_project.is_none())
                         .filter_map(|l| match (l.source_iid == iid, l.target_iid == iid) {
                             (true, _) => Some(l.target_iid),
                             (_, true) => Some(l.source_iid),
@@ -423,6 +427,28 @@ impl Simulator {
 
     /// Acts as a person in the UI: an API call with that user's token, through the same code
     /// (and the same webhooks) as a real request.
+    /// `as_user` for synchronous tests (the simulator's own runtime serves it).
+    pub fn as_user_blocking(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(self.as_user(token, method, path, body))
+                })
+                .join()
+                .expect("request thread")
+        })
+    }
+
     pub async fn as_user(
         &self,
         token: &str,

@@ -58,6 +58,8 @@ pub struct Epic {
 pub struct IssueLink {
     pub id: u64,
     pub source_iid: u64,
+    /// The target's project, when it is not the source's own (GitLab links across projects).
+    pub target_project: Option<usize>,
     pub target_iid: u64,
     pub link_type: String,
 }
