@@ -46,6 +46,11 @@ pub struct IssueView {
     pub state: String,
     pub author: Option<String>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the issue was opened: the 24-hour promise of an SME request runs from here.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Usernames of the assignees.
+    pub assignees: Vec<String>,
 }
 
 /// What else the decision needs besides the issue.
@@ -65,6 +70,10 @@ pub struct IssueContext {
     pub stale_days: i64,
     /// The area's Product Managers, mentioned in review reminders.
     pub pms: Vec<String>,
+    /// The area's leads, mentioned when an SME request waits past 24 hours.
+    pub leads: Vec<String>,
+    /// Areas of interest have no request process: the SME request rules stay silent there.
+    pub no_request_process: bool,
 }
 
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
@@ -163,6 +172,15 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
         add.push(DEFAULT_PM_STATUS.to_string());
         reasons.push("feedback starts in PM review as New");
     }
+
+    // SME requests: rules of engagement, the 24-hour promise, after the engagement.
+    let with_added: Vec<String> = labels.iter().chain(add.iter()).cloned().collect();
+    let request = super::request::plan(rules, issue, &with_added, ctx);
+    add.extend(request.add);
+    add.retain(|a| !request.remove.contains(a));
+    remove.extend(request.remove);
+    reasons.extend(request.reasons);
+    changes.extend(request.changes);
 
     // 4. Themes, for feedback without one; a person's removal is final.
     if is_feedback && issue.state == "opened" && !has_scope(&labels, THEME_SCOPE) {
@@ -371,6 +389,9 @@ mod tests {
             state: "opened".into(),
             author: Some("jdoe".into()),
             updated_at: None,
+            created_at: None,
+            closed_at: None,
+            assignees: Vec::new(),
         }
     }
 

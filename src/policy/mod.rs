@@ -4,6 +4,7 @@
 pub mod epics;
 pub mod issue;
 pub mod provision;
+pub mod request;
 pub mod seeds;
 pub mod themes;
 
@@ -84,6 +85,8 @@ impl AreaPolicy {
         ctx.now.get_or_insert_with(chrono::Utc::now);
         ctx.stale_days = self.stale_days;
         ctx.pms = self.area.pms.clone();
+        ctx.leads = self.area.leads.clone();
+        ctx.no_request_process = self.area.status != crate::config::AreaStatus::Formal;
         if self.wants_theme(&view.labels) {
             let picks: Vec<_> = self
                 .tagger
@@ -112,6 +115,15 @@ pub fn issue_view(issue: &Issue) -> IssueView {
             .updated_at
             .as_deref()
             .and_then(crate::gitlab::types::parse_time),
+        created_at: issue
+            .created_at
+            .as_deref()
+            .and_then(crate::gitlab::types::parse_time),
+        closed_at: issue
+            .closed_at
+            .as_deref()
+            .and_then(crate::gitlab::types::parse_time),
+        assignees: issue.assignees.iter().map(|a| a.username.clone()).collect(),
     }
 }
 
