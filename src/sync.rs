@@ -120,8 +120,11 @@ pub async fn sync_area(
     let mut changes: Vec<Change> = Vec::new();
     let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
     let mut skipped = Vec::new();
+    let seed_iids =
+        crate::policy::request::route::seed_iids(policy.rules.seed_titles.iter(), &ordered);
     for issue in &ordered {
         let ctx = IssueContext {
+            seed_iids: seed_iids.clone(),
             notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
             overrides: memory
                 .overrides

@@ -129,9 +129,16 @@ fn a_request_through_its_whole_life() {
         "> Full context: say exactly what the customer asks.",
         "> Discovery is done before an SME is engaged.",
     ] {
-        assert!(rushed_notes[0].contains(quoted), "{quoted}\n{}", rushed_notes[0]);
+        assert!(
+            rushed_notes[0].contains(quoted),
+            "{quoted}\n{}",
+            rushed_notes[0]
+        );
     }
-    assert!(!rushed_notes[0].contains("prep call"), "the prep call is booked");
+    assert!(
+        !rushed_notes[0].contains("prep call"),
+        "the prep call is booked"
+    );
     let waiting_notes = note_bodies(&sim, waiting);
     assert_eq!(waiting_notes.len(), 1, "{waiting_notes:?}");
     assert!(
@@ -236,4 +243,99 @@ fn issue_labels(sim: &Simulator, iid: u64) -> Vec<String> {
                 .collect()
         })
         .unwrap()
+}
+
+#[test]
+fn support_feedback_action_items_go_where_the_handbook_says_once() {
+    let sim = gitlab();
+    sim.add_user("sme-ai", "glpat-sme");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_leads(&dir);
+    smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["bootstrap-area", "ai"])
+        .assert()
+        .success();
+    let seed = |title: &str| {
+        sim.issues(AI_PROJECT)
+            .iter()
+            .find(|i| i["title"] == title)
+            .and_then(|i| i["iid"].as_u64())
+            .unwrap_or_else(|| panic!("bootstrap made no \"{title}\""))
+    };
+    let (contents, topics, kb) = (
+        seed("Contents & Collaterals"),
+        seed("List of Topics for SMEs Enablement"),
+        seed("Knowledge Base & Architectural Blueprint Scenarios"),
+    );
+    // The template as an SME fills it in, with its comment and one line left empty.
+    let template = std::fs::read_to_string(
+        repo().join("issue-templates/Customer SME Support Feedback.md.hbs"),
+    )
+    .unwrap();
+    let description = template
+        .replace("{{area.name}}", "AI")
+        .replace("**Customer:** ", "**Customer:** ACME Corp")
+        .replace(
+            "- FAQ: \n",
+            "- FAQ: Which models can Duo Self-Hosted serve on-premises?\n",
+        )
+        .replace(
+            "- Best practice: \n",
+            "- Best practice: Size GPU nodes per 500 developers, not per seat\n",
+        )
+        .replace(
+            "- PM enhancement: \n",
+            "- PM enhancement: Duo Chat should answer from private wiki pages\n- Swag: stickers for the team\n",
+        );
+    let feedback = sim.seed_issue(
+        AI_PROJECT,
+        SeedIssue {
+            author: "sme-ai",
+            title: "ACME: Duo Self-Hosted workshop",
+            description: &description,
+            labels: &["Type::SME Support Feedback", "SME Workflow::Triage"],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+    let before = sim.issues(AI_PROJECT).len();
+    sync(&sim, &config, &dir);
+
+    let contents_notes = note_bodies(&sim, contents);
+    assert_eq!(contents_notes.len(), 1, "{contents_notes:?}");
+    assert!(contents_notes[0].contains(&format!("**FAQ** from SME support feedback #{feedback} (ACME Corp): Which models can Duo Self-Hosted serve on-premises?")), "{}", contents_notes[0]);
+    assert!(
+        note_bodies(&sim, topics).is_empty(),
+        "the empty Enablement line routes nothing"
+    );
+    let kb_notes = note_bodies(&sim, kb);
+    assert_eq!(kb_notes.len(), 1);
+    assert!(kb_notes[0].contains("Size GPU nodes per 500 developers"));
+    let issues = sim.issues(AI_PROJECT);
+    assert_eq!(issues.len(), before + 1, "one Customer Feedback issue");
+    let pm = issues.last().unwrap();
+    assert_eq!(
+        pm["title"],
+        "ACME Corp: Duo Chat should answer from private wiki pages"
+    );
+    assert!(pm["description"]
+        .as_str()
+        .unwrap()
+        .contains("**Customer:** ACME Corp"));
+    let receipts = note_bodies(&sim, feedback);
+    assert_eq!(
+        receipts.len(),
+        4,
+        "three receipts and one note on the unknown line: {receipts:?}"
+    );
+    assert!(receipts
+        .iter()
+        .any(|n| n.contains("- Swag: stickers for the team")));
+
+    sync(&sim, &config, &dir);
+    sim.reset_requests();
+    let text = sync(&sim, &config, &dir);
+    assert_eq!(sim.writes(), 0, "never twice: {text}");
+    assert_eq!(note_bodies(&sim, contents).len(), 1);
 }

@@ -74,6 +74,8 @@ pub struct IssueContext {
     pub leads: Vec<String>,
     /// Areas of interest have no request process: the SME request rules stay silent there.
     pub no_request_process: bool,
+    /// Seed issue title → iid in this project, where follow-ups of SME support feedback go.
+    pub seed_iids: BTreeMap<String, u64>,
 }
 
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {

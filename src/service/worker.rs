@@ -246,6 +246,7 @@ impl Worker {
             notes: notes.into_iter().map(|n| n.body).collect(),
             newest,
             overrides,
+            seed_iids: self.seed_iids(rt, project, issue).await?,
             ..Default::default()
         };
         let examples = if rt.policy.wants_theme(&issue.labels) {
@@ -254,6 +255,35 @@ impl Worker {
             Arc::new(Vec::new())
         };
         Ok(rt.policy.decide(&issue_view(issue), ctx, &examples))
+    }
+
+    /// Where an SME support feedback issue's follow-ups go: the area's seed issues, among
+    /// smeflow's own issues first (one short list), all issues only when one is hand-made.
+    async fn seed_iids(
+        &self,
+        rt: &AreaRuntime,
+        project: &str,
+        issue: &Issue,
+    ) -> Result<std::collections::BTreeMap<String, u64>, WorkError> {
+        use crate::policy::request::route;
+        if !issue
+            .labels
+            .iter()
+            .any(|l| l == route::SUPPORT_FEEDBACK_TYPE)
+        {
+            return Ok(Default::default());
+        }
+        let titles = &rt.policy.rules.seed_titles;
+        let own = self.gitlab.issues_by_author(project, self.bot.id).await?;
+        let found = route::seed_iids(titles.iter(), &own.iter().collect::<Vec<_>>());
+        if found.len() == titles.len() {
+            return Ok(found);
+        }
+        let all = self.gitlab.all_issues(project).await?;
+        Ok(route::seed_iids(
+            titles.iter(),
+            &all.iter().collect::<Vec<_>>(),
+        ))
     }
 
     /// Feedback issues of the area that carry themes: what the tagger learns from.

@@ -6,6 +6,7 @@ pub mod after;
 pub mod engagement;
 pub mod fields;
 pub mod promise;
+pub mod route;
 
 use super::issue::{AreaRules, IssueContext, IssueView};
 use crate::config::label_scope;
@@ -38,7 +39,14 @@ pub fn plan(
     ctx: &IssueContext,
 ) -> RequestPlan {
     let mut out = RequestPlan::default();
-    if ctx.no_request_process || !is_request(labels) {
+    if ctx.no_request_process {
+        return out;
+    }
+    if labels.iter().any(|l| l == route::SUPPORT_FEEDBACK_TYPE) {
+        out.changes = route_follow_ups(rules, issue, ctx);
+        return out;
+    }
+    if !is_request(labels) {
         return out;
     }
     let Some(now) = ctx.now else {
@@ -122,6 +130,72 @@ pub fn plan(
         out.changes.push(note(after::follow_up_note(&title)));
     }
     out
+}
+
+/// The action items of a Customer SME Support Feedback issue, each routed once.
+fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let (items, unknown) = route::action_items(&issue.description);
+    let customer = super::issue::customer_field(&issue.description);
+    let note = |iid: u64, body: String| Change::AddNote {
+        project: rules.project.clone(),
+        iid,
+        body,
+    };
+    let mut missing_seeds = Vec::new();
+    for item in &items {
+        if ctx.notes.iter().any(|n| n.contains(&item.marker())) {
+            continue;
+        }
+        match item.kind.seed() {
+            Some(seed) => match ctx.seed_iids.get(seed) {
+                Some(&seed_iid) => {
+                    changes.push(note(
+                        seed_iid,
+                        route::seed_note(item, issue.iid, customer.as_deref()),
+                    ));
+                    changes.push(note(
+                        issue.iid,
+                        route::receipt(item, &format!("\"{seed}\" (#{seed_iid})")),
+                    ));
+                }
+                None => {
+                    if !missing_seeds.contains(&seed) {
+                        missing_seeds.push(seed);
+                    }
+                }
+            },
+            None => {
+                let title = route::enhancement_title(item, customer.as_deref());
+                let mut labels = vec![super::issue::FEEDBACK_TYPE.to_string()];
+                if rules.scopes.contains_key(super::issue::WORKFLOW_SCOPE) {
+                    labels.push(super::issue::DEFAULT_WORKFLOW.to_string());
+                }
+                changes.push(Change::CreateIssue {
+                    project: rules.project.clone(),
+                    title: title.clone(),
+                    description: route::enhancement_description(
+                        item,
+                        issue.iid,
+                        customer.as_deref(),
+                    ),
+                    labels,
+                });
+                changes.push(note(
+                    issue.iid,
+                    route::receipt(item, &format!("a new Customer Feedback issue \"{title}\"")),
+                ));
+            }
+        }
+    }
+    if !unknown.is_empty() || !missing_seeds.is_empty() {
+        let body = route::unknown_note(&unknown, &missing_seeds);
+        let marker = body.lines().next().unwrap_or_default().to_string();
+        if !ctx.notes.iter().any(|n| n.contains(&marker)) {
+            changes.push(note(issue.iid, body));
+        }
+    }
+    changes
 }
 
 #[cfg(test)]
