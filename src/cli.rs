@@ -68,7 +68,7 @@ pub enum Command {
     SyncBoard(SyncArgs),
     /// The monthly PM review: themes, customers, priorities, flow figures and a chart.
     #[command(
-        after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, create or update \"PM Review YYYY-MM\""
+        after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, create or update \"PM Review YYYY-MM\"\n  smeflow report --program --since 2026-10-01 [--post]   # all areas; --post keeps \"SME Program Review YYYY-MM\""
     )]
     Report(ReportArgs),
     /// Inspect and replay stored webhook deliveries.
@@ -130,8 +130,12 @@ pub struct SyncArgs {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Area slug or name from smeflow.toml.
-    pub area: String,
+    /// Area slug or name from smeflow.toml (not with --program).
+    #[arg(required_unless_present = "program", conflicts_with = "program")]
+    pub area: Option<String>,
+    /// All areas side by side: the program lead's view.
+    #[arg(long)]
+    pub program: bool,
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
@@ -417,7 +421,10 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
 async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failure> {
     use crate::report::run::{build, post, ReportError};
     let catalog = Catalog::load(config)?;
-    let area = catalog.area(&args.area)?;
+    let Some(area_name) = args.area.clone().filter(|_| !args.program) else {
+        return program_report(&catalog, args).await;
+    };
+    let area = catalog.area(&area_name)?;
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),
@@ -447,6 +454,52 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
         let said = post(&gl, &project, &info, &report, now)
             .await
             .map_err(fail)?;
+        eprintln!("{said}");
+    }
+    Ok(())
+}
+
+async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
+    use crate::program_report::{self as program, run::ProgramReportError};
+    let now = chrono::Utc::now();
+    let since = match &args.since {
+        None => now - chrono::Duration::days(30),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+            .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
+    };
+    if since >= now {
+        return Err(Failure::usage("--since must be a date in the past"));
+    }
+    if args.post && catalog.config.program.project.is_none() {
+        return Err(Failure::usage(
+            ProgramReportError::NoProgramProject.to_string(),
+        ));
+    }
+    let gl = connect(&args.gitlab)?;
+    let previous_since = since - (now - since);
+    let (inputs, skipped) = program::run::read(&gl, catalog, previous_since)
+        .await
+        .map_err(|e| match e {
+            GitLabError::Unauthorized { .. } => Failure::usage(e.to_string()),
+            other => Failure::runtime(other.to_string()),
+        })?;
+    for name in &skipped {
+        eprintln!("Area {name} has no project in GitLab yet (run `smeflow bootstrap-area`); it is left out.");
+    }
+    let report = program::compute(&inputs, since, now);
+    let body = program::render_markdown(&report);
+    match args.format {
+        ReportFormat::Md => print!("{body}"),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    if args.post {
+        let said = program::run::post(&gl, catalog, &body, now)
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?;
         eprintln!("{said}");
     }
     Ok(())

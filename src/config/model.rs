@@ -13,6 +13,8 @@ pub struct ProgramConfig {
     pub paths: PathsSection,
     #[serde(default)]
     pub feedback: FeedbackSection,
+    #[serde(default)]
+    pub program: ProgramSection,
     #[serde(rename = "areas")]
     pub areas: Vec<AreaConfig>,
 }
@@ -28,6 +30,15 @@ pub struct GitLabSection {
     /// Visibility of newly created area projects.
     #[serde(default = "default_visibility")]
     pub project_visibility: String,
+}
+
+/// `[program]`: where the program lead's monthly review lives.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramSection {
+    /// Full path of the project that holds "SME Program Review YYYY-MM" (`report --program --post`).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 fn default_branch() -> String {
