@@ -1,6 +1,7 @@
 //! `smeflow serve`: the webhook receiver, the background worker, and the health endpoints.
 
 pub mod auth;
+pub mod dashboard;
 pub mod intake;
 pub mod metrics;
 pub mod scheduler;
@@ -23,6 +24,8 @@ pub struct AppState {
     /// Per project: workers share it, a sync takes it alone, so a sync never decides about an
     /// issue while a worker is changing it (that could write a note twice).
     pub area_locks: std::collections::HashMap<String, tokio::sync::RwLock<()>>,
+    /// The read-only dashboard at `GET /`, set at start-up when SMEFLOW_DASHBOARD_TOKEN is.
+    pub dashboard: std::sync::OnceLock<Arc<dashboard::Dashboard>>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             wake: Notify::new(),
             area_locks,
+            dashboard: std::sync::OnceLock::new(),
         }
     }
 }
@@ -63,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
+        .route("/", get(dashboard::page).post(dashboard::login))
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
 }
@@ -125,6 +130,13 @@ pub async fn start(
         opts.insecure,
         Some(catalog),
     ));
+    match dashboard::Dashboard::from_env(catalog, gitlab.clone()) {
+        Ok(Some(d)) => {
+            let _ = app.dashboard.set(Arc::new(d));
+        }
+        Ok(None) => {}
+        Err(why) => tracing::error!("{why}"),
+    }
     let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
     if opts.sync {
         tokio::spawn(scheduler::run(
@@ -206,6 +218,12 @@ pub async fn serve(
         running.bot.username,
         state.display()
     );
+    if running.app.dashboard.get().is_some() {
+        eprintln!(
+            "smeflow serve: dashboard on http://{}/ (sign in with SMEFLOW_DASHBOARD_TOKEN)",
+            running.addr
+        );
+    }
     running.serve_until(shutdown_signal()).await
 }
 
