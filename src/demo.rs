@@ -262,6 +262,188 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         .await
         .map_err(failure)?;
     println!("\n{said}");
+
+    request_life(&sim, &gl, &catalog, area, &idle_check).await?;
+
+    println!("\n== 9. smeflow report --program (every area side by side)");
+    let since = now - chrono::Duration::days(30);
+    let (inputs, _) =
+        crate::program_report::run::read(&gl, &catalog, since - (chrono::Utc::now() - since))
+            .await
+            .map_err(failure)?;
+    let report = crate::program_report::compute(&inputs, since, chrono::Utc::now());
+    print!("{}", crate::program_report::render_markdown(&report));
+
+    // The dashboard: the demo makes up its token, as a person would set SMEFLOW_DASHBOARD_TOKEN.
+    let token = format!("demo-dashboard-{}", rand::random::<u64>());
+    let _ = app.dashboard.set(std::sync::Arc::new(
+        crate::service::dashboard::Dashboard::new(&token, &catalog, gl.clone()),
+    ));
+    let dashboard_url = webhook_url.trim_end_matches("webhooks/gitlab").to_string();
+    println!("\n== 10. The dashboard\n{dashboard_url}  (sign in with the token {token}, or send `Authorization: Bearer {token}`)");
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        println!("The simulator and the dashboard run until you press Ctrl-C.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(())
+}
+
+/// Waits until GitLab has sent every webhook and smeflow has worked them all off, including
+/// the deliveries its own edits cause.
+async fn settle(sim: &Simulator, idle: &crate::service::Idle) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet = 0;
+    while quiet < 3 && Instant::now() < deadline {
+        sim.deliveries_flushed().await;
+        quiet = if idle.idle() { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn print_notes(sim: &Simulator, project: &str, iid: u64, after: usize) -> usize {
+    let notes: Vec<serde_json::Value> = sim
+        .notes(project, iid)
+        .into_iter()
+        .filter(|n| n["system"] != true)
+        .collect();
+    for note in notes.iter().skip(after) {
+        let body = note["body"].as_str().unwrap_or_default();
+        println!(
+            "   note by @{} on #{iid}:",
+            note["author"]["username"].as_str().unwrap_or_default()
+        );
+        for line in body.lines().filter(|l| !l.starts_with("<!--")) {
+            println!("   | {line}");
+        }
+    }
+    notes.len()
+}
+
+/// An SME request from the rushed first version to the feedback after the engagement.
+async fn request_life(
+    sim: &Simulator,
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &crate::config::AreaConfig,
+    idle: &crate::service::Idle,
+) -> Result<(), Failure> {
+    let group = catalog.config.gitlab.group.trim_matches('/').to_string();
+    let project = area.project_full_path(&group);
+    let issues_path = format!("/projects/{}/issues", enc(&project));
+    let meeting = (chrono::Utc::now() + chrono::Duration::hours(30))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
+    println!("\n== 8. An SME request from start to finish");
+    let (status, issue) = sim
+        .as_user(
+            SA_TOKEN,
+            "POST",
+            &issues_path,
+            json!({"title": "Initech: Duo on an air-gapped network", "description": rushed,
+                   "labels": "Type::SME Request,SME Workflow::Triage,SME Request::Customer Call"}),
+        )
+        .await;
+    if status != 201 {
+        return Err(Failure::runtime(format!(
+            "the simulator refused the demo request: {issue}"
+        )));
+    }
+    let iid = issue["iid"].as_u64().unwrap_or_default();
+    println!("   @jdoe opened SME request #{iid}, meeting in 30 hours, questions \"TBD\"");
+    settle(sim, idle).await;
+    let mut seen = print_notes(sim, &project, iid, 0);
+
+    println!("\n   The clock jumps 25 hours ahead (simulated): nobody has taken the request. The scheduled sync decides with that clock:");
+    let policy = crate::policy::AreaPolicy::new(catalog, area);
+    let fresh: crate::gitlab::types::Issue = gl
+        .get(&format!("{issues_path}/{iid}"))
+        .await
+        .map_err(failure)?;
+    let notes: Vec<crate::gitlab::types::Note> = gl
+        .list(&format!("{issues_path}/{iid}/notes"), &[])
+        .await
+        .map_err(failure)?;
+    let ctx = crate::policy::issue::IssueContext {
+        notes: notes.into_iter().map(|n| n.body).collect(),
+        now: Some(chrono::Utc::now() + chrono::Duration::hours(25)),
+        ..Default::default()
+    };
+    let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &[]);
+    for c in &changes {
+        println!("   {c}");
+    }
+    crate::plan::exec::Executor::new(gl, None)
+        .apply(&changes, |_, _| {})
+        .await
+        .map_err(failure)?;
+    settle(sim, idle).await;
+    seen = print_notes(sim, &project, iid, seen);
+
+    let sme = sim.add_user("sme-ai", "glpat-demo-sme");
+    sim.set_member(&group, "sme-ai", Access::Developer);
+    sim.as_user(
+        "glpat-demo-sme",
+        "PUT",
+        &format!("{issues_path}/{iid}"),
+        json!({"assignee_ids": [sme]}),
+    )
+    .await;
+    settle(sim, idle).await;
+    let labels: Vec<String> = sim
+        .issues(&project)
+        .into_iter()
+        .find(|i| i["iid"] == iid)
+        .and_then(|i| serde_json::from_value(i["labels"].clone()).ok())
+        .unwrap_or_default();
+    println!(
+        "\n   @sme-ai assigned themself; smeflow moved the request: {}",
+        labels.join(", ")
+    );
+
+    let done = rushed
+        .replace("1. TBD", "1. Can Duo Self-Hosted run without internet access?\n2. Which GPUs does it need for 1,200 developers?")
+        .replace("- [ ] Discovery", "- [x] Discovery")
+        .replace("- [ ] A prep call", "- [x] A prep call")
+        .replace("- [ ] A PM follow-up is needed", "- [x] A PM follow-up is needed");
+    sim.as_user(
+        SA_TOKEN,
+        "PUT",
+        &format!("{issues_path}/{iid}"),
+        json!({"description": done, "state_event": "close"}),
+    )
+    .await;
+    settle(sim, idle).await;
+    println!("\n   After the customer call @jdoe ticked \"A PM follow-up is needed\" and closed the request:");
+    print_notes(sim, &project, iid, seen);
+    if let Some(follow_up) = sim.issues(&project).into_iter().find(|i| {
+        i["description"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("smeflow:follow-up-of #{iid}")))
+    }) {
+        println!(
+            "   follow-up issue #{} \"{}\" labels {}",
+            follow_up["iid"],
+            follow_up["title"].as_str().unwrap_or_default(),
+            follow_up["labels"]
+        );
+    }
+
+    let feedback = "**Customer:** Initech\n**SME request issue:** #REQ\n\n### How it went\n\nThe customer is confident about the air-gapped set-up.\n\n### Action items\n\n- FAQ: Duo Self-Hosted runs without internet access once the model is mirrored\n- Enablement: Sizing GPU nodes for Duo Self-Hosted\n- Best practice: One vLLM node per 400 developers, two for failover\n- PM enhancement: An offline installer bundle for Duo Self-Hosted models\n".replace("REQ", &iid.to_string());
+    let (_, fb) = sim
+        .as_user(
+            "glpat-demo-sme",
+            "POST",
+            &issues_path,
+            json!({"title": "Initech: air-gapped Duo workshop", "description": feedback,
+                   "labels": "Type::SME Support Feedback,SME Workflow::Triage"}),
+        )
+        .await;
+    settle(sim, idle).await;
+    let fb_iid = fb["iid"].as_u64().unwrap_or_default();
+    println!("\n   @sme-ai filed Customer SME Support Feedback #{fb_iid} with four action items; smeflow routed each one:");
+    print_notes(sim, &project, fb_iid, 0);
     Ok(())
 }
 

@@ -339,3 +339,34 @@ fn support_feedback_action_items_go_where_the_handbook_says_once() {
     assert_eq!(sim.writes(), 0, "never twice: {text}");
     assert_eq!(note_bodies(&sim, contents).len(), 1);
 }
+
+#[test]
+fn the_demo_shows_a_request_life_and_ends_with_the_dashboard_url() {
+    let out = assert_cmd::Command::cargo_bin("smeflow")
+        .unwrap()
+        .current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .arg("demo")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    for step in [
+        "> Requests need 48 hours' lead time; an emergency goes through the requester's manager.",
+        "The clock jumps 25 hours ahead (simulated)",
+        "this SME request has had no assignee for 25 hours",
+        "smeflow moved the request: Type::SME Request, SME Request::Customer Call, SME Workflow::In Progress",
+        "The PM follow-up you ticked goes to the Product Managers",
+        "follow-up issue #",
+        "to \"Contents & Collaterals\"",
+        "## SME Program Review:",
+    ] {
+        assert!(text.contains(step), "the demo does not show \"{step}\":\n{text}");
+    }
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        last.starts_with("http://127.0.0.1:") && last.contains("/  (sign in with the token"),
+        "the demo ends with the dashboard's URL: {last}"
+    );
+}

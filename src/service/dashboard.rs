@@ -61,6 +61,16 @@ impl Dashboard {
         }))
     }
 
+    /// A dashboard with this token (the demo makes one up; `serve` takes it from the environment).
+    pub fn new(token: &str, catalog: &Catalog, gitlab: GitLab) -> Dashboard {
+        Dashboard {
+            token: token.as_bytes().to_vec(),
+            catalog: Arc::new(catalog.clone()),
+            gitlab,
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// The cookie value: derived from the token, so a new token ends every session.
     fn session(&self) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.token).expect("any key length");

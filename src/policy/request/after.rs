@@ -23,10 +23,15 @@ pub fn closed_recently(closed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> 
     closed_at.is_none_or(|at| now - at <= Duration::days(CLOSED_RECENTLY_DAYS))
 }
 
-pub fn closed_note(author: Option<&str>) -> String {
+pub fn closed_note(author: Option<&str>, follow_up_ticked: bool) -> String {
     let who = author.map(|a| format!("@{a} ")).unwrap_or_default();
+    let follow_up = if follow_up_ticked {
+        "The PM follow-up you ticked goes to the Product Managers as a Customer Feedback issue."
+    } else {
+        "Does the customer need a **PM follow-up** (a product gap or enhancement)? Tick \"A PM follow-up is needed\" in this issue's description and smeflow opens a linked Customer Feedback issue for the Product Managers."
+    };
     format!(
-        "{CLOSED_MARKER}\n{who}this SME request is closed. How did the engagement go? Please tell the program with the **Customer SME Support Feedback** issue template (it takes five minutes and helps the SMEs improve).\n\nDoes the customer need a **PM follow-up** (a product gap or enhancement)? Tick \"A PM follow-up is needed\" in this issue's description and smeflow opens a linked Customer Feedback issue for the Product Managers."
+        "{CLOSED_MARKER}\n{who}this SME request is closed. How did the engagement go? Please tell the program with the **Customer SME Support Feedback** issue template (it takes five minutes and helps the SMEs improve).\n\n{follow_up}"
     )
 }
 

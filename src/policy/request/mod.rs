@@ -103,8 +103,10 @@ pub fn plan(
         && after::closed_recently(issue.closed_at, now)
         && !has_note(after::CLOSED_MARKER)
     {
-        out.changes
-            .push(note(after::closed_note(issue.author.as_deref())));
+        out.changes.push(note(after::closed_note(
+            issue.author.as_deref(),
+            fields.ticked(&after::FOLLOW_UP_WORDS),
+        )));
     }
 
     if fields.ticked(&after::FOLLOW_UP_WORDS) && !has_note(after::FOLLOW_UP_MARKER) {
