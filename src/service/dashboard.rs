@@ -32,11 +32,14 @@ const MIN_TOKEN_LEN: usize = 16;
 /// GitLab is read at most this often, however often the page is loaded.
 const CACHE_SECONDS: u64 = 60;
 
+/// What was read from GitLab, when, and the areas without a project.
+type Snapshot = (Instant, Arc<Vec<AreaInput>>, Vec<String>);
+
 pub struct Dashboard {
     token: Vec<u8>,
     catalog: Arc<Catalog>,
     gitlab: GitLab,
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<Vec<AreaInput>>, Vec<String>)>>,
+    cache: tokio::sync::Mutex<Option<Snapshot>>,
 }
 
 impl Dashboard {
