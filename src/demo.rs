@@ -4,7 +4,7 @@
 
 use crate::cli::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::Catalog;
-use crate::gitlab::{enc, GitLab, RetryPolicy, Token};
+use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::service::{auth::Secrets, ServeOptions};
 use crate::sim::{Access, Simulator};
 use serde_json::json;
@@ -125,14 +125,12 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     print_project(&sim, &catalog, &project);
 
     println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");
-    let issues_path = format!("/projects/{}/issues", enc(&project));
     let mut opened = Vec::new();
     for (title, description, labels) in FEEDBACK {
         let (status, issue) = sim
-            .as_user(
+            .open_issue_as(
                 SA_TOKEN,
-                "POST",
-                &issues_path,
+                &project,
                 json!({"title": title, "description": description, "labels": labels}),
             )
             .await;

@@ -354,6 +354,8 @@ mod tests {
                 name: "AI SME".into(),
                 default_branch: Some("main".into()),
                 web_url: String::new(),
+                issues_access_level: Some("enabled".into()),
+                issues_enabled: None,
             }),
             issues_enabled: true,
             ..Default::default()
