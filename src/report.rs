@@ -558,7 +558,7 @@ pub mod run {
         let existing = gl.repository_file(project, &path, &branch).await?;
         let same = existing
             .as_ref()
-            .is_some_and(|f| f.blob_id == crate::policy::provision::git_blob_id(&svg));
+            .is_some_and(|f| f.blob_id == crate::gitlab::git_blob_id(&svg));
         if !same {
             changes.push(Change::CommitFiles {
                 project: project.to_string(),

@@ -89,7 +89,7 @@ pub async fn sync_area(
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     });
-    let spinner = progress_spinner(opts.progress, "reading issues");
+    let spinner = crate::progress::spinner(opts.progress, "reading issues");
     let fresh = gl.issues_updated_after(&project, since.as_deref()).await?;
     if let Some(s) = &spinner {
         s.finish_and_clear();
@@ -213,7 +213,7 @@ pub async fn sync_area(
     exec.know_boards(&project, &boards);
     themes.teach(&mut exec, &group, &project);
     let bar = if opts.progress {
-        crate::cli::progress_bar(plan.changes.len())
+        crate::progress::bar(plan.changes.len())
     } else {
         None
     };
@@ -512,15 +512,4 @@ async fn epic_members(
         .filter(|i| i.project_id == project_id)
         .map(|i| (i.iid, i.epic_issue_id))
         .collect())
-}
-
-fn progress_spinner(enabled: bool, what: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let s = indicatif::ProgressBar::new_spinner();
-    s.set_message(what.to_string());
-    s.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(s)
 }

@@ -4,6 +4,7 @@
 
 mod model;
 pub mod render;
+pub mod schedule;
 
 pub use model::*;
 
@@ -142,9 +143,7 @@ impl Catalog {
                 self.config.webhook.url
             ));
         }
-        if let Err(e) =
-            crate::service::scheduler::parse_schedule(&self.config.feedback.sync_schedule)
-        {
+        if let Err(e) = schedule::parse_schedule(&self.config.feedback.sync_schedule) {
             problems.push(format!("{cfg_file}: [feedback] sync_schedule {e}"));
         }
         if self.config.areas.is_empty() {

@@ -2,11 +2,11 @@
 //! "already exists" into success when the object matches, and after an ambiguous failure (a
 //! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
 
+use super::Backend;
 use super::{Change, FileAction, HookSecrets, HookSpec};
 use crate::gitlab::api::{CommitAction, NewProject};
 use crate::gitlab::types::{Board, BoardList, Hook, Label};
 use crate::gitlab::{GitLab, GitLabError};
-use crate::policy::epics::Backend;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -445,10 +445,8 @@ impl<'a> Executor<'a> {
                 };
                 let tree = gl.repository_tree(project, &dir, branch).await?;
                 files.iter().all(|f| {
-                    tree.iter().any(|t| {
-                        t.path == f.path
-                            && t.id == crate::policy::provision::git_blob_id(&f.content)
-                    })
+                    tree.iter()
+                        .any(|t| t.path == f.path && t.id == crate::gitlab::git_blob_id(&f.content))
                 })
             }
             Change::CreateEpic { group, title, .. } => {

@@ -173,14 +173,7 @@ fn plan_templates(desired: &DesiredArea, observed: &ObservedArea, project: &str,
     });
 }
 
-/// Git's object id for a file's content, as the repository tree API reports it.
-pub fn git_blob_id(content: &str) -> String {
-    use sha1::{Digest, Sha1};
-    let mut h = Sha1::new();
-    h.update(format!("blob {}\0", content.len()).as_bytes());
-    h.update(content.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::gitlab::git_blob_id;
 
 pub fn plan_board(
     name: &str,

@@ -1,6 +1,8 @@
 //! The command line: parse, dispatch, and map failures to exit codes (0 ok, 1 runtime failure,
 //! 2 usage or configuration error).
 
+pub mod demo;
+
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
@@ -8,7 +10,7 @@ use crate::plan::exec::Executor;
 use crate::plan::HookSecrets;
 use crate::policy::provision;
 use clap::{Args, Parser, Subcommand};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -325,7 +327,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", new_signing_key());
             Ok(())
         }
-        Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
+        Command::Demo { area } => demo::run(&cli.config, &area).await,
     }
 }
 
@@ -706,7 +708,7 @@ async fn bootstrap_one(
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = progress_bar(total);
+    let bar = crate::progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {
@@ -738,18 +740,6 @@ async fn bootstrap_one(
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-pub(crate) fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || total < 2 {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("  {bar:30} {pos}/{len} {wide_msg}")
-            .expect("valid template"),
-    );
-    Some(bar)
 }
 
 fn gitlab_failure(e: GitLabError) -> Failure {

@@ -2,7 +2,7 @@
 //! what smeflow does without a GitLab or a token: bootstrap (plan, apply, no-op), then the
 //! service tagging a few realistic feedback issues as they are opened.
 
-use crate::cli::{bootstrap_areas, BootstrapOptions, Failure};
+use super::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::Catalog;
 use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::service::{auth::Secrets, ServeOptions};
