@@ -48,6 +48,14 @@ pub enum Command {
         after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml"
     )]
     BootstrapArea(BootstrapArgs),
+    /// The day an area of interest becomes a formal SME area: checks smeflow.toml has what a
+    /// formal area needs, provisions the rest of the kit (request and feedback templates and
+    /// labels, themes, the PM Review board), and opens one "Formal area setup" issue with the
+    /// program's own steps. Prints the smeflow.toml change to commit; never edits the file.
+    #[command(
+        after_help = "Examples:\n  smeflow promote-area cicd --dry-run   # check the config, show the plan, write nothing\n  smeflow promote-area cicd             # apply it; a second run changes nothing"
+    )]
+    PromoteArea(crate::promote::PromoteArgs),
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
     CheckConfig,
@@ -297,6 +305,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
+        Command::PromoteArea(args) => crate::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
@@ -522,6 +531,7 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         catalog.templates.len(),
         catalog.seed_issues.len()
     );
+    print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
     Ok(())
 }
 
@@ -620,9 +630,22 @@ async fn bootstrap_one(
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let started = Instant::now();
     let desired =
         bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
+    provision_area(gl, catalog, area, desired, opts, out).await
+}
+
+/// Observes the area's project, prints the plan to reach `desired`, and applies it (unless a
+/// dry run): shared by `bootstrap-area` and `promote-area`.
+pub(crate) async fn provision_area(
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &AreaConfig,
+    desired: provision::DesiredArea,
+    opts: &BootstrapOptions,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let started = Instant::now();
     let full = desired.full_path();
     let observed = bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string())
         .await
@@ -639,6 +662,7 @@ async fn bootstrap_one(
         gl.base_url(),
         full
     );
+    let _ = write!(out, "{}", kind_of_area(catalog, area)?);
     if opts.show_plan {
         let _ = writeln!(out, "{plan}");
     } else {
@@ -692,6 +716,26 @@ async fn bootstrap_one(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Which kind of area this is and, for an area of interest, what it deliberately does not get.
+fn kind_of_area(catalog: &Catalog, area: &AreaConfig) -> Result<String, Failure> {
+    let left_out = catalog.not_provisioned(area).map_err(Failure::usage)?;
+    if left_out.is_empty() {
+        return Ok(format!("Kind: {}.\n", area.status.describe()));
+    }
+    let mut text = format!(
+        "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",
+        area.status.describe()
+    );
+    for line in left_out {
+        text.push_str(&format!("  - {line}\n"));
+    }
+    text.push_str(&format!(
+        "  (`smeflow promote-area {}` adds them when the area becomes formal.)\n",
+        area.slug
+    ));
+    Ok(text)
 }
 
 pub(crate) fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {

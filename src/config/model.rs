@@ -126,6 +126,20 @@ pub enum AreaStatus {
     Interest,
 }
 
+impl AreaStatus {
+    pub fn is_formal(self) -> bool {
+        self == AreaStatus::Formal
+    }
+
+    /// How plans and `check-config` name the kind of area.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AreaStatus::Formal => "formal SME area",
+            AreaStatus::Interest => "area of interest",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AreaConfig {
@@ -194,8 +208,24 @@ pub struct LabelSetFile {
     /// Board built from this set, its lists in label order (e.g. "PM Review").
     #[serde(default)]
     pub board: Option<String>,
+    /// Part of the formal kit only (SME requests, customer feedback, PM review): areas of
+    /// interest do not get it until `smeflow promote-area`.
+    #[serde(default)]
+    pub formal_only: bool,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSpec>,
+}
+
+impl LabelSetFile {
+    /// Theme sets classify customer feedback, which only formal areas have, so they are
+    /// formal-only without saying so.
+    pub fn is_formal_only(&self) -> bool {
+        self.formal_only || self.is_theme_set()
+    }
+
+    pub fn is_theme_set(&self) -> bool {
+        self.scope.as_deref() == Some("Theme")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 /// Where GitLab looks for description templates.
 pub const TEMPLATE_DIR: &str = ".gitlab/issue_templates";
 
-/// Repository path → rendered content, for every template, in name order.
+/// Repository path → rendered content, for every template of the area's kit, in name order.
+///
+/// A formal area gets every template. An area of interest gets only those whose `/label`
+/// quick actions name labels it has: the others belong to processes it does not have (SME
+/// requests, customer feedback), and their quick actions would silently add nothing.
 pub fn render_templates(
     catalog: &Catalog,
     area: &AreaConfig,
@@ -20,10 +24,47 @@ pub fn render_templates(
         &catalog.templates,
         &catalog.config.paths.issue_templates,
     )?;
+    let labels: Vec<&str> = catalog
+        .area_labels(area)
+        .into_iter()
+        .map(|(_, l)| l.name.as_str())
+        .collect();
     Ok(rendered
         .into_iter()
+        .filter(|(_, text)| {
+            area.status.is_formal()
+                || quick_action_labels(text)
+                    .iter()
+                    .all(|l| labels.contains(&l.as_str()))
+        })
         .map(|(name, text)| (format!("{TEMPLATE_DIR}/{name}.md"), text))
         .collect())
+}
+
+/// Labels named by `/label` quick actions (`~name` or `~"two words"`), in order.
+pub fn quick_action_labels(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(at) = line.find("/label ") else {
+            continue;
+        };
+        let mut rest = &line[at + "/label ".len()..];
+        loop {
+            rest = rest.trim_start();
+            if let Some(quoted) = rest.strip_prefix("~\"") {
+                let Some(end) = quoted.find('"') else { break };
+                out.push(quoted[..end].to_string());
+                rest = &quoted[end + 1..];
+            } else if let Some(bare) = rest.strip_prefix('~') {
+                let end = bare.find(char::is_whitespace).unwrap_or(bare.len());
+                out.push(bare[..end].to_string());
+                rest = &bare[end..];
+            } else {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Seed issue title → rendered description.
@@ -37,6 +78,20 @@ pub fn render_seed_issues(
         &catalog.seed_issues,
         &catalog.config.paths.seed_issues,
     )
+}
+
+/// Title → rendered description of the issues `promote-area` opens (see
+/// `Catalog::promotion_issues`).
+pub fn render_promotion_issues(
+    catalog: &Catalog,
+    area: &AreaConfig,
+) -> Result<BTreeMap<String, String>, String> {
+    let folder = format!(
+        "{}/{}",
+        catalog.config.paths.seed_issues.trim_end_matches('/'),
+        super::PROMOTION_FOLDER
+    );
+    render_all(catalog, area, &catalog.promotion_issues, &folder)
 }
 
 fn render_all(
@@ -92,6 +147,8 @@ fn template_context(catalog: &Catalog, area: &AreaConfig) -> serde_json::Value {
     };
     json!({
         "area": area,
+        // Lets one seed issue say different things to a formal area and an area of interest.
+        "formal": area.status.is_formal(),
         "group": catalog.config.gitlab.group,
         "themes": names_in_scope("Theme"),
         "regions": names_in_scope("Region"),

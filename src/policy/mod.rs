@@ -53,6 +53,7 @@ impl AreaPolicy {
         let mut exempt_titles: std::collections::BTreeSet<String> =
             catalog.seed_issues.keys().cloned().collect();
         exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
+        exempt_titles.extend(catalog.promotion_issues.keys().cloned());
         AreaPolicy {
             area: area.clone(),
             rules: AreaRules {
@@ -85,6 +86,22 @@ impl AreaPolicy {
         ctx.now.get_or_insert_with(chrono::Utc::now);
         ctx.stale_days = self.stale_days;
         ctx.pms = self.area.pms.clone();
+        if !self.area.status.is_formal() {
+            // An area of interest has no customer-feedback process: a `Type::Customer
+            // Feedback` label someone put there by hand is left in place, but the feedback
+            // policies (PM status, missing-information and PM review notes, themes) do not run;
+            // only the SME Workflow hygiene does.
+            let plain = IssueView {
+                labels: view
+                    .labels
+                    .iter()
+                    .filter(|l| *l != FEEDBACK_TYPE)
+                    .cloned()
+                    .collect(),
+                ..view.clone()
+            };
+            return issue::plan(&self.rules, &plain, &ctx);
+        }
         if self.wants_theme(&view.labels) {
             let picks: Vec<_> = self
                 .tagger
