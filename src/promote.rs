@@ -7,7 +7,7 @@
 
 use crate::bootstrap;
 use crate::cli::{connect, provision_area, BootstrapOptions, Failure, GitLabArgs};
-use crate::config::{render, AreaConfig, Catalog, PROMOTION_FOLDER};
+use crate::config::{render, AreaConfig, Catalog};
 use crate::policy::provision::DesiredArea;
 use clap::Args;
 use std::io::Write;
@@ -57,8 +57,8 @@ pub fn ready_for_promotion(catalog: &Catalog, area: &AreaConfig) -> Result<AreaC
     let mut gaps = catalog.promotion_gaps(area);
     if catalog.promotion_issues.is_empty() {
         gaps.push(format!(
-            "the \"Formal area setup\" issue template: {}/{PROMOTION_FOLDER}/Formal area setup.md.hbs (it ships with smeflow; restore it)",
-            catalog.config.paths.seed_issues.trim_end_matches('/')
+            "the \"Formal area setup\" issue template: {}/Formal area setup.md.hbs (it ships with smeflow; restore it)",
+            catalog.config.paths.promotion_issues.trim_end_matches('/')
         ));
     }
     if !gaps.is_empty() {

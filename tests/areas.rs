@@ -67,9 +67,10 @@ requests = "#sme-cicd-requests"
 "##
     );
     let paths = format!(
-        "\n[paths]\nlabel_sets = \"label-sets\"\nissue_templates = {:?}\nseed_issues = {:?}\n\n[[areas]]\n",
+        "\n[paths]\nlabel_sets = \"label-sets\"\nissue_templates = {:?}\nseed_issues = {:?}\npromotion_issues = {:?}\n\n[[areas]]\n",
         repo().join("issue-templates").display().to_string(),
-        repo().join("seed-issues").display().to_string()
+        repo().join("seed-issues").display().to_string(),
+        repo().join("promotion-issues").display().to_string()
     );
     let text = shipped
         .replacen("\n[[areas]]\n", &paths, 1)
@@ -221,12 +222,14 @@ fn promote_area_refuses_an_incomplete_config_naming_every_missing_field() {
     let err = stderr(&out);
     assert!(err.contains("missing 2 things"), "{err}");
     assert!(err.contains("  - Product Managers:") && err.contains("  - request channel:"));
-    assert!(!err.contains("area leads") && !err.contains("  - themes"), "{err}");
+    assert!(
+        !err.contains("area leads") && !err.contains("  - themes"),
+        "{err}"
+    );
 }
 
 #[test]
-fn promote_area_provisions_the_formal_kit_and_one_setup_issue_and_a_second_run_writes_nothing()
-{
+fn promote_area_provisions_the_formal_kit_and_one_setup_issue_and_a_second_run_writes_nothing() {
     let sim = gitlab();
     run_ok(&sim, None, &["bootstrap-area", "cicd"]);
     let interest_labels = label_names(&sim);
@@ -234,11 +237,7 @@ fn promote_area_provisions_the_formal_kit_and_one_setup_issue_and_a_second_run_w
     let config = complete_config(dir.path(), "interest");
 
     sim.reset_requests();
-    let dry = run_ok(
-        &sim,
-        Some(&config),
-        &["promote-area", "cicd", "--dry-run"],
-    );
+    let dry = run_ok(&sim, Some(&config), &["promote-area", "cicd", "--dry-run"]);
     assert_eq!(sim.writes(), 0, "a dry run writes nothing");
     assert!(dry.contains("+ issue \"Formal area setup\""), "{dry}");
 
@@ -250,7 +249,9 @@ fn promote_area_provisions_the_formal_kit_and_one_setup_issue_and_a_second_run_w
     );
     insta::assert_snapshot!("promoted_area_kit", inventory(&sim));
     assert!(
-        interest_labels.iter().all(|l| label_names(&sim).contains(l)),
+        interest_labels
+            .iter()
+            .all(|l| label_names(&sim).contains(l)),
         "the interest kit stays"
     );
 
@@ -319,7 +320,11 @@ fn formal_kit_parts_on_an_area_of_interest_are_left_alone_with_one_warning() {
 
     sim.reset_requests();
     let plan = run_ok(&sim, None, &["bootstrap-area", "cicd"]);
-    assert_eq!(writes(&sim), Vec::<String>::new(), "nothing deleted or changed");
+    assert_eq!(
+        writes(&sim),
+        Vec::<String>::new(),
+        "nothing deleted or changed"
+    );
     assert_eq!(inventory(&sim), before);
     let warnings: Vec<&str> = plan.lines().filter(|l| l.starts_with("  ! ")).collect();
     assert_eq!(warnings.len(), 1, "{plan}");

@@ -263,3 +263,94 @@ impl Catalog {
         Ok(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Catalog {
+        Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
+            .expect("shipped config is valid")
+    }
+
+    fn sets(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_interest_area_keeps_formal_only_sets_listed_but_does_not_get_them() {
+        let c = shipped();
+        let ai = c.area("ai").unwrap();
+        let cicd = AreaConfig {
+            label_sets: ai.label_sets.clone(),
+            ..c.area("cicd").unwrap().clone()
+        };
+        assert_eq!(c.kit_sets(&cicd), ["workflow"]);
+        assert!(c.withheld_sets(&cicd).contains(&"themes-ai"));
+        assert!(c
+            .area_labels(&cicd)
+            .iter()
+            .all(|(_, l)| l.name.starts_with("SME Workflow::")));
+        let boards: Vec<&str> = c.area_boards(&cicd).into_iter().map(|(b, _)| b).collect();
+        assert_eq!(boards, ["SME Workflow"]);
+        // The same label sets on a formal area: all of them.
+        assert_eq!(c.kit_sets(ai).len(), ai.label_sets.len());
+    }
+
+    #[test]
+    fn the_formal_view_adds_the_standard_sets_like_the_formal_areas_list_them_and_themes_last() {
+        let c = shipped();
+        let cicd = AreaConfig {
+            label_sets: sets(&["themes-plan", "workflow", "region"]),
+            ..c.area("cicd").unwrap().clone()
+        };
+        let formal = c.formal_view(&cicd);
+        assert_eq!(formal.status, AreaStatus::Formal);
+        assert_eq!(
+            formal.label_sets,
+            sets(&[
+                "workflow",
+                "region",
+                "request",
+                "type",
+                "pm-status",
+                "priority",
+                "arr-driver",
+                "themes-plan"
+            ])
+        );
+        // Already formal: nothing to add.
+        let ai = c.area("ai").unwrap();
+        assert_eq!(c.formal_view(ai).label_sets, ai.label_sets);
+    }
+
+    #[test]
+    fn promotion_gaps_name_each_missing_field_and_only_those() {
+        let c = shipped();
+        let cicd = c.area("cicd").unwrap();
+        let gaps = c.promotion_gaps(cicd);
+        let fields: Vec<&str> = gaps.iter().map(|g| g.split(':').next().unwrap()).collect();
+        assert_eq!(
+            fields,
+            [
+                "area leads",
+                "Product Managers",
+                "request channel",
+                "Google groups",
+                "themes"
+            ]
+        );
+        let ready = AreaConfig {
+            leads: sets(&["lead"]),
+            pms: sets(&["pm"]),
+            google_groups: sets(&["g@example.com"]),
+            slack: crate::config::SlackChannels {
+                area: "#a".into(),
+                requests: "#a-requests".into(),
+            },
+            label_sets: sets(&["workflow", "themes-plan"]),
+            ..cicd.clone()
+        };
+        assert!(c.promotion_gaps(&ready).is_empty());
+    }
+}

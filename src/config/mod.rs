@@ -25,13 +25,10 @@ pub struct Catalog {
     pub templates: BTreeMap<String, String>,
     /// Seed issue title (file name without `.md.hbs`) → Handlebars source of its description.
     pub seed_issues: BTreeMap<String, String>,
-    /// Issues `promote-area` opens once when an area of interest becomes formal, from
-    /// `<seed_issues>/promotion/` (title → source); not part of every area's seed issues.
+    /// Issues `promote-area` opens once when an area of interest becomes formal (title →
+    /// source); a folder of their own, because every seed issue goes to every area.
     pub promotion_issues: BTreeMap<String, String>,
 }
-
-/// Sub-folder of the seed issues folder holding the issues `promote-area` opens.
-pub const PROMOTION_FOLDER: &str = "promotion";
 
 /// A list of problems found in the user's files; shown together.
 #[derive(Debug)]
@@ -81,7 +78,7 @@ impl Catalog {
         let label_sets = load_label_sets(&base.join(&config.paths.label_sets), &mut problems);
         let templates = load_templates(&base.join(&config.paths.issue_templates), &mut problems);
         let seed_issues = load_templates(&base.join(&config.paths.seed_issues), &mut problems);
-        let promotion_dir = base.join(&config.paths.seed_issues).join(PROMOTION_FOLDER);
+        let promotion_dir = base.join(&config.paths.promotion_issues);
         // Optional: without it, promote-area refuses and says what is missing.
         let promotion_issues = if promotion_dir.is_dir() {
             load_templates(&promotion_dir, &mut problems)

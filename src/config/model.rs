@@ -60,6 +60,9 @@ pub struct PathsSection {
     pub issue_templates: String,
     #[serde(default = "default_seed_issues")]
     pub seed_issues: String,
+    /// Issues `promote-area` opens when an area of interest becomes formal.
+    #[serde(default = "default_promotion_issues")]
+    pub promotion_issues: String,
 }
 
 impl Default for PathsSection {
@@ -68,6 +71,7 @@ impl Default for PathsSection {
             label_sets: default_label_sets(),
             issue_templates: default_templates(),
             seed_issues: default_seed_issues(),
+            promotion_issues: default_promotion_issues(),
         }
     }
 }
@@ -80,6 +84,9 @@ fn default_templates() -> String {
 }
 fn default_seed_issues() -> String {
     "seed-issues".into()
+}
+fn default_promotion_issues() -> String {
+    "promotion-issues".into()
 }
 
 /// How smeflow keeps the PM review going.

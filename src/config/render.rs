@@ -86,12 +86,12 @@ pub fn render_promotion_issues(
     catalog: &Catalog,
     area: &AreaConfig,
 ) -> Result<BTreeMap<String, String>, String> {
-    let folder = format!(
-        "{}/{}",
-        catalog.config.paths.seed_issues.trim_end_matches('/'),
-        super::PROMOTION_FOLDER
-    );
-    render_all(catalog, area, &catalog.promotion_issues, &folder)
+    render_all(
+        catalog,
+        area,
+        &catalog.promotion_issues,
+        &catalog.config.paths.promotion_issues,
+    )
 }
 
 fn render_all(
@@ -154,4 +154,19 @@ fn template_context(catalog: &Catalog, area: &AreaConfig) -> serde_json::Value {
         "regions": names_in_scope("Region"),
         "request_types": names_in_scope("SME Request"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick_action_labels;
+
+    #[test]
+    fn quick_action_labels_reads_quoted_and_bare_labels() {
+        let text = "Intro /label is not at a line start\n/label ~\"Type::SME Request\" ~\"SME Workflow::Triage\" ~urgent\n/assign @me\n";
+        assert_eq!(
+            quick_action_labels(text),
+            ["Type::SME Request", "SME Workflow::Triage", "urgent"]
+        );
+        assert!(quick_action_labels("no quick actions here").is_empty());
+    }
 }
