@@ -662,7 +662,7 @@ pub(crate) async fn provision_area(
         gl.base_url(),
         full
     );
-    let _ = write!(out, "{}", kind_of_area(catalog, area)?);
+    let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
     if opts.show_plan {
         let _ = writeln!(out, "{plan}");
     } else {
@@ -719,10 +719,16 @@ pub(crate) async fn provision_area(
 }
 
 /// Which kind of area this is and, for an area of interest, what it deliberately does not get.
-fn kind_of_area(catalog: &Catalog, area: &AreaConfig) -> Result<String, Failure> {
+fn kind_of_area(catalog: &Catalog, area: &AreaConfig, detailed: bool) -> Result<String, Failure> {
     let left_out = catalog.not_provisioned(area).map_err(Failure::usage)?;
     if left_out.is_empty() {
         return Ok(format!("Kind: {}.\n", area.status.describe()));
+    }
+    if !detailed {
+        return Ok(format!(
+            "Kind: {} (no SME request or customer-feedback kit).\n",
+            area.status.describe()
+        ));
     }
     let mut text = format!(
         "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",

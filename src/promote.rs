@@ -46,6 +46,22 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
             .filter(|t| !t.is_empty()),
     };
     let mut out = std::io::stdout();
+    let _ = if area.status.is_formal() {
+        writeln!(
+            out,
+            "{} is already a formal SME area in {}: checking its formal kit and setup issue.",
+            area.name,
+            catalog.config_path.display()
+        )
+    } else {
+        writeln!(
+            out,
+            "Promoting {} ({}) from {} to formal SME area: the plan below provisions the formal kit and the setup issue.",
+            area.name,
+            area.slug,
+            area.status.describe()
+        )
+    };
     provision_area(&gl, &catalog, &formal, desired, &opts, &mut out).await?;
     let _ = write!(out, "{}", config_change(&catalog, area, &formal));
     Ok(())

@@ -240,6 +240,10 @@ fn promote_area_provisions_the_formal_kit_and_one_setup_issue_and_a_second_run_w
     let dry = run_ok(&sim, Some(&config), &["promote-area", "cicd", "--dry-run"]);
     assert_eq!(sim.writes(), 0, "a dry run writes nothing");
     assert!(dry.contains("+ issue \"Formal area setup\""), "{dry}");
+    insta::assert_snapshot!(
+        "promotion_plan",
+        dry.replace(&config.display().to_string(), "smeflow.toml")
+    );
 
     let applied = run_ok(&sim, Some(&config), &["promote-area", "cicd"]);
     let config_change = &applied[applied.find("Record the promotion").expect(&applied)..];
