@@ -63,7 +63,11 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
         )
     };
     provision_area(&gl, &catalog, &formal, desired, &opts, &mut out).await?;
-    let _ = write!(out, "{}", config_change(&catalog, area, &formal));
+    let _ = write!(
+        out,
+        "{}",
+        config_change(&catalog, area, &formal, args.dry_run)
+    );
     Ok(())
 }
 
@@ -113,7 +117,12 @@ pub fn desired(
 }
 
 /// What to change in smeflow.toml so the config says what GitLab now has.
-pub fn config_change(catalog: &Catalog, area: &AreaConfig, formal: &AreaConfig) -> String {
+pub fn config_change(
+    catalog: &Catalog,
+    area: &AreaConfig,
+    formal: &AreaConfig,
+    dry_run: bool,
+) -> String {
     if area.status == formal.status && area.label_sets == formal.label_sets {
         return format!(
             "{} already records {} as a formal SME area with the formal label sets; nothing to change there.\n",
@@ -133,7 +142,12 @@ pub fn config_change(catalog: &Catalog, area: &AreaConfig, formal: &AreaConfig) 
         .map(String::as_str)
         .collect();
     let mut text = format!(
-        "\nRecord the promotion in {} yourself (smeflow does not edit it). In the [[areas]] entry with slug = \"{}\":\n  status = \"formal\"\n  label_sets = [{}]\n",
+        "\n{} in {} yourself (smeflow does not edit it). In the [[areas]] entry with slug = \"{}\":\n  status = \"formal\"\n  label_sets = [{}]\n",
+        if dry_run {
+            "Once promote-area has applied this plan, record the promotion"
+        } else {
+            "Record the promotion"
+        },
         catalog.config_path.display(),
         area.slug,
         sets.join(", ")

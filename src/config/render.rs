@@ -41,14 +41,20 @@ pub fn render_templates(
         .collect())
 }
 
-/// Labels named by `/label` quick actions (`~name` or `~"two words"`), in order.
+/// Labels named by `/label` (or `/labels`) quick actions, in order. GitLab's syntax
+/// (doc/user/project/quick_actions.md): `/label ~label1 ~label2`, a parameter with other
+/// characters than letters, digits and `_-?.&@` in double quotes (`~"SME Workflow::Triage"`);
+/// the tilde-less form cannot be mixed with it, and smeflow's templates always use the tilde.
 pub fn quick_action_labels(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some(at) = line.find("/label ") else {
+        let Some((at, command)) = ["/label ", "/labels "]
+            .iter()
+            .find_map(|c| line.find(c).map(|at| (at, c.len())))
+        else {
             continue;
         };
-        let mut rest = &line[at + "/label ".len()..];
+        let mut rest = &line[at + command..];
         loop {
             rest = rest.trim_start();
             if let Some(quoted) = rest.strip_prefix("~\"") {
@@ -162,10 +168,10 @@ mod tests {
 
     #[test]
     fn quick_action_labels_reads_quoted_and_bare_labels() {
-        let text = "Intro /label is not at a line start\n/label ~\"Type::SME Request\" ~\"SME Workflow::Triage\" ~urgent\n/assign @me\n";
+        let text = "Write /label and a tilde\n/label ~\"Type::SME Request\" ~\"SME Workflow::Triage\" ~urgent\n/assign @me\n/labels ~bug   (or ~feature)\n";
         assert_eq!(
             quick_action_labels(text),
-            ["Type::SME Request", "SME Workflow::Triage", "urgent"]
+            ["Type::SME Request", "SME Workflow::Triage", "urgent", "bug"]
         );
         assert!(quick_action_labels("no quick actions here").is_empty());
     }
