@@ -385,6 +385,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     use crate::report::run::{build, post, ReportError};
     let catalog = Catalog::load(config)?;
     let area = catalog.area(&args.area)?;
+    crate::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),

@@ -71,6 +71,18 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Commands about customer feedback (the PM review report, the demo's feedback flow) refuse an
+/// area of interest rather than produce a review for a process it does not have.
+pub fn require_formal(area: &AreaConfig, what: &str) -> Result<(), Failure> {
+    if area.status.is_formal() {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "{} ({}) is an area of interest: it has no customer-feedback process, so {what} does not apply to it. When the program makes it a formal SME area, run `smeflow promote-area {}`.",
+        area.name, area.slug, area.slug
+    )))
+}
+
 /// The area as a formal area, or every field smeflow.toml still lacks, each with the key to
 /// fill in.
 pub fn ready_for_promotion(catalog: &Catalog, area: &AreaConfig) -> Result<AreaConfig, String> {

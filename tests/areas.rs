@@ -402,3 +402,19 @@ fn check_config_says_what_each_kind_of_area_gets() {
     let areas: String = out.lines().skip(1).map(|l| format!("{l}\n")).collect();
     insta::assert_snapshot!("check_config_areas", areas);
 }
+
+#[test]
+fn the_pm_review_report_refuses_an_area_of_interest_before_asking_gitlab() {
+    let sim = gitlab();
+    let out = smeflow(&sim)
+        .args(["report", "cicd", "--post"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("area of interest") && err.contains("smeflow promote-area cicd"),
+        "{err}"
+    );
+    assert!(sim.requests().is_empty());
+}
