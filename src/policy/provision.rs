@@ -131,7 +131,7 @@ fn warn_formal_only(formal_only: &FormalOnly, observed: &ObservedArea, plan: &mu
     }
     if !found.is_empty() {
         plan.warnings.push(format!(
-            "this area of interest already has parts of the formal kit: {}. smeflow leaves them as they are (it never deletes) and does not manage them until the area is promoted (`smeflow promote-area`)",
+            "this area of interest already has parts of the formal kit: {}. smeflow leaves them as they are (it never deletes) and manages them only once smeflow.toml says status = \"formal\" (`smeflow promote-area` provisions the rest and prints that change)",
             found.join("; ")
         ));
     }
@@ -478,6 +478,56 @@ mod tests {
             ..o
         };
         assert!(plan(&d, &o2).is_empty());
+    }
+
+    #[test]
+    fn formal_kit_parts_in_an_interest_project_get_one_warning_and_no_change() {
+        let label = |id: u64, name: &str, is_project_label: bool| Label {
+            id,
+            name: name.into(),
+            color: "#000000".into(),
+            description: None,
+            is_project_label,
+        };
+        let mut pm_review = board(&["PM Status::New"]);
+        pm_review.name = "PM Review".into();
+        let o = ObservedArea {
+            labels: (0..6)
+                .map(|i| label(i, &format!("PM Status::S{i}"), true))
+                .chain([label(9, "Priority::High", false), label(10, "mine", true)])
+                .collect(),
+            boards: vec![pm_review],
+            ..existing_project()
+        };
+        let d = DesiredArea {
+            labels: vec![],
+            templates: BTreeMap::new(),
+            seed_issues: vec![],
+            boards: vec![],
+            formal_only: FormalOnly {
+                labels: (0..6)
+                    .map(|i| format!("PM Status::S{i}"))
+                    .chain(["Priority::High".to_string()])
+                    .collect(),
+                boards: BTreeSet::from(["PM Review".to_string()]),
+                templates: BTreeSet::new(),
+            },
+            ..desired()
+        };
+        let p = plan(&d, &o);
+        assert!(p.changes.is_empty(), "{p}");
+        assert_eq!(p.warnings.len(), 1, "{p}");
+        let w = &p.warnings[0];
+        // Group labels are the group's business; the project's own are named, four at most.
+        assert!(w.contains("6 label(s)") && w.contains("and 2 more"), "{w}");
+        assert!(!w.contains("Priority::High") && !w.contains("mine"), "{w}");
+        assert!(w.contains("board(s) \"PM Review\""), "{w}");
+        // A formal area (nothing formal-only) gets no such warning.
+        let formal = DesiredArea {
+            formal_only: FormalOnly::default(),
+            ..d
+        };
+        assert!(plan(&formal, &o).warnings.is_empty());
     }
 
     #[test]
