@@ -6,11 +6,12 @@ use crate::gitlab::types::{Board, Group, Hook, Issue, Label, Project, TreeEntry}
 use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::plan::HookSpec;
 use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
+use crate::policy::seeds;
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    #[error("the SME group `{group}` does not exist or the token's user cannot see it. Check `[gitlab] group` in {config} and that the user is a member of the group.")]
+    #[error("the group `{group}` (where this area's project lives) does not exist or the token's user cannot see it. Check `[gitlab] group` and the area's `project` in {config}, and that the user is a member of the group.")]
     GroupNotFound { group: String, config: String },
     #[error(transparent)]
     GitLab(#[from] GitLabError),
@@ -45,9 +46,13 @@ pub fn desired(
             )
         })
         .collect();
+    // A project named by its full path may live outside the SME group: its namespace is then
+    // the group it is created in (or already lives in).
+    let full = area.project_full_path(&cfg.gitlab.group);
+    let (namespace, project_path) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
     Ok(DesiredArea {
-        group: cfg.gitlab.group.trim_matches('/').to_string(),
-        project_path: area.project.clone(),
+        group: namespace.to_string(),
+        project_path: project_path.to_string(),
         project_name: area.project_display_name(),
         description: if area.description.is_empty() {
             format!("Collaboration project of the {} SME area", area.name)
@@ -58,8 +63,13 @@ pub fn desired(
         branch: cfg.gitlab.default_branch.clone(),
         labels,
         templates: render::render_templates(catalog, area)?,
+        // The marker lets a later run recognise the issue whatever people rename it to.
         seed_issues: render::render_seed_issues(catalog, area)?
             .into_iter()
+            .map(|(title, body)| {
+                let body = format!("{}\n{body}", seeds::marker(&title));
+                (title, body)
+            })
             .collect(),
         boards,
         hook: webhook_url.filter(|u| !u.is_empty()).map(|url| HookSpec {
@@ -71,6 +81,9 @@ pub fn desired(
             confidential_note_events: true,
             push_events: false,
             enable_ssl_verification: true,
+            with_token: false,
+            with_signing_token: false,
+            rotate_secret: false,
         }),
         formal_only: formal_only(catalog, area)?,
     })
@@ -163,12 +176,7 @@ pub async fn observe(
             }
         }
     };
-    let mut seed_titles = std::collections::BTreeSet::new();
-    for (title, _) in &desired.seed_issues {
-        if find_issue_by_title(gl, &full, title).await?.is_some() {
-            seed_titles.insert(title.clone());
-        }
-    }
+    let (seed_titles, adopted_seeds) = observe_seeds(gl, desired, &full).await?;
     let boards: Vec<Board> = gl.list(&format!("{project_path}/boards"), &[]).await?;
     let hooks: Vec<Hook> = gl.list(&format!("{project_path}/hooks"), &[]).await?;
     Ok(ObservedArea {
@@ -178,27 +186,46 @@ pub async fn observe(
         labels,
         template_blobs,
         seed_titles,
+        adopted_seeds,
         boards,
         hooks,
     })
 }
 
-/// An issue with exactly this title, open or closed. GitLab's search is a fuzzy substring
-/// match, so the exact comparison happens here.
-pub async fn find_issue_by_title(
+/// Which seed issues the project has. smeflow's own are among the issues its user opened (one
+/// short list); only when one is missing are all issues read, to adopt one people made by hand
+/// ("Contents & Collaterals - SA SME Team Dedicated") instead of creating a second.
+/// GitLab's `search` is not used: it is full-text, and rate-limited to 30 a minute.
+async fn observe_seeds(
     gl: &GitLab,
+    desired: &DesiredArea,
     project: &str,
-    title: &str,
-) -> Result<Option<Issue>, GitLabError> {
-    let found: Vec<Issue> = gl
-        .list(
-            &format!("/projects/{}/issues", enc(project)),
-            &[
-                ("search", title.to_string()),
-                ("in", "title".into()),
-                ("state", "all".into()),
-            ],
-        )
-        .await?;
-    Ok(found.into_iter().find(|i| i.title == title))
+) -> Result<SeedsFound, GitLabError> {
+    let me = gl.current_user().await?.id;
+    let mut issues = gl.issues_by_author(project, me).await?;
+    let all_found = |issues: &[Issue]| {
+        desired
+            .seed_issues
+            .iter()
+            .all(|(title, _)| seeds::find(title, issues).is_some())
+    };
+    if !all_found(&issues) {
+        issues = gl.all_issues(project).await?;
+    }
+    let mut present = std::collections::BTreeSet::new();
+    let mut adopted = Vec::new();
+    for (seed, _) in &desired.seed_issues {
+        if let Some((issue, _)) = seeds::find(seed, &issues) {
+            present.insert(seed.clone());
+            if issue.author.as_ref().map(|a| a.id) != Some(me) {
+                adopted.push((seed.clone(), issue.iid, issue.title.clone()));
+            }
+        }
+    }
+    Ok((present, adopted))
 }
+
+type SeedsFound = (
+    std::collections::BTreeSet<String>,
+    Vec<(String, u64, String)>,
+);

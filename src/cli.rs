@@ -5,6 +5,7 @@ use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
 use crate::plan::exec::Executor;
+use crate::plan::HookSecrets;
 use crate::policy::provision;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
@@ -81,6 +82,12 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Webhook secrets: `smeflow secret new` prints a fresh signing key.
+    #[command(
+        subcommand,
+        after_help = "Rotation, step by step:\n  1. SMEFLOW_WEBHOOK_SECRET=\"$(smeflow secret new),<old values>\"; restart serve (it accepts every value)\n  2. smeflow bootstrap-area --all --rotate-webhook-secret   # the hooks get the new first values\n  3. drop the old values from SMEFLOW_WEBHOOK_SECRET; restart serve"
+    )]
+    Secret(SecretCommand),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
@@ -210,8 +217,20 @@ pub struct BootstrapArgs {
     /// Print the plan and exit without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Set the webhook's secrets again from SMEFLOW_WEBHOOK_SECRET (its first plain value and its
+    /// first `whsec_` key). GitLab never shows a hook's secrets, so a rotation needs this; see
+    /// the README's "Rotating the webhook secret".
+    #[arg(long)]
+    pub rotate_webhook_secret: bool,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Print a fresh signing key (`whsec_` and the base64 of 32 random bytes) for
+    /// SMEFLOW_WEBHOOK_SECRET. GitLab 19.0+ signs every webhook delivery with it.
+    New,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -291,7 +310,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let catalog = Catalog::load(&cli.config)?;
             let areas = args.areas.resolve(&catalog)?;
             let gl = connect(&args.gitlab)?;
-            let secret = webhook_secret(&catalog);
+            let secrets = webhook_secrets(&catalog)?;
             let webhook_url = args
                 .gitlab
                 .webhook_url
@@ -301,7 +320,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 dry_run: args.dry_run,
                 show_plan: true,
                 webhook_url,
-                webhook_secret: secret,
+                webhook_secrets: secrets,
+                rotate_webhook_secret: args.rotate_webhook_secret,
             };
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
@@ -310,8 +330,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::Secret(SecretCommand::New) => {
+            println!("{}", new_signing_key());
+            Ok(())
+        }
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
+}
+
+/// `whsec_` and the base64 of 32 random bytes: the signing-token format GitLab 19.0+ takes.
+pub fn new_signing_key() -> String {
+    use base64::Engine;
+    let key: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {
@@ -366,17 +400,25 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
         progress: true,
     };
     let mut out = std::io::stdout();
+    let mut skipped = 0;
     for area in areas {
         let policy = crate::policy::AreaPolicy::new(&catalog, area);
-        crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-            .await
-            .map_err(|e| match e {
-                crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
-                crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
-                    Failure::usage(e.to_string())
-                }
-                other => Failure::runtime(other.to_string()),
-            })?;
+        let report =
+            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
+                .await
+                .map_err(|e| match e {
+                    crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
+                    crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
+                        Failure::usage(e.to_string())
+                    }
+                    other => Failure::runtime(other.to_string()),
+                })?;
+        skipped += report.skipped.len();
+    }
+    if skipped > 0 {
+        return Err(Failure::runtime(format!(
+            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+        )));
     }
     Ok(())
 }
@@ -394,11 +436,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
             .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
     };
     let gl = connect(&args.gitlab)?;
-    let project = format!(
-        "{}/{}",
-        catalog.config.gitlab.group.trim_matches('/'),
-        area.project
-    );
+    let project = area.project_full_path(&catalog.config.gitlab.group);
     let fail = |e: ReportError| match e {
         ReportError::NoProject(_) | ReportError::GitLab(GitLabError::Unauthorized { .. }) => {
             Failure::usage(e.to_string())
@@ -569,11 +607,12 @@ fn retry_policy() -> RetryPolicy {
     policy
 }
 
-fn webhook_secret(catalog: &Catalog) -> Option<Token> {
-    std::env::var(&catalog.config.webhook.secret_env)
-        .ok()
-        .map(Token::new)
-        .filter(|t| !t.is_empty())
+pub(crate) fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
+    let env = &catalog.config.webhook.secret_env;
+    let raw = std::env::var(env).unwrap_or_default();
+    let secrets =
+        HookSecrets::from_list(&raw).map_err(|e| Failure::usage(format!("{env}: {e}")))?;
+    Ok(Some(secrets).filter(|s| !s.is_empty()))
 }
 
 pub struct BootstrapOptions {
@@ -581,7 +620,8 @@ pub struct BootstrapOptions {
     /// Print every planned change (the summary line is always printed).
     pub show_plan: bool,
     pub webhook_url: String,
-    pub webhook_secret: Option<Token>,
+    pub webhook_secrets: Option<HookSecrets>,
+    pub rotate_webhook_secret: bool,
 }
 
 /// Bootstraps each area in turn. One area's failure does not stop the others (they are
@@ -642,11 +682,17 @@ pub(crate) async fn provision_area(
     gl: &GitLab,
     catalog: &Catalog,
     area: &AreaConfig,
-    desired: provision::DesiredArea,
+    mut desired: provision::DesiredArea,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let started = Instant::now();
+    if let Some(hook) = desired.hook.as_mut() {
+        let secrets = opts.webhook_secrets.clone().unwrap_or_default();
+        hook.with_token = secrets.token.is_some();
+        hook.with_signing_token = secrets.signing_token.is_some();
+        hook.rotate_secret = opts.rotate_webhook_secret;
+    }
     let full = desired.full_path();
     let observed = bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string())
         .await
@@ -675,13 +721,13 @@ pub(crate) async fn provision_area(
         }
         return Ok(());
     }
-    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secret.is_none() {
+    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
         return Err(Failure::usage(format!(
-            "the webhook needs a secret token and {} is not set. Generate one (e.g. `openssl rand -hex 32`), export it, and give the same value to `smeflow serve`. Nothing was written.",
+            "the webhook needs a secret token and {} is not set. Generate one (e.g. `openssl rand -hex 32`, or a signing key with `smeflow secret new`), export it, and give the same value to `smeflow serve`. Nothing was written.",
             catalog.config.webhook.secret_env
         )));
     }
-    let mut exec = Executor::new(gl, opts.webhook_secret.clone());
+    let mut exec = Executor::new(gl, opts.webhook_secrets.clone());
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();

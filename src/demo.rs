@@ -93,7 +93,8 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         dry_run,
         show_plan,
         webhook_url: webhook_url.clone(),
-        webhook_secret: Some(Token::new(DEMO_SECRET)),
+        webhook_secrets: crate::plan::HookSecrets::from_list(DEMO_SECRET).ok(),
+        rotate_webhook_secret: false,
     };
     println!("== 1. smeflow bootstrap-area {} --dry-run", area.slug);
     bootstrap_areas(&gl, &catalog, &[area], &opts(true, true), &mut out).await?;
@@ -121,7 +122,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         sim.writes()
     );
 
-    let project = format!("{group}/{}", area.project);
+    let project = area.project_full_path(&group);
     print_project(&sim, &catalog, &project);
 
     println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");

@@ -6,9 +6,10 @@
 //! commit: the file is theirs, and smeflow never edits it behind their back.
 
 use crate::bootstrap;
-use crate::cli::{connect, provision_area, BootstrapOptions, Failure, GitLabArgs};
+use crate::cli::{connect, provision_area, webhook_secrets, BootstrapOptions, Failure, GitLabArgs};
 use crate::config::{render, AreaConfig, Catalog};
 use crate::policy::provision::DesiredArea;
+use crate::policy::seeds;
 use clap::Args;
 use std::io::Write;
 use std::path::Path;
@@ -40,10 +41,8 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
         dry_run: args.dry_run,
         show_plan: true,
         webhook_url,
-        webhook_secret: std::env::var(&catalog.config.webhook.secret_env)
-            .ok()
-            .map(crate::gitlab::Token::new)
-            .filter(|t| !t.is_empty()),
+        webhook_secrets: webhook_secrets(&catalog)?,
+        rotate_webhook_secret: false,
     };
     let mut out = std::io::stdout();
     let _ = if area.status.is_formal() {
@@ -122,9 +121,16 @@ pub fn desired(
     webhook_url: &str,
 ) -> Result<DesiredArea, String> {
     let mut desired = bootstrap::desired(catalog, formal, Some(webhook_url))?;
-    desired
-        .seed_issues
-        .extend(render::render_promotion_issues(catalog, formal)?);
+    // Marked like the seed issues, so it is found again (and left alone by the issue
+    // policies) even after someone renames it.
+    desired.seed_issues.extend(
+        render::render_promotion_issues(catalog, formal)?
+            .into_iter()
+            .map(|(title, body)| {
+                let body = format!("{}\n{body}", seeds::marker(&title));
+                (title, body)
+            }),
+    );
     Ok(desired)
 }
 

@@ -600,7 +600,15 @@ pub mod run {
         );
         let body = render_markdown(report, Some(&chart_url));
         let title = review_title(now);
-        match crate::bootstrap::find_issue_by_title(gl, project, &title).await? {
+        // Found among smeflow's own issues by exact title: GitLab's search is full-text and
+        // rate-limited, so "PM Review 2026-11" would also find "PM Review 2026-10".
+        let me = gl.current_user().await?.id;
+        let existing = gl
+            .issues_by_author(project, me)
+            .await?
+            .into_iter()
+            .find(|i| i.title == title);
+        match existing {
             None => changes.push(Change::CreateIssue {
                 project: project.to_string(),
                 title: title.clone(),

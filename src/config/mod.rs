@@ -177,13 +177,18 @@ impl Catalog {
             if !slugs.insert(area.slug.clone()) {
                 problems.push(format!("{at}: slug `{}` is used twice", area.slug));
             }
-            if !valid_project_path(&area.project) {
+            if !area
+                .project
+                .trim_matches('/')
+                .split('/')
+                .all(valid_project_path)
+            {
                 problems.push(format!(
-                    "{at}: project `{}` must be a path inside the group: letters, digits, `-`, `_`, `.`, no `/`",
+                    "{at}: project `{}` must be a name inside the group (letters, digits, `-`, `_`, `.`) or a full path like `group/subgroup/project`",
                     area.project
                 ));
             }
-            if !projects.insert(area.project.clone()) {
+            if !projects.insert(area.project_full_path(&self.config.gitlab.group)) {
                 problems.push(format!("{at}: project `{}` is used twice", area.project));
             }
             for user in area.leads.iter().chain(&area.pms) {

@@ -177,6 +177,18 @@ pub struct AreaConfig {
 }
 
 impl AreaConfig {
+    /// The project's full path: `project` as written when it names a namespace
+    /// (`gitlab-com/customer-success/sa-sme-team-appsec-and-compliance`, a project made by hand
+    /// outside the SME group), else the SME group's `group/project`.
+    pub fn project_full_path(&self, group: &str) -> String {
+        let project = self.project.trim_matches('/');
+        if project.contains('/') {
+            project.to_string()
+        } else {
+            format!("{}/{project}", group.trim_matches('/'))
+        }
+    }
+
     pub fn project_display_name(&self) -> String {
         if let Some(name) = &self.project_name {
             return name.clone();

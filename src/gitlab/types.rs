@@ -167,6 +167,12 @@ pub struct Hook {
     pub job_events: bool,
     #[serde(default = "yes")]
     pub enable_ssl_verification: bool,
+    /// GitLab 19.0+ says whether the hook holds a secret token and a signing token (it never
+    /// returns either); older GitLab leaves both out.
+    #[serde(default)]
+    pub token_present: Option<bool>,
+    #[serde(default)]
+    pub signing_token_present: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -179,6 +185,53 @@ pub struct Note {
     pub created_at: Option<String>,
     #[serde(default)]
     pub author: Option<User>,
+}
+
+/// A group epic (Premium and up).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Epic {
+    pub id: u64,
+    pub iid: u64,
+    pub group_id: u64,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// An issue as an epic lists it: `epic_issue_id` is what unlinking it needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EpicIssue {
+    pub iid: u64,
+    pub project_id: u64,
+    pub epic_issue_id: u64,
+}
+
+/// An issue linked to another (`GET /projects/:id/issues/:iid/links`): the linked issue, which
+/// may live in another project, with the link's own id.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LinkedIssue {
+    pub iid: u64,
+    pub project_id: u64,
+    pub issue_link_id: u64,
+}
+
+/// One entry of an issue's label history (`resource_label_events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LabelEvent {
+    #[serde(default)]
+    pub user: Option<User>,
+    /// `add` or `remove`.
+    pub action: String,
+    /// `null` when the label has since been deleted.
+    #[serde(default)]
+    pub label: Option<LabelName>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LabelName {
+    pub name: String,
 }
 
 /// GitLab timestamps: ISO 8601 (`2026-11-22T14:03:11.123Z`), or the `2021-06-22 02:38:01 UTC`

@@ -2,9 +2,9 @@
 //! "already exists" into success when the object matches, and after an ambiguous failure (a
 //! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
 
-use super::{Change, FileAction, HookSpec};
+use super::{Change, FileAction, HookSecrets, HookSpec};
 use crate::gitlab::types::{Board, BoardList, Hook, Issue, Label, TreeEntry};
-use crate::gitlab::{enc, GitLab, GitLabError, Token};
+use crate::gitlab::{enc, GitLab, GitLabError};
 use crate::policy::epics::Backend;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -24,24 +24,26 @@ pub struct ApplyError {
 
 pub struct Executor<'a> {
     gitlab: &'a GitLab,
-    webhook_secret: Option<Token>,
+    webhook_secrets: Option<HookSecrets>,
     label_ids: HashMap<(String, String), u64>,
     board_ids: HashMap<(String, String), u64>,
     list_ids: HashMap<(String, String, String), u64>,
     issue_iids: HashMap<(String, String), u64>,
     epic_iids: HashMap<(String, String), u64>,
+    bot_id: Option<u64>,
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(gitlab: &'a GitLab, webhook_secret: Option<Token>) -> Executor<'a> {
+    pub fn new(gitlab: &'a GitLab, webhook_secrets: Option<HookSecrets>) -> Executor<'a> {
         Executor {
             gitlab,
-            webhook_secret,
+            webhook_secrets,
             label_ids: HashMap::new(),
             board_ids: HashMap::new(),
             list_ids: HashMap::new(),
             issue_iids: HashMap::new(),
             epic_iids: HashMap::new(),
+            bot_id: None,
         }
     }
 
@@ -409,9 +411,10 @@ impl<'a> Executor<'a> {
             }
             Change::CreateHook { project, hook } => {
                 let body = self.hook_body(hook)?;
-                gl.post::<Hook>(&format!("/projects/{}/hooks", enc(project)), &body)
-                    .await
-                    .map(drop)
+                let created: Hook = gl
+                    .post(&format!("/projects/{}/hooks", enc(project)), &body)
+                    .await?;
+                self.check_signing(&created)
             }
             Change::EditIssueLabels {
                 project,
@@ -446,15 +449,16 @@ impl<'a> Executor<'a> {
             } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
                 let body = self.hook_body(hook)?;
-                gl.put::<Hook>(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
-                    .await
-                    .map(drop)
+                let updated: Hook = gl
+                    .put(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
+                    .await?;
+                self.check_signing(&updated)
             }
         }
     }
 
     fn hook_body(&self, hook: &HookSpec) -> Result<Value, GitLabError> {
-        let Some(secret) = &self.webhook_secret else {
+        let Some(secrets) = self.webhook_secrets.as_ref().filter(|s| !s.is_empty()) else {
             return Err(GitLabError::Rejected {
                 method: "-".into(),
                 path: "hooks".into(),
@@ -463,8 +467,38 @@ impl<'a> Executor<'a> {
             });
         };
         let mut body = serde_json::to_value(hook).expect("hook spec serialises");
-        body["token"] = json!(secret.expose());
+        if let Some(token) = &secrets.token {
+            body["token"] = json!(token.expose());
+        }
+        if let Some(key) = &secrets.signing_token {
+            body["signing_token"] = json!(key.expose());
+        }
         Ok(body)
+    }
+
+    /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
+    /// answers without `signing_token_present`: deliveries then carry the plain token only, and
+    /// a hook given no plain token would have every delivery refused.
+    fn check_signing(&self, hook: &Hook) -> Result<(), GitLabError> {
+        let Some(secrets) = &self.webhook_secrets else {
+            return Ok(());
+        };
+        if secrets.signing_token.is_none() || hook.signing_token_present.is_some() {
+            return Ok(());
+        }
+        if secrets.token.is_none() {
+            return Err(GitLabError::Rejected {
+                method: "-".into(),
+                path: "hooks".into(),
+                status: 0,
+                message: "this GitLab ignores signing tokens (it needs 19.0+ with webhook_signing_token) and SMEFLOW_WEBHOOK_SECRET has no plain value, so the webhook has no secret and `serve` would refuse every delivery. Add a plain value (e.g. `openssl rand -hex 32`) to SMEFLOW_WEBHOOK_SECRET and run `smeflow bootstrap-area --rotate-webhook-secret`".into(),
+            });
+        }
+        tracing::warn!(
+            url = hook.url,
+            "this GitLab does not sign webhook deliveries (it needs 19.0+ with webhook_signing_token): the hook authenticates with the plain token alone"
+        );
+        Ok(())
     }
 
     /// After an ambiguous failure: did the write land after all?
@@ -509,18 +543,18 @@ impl<'a> Executor<'a> {
                 })
             }
             Change::CreateEpic { group, title, .. } => {
-                let epics: Vec<Value> = gl
-                    .list(
-                        &format!("/groups/{}/epics", enc(group)),
-                        &[("search", title.clone())],
-                    )
-                    .await?;
-                epics.iter().any(|e| e["title"] == *title)
+                let me = self.bot_id().await?;
+                gl.epics_by_author(group, me)
+                    .await?
+                    .iter()
+                    .any(|e| e.title == *title)
             }
             Change::CreateIssue { project, title, .. } => {
-                crate::bootstrap::find_issue_by_title(gl, project, title)
+                let me = self.bot_id().await?;
+                gl.issues_by_author(project, me)
                     .await?
-                    .is_some()
+                    .iter()
+                    .any(|i| i.title == *title)
             }
             Change::CreateBoard { project, name } => self.refresh_board(project, name).await?,
             Change::CreateBoardList {
@@ -580,22 +614,25 @@ impl<'a> Executor<'a> {
         Ok(self.find_label(project, name).await?.id)
     }
 
-    /// The label with exactly this name (GitLab's `search` is a substring match), remembered.
+    /// The label with exactly this name. All of the project's labels are read (and remembered)
+    /// rather than searched: GitLab rate-limits `search` and matches it loosely.
     async fn find_label(&mut self, project: &str, name: &str) -> Result<Label, GitLabError> {
-        let labels: Vec<Label> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/labels", enc(project)),
-                &[("search", name.to_string())],
-            )
-            .await?;
-        let label = labels
+        let labels = self.gitlab.project_labels(project).await?;
+        self.know_labels(project, &labels);
+        labels
             .into_iter()
             .find(|l| l.name == name)
-            .ok_or_else(|| not_found("labels", name))?;
-        self.label_ids
-            .insert((project.to_string(), name.to_string()), label.id);
-        Ok(label)
+            .ok_or_else(|| not_found("labels", name))
+    }
+
+    /// smeflow's own user id, read once: the issues and epics it created are found by author.
+    async fn bot_id(&mut self) -> Result<u64, GitLabError> {
+        if let Some(id) = self.bot_id {
+            return Ok(id);
+        }
+        let id = self.gitlab.current_user().await?.id;
+        self.bot_id = Some(id);
+        Ok(id)
     }
 
     /// The iid of an issue found by exact title (a tracking issue possibly created by this plan).
@@ -604,8 +641,13 @@ impl<'a> Executor<'a> {
         if let Some(iid) = self.issue_iids.get(&key) {
             return Ok(*iid);
         }
-        let issue = crate::bootstrap::find_issue_by_title(self.gitlab, project, title)
+        let me = self.bot_id().await?;
+        let issue = self
+            .gitlab
+            .issues_by_author(project, me)
             .await?
+            .into_iter()
+            .find(|i| i.title == title)
             .ok_or_else(|| not_found("issues", title))?;
         self.issue_iids.insert(key, issue.iid);
         Ok(issue.iid)
@@ -616,17 +658,14 @@ impl<'a> Executor<'a> {
         if let Some(iid) = self.epic_iids.get(&key) {
             return Ok(*iid);
         }
-        let epics: Vec<Value> = self
+        let me = self.bot_id().await?;
+        let iid = self
             .gitlab
-            .list(
-                &format!("/groups/{}/epics", enc(group)),
-                &[("search", title.to_string())],
-            )
-            .await?;
-        let iid = epics
+            .epics_by_author(group, me)
+            .await?
             .iter()
-            .find(|e| e["title"] == title)
-            .and_then(|e| e["iid"].as_u64())
+            .find(|e| e.title == title)
+            .map(|e| e.iid)
             .ok_or_else(|| not_found("epics", title))?;
         self.epic_iids.insert(key, iid);
         Ok(iid)

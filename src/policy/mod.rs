@@ -4,6 +4,7 @@
 pub mod epics;
 pub mod issue;
 pub mod provision;
+pub mod seeds;
 pub mod themes;
 
 use crate::config::{label_scope, AreaConfig, Catalog};
@@ -27,11 +28,7 @@ pub struct AreaPolicy {
 
 impl AreaPolicy {
     pub fn new(catalog: &Catalog, area: &AreaConfig) -> AreaPolicy {
-        let project = format!(
-            "{}/{}",
-            catalog.config.gitlab.group.trim_matches('/'),
-            area.project
-        );
+        let project = area.project_full_path(&catalog.config.gitlab.group);
         let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut theme_defs = Vec::new();
         for (_, label) in catalog.area_labels(area) {
@@ -50,16 +47,22 @@ impl AreaPolicy {
         }
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
-        let mut exempt_titles: std::collections::BTreeSet<String> =
-            catalog.seed_issues.keys().cloned().collect();
-        exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
-        exempt_titles.extend(catalog.promotion_issues.keys().cloned());
+        let exempt_titles = themes
+            .iter()
+            .map(|t| epics::container_title(&area.name, t))
+            .collect();
         AreaPolicy {
             area: area.clone(),
             rules: AreaRules {
                 project: project.clone(),
                 scopes,
                 exempt_titles,
+                seed_titles: catalog
+                    .seed_issues
+                    .keys()
+                    .chain(catalog.promotion_issues.keys())
+                    .cloned()
+                    .collect(),
             },
             project,
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),

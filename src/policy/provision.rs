@@ -52,6 +52,8 @@ pub struct ObservedArea {
     /// Repository path → git blob id, for files under the templates folder.
     pub template_blobs: BTreeMap<String, String>,
     pub seed_titles: BTreeSet<String>,
+    /// Seed issues people made before smeflow: (seed title, iid, the issue's own title).
+    pub adopted_seeds: Vec<(String, u64, String)>,
     pub boards: Vec<Board>,
     pub hooks: Vec<Hook>,
 }
@@ -78,6 +80,11 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     }
     plan_labels(desired, observed, &project, &mut plan);
     plan_templates(desired, observed, &project, &mut plan);
+    for (seed, iid, title) in &observed.adopted_seeds {
+        plan.notes.push(format!(
+            "issue #{iid} \"{title}\" is this area's \"{seed}\": adopted as it is"
+        ));
+    }
     for (title, description) in &desired.seed_issues {
         if !observed.seed_titles.contains(title) {
             plan.changes.push(Change::CreateIssue {
@@ -299,6 +306,10 @@ pub fn plan_board(
     }
 }
 
+/// A GitLab that shows no `signing_token_present` (before 19.0, or `webhook_signing_token` off)
+/// ignores signing tokens.
+pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that needs GitLab 19.0+ with webhook_signing_token): the webhook authenticates with the plain token alone, so keep a plain value in the secret list";
+
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
         hooks
@@ -348,6 +359,21 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
                 if want { "off -> on" } else { "on -> off" }
             ));
         }
+    }
+    // GitLab 19.0+ says which secrets a hook holds; it drops the token when the URL changes
+    // without a new one, and every delivery is then refused.
+    if spec.with_token && hook.token_present == Some(false) {
+        drift.push("secret token missing".to_string());
+    }
+    if spec.with_signing_token {
+        match hook.signing_token_present {
+            Some(false) => drift.push("signing token missing".to_string()),
+            None => plan.warnings.push(UNSIGNED.to_string()),
+            Some(true) => {}
+        }
+    }
+    if spec.rotate_secret && drift.is_empty() {
+        drift.push("secrets set again (--rotate-webhook-secret)".to_string());
     }
     if !drift.is_empty() {
         plan.changes.push(Change::UpdateHook {

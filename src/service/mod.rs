@@ -39,7 +39,7 @@ impl AppState {
                     .iter()
                     .map(|a| {
                         (
-                            format!("{}/{}", c.config.gitlab.group.trim_matches('/'), a.project),
+                            a.project_full_path(&c.config.gitlab.group),
                             tokio::sync::RwLock::new(()),
                         )
                     })
