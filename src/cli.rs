@@ -49,10 +49,13 @@ pub enum Command {
         after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml"
     )]
     BootstrapArea(BootstrapArgs),
-    /// The day an area of interest becomes a formal SME area: checks smeflow.toml has what a
-    /// formal area needs, provisions the rest of the kit (request and feedback templates and
-    /// labels, themes, the PM Review board), and opens one "Formal area setup" issue with the
-    /// program's own steps. Prints the smeflow.toml change to commit; never edits the file.
+    /// Make an area of interest a formal SME area: the rest of the kit and a setup issue.
+    ///
+    /// Checks smeflow.toml has what a formal area needs (leads, PMs, a request channel, Google
+    /// groups, themes) and names whatever is missing; provisions the rest of the kit (request
+    /// and feedback templates and labels, themes, the PM Review board) with the same plan as
+    /// bootstrap-area, and opens one "Formal area setup" issue with the program's own steps.
+    /// Prints the smeflow.toml change to commit; never edits the file.
     #[command(
         after_help = "Examples:\n  smeflow promote-area cicd --dry-run   # check the config, show the plan, write nothing\n  smeflow promote-area cicd             # apply it; a second run changes nothing"
     )]
