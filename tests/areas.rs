@@ -418,3 +418,126 @@ fn the_pm_review_report_refuses_an_area_of_interest_before_asking_gitlab() {
     );
     assert!(sim.requests().is_empty());
 }
+
+/// Through `smeflow serve`: GitLab's webhook for an issue filed in an area of interest gets the
+/// SME Workflow hygiene and nothing of the feedback process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_from_an_area_of_interest_get_only_workflow_hygiene() {
+    use smeflow::sim::Access;
+    use std::time::{Duration, Instant};
+    const SA_TOKEN: &str = "glpat-solutions-architect";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = Simulator::start().await;
+    sim.add_group(GROUP);
+    sim.add_user("sme-bot", TOKEN);
+    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
+    sim.add_user("jdoe", SA_TOKEN);
+    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let hook = format!("http://127.0.0.1:{port}/webhooks/gitlab");
+    let out = smeflow(&sim)
+        .env("SMEFLOW_WEBHOOK_URL", &hook)
+        .args(["bootstrap-area", "cicd"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args([
+            "serve",
+            "--no-sync",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--state")
+        .arg(dir.path().join("s.db"))
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_RETRY_BASE_MS", "10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A Solutions Architect files "feedback" as in a formal area, without a workflow label.
+    let (status, created) = sim
+        .as_user(
+            SA_TOKEN,
+            "POST",
+            &format!("/projects/{}/issues", CICD_PROJECT.replace('/', "%2F")),
+            serde_json::json!({
+                "title": "ACME: runner autoscaling is slow",
+                "description": "Our runners take minutes to scale.",
+                "labels": "Type::Customer Feedback",
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let iid = created["iid"].as_u64().unwrap();
+
+    // Wait (bounded) until every delivery, smeflow's own edits' included, is worked off.
+    let pending = |text: &str| -> i64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("smeflow_deliveries{state=\"pending\"}")
+                    || l.starts_with("smeflow_deliveries{state=\"in_progress\"}")
+                    || l.starts_with("smeflow_deliveries{state=\"failed\"}")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut quiet = 0;
+    while quiet < 3 {
+        assert!(Instant::now() < deadline, "serve did not settle");
+        sim.deliveries_flushed().await;
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let has_triage = sim
+            .issues(CICD_PROJECT)
+            .iter()
+            .any(|i| i["iid"] == iid && i["labels"].to_string().contains("SME Workflow::Triage"));
+        quiet = if pending(&metrics) == 0 && has_triage {
+            quiet + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    let issue = sim
+        .issues(CICD_PROJECT)
+        .into_iter()
+        .find(|i| i["iid"] == iid)
+        .unwrap();
+    let mut labels: Vec<&str> = issue["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["SME Workflow::Triage", "Type::Customer Feedback"]);
+    assert!(
+        sim.notes(CICD_PROJECT, iid).is_empty(),
+        "no PM status, missing-information or theme note in an area of interest"
+    );
+}
