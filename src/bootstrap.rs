@@ -5,7 +5,7 @@ use crate::config::{render, AreaConfig, Catalog};
 use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::HookSpec;
-use crate::policy::provision::{DesiredArea, ObservedArea};
+use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
 use crate::policy::seeds;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,25 @@ pub fn desired(
             with_signing_token: false,
             rotate_secret: false,
         }),
+        formal_only: formal_only(catalog, area)?,
+    })
+}
+
+/// The formal kit's labels, boards and templates that an area of interest does not get.
+fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, String> {
+    if area.status.is_formal() {
+        return Ok(FormalOnly::default());
+    }
+    let (labels, boards) = catalog.formal_only_names(area);
+    let provisioned = render::render_templates(catalog, area)?;
+    let templates = render::render_templates(catalog, &catalog.formal_view(area))?
+        .into_keys()
+        .filter(|path| !provisioned.contains_key(path))
+        .collect();
+    Ok(FormalOnly {
+        labels,
+        boards,
+        templates,
     })
 }
 

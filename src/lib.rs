@@ -7,6 +7,7 @@ pub mod gitlab;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod promote;
 pub mod report;
 pub mod service;
 pub mod sim;
