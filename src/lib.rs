@@ -7,7 +7,6 @@ pub mod gitlab;
 pub mod plan;
 pub mod policy;
 pub mod progress;
-pub mod promote;
 pub mod report;
 pub mod service;
 pub mod sim;

@@ -50,7 +50,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         ))
     })?;
     let area = catalog.area(area_wanted)?;
-    crate::promote::require_formal(area, "the demo's customer-feedback flow")?;
+    crate::cli::promote::require_formal(area, "the demo's customer-feedback flow")?;
     let sim = Simulator::start().await;
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     sim.add_group(&group);

@@ -2,6 +2,7 @@
 //! 2 usage or configuration error).
 
 pub mod demo;
+pub mod promote;
 
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
@@ -61,7 +62,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  smeflow promote-area cicd --dry-run   # check the config, show the plan, write nothing\n  smeflow promote-area cicd             # apply it; a second run changes nothing"
     )]
-    PromoteArea(crate::promote::PromoteArgs),
+    PromoteArea(crate::cli::promote::PromoteArgs),
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
     CheckConfig,
@@ -330,7 +331,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
-        Command::PromoteArea(args) => crate::promote::run(&cli.config, args).await,
+        Command::PromoteArea(args) => crate::cli::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
@@ -432,7 +433,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     use crate::report::run::{build, post, ReportError};
     let catalog = Catalog::load(config)?;
     let area = catalog.area(&args.area)?;
-    crate::promote::require_formal(area, "the monthly PM review")?;
+    crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),

@@ -5,8 +5,8 @@
 //! setup" issue with the program's own steps. It prints the smeflow.toml change for the user to
 //! commit: the file is theirs, and smeflow never edits it behind their back.
 
+use super::{connect, provision_area, webhook_secrets, BootstrapOptions, Failure, GitLabArgs};
 use crate::bootstrap;
-use crate::cli::{connect, provision_area, webhook_secrets, BootstrapOptions, Failure, GitLabArgs};
 use crate::config::{render, AreaConfig, Catalog};
 use crate::policy::provision::DesiredArea;
 use crate::policy::seeds;
