@@ -2,12 +2,11 @@
 //! apply it through the executor.
 
 use crate::config::{render, AreaConfig, Catalog};
-use crate::gitlab::types::{Board, Group, Hook, Issue, Label, Project, TreeEntry};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::Issue;
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::HookSpec;
-use crate::policy::provision::{DesiredArea, ObservedArea};
+use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
 use crate::policy::seeds;
-use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -85,15 +84,26 @@ pub fn desired(
             with_signing_token: false,
             rotate_secret: false,
         }),
+        formal_only: formal_only(catalog, area)?,
     })
 }
 
-#[derive(Deserialize)]
-struct ProjectAccess {
-    #[serde(default)]
-    issues_enabled: Option<bool>,
-    #[serde(default)]
-    issues_access_level: Option<String>,
+/// The formal kit's labels, boards and templates that an area of interest does not get.
+fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, String> {
+    if area.status.is_formal() {
+        return Ok(FormalOnly::default());
+    }
+    let (labels, boards) = catalog.formal_only_names(area);
+    let provisioned = render::render_templates(catalog, area)?;
+    let templates = render::render_templates(catalog, &catalog.formal_view(area))?
+        .into_keys()
+        .filter(|path| !provisioned.contains_key(path))
+        .collect();
+    Ok(FormalOnly {
+        labels,
+        boards,
+        templates,
+    })
 }
 
 /// Reads what GitLab has, with paginated lists rather than one request per object.
@@ -102,64 +112,35 @@ pub async fn observe(
     desired: &DesiredArea,
     config_path: &str,
 ) -> Result<ObservedArea, BootstrapError> {
-    let group: Group = gl
-        .get_opt(&format!("/groups/{}", enc(&desired.group)))
+    let group = gl
+        .group(&desired.group)
         .await?
         .ok_or_else(|| BootstrapError::GroupNotFound {
             group: desired.group.clone(),
             config: config_path.to_string(),
         })?;
     let full = desired.full_path();
-    let project_path = format!("/projects/{}", enc(&full));
-    let Some(raw) = gl.get_opt::<serde_json::Value>(&project_path).await? else {
+    let Some(project) = gl.project(&full).await? else {
         return Ok(ObservedArea {
             group: Some(group),
             ..Default::default()
         });
     };
-    let decode_error = |e: serde_json::Error| GitLabError::Decode {
-        method: "GET".into(),
-        path: project_path.clone(),
-        reason: e.to_string(),
-    };
-    let project: Project = serde_json::from_value(raw.clone()).map_err(decode_error)?;
-    let access: ProjectAccess = serde_json::from_value(raw).map_err(decode_error)?;
-    let issues_enabled = match access.issues_access_level.as_deref() {
-        Some(level) => level != "disabled",
-        None => access.issues_enabled.unwrap_or(true),
-    };
-    let labels: Vec<Label> = gl
-        .list(
-            &format!("{project_path}/labels"),
-            &[("include_ancestor_groups", "true".into())],
-        )
-        .await?;
+    let issues_enabled = project.issues_enabled();
+    let labels = gl.project_labels(&full).await?;
     let template_blobs = match &project.default_branch {
         None => Default::default(),
-        Some(branch) => {
-            match gl
-                .list::<TreeEntry>(
-                    &format!("{project_path}/repository/tree"),
-                    &[
-                        ("path", render::TEMPLATE_DIR.to_string()),
-                        ("ref", branch.clone()),
-                    ],
-                )
-                .await
-            {
-                Ok(entries) => entries
-                    .into_iter()
-                    .filter(|e| e.kind == "blob")
-                    .map(|e| (e.path, e.id))
-                    .collect(),
-                Err(GitLabError::NotFound { .. }) => Default::default(),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Some(branch) => gl
+            .repository_tree(&full, render::TEMPLATE_DIR, branch)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == "blob")
+            .map(|e| (e.path, e.id))
+            .collect(),
     };
     let (seed_titles, adopted_seeds) = observe_seeds(gl, desired, &full).await?;
-    let boards: Vec<Board> = gl.list(&format!("{project_path}/boards"), &[]).await?;
-    let hooks: Vec<Hook> = gl.list(&format!("{project_path}/hooks"), &[]).await?;
+    let boards = gl.boards(&full).await?;
+    let hooks = gl.hooks(&full).await?;
     Ok(ObservedArea {
         group: Some(group),
         project: Some(project),

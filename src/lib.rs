@@ -3,11 +3,11 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
 pub mod program_report;
+pub mod progress;
 pub mod report;
 pub mod service;
 pub mod sim;

@@ -375,7 +375,7 @@ pub mod run {
     use super::*;
     use crate::config::Catalog;
     use crate::gitlab::types::Note;
-    use crate::gitlab::{enc, GitLab, GitLabError};
+    use crate::gitlab::{GitLab, GitLabError};
     use crate::plan::exec::{ApplyError, Executor};
     use crate::plan::Change;
     use crate::policy::request::route::{seed_iids, ENABLEMENT, KNOWLEDGE_BASE};
@@ -391,14 +391,11 @@ pub mod run {
     }
 
     async fn notes(gl: &GitLab, project: &str, iid: u64) -> Result<Vec<Note>, GitLabError> {
-        gl.list(
-            &format!("/projects/{}/issues/{iid}/notes", enc(project)),
-            &[("sort", "asc".into())],
-        )
-        .await
+        gl.notes(project, iid).await
     }
 
-    /// Reads every area (one that is not bootstrapped yet is left out and named in `skipped`).
+    /// Reads every formal area (one that is not bootstrapped yet is left out and named in
+    /// `skipped`).
     pub async fn read(
         gl: &GitLab,
         catalog: &Catalog,
@@ -406,15 +403,10 @@ pub mod run {
     ) -> Result<(Vec<AreaInput>, Vec<String>), GitLabError> {
         let mut inputs = Vec::new();
         let mut skipped = Vec::new();
-        for area in &catalog.config.areas {
+        // Areas of interest have no feedback or request process: nothing to put side by side.
+        for area in catalog.config.areas.iter().filter(|a| a.status.is_formal()) {
             let project = area.project_full_path(&catalog.config.gitlab.group);
-            let issues: Vec<Issue> = match gl
-                .list(
-                    &format!("/projects/{}/issues", enc(&project)),
-                    &[("state", "all".into())],
-                )
-                .await
-            {
+            let issues: Vec<Issue> = match gl.all_issues(&project).await {
                 Ok(issues) => issues,
                 Err(GitLabError::NotFound { .. }) => {
                     skipped.push(area.name.clone());

@@ -10,8 +10,8 @@
 
 use crate::bootstrap::NotBootstrapped;
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Board, Issue, IssueEpic, Note, Project};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::{Issue, IssueEpic};
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::{ApplyError, Executor};
 use crate::plan::{Change, Plan};
 use crate::policy::epics::{self, Backend, Container, EpicInputs, FeedbackItem};
@@ -71,8 +71,8 @@ pub async fn sync_area(
     let started = now_ms();
     let project = policy.project.clone();
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
-    let project_info: Project = gl
-        .get_opt(&format!("/projects/{}", enc(&project)))
+    let project_info = gl
+        .project(&project)
         .await?
         .ok_or_else(|| NotBootstrapped(project.clone()))?;
     let project_id = project_info.id;
@@ -83,23 +83,14 @@ pub async fn sync_area(
         Some(s) if !opts.full => s.snapshot(&project)?,
         _ => (None, Vec::new()),
     };
-    let mut query = vec![
-        ("state", "all".to_string()),
-        ("order_by", "updated_at".into()),
-        ("sort", "asc".into()),
-    ];
     let incremental = last_sync.is_some();
-    if let Some(t) = last_sync {
-        let since = chrono::DateTime::from_timestamp_millis(t - SKEW_MS).unwrap_or_default();
-        query.push((
-            "updated_after",
-            since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ));
-    }
-    let spinner = progress_spinner(opts.progress, "reading issues");
-    let fresh: Vec<Issue> = gl
-        .list(&format!("/projects/{}/issues", enc(&project)), &query)
-        .await?;
+    let since = last_sync.map(|t| {
+        chrono::DateTime::from_timestamp_millis(t - SKEW_MS)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    });
+    let spinner = crate::progress::spinner(opts.progress, "reading issues");
+    let fresh = gl.issues_updated_after(&project, since.as_deref()).await?;
     if let Some(s) = &spinner {
         s.finish_and_clear();
     }
@@ -158,9 +149,7 @@ pub async fn sync_area(
     }
 
     // Boards keep their lists and order.
-    let boards: Vec<Board> = gl
-        .list(&format!("/projects/{}/boards", enc(&project)), &[])
-        .await?;
+    let boards = gl.boards(&project).await?;
     let observed_boards = provision::ObservedArea {
         boards: boards.clone(),
         ..Default::default()
@@ -227,7 +216,7 @@ pub async fn sync_area(
     exec.know_boards(&project, &boards);
     themes.teach(&mut exec, &group, &project);
     let bar = if opts.progress {
-        crate::cli::progress_bar(plan.changes.len())
+        crate::progress::bar(plan.changes.len())
     } else {
         None
     };
@@ -285,16 +274,7 @@ async fn plan_issue(
     let mut planned = policy.decide(&view, ctx.clone(), examples);
     if planned.iter().any(|c| matches!(c, Change::AddNote { .. })) {
         // Only GitLab knows for sure whether the note is there (the store may be new).
-        let notes: Vec<Note> = gl
-            .list(
-                &format!(
-                    "/projects/{}/issues/{}/notes",
-                    enc(reads.project),
-                    issue.iid
-                ),
-                &[],
-            )
-            .await?;
+        let notes = gl.notes(reads.project, issue.iid).await?;
         ctx.notes.extend(notes.into_iter().map(|n| n.body));
         planned = policy.decide(&view, ctx.clone(), examples);
     }
@@ -535,15 +515,4 @@ async fn epic_members(
         .filter(|i| i.project_id == project_id)
         .map(|i| (i.iid, i.epic_issue_id))
         .collect())
-}
-
-fn progress_spinner(enabled: bool, what: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let s = indicatif::ProgressBar::new_spinner();
-    s.set_message(what.to_string());
-    s.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(s)
 }

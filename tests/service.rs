@@ -761,9 +761,8 @@ async fn feedback_moved_to_another_theme_in_the_work_item_ui_changes_epics_at_on
     sim.set_work_item_ui(true);
     let dir = tempfile::tempdir().unwrap();
     let svc = Service::start(&sim, &state_file(&dir), port).await;
-    let labels = |theme: &str| {
-        format!("Type::Customer Feedback,{theme},Region::APAC,Priority::High")
-    };
+    let labels =
+        |theme: &str| format!("Type::Customer Feedback,{theme},Region::APAC,Priority::High");
     let mut chat = Vec::new();
     for customer in ["ACME", "Globex", "Initech"] {
         chat.push(

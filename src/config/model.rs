@@ -71,6 +71,9 @@ pub struct PathsSection {
     pub issue_templates: String,
     #[serde(default = "default_seed_issues")]
     pub seed_issues: String,
+    /// Issues `promote-area` opens when an area of interest becomes formal.
+    #[serde(default = "default_promotion_issues")]
+    pub promotion_issues: String,
 }
 
 impl Default for PathsSection {
@@ -79,6 +82,7 @@ impl Default for PathsSection {
             label_sets: default_label_sets(),
             issue_templates: default_templates(),
             seed_issues: default_seed_issues(),
+            promotion_issues: default_promotion_issues(),
         }
     }
 }
@@ -91,6 +95,9 @@ fn default_templates() -> String {
 }
 fn default_seed_issues() -> String {
     "seed-issues".into()
+}
+fn default_promotion_issues() -> String {
+    "promotion-issues".into()
 }
 
 /// How smeflow keeps the PM review going.
@@ -135,6 +142,20 @@ pub enum AreaStatus {
     Formal,
     /// An area of interest: collaboration project, no dedicated PM review yet.
     Interest,
+}
+
+impl AreaStatus {
+    pub fn is_formal(self) -> bool {
+        self == AreaStatus::Formal
+    }
+
+    /// How plans and `check-config` name the kind of area.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AreaStatus::Formal => "formal SME area",
+            AreaStatus::Interest => "area of interest",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -217,8 +238,24 @@ pub struct LabelSetFile {
     /// Board built from this set, its lists in label order (e.g. "PM Review").
     #[serde(default)]
     pub board: Option<String>,
+    /// Part of the formal kit only (SME requests, customer feedback, PM review): areas of
+    /// interest do not get it until `smeflow promote-area`.
+    #[serde(default)]
+    pub formal_only: bool,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSpec>,
+}
+
+impl LabelSetFile {
+    /// Theme sets classify customer feedback, which only formal areas have, so they are
+    /// formal-only without saying so.
+    pub fn is_formal_only(&self) -> bool {
+        self.formal_only || self.is_theme_set()
+    }
+
+    pub fn is_theme_set(&self) -> bool {
+        self.scope.as_deref() == Some("Theme")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

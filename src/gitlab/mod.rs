@@ -174,6 +174,15 @@ impl fmt::Debug for GitLab {
     }
 }
 
+/// Git's object id for a file's content, as the repository tree API reports it.
+pub fn git_blob_id(content: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", content.len()).as_bytes());
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Percent-encodes a project/group path or file path as one URL path segment (`a/b` → `a%2Fb`).
 pub fn enc(segment: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};

@@ -28,6 +28,26 @@ pub struct Project {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub web_url: String,
+    /// `enabled`, `private` or `disabled` (GitLab 12.0+); older GitLab sends `issues_enabled`.
+    #[serde(default)]
+    pub issues_access_level: Option<String>,
+    #[serde(default)]
+    pub issues_enabled: Option<bool>,
+}
+
+impl Project {
+    pub fn issues_enabled(&self) -> bool {
+        match self.issues_access_level.as_deref() {
+            Some(level) => level != "disabled",
+            None => self.issues_enabled.unwrap_or(true),
+        }
+    }
+}
+
+/// A file in a repository, as `GET /projects/:id/repository/files/:path` describes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RepoFile {
+    pub blob_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

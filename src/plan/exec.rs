@@ -2,10 +2,11 @@
 //! "already exists" into success when the object matches, and after an ambiguous failure (a
 //! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
 
+use super::Backend;
 use super::{Change, FileAction, HookSecrets, HookSpec};
-use crate::gitlab::types::{Board, BoardList, Hook, Issue, Label, TreeEntry};
-use crate::gitlab::{enc, GitLab, GitLabError};
-use crate::policy::epics::Backend;
+use crate::gitlab::api::{CommitAction, NewProject};
+use crate::gitlab::types::{Board, BoardList, Hook, Label};
+use crate::gitlab::{GitLab, GitLabError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -130,19 +131,26 @@ impl<'a> Executor<'a> {
                 visibility,
                 group,
             } => {
-                let body = json!({
-                    "name": name, "path": path, "namespace_id": namespace_id,
-                    "description": description, "visibility": visibility,
-                    "issues_access_level": "enabled", "initialize_with_readme": false,
-                });
-                match gl.post::<Value>("/projects", &body).await {
+                let new = NewProject {
+                    name,
+                    path,
+                    namespace_id: *namespace_id,
+                    description,
+                    visibility,
+                    issues_access_level: "enabled",
+                    initialize_with_readme: false,
+                };
+                match gl.create_project(&new).await {
                     Ok(_) => Ok(()),
-                    Err(GitLabError::Rejected { status: 400, message, .. })
-                        if message.contains("has already been taken") =>
-                    {
+                    Err(GitLabError::Rejected {
+                        status: 400,
+                        message,
+                        method,
+                        path: endpoint,
+                    }) if message.contains("has already been taken") => {
                         Err(GitLabError::Rejected {
-                            method: "POST".into(),
-                            path: "/projects".into(),
+                            method,
+                            path: endpoint,
                             status: 400,
                             message: format!(
                                 "the path {group}/{path} is already taken by a project or subgroup this token cannot see or use. Pick another `project` for this area in smeflow.toml, or give the token access to the existing project"
@@ -152,22 +160,14 @@ impl<'a> Executor<'a> {
                     Err(e) => Err(e),
                 }
             }
-            Change::EnableIssues { project } => gl
-                .put::<Value>(
-                    &format!("/projects/{}", enc(project)),
-                    &json!({"issues_access_level": "enabled"}),
-                )
-                .await
-                .map(drop),
+            Change::EnableIssues { project } => gl.enable_issues(project).await,
             Change::CreateLabel {
                 project,
                 name,
                 color,
                 description,
             } => {
-                let body = json!({"name": name, "color": color, "description": description});
-                let path = format!("/projects/{}/labels", enc(project));
-                match gl.post::<Label>(&path, &body).await {
+                match gl.create_label(project, name, color, description).await {
                     Ok(label) => {
                         self.label_ids
                             .insert((project.clone(), name.clone()), label.id);
@@ -187,19 +187,13 @@ impl<'a> Executor<'a> {
                 description,
                 ..
             } => {
-                let mut body = serde_json::Map::new();
-                if let Some((_, c)) = color {
-                    body.insert("color".into(), json!(c));
-                }
-                if let Some((_, d)) = description {
-                    body.insert("description".into(), json!(d));
-                }
-                gl.put::<Value>(
-                    &format!("/projects/{}/labels/{id}", enc(project)),
-                    &Value::Object(body),
+                gl.update_label(
+                    project,
+                    *id,
+                    color.as_ref().map(|(_, c)| c.as_str()),
+                    description.as_ref().map(|(_, d)| d.as_str()),
                 )
                 .await
-                .map(drop)
             }
             Change::CommitFiles {
                 project,
@@ -207,21 +201,20 @@ impl<'a> Executor<'a> {
                 message,
                 files,
             } => {
-                let actions: Vec<Value> = files
+                let actions: Vec<CommitAction> = files
                     .iter()
-                    .map(|f| {
-                        json!({
-                            "action": match f.action { FileAction::Create => "create", FileAction::Update => "update" },
-                            "file_path": f.path,
-                            "content": f.content,
-                            "encoding": "text",
-                        })
+                    .map(|f| CommitAction {
+                        action: match f.action {
+                            FileAction::Create => "create",
+                            FileAction::Update => "update",
+                        },
+                        file_path: &f.path,
+                        content: &f.content,
+                        encoding: "text",
                     })
                     .collect();
-                let body = json!({"branch": branch, "commit_message": message, "actions": actions});
-                gl.post::<Value>(&format!("/projects/{}/repository/commits", enc(project)), &body)
+                gl.commit(project, branch, message, &actions)
                     .await
-                    .map(drop)
                     .map_err(|e| match e {
                         GitLabError::Forbidden { method, path, message } => GitLabError::Forbidden {
                             method,
@@ -237,11 +230,7 @@ impl<'a> Executor<'a> {
                 description,
                 labels,
             } => {
-                let body =
-                    json!({"title": title, "description": description, "labels": labels.join(",")});
-                let issue: Issue = gl
-                    .post(&format!("/projects/{}/issues", enc(project)), &body)
-                    .await?;
+                let issue = gl.create_issue(project, title, description, labels).await?;
                 self.issue_iids
                     .insert((project.clone(), title.clone()), issue.iid);
                 Ok(())
@@ -251,28 +240,19 @@ impl<'a> Executor<'a> {
                 iid,
                 description,
                 ..
-            } => gl
-                .put::<Value>(
-                    &format!("/projects/{}/issues/{iid}", enc(project)),
-                    &json!({ "description": description }),
-                )
-                .await
-                .map(drop),
+            } => {
+                gl.update_issue_description(project, *iid, description)
+                    .await
+            }
             Change::CreateEpic {
                 group,
                 title,
                 description,
                 labels,
             } => {
-                let epic: Value = gl
-                    .post(
-                        &format!("/groups/{}/epics", enc(group)),
-                        &json!({"title": title, "description": description, "labels": labels.join(",")}),
-                    )
-                    .await?;
-                if let Some(iid) = epic["iid"].as_u64() {
-                    self.epic_iids.insert((group.clone(), title.clone()), iid);
-                }
+                let epic = gl.create_epic(group, title, description, labels).await?;
+                self.epic_iids
+                    .insert((group.clone(), title.clone()), epic.iid);
                 Ok(())
             }
             Change::UpdateEpic {
@@ -280,13 +260,7 @@ impl<'a> Executor<'a> {
                 iid,
                 description,
                 ..
-            } => gl
-                .put::<Value>(
-                    &format!("/groups/{}/epics/{iid}", enc(group)),
-                    &json!({ "description": description }),
-                )
-                .await
-                .map(drop),
+            } => gl.update_epic_description(group, *iid, description).await,
             Change::LinkToTheme {
                 backend,
                 group,
@@ -298,19 +272,11 @@ impl<'a> Executor<'a> {
                 let result = match backend {
                     Backend::Epics => {
                         let epic = self.epic_iid(group, container).await?;
-                        gl.post::<Value>(
-                            &format!("/groups/{}/epics/{epic}/issues/{issue_id}", enc(group)),
-                            &json!({}),
-                        )
-                        .await
+                        gl.add_epic_issue(group, epic, *issue_id).await
                     }
                     Backend::TrackingIssues => {
                         let tracking = self.issue_iid(project, container).await?;
-                        gl.post::<Value>(
-                            &format!("/projects/{}/issues/{tracking}/links", enc(project)),
-                            &json!({"target_project_id": project, "target_issue_iid": issue_iid, "link_type": "relates_to"}),
-                        )
-                        .await
+                        gl.link_issues(project, tracking, project, *issue_iid).await
                     }
                 };
                 match result {
@@ -327,30 +293,20 @@ impl<'a> Executor<'a> {
                 link_id,
                 ..
             } => {
-                let path = match backend {
-                    Backend::Epics => {
-                        format!(
-                            "/groups/{}/epics/{container_iid}/issues/{link_id}",
-                            enc(group)
-                        )
+                let unlinked = match backend {
+                    Backend::Epics => gl.remove_epic_issue(group, *container_iid, *link_id).await,
+                    Backend::TrackingIssues => {
+                        gl.remove_issue_link(project, *container_iid, *link_id)
+                            .await
                     }
-                    Backend::TrackingIssues => format!(
-                        "/projects/{}/issues/{container_iid}/links/{link_id}",
-                        enc(project)
-                    ),
                 };
-                match gl.delete(&path).await {
+                match unlinked {
                     Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
                     Err(e) => Err(e),
                 }
             }
             Change::CreateBoard { project, name } => {
-                let board: Board = gl
-                    .post(
-                        &format!("/projects/{}/boards", enc(project)),
-                        &json!({"name": name}),
-                    )
-                    .await?;
+                let board = gl.create_board(project, name).await?;
                 self.remember_board(project, &board);
                 Ok(())
             }
@@ -361,11 +317,7 @@ impl<'a> Executor<'a> {
             } => {
                 let board_id = self.board_id(project, board).await?;
                 let label_id = self.label_id(project, label).await?;
-                let path = format!("/projects/{}/boards/{board_id}/lists", enc(project));
-                match gl
-                    .post::<BoardList>(&path, &json!({"label_id": label_id}))
-                    .await
-                {
+                match gl.create_board_list(project, board_id, label_id).await {
                     Ok(list) => {
                         self.remember_list(project, board, &list);
                         Ok(())
@@ -399,21 +351,11 @@ impl<'a> Executor<'a> {
                             .ok_or_else(|| not_found(board, label))?
                     }
                 };
-                gl.put::<Value>(
-                    &format!(
-                        "/projects/{}/boards/{board_id}/lists/{list_id}",
-                        enc(project)
-                    ),
-                    &json!({"position": to}),
-                )
-                .await
-                .map(drop)
+                gl.move_board_list(project, board_id, list_id, *to).await
             }
             Change::CreateHook { project, hook } => {
                 let body = self.hook_body(hook)?;
-                let created: Hook = gl
-                    .post(&format!("/projects/{}/hooks", enc(project)), &body)
-                    .await?;
+                let created = gl.create_hook(project, &body).await?;
                 self.check_signing(&created)
             }
             Change::EditIssueLabels {
@@ -422,36 +364,14 @@ impl<'a> Executor<'a> {
                 add,
                 remove,
                 ..
-            } => {
-                let mut body = serde_json::Map::new();
-                if !add.is_empty() {
-                    body.insert("add_labels".into(), json!(add.join(",")));
-                }
-                if !remove.is_empty() {
-                    body.insert("remove_labels".into(), json!(remove.join(",")));
-                }
-                gl.put::<Value>(
-                    &format!("/projects/{}/issues/{iid}", enc(project)),
-                    &Value::Object(body),
-                )
-                .await
-                .map(drop)
-            }
-            Change::AddNote { project, iid, body } => gl
-                .post::<Value>(
-                    &format!("/projects/{}/issues/{iid}/notes", enc(project)),
-                    &json!({ "body": body }),
-                )
-                .await
-                .map(drop),
+            } => gl.edit_issue_labels(project, *iid, add, remove).await,
+            Change::AddNote { project, iid, body } => gl.add_note(project, *iid, body).await,
             Change::UpdateHook {
                 project, id, hook, ..
             } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
                 let body = self.hook_body(hook)?;
-                let updated: Hook = gl
-                    .put(&format!("/projects/{}/hooks/{id}", enc(project)), &body)
-                    .await?;
+                let updated = gl.update_hook(project, *id, &body).await?;
                 self.check_signing(&updated)
             }
         }
@@ -505,10 +425,9 @@ impl<'a> Executor<'a> {
     async fn already_applied(&mut self, change: &Change) -> Result<bool, GitLabError> {
         let gl = self.gitlab;
         Ok(match change {
-            Change::CreateProject { group, path, .. } => gl
-                .get_opt::<Value>(&format!("/projects/{}", enc(&format!("{group}/{path}"))))
-                .await?
-                .is_some(),
+            Change::CreateProject { group, path, .. } => {
+                gl.project(&format!("{group}/{path}")).await?.is_some()
+            }
             // A retried label create answers 409 and converges, so trying again is safe.
             Change::CreateLabel { .. } => false,
             Change::CommitFiles {
@@ -524,22 +443,10 @@ impl<'a> Executor<'a> {
                 else {
                     return Ok(false);
                 };
-                let tree: Vec<TreeEntry> = match gl
-                    .list(
-                        &format!("/projects/{}/repository/tree", enc(project)),
-                        &[("path", dir), ("ref", branch.clone())],
-                    )
-                    .await
-                {
-                    Ok(t) => t,
-                    Err(GitLabError::NotFound { .. }) => Vec::new(),
-                    Err(e) => return Err(e),
-                };
+                let tree = gl.repository_tree(project, &dir, branch).await?;
                 files.iter().all(|f| {
-                    tree.iter().any(|t| {
-                        t.path == f.path
-                            && t.id == crate::policy::provision::git_blob_id(&f.content)
-                    })
+                    tree.iter()
+                        .any(|t| t.path == f.path && t.id == crate::gitlab::git_blob_id(&f.content))
                 })
             }
             Change::CreateEpic { group, title, .. } => {
@@ -566,16 +473,11 @@ impl<'a> Executor<'a> {
                 self.list_ids
                     .contains_key(&(project.clone(), board.clone(), label.clone()))
             }
-            Change::CreateHook { project, hook } => gl
-                .list::<Hook>(&format!("/projects/{}/hooks", enc(project)), &[])
-                .await?
-                .iter()
-                .any(|h| h.url == hook.url),
+            Change::CreateHook { project, hook } => {
+                gl.hooks(project).await?.iter().any(|h| h.url == hook.url)
+            }
             Change::AddNote { project, iid, body } => gl
-                .list::<crate::gitlab::types::Note>(
-                    &format!("/projects/{}/issues/{iid}/notes", enc(project)),
-                    &[],
-                )
+                .notes(project, *iid)
                 .await?
                 .iter()
                 .any(|n| n.body == *body),
@@ -598,12 +500,8 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         self.gitlab
-            .put::<Value>(
-                &format!("/projects/{}/labels/{}", enc(project), label.id),
-                &json!({"color": color, "description": description}),
-            )
+            .update_label(project, label.id, Some(color), Some(description))
             .await
-            .map(drop)
     }
 
     async fn label_id(&mut self, project: &str, name: &str) -> Result<u64, GitLabError> {
@@ -694,10 +592,7 @@ impl<'a> Executor<'a> {
 
     /// Re-reads the boards; true when the named board exists.
     async fn refresh_board(&mut self, project: &str, name: &str) -> Result<bool, GitLabError> {
-        let boards: Vec<Board> = self
-            .gitlab
-            .list(&format!("/projects/{}/boards", enc(project)), &[])
-            .await?;
+        let boards = self.gitlab.boards(project).await?;
         let found = boards.iter().any(|b| b.name == name);
         self.know_boards(project, &boards);
         Ok(found)

@@ -192,7 +192,7 @@ pub enum Change {
     },
     /// Links feedback to its theme's epic, or to the tracking issue where epics are unavailable.
     LinkToTheme {
-        backend: crate::policy::epics::Backend,
+        backend: Backend,
         group: String,
         project: String,
         /// The epic's or tracking issue's title (it may be created earlier in the same plan).
@@ -201,7 +201,7 @@ pub enum Change {
         issue_iid: u64,
     },
     UnlinkFromTheme {
-        backend: crate::policy::epics::Backend,
+        backend: Backend,
         group: String,
         project: String,
         container: String,
@@ -210,6 +210,13 @@ pub enum Change {
         link_id: u64,
         issue_iid: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Backend {
+    Epics,
+    /// Epics are unavailable: a tracking issue per theme in the area project.
+    TrackingIssues,
 }
 
 /// An issue's labels once `changes` (the plan for that issue) are applied.
@@ -378,10 +385,10 @@ impl fmt::Display for Change {
                 issue_iid,
                 ..
             } => match backend {
-                crate::policy::epics::Backend::Epics => {
+                Backend::Epics => {
                     write!(f, "+ issue #{issue_iid} to epic \"{container}\"")
                 }
-                crate::policy::epics::Backend::TrackingIssues => write!(
+                Backend::TrackingIssues => write!(
                     f,
                     "+ link issue #{issue_iid} to tracking issue \"{container}\""
                 ),
@@ -392,10 +399,10 @@ impl fmt::Display for Change {
                 issue_iid,
                 ..
             } => match backend {
-                crate::policy::epics::Backend::Epics => {
+                Backend::Epics => {
                     write!(f, "- issue #{issue_iid} from epic \"{container}\"")
                 }
-                crate::policy::epics::Backend::TrackingIssues => write!(
+                Backend::TrackingIssues => write!(
                     f,
                     "- link issue #{issue_iid} from tracking issue \"{container}\""
                 ),

@@ -58,7 +58,12 @@ impl AreaPolicy {
                 project: project.clone(),
                 scopes,
                 exempt_titles,
-                seed_titles: catalog.seed_issues.keys().cloned().collect(),
+                seed_titles: catalog
+                    .seed_issues
+                    .keys()
+                    .chain(catalog.promotion_issues.keys())
+                    .cloned()
+                    .collect(),
             },
             project,
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),
@@ -86,7 +91,24 @@ impl AreaPolicy {
         ctx.stale_days = self.stale_days;
         ctx.pms = self.area.pms.clone();
         ctx.leads = self.area.leads.clone();
-        ctx.no_request_process = self.area.status != crate::config::AreaStatus::Formal;
+        // Areas of interest have no request process.
+        ctx.no_request_process = !self.area.status.is_formal();
+        if !self.area.status.is_formal() {
+            // An area of interest has no customer-feedback process: a `Type::Customer
+            // Feedback` label someone put there by hand is left in place, but the feedback
+            // policies (PM status, missing-information and PM review notes, themes) do not run;
+            // only the SME Workflow hygiene does.
+            let plain = IssueView {
+                labels: view
+                    .labels
+                    .iter()
+                    .filter(|l| *l != FEEDBACK_TYPE)
+                    .cloned()
+                    .collect(),
+                ..view.clone()
+            };
+            return issue::plan(&self.rules, &plain, &ctx);
+        }
         if self.wants_theme(&view.labels) {
             let picks: Vec<_> = self
                 .tagger
@@ -152,4 +174,51 @@ pub fn examples<'a>(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interest_area_runs_workflow_hygiene_but_no_feedback_policy() {
+        let catalog =
+            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
+                .expect("shipped config is valid");
+        let policy = AreaPolicy::new(&catalog, catalog.area("cicd").unwrap());
+        assert!(
+            policy.themes.is_empty(),
+            "no themes, so no tagging or epics"
+        );
+        let now = chrono::Utc::now();
+        let feedback = |state: &str| IssueView {
+            iid: 7,
+            title: "ACME: runners are slow".into(),
+            description: "no customer line".into(),
+            labels: vec![FEEDBACK_TYPE.into(), "PM Status::Reviewing".into()],
+            state: state.into(),
+            author: Some("sa".into()),
+            updated_at: Some(now - chrono::Duration::days(400)),
+            created_at: None,
+            closed_at: None,
+            assignees: Vec::new(),
+        };
+        let ctx = || IssueContext {
+            now: Some(now),
+            ..Default::default()
+        };
+        // Closed without a PM decision, long quiet, no customer: a formal area would write
+        // notes about all three; an area of interest has no such process.
+        assert!(policy.decide(&feedback("closed"), ctx(), &[]).is_empty());
+        let open: Vec<String> = policy
+            .decide(&feedback("opened"), ctx(), &[])
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("+\"SME Workflow::Triage\""), "{open:?}");
+        // The same issue in a formal area gets the feedback policies.
+        let formal = AreaPolicy::new(&catalog, catalog.area("ai").unwrap());
+        assert!(!formal.decide(&feedback("closed"), ctx(), &[]).is_empty());
+    }
 }

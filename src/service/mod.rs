@@ -123,7 +123,7 @@ pub async fn start(
         );
     }
     let bot: crate::gitlab::types::User =
-        gitlab.get("/user").await.map_err(ServeError::Identity)?;
+        gitlab.current_user().await.map_err(ServeError::Identity)?;
     let app = Arc::new(AppState::new(
         store,
         opts.secrets,

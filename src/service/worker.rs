@@ -5,9 +5,9 @@
 use super::metrics::Metrics;
 use super::AppState;
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Issue, Note, User};
+use crate::gitlab::types::{Issue, User};
 use crate::gitlab::webhook::{self, WebhookEvent};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::Executor;
 use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
 use crate::policy::themes::Example;
@@ -135,11 +135,7 @@ impl Worker {
             None => None,
         };
         self.record_overrides(app, project, iid, &event).await?;
-        let issue: Issue = match self
-            .gitlab
-            .get(&format!("/projects/{}/issues/{iid}", enc(project)))
-            .await
-        {
+        let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
             // The API can lag the event by a moment; the retry with backoff covers it.
             Err(e) => return Err(e.into()),
@@ -164,13 +160,7 @@ impl Worker {
             let _one_at_a_time = rt.themes.lock().await;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
-                let with_theme: Vec<Issue> = self
-                    .gitlab
-                    .list(
-                        &format!("/projects/{}/issues", enc(project)),
-                        &[("labels", theme.clone()), ("state", "all".into())],
-                    )
-                    .await?;
+                let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;
                 issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
             }
             issues.insert(issue.iid, issue.clone());
@@ -230,13 +220,7 @@ impl Worker {
         issue: &Issue,
         newest: Vec<String>,
     ) -> Result<Vec<crate::plan::Change>, WorkError> {
-        let notes: Vec<Note> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/issues/{}/notes", enc(project), issue.iid),
-                &[],
-            )
-            .await?;
+        let notes = self.gitlab.notes(project, issue.iid).await?;
         let store = app.store.clone();
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
@@ -300,15 +284,9 @@ impl Worker {
                 return Ok(filtered(list, except_iid));
             }
         }
-        let issues: Vec<Issue> = self
+        let issues = self
             .gitlab
-            .list(
-                &format!("/projects/{}/issues", enc(project)),
-                &[
-                    ("labels", issue::FEEDBACK_TYPE.to_string()),
-                    ("state", "all".into()),
-                ],
-            )
+            .issues_with_labels(project, &[issue::FEEDBACK_TYPE])
             .await?;
         let store = app.store.clone();
         let p = project.to_string();

@@ -427,6 +427,25 @@ impl Simulator {
 
     /// Acts as a person in the UI: an API call with that user's token, through the same code
     /// (and the same webhooks) as a real request.
+    /// A person (by token) opens an issue through the API, as GitLab's UI would.
+    pub async fn open_issue_as(&self, token: &str, project: &str, issue: Value) -> (u16, Value) {
+        let path = format!("/projects/{}/issues", crate::gitlab::enc(project));
+        self.as_user(token, "POST", &path, issue).await
+    }
+
+    /// A person (by token) edits an issue (assignees, description, state_event...), as GitLab's
+    /// UI would: `PUT /projects/:id/issues/:iid`.
+    pub async fn edit_issue_as(
+        &self,
+        token: &str,
+        project: &str,
+        iid: u64,
+        changes: Value,
+    ) -> (u16, Value) {
+        let path = format!("/projects/{}/issues/{iid}", crate::gitlab::enc(project));
+        self.as_user(token, "PUT", &path, changes).await
+    }
+
     /// `as_user` for synchronous tests (the simulator's own runtime serves it).
     pub fn as_user_blocking(
         &self,

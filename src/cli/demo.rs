@@ -2,9 +2,9 @@
 //! what smeflow does without a GitLab or a token: bootstrap (plan, apply, no-op), then the
 //! service tagging a few realistic feedback issues as they are opened.
 
-use crate::cli::{bootstrap_areas, BootstrapOptions, Failure};
+use super::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::Catalog;
-use crate::gitlab::{enc, GitLab, RetryPolicy, Token};
+use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::service::{auth::Secrets, ServeOptions};
 use crate::sim::{Access, Simulator};
 use serde_json::json;
@@ -50,6 +50,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         ))
     })?;
     let area = catalog.area(area_wanted)?;
+    crate::cli::promote::require_formal(area, "the demo's customer-feedback flow")?;
     let sim = Simulator::start().await;
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     sim.add_group(&group);
@@ -125,14 +126,12 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     print_project(&sim, &catalog, &project);
 
     println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");
-    let issues_path = format!("/projects/{}/issues", enc(&project));
     let mut opened = Vec::new();
     for (title, description, labels) in FEEDBACK {
         let (status, issue) = sim
-            .as_user(
+            .open_issue_as(
                 SA_TOKEN,
-                "POST",
-                &issues_path,
+                &project,
                 json!({"title": title, "description": description, "labels": labels}),
             )
             .await;
@@ -330,17 +329,15 @@ async fn request_life(
 ) -> Result<(), Failure> {
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     let project = area.project_full_path(&group);
-    let issues_path = format!("/projects/{}/issues", enc(&project));
     let meeting = (chrono::Utc::now() + chrono::Duration::hours(30))
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
     println!("\n== 8. An SME request from start to finish");
     let (status, issue) = sim
-        .as_user(
+        .open_issue_as(
             SA_TOKEN,
-            "POST",
-            &issues_path,
+            &project,
             json!({"title": "Initech: Duo on an air-gapped network", "description": rushed,
                    "labels": "Type::SME Request,SME Workflow::Triage,SME Request::Customer Call"}),
         )
@@ -357,14 +354,8 @@ async fn request_life(
 
     println!("\n   The clock jumps 25 hours ahead (simulated): nobody has taken the request. The scheduled sync decides with that clock:");
     let policy = crate::policy::AreaPolicy::new(catalog, area);
-    let fresh: crate::gitlab::types::Issue = gl
-        .get(&format!("{issues_path}/{iid}"))
-        .await
-        .map_err(failure)?;
-    let notes: Vec<crate::gitlab::types::Note> = gl
-        .list(&format!("{issues_path}/{iid}/notes"), &[])
-        .await
-        .map_err(failure)?;
+    let fresh = gl.issue(&project, iid).await.map_err(failure)?;
+    let notes = gl.notes(&project, iid).await.map_err(failure)?;
     let ctx = crate::policy::issue::IssueContext {
         notes: notes.into_iter().map(|n| n.body).collect(),
         now: Some(chrono::Utc::now() + chrono::Duration::hours(25)),
@@ -383,10 +374,10 @@ async fn request_life(
 
     let sme = sim.add_user("sme-ai", "glpat-demo-sme");
     sim.set_member(&group, "sme-ai", Access::Developer);
-    sim.as_user(
+    sim.edit_issue_as(
         "glpat-demo-sme",
-        "PUT",
-        &format!("{issues_path}/{iid}"),
+        &project,
+        iid,
         json!({"assignee_ids": [sme]}),
     )
     .await;
@@ -407,10 +398,10 @@ async fn request_life(
         .replace("- [ ] Discovery", "- [x] Discovery")
         .replace("- [ ] A prep call", "- [x] A prep call")
         .replace("- [ ] A PM follow-up is needed", "- [x] A PM follow-up is needed");
-    sim.as_user(
+    sim.edit_issue_as(
         SA_TOKEN,
-        "PUT",
-        &format!("{issues_path}/{iid}"),
+        &project,
+        iid,
         json!({"description": done, "state_event": "close"}),
     )
     .await;
@@ -432,10 +423,9 @@ async fn request_life(
 
     let feedback = "**Customer:** Initech\n**SME request issue:** #REQ\n\n### How it went\n\nThe customer is confident about the air-gapped set-up.\n\n### Action items\n\n- FAQ: Duo Self-Hosted runs without internet access once the model is mirrored\n- Enablement: Sizing GPU nodes for Duo Self-Hosted\n- Best practice: One vLLM node per 400 developers, two for failover\n- PM enhancement: An offline installer bundle for Duo Self-Hosted models\n".replace("REQ", &iid.to_string());
     let (_, fb) = sim
-        .as_user(
+        .open_issue_as(
             "glpat-demo-sme",
-            "POST",
-            &issues_path,
+            &project,
             json!({"title": "Initech: air-gapped Duo workshop", "description": feedback,
                    "labels": "Type::SME Support Feedback,SME Workflow::Triage"}),
         )

@@ -1,6 +1,9 @@
 //! The command line: parse, dispatch, and map failures to exit codes (0 ok, 1 runtime failure,
 //! 2 usage or configuration error).
 
+pub mod demo;
+pub mod promote;
+
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
@@ -8,7 +11,7 @@ use crate::plan::exec::Executor;
 use crate::plan::HookSecrets;
 use crate::policy::provision;
 use clap::{Args, Parser, Subcommand};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -49,6 +52,17 @@ pub enum Command {
         after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml"
     )]
     BootstrapArea(BootstrapArgs),
+    /// Make an area of interest a formal SME area: the rest of the kit and a setup issue.
+    ///
+    /// Checks smeflow.toml has what a formal area needs (leads, PMs, a request channel, Google
+    /// groups, themes) and names whatever is missing; provisions the rest of the kit (request
+    /// and feedback templates and labels, themes, the PM Review board) with the same plan as
+    /// bootstrap-area, and opens one "Formal area setup" issue with the program's own steps.
+    /// Prints the smeflow.toml change to commit; never edits the file.
+    #[command(
+        after_help = "Examples:\n  smeflow promote-area cicd --dry-run   # check the config, show the plan, write nothing\n  smeflow promote-area cicd             # apply it; a second run changes nothing"
+    )]
+    PromoteArea(crate::cli::promote::PromoteArgs),
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
     CheckConfig,
@@ -321,6 +335,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
         }
+        Command::PromoteArea(args) => crate::cli::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
@@ -329,7 +344,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", new_signing_key());
             Ok(())
         }
-        Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
+        Command::Demo { area } => demo::run(&cli.config, &area).await,
     }
 }
 
@@ -425,6 +440,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
         return program_report(&catalog, args).await;
     };
     let area = catalog.area(&area_name)?;
+    crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),
@@ -613,6 +629,7 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         catalog.templates.len(),
         catalog.seed_issues.len()
     );
+    print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
     Ok(())
 }
 
@@ -649,7 +666,7 @@ fn retry_policy() -> RetryPolicy {
     policy
 }
 
-fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
+pub(crate) fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
     let env = &catalog.config.webhook.secret_env;
     let raw = std::env::var(env).unwrap_or_default();
     let secrets =
@@ -713,9 +730,22 @@ async fn bootstrap_one(
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let started = Instant::now();
-    let mut desired =
+    let desired =
         bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
+    provision_area(gl, catalog, area, desired, opts, out).await
+}
+
+/// Observes the area's project, prints the plan to reach `desired`, and applies it (unless a
+/// dry run): shared by `bootstrap-area` and `promote-area`.
+pub(crate) async fn provision_area(
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &AreaConfig,
+    mut desired: provision::DesiredArea,
+    opts: &BootstrapOptions,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let started = Instant::now();
     if let Some(hook) = desired.hook.as_mut() {
         let secrets = opts.webhook_secrets.clone().unwrap_or_default();
         hook.with_token = secrets.token.is_some();
@@ -738,6 +768,7 @@ async fn bootstrap_one(
         gl.base_url(),
         full
     );
+    let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
     if opts.show_plan {
         let _ = writeln!(out, "{plan}");
     } else {
@@ -759,7 +790,7 @@ async fn bootstrap_one(
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = progress_bar(total);
+    let bar = crate::progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {
@@ -793,16 +824,30 @@ async fn bootstrap_one(
     Ok(())
 }
 
-pub(crate) fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || total < 2 {
-        return None;
+/// Which kind of area this is and, for an area of interest, what it deliberately does not get.
+fn kind_of_area(catalog: &Catalog, area: &AreaConfig, detailed: bool) -> Result<String, Failure> {
+    let left_out = catalog.not_provisioned(area).map_err(Failure::usage)?;
+    if left_out.is_empty() {
+        return Ok(format!("Kind: {}.\n", area.status.describe()));
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("  {bar:30} {pos}/{len} {wide_msg}")
-            .expect("valid template"),
+    if !detailed {
+        return Ok(format!(
+            "Kind: {} (no SME request or customer-feedback kit).\n",
+            area.status.describe()
+        ));
+    }
+    let mut text = format!(
+        "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",
+        area.status.describe()
     );
-    Some(bar)
+    for line in left_out {
+        text.push_str(&format!("  - {line}\n"));
+    }
+    text.push_str(&format!(
+        "  (`smeflow promote-area {}` adds them when the area becomes formal.)\n",
+        area.slug
+    ));
+    Ok(text)
 }
 
 fn gitlab_failure(e: GitLabError) -> Failure {
