@@ -233,9 +233,11 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
                 .push("the customer's name (the **Customer:** line of the template)".to_string());
         }
         if !missing.is_empty() {
+            // smeflow opened follow-ups itself: thanking its own user would be odd.
             let who = issue
                 .author
                 .as_deref()
+                .filter(|_| !super::request::made_by_smeflow(&issue.description))
                 .map(|a| format!("@{a} "))
                 .unwrap_or_default();
             let mut body = format!(

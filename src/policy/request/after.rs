@@ -43,7 +43,11 @@ pub fn follow_up_title(fields: &RequestFields, request_title: &str) -> String {
 }
 
 /// A Customer Feedback issue in the shape of its template, filled from the request.
-pub fn follow_up_description(fields: &RequestFields, request_iid: u64) -> String {
+pub fn follow_up_description(
+    fields: &RequestFields,
+    request_iid: u64,
+    requester: Option<&str>,
+) -> String {
     let mut d = format!("{}\n", follow_up_of_marker(request_iid));
     d.push_str(&format!(
         "**Customer:** {}\n",
@@ -54,8 +58,12 @@ pub fn follow_up_description(fields: &RequestFields, request_iid: u64) -> String
         fields.opportunity.clone().unwrap_or_default()
     ));
     d.push_str("**ARR at stake:** \n\n### Problem\n\n");
+    // The mention notifies the requester, who knows the customer's region and priority.
+    let by = requester
+        .map(|r| format!(", asked for by @{r}"))
+        .unwrap_or_default();
     d.push_str(&format!(
-        "A PM follow-up of SME request #{request_iid}. The customer asked:\n\n"
+        "A PM follow-up of SME request #{request_iid}{by}. The customer asked:\n\n"
     ));
     if fields.questions.is_empty() {
         d.push_str("- (the request listed no questions)\n");

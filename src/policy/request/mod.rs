@@ -26,6 +26,12 @@ pub struct RequestPlan {
     pub changes: Vec<Change>,
 }
 
+/// Whether smeflow opened this issue as a follow-up (of a request or a support feedback item).
+pub fn made_by_smeflow(description: &str) -> bool {
+    description.contains("<!-- smeflow:follow-up-of #")
+        || description.contains("<!-- smeflow:routed-from #")
+}
+
 pub fn is_request(labels: &[String]) -> bool {
     labels.iter().any(|l| l == REQUEST_TYPE)
 }
@@ -125,7 +131,7 @@ pub fn plan(
         out.changes.push(Change::CreateIssue {
             project: rules.project.clone(),
             title: title.clone(),
-            description: after::follow_up_description(&fields, issue.iid),
+            description: after::follow_up_description(&fields, issue.iid, issue.author.as_deref()),
             labels: feedback_labels,
         });
         // Written after the issue exists: the marker is what keeps it from being opened twice.
@@ -465,6 +471,24 @@ mod tests {
                 "SME Workflow::Triage".into(),
                 "Region::EMEA".into()
             ]
+        );
+        assert!(description.contains("SME request #7, asked for by @ae-jane"));
+        // The new issue is feedback like any other, but smeflow does not thank itself for it.
+        let follow_up = IssueView {
+            iid: 8,
+            title: title.clone(),
+            // Without a customer, the missing-information note is due.
+            description: description.replace("ACME Corp\n", "\n"),
+            labels: labels.clone(),
+            author: Some("smeflow-bot".into()),
+            state: "opened".into(),
+            ..i.clone()
+        };
+        let reminders = notes(&issue_plan(&rules(), &follow_up, &ctx(vec![])));
+        assert_eq!(reminders.len(), 1, "{reminders:?}");
+        assert!(
+            reminders[0].contains("\nthanks for this feedback!"),
+            "{reminders:?}"
         );
         assert!(
             issue_plan(&rules(), &i, &ctx(notes(&c))).is_empty(),
