@@ -113,9 +113,11 @@ pub async fn sync_area(
     let mut skipped = Vec::new();
     let seed_iids =
         crate::policy::request::route::seed_iids(policy.rules.seed_titles.iter(), &ordered);
+    let seed_notes = routing_seed_notes(gl, &project, &seed_iids, &ordered).await?;
     for issue in &ordered {
         let ctx = IssueContext {
             seed_iids: seed_iids.clone(),
+            seed_notes: seed_notes.clone(),
             notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
             overrides: memory
                 .overrides
@@ -248,6 +250,30 @@ pub async fn sync_area(
         let _ = writeln!(out, "Applied {} changes.", report.applied);
     }
     Ok(report)
+}
+
+/// The notes on the seed issues SME support feedback is routed to, read only when the area has
+/// support feedback: where a routed item's linking note is looked for.
+async fn routing_seed_notes(
+    gl: &GitLab,
+    project: &str,
+    seed_iids: &std::collections::BTreeMap<String, u64>,
+    issues: &[&Issue],
+) -> Result<Option<Vec<String>>, GitLabError> {
+    use crate::policy::request::route::{ROUTING_SEEDS, SUPPORT_FEEDBACK_TYPE};
+    if !issues
+        .iter()
+        .any(|i| i.labels.iter().any(|l| l == SUPPORT_FEEDBACK_TYPE))
+    {
+        return Ok(None);
+    }
+    let mut bodies = Vec::new();
+    for seed in ROUTING_SEEDS {
+        if let Some(&iid) = seed_iids.get(seed) {
+            bodies.extend(gl.notes(project, iid).await?.into_iter().map(|n| n.body));
+        }
+    }
+    Ok(Some(bodies))
 }
 
 /// Theme labels a person (not smeflow) removed from an issue, from its label history.

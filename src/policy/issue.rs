@@ -76,6 +76,9 @@ pub struct IssueContext {
     pub no_request_process: bool,
     /// Seed issue title → iid in this project, where follow-ups of SME support feedback go.
     pub seed_iids: BTreeMap<String, u64>,
+    /// Bodies of the notes on those seed issues, when the caller read them: a routed item's
+    /// linking note is looked for there, so it is written once even if its receipt was lost.
+    pub seed_notes: Option<Vec<String>>,
 }
 
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {

@@ -230,9 +230,25 @@ impl Worker {
             notes: notes.into_iter().map(|n| n.body).collect(),
             newest,
             overrides,
-            seed_iids: self.seed_iids(rt, project, issue).await?,
             ..Default::default()
         };
+        let mut ctx = ctx;
+        ctx.seed_iids = self.seed_iids(rt, project, issue).await?;
+        if !ctx.seed_iids.is_empty() {
+            let mut bodies = Vec::new();
+            for seed in crate::policy::request::route::ROUTING_SEEDS {
+                if let Some(&iid) = ctx.seed_iids.get(seed) {
+                    bodies.extend(
+                        self.gitlab
+                            .notes(project, iid)
+                            .await?
+                            .into_iter()
+                            .map(|n| n.body),
+                    );
+                }
+            }
+            ctx.seed_notes = Some(bodies);
+        }
         let examples = if rt.policy.wants_theme(&issue.labels) {
             self.examples(app, rt, project, issue.iid).await?
         } else {

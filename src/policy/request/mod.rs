@@ -152,20 +152,34 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
     };
     let mut missing_seeds = Vec::new();
     for item in &items {
-        if ctx.notes.iter().any(|n| n.contains(&item.marker())) {
+        let receipt_written = ctx.notes.iter().any(|n| n.contains(&item.marker()));
+        // The linking note and its receipt are on two issues and may land in either order:
+        // where the seed issue's notes were read, each is written when it is missing.
+        let linked = match &ctx.seed_notes {
+            Some(seed_notes) => {
+                let marker = item.seed_marker(issue.iid);
+                seed_notes.iter().any(|n| n.contains(&marker))
+            }
+            None => receipt_written,
+        };
+        if receipt_written && linked {
             continue;
         }
         match item.kind.seed() {
             Some(seed) => match ctx.seed_iids.get(seed) {
                 Some(&seed_iid) => {
-                    changes.push(note(
-                        seed_iid,
-                        route::seed_note(item, issue.iid, customer.as_deref()),
-                    ));
-                    changes.push(note(
-                        issue.iid,
-                        route::receipt(item, &format!("\"{seed}\" (#{seed_iid})")),
-                    ));
+                    if !linked {
+                        changes.push(note(
+                            seed_iid,
+                            route::seed_note(item, issue.iid, customer.as_deref()),
+                        ));
+                    }
+                    if !receipt_written {
+                        changes.push(note(
+                            issue.iid,
+                            route::receipt(item, &format!("\"{seed}\" (#{seed_iid})")),
+                        ));
+                    }
                 }
                 None => {
                     if !missing_seeds.contains(&seed) {
@@ -173,6 +187,8 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                     }
                 }
             },
+            // A new issue runs alone, before the receipt: the receipt alone says it exists.
+            None if receipt_written => {}
             None => {
                 let title = route::enhancement_title(item, customer.as_deref());
                 let mut labels = vec![super::issue::FEEDBACK_TYPE.to_string()];
@@ -506,5 +522,81 @@ mod tests {
         let mut c = ctx(vec![]);
         c.no_request_process = true;
         assert!(issue_plan(&rules(), &i, &c).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use super::*;
+    use crate::policy::issue::plan as issue_plan;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn feedback() -> IssueView {
+        IssueView {
+            iid: 20,
+            title: "ACME: workshop".into(),
+            description:
+                "**Customer:** ACME\n\n### Action items\n\n- FAQ: How does SAML group sync work?\n"
+                    .into(),
+            labels: vec![route::SUPPORT_FEEDBACK_TYPE.into()],
+            state: "opened".into(),
+            author: Some("sme-ai".into()),
+            updated_at: None,
+            created_at: None,
+            closed_at: None,
+            assignees: Vec::new(),
+        }
+    }
+
+    fn ctx(notes: Vec<String>, seed_notes: Vec<String>) -> IssueContext {
+        IssueContext {
+            now: Some(chrono::Utc::now()),
+            notes,
+            seed_iids: BTreeMap::from([(route::CONTENTS.to_string(), 2)]),
+            seed_notes: Some(seed_notes),
+            ..Default::default()
+        }
+    }
+
+    fn written(changes: &[Change]) -> Vec<(u64, String)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::AddNote { iid, body, .. } => Some((*iid, body.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_linking_note_and_its_receipt_are_each_written_once_whichever_landed() {
+        let rules = AreaRules {
+            project: "g/ai-sme".into(),
+            scopes: BTreeMap::new(),
+            exempt_titles: BTreeSet::new(),
+            seed_titles: BTreeSet::new(),
+        };
+        let both = written(&issue_plan(&rules, &feedback(), &ctx(vec![], vec![])));
+        assert_eq!(
+            both.iter().map(|(iid, _)| *iid).collect::<Vec<_>>(),
+            vec![2, 20]
+        );
+        let (link, receipt) = (both[0].1.clone(), both[1].1.clone());
+        assert!(link.contains("**FAQ** from SME support feedback #20 (ACME): How does SAML"));
+        // Only the receipt landed: the link is written, the receipt is not repeated.
+        let c = written(&issue_plan(
+            &rules,
+            &feedback(),
+            &ctx(vec![receipt.clone()], vec![]),
+        ));
+        assert_eq!(c, vec![(2, link.clone())]);
+        // Only the link landed: the receipt is written, the link is not repeated.
+        let c = written(&issue_plan(
+            &rules,
+            &feedback(),
+            &ctx(vec![], vec![link.clone()]),
+        ));
+        assert_eq!(c, vec![(20, receipt.clone())]);
+        assert!(issue_plan(&rules, &feedback(), &ctx(vec![receipt], vec![link])).is_empty());
     }
 }

@@ -93,6 +93,20 @@ impl ActionItem {
     }
 }
 
+impl ActionItem {
+    /// The marker of this item's linking note on the seed issue.
+    pub fn seed_marker(&self, source_iid: u64) -> String {
+        let receipt = self.marker();
+        let key = receipt
+            .trim_start_matches(ROUTED_MARKER_PREFIX)
+            .trim_end_matches(" -->");
+        format!("<!-- smeflow:routed-from #{source_iid} {key} -->")
+    }
+}
+
+/// The seed issues action items go to.
+pub const ROUTING_SEEDS: [&str; 3] = [CONTENTS, ENABLEMENT, KNOWLEDGE_BASE];
+
 /// The action items under "### Action items": (items understood, lines whose kind is unknown).
 pub fn action_items(description: &str) -> (Vec<ActionItem>, Vec<String>) {
     let text = strip_comments(description);
@@ -171,7 +185,8 @@ pub fn seed_note(item: &ActionItem, source_iid: u64, customer: Option<&str>) -> 
         None => format!("SME support feedback #{source_iid}"),
     };
     format!(
-        "<!-- smeflow:routed-from #{source_iid} -->\n**{}** from {from}: {}",
+        "{}\n**{}** from {from}: {}",
+        item.seed_marker(source_iid),
         item.kind.name(),
         item.text
     )
