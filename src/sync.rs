@@ -114,6 +114,8 @@ pub async fn sync_area(
         None => Default::default(),
     };
     let examples = crate::policy::examples(ordered.iter().copied(), &memory.auto_labels);
+    // Retrained on every sync: the issues people tagged since the last one teach it.
+    let model = policy.learn(&examples);
 
     // Per-issue policies, exactly as the webhook worker applies them.
     let mut changes: Vec<Change> = Vec::new();
@@ -129,7 +131,7 @@ pub async fn sync_area(
                 .unwrap_or_default(),
             ..Default::default()
         };
-        let mut planned = policy.decide(&view, ctx.clone(), &examples);
+        let mut planned = policy.decide(&view, ctx.clone(), &model);
         if planned.iter().any(|c| matches!(c, Change::AddNote { .. })) {
             // Only GitLab knows for sure whether the note is there (the store may be new).
             let notes: Vec<Note> = gl
@@ -139,7 +141,7 @@ pub async fn sync_area(
                 )
                 .await?;
             ctx.notes.extend(notes.into_iter().map(|n| n.body));
-            planned = policy.decide(&view, ctx.clone(), &examples);
+            planned = policy.decide(&view, ctx.clone(), &model);
         }
         let adds_theme = planned.iter().any(|c| matches!(c, Change::EditIssueLabels { add, .. } if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))));
         if adds_theme {
@@ -153,7 +155,7 @@ pub async fn sync_area(
                         s.record_override(&project, issue.iid, label, "label history")?;
                     }
                 }
-                planned = policy.decide(&view, ctx, &examples);
+                planned = policy.decide(&view, ctx, &model);
             }
         }
         projected.insert(
