@@ -73,12 +73,31 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Precision and recall of theme tagging on the labelled feedback in eval/ (held-out part),
+    /// the rules alone beside rules plus classifier. Needs no GitLab.
+    #[command(
+        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --area plan --split tune"
+    )]
+    EvalThemes(EvalThemesArgs),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
         #[arg(default_value = "ai")]
         area: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct EvalThemesArgs {
+    /// Only this area (slug or name).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Which part of the set: holdout (never tuned on), tune, or all.
+    #[arg(long, default_value = "holdout", value_parser = ["holdout", "tune", "all"])]
+    pub split: String,
+    /// Folder of themes-*.jsonl; default: eval/ next to the config file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -301,8 +320,34 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::EvalThemes(args) => eval_themes(&cli.config, args),
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
+}
+
+fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Failure> {
+    let catalog = Catalog::load(config)?;
+    let only = match &args.area {
+        Some(a) => Some(catalog.area(a)?.slug.clone()),
+        None => None,
+    };
+    let dir = args.data.unwrap_or_else(|| {
+        config
+            .parent()
+            .map(|p| p.join("eval"))
+            .unwrap_or_else(|| PathBuf::from("eval"))
+    });
+    let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
+    let split = (args.split != "all").then_some(args.split.as_str());
+    let results = crate::eval::evaluate(&catalog, &cases, split, only.as_deref())
+        .map_err(Failure::usage)?;
+    let what = match split {
+        Some("holdout") => "the held-out part".to_string(),
+        Some(s) => format!("the {s} part"),
+        None => "the whole set".to_string(),
+    };
+    print!("{}", crate::eval::render(&results, &format!("{what} of {}", dir.display())));
+    Ok(())
 }
 
 async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
