@@ -7,7 +7,7 @@
 //! default, and nothing (rules, example sentences, thresholds) may be tuned on it.
 
 use crate::config::Catalog;
-use crate::policy::themes::Verdict;
+use crate::policy::themes::{Example, Verdict};
 use crate::policy::AreaPolicy;
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -114,6 +114,9 @@ pub struct AreaResult {
     pub without_keywords: usize,
     pub rules: Counts,
     pub combined: Counts,
+    /// Rules plus a classifier that also learned from the *other* part's texts, as if people
+    /// had tagged them in the area's project (none when evaluating the whole set).
+    pub learned: Option<Counts>,
     pub trained_in: std::time::Duration,
 }
 
@@ -151,12 +154,29 @@ pub fn evaluate(
             }
         }
         let model = policy.learn(&[]);
+        // The other part plays the area's issues that people tagged.
+        let tagged: Vec<Example> = cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.area == area.slug && split.is_some_and(|s| c.split != s))
+            .filter_map(|(i, c)| {
+                let theme = c.theme.as_ref()?;
+                Some(Example::new(
+                    i as u64 + 1,
+                    &c.title,
+                    &c.body,
+                    vec![format!("Theme::{theme}")],
+                ))
+            })
+            .collect();
+        let with_tagged = (!tagged.is_empty()).then(|| policy.learn(&tagged));
         let mut result = AreaResult {
             area: area.slug.clone(),
             texts: mine.len(),
             without_keywords: 0,
             rules: Counts::default(),
             combined: Counts::default(),
+            learned: with_tagged.as_ref().map(|_| Counts::default()),
             trained_in: model.trained_in,
         };
         for c in mine {
@@ -193,6 +213,15 @@ pub fn evaluate(
                     result.combined.suggested += 1;
                 }
             }
+            if let (Some(m), Some(counts)) = (&with_tagged, result.learned.as_mut()) {
+                let pick = policy
+                    .tagger
+                    .decide(&c.title, &c.body, m, area.theme_tagging, 0)
+                    .into_iter()
+                    .find(|d| d.verdict == Verdict::Apply)
+                    .map(|d| d.label);
+                tally(counts, want.as_ref(), pick.as_ref());
+            }
             tally(&mut result.rules, want.as_ref(), rules_pick.as_ref());
             tally(&mut result.combined, want.as_ref(), combined_pick.as_ref());
         }
@@ -224,7 +253,7 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
     let _ = writeln!(out, "Theme tagging, top theme, on {what}");
     let _ = writeln!(
         out,
-        "{:<10} {:>5} {:>6} {:>11}   {:>17}   {:>17}   {:>9}   {:>8}",
+        "{:<10} {:>5} {:>6} {:>11}   {:>17}   {:>17}   {:>9}   {:>8}   {:>19}",
         "area",
         "texts",
         "themed",
@@ -232,7 +261,8 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
         "rules alone P / R",
         "combined P / R",
         "suggested",
-        "training"
+        "training",
+        "+ people's tags P / R"
     );
     let mut total = AreaResult {
         area: "all".into(),
@@ -240,6 +270,7 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
         without_keywords: 0,
         rules: Counts::default(),
         combined: Counts::default(),
+        learned: results.first().and_then(|r| r.learned.map(|_| Counts::default())),
         trained_in: Default::default(),
     };
     let add = |a: &mut Counts, b: &Counts| {
@@ -254,6 +285,9 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
         total.without_keywords += r.without_keywords;
         add(&mut total.rules, &r.rules);
         add(&mut total.combined, &r.combined);
+        if let (Some(t), Some(l)) = (total.learned.as_mut(), r.learned.as_ref()) {
+            add(t, l);
+        }
         total.trained_in += r.trained_in;
     }
     if results.len() > 1 {
@@ -262,7 +296,8 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
     out.push_str(
         "\nP = applied themes that are the person's theme / themes applied (negatives count as wrong);\n\
          R = texts whose theme was applied / themed texts; suggested = the person's theme was only\n\
-         suggested in a note (below apply_at, at or above suggest_at).\n",
+         suggested in a note (below apply_at, at or above suggest_at); + people's tags = combined, with\n\
+         the other part of the set learned as issues people tagged in the area.\n",
     );
     out
 }
@@ -271,7 +306,7 @@ fn line(out: &mut String, r: &AreaResult) {
     let pr = |c: &Counts| format!("{:.2} / {:.2}", c.precision(), c.recall());
     let _ = writeln!(
         out,
-        "{:<10} {:>5} {:>6} {:>5} ({:>3.0}%)   {:>17}   {:>17}   {:>9}   {:>5} ms",
+        "{:<10} {:>5} {:>6} {:>5} ({:>3.0}%)   {:>17}   {:>17}   {:>9}   {:>5} ms   {:>19}",
         r.area,
         r.texts,
         r.rules.themed,
@@ -280,6 +315,7 @@ fn line(out: &mut String, r: &AreaResult) {
         pr(&r.rules),
         pr(&r.combined),
         r.combined.suggested,
-        r.trained_in.as_millis()
+        r.trained_in.as_millis(),
+        r.learned.as_ref().map(pr).unwrap_or_else(|| "-".into())
     );
 }

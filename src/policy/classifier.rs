@@ -55,8 +55,8 @@ pub struct Similar {
 const WORD_WEIGHT: f64 = 1.0;
 const PAIR_WEIGHT: f64 = 0.5;
 const CHAR_WEIGHT: f64 = 0.6;
-const EPOCHS: usize = 200;
-const LEARNING_RATE: f64 = 2.0;
+const EPOCHS: usize = 50;
+const LEARNING_RATE: f64 = 6.0;
 const L2: f64 = 0.002;
 
 impl Classifier {
@@ -117,20 +117,22 @@ impl Classifier {
             };
             let mut w = vec![0.0; dims];
             let mut b = 0.0;
+            let mut grad = vec![0.0; dims];
             for _ in 0..EPOCHS {
-                let mut grad = vec![0.0; dims];
+                grad.fill(0.0);
                 let mut grad_b = 0.0;
                 for (x, c, _) in &self.docs {
-                    let y = if *c == class { 1.0 } else { 0.0 };
-                    let p = sigmoid(dot(&w, x) + b);
-                    let g = (p - y) * if *c == class { w_pos } else { w_neg };
-                    for (i, v) in x {
-                        grad[*i as usize] += g * v;
+                    let positive = *c == class;
+                    let y = if positive { 1.0 } else { 0.0 };
+                    let g = (sigmoid(dot(&w, x) + b) - y) * if positive { w_pos } else { w_neg };
+                    for &(i, v) in x {
+                        grad[i as usize] += g * v;
                     }
                     grad_b += g;
                 }
-                for (wi, gi) in w.iter_mut().zip(&grad) {
-                    *wi -= LEARNING_RATE * (gi / n + L2 * *wi);
+                let decay = 1.0 - LEARNING_RATE * L2;
+                for i in 0..dims {
+                    w[i] = w[i] * decay - LEARNING_RATE * grad[i] / n;
                 }
                 b -= LEARNING_RATE * grad_b / n;
             }
@@ -254,7 +256,11 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 fn dot(w: &[f64], x: &Sparse) -> f64 {
-    x.iter().map(|(i, v)| w[*i as usize] * v).sum()
+    let mut sum = 0.0;
+    for &(i, v) in x {
+        sum += w[i as usize] * v;
+    }
+    sum
 }
 
 fn sparse_dot(a: &Sparse, b: &Sparse) -> f64 {
