@@ -339,14 +339,17 @@ fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Fai
     });
     let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
     let split = (args.split != "all").then_some(args.split.as_str());
-    let results = crate::eval::evaluate(&catalog, &cases, split, only.as_deref())
-        .map_err(Failure::usage)?;
+    let results =
+        crate::eval::evaluate(&catalog, &cases, split, only.as_deref()).map_err(Failure::usage)?;
     let what = match split {
         Some("holdout") => "the held-out part".to_string(),
         Some(s) => format!("the {s} part"),
         None => "the whole set".to_string(),
     };
-    print!("{}", crate::eval::render(&results, &format!("{what} of {}", dir.display())));
+    print!(
+        "{}",
+        crate::eval::render(&results, &format!("{what} of {}", dir.display()))
+    );
     Ok(())
 }
 

@@ -187,10 +187,9 @@ pub fn evaluate(
                 .into_iter()
                 .next()
                 .map(|s| s.label);
-            let decisions =
-                policy
-                    .tagger
-                    .decide(&c.title, &c.body, &model, area.theme_tagging, 0);
+            let decisions = policy
+                .tagger
+                .decide(&c.title, &c.body, &model, area.theme_tagging, 0);
             let combined_pick = decisions
                 .iter()
                 .find(|d| d.verdict == Verdict::Apply)
@@ -270,7 +269,9 @@ pub fn render(results: &[AreaResult], what: &str) -> String {
         without_keywords: 0,
         rules: Counts::default(),
         combined: Counts::default(),
-        learned: results.first().and_then(|r| r.learned.map(|_| Counts::default())),
+        learned: results
+            .first()
+            .and_then(|r| r.learned.map(|_| Counts::default())),
         trained_in: Default::default(),
     };
     let add = |a: &mut Counts, b: &Counts| {

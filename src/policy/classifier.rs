@@ -237,7 +237,10 @@ fn features(text: &str) -> BTreeMap<String, f64> {
             let chars: Vec<char> = format!("<{w}>").chars().collect();
             for n in 3..=5 {
                 for gram in chars.windows(n) {
-                    add(format!("c:{}", gram.iter().collect::<String>()), CHAR_WEIGHT);
+                    add(
+                        format!("c:{}", gram.iter().collect::<String>()),
+                        CHAR_WEIGHT,
+                    );
                 }
             }
         }
@@ -293,10 +296,19 @@ mod tests {
 
     fn model() -> Classifier {
         Classifier::train(&[
-            ex("Chat", "the assistant forgets what I asked two questions ago"),
-            ex("Chat", "asking the assistant about our pipeline gives a long answer"),
+            ex(
+                "Chat",
+                "the assistant forgets what I asked two questions ago",
+            ),
+            ex(
+                "Chat",
+                "asking the assistant about our pipeline gives a long answer",
+            ),
             ex("Chat", "conversation panel in the sidebar loses context"),
-            ex("Backups", "we need to restore a deleted project from last week"),
+            ex(
+                "Backups",
+                "we need to restore a deleted project from last week",
+            ),
             ex("Backups", "how long are snapshots of the instance kept"),
             ex("Backups", "recovery point objective for the tenant"),
         ])
@@ -305,8 +317,14 @@ mod tests {
     #[test]
     fn paraphrase_finds_the_theme_of_its_examples() {
         let m = model();
-        assert_eq!(m.scores("The assistant keeps forgetting my earlier question")[0].label, "Chat");
-        assert_eq!(m.scores("Can we restore a project somebody deleted?")[0].label, "Backups");
+        assert_eq!(
+            m.scores("The assistant keeps forgetting my earlier question")[0].label,
+            "Chat"
+        );
+        assert_eq!(
+            m.scores("Can we restore a project somebody deleted?")[0].label,
+            "Backups"
+        );
     }
 
     #[test]

@@ -405,7 +405,9 @@ pub(crate) fn words(text: &str) -> Vec<String> {
         .into_iter()
         .map(|t| t.folded)
         .filter(|w| {
-            w.len() > 1 && !STOPWORDS.contains(&w.as_str()) && !w.chars().all(|c| c.is_ascii_digit())
+            w.len() > 1
+                && !STOPWORDS.contains(&w.as_str())
+                && !w.chars().all(|c| c.is_ascii_digit())
         })
         .collect()
 }
@@ -571,10 +573,9 @@ impl Tagger {
         });
         out.truncate(self.settings.max_themes);
         for d in &mut out {
-            d.similar =
-                model
-                    .classifier
-                    .similar_issues(&text, &d.label, this_iid, SIMILAR_SHOWN);
+            d.similar = model
+                .classifier
+                .similar_issues(&text, &d.label, this_iid, SIMILAR_SHOWN);
         }
         out
     }

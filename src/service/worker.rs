@@ -292,9 +292,8 @@ impl Worker {
                 .collect();
             *learning = Some(Learning::new(&rt.policy, last_sync, examples));
         }
-        let learning = learning.get_or_insert_with(|| {
-            Learning::new(&rt.policy, last_sync, BTreeMap::new())
-        });
+        let learning =
+            learning.get_or_insert_with(|| Learning::new(&rt.policy, last_sync, BTreeMap::new()));
         let fresh = crate::policy::examples(std::iter::once(issue), &guessed)
             .into_iter()
             .next();
