@@ -235,3 +235,168 @@ fn the_evaluation_set_is_large_varied_and_has_a_held_out_part() {
         "{without} of {themed} without keywords"
     );
 }
+
+/// Through the real binary: `serve` receives the simulator's webhooks. smeflow only suggests a
+/// theme on an unsure issue; a person applies it with one click; a similar issue filed next is
+/// tagged on its own, and the worker learned it without listing the project's issues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
+    use common::{AI_PROJECT, GROUP, SECRET, TOKEN};
+    use serde_json::json;
+    use smeflow::sim::{Access, Simulator};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const SA: &str = "glpat-solutions-architect";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = Simulator::start().await;
+    sim.add_group(GROUP);
+    sim.add_user("sme-bot", TOKEN);
+    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
+    sim.add_user("jdoe", SA);
+    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let hook = format!("http://127.0.0.1:{port}/webhooks/gitlab");
+    let boot = common::smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_WEBHOOK_URL", &hook)
+        .output()
+        .unwrap();
+    assert!(boot.status.success(), "{}", common::stderr(&boot));
+
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _serve = Killed(
+        Command::new(env!("CARGO_BIN_EXE_smeflow"))
+            .current_dir(common::repo())
+            .args([
+                "serve",
+                "--no-sync",
+                "--workers",
+                "1",
+                "--listen",
+                &addr,
+                "--state",
+            ])
+            .arg(dir.path().join("smeflow.db"))
+            .env("GITLAB_URL", sim.url())
+            .env("GITLAB_TOKEN", TOKEN)
+            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let metrics = format!("http://{addr}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(&metrics).await.is_err() {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Settled: GitLab sent everything and nothing is left to work off, three looks in a row.
+    let settle = || async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut quiet = 0;
+        while quiet < 3 {
+            assert!(Instant::now() < deadline, "service did not settle");
+            sim.deliveries_flushed().await;
+            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            let busy = text.lines().any(|l| {
+                ["pending", "in_progress", "failed"].iter().any(|s| {
+                    l.starts_with(&format!("smeflow_deliveries{{state=\"{s}\"}}"))
+                        && !l.ends_with(" 0")
+                })
+            });
+            quiet = if busy { 0 } else { quiet + 1 };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let issues = format!("/projects/{}/issues", AI_PROJECT.replace('/', "%2F"));
+    let open = |title: &'static str, description: &'static str| {
+        let (sim, issues) = (&sim, &issues);
+        async move {
+            let body = json!({"title": title, "description": description, "labels": "Type::Customer Feedback,Region::AMER,Priority::Medium"});
+            let (status, issue) = sim.as_user(SA, "POST", issues, body).await;
+            assert_eq!(status, 201, "{issue}");
+            issue["iid"].as_u64().unwrap()
+        }
+    };
+    let themes = |iid: u64| -> Vec<String> {
+        sim.issues(AI_PROJECT)
+            .into_iter()
+            .find(|i| i["iid"] == iid)
+            .unwrap()["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.as_str().filter(|l| l.starts_with("Theme::")))
+            .map(str::to_string)
+            .collect()
+    };
+    let notes = |iid: u64| -> String {
+        sim.notes(AI_PROJECT, iid)
+            .iter()
+            .map(|n| n["body"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+
+    let unsure = open(
+        "Hooli: reviewers ask for a short summary of each merge request",
+        "**Customer:** Hooli\n\nLong MRs are skipped in review.",
+    )
+    .await;
+    let before = open(
+        "Globex wants a short summary of every merge request",
+        "**Customer:** Globex\n\nReviewers skip big MRs because they are long.",
+    )
+    .await;
+    settle().await;
+    assert!(themes(unsure).is_empty() && themes(before).is_empty());
+    assert!(
+        notes(unsure).contains("smeflow thinks this may be ~\"Theme::Duo Chat\""),
+        "{}",
+        notes(unsure)
+    );
+
+    // The person's one click.
+    let url = format!("{issues}/{unsure}");
+    let (status, _) = sim
+        .as_user(SA, "PUT", &url, json!({"add_labels": CHAT}))
+        .await;
+    assert_eq!(status, 200);
+    settle().await;
+
+    let after = open(
+        "Initech wants a short summary of every merge request",
+        "**Customer:** Initech\n\nReviewers skip big MRs because they are long.",
+    )
+    .await;
+    settle().await;
+    assert_eq!(themes(after), [CHAT], "{}", notes(after));
+    assert!(
+        notes(after).contains(&format!("#{unsure} \"Hooli: reviewers ask")),
+        "{}",
+        notes(after)
+    );
+    let listed_feedback = sim.requests().iter().any(|r| {
+        r.method == "GET"
+            && r.path.ends_with("/issues")
+            && (r.query.contains("Customer%20Feedback") || r.query.contains("Customer+Feedback"))
+    });
+    assert!(
+        !listed_feedback,
+        "the worker listed the project's feedback to learn"
+    );
+}
