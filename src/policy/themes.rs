@@ -677,6 +677,7 @@ mod tests {
             keywords: v(k),
             phrases: v(p),
             exclude: v(x),
+            examples: Vec::new(),
         }
     }
 
