@@ -400,3 +400,75 @@ async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
         "the worker listed the project's feedback to learn"
     );
 }
+
+/// Thresholds the wrong way round and an empty example sentence are refused, naming the file
+/// and what to fix; `eval-themes` refuses a case whose theme the area does not have.
+#[test]
+fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["label-sets", "issue-templates", "seed-issues"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(common::repo().join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config = std::fs::read_to_string(common::repo().join("smeflow.toml")).unwrap();
+    let config = config.replacen("apply_at = 0.6", "apply_at = 0.3", 1);
+    std::fs::write(dir.path().join("smeflow.toml"), config).unwrap();
+    let set = dir.path().join("label-sets/themes-plan.toml");
+    let text = std::fs::read_to_string(&set).unwrap();
+    std::fs::write(&set, text.replacen("examples = [", "examples = [\" \",", 1)).unwrap();
+    let out = assert_cmd::Command::cargo_bin("smeflow")
+        .unwrap()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("smeflow.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("(`ai`): theme_tagging needs 0 <= suggest_at <= apply_at <= 1 (got suggest_at = 0.35, apply_at = 0.3)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "themes-plan.toml: label[0] `Theme::Epics & Roadmaps`: an example sentence is empty"
+        ),
+        "{err}"
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("themes-x.jsonl"),
+        "{\"area\":\"plan\",\"split\":\"holdout\",\"theme\":\"Epics\",\"title\":\"t\",\"body\":\"b\"}\n{\"area\":\"plan\",\"split\":\"test\",\"theme\":null,\"title\":\"t\",\"body\":\"b\"}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("smeflow")
+            .unwrap()
+            .current_dir(common::repo())
+            .args(["eval-themes", "--data"])
+            .arg(data.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("themes-x.jsonl:2: split `test` must be `tune` or `holdout`"),
+        "{err}"
+    );
+    std::fs::write(
+        data.path().join("themes-x.jsonl"),
+        "{\"area\":\"plan\",\"split\":\"holdout\",\"theme\":\"Epics\",\"title\":\"t\",\"body\":\"b\"}\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&run(&[]).stderr).to_string();
+    assert!(
+        err.contains("names theme `Epics`, which is not a theme of the area (themes: Theme::Epics & Roadmaps,"),
+        "{err}"
+    );
+}
