@@ -34,6 +34,8 @@ pub struct Classifier {
     weights: Vec<Vec<f64>>,
     bias: Vec<f64>,
     docs: Vec<(Sparse, usize, Option<(u64, String)>)>,
+    /// The label sets' sentences by document index, to name the closest one in a note.
+    sentences: HashMap<usize, String>,
 }
 
 /// A theme's probability for one text.
@@ -93,8 +95,31 @@ impl Classifier {
                 (model.vectorise(f), class, t.issue.clone())
             })
             .collect();
+        model.sentences = texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.issue.is_none())
+            .map(|(i, t)| (i, t.text.clone()))
+            .collect();
         model.fit();
         model
+    }
+
+    /// The label set's example sentence of `label` closest to this text, with its similarity.
+    pub fn closest_sentence(&self, text: &str, label: &str) -> Option<(String, f64)> {
+        let x = self.vectorise(&features(text));
+        let class = self
+            .labels
+            .binary_search_by(|l| l.as_str().cmp(label))
+            .ok()?;
+        self.docs
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, c, _))| *c == class)
+            .filter_map(|(i, (v, _, _))| Some((self.sentences.get(&i)?, sparse_dot(&x, v))))
+            .filter(|(_, s)| *s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(t, s)| (t.clone(), s))
     }
 
     pub fn is_empty(&self) -> bool {

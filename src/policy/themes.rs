@@ -521,6 +521,8 @@ pub struct Decision {
     pub learned: f64,
     /// Tagged issues the text resembles, most similar first.
     pub similar: Vec<Similar>,
+    /// The theme's example sentence closest to the text, when no tagged issue is similar.
+    pub closest_example: Option<String>,
 }
 
 impl Tagger {
@@ -562,6 +564,7 @@ impl Tagger {
                     matched,
                     learned: by_model,
                     similar: Vec::new(),
+                    closest_example: None,
                 }
             })
             .filter(|d| d.confidence >= tagging.suggest_at && d.confidence > 0.0)
@@ -576,6 +579,12 @@ impl Tagger {
             d.similar = model
                 .classifier
                 .similar_issues(&text, &d.label, this_iid, SIMILAR_SHOWN);
+            if d.similar.is_empty() {
+                d.closest_example = model
+                    .classifier
+                    .closest_sentence(&text, &d.label)
+                    .map(|(sentence, _)| sentence);
+            }
         }
         out
     }
@@ -612,10 +621,9 @@ fn reasons(d: &Decision) -> String {
             similar.join(", ")
         ));
     }
-    if d.learned >= 0.5 && d.similar.is_empty() {
+    if let Some(sentence) = d.closest_example.as_ref().filter(|_| d.learned >= 0.2) {
         why.push(format!(
-            "its wording is close to the theme's example sentences in the label set ({:.0}%)",
-            d.learned * 100.0
+            "its wording is close to the theme's example sentences in the label set, such as \"{sentence}\""
         ));
     }
     if why.is_empty() {
