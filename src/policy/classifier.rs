@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 /// A sparse vector, sorted by feature index, L2-normalised.
 type Sparse = Vec<(u32, f64)>;
 
+/// The issue (iid, title) a training text came from; `None` for a label set's sentence.
+type Source = Option<(u64, String)>;
+
 /// One training text and the theme a person (or the label set) gave it.
 #[derive(Debug, Clone)]
 pub struct Labelled {
@@ -33,7 +36,7 @@ pub struct Classifier {
     labels: Vec<String>,
     weights: Vec<Vec<f64>>,
     bias: Vec<f64>,
-    docs: Vec<(Sparse, usize, Option<(u64, String)>)>,
+    docs: Vec<(Sparse, usize, Source)>,
     /// The label sets' sentences by document index, to name the closest one in a note.
     sentences: HashMap<usize, String>,
 }

@@ -714,6 +714,21 @@ fn insert_batch(
     Ok(out)
 }
 
+impl Store {
+    /// When the last sync of this project started (`None`: never synced). The worker reloads
+    /// the theme classifier's examples from the snapshot when this moves.
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        let c = self.connect()?;
+        c.query_row(
+            "SELECT last_sync FROM sync_state WHERE project = ?1",
+            params![project],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| sql(&self.path, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,20 +822,5 @@ mod tests {
         assert_eq!(store.mark_failed(d2.id, 3, 3, "500").unwrap(), State::Dead);
         assert_eq!(store.retry(None).unwrap(), 1);
         assert!(store.claim(now_ms()).unwrap().is_some());
-    }
-}
-
-impl Store {
-    /// When the last sync of this project started (`None`: never synced). The worker reloads
-    /// the theme classifier's examples from the snapshot when this moves.
-    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
-        let c = self.connect()?;
-        c.query_row(
-            "SELECT last_sync FROM sync_state WHERE project = ?1",
-            params![project],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| sql(&self.path, e))
     }
 }
