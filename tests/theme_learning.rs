@@ -466,3 +466,86 @@ fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
         "{err}"
     );
 }
+
+/// Through `sync-board`: the sync retrains on the area's issues, so a theme a person set on one
+/// issue decides a similar untagged one; the dry run before it plans nothing for that theme.
+#[test]
+fn a_sync_learns_from_the_issues_people_tagged() {
+    use smeflow::sim::SeedIssue;
+    let sim = common::gitlab();
+    let boot = common::smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(boot.status.success(), "{}", common::stderr(&boot));
+    let dir = tempfile::tempdir().unwrap();
+    let seed = |title: &str, description: &str, theme: Option<&str>| {
+        let mut labels = vec![
+            "Type::Customer Feedback",
+            "SME Workflow::Triage",
+            "PM Status::New",
+            "Region::APAC",
+            "Priority::Medium",
+        ];
+        labels.extend(theme);
+        sim.seed_issue(
+            common::AI_PROJECT,
+            SeedIssue {
+                author: "sme-bot",
+                title,
+                description,
+                labels: &labels,
+                state: "opened",
+                age_days: 0,
+            },
+        )
+    };
+    let sync = |extra: &[&str]| {
+        let out = common::smeflow(&sim)
+            .args(["sync-board", "ai", "--state"])
+            .arg(dir.path().join("s.db"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        common::stdout(&out)
+    };
+    let untagged = seed(
+        "Globex wants a short summary of every merge request",
+        "**Customer:** Globex\n\nReviewers skip big MRs because they are long.",
+        None,
+    );
+    let before = sync(&["--dry-run"]);
+    assert!(!before.contains(CHAT), "{before}");
+
+    let confirmed = seed(
+        "Hooli: reviewers ask for a short summary of each merge request",
+        "**Customer:** Hooli\n\nLong MRs are skipped in review.",
+        Some(CHAT),
+    );
+    sync(&[]);
+    let issue = sim
+        .issues(common::AI_PROJECT)
+        .into_iter()
+        .find(|i| i["iid"] == untagged)
+        .unwrap();
+    assert!(
+        issue["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == CHAT),
+        "{issue}"
+    );
+    let notes: Vec<String> = sim
+        .notes(common::AI_PROJECT, untagged)
+        .iter()
+        .map(|n| n["body"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&format!("#{confirmed} \"Hooli"))),
+        "{notes:?}"
+    );
+}
