@@ -632,6 +632,11 @@ fn reasons(d: &Decision) -> String {
     why.join("; and ")
 }
 
+/// A confidence as a whole percentage; never "100%": the tagger can always be wrong.
+fn percent(confidence: f64) -> f64 {
+    (confidence * 100.0).round().min(99.0)
+}
+
 /// The note for themes smeflow added.
 pub fn explain_applied(applied: &[Decision]) -> String {
     let mut out = String::new();
@@ -639,7 +644,7 @@ pub fn explain_applied(applied: &[Decision]) -> String {
         out.push_str(&format!(
             "smeflow tagged this issue ~\"{}\" ({:.0}% sure) because {}.\n",
             d.label,
-            d.confidence * 100.0,
+            percent(d.confidence),
             reasons(d)
         ));
     }
@@ -656,7 +661,7 @@ pub fn explain_suggested(suggested: &[Decision]) -> String {
         out.push_str(&format!(
             "smeflow thinks this may be ~\"{}\" ({:.0}% sure) because {}, but is not sure enough to add it.\n",
             d.label,
-            d.confidence * 100.0,
+            percent(d.confidence),
             reasons(d)
         ));
     }
