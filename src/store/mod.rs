@@ -12,6 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub mod queue;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS deliveries (
     id              INTEGER PRIMARY KEY,
@@ -28,6 +30,24 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (state, next_attempt_at);
+-- The claim reads the next due delivery straight off this index instead of sorting the backlog
+-- (which it did while holding the write lock).
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at, id)
+    WHERE state IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_busy ON deliveries (project_path, issue_iid)
+    WHERE state = 'in_progress';
+-- Named leases (e.g. `area:<project>`): who holds them and until when. In the store rather than
+-- in OS file locks so they hold across machines once the store is shared.
+CREATE TABLE IF NOT EXISTS leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+-- One row, written by the readiness probe: a write that must reach the disk.
+CREATE TABLE IF NOT EXISTS probe (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    at          INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id          INTEGER PRIMARY KEY,
     at          INTEGER NOT NULL,
@@ -156,6 +176,7 @@ type InsertReply = oneshot::Sender<Result<bool>>;
 pub struct Store {
     path: PathBuf,
     writer: mpsc::SyncSender<(NewDelivery, InsertReply)>,
+    watch: std::sync::Arc<queue::FileWatch>,
 }
 
 impl Store {
@@ -167,23 +188,26 @@ impl Store {
             .map_err(|e| sql(path, e))?;
         let (tx, rx) = mpsc::sync_channel::<(NewDelivery, InsertReply)>(4096);
         let writer_path = path.to_path_buf();
+        let watch = std::sync::Arc::new(queue::FileWatch::new(path));
+        let writer_watch = watch.clone();
         let alive = std::sync::Arc::new(());
-        let watch = std::sync::Arc::downgrade(&alive);
+        let writer_alive = std::sync::Arc::downgrade(&alive);
         std::thread::Builder::new()
             .name("smeflow-store-writer".into())
             .spawn(move || {
                 let _alive = alive;
-                writer_loop(conn, &writer_path, rx)
+                writer_loop(conn, &writer_path, rx, &writer_watch)
             })
             .expect("spawn store writer");
         let checkpoint_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("smeflow-store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_path, watch))
+            .spawn(move || checkpoint_loop(checkpoint_path, writer_alive))
             .expect("spawn store checkpointer");
         Ok(Store {
             path: path.to_path_buf(),
             writer: tx,
+            watch,
         })
     }
 
@@ -236,7 +260,7 @@ impl Store {
         .map_err(|e| sql(&self.path, e))
     }
 
-    /// Claims the oldest ready delivery whose issue no other worker is processing.
+    /// Claims the delivery due first whose issue no other worker is processing.
     pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
         let mut c = self.connect()?;
         let tx = c
@@ -251,7 +275,7 @@ impl Store {
                          SELECT 1 FROM deliveries o
                          WHERE o.state = 'in_progress' AND o.project_path IS d.project_path
                            AND o.issue_iid IS d.issue_iid AND d.issue_iid IS NOT NULL)
-                     ORDER BY id LIMIT 1"
+                     ORDER BY next_attempt_at, id LIMIT 1"
                 ),
                 params![now],
                 row_to_delivery,
@@ -655,7 +679,12 @@ fn checkpoint_loop(path: PathBuf, writer_alive: std::sync::Weak<()>) {
 }
 
 /// Takes everything queued, inserts it in one transaction, commits, then answers each sender.
-fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<(NewDelivery, InsertReply)>) {
+fn writer_loop(
+    mut conn: Connection,
+    path: &Path,
+    rx: mpsc::Receiver<(NewDelivery, InsertReply)>,
+    watch: &queue::FileWatch,
+) {
     const MAX_BATCH: usize = 512;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -665,7 +694,18 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<(NewDeliver
                 Err(_) => break,
             }
         }
-        let outcome = insert_batch(&mut conn, &batch);
+        let outcome = insert_batch(&mut conn, &batch).and_then(|inserted| {
+            // Committed into a file that is no longer at the path: a restart would never see
+            // these deliveries, so they must not be acknowledged.
+            if watch.same_file(path) {
+                Ok(inserted)
+            } else {
+                Err(rusqlite::Error::InvalidParameterName(
+                    queue::NotReady::FileReplaced.to_string(),
+                ))
+            }
+        });
+        watch.commit_outcome(outcome.is_ok());
         match outcome {
             Ok(inserted) => {
                 for ((_, reply), new) in batch.into_iter().zip(inserted) {
