@@ -100,6 +100,18 @@ pub struct ServeArgs {
     /// can then make smeflow act.
     #[arg(long)]
     pub insecure_accept_unsigned_webhooks: bool,
+    /// Seconds a client has to send a request's headers; also how long an idle connection stays open.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Open connections at once; more are answered 503. Default: half the descriptor limit.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Seconds SIGTERM waits for open requests and in-flight deliveries before exiting anyway.
+    #[arg(long, default_value_t = 10)]
+    pub drain_timeout: u64,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -329,15 +341,25 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         insecure: args.insecure_accept_unsigned_webhooks,
         sync: !args.no_sync && args.workers > 0,
     };
-    crate::service::serve(opts, &catalog, gl)
+    let mut hardening = crate::service::Hardening::default();
+    hardening.limits.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    hardening.limits.body_timeout = std::time::Duration::from_secs(args.body_timeout);
+    hardening.limits.drain = std::time::Duration::from_secs(args.drain_timeout);
+    if let Some(n) = args.max_connections {
+        hardening.limits.max_connections = n as usize;
+    }
+    // Test-only: divides every worker backoff and pause, so a simulated hour runs in seconds.
+    if let Some(scale) = std::env::var("SMEFLOW_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        hardening.backoff.time_scale = scale;
+    }
+    crate::service::serve_with(opts, hardening, &catalog, gl)
         .await
-        .map_err(|e| match e {
-            crate::service::ServeError::Identity(ref g)
-                if matches!(g, GitLabError::Unauthorized { .. }) =>
-            {
-                Failure::usage(e.to_string())
-            }
-            other => Failure::runtime(other.to_string()),
+        .map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
         })
 }
 
