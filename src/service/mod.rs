@@ -214,12 +214,14 @@ impl Running {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let started = std::time::Instant::now();
         let app = self.app.clone();
         let limits = self.limits.clone();
-        let stop_workers = app.clone();
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let (stop_workers, mark) = (app.clone(), signalled.clone());
         let shutdown = async move {
             shutdown.await;
+            let _ = mark.set(std::time::Instant::now());
+            tracing::info!("stopping: no new connections, draining");
             let _ = stop_workers.stopping.send(true);
         };
         listener::serve(
@@ -230,14 +232,11 @@ impl Running {
             shutdown,
         )
         .await;
-        let stop_began = std::time::Instant::now();
+        let stop_began = *signalled.get_or_init(std::time::Instant::now);
         let _ = app.stopping.send(true);
-        let left = limits
-            .drain
-            .saturating_sub(stop_began.duration_since(started).min(limits.drain));
-        let all_workers = futures_join_all(self.workers);
-        let _ = tokio::time::timeout(left.max(std::time::Duration::from_millis(100)), all_workers)
-            .await;
+        // One budget for connections and workers together: the stop takes `drain` at most.
+        let left = limits.drain.saturating_sub(stop_began.elapsed());
+        let _ = tokio::time::timeout(left, futures_join_all(self.workers)).await;
         let store = app.store.clone();
         let released = tokio::task::spawn_blocking(move || store.release_in_progress())
             .await
