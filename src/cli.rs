@@ -214,6 +214,10 @@ pub struct BootstrapArgs {
     /// Print the plan and exit without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// The store, where a run takes its per-area lease so two runs never write the same area
+    /// at once (share it between machines that bootstrap the same areas).
+    #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+    pub state: PathBuf,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -307,7 +311,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 webhook_url,
                 webhook_secret: secret,
             };
-            bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
+            if args.dry_run {
+                return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
+            }
+            let leases = lease_areas(&args.state, &gl, &catalog, &areas).await?;
+            let outcome =
+                bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
+            for lease in leases {
+                lease.release().await;
+            }
+            outcome
         }
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
@@ -315,6 +328,48 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
+}
+
+/// Takes every selected area's lease (in one order, so two runs over several areas cannot
+/// deadlock), waiting for another run that holds one.
+async fn lease_areas(
+    state: &std::path::Path,
+    gl: &GitLab,
+    catalog: &Catalog,
+    areas: &[&AreaConfig],
+) -> Result<Vec<crate::store::lease::AreaLease>, Failure> {
+    use crate::store::lease::{AreaLease, WAIT};
+    let store = crate::store::Store::open(state).map_err(|e| {
+        Failure::usage(format!(
+            "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
+        ))
+    })?;
+    let mut names: Vec<(String, String)> = areas
+        .iter()
+        .map(|a| {
+            let project = format!(
+                "{}/{}",
+                catalog.config.gitlab.group.trim_matches('/'),
+                a.project
+            );
+            (
+                format!("bootstrap:{}/{project}", gl.base_url()),
+                a.slug.clone(),
+            )
+        })
+        .collect();
+    names.sort();
+    let mut leases = Vec::new();
+    for (name, slug) in names {
+        let what = format!("area {slug}");
+        let lease = AreaLease::take(&store, &name, &what, WAIT, |holder| {
+            eprintln!("waiting for another bootstrap-area run on {what} ({holder}) to finish");
+        })
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+        leases.push(lease);
+    }
+    Ok(leases)
 }
 
 async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {
@@ -679,6 +734,7 @@ async fn bootstrap_one(
         )));
     }
     let mut exec = Executor::new(gl, opts.webhook_secret.clone());
+    exec.recheck_before_create(true);
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();

@@ -567,3 +567,54 @@ async fn an_hour_long_gitlab_outage_loses_nothing_burns_no_attempts_and_ends_by_
     assert_eq!(svc.metric("smeflow_workers_paused").await, 0.0);
     assert_eq!(svc.metric("smeflow_deliveries{state=\"dead\"}").await, 0.0);
 }
+
+#[test]
+fn three_bootstrap_runs_at_once_on_an_existing_project_create_everything_once() {
+    let sim = common::gitlab();
+    let group_id = sim.add_group(GROUP);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, project) = rt.block_on(sim.as_user(
+        TOKEN,
+        "POST",
+        "/projects",
+        json!({"name": "AI SME", "path": "ai-sme", "namespace_id": group_id}),
+    ));
+    assert_eq!(status, 201, "{project}");
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = common::smeflow(&sim);
+            std::thread::spawn(move || cmd.args(["bootstrap-area", "ai"]).output().unwrap())
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    }
+    let seeded = sim.issues(AI_PROJECT).len();
+    let boards = sim.boards(AI_PROJECT).len();
+    let hooks = sim.hooks(AI_PROJECT).len();
+    // What one run alone creates.
+    let alone = common::gitlab();
+    let alone_group = alone.add_group(GROUP);
+    rt.block_on(alone.as_user(
+        TOKEN,
+        "POST",
+        "/projects",
+        json!({"name": "AI SME", "path": "ai-sme", "namespace_id": alone_group}),
+    ));
+    let out = common::smeflow(&alone)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert_eq!(
+        (seeded, boards, hooks),
+        (
+            alone.issues(AI_PROJECT).len(),
+            alone.boards(AI_PROJECT).len(),
+            alone.hooks(AI_PROJECT).len()
+        ),
+        "three concurrent runs create what one run creates"
+    );
+    assert_eq!(hooks, 1, "one webhook, so every event arrives once");
+}

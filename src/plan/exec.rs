@@ -30,6 +30,8 @@ pub struct Executor<'a> {
     list_ids: HashMap<(String, String, String), u64>,
     issue_iids: HashMap<(String, String), u64>,
     epic_iids: HashMap<(String, String), u64>,
+    /// Look for the object once more right before creating it (see `recheck_before_create`).
+    recheck_creates: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -42,7 +44,15 @@ impl<'a> Executor<'a> {
             list_ids: HashMap::new(),
             issue_iids: HashMap::new(),
             epic_iids: HashMap::new(),
+            recheck_creates: false,
         }
+    }
+
+    /// Before each create that GitLab would happily duplicate (issues, boards, webhooks), check
+    /// that it is still missing: another run that did not share our lease (another machine with
+    /// its own store) may have created it since the plan was made.
+    pub fn recheck_before_create(&mut self, on: bool) {
+        self.recheck_creates = on;
     }
 
     /// What the caller already observed, so resolving names to ids costs no requests.
@@ -101,6 +111,14 @@ impl<'a> Executor<'a> {
     }
 
     async fn apply_one(&mut self, change: &Change) -> Result<(), GitLabError> {
+        let duplicable = matches!(
+            change,
+            Change::CreateIssue { .. } | Change::CreateBoard { .. } | Change::CreateHook { .. }
+        );
+        if self.recheck_creates && duplicable && self.already_applied(change).await? {
+            tracing::warn!(change = %change.to_string().lines().next().unwrap_or_default(), "already created by another run; not creating it again");
+            return Ok(());
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

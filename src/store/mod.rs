@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub mod lease;
 pub mod queue;
 
 const SCHEMA: &str = r#"
