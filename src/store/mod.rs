@@ -44,10 +44,12 @@ CREATE TABLE IF NOT EXISTS leases (
     holder      TEXT NOT NULL,
     expires_at  INTEGER NOT NULL
 );
--- One row, written by the readiness probe: a write that must reach the disk.
+-- One row, written by the readiness probe: a write at least as large as a delivery, which
+-- fails when the disk has no room for one.
 CREATE TABLE IF NOT EXISTS probe (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
-    at          INTEGER NOT NULL
+    at          INTEGER NOT NULL,
+    pad         BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     id          INTEGER PRIMARY KEY,

@@ -150,8 +150,9 @@ impl Store {
 
     fn probe_write(&self) -> std::result::Result<(), String> {
         let c = self.connect().map_err(|e| e.to_string())?;
+        // 64 KiB: more than any delivery GitLab sends, so if this fits, a delivery does.
         c.execute(
-            "INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?1)",
+            "INSERT OR REPLACE INTO probe (id, at, pad) VALUES (1, ?1, zeroblob(65536))",
             params![now_ms()],
         )
         .map(|_| ())
