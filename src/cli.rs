@@ -314,7 +314,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             if args.dry_run {
                 return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
             }
-            let leases = lease_areas(&args.state, &gl, &catalog, &areas).await?;
+            let store = crate::store::Store::open(&args.state).map_err(|e| {
+                Failure::usage(format!(
+                    "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
+                ))
+            })?;
+            let leases = lease_areas(&store, "bootstrap-area", &gl, &catalog, &areas).await?;
             let outcome =
                 bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
             for lease in leases {
@@ -333,17 +338,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 /// Takes every selected area's lease (in one order, so two runs over several areas cannot
 /// deadlock), waiting for another run that holds one.
 async fn lease_areas(
-    state: &std::path::Path,
+    store: &crate::store::Store,
+    command: &str,
     gl: &GitLab,
     catalog: &Catalog,
     areas: &[&AreaConfig],
 ) -> Result<Vec<crate::store::lease::AreaLease>, Failure> {
-    use crate::store::lease::{AreaLease, WAIT};
-    let store = crate::store::Store::open(state).map_err(|e| {
-        Failure::usage(format!(
-            "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
-        ))
-    })?;
+    use crate::store::lease::{area_lease_name, AreaLease, WAIT};
     let mut names: Vec<(String, String)> = areas
         .iter()
         .map(|a| {
@@ -352,18 +353,15 @@ async fn lease_areas(
                 catalog.config.gitlab.group.trim_matches('/'),
                 a.project
             );
-            (
-                format!("bootstrap:{}/{project}", gl.base_url()),
-                a.slug.clone(),
-            )
+            (area_lease_name(gl.base_url(), &project), a.slug.clone())
         })
         .collect();
     names.sort();
     let mut leases = Vec::new();
     for (name, slug) in names {
         let what = format!("area {slug}");
-        let lease = AreaLease::take(&store, &name, &what, WAIT, |holder| {
-            eprintln!("waiting for another bootstrap-area run on {what} ({holder}) to finish");
+        let lease = AreaLease::take(store, &name, &what, WAIT, |holder| {
+            eprintln!("{command}: waiting for another run on {what} ({holder}) to finish");
         })
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -436,15 +434,27 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     let mut out = std::io::stdout();
     for area in areas {
         let policy = crate::policy::AreaPolicy::new(&catalog, area);
-        crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-            .await
-            .map_err(|e| match e {
-                crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
-                crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
-                    Failure::usage(e.to_string())
-                }
-                other => Failure::runtime(other.to_string()),
-            })?;
+        // A run that writes holds the area's lease: it never races a bootstrap or another sync.
+        let lease = match (&store, args.dry_run) {
+            (Some(store), false) => {
+                lease_areas(store, "sync-board", &gl, &catalog, &[area]).await?
+            }
+            _ => Vec::new(),
+        };
+        let synced =
+            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
+                .await
+                .map_err(|e| match e {
+                    crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
+                    crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
+                        Failure::usage(e.to_string())
+                    }
+                    other => Failure::runtime(other.to_string()),
+                });
+        for l in lease {
+            l.release().await;
+        }
+        synced?;
     }
     Ok(())
 }

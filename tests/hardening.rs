@@ -618,3 +618,61 @@ fn three_bootstrap_runs_at_once_on_an_existing_project_create_everything_once() 
     );
     assert_eq!(hooks, 1, "one webhook, so every event arrives once");
 }
+
+#[test]
+fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
+    let sim = common::gitlab();
+    let out = common::smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("smeflow.db");
+    let store = smeflow::store::Store::open(&state).unwrap();
+    let lease = smeflow::store::lease::area_lease_name(&sim.url(), AI_PROJECT);
+    assert_eq!(
+        store
+            .acquire_lease(&lease, "a bootstrap elsewhere", 60_000)
+            .unwrap(),
+        Ok(())
+    );
+    sim.reset_requests();
+    let log = dir.path().join("sync.log");
+    let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["sync-board", "ai", "--state"])
+        .arg(&state)
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + CLOSED_WITHIN;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("waiting for another run on area ai (a bootstrap elsewhere)")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "sync-board did not wait: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        sim.requests().iter().all(|r| r.method == "GET"),
+        "nothing written while another run holds the area"
+    );
+    store
+        .release_lease(&lease, "a bootstrap elsewhere")
+        .unwrap();
+    let status = sync.wait().unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}

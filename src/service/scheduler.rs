@@ -45,6 +45,32 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 progress: false,
             };
             let mut log = Vec::new();
+            // And across processes: a `bootstrap-area` or `sync-board` run on this area.
+            let lease_name =
+                crate::store::lease::area_lease_name(gitlab.base_url(), &policy.project);
+            let what = format!("area {}", policy.area.slug);
+            let lease = match crate::store::lease::AreaLease::take(
+                &app.store,
+                &lease_name,
+                &what,
+                crate::store::lease::WAIT,
+                |holder| {
+                    tracing::info!(
+                        area = policy.area.slug,
+                        holder,
+                        "scheduled sync waits for another run on the area"
+                    )
+                },
+            )
+            .await
+            {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync skipped");
+                    continue;
+                }
+            };
+            // Taken after the lease: waiting for another process must not hold up the workers.
             let _alone = match app.area_locks.get(&policy.project) {
                 Some(lock) => Some(lock.write().await),
                 None => None,
@@ -64,6 +90,7 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }
+            lease.release().await;
         }
         let Some(next) = schedule.upcoming(chrono::Utc).next() else {
             return;

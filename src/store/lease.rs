@@ -1,5 +1,6 @@
-//! A lease on an area while a run writes to it, so two `bootstrap-area` runs never plan from the
-//! same observation and both create what is missing. The lease is a row in the store, renewed by a
+//! A lease on an area while a run writes to it, so two runs (`bootstrap-area`, `sync-board`,
+//! `serve`'s scheduled sync) never plan from the same observation and both create what is
+//! missing. The lease is a row in the store, renewed by a
 //! heartbeat, rather than an OS file lock: a file lock holds on one machine only, a row holds for
 //! every process that shares the store (PostgreSQL is planned next). A crashed holder stops
 //! renewing, and its lease expires after `TTL`.
@@ -32,6 +33,16 @@ pub enum LeaseError {
     },
     #[error(transparent)]
     Store(#[from] super::StoreError),
+}
+
+/// The one lease per area that `bootstrap-area`, `sync-board` and `serve`'s scheduled sync all
+/// take, named by GitLab's URL too, so areas of two GitLab instances never share one.
+pub fn area_lease_name(gitlab_base: &str, project_full_path: &str) -> String {
+    format!(
+        "area:{}/{}",
+        gitlab_base.trim_end_matches('/'),
+        project_full_path
+    )
 }
 
 /// Who this process is, as other runs will see it in the message above.
