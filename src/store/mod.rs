@@ -12,8 +12,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod backend;
 pub mod lease;
+pub mod migrate;
+pub mod postgres;
 pub mod queue;
+pub mod schema;
+
+pub use backend::Store;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -163,6 +169,14 @@ pub enum StoreError {
     },
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("database {url}: {message}")]
+    Postgres { url: String, message: String },
+    #[error("the store {store} has schema version {found}, newer than this smeflow understands (up to {supported}): a newer smeflow has migrated it — upgrade smeflow here too instead of running an older one against it")]
+    NewerSchema {
+        store: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -176,17 +190,17 @@ type InsertReply = oneshot::Sender<Result<bool>>;
 
 /// Cheap to clone; the writer thread lives as long as any clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::SyncSender<(NewDelivery, InsertReply)>,
     watch: std::sync::Arc<queue::FileWatch>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the store and starts its intake writer.
-    pub fn open(path: &Path) -> Result<Store> {
-        let conn = open_conn(path)?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql(path, e))?;
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let mut conn = open_conn(path)?;
+        migrate_sqlite(&mut conn, path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
             .map_err(|e| sql(path, e))?;
         let (tx, rx) = mpsc::sync_channel::<(NewDelivery, InsertReply)>(4096);
@@ -207,7 +221,7 @@ impl Store {
             .name("smeflow-store-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpoint_path, writer_alive))
             .expect("spawn store checkpointer");
-        Ok(Store {
+        Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: tx,
             watch,
@@ -532,38 +546,6 @@ impl Store {
         tx.commit().map_err(|e| sql(&self.path, e))
     }
 
-    /// Records an applied change: the audit log, and what later decisions need to know (themes
-    /// smeflow guessed, notes it wrote). Failures are logged, never fatal: GitLab already has
-    /// the change.
-    pub fn remember_applied(&self, source: &str, project: &str, change: &crate::plan::Change) {
-        use crate::plan::Change;
-        let line = change.to_string();
-        let mut outcome = self.audit(source, project, line.lines().next().unwrap_or_default());
-        match change {
-            Change::EditIssueLabels { iid, add, .. } => {
-                for theme in add
-                    .iter()
-                    .filter(|l| crate::config::label_scope(l) == Some("Theme"))
-                {
-                    outcome = outcome.and(self.record_auto_label(project, *iid, theme));
-                }
-            }
-            Change::AddNote { iid, body, .. } => {
-                if let Some(marker) = body
-                    .lines()
-                    .next()
-                    .filter(|l| l.starts_with("<!-- smeflow:"))
-                {
-                    outcome = outcome.and(self.record_note(project, *iid, marker));
-                }
-            }
-            _ => {}
-        }
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "cannot record an applied change in the store");
-        }
-    }
-
     /// smeflow wrote a note carrying this marker (so a sync need not read the issue's notes).
     pub fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
         let c = self.connect()?;
@@ -666,6 +648,28 @@ fn open_conn(path: &Path) -> Result<Connection> {
     ))
     .map_err(|e| sql(path, e))?;
     Ok(conn)
+}
+
+/// Brings the file to the newest schema (a store from before versioning counts as version 0:
+/// version 1 only creates what is missing), or refuses one a newer smeflow has migrated.
+fn migrate_sqlite(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| sql(path, e))?;
+    tx.execute_batch(schema::VERSION_TABLE)
+        .map_err(|e| sql(path, e))?;
+    let current: i64 = tx
+        .query_row(schema::CURRENT_VERSION, [], |r| r.get(0))
+        .map_err(|e| sql(path, e))?;
+    for step in schema::pending(&path.display().to_string(), current)? {
+        tx.execute_batch(step.sqlite).map_err(|e| sql(path, e))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            params![step.version],
+        )
+        .map_err(|e| sql(path, e))?;
+    }
+    tx.commit().map_err(|e| sql(path, e))
 }
 
 /// Copies the WAL back into the database in the background. The writer's own automatic

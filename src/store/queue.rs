@@ -3,7 +3,7 @@
 //! start will read, retries that do not count GitLab outages as the delivery's fault, and the
 //! figures `/metrics` shows about the backlog.
 
-use super::{now_ms, sql, Result, Store};
+use super::{now_ms, sql, Result, SqliteStore};
 use rusqlite::{params, OptionalExtension};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,7 +133,7 @@ pub struct QueueStats {
     pub oldest_received_at: Option<i64>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Whether a delivery stored now would be in the file a restart reads, with a real write.
     pub fn readiness(&self) -> std::result::Result<(), NotReady> {
         if !self.watch.same_file(&self.path) {
@@ -266,7 +266,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewDelivery;
+    use crate::store::{NewDelivery, Store};
 
     fn delivery(key: &str, iid: u64) -> NewDelivery {
         NewDelivery {
