@@ -73,6 +73,9 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
@@ -89,6 +92,10 @@ pub struct ServeArgs {
     /// SQLite file holding deliveries, the audit log and overrides.
     #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
     pub state: PathBuf,
+    /// PostgreSQL store shared by several `serve` replicas (postgres://user@host/db); replaces
+    /// --state. Without it, the SQLite file is the store.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Concurrent workers (one issue is never processed by two at once); 0 only stores
     /// deliveries, for a receiver that another process works off.
     #[arg(long, default_value_t = 2)]
@@ -129,6 +136,9 @@ pub struct SyncArgs {
     /// The store (snapshot of the last sync, overrides, notes written).
     #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
     pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share, instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -184,6 +194,23 @@ pub enum DeliveriesCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy deliveries (every state), the audit log, issue memory, overrides and sync
+    /// snapshots from SQLite into PostgreSQL. Safe to re-run: only what is missing is copied.
+    #[command(
+        after_help = "Example:\n  smeflow store migrate --from smeflow.db --to postgres://smeflow@db.internal/smeflow"
+    )]
+    Migrate {
+        /// The PostgreSQL store (postgres://user[:password]@host[:port]/database).
+        #[arg(long, env = "DATABASE_URL")]
+        to: String,
+        /// The SQLite file `serve` used (stop that `serve` first).
+        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+        from: PathBuf,
+    },
+}
+
 /// One area by name, or `--all`.
 #[derive(Args, Debug)]
 pub struct AreaChoice {
@@ -218,6 +245,9 @@ pub struct BootstrapArgs {
     /// at once (share it between machines that bootstrap the same areas).
     #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
     pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share, instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -314,7 +344,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             if args.dry_run {
                 return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
             }
-            let store = crate::store::Store::open(&args.state).map_err(|e| {
+            let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state).map_err(|e| {
                 Failure::usage(format!(
                     "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
                 ))
@@ -331,6 +361,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::Store(StoreCommand::Migrate { to, from }) => {
+            let moved = crate::store::migrate::sqlite_to_postgres(&from, &to).map_err(|e| {
+                Failure::runtime(format!("store migrate: {e}"))
+            })?;
+            print!("{}", crate::store::migrate::summary(&from, &to, &moved));
+            Ok(())
+        }
         Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
     }
 }
@@ -408,7 +445,8 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
     {
         hardening.backoff.time_scale = scale;
     }
-    crate::service::serve_with(opts, hardening, &catalog, gl)
+    let database_url = args.database_url.filter(|u| !u.trim().is_empty());
+    crate::service::serve_on(database_url, opts, hardening, &catalog, gl)
         .await
         .map_err(|e| Failure {
             code: e.exit_code(),
@@ -421,10 +459,13 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     let areas = args.areas.resolve(&catalog)?;
     let gl = connect(&args.gitlab)?;
     // A dry run reads the store if there is one but never creates or writes it.
-    let store = if args.dry_run && !args.state.exists() {
+    let store = if args.dry_run && args.database_url.is_none() && !args.state.exists() {
         None
     } else {
-        Some(crate::store::Store::open(&args.state).map_err(|e| Failure::runtime(e.to_string()))?)
+        Some(
+            crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
+                .map_err(|e| Failure::runtime(e.to_string()))?,
+        )
     };
     let opts = crate::sync::SyncOptions {
         dry_run: args.dry_run,

@@ -137,7 +137,8 @@ pub struct Running {
     limits: listener::Limits,
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// Held until the process has stopped: no second `serve` can take this store meanwhile.
-    _owner: crate::store::queue::OwnerLock,
+    /// None on PostgreSQL, which several replicas share by design.
+    _owner: Option<crate::store::queue::OwnerLock>,
 }
 
 /// Opens the store (taking up work a killed process left), identifies smeflow's GitLab user,
@@ -157,9 +158,26 @@ pub async fn start_with(
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
 ) -> Result<Running, ServeError> {
-    // Before anything else: recovering "in progress" work belongs to the one owner only.
-    let owner = crate::store::queue::lock_owner(&opts.state)?;
-    let store = crate::store::Store::open(&opts.state)?;
+    start_on(None, opts, hardening, catalog, gitlab).await
+}
+
+/// `start_with` on the PostgreSQL store at `database_url` when given (no owner lock: replicas
+/// share it, and each takes up only work whose claim has expired), else on `opts.state`.
+pub async fn start_on(
+    database_url: Option<String>,
+    opts: ServeOptions,
+    hardening: Hardening,
+    catalog: &crate::config::Catalog,
+    gitlab: crate::gitlab::GitLab,
+) -> Result<Running, ServeError> {
+    let (owner, store) = match database_url {
+        Some(url) => (None, crate::store::Store::open_postgres(&url)?),
+        None => {
+            // Before anything else: recovering "in progress" work belongs to the one owner only.
+            let owner = crate::store::queue::lock_owner(&opts.state)?;
+            (Some(owner), crate::store::Store::open(&opts.state)?)
+        }
+    };
     let recovered = store.recover()?;
     if recovered > 0 {
         tracing::warn!(
@@ -194,7 +212,7 @@ pub async fn start_with(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
-    tracing::info!(%addr, user = bot.username, state = %opts.state.display(), "smeflow serve is listening");
+    tracing::info!(%addr, user = bot.username, store = %app.store.describe(), "smeflow serve is listening");
     Ok(Running {
         addr,
         app,
@@ -298,13 +316,23 @@ pub async fn serve_with(
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
 ) -> Result<(), ServeError> {
-    let state = opts.state.clone();
-    let running = start_with(opts, hardening, catalog, gitlab).await?;
+    serve_on(None, opts, hardening, catalog, gitlab).await
+}
+
+/// `serve_with` on PostgreSQL when `database_url` is given.
+pub async fn serve_on(
+    database_url: Option<String>,
+    opts: ServeOptions,
+    hardening: Hardening,
+    catalog: &crate::config::Catalog,
+    gitlab: crate::gitlab::GitLab,
+) -> Result<(), ServeError> {
+    let running = start_on(database_url, opts, hardening, catalog, gitlab).await?;
     eprintln!(
         "smeflow serve: listening on http://{}/webhooks/gitlab as GitLab user @{} (store {})",
         running.addr,
         running.bot.username,
-        state.display()
+        running.app.store.describe()
     );
     running.serve_until(shutdown_signal()).await
 }

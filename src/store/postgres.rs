@@ -209,7 +209,7 @@ impl PgStore {
     /// Runs `work` on a pooled connection. The synchronous client drives its own runtime, which
     /// must not start on a thread of the caller's; when called from async code (sync, the
     /// CLI) the work moves to a thread of its own.
-    fn run<T: Send>(&self, work: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+    pub(super) fn run<T: Send>(&self, work: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
         let go = || {
             let mut c = self.client()?;
             work(&mut c).map_err(|e| match e {
