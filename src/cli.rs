@@ -362,9 +362,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Store(StoreCommand::Migrate { to, from }) => {
-            let moved = crate::store::migrate::sqlite_to_postgres(&from, &to).map_err(|e| {
-                Failure::runtime(format!("store migrate: {e}"))
-            })?;
+            let moved = crate::store::migrate::sqlite_to_postgres(&from, &to)
+                .map_err(|e| Failure::runtime(format!("store migrate: {e}")))?;
             print!("{}", crate::store::migrate::summary(&from, &to, &moved));
             Ok(())
         }

@@ -64,7 +64,11 @@ async fn one_issue_is_never_claimed_twice_at_once(o: Opened) {
     let first = store.claim(now).unwrap().unwrap();
     let second = store.claim(now).unwrap().unwrap();
     assert_eq!(first.issue_iid, Some(1));
-    assert_eq!(second.issue_iid, Some(2), "issue 1 is busy, so issue 2 goes next");
+    assert_eq!(
+        second.issue_iid,
+        Some(2),
+        "issue 1 is busy, so issue 2 goes next"
+    );
     assert!(store.claim(now).unwrap().is_none());
     store.mark_done(first.id).unwrap();
     assert_eq!(store.claim(now).unwrap().unwrap().dedupe_key, "b");
@@ -76,13 +80,19 @@ async fn failures_back_off_end_dead_and_can_be_retried(o: Opened) {
     let d = store.claim(now_ms()).unwrap().unwrap();
     assert_eq!(d.attempts, 1);
     assert_eq!(store.mark_failed(d.id, 1, 2, "500").unwrap(), State::Failed);
-    assert!(store.claim(now_ms()).unwrap().is_none(), "backoff delays the retry");
+    assert!(
+        store.claim(now_ms()).unwrap().is_none(),
+        "backoff delays the retry"
+    );
     let d = store.claim(now_ms() + 60_000).unwrap().unwrap();
     assert_eq!(d.attempts, 2);
     assert_eq!(store.mark_failed(d.id, 2, 2, "500").unwrap(), State::Dead);
     assert!(store.claim(now_ms() + 10_000_000).unwrap().is_none());
     let dead = store.get(d.id).unwrap().unwrap();
-    assert_eq!((dead.state, dead.last_error.as_deref()), (State::Dead, Some("500")));
+    assert_eq!(
+        (dead.state, dead.last_error.as_deref()),
+        (State::Dead, Some("500"))
+    );
     assert_eq!(store.retry(None).unwrap(), 1);
     assert_eq!(store.claim(now_ms()).unwrap().unwrap().attempts, 1);
 }
@@ -97,10 +107,7 @@ async fn deferred_attempts_never_make_a_delivery_dead(o: Opened) {
     }
     let stats = store.queue_stats().unwrap();
     assert_eq!(stats.backlog, 1);
-    assert_eq!(
-        store.counts().unwrap(),
-        vec![("failed".to_string(), 1)]
-    );
+    assert_eq!(store.counts().unwrap(), vec![("failed".to_string(), 1)]);
 }
 
 async fn work_in_progress_goes_back_to_the_queue_at_shutdown(o: Opened) {
@@ -114,46 +121,104 @@ async fn work_in_progress_goes_back_to_the_queue_at_shutdown(o: Opened) {
 
 async fn a_lease_keeps_others_out_until_released_or_expired(o: Opened) {
     let store = o.store;
-    assert_eq!(store.acquire_lease("area:g/p", "run-1", 60_000).unwrap(), Ok(()));
-    assert_eq!(store.acquire_lease("area:g/p", "run-1", 60_000).unwrap(), Ok(()), "renewal");
-    let held = store.acquire_lease("area:g/p", "run-2", 60_000).unwrap().unwrap_err();
+    assert_eq!(
+        store.acquire_lease("area:g/p", "run-1", 60_000).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store.acquire_lease("area:g/p", "run-1", 60_000).unwrap(),
+        Ok(()),
+        "renewal"
+    );
+    let held = store
+        .acquire_lease("area:g/p", "run-2", 60_000)
+        .unwrap()
+        .unwrap_err();
     assert_eq!(held.holder, "run-1");
     store.release_lease("area:g/p", "run-1").unwrap();
-    assert_eq!(store.acquire_lease("area:g/p", "run-2", -1).unwrap(), Ok(()));
-    assert_eq!(store.acquire_lease("area:g/p", "run-3", 60_000).unwrap(), Ok(()), "expired");
+    assert_eq!(
+        store.acquire_lease("area:g/p", "run-2", -1).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store.acquire_lease("area:g/p", "run-3", 60_000).unwrap(),
+        Ok(()),
+        "expired"
+    );
     assert!(store.claim_once("tick:g/p:1", "replica-a", 60_000).unwrap());
     assert!(!store.claim_once("tick:g/p:1", "replica-b", 60_000).unwrap());
 }
 
 async fn issue_memory_and_snapshots_round_trip(o: Opened) {
     let store = o.store;
-    store.record_auto_label("g/p", 3, "Theme::Duo Chat").unwrap();
-    store.record_auto_label("g/p", 3, "Theme::Duo Chat").unwrap();
-    store.record_override("g/p", 3, "Theme::Duo Chat", "jdoe").unwrap();
-    store.record_note("g/p", 3, "<!-- smeflow:triage -->").unwrap();
-    store.record_note("g/p", 3, "<!-- smeflow:triage -->").unwrap();
-    assert_eq!(store.auto_labels("g/p").unwrap(), vec![(3, "Theme::Duo Chat".to_string())]);
+    store
+        .record_auto_label("g/p", 3, "Theme::Duo Chat")
+        .unwrap();
+    store
+        .record_auto_label("g/p", 3, "Theme::Duo Chat")
+        .unwrap();
+    store
+        .record_override("g/p", 3, "Theme::Duo Chat", "jdoe")
+        .unwrap();
+    store
+        .record_note("g/p", 3, "<!-- smeflow:triage -->")
+        .unwrap();
+    store
+        .record_note("g/p", 3, "<!-- smeflow:triage -->")
+        .unwrap();
+    assert_eq!(
+        store.auto_labels("g/p").unwrap(),
+        vec![(3, "Theme::Duo Chat".to_string())]
+    );
     assert!(store.auto_labels("g/other").unwrap().is_empty());
-    assert_eq!(store.overrides("g/p", 3).unwrap(), vec!["Theme::Duo Chat".to_string()]);
+    assert_eq!(
+        store.overrides("g/p", 3).unwrap(),
+        vec!["Theme::Duo Chat".to_string()]
+    );
     let memory = store.issue_memory("g/p").unwrap();
-    assert_eq!(memory.notes[&3], vec!["<!-- smeflow:triage -->".to_string()]);
+    assert_eq!(
+        memory.notes[&3],
+        vec!["<!-- smeflow:triage -->".to_string()]
+    );
     assert_eq!(memory.overrides[&3], vec!["Theme::Duo Chat".to_string()]);
 
     let (last, issues): (Option<i64>, Vec<serde_json::Value>) = store.snapshot("g/p").unwrap();
     assert_eq!((last, issues.len()), (None, 0));
-    let rows = vec![(1, r#"{"iid":1}"#.to_string()), (2, r#"{"iid":2}"#.to_string())];
+    let rows = vec![
+        (1, r#"{"iid":1}"#.to_string()),
+        (2, r#"{"iid":2}"#.to_string()),
+    ];
     store.save_snapshot("g/p", &rows, true, 1000).unwrap();
-    store.save_snapshot("g/p", &[(2, r#"{"iid":2,"x":1}"#.to_string())], false, 2000).unwrap();
+    store
+        .save_snapshot("g/p", &[(2, r#"{"iid":2,"x":1}"#.to_string())], false, 2000)
+        .unwrap();
     let (last, issues): (Option<i64>, Vec<serde_json::Value>) = store.snapshot("g/p").unwrap();
     assert_eq!(last, Some(2000));
-    assert_eq!(issues, vec![serde_json::json!({"iid":1}), serde_json::json!({"iid":2,"x":1})]);
-    store.save_snapshot("g/p", &[(5, r#"{"iid":5}"#.to_string())], true, 3000).unwrap();
+    assert_eq!(
+        issues,
+        vec![
+            serde_json::json!({"iid":1}),
+            serde_json::json!({"iid":2,"x":1})
+        ]
+    );
+    store
+        .save_snapshot("g/p", &[(5, r#"{"iid":5}"#.to_string())], true, 3000)
+        .unwrap();
     let (_, issues): (Option<i64>, Vec<serde_json::Value>) = store.snapshot("g/p").unwrap();
-    assert_eq!(issues, vec![serde_json::json!({"iid":5})], "a full sync replaces the snapshot");
+    assert_eq!(
+        issues,
+        vec![serde_json::json!({"iid":5})],
+        "a full sync replaces the snapshot"
+    );
 
     store.audit("sync", "g/p", "first").unwrap();
     store.audit("sync", "g/p", "second").unwrap();
-    let log: Vec<String> = store.audit_log(10).unwrap().into_iter().map(|r| r.3).collect();
+    let log: Vec<String> = store
+        .audit_log(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
     assert_eq!(log, vec!["second", "first"], "newest first");
 }
 
@@ -161,7 +226,10 @@ async fn issue_memory_and_snapshots_round_trip(o: Opened) {
 /// exactly once, and no issue is ever in two workers' hands.
 async fn concurrent_workers_claim_each_delivery_exactly_once(o: Opened) {
     for n in 0..40 {
-        o.store.insert(delivery(&format!("k{n}"), n % 4)).await.unwrap();
+        o.store
+            .insert(delivery(&format!("k{n}"), n % 4))
+            .await
+            .unwrap();
     }
     let busy = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let done = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -178,7 +246,10 @@ async fn concurrent_workers_claim_each_delivery_exactly_once(o: Opened) {
                     };
                     idle = 0;
                     let iid = d.issue_iid.unwrap();
-                    assert!(busy.lock().unwrap().insert(iid), "issue {iid} claimed twice at once");
+                    assert!(
+                        busy.lock().unwrap().insert(iid),
+                        "issue {iid} claimed twice at once"
+                    );
                     std::thread::sleep(std::time::Duration::from_millis(1));
                     busy.lock().unwrap().remove(&iid);
                     store.mark_done(d.id).unwrap();

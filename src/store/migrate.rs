@@ -22,7 +22,9 @@ pub struct Moved {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("there is no SQLite store at {0}: pass --from with the file `serve` used (its --state)")]
+    #[error(
+        "there is no SQLite store at {0}: pass --from with the file `serve` used (its --state)"
+    )]
     NoSource(String),
     #[error("{0}")]
     InUse(#[from] super::queue::OwnerError),
@@ -56,7 +58,8 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Move
         "SELECT id, at, source, project, change FROM audit ORDER BY id",
         5,
         "INSERT INTO audit (at, source, project, change, origin)
-         VALUES ($2, $3, $4, $5, 'sqlite:' || $1 || ':' || $2) ON CONFLICT (origin) DO NOTHING",
+         VALUES ($2::bigint, $3, $4, $5, 'sqlite:' || $1::bigint::text || ':' || $2::bigint::text)
+         ON CONFLICT (origin) DO NOTHING",
     )?);
     moved.push(copy_rows(
         &src,

@@ -209,7 +209,10 @@ impl PgStore {
     /// Runs `work` on a pooled connection. The synchronous client drives its own runtime, which
     /// must not start on a thread of the caller's; when called from async code (sync, the
     /// CLI) the work moves to a thread of its own.
-    pub(super) fn run<T: Send>(&self, work: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+    pub(super) fn run<T: Send>(
+        &self,
+        work: impl FnOnce(&mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
         let go = || {
             let mut c = self.client()?;
             work(&mut c).map_err(|e| match e {
@@ -407,9 +410,12 @@ impl PgStore {
 
     pub fn get(&self, id: i64) -> Result<Option<Delivery>> {
         self.run(|c| {
-            Ok(c.query_opt(&format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1"), &[&id])?
-                .as_ref()
-                .map(row_to_delivery))
+            Ok(c.query_opt(
+                &format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(row_to_delivery))
         })
     }
 
@@ -575,7 +581,12 @@ impl PgStore {
                 "SELECT issue FROM issue_snapshot WHERE project = $1 ORDER BY issue_iid",
                 &[&project],
             )?;
-            Ok((last, rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()))
+            Ok((
+                last,
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>(),
+            ))
         })?;
         // A row that no longer parses is skipped: the next full pass reads that issue again.
         let issues = texts
@@ -665,7 +676,9 @@ impl PgStore {
 
 impl Inner {
     fn pool(&self) -> &Pool {
-        self.pool.as_ref().expect("the pool lives until the store is dropped")
+        self.pool
+            .as_ref()
+            .expect("the pool lives until the store is dropped")
     }
 }
 
