@@ -29,7 +29,12 @@ impl Replica {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
             .current_dir(repo())
-            .args(["serve", "--listen", &addr, "--workers", "2"])
+            .args(["serve", "--listen", &addr])
+            .args(if extra.contains(&"--workers") {
+                &[][..]
+            } else {
+                &["--workers", "2"][..]
+            })
             .args(extra)
             .env("DATABASE_URL", database_url)
             .env("GITLAB_URL", sim.url())
@@ -502,4 +507,82 @@ fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
         .unwrap();
     let err = Store::open(&file).err().unwrap().to_string();
     assert!(err.contains("schema version 99"), "{err}");
+}
+
+/// The shared fixture `issue-open.json` with this test's secret.
+fn issue_open_fixture() -> (Vec<(String, String)>, String) {
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/data/deliveries/issue-open.json")).unwrap(),
+    )
+    .unwrap();
+    let mut headers: Vec<(String, String)> = v["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("x-gitlab-token"))
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    headers.push(("X-Gitlab-Token".into(), SECRET.into()));
+    (headers, v["body"].to_string())
+}
+
+async fn post(replica: &Replica, headers: &[(String, String)], body: String) -> (u16, String) {
+    let mut req = reqwest::Client::new()
+        .post(replica.url("/webhooks/gitlab"))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_delivery_sent_to_two_replicas_at_once_is_stored_once_and_a_lost_database_means_503() {
+    let Some(server) = pg::own_server() else {
+        return;
+    };
+    let url = server.url_of("postgres");
+    let sim = area(free_port(), &url).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Intake only: the test is about what is stored, not what is done with it.
+    let only_intake = ["--no-sync", "--workers", "0"];
+    let a = Replica::spawn(&sim, &url, &dir.path().join("a.log"), &only_intake);
+    let b = Replica::spawn(&sim, &url, &dir.path().join("b.log"), &only_intake);
+    a.ready().await;
+    b.ready().await;
+    let (headers, body) = issue_open_fixture();
+    let (to_a, to_b) = tokio::join!(
+        post(&a, &headers, body.clone()),
+        post(&b, &headers, body.clone())
+    );
+    assert_eq!((to_a.0, to_b.0), (202, 202), "{to_a:?} {to_b:?}");
+    let mut outcomes = vec![to_a.1, to_b.1];
+    outcomes.sort();
+    assert!(
+        outcomes[0].contains("accepted") && outcomes[1].contains("duplicate"),
+        "{outcomes:?}"
+    );
+    assert_eq!(counts(&url), vec![("pending".to_string(), 1)]);
+
+    server.stop();
+    for replica in [&a, &b] {
+        let ready = reqwest::get(replica.url("/readyz")).await.unwrap();
+        assert_eq!(
+            ready.status().as_u16(),
+            503,
+            "readiness follows the database"
+        );
+        let mut fresh = headers.clone();
+        fresh.retain(|(k, _)| !k.eq_ignore_ascii_case("idempotency-key"));
+        fresh.push((
+            "Idempotency-Key".into(),
+            format!("after-outage-{}", replica.addr),
+        ));
+        let (status, answer) = post(replica, &fresh, body.clone()).await;
+        assert_eq!(status, 503, "never 202 without the database: {answer}");
+    }
 }

@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 
 pub struct Server {
     port: u16,
+    bin: PathBuf,
+    data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -132,7 +134,12 @@ fn start() -> Result<Server, String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the watchdog: {e}"))?;
-    Ok(Server { port, _dir: dir })
+    Ok(Server {
+        port,
+        bin,
+        data,
+        _dir: dir,
+    })
 }
 
 /// The shared server, or `None` (after saying why) when PostgreSQL is not installed here.
@@ -153,7 +160,36 @@ pub fn server() -> Option<&'static Server> {
     }
 }
 
+/// A server of the caller's own, for a test that stops it; `None` as for `server()`.
+pub fn own_server() -> Option<Server> {
+    match start() {
+        Ok(server) => Some(server),
+        Err(why) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("PostgreSQL is needed for this test and is missing: {why}");
+            }
+            eprintln!("\n*** SKIPPED: this test needs PostgreSQL: {why}\n");
+            None
+        }
+    }
+}
+
 impl Server {
+    /// Stops the server now (fast shutdown: connections are cut, as in an outage).
+    pub fn stop(&self) {
+        let status = tool(&self.bin, "pg_ctl")
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
