@@ -201,6 +201,8 @@ impl Worker {
             .collect();
         if !touched.is_empty() && (!changes.is_empty() || affects_theme_epics(&payload)) {
             let _one_at_a_time = rt.themes.lock().await;
+            let _across_replicas =
+                crate::store::lease::theme_epics_lease(&app.store, project).await?;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
                 let with_theme: Vec<Issue> = self

@@ -13,13 +13,15 @@ pub const TTL: Duration = Duration::from_secs(60);
 /// How long a run waits for another to finish before giving up.
 pub const WAIT: Duration = Duration::from_secs(300);
 
-/// Held while the run lasts; `release` gives it up (dropping it only stops the heartbeat, and
-/// the lease then expires by itself).
+/// Held while the run lasts; `release` gives it up. Dropping it stops the heartbeat and gives
+/// the lease up in the background (an error path must not keep other replicas waiting for
+/// the TTL); if even that fails, the lease expires by itself.
 pub struct AreaLease {
     store: Store,
     name: String,
     holder: String,
     heartbeat: tokio::task::JoinHandle<()>,
+    released: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,10 +120,12 @@ impl AreaLease {
             name: name.to_string(),
             holder,
             heartbeat,
+            released: false,
         })
     }
 
-    pub async fn release(self) {
+    pub async fn release(mut self) {
+        self.released = true;
         self.heartbeat.abort();
         let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.release_lease(&n, &h)).await {
@@ -133,5 +137,31 @@ impl AreaLease {
 impl Drop for AreaLease {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        if !self.released && tokio::runtime::Handle::try_current().is_ok() {
+            let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
+            tokio::task::spawn_blocking(move || s.release_lease(&n, &h));
+        }
+    }
+}
+
+/// Held while one worker plans and applies an area's theme epics, across every replica sharing
+/// a PostgreSQL store (each process's own mutex covers that process only), so two replicas
+/// handling two issues of a new theme create its epic once. `None` on SQLite, which one
+/// process owns. A holder that takes too long fails the delivery, which is retried later.
+pub async fn theme_epics_lease(
+    store: &Store,
+    project: &str,
+) -> Result<Option<AreaLease>, super::StoreError> {
+    if !store.is_shared() {
+        return Ok(None);
+    }
+    let what = format!("the theme epics of {project}");
+    match AreaLease::take(store, &format!("theme-epics:{project}"), &what, WAIT, |_| {}).await {
+        Ok(lease) => Ok(Some(lease)),
+        Err(LeaseError::Store(e)) => Err(e),
+        Err(busy) => Err(super::StoreError::Postgres {
+            url: store.describe(),
+            message: busy.to_string(),
+        }),
     }
 }
