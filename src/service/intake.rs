@@ -72,6 +72,32 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
     Ok(buf.into())
 }
 
+/// What a refused client already sends is read and thrown away (a few MiB at most, within the
+/// body timeout), so it can read the answer instead of a connection reset; nothing is kept. A
+/// client waiting on `Expect: 100-continue` sends nothing until asked, so it is not asked.
+async fn drain_unless_waiting(headers: &HeaderMap, mut body: Body, timeout: std::time::Duration) {
+    use axum::body::HttpBody;
+    const DRAIN_AT_MOST: usize = 4 * MAX_BODY;
+    let waiting = headers
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waiting {
+        return;
+    }
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_AT_MOST {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
+}
+
 pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let m = &app.metrics;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -86,6 +112,7 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
     // waiting on `Expect: 100-continue` never gets to send it.
     let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_unless_waiting(&headers, body, app.body_timeout).await;
         return too_large();
     }
     let decided = if app.insecure {
@@ -95,7 +122,10 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
     };
     match decided {
         Some(Verdict::Accepted) | None => {}
-        Some(verdict) => return refuse(m, verdict),
+        Some(verdict) => {
+            drain_unless_waiting(&headers, body, app.body_timeout).await;
+            return refuse(m, verdict);
+        }
     }
     let body = match tokio::time::timeout(app.body_timeout, read_body(body, MAX_BODY)).await {
         Ok(Ok(body)) => body,
