@@ -60,6 +60,9 @@ pub struct PathsSection {
     pub issue_templates: String,
     #[serde(default = "default_seed_issues")]
     pub seed_issues: String,
+    /// Issues `promote-area` opens when an area of interest becomes formal.
+    #[serde(default = "default_promotion_issues")]
+    pub promotion_issues: String,
 }
 
 impl Default for PathsSection {
@@ -68,6 +71,7 @@ impl Default for PathsSection {
             label_sets: default_label_sets(),
             issue_templates: default_templates(),
             seed_issues: default_seed_issues(),
+            promotion_issues: default_promotion_issues(),
         }
     }
 }
@@ -80,6 +84,9 @@ fn default_templates() -> String {
 }
 fn default_seed_issues() -> String {
     "seed-issues".into()
+}
+fn default_promotion_issues() -> String {
+    "promotion-issues".into()
 }
 
 /// How smeflow keeps the PM review going.
@@ -126,6 +133,20 @@ pub enum AreaStatus {
     Interest,
 }
 
+impl AreaStatus {
+    pub fn is_formal(self) -> bool {
+        self == AreaStatus::Formal
+    }
+
+    /// How plans and `check-config` name the kind of area.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AreaStatus::Formal => "formal SME area",
+            AreaStatus::Interest => "area of interest",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AreaConfig {
@@ -156,6 +177,18 @@ pub struct AreaConfig {
 }
 
 impl AreaConfig {
+    /// The project's full path: `project` as written when it names a namespace
+    /// (`gitlab-com/customer-success/sa-sme-team-appsec-and-compliance`, a project made by hand
+    /// outside the SME group), else the SME group's `group/project`.
+    pub fn project_full_path(&self, group: &str) -> String {
+        let project = self.project.trim_matches('/');
+        if project.contains('/') {
+            project.to_string()
+        } else {
+            format!("{}/{project}", group.trim_matches('/'))
+        }
+    }
+
     pub fn project_display_name(&self) -> String {
         if let Some(name) = &self.project_name {
             return name.clone();
@@ -194,8 +227,24 @@ pub struct LabelSetFile {
     /// Board built from this set, its lists in label order (e.g. "PM Review").
     #[serde(default)]
     pub board: Option<String>,
+    /// Part of the formal kit only (SME requests, customer feedback, PM review): areas of
+    /// interest do not get it until `smeflow promote-area`.
+    #[serde(default)]
+    pub formal_only: bool,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSpec>,
+}
+
+impl LabelSetFile {
+    /// Theme sets classify customer feedback, which only formal areas have, so they are
+    /// formal-only without saying so.
+    pub fn is_formal_only(&self) -> bool {
+        self.formal_only || self.is_theme_set()
+    }
+
+    pub fn is_theme_set(&self) -> bool {
+        self.scope.as_deref() == Some("Theme")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -1,7 +1,9 @@
 //! A small typed client for GitLab's REST API v4: token auth, pagination, and retries that
 //! respect GitLab's rate limits. Errors are phrased as what the user should fix.
 
+pub mod api;
 pub mod types;
+pub mod webhook;
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
@@ -22,6 +24,9 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this is not waited out: the run stops with a clear error.
     pub max_retry_after: Duration,
     pub request_timeout: Duration,
+    /// How long a 429 without `Retry-After` waits: GitLab's application rate limits (the search
+    /// limit among them) count per minute and say nothing of when the window ends.
+    pub rate_limit_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -32,6 +37,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
+            rate_limit_window: Duration::from_secs(60),
         }
     }
 }
@@ -166,6 +172,15 @@ impl fmt::Debug for GitLab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitLab").field("base", &self.base).finish()
     }
+}
+
+/// Git's object id for a file's content, as the repository tree API reports it.
+pub fn git_blob_id(content: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", content.len()).as_bytes());
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Percent-encodes a project/group path or file path as one URL path segment (`a/b` → `a%2Fb`).
@@ -315,7 +330,9 @@ impl GitLab {
                                 attempts: attempt,
                             });
                         }
-                        let wait = retry_after(&resp).unwrap_or_else(|| self.backoff(attempt));
+                        // Without Retry-After (GitLab's ApplicationRateLimiter sends none), a quick
+                        // retry lands in the same window and is refused again: wait it out.
+                        let wait = retry_after(&resp).unwrap_or(self.retry.rate_limit_window);
                         if wait > self.retry.max_retry_after {
                             return Err(GitLabError::RetryAfterTooLong {
                                 method: method.to_string(),

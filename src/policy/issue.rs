@@ -30,8 +30,11 @@ pub const FINAL_PM_STATUSES: [&str; 2] = ["PM Status::Shipped", "PM Status::Decl
 pub struct AreaRules {
     pub project: String,
     pub scopes: BTreeMap<String, Vec<String>>,
-    /// Issues smeflow created itself (seed issues) are not workflow items.
+    /// Issues smeflow created itself (theme tracking issues) are not workflow items.
     pub exempt_titles: BTreeSet<String>,
+    /// Nor are the seed issues, found by marker or title as `policy::seeds` recognises them
+    /// (an adopted "Contents & Collaterals - SA SME Team Dedicated" among them).
+    pub seed_titles: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +70,10 @@ pub struct IssueContext {
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
     let mut changes = Vec::new();
     // smeflow's own issues: seed issues, theme tracking issues, the monthly review.
-    if rules.exempt_titles.contains(&issue.title) || issue.title.starts_with("PM Review ") {
+    if rules.exempt_titles.contains(&issue.title)
+        || super::seeds::is_seed(rules.seed_titles.iter(), &issue.title, &issue.description)
+        || issue.title.starts_with("PM Review ")
+    {
         return changes;
     }
     let mut labels: Vec<String> = issue.labels.clone();
@@ -351,7 +357,8 @@ mod tests {
         AreaRules {
             project: "g/ai-sme".into(),
             scopes,
-            exempt_titles: BTreeSet::from(["Area setup checklist".to_string()]),
+            exempt_titles: BTreeSet::new(),
+            seed_titles: BTreeSet::from(["Area setup checklist".to_string()]),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod epics;
 pub mod issue;
 pub mod provision;
+pub mod seeds;
 pub mod themes;
 
 use crate::config::{label_scope, AreaConfig, Catalog};
@@ -27,11 +28,7 @@ pub struct AreaPolicy {
 
 impl AreaPolicy {
     pub fn new(catalog: &Catalog, area: &AreaConfig) -> AreaPolicy {
-        let project = format!(
-            "{}/{}",
-            catalog.config.gitlab.group.trim_matches('/'),
-            area.project
-        );
+        let project = area.project_full_path(&catalog.config.gitlab.group);
         let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut theme_defs = Vec::new();
         for (_, label) in catalog.area_labels(area) {
@@ -50,15 +47,22 @@ impl AreaPolicy {
         }
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
-        let mut exempt_titles: std::collections::BTreeSet<String> =
-            catalog.seed_issues.keys().cloned().collect();
-        exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
+        let exempt_titles = themes
+            .iter()
+            .map(|t| epics::container_title(&area.name, t))
+            .collect();
         AreaPolicy {
             area: area.clone(),
             rules: AreaRules {
                 project: project.clone(),
                 scopes,
                 exempt_titles,
+                seed_titles: catalog
+                    .seed_issues
+                    .keys()
+                    .chain(catalog.promotion_issues.keys())
+                    .cloned()
+                    .collect(),
             },
             project,
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),
@@ -85,6 +89,22 @@ impl AreaPolicy {
         ctx.now.get_or_insert_with(chrono::Utc::now);
         ctx.stale_days = self.stale_days;
         ctx.pms = self.area.pms.clone();
+        if !self.area.status.is_formal() {
+            // An area of interest has no customer-feedback process: a `Type::Customer
+            // Feedback` label someone put there by hand is left in place, but the feedback
+            // policies (PM status, missing-information and PM review notes, themes) do not run;
+            // only the SME Workflow hygiene does.
+            let plain = IssueView {
+                labels: view
+                    .labels
+                    .iter()
+                    .filter(|l| *l != FEEDBACK_TYPE)
+                    .cloned()
+                    .collect(),
+                ..view.clone()
+            };
+            return issue::plan(&self.rules, &plain, &ctx);
+        }
         if self.wants_theme(&view.labels) {
             let picks: Vec<_> = self
                 .tagger
@@ -141,4 +161,48 @@ pub fn examples<'a>(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interest_area_runs_workflow_hygiene_but_no_feedback_policy() {
+        let catalog =
+            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
+                .expect("shipped config is valid");
+        let policy = AreaPolicy::new(&catalog, catalog.area("cicd").unwrap());
+        assert!(
+            policy.themes.is_empty(),
+            "no themes, so no tagging or epics"
+        );
+        let now = chrono::Utc::now();
+        let feedback = |state: &str| IssueView {
+            iid: 7,
+            title: "ACME: runners are slow".into(),
+            description: "no customer line".into(),
+            labels: vec![FEEDBACK_TYPE.into(), "PM Status::Reviewing".into()],
+            state: state.into(),
+            author: Some("sa".into()),
+            updated_at: Some(now - chrono::Duration::days(400)),
+        };
+        let ctx = || IssueContext {
+            now: Some(now),
+            ..Default::default()
+        };
+        // Closed without a PM decision, long quiet, no customer: a formal area would write
+        // notes about all three; an area of interest has no such process.
+        assert!(policy.decide(&feedback("closed"), ctx(), &[]).is_empty());
+        let open: Vec<String> = policy
+            .decide(&feedback("opened"), ctx(), &[])
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("+\"SME Workflow::Triage\""), "{open:?}");
+        // The same issue in a formal area gets the feedback policies.
+        let formal = AreaPolicy::new(&catalog, catalog.area("ai").unwrap());
+        assert!(!formal.decide(&feedback("closed"), ctx(), &[]).is_empty());
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::metrics::Metrics;
 use super::AppState;
+use crate::gitlab::webhook::WebhookEvent;
 use crate::service::auth::Verdict;
 use crate::store::NewDelivery;
 use axum::body::{Body, Bytes};
@@ -161,21 +162,11 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"error": "missing X-Gitlab-Event header"}),
         );
     };
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            Metrics::inc(&m.bad_request);
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"error": "body is JSON but not an object"}),
-            );
-        }
+    let parsed = match crate::gitlab::webhook::parse(&body) {
+        Ok(event) => event,
         Err(e) => {
             Metrics::inc(&m.bad_request);
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"error": format!("body is not valid JSON: {e}")}),
-            );
+            return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
     if !HANDLED.contains(&event.as_str()) {
@@ -185,7 +176,17 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}),
         );
     }
-    let Some(target) = issue_target(&payload) else {
+    let target = match &parsed {
+        WebhookEvent::Ignored(reason) => {
+            Metrics::inc(&m.ignored);
+            return answer(
+                StatusCode::ACCEPTED,
+                json!({"status": "ignored", "reason": reason}),
+            );
+        }
+        event => event.target().map(|(p, iid)| (p.to_string(), iid)),
+    };
+    let Some(target) = target else {
         Metrics::inc(&m.ignored);
         return answer(
             StatusCode::ACCEPTED,
@@ -224,31 +225,6 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             )
         }
     }
-}
-
-/// The project path and issue iid a delivery is about, if it is about an issue.
-pub fn issue_target(payload: &Value) -> Option<(String, u64)> {
-    let project = payload
-        .pointer("/project/path_with_namespace")
-        .and_then(Value::as_str)?
-        .to_string();
-    let kind = payload.get("object_kind").and_then(Value::as_str)?;
-    let iid = match kind {
-        "issue" | "work_item" => payload.pointer("/object_attributes/iid"),
-        "note" => {
-            let on_issue = payload
-                .pointer("/object_attributes/noteable_type")
-                .and_then(Value::as_str)
-                == Some("Issue");
-            if !on_issue {
-                return None;
-            }
-            payload.pointer("/issue/iid")
-        }
-        _ => None,
-    }?
-    .as_u64()?;
-    Some((project, iid))
 }
 
 fn body_digest(body: &[u8]) -> String {

@@ -7,15 +7,15 @@ use super::metrics::Metrics;
 use super::outage::{blame, Blame};
 use super::AppState;
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Issue, Note, User};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::{Issue, User};
+use crate::gitlab::webhook::{self, WebhookEvent};
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::Executor;
 use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
 use crate::policy::themes::Example;
 use crate::policy::{issue_view, AreaPolicy};
 use crate::store::{now_ms, Delivery, State};
 use crate::sync::{plan_theme_containers, ThemeScope};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -52,11 +52,7 @@ impl Worker {
     pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
         let mut areas = HashMap::new();
         for area in &catalog.config.areas {
-            let full = format!(
-                "{}/{}",
-                catalog.config.gitlab.group.trim_matches('/'),
-                area.project
-            );
+            let full = area.project_full_path(&catalog.config.gitlab.group);
             areas.insert(
                 full,
                 AreaRuntime {
@@ -160,8 +156,8 @@ impl Worker {
 
     /// Returns how many changes were applied.
     pub async fn process(&self, app: &AppState, delivery: &Delivery) -> Result<usize, WorkError> {
-        let payload: Value = serde_json::from_slice(&delivery.body)
-            .map_err(|e| WorkError::Payload(e.to_string()))?;
+        let event =
+            webhook::parse(&delivery.body).map_err(|e| WorkError::Payload(e.to_string()))?;
         let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
             return Ok(0);
         };
@@ -173,23 +169,19 @@ impl Worker {
             Some(lock) => Some(lock.read().await),
             None => None,
         };
-        self.record_overrides(app, project, iid, &payload).await?;
-        let issue: Issue = match self
-            .gitlab
-            .get(&format!("/projects/{}/issues/{iid}", enc(project)))
-            .await
-        {
+        self.record_overrides(app, project, iid, &event).await?;
+        let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
             // The API can lag the event by a moment; the retry with backoff covers it.
             Err(e) => return Err(e.into()),
         };
-        let newest = newest_labels(&payload);
+        let newest = event.labels_added();
         let changes = self.plan_issue(app, rt, project, &issue, newest).await?;
         let source = format!("delivery:{}", delivery.id);
         let mut applied = self.apply(app, project, &source, &changes, |_| {}).await?;
         // Then the theme epics, from the labels the issue has now.
         let labels_now = crate::plan::labels_after(&issue.labels, &changes);
-        let (removed_by_event, _) = label_change(&payload);
+        let removed_by_event = event.labels_removed();
         let touched: Vec<String> = rt
             .policy
             .themes
@@ -199,17 +191,11 @@ impl Worker {
             })
             .cloned()
             .collect();
-        if !touched.is_empty() && (!changes.is_empty() || affects_theme_epics(&payload)) {
+        if !touched.is_empty() && (!changes.is_empty() || event.can_move_between_themes()) {
             let _one_at_a_time = rt.themes.lock().await;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
-                let with_theme: Vec<Issue> = self
-                    .gitlab
-                    .list(
-                        &format!("/projects/{}/issues", enc(project)),
-                        &[("labels", theme.clone()), ("state", "all".into())],
-                    )
-                    .await?;
+                let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;
                 issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
             }
             issues.insert(issue.iid, issue.clone());
@@ -222,7 +208,6 @@ impl Worker {
                 area_name: &rt.policy.area.name,
                 threshold: self.feedback.epic_threshold,
                 themes: &touched,
-                all_issues: false,
             };
             let themes = plan_theme_containers(&self.gitlab, &scope, &listed, &projected).await?;
             if let Some(w) = themes.warning() {
@@ -270,13 +255,7 @@ impl Worker {
         issue: &Issue,
         newest: Vec<String>,
     ) -> Result<Vec<crate::plan::Change>, WorkError> {
-        let notes: Vec<Note> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/issues/{}/notes", enc(project), issue.iid),
-                &[],
-            )
-            .await?;
+        let notes = self.gitlab.notes(project, issue.iid).await?;
         let store = app.store.clone();
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
@@ -310,15 +289,9 @@ impl Worker {
                 return Ok(filtered(list, except_iid));
             }
         }
-        let issues: Vec<Issue> = self
+        let issues = self
             .gitlab
-            .list(
-                &format!("/projects/{}/issues", enc(project)),
-                &[
-                    ("labels", issue::FEEDBACK_TYPE.to_string()),
-                    ("state", "all".into()),
-                ],
-            )
+            .issues_with_labels(project, &[issue::FEEDBACK_TYPE])
             .await?;
         let store = app.store.clone();
         let p = project.to_string();
@@ -340,21 +313,19 @@ impl Worker {
         app: &AppState,
         project: &str,
         iid: u64,
-        payload: &Value,
+        event: &WebhookEvent,
     ) -> Result<(), WorkError> {
-        let actor_id = payload.pointer("/user/id").and_then(Value::as_u64);
-        if actor_id == Some(self.bot.id) {
+        let actor = event.actor();
+        if actor.and_then(|a| a.id) == Some(self.bot.id) {
             return Ok(());
         }
-        let actor = payload
-            .pointer("/user/username")
-            .and_then(Value::as_str)
-            .unwrap_or("someone")
-            .to_string();
-        let (previous, current) = label_change(payload);
-        let removed: Vec<String> = previous
+        let actor = actor
+            .and_then(|a| a.username.clone())
+            .unwrap_or_else(|| "someone".to_string());
+        let removed: Vec<String> = event
+            .labels_removed()
             .into_iter()
-            .filter(|l| !current.contains(l) && label_scope(l) == Some(THEME_SCOPE))
+            .filter(|l| label_scope(l) == Some(THEME_SCOPE))
             .collect();
         for label in removed {
             tracing::info!(
@@ -387,47 +358,6 @@ fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
     }
 }
 
-/// Label titles before and after the event, from `changes.labels` (empty when unchanged).
-fn label_change(payload: &Value) -> (Vec<String>, Vec<String>) {
-    let titles = |which: &str| -> Vec<String> {
-        payload
-            .pointer(&format!("/changes/labels/{which}"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    (titles("previous"), titles("current"))
-}
-
-/// Whether the event can change what the theme epics show: an issue opened, closed or reopened,
-/// or its labels, title or description (the customer) edited. A comment cannot, so it costs no
-/// theme reads; anything missed is the scheduled sync's to repair.
-fn affects_theme_epics(payload: &Value) -> bool {
-    if payload["object_kind"] != "issue" {
-        return false;
-    }
-    let action = payload
-        .pointer("/object_attributes/action")
-        .and_then(Value::as_str);
-    matches!(action, Some("open" | "close" | "reopen"))
-        || ["labels", "title", "description", "state_id"]
-            .iter()
-            .any(|k| payload["changes"].get(k).is_some())
-}
-
-/// Labels the event added (in `changes.labels.current` but not `previous`).
-fn newest_labels(payload: &Value) -> Vec<String> {
-    let (previous, current) = label_change(payload);
-    current
-        .into_iter()
-        .filter(|l| !previous.contains(l))
-        .collect()
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
     #[error(transparent)]
@@ -438,33 +368,4 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::affects_theme_epics;
-    use serde_json::Value;
-
-    /// GitLab's own deliveries, recorded in `tests/data/deliveries`.
-    fn fixture(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/deliveries")
-            .join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        serde_json::from_str::<Value>(&text).unwrap()["body"].clone()
-    }
-
-    #[test]
-    fn only_events_that_can_move_feedback_between_themes_touch_the_epics() {
-        assert!(affects_theme_epics(&fixture("issue-open.json")));
-        assert!(affects_theme_epics(&fixture("issue-close.json")));
-        assert!(affects_theme_epics(&fixture("issue-update-labels.json")));
-        assert!(!affects_theme_epics(&fixture("note-on-issue.json")));
-        let mut assigned = fixture("issue-update-labels.json");
-        assigned["changes"] = serde_json::json!({"assignees": {"previous": [], "current": []}});
-        assert!(
-            !affects_theme_epics(&assigned),
-            "an assignment changes no theme"
-        );
-    }
 }
