@@ -3,6 +3,7 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;

@@ -106,6 +106,8 @@ pub async fn sync_area(
         None => Default::default(),
     };
     let examples = crate::policy::examples(ordered.iter().copied(), &memory.auto_labels);
+    // Retrained on every sync: the issues people tagged since the last one teach it.
+    let model = policy.learn(&examples);
 
     // Per-issue policies, exactly as the webhook worker applies them.
     let mut changes: Vec<Change> = Vec::new();
@@ -127,7 +129,7 @@ pub async fn sync_area(
             bot_id,
             store: if opts.dry_run { None } else { store },
         };
-        match plan_issue(&reads, policy, issue, ctx, &examples).await {
+        match plan_issue(&reads, policy, issue, ctx, &model).await {
             Ok(planned) => {
                 projected.insert(
                     issue.iid,
@@ -264,16 +266,16 @@ async fn plan_issue(
     policy: &AreaPolicy,
     issue: &Issue,
     mut ctx: IssueContext,
-    examples: &[crate::policy::themes::Example],
+    model: &crate::policy::themes::ThemeModel,
 ) -> Result<Vec<Change>, SyncError> {
     let gl = reads.gl;
     let view = issue_view(issue);
-    let mut planned = policy.decide(&view, ctx.clone(), examples);
+    let mut planned = policy.decide(&view, ctx.clone(), model);
     if planned.iter().any(|c| matches!(c, Change::AddNote { .. })) {
         // Only GitLab knows for sure whether the note is there (the store may be new).
         let notes = gl.notes(reads.project, issue.iid).await?;
         ctx.notes.extend(notes.into_iter().map(|n| n.body));
-        planned = policy.decide(&view, ctx.clone(), examples);
+        planned = policy.decide(&view, ctx.clone(), model);
     }
     let adds_theme = planned.iter().any(|c| matches!(c, Change::EditIssueLabels { add, .. } if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))));
     if adds_theme {
@@ -287,7 +289,7 @@ async fn plan_issue(
                     s.record_override(reads.project, issue.iid, label, "label history")?;
                 }
             }
-            planned = policy.decide(&view, ctx, examples);
+            planned = policy.decide(&view, ctx, model);
         }
     }
     Ok(planned)

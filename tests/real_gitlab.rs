@@ -457,3 +457,49 @@ fn tracking_issue_links_count_only_issues_of_this_project() {
         "the AI issue is linked although a Plan issue with its iid already was"
     );
 }
+
+#[test]
+fn a_sync_slows_down_before_gitlabs_request_quota_runs_out() {
+    let sim = gitlab();
+    smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .assert()
+        .success();
+    sim.add_user("jdoe", "glpat-sa");
+    sim.set_member(GROUP, "jdoe", Access::Developer);
+    for n in 0..20 {
+        sim.seed_issue(
+            AI_PROJECT,
+            SeedIssue {
+                author: "jdoe",
+                title: &format!("Customer {n}: Duo Chat forgets the conversation"),
+                description: &format!(
+                    "**Customer:** Customer {n}\n**Region:** APAC\n\nThe chat assistant."
+                ),
+                labels: &["Type::Customer Feedback", "Region::APAC", "Priority::Low"],
+                state: "opened",
+                age_days: 1,
+            },
+        );
+    }
+    // GitLab.com's quota, shrunk so the test stays short: 30 requests per 2 seconds.
+    sim.set_request_rate_limit(30, Duration::from_secs(2));
+    sim.reset_requests();
+    let dir = tempfile::tempdir().unwrap();
+    let out = smeflow(&sim)
+        .args(["sync-board", "ai", "--state"])
+        .arg(dir.path().join("smeflow.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let requests = sim.requests();
+    let writes = requests.iter().filter(|r| r.method != "GET").count();
+    assert!(writes >= 20, "{writes} writes");
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "paced by RateLimit-Remaining, never refused");
+    assert!(sim.issues(AI_PROJECT).iter().all(|i| {
+        let labels = i["labels"].as_array().unwrap();
+        !labels.iter().any(|l| l == "Type::Customer Feedback")
+            || labels.iter().any(|l| l == "PM Status::New")
+    }));
+}

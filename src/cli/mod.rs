@@ -94,12 +94,31 @@ pub enum Command {
         after_help = "Rotation, step by step:\n  1. SMEFLOW_WEBHOOK_SECRET=\"$(smeflow secret new),<old values>\"; restart serve (it accepts every value)\n  2. smeflow bootstrap-area --all --rotate-webhook-secret   # the hooks get the new first values\n  3. drop the old values from SMEFLOW_WEBHOOK_SECRET; restart serve"
     )]
     Secret(SecretCommand),
+    /// Precision and recall of theme tagging on the labelled feedback in eval/ (held-out part),
+    /// the rules alone beside rules plus classifier. Needs no GitLab.
+    #[command(
+        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --area plan --split tune"
+    )]
+    EvalThemes(EvalThemesArgs),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
         #[arg(default_value = "ai")]
         area: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct EvalThemesArgs {
+    /// Only this area (slug or name).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Which part of the set: holdout (never tuned on), tune, or all.
+    #[arg(long, default_value = "holdout", value_parser = ["holdout", "tune", "all"])]
+    pub split: String,
+    /// Folder of themes-*.jsonl; default: eval/ next to the config file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -370,6 +389,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}", new_signing_key());
             Ok(())
         }
+        Command::EvalThemes(args) => eval_themes(&cli.config, args),
         Command::Demo { area } => demo::run(&cli.config, &area).await,
     }
 }
@@ -407,6 +427,34 @@ async fn lease_areas(
         leases.push(lease);
     }
     Ok(leases)
+}
+
+fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Failure> {
+    let catalog = Catalog::load(config)?;
+    let only = match &args.area {
+        Some(a) => Some(catalog.area(a)?.slug.clone()),
+        None => None,
+    };
+    let dir = args.data.unwrap_or_else(|| {
+        config
+            .parent()
+            .map(|p| p.join("eval"))
+            .unwrap_or_else(|| PathBuf::from("eval"))
+    });
+    let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
+    let split = (args.split != "all").then_some(args.split.as_str());
+    let results =
+        crate::eval::evaluate(&catalog, &cases, split, only.as_deref()).map_err(Failure::usage)?;
+    let what = match split {
+        Some("holdout") => "the held-out part".to_string(),
+        Some(s) => format!("the {s} part"),
+        None => "the whole set".to_string(),
+    };
+    print!(
+        "{}",
+        crate::eval::render(&results, &format!("{what} of {}", dir.display()))
+    );
+    Ok(())
 }
 
 /// `whsec_` and the base64 of 32 random bytes: the signing-token format GitLab 19.0+ takes.

@@ -197,6 +197,17 @@ impl Catalog {
                     ));
                 }
             }
+            let tagging = &area.theme_tagging;
+            let in_range = |x: f64| (0.0..=1.0).contains(&x);
+            if !in_range(tagging.apply_at)
+                || !in_range(tagging.suggest_at)
+                || tagging.suggest_at > tagging.apply_at
+            {
+                problems.push(format!(
+                    "{at}: theme_tagging needs 0 <= suggest_at <= apply_at <= 1 (got suggest_at = {}, apply_at = {})",
+                    tagging.suggest_at, tagging.apply_at
+                ));
+            }
             let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
             for set in &area.label_sets {
                 match self.label_sets.get(set) {
@@ -348,6 +359,9 @@ fn validate_label_set(file: &str, set: &LabelSetFile, problems: &mut Vec<String>
                         "{at}: keyword `{w}` must be one word (put several words under phrases)"
                     ));
                 }
+            }
+            if rules.examples.iter().any(|e| e.trim().is_empty()) {
+                problems.push(format!("{at}: an example sentence is empty"));
             }
         }
     }

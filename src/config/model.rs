@@ -174,6 +174,38 @@ pub struct AreaConfig {
     pub leads: Vec<String>,
     #[serde(default)]
     pub pms: Vec<String>,
+    /// How sure smeflow must be before it applies or suggests a theme in this area.
+    #[serde(default)]
+    pub theme_tagging: ThemeTagging,
+}
+
+/// `[areas.theme_tagging]`: confidences (0..1) of the combined rules-and-classifier decision.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeTagging {
+    /// At or above this, smeflow adds the theme label and explains why in a note.
+    #[serde(default = "default_apply_at")]
+    pub apply_at: f64,
+    /// At or above this (and below `apply_at`), smeflow only suggests the theme in a note;
+    /// a person applying the label teaches the classifier.
+    #[serde(default = "default_suggest_at")]
+    pub suggest_at: f64,
+}
+
+impl Default for ThemeTagging {
+    fn default() -> Self {
+        ThemeTagging {
+            apply_at: default_apply_at(),
+            suggest_at: default_suggest_at(),
+        }
+    }
+}
+
+fn default_apply_at() -> f64 {
+    0.6
+}
+fn default_suggest_at() -> f64 {
+    0.35
 }
 
 impl AreaConfig {
@@ -271,4 +303,8 @@ pub struct ThemeRules {
     /// Words or phrases that veto the theme when present (e.g. "chatops" for Duo Chat).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Sentences as customers say it, often without any keyword; the classifier learns the
+    /// theme's wording from them (and from issues people tagged).
+    #[serde(default)]
+    pub examples: Vec<String>,
 }

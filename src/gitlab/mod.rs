@@ -166,6 +166,38 @@ pub struct GitLab {
     token: Token,
     http: reqwest::Client,
     retry: RetryPolicy,
+    /// What GitLab last said of the request quota; shared by clones, which use one token.
+    quota: std::sync::Arc<std::sync::Mutex<Option<Quota>>>,
+}
+
+/// GitLab's request quota for this token, from the `RateLimit-Remaining` and `RateLimit-Reset`
+/// headers that GitLab.com (and a self-managed GitLab with user rate limits) sends with API
+/// answers (doc/administration/settings/user_and_ip_rate_limits.md, "Response headers").
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    remaining: u64,
+    limit: Option<u64>,
+    /// Unix time when the quota refills.
+    reset_at: i64,
+}
+
+impl Quota {
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Quota> {
+        let number =
+            |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Some(Quota {
+            remaining: number("ratelimit-remaining")?.max(0) as u64,
+            limit: number("ratelimit-limit").map(|l| l.max(0) as u64),
+            reset_at: number("ratelimit-reset")?,
+        })
+    }
+
+    /// Close enough to the end of the quota that the requests already in flight (the executor
+    /// sends up to eight at once) could use it up.
+    fn nearly_spent(&self) -> bool {
+        let reserve = self.limit.map_or(0, |l| l / 20).max(10);
+        self.remaining <= reserve
+    }
 }
 
 impl fmt::Debug for GitLab {
@@ -213,6 +245,7 @@ impl GitLab {
             token,
             http,
             retry,
+            quota: Default::default(),
         })
     }
 
@@ -290,6 +323,7 @@ impl GitLab {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.pace().await;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -322,6 +356,9 @@ impl GitLab {
                 }
                 Ok(resp) => {
                     let status = resp.status();
+                    if let Some(quota) = Quota::from_headers(resp.headers()) {
+                        *self.quota.lock().expect("quota lock") = Some(quota);
+                    }
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         if attempt >= self.retry.max_attempts {
                             return Err(GitLabError::RateLimited {
@@ -402,6 +439,31 @@ impl GitLab {
                 message,
             },
         })
+    }
+
+    /// Slows down before GitLab has to refuse: when the quota is nearly spent, waits for it to
+    /// refill (never longer than a `Retry-After` smeflow would wait out).
+    async fn pace(&self) {
+        let wait = {
+            // Every request waits for the refill, those already in flight included: a stale
+            // quota (its reset time passed) no longer holds anything back.
+            match *self.quota.lock().expect("quota lock") {
+                Some(q) if q.nearly_spent() => {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    let until = q.reset_at.saturating_mul(1000);
+                    (until > now).then(|| Duration::from_millis((until - now) as u64))
+                }
+                _ => None,
+            }
+        };
+        if let Some(wait) = wait {
+            let wait = wait.min(self.retry.max_retry_after);
+            tracing::info!(
+                wait_ms = wait.as_millis() as u64,
+                "GitLab's request quota is nearly spent; waiting for it to refill"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

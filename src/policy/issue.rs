@@ -19,6 +19,7 @@ pub const THEME_SCOPE: &str = "Theme";
 /// store) that a note was already written.
 pub const MISSING_INFO_MARKER: &str = "<!-- smeflow:missing-info -->";
 pub const THEMES_MARKER_PREFIX: &str = "<!-- smeflow:themes ";
+pub const THEME_HINT_MARKER_PREFIX: &str = "<!-- smeflow:theme-hint ";
 pub const TYPO_MARKER_PREFIX: &str = "<!-- smeflow:typo ";
 pub const CLOSED_MARKER: &str = "<!-- smeflow:closed-without-decision -->";
 pub const STALE_MARKER_PREFIX: &str = "<!-- smeflow:stale ";
@@ -60,6 +61,8 @@ pub struct IssueContext {
     /// The tagger's picks for this issue, best first, with the note that explains them.
     pub suggested_themes: Vec<String>,
     pub theme_note: Option<String>,
+    /// A note naming likely themes smeflow did not add (its first line is the marker).
+    pub theme_hint: Option<String>,
     /// For stale-review reminders; `None` disables them.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     pub stale_days: i64,
@@ -191,6 +194,16 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
                     project: rules.project.clone(),
                     iid: issue.iid,
                     body: format!("{marker}\n{text}"),
+                });
+            }
+        } else if let Some(hint) = &ctx.theme_hint {
+            // Not sure enough to add: a person's one click on the suggested label decides.
+            let marker = hint.lines().next().unwrap_or_default();
+            if !ctx.notes.iter().any(|n| n.contains(marker)) {
+                changes.push(Change::AddNote {
+                    project: rules.project.clone(),
+                    iid: issue.iid,
+                    body: hint.clone(),
                 });
             }
         }

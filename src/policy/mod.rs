@@ -1,6 +1,7 @@
 //! Policies: pure functions from what was observed in GitLab to the changes that make it match
 //! what is desired. They never talk to GitLab, so their tests need no server.
 
+pub mod classifier;
 pub mod epics;
 pub mod issue;
 pub mod provision;
@@ -12,7 +13,7 @@ use crate::gitlab::types::Issue;
 use crate::plan::Change;
 use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
 use std::collections::{BTreeMap, HashSet};
-use themes::{Example, Tagger, TaggerSettings, ThemeDef};
+use themes::{Example, Tagger, TaggerSettings, ThemeDef, ThemeModel, Verdict};
 
 /// Everything needed to decide about one area's issues, built once from the configuration and
 /// shared by the webhook worker and the scheduled sync, so both apply the same rules.
@@ -24,6 +25,8 @@ pub struct AreaPolicy {
     pub stale_days: i64,
     /// Theme labels of the area, in label-set order.
     pub themes: Vec<String>,
+    /// The label sets' example sentences, the classifier's starting point.
+    pub sentences: Vec<classifier::Labelled>,
 }
 
 impl AreaPolicy {
@@ -31,6 +34,7 @@ impl AreaPolicy {
         let project = area.project_full_path(&catalog.config.gitlab.group);
         let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut theme_defs = Vec::new();
+        let mut sentences = Vec::new();
         for (_, label) in catalog.area_labels(area) {
             if let Some(scope) = label_scope(&label.name) {
                 scopes
@@ -39,6 +43,11 @@ impl AreaPolicy {
                     .push(label.name.clone());
             }
             if let Some(rules) = &label.rules {
+                sentences.extend(rules.examples.iter().map(|text| classifier::Labelled {
+                    label: label.name.clone(),
+                    text: text.clone(),
+                    issue: None,
+                }));
                 theme_defs.push(ThemeDef {
                     label: label.name.clone(),
                     rules: rules.clone(),
@@ -68,7 +77,13 @@ impl AreaPolicy {
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),
             stale_days: catalog.config.feedback.stale_days,
             themes,
+            sentences,
         }
+    }
+
+    /// The classifier trained on the label sets and on `examples` (issues people tagged).
+    pub fn learn(&self, examples: &[Example]) -> ThemeModel {
+        ThemeModel::train(&self.sentences, examples)
     }
 
     /// Whether the tagger has anything to say about this issue.
@@ -84,7 +99,7 @@ impl AreaPolicy {
         &self,
         view: &IssueView,
         mut ctx: IssueContext,
-        examples: &[Example],
+        model: &ThemeModel,
     ) -> Vec<Change> {
         ctx.now.get_or_insert_with(chrono::Utc::now);
         ctx.stale_days = self.stale_days;
@@ -106,15 +121,29 @@ impl AreaPolicy {
             return issue::plan(&self.rules, &plain, &ctx);
         }
         if self.wants_theme(&view.labels) {
-            let picks: Vec<_> = self
+            let (applied, suggested): (Vec<_>, Vec<_>) = self
                 .tagger
-                .suggest(&view.title, &view.description, examples)
+                .decide(
+                    &view.title,
+                    &view.description,
+                    model,
+                    self.area.theme_tagging,
+                    view.iid,
+                )
                 .into_iter()
-                .filter(|s| !ctx.overrides.contains(&s.label))
-                .collect();
-            ctx.suggested_themes = picks.iter().map(|s| s.label.clone()).collect();
-            if !picks.is_empty() {
-                ctx.theme_note = Some(themes::explain(&picks));
+                .filter(|d| !ctx.overrides.contains(&d.label))
+                .partition(|d| d.verdict == Verdict::Apply);
+            ctx.suggested_themes = applied.iter().map(|d| d.label.clone()).collect();
+            if !applied.is_empty() {
+                ctx.theme_note = Some(themes::explain_applied(&applied));
+            } else if !suggested.is_empty() {
+                let labels: Vec<&str> = suggested.iter().map(|d| d.label.as_str()).collect();
+                ctx.theme_hint = Some(format!(
+                    "{}{} -->\n{}",
+                    issue::THEME_HINT_MARKER_PREFIX,
+                    labels.join(" | "),
+                    themes::explain_suggested(&suggested)
+                ));
             }
         }
         issue::plan(&self.rules, view, &ctx)
@@ -193,9 +222,12 @@ mod tests {
         };
         // Closed without a PM decision, long quiet, no customer: a formal area would write
         // notes about all three; an area of interest has no such process.
-        assert!(policy.decide(&feedback("closed"), ctx(), &[]).is_empty());
+        let untrained = policy.learn(&[]);
+        assert!(policy
+            .decide(&feedback("closed"), ctx(), &untrained)
+            .is_empty());
         let open: Vec<String> = policy
-            .decide(&feedback("opened"), ctx(), &[])
+            .decide(&feedback("opened"), ctx(), &untrained)
             .iter()
             .map(|c| c.to_string())
             .collect();
@@ -203,6 +235,8 @@ mod tests {
         assert!(open[0].contains("+\"SME Workflow::Triage\""), "{open:?}");
         // The same issue in a formal area gets the feedback policies.
         let formal = AreaPolicy::new(&catalog, catalog.area("ai").unwrap());
-        assert!(!formal.decide(&feedback("closed"), ctx(), &[]).is_empty());
+        assert!(!formal
+            .decide(&feedback("closed"), ctx(), &formal.learn(&[]))
+            .is_empty());
     }
 }

@@ -11,25 +11,22 @@ use crate::gitlab::types::{Issue, User};
 use crate::gitlab::webhook::{self, WebhookEvent};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::Executor;
-use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
-use crate::policy::themes::Example;
+use crate::policy::issue::{IssueContext, THEME_SCOPE};
+use crate::policy::themes::{Example, ThemeModel};
 use crate::policy::{issue_view, AreaPolicy};
 use crate::store::{now_ms, Delivery, State};
 use crate::sync::{plan_theme_containers, ThemeScope};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// After this many attempts a delivery is dead and waits for `smeflow deliveries retry`.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// How long the human-tagged examples the tagger learns from are reused before re-reading.
-const EXAMPLES_TTL: Duration = Duration::from_secs(300);
-
 pub struct AreaRuntime {
     pub policy: AreaPolicy,
-    examples: Mutex<Option<(Instant, Arc<Vec<Example>>)>>,
+    learning: Mutex<Option<Learning>>,
     /// One worker at a time plans and applies an area's theme epics, so two issues of a new
     /// theme arriving together cannot create the epic twice.
     themes: Mutex<()>,
@@ -57,7 +54,7 @@ impl Worker {
                 full,
                 AreaRuntime {
                     policy: AreaPolicy::new(catalog, area),
-                    examples: Mutex::new(None),
+                    learning: Mutex::new(None),
                     themes: Mutex::new(()),
                 },
             );
@@ -267,44 +264,73 @@ impl Worker {
             overrides,
             ..Default::default()
         };
-        let examples = if rt.policy.wants_theme(&issue.labels) {
-            self.examples(app, rt, project, issue.iid).await?
-        } else {
-            Arc::new(Vec::new())
-        };
-        Ok(rt.policy.decide(&issue_view(issue), ctx, &examples))
+        let model = self.examples(app, rt, project, issue).await?;
+        Ok(rt.policy.decide(&issue_view(issue), ctx, &model))
     }
 
-    /// Feedback issues of the area that carry themes: what the tagger learns from.
+    /// The area's classifier, trained on the issues people tagged as the store knows them (the
+    /// last sync's snapshot) plus every issue this worker has read since: no GitLab request.
+    /// `issue` is what was just read; when a person set or changed its theme (e.g. applied a
+    /// suggested label), the model is retrained before deciding.
     async fn examples(
         &self,
         app: &AppState,
         rt: &AreaRuntime,
         project: &str,
-        except_iid: u64,
-    ) -> Result<Arc<Vec<Example>>, WorkError> {
-        let mut cache = rt.examples.lock().await;
-        if let Some((at, list)) = cache.as_ref() {
-            if at.elapsed() < EXAMPLES_TTL {
-                return Ok(filtered(list, except_iid));
-            }
-        }
-        let issues = self
-            .gitlab
-            .issues_with_labels(project, &[issue::FEEDBACK_TYPE])
-            .await?;
+        issue: &Issue,
+    ) -> Result<Arc<ThemeModel>, WorkError> {
         let store = app.store.clone();
-        let p = project.to_string();
-        let guessed: std::collections::HashSet<(u64, String)> =
-            tokio::task::spawn_blocking(move || store.auto_labels(&p))
-                .await
-                .map_err(|e| WorkError::Internal(e.to_string()))??
+        let (p, known_sync) = (
+            project.to_string(),
+            rt.learning.lock().await.as_ref().map(|l| l.last_sync),
+        );
+        // The snapshot is re-read only when a sync has run since it was loaded.
+        let loaded = tokio::task::spawn_blocking(move || -> crate::store::Result<_> {
+            let last_sync = store.last_sync(&p)?;
+            let guessed: HashSet<(u64, String)> = store.auto_labels(&p)?.into_iter().collect();
+            let snapshot = if known_sync == Some(last_sync) {
+                None
+            } else {
+                Some(store.snapshot::<Issue>(&p)?.1)
+            };
+            Ok((last_sync, guessed, snapshot))
+        })
+        .await
+        .map_err(|e| WorkError::Internal(e.to_string()))??;
+        let (last_sync, guessed, snapshot) = loaded;
+        let mut learning = rt.learning.lock().await;
+        if let Some(issues) = snapshot {
+            let examples = crate::policy::examples(issues.iter(), &guessed)
                 .into_iter()
+                .map(|e| (e.iid, e))
                 .collect();
-        let list = crate::policy::examples(issues.iter(), &guessed);
-        let list = Arc::new(list);
-        *cache = Some((Instant::now(), list.clone()));
-        Ok(filtered(&list, except_iid))
+            *learning = Some(Learning::new(&rt.policy, last_sync, examples));
+        }
+        let learning =
+            learning.get_or_insert_with(|| Learning::new(&rt.policy, last_sync, BTreeMap::new()));
+        let fresh = crate::policy::examples(std::iter::once(issue), &guessed)
+            .into_iter()
+            .next();
+        let known = learning.examples.get(&issue.iid);
+        let changed = match (&fresh, known) {
+            (Some(f), Some(k)) => f.themes != k.themes || f.text != k.text,
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            match fresh {
+                Some(f) => learning.examples.insert(issue.iid, f),
+                None => learning.examples.remove(&issue.iid),
+            };
+            learning.retrain(&rt.policy);
+            tracing::debug!(
+                project,
+                iid = issue.iid,
+                examples = learning.examples.len(),
+                "theme classifier retrained from a person's tagging"
+            );
+        }
+        Ok(learning.model.clone())
     }
 
     /// A person removed a theme: remember it so smeflow never adds it back to this issue.
@@ -345,16 +371,28 @@ impl Worker {
     }
 }
 
-fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
-    if list.iter().any(|e| e.iid == except_iid) {
-        Arc::new(
-            list.iter()
-                .filter(|e| e.iid != except_iid)
-                .cloned()
-                .collect(),
-        )
-    } else {
-        list.clone()
+/// What an area's classifier learned from, and the model itself.
+struct Learning {
+    /// The sync whose snapshot the examples started from (`None`: no sync yet).
+    last_sync: Option<i64>,
+    examples: BTreeMap<u64, Example>,
+    model: Arc<ThemeModel>,
+}
+
+impl Learning {
+    fn new(policy: &AreaPolicy, last_sync: Option<i64>, examples: BTreeMap<u64, Example>) -> Self {
+        let mut learning = Learning {
+            last_sync,
+            examples,
+            model: Arc::new(policy.learn(&[])),
+        };
+        learning.retrain(policy);
+        learning
+    }
+
+    fn retrain(&mut self, policy: &AreaPolicy) {
+        let examples: Vec<Example> = self.examples.values().cloned().collect();
+        self.model = Arc::new(policy.learn(&examples));
     }
 }
 

@@ -187,6 +187,7 @@ async fn handle(
         (index, take_fault(&mut s, &method_s, &raw_path))
     };
     let mut after_apply = false;
+    let mut quota: Vec<(String, String)> = Vec::new();
     let early = match fault {
         Some(FaultHit::RateLimit(secs)) => {
             let mut r = Reply::text(429, "Retry later\n".into(), "text/plain");
@@ -209,9 +210,40 @@ async fn handle(
         Some(r) => r,
         None => {
             let mut s = shared.state.lock().unwrap();
+            if let (Some(user), Some(limit)) = (user_of(&s, &headers), s.request_limit.as_mut()) {
+                let per_window = limit.per_window;
+                let seen = limit.admit(user);
+                let reset = chrono::Utc::now()
+                    + chrono::Duration::from_std(seen.resets_in).unwrap_or_default();
+                // Rack::Attack rounds the reset up to the next whole second.
+                let reset_secs = reset.timestamp() + i64::from(reset.timestamp_subsec_millis() > 0);
+                let quota_headers = vec![
+                    ("RateLimit-Limit".to_string(), per_window.to_string()),
+                    (
+                        "RateLimit-Observed".to_string(),
+                        (per_window - seen.remaining.min(per_window)).to_string(),
+                    ),
+                    (
+                        "RateLimit-Remaining".to_string(),
+                        seen.remaining.to_string(),
+                    ),
+                    ("RateLimit-Reset".to_string(), reset_secs.to_string()),
+                ];
+                if !seen.admitted {
+                    let mut r = Reply::text(429, "Retry later\n".into(), "text/plain");
+                    r.headers = quota_headers;
+                    r.headers.push((
+                        "Retry-After".into(),
+                        seen.resets_in.as_secs().max(1).to_string(),
+                    ));
+                    s.requests[index].status = r.status;
+                    return into_response(r);
+                }
+                quota.extend(quota_headers);
+            }
             if super::carries_search(&query) {
                 if let Some(user) = user_of(&s, &headers) {
-                    if !s.search_limit.admit(user) {
+                    if !s.search_limit.admit(user).admitted {
                         // API::Helpers::RateLimiter#render_exceeded_limit_error!: no Retry-After.
                         let reply = Reply::json(
                             429,
@@ -234,6 +266,7 @@ async fn handle(
     if after_apply {
         reply = message(502, "502 Bad Gateway");
     }
+    reply.headers.extend(quota);
     shared.state.lock().unwrap().requests[index].status = reply.status;
     into_response(reply)
 }

@@ -162,13 +162,15 @@ impl Simulator {
 
     /// GitLab's `search_rate_limit` (an admin setting; 30 a minute by default).
     pub fn set_search_rate_limit(&self, per_window: usize, window: Duration) {
-        self.with(|s| {
-            s.search_limit = state::SearchLimit {
-                per_window,
-                window,
-                used: Default::default(),
-            }
-        })
+        self.with(|s| s.search_limit = state::WindowLimit::new(per_window, window))
+    }
+
+    /// GitLab.com's authenticated API request limit: `per_window` requests per user, answered
+    /// with `RateLimit-Limit/Observed/Remaining/Reset/ResetTime` headers, and 429 with
+    /// `Retry-After` past it (Rack::Attack's throttle; doc/administration/settings/
+    /// user_and_ip_rate_limits.md, "Response headers").
+    pub fn set_request_rate_limit(&self, per_window: usize, window: Duration) {
+        self.with(|s| s.request_limit = Some(state::WindowLimit::new(per_window, window)))
     }
 
     /// Requests that carried `search` (what GitLab's search limit counts).

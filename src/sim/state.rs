@@ -208,16 +208,20 @@ impl Hook {
 /// application setting, 30 by default, per user per minute). API requests that carry `search`
 /// count toward it; over it, GitLab answers 429 without `Retry-After`
 /// (`API::Helpers::RateLimiter#render_exceeded_limit_error!`).
-pub struct SearchLimit {
+pub type SearchLimit = WindowLimit;
+
+/// A per-user quota over a fixed window, as GitLab's limits count.
+pub struct WindowLimit {
     pub per_window: usize,
     pub window: std::time::Duration,
-    /// Per user: when the current window began, and the searches in it.
+    /// Per user: when the current window began, and the requests in it.
     pub used: std::collections::HashMap<u64, (std::time::Instant, usize)>,
 }
 
-impl Default for SearchLimit {
+impl Default for WindowLimit {
+    /// The search limit's default: 30 a minute.
     fn default() -> Self {
-        SearchLimit {
+        WindowLimit {
             per_window: 30,
             window: std::time::Duration::from_secs(60),
             used: Default::default(),
@@ -225,16 +229,36 @@ impl Default for SearchLimit {
     }
 }
 
-impl SearchLimit {
-    /// Counts one search by `user`; false when it is over the limit.
-    pub fn admit(&mut self, user: u64) -> bool {
+/// One request counted against a `WindowLimit`.
+pub struct Admission {
+    pub admitted: bool,
+    pub remaining: usize,
+    /// How long until the window starts again.
+    pub resets_in: std::time::Duration,
+}
+
+impl WindowLimit {
+    pub fn new(per_window: usize, window: std::time::Duration) -> WindowLimit {
+        WindowLimit {
+            per_window,
+            window,
+            used: Default::default(),
+        }
+    }
+
+    /// Counts one request by `user`.
+    pub fn admit(&mut self, user: u64) -> Admission {
         let now = std::time::Instant::now();
         let entry = self.used.entry(user).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
         entry.1 += 1;
-        entry.1 <= self.per_window
+        Admission {
+            admitted: entry.1 <= self.per_window,
+            remaining: self.per_window.saturating_sub(entry.1),
+            resets_in: self.window.saturating_sub(now.duration_since(entry.0)),
+        }
     }
 }
 
@@ -251,6 +275,9 @@ pub struct SimState {
     /// Last timestamp handed out, so updated_at strictly increases like a real clock would.
     pub last_ms: i64,
     pub search_limit: SearchLimit,
+    /// GitLab.com's per-user API request limit (Rack::Attack), with `RateLimit-*` headers on
+    /// every answer; off unless a test sets it.
+    pub request_limit: Option<WindowLimit>,
     /// GitLab 19.0+ with the `webhook_signing_token` flag: hooks take a `signing_token` and say
     /// which secrets they hold. Off, hooks ignore it, as older GitLab does.
     pub signing_supported: bool,

@@ -757,6 +757,21 @@ fn insert_batch(
     Ok(out)
 }
 
+impl Store {
+    /// When the last sync of this project started (`None`: never synced). The worker reloads
+    /// the theme classifier's examples from the snapshot when this moves.
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        let c = self.connect()?;
+        c.query_row(
+            "SELECT last_sync FROM sync_state WHERE project = ?1",
+            params![project],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| sql(&self.path, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
