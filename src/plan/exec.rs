@@ -16,6 +16,16 @@ use std::collections::HashMap;
 /// requests a minute allows it in about five.
 pub const IN_FLIGHT: usize = 8;
 
+/// `IN_FLIGHT`, or `SMEFLOW_WRITES_IN_FLIGHT` for an operator whose GitLab wants gentler
+/// treatment (1 writes strictly one by one).
+fn writes_in_flight() -> usize {
+    std::env::var("SMEFLOW_WRITES_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(IN_FLIGHT)
+}
+
 /// How often an ambiguous write is checked and tried again before the run stops.
 const AMBIGUOUS_RETRIES: u32 = 3;
 
@@ -55,7 +65,7 @@ impl<'a> Executor<'a> {
             epic_iids: HashMap::new(),
             recheck_creates: false,
             bot_id: None,
-            in_flight: IN_FLIGHT,
+            in_flight: writes_in_flight(),
         }
     }
 
