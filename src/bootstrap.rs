@@ -2,15 +2,15 @@
 //! apply it through the executor.
 
 use crate::config::{render, AreaConfig, Catalog};
-use crate::gitlab::types::{Board, Group, Hook, Issue, Label, Project, TreeEntry};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::Issue;
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::HookSpec;
-use crate::policy::provision::{DesiredArea, ObservedArea};
-use serde::Deserialize;
+use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
+use crate::policy::seeds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    #[error("the SME group `{group}` does not exist or the token's user cannot see it. Check `[gitlab] group` in {config} and that the user is a member of the group.")]
+    #[error("the group `{group}` (where this area's project lives) does not exist or the token's user cannot see it. Check `[gitlab] group` and the area's `project` in {config}, and that the user is a member of the group.")]
     GroupNotFound { group: String, config: String },
     #[error(transparent)]
     GitLab(#[from] GitLabError),
@@ -45,9 +45,13 @@ pub fn desired(
             )
         })
         .collect();
+    // A project named by its full path may live outside the SME group: its namespace is then
+    // the group it is created in (or already lives in).
+    let full = area.project_full_path(&cfg.gitlab.group);
+    let (namespace, project_path) = full.rsplit_once('/').unwrap_or(("", full.as_str()));
     Ok(DesiredArea {
-        group: cfg.gitlab.group.trim_matches('/').to_string(),
-        project_path: area.project.clone(),
+        group: namespace.to_string(),
+        project_path: project_path.to_string(),
         project_name: area.project_display_name(),
         description: if area.description.is_empty() {
             format!("Collaboration project of the {} SME area", area.name)
@@ -58,8 +62,13 @@ pub fn desired(
         branch: cfg.gitlab.default_branch.clone(),
         labels,
         templates: render::render_templates(catalog, area)?,
+        // The marker lets a later run recognise the issue whatever people rename it to.
         seed_issues: render::render_seed_issues(catalog, area)?
             .into_iter()
+            .map(|(title, body)| {
+                let body = format!("{}\n{body}", seeds::marker(&title));
+                (title, body)
+            })
             .collect(),
         boards,
         hook: webhook_url.filter(|u| !u.is_empty()).map(|url| HookSpec {
@@ -71,16 +80,30 @@ pub fn desired(
             confidential_note_events: true,
             push_events: false,
             enable_ssl_verification: true,
+            with_token: false,
+            with_signing_token: false,
+            rotate_secret: false,
         }),
+        formal_only: formal_only(catalog, area)?,
     })
 }
 
-#[derive(Deserialize)]
-struct ProjectAccess {
-    #[serde(default)]
-    issues_enabled: Option<bool>,
-    #[serde(default)]
-    issues_access_level: Option<String>,
+/// The formal kit's labels, boards and templates that an area of interest does not get.
+fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, String> {
+    if area.status.is_formal() {
+        return Ok(FormalOnly::default());
+    }
+    let (labels, boards) = catalog.formal_only_names(area);
+    let provisioned = render::render_templates(catalog, area)?;
+    let templates = render::render_templates(catalog, &catalog.formal_view(area))?
+        .into_keys()
+        .filter(|path| !provisioned.contains_key(path))
+        .collect();
+    Ok(FormalOnly {
+        labels,
+        boards,
+        templates,
+    })
 }
 
 /// Reads what GitLab has, with paginated lists rather than one request per object.
@@ -89,69 +112,35 @@ pub async fn observe(
     desired: &DesiredArea,
     config_path: &str,
 ) -> Result<ObservedArea, BootstrapError> {
-    let group: Group = gl
-        .get_opt(&format!("/groups/{}", enc(&desired.group)))
+    let group = gl
+        .group(&desired.group)
         .await?
         .ok_or_else(|| BootstrapError::GroupNotFound {
             group: desired.group.clone(),
             config: config_path.to_string(),
         })?;
     let full = desired.full_path();
-    let project_path = format!("/projects/{}", enc(&full));
-    let Some(raw) = gl.get_opt::<serde_json::Value>(&project_path).await? else {
+    let Some(project) = gl.project(&full).await? else {
         return Ok(ObservedArea {
             group: Some(group),
             ..Default::default()
         });
     };
-    let decode_error = |e: serde_json::Error| GitLabError::Decode {
-        method: "GET".into(),
-        path: project_path.clone(),
-        reason: e.to_string(),
-    };
-    let project: Project = serde_json::from_value(raw.clone()).map_err(decode_error)?;
-    let access: ProjectAccess = serde_json::from_value(raw).map_err(decode_error)?;
-    let issues_enabled = match access.issues_access_level.as_deref() {
-        Some(level) => level != "disabled",
-        None => access.issues_enabled.unwrap_or(true),
-    };
-    let labels: Vec<Label> = gl
-        .list(
-            &format!("{project_path}/labels"),
-            &[("include_ancestor_groups", "true".into())],
-        )
-        .await?;
+    let issues_enabled = project.issues_enabled();
+    let labels = gl.project_labels(&full).await?;
     let template_blobs = match &project.default_branch {
         None => Default::default(),
-        Some(branch) => {
-            match gl
-                .list::<TreeEntry>(
-                    &format!("{project_path}/repository/tree"),
-                    &[
-                        ("path", render::TEMPLATE_DIR.to_string()),
-                        ("ref", branch.clone()),
-                    ],
-                )
-                .await
-            {
-                Ok(entries) => entries
-                    .into_iter()
-                    .filter(|e| e.kind == "blob")
-                    .map(|e| (e.path, e.id))
-                    .collect(),
-                Err(GitLabError::NotFound { .. }) => Default::default(),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Some(branch) => gl
+            .repository_tree(&full, render::TEMPLATE_DIR, branch)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == "blob")
+            .map(|e| (e.path, e.id))
+            .collect(),
     };
-    let mut seed_titles = std::collections::BTreeSet::new();
-    for (title, _) in &desired.seed_issues {
-        if find_issue_by_title(gl, &full, title).await?.is_some() {
-            seed_titles.insert(title.clone());
-        }
-    }
-    let boards: Vec<Board> = gl.list(&format!("{project_path}/boards"), &[]).await?;
-    let hooks: Vec<Hook> = gl.list(&format!("{project_path}/hooks"), &[]).await?;
+    let (seed_titles, adopted_seeds) = observe_seeds(gl, desired, &full).await?;
+    let boards = gl.boards(&full).await?;
+    let hooks = gl.hooks(&full).await?;
     Ok(ObservedArea {
         group: Some(group),
         project: Some(project),
@@ -159,27 +148,46 @@ pub async fn observe(
         labels,
         template_blobs,
         seed_titles,
+        adopted_seeds,
         boards,
         hooks,
     })
 }
 
-/// An issue with exactly this title, open or closed. GitLab's search is a fuzzy substring
-/// match, so the exact comparison happens here.
-pub async fn find_issue_by_title(
+/// Which seed issues the project has. smeflow's own are among the issues its user opened (one
+/// short list); only when one is missing are all issues read, to adopt one people made by hand
+/// ("Contents & Collaterals - SA SME Team Dedicated") instead of creating a second.
+/// GitLab's `search` is not used: it is full-text, and rate-limited to 30 a minute.
+async fn observe_seeds(
     gl: &GitLab,
+    desired: &DesiredArea,
     project: &str,
-    title: &str,
-) -> Result<Option<Issue>, GitLabError> {
-    let found: Vec<Issue> = gl
-        .list(
-            &format!("/projects/{}/issues", enc(project)),
-            &[
-                ("search", title.to_string()),
-                ("in", "title".into()),
-                ("state", "all".into()),
-            ],
-        )
-        .await?;
-    Ok(found.into_iter().find(|i| i.title == title))
+) -> Result<SeedsFound, GitLabError> {
+    let me = gl.current_user().await?.id;
+    let mut issues = gl.issues_by_author(project, me).await?;
+    let all_found = |issues: &[Issue]| {
+        desired
+            .seed_issues
+            .iter()
+            .all(|(title, _)| seeds::find(title, issues).is_some())
+    };
+    if !all_found(&issues) {
+        issues = gl.all_issues(project).await?;
+    }
+    let mut present = std::collections::BTreeSet::new();
+    let mut adopted = Vec::new();
+    for (seed, _) in &desired.seed_issues {
+        if let Some((issue, _)) = seeds::find(seed, &issues) {
+            present.insert(seed.clone());
+            if issue.author.as_ref().map(|a| a.id) != Some(me) {
+                adopted.push((seed.clone(), issue.iid, issue.title.clone()));
+            }
+        }
+    }
+    Ok((present, adopted))
 }
+
+type SeedsFound = (
+    std::collections::BTreeSet<String>,
+    Vec<(String, u64, String)>,
+);

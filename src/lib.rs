@@ -3,10 +3,11 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
-pub mod demo;
+pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod service;
 pub mod sim;

@@ -491,11 +491,10 @@ pub mod run {
     //! Reading GitLab for the report, and `--post`.
 
     use super::*;
-    use crate::gitlab::types::Note;
-    use crate::gitlab::{enc, GitLab, GitLabError};
+    use crate::gitlab::types::Project;
+    use crate::gitlab::{GitLab, GitLabError};
     use crate::plan::exec::{ApplyError, Executor};
     use crate::plan::{Change, FileAction, FileChange};
-    use serde_json::Value;
 
     #[derive(Debug, thiserror::Error)]
     pub enum ReportError {
@@ -513,17 +512,12 @@ pub mod run {
         area: &str,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(Report, Value), ReportError> {
-        let info: Value = gl
-            .get_opt(&format!("/projects/{}", enc(project)))
+    ) -> Result<(Report, Project), ReportError> {
+        let info = gl
+            .project(project)
             .await?
             .ok_or_else(|| crate::bootstrap::NotBootstrapped(project.to_string()))?;
-        let issues: Vec<Issue> = gl
-            .list(
-                &format!("/projects/{}/issues", enc(project)),
-                &[("state", "all".into())],
-            )
-            .await?;
+        let issues = gl.all_issues(project).await?;
         let mut first_assigned = BTreeMap::new();
         for i in issues
             .iter()
@@ -534,12 +528,7 @@ pub mod run {
                 continue;
             }
             // GitLab keeps the assignment history as system notes.
-            let notes: Vec<Note> = gl
-                .list(
-                    &format!("/projects/{}/issues/{}/notes", enc(project), i.iid),
-                    &[("sort", "asc".into())],
-                )
-                .await?;
+            let notes = gl.notes(project, i.iid).await?;
             if let Some(at) = notes
                 .iter()
                 .filter(|n| n.system && n.body.starts_with("assigned to"))
@@ -555,29 +544,21 @@ pub mod run {
     pub async fn post(
         gl: &GitLab,
         project: &str,
-        info: &Value,
+        info: &Project,
         report: &Report,
         now: DateTime<Utc>,
     ) -> Result<String, ReportError> {
-        let branch = info["default_branch"]
-            .as_str()
-            .unwrap_or("main")
-            .to_string();
+        let branch = info
+            .default_branch
+            .clone()
+            .unwrap_or_else(|| "main".to_string());
         let path = format!("reports/{}/themes-by-customers.svg", now.format("%Y-%m"));
         let svg = render_svg(report);
         let mut changes = Vec::new();
-        let existing: Option<Value> = gl
-            .get_opt(&format!(
-                "/projects/{}/repository/files/{}?ref={}",
-                enc(project),
-                enc(&path),
-                enc(&branch)
-            ))
-            .await?;
+        let existing = gl.repository_file(project, &path, &branch).await?;
         let same = existing
             .as_ref()
-            .and_then(|f| f["blob_id"].as_str())
-            .is_some_and(|b| b == crate::policy::provision::git_blob_id(&svg));
+            .is_some_and(|f| f.blob_id == crate::gitlab::git_blob_id(&svg));
         if !same {
             changes.push(Change::CommitFiles {
                 project: project.to_string(),
@@ -594,13 +575,18 @@ pub mod run {
                 }],
             });
         }
-        let chart_url = format!(
-            "{}/-/raw/{branch}/{path}",
-            info["web_url"].as_str().unwrap_or_default()
-        );
+        let chart_url = format!("{}/-/raw/{branch}/{path}", info.web_url);
         let body = render_markdown(report, Some(&chart_url));
         let title = review_title(now);
-        match crate::bootstrap::find_issue_by_title(gl, project, &title).await? {
+        // Found among smeflow's own issues by exact title: GitLab's search is full-text and
+        // rate-limited, so "PM Review 2026-11" would also find "PM Review 2026-10".
+        let me = gl.current_user().await?.id;
+        let existing = gl
+            .issues_by_author(project, me)
+            .await?
+            .into_iter()
+            .find(|i| i.title == title);
+        match existing {
             None => changes.push(Change::CreateIssue {
                 project: project.to_string(),
                 title: title.clone(),

@@ -10,15 +10,14 @@
 
 use crate::bootstrap::NotBootstrapped;
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Board, Issue, IssueEpic, Note};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::{Issue, IssueEpic};
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::{ApplyError, Executor};
 use crate::plan::{Change, Plan};
 use crate::policy::epics::{self, Backend, Container, EpicInputs, FeedbackItem};
 use crate::policy::issue::{IssueContext, FEEDBACK_TYPE, THEME_SCOPE};
 use crate::policy::{issue_view, provision, AreaPolicy};
 use crate::store::{now_ms, Store};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -57,6 +56,8 @@ pub struct SyncReport {
     pub planned: usize,
     pub applied: usize,
     pub epics_available: bool,
+    /// Issues GitLab would not show (404); the rest of the area was synced.
+    pub skipped: Vec<u64>,
 }
 
 pub async fn sync_area(
@@ -70,35 +71,26 @@ pub async fn sync_area(
     let started = now_ms();
     let project = policy.project.clone();
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
-    let project_info: Value = gl
-        .get_opt(&format!("/projects/{}", enc(&project)))
+    let project_info = gl
+        .project(&project)
         .await?
         .ok_or_else(|| NotBootstrapped(project.clone()))?;
-    let project_id = project_info["id"].as_u64().unwrap_or_default();
-    let bot_id = gl.get::<crate::gitlab::types::User>("/user").await?.id;
+    let project_id = project_info.id;
+    let bot_id = gl.current_user().await?.id;
 
     // Issues: the snapshot plus what changed, or everything.
     let (last_sync, snapshot) = match store {
         Some(s) if !opts.full => s.snapshot(&project)?,
         _ => (None, Vec::new()),
     };
-    let mut query = vec![
-        ("state", "all".to_string()),
-        ("order_by", "updated_at".into()),
-        ("sort", "asc".into()),
-    ];
     let incremental = last_sync.is_some();
-    if let Some(t) = last_sync {
-        let since = chrono::DateTime::from_timestamp_millis(t - SKEW_MS).unwrap_or_default();
-        query.push((
-            "updated_after",
-            since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        ));
-    }
-    let spinner = progress_spinner(opts.progress, "reading issues");
-    let fresh: Vec<Issue> = gl
-        .list(&format!("/projects/{}/issues", enc(&project)), &query)
-        .await?;
+    let since = last_sync.map(|t| {
+        chrono::DateTime::from_timestamp_millis(t - SKEW_MS)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    });
+    let spinner = crate::progress::spinner(opts.progress, "reading issues");
+    let fresh = gl.issues_updated_after(&project, since.as_deref()).await?;
     if let Some(s) = &spinner {
         s.finish_and_clear();
     }
@@ -114,13 +106,15 @@ pub async fn sync_area(
         None => Default::default(),
     };
     let examples = crate::policy::examples(ordered.iter().copied(), &memory.auto_labels);
+    // Retrained on every sync: the issues people tagged since the last one teach it.
+    let model = policy.learn(&examples);
 
     // Per-issue policies, exactly as the webhook worker applies them.
     let mut changes: Vec<Change> = Vec::new();
     let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut skipped = Vec::new();
     for issue in &ordered {
-        let view = issue_view(issue);
-        let mut ctx = IssueContext {
+        let ctx = IssueContext {
             notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
             overrides: memory
                 .overrides
@@ -129,44 +123,32 @@ pub async fn sync_area(
                 .unwrap_or_default(),
             ..Default::default()
         };
-        let mut planned = policy.decide(&view, ctx.clone(), &examples);
-        if planned.iter().any(|c| matches!(c, Change::AddNote { .. })) {
-            // Only GitLab knows for sure whether the note is there (the store may be new).
-            let notes: Vec<Note> = gl
-                .list(
-                    &format!("/projects/{}/issues/{}/notes", enc(&project), issue.iid),
-                    &[],
-                )
-                .await?;
-            ctx.notes.extend(notes.into_iter().map(|n| n.body));
-            planned = policy.decide(&view, ctx.clone(), &examples);
-        }
-        let adds_theme = planned.iter().any(|c| matches!(c, Change::EditIssueLabels { add, .. } if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))));
-        if adds_theme {
-            // The webhook worker records a person's removal of a theme as it happens; a sync may
-            // be the first to look, so it asks GitLab's label history before adding one.
-            let removed = human_theme_removals(gl, &project, issue.iid, bot_id).await?;
-            if !removed.is_empty() {
-                ctx.overrides.extend(removed.iter().cloned());
-                if let (Some(s), false) = (store, opts.dry_run) {
-                    for label in &removed {
-                        s.record_override(&project, issue.iid, label, "label history")?;
-                    }
-                }
-                planned = policy.decide(&view, ctx, &examples);
+        let reads = IssueReads {
+            gl,
+            project: &project,
+            bot_id,
+            store: if opts.dry_run { None } else { store },
+        };
+        match plan_issue(&reads, policy, issue, ctx, &model).await {
+            Ok(planned) => {
+                projected.insert(
+                    issue.iid,
+                    crate::plan::labels_after(&issue.labels, &planned),
+                );
+                changes.extend(planned);
             }
+            // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
+            Err(SyncError::GitLab(e @ GitLabError::NotFound { .. })) => {
+                tracing::warn!(project, iid = issue.iid, error = %e, "skipping an issue that could not be read");
+                let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
+                skipped.push(issue.iid);
+            }
+            Err(e) => return Err(e),
         }
-        projected.insert(
-            issue.iid,
-            crate::plan::labels_after(&issue.labels, &planned),
-        );
-        changes.extend(planned);
     }
 
     // Boards keep their lists and order.
-    let boards: Vec<Board> = gl
-        .list(&format!("/projects/{}/boards", enc(&project)), &[])
-        .await?;
+    let boards = gl.boards(&project).await?;
     let observed_boards = provision::ObservedArea {
         boards: boards.clone(),
         ..Default::default()
@@ -187,7 +169,6 @@ pub async fn sync_area(
         area_name: &policy.area.name,
         threshold: catalog.config.feedback.epic_threshold,
         themes: &policy.themes,
-        all_issues: true,
     };
     let mut themes = plan_theme_containers(gl, &scope, &ordered, &projected).await?;
     if let Some(w) = themes.warning() {
@@ -197,13 +178,18 @@ pub async fn sync_area(
     let backend = themes.backend;
     changes.append(&mut themes.changes);
 
-    let plan = Plan { changes, warnings };
+    let plan = Plan {
+        changes,
+        warnings,
+        ..Plan::default()
+    };
     let mut report = SyncReport {
         issues_read: fresh_iids.len(),
         issues_known,
         planned: plan.changes.len(),
         applied: 0,
         epics_available: backend == Backend::Epics,
+        skipped: skipped.clone(),
     };
     let _ = writeln!(
         out,
@@ -229,7 +215,7 @@ pub async fn sync_area(
     exec.know_boards(&project, &boards);
     themes.teach(&mut exec, &group, &project);
     let bar = if opts.progress {
-        crate::cli::progress_bar(plan.changes.len())
+        crate::progress::bar(plan.changes.len())
     } else {
         None
     };
@@ -248,8 +234,10 @@ pub async fn sync_area(
         b.finish_and_clear();
     }
     if let Some(s) = store {
+        // A skipped issue is not remembered as synced, so the next pass reads it again.
         let rows: Vec<(u64, String)> = fresh_iids
             .iter()
+            .filter(|iid| !skipped.contains(iid))
             .filter_map(|iid| issues.get(iid))
             .map(|i| (i.iid, serde_json::to_string(i).unwrap_or_default()))
             .collect();
@@ -262,27 +250,64 @@ pub async fn sync_area(
 }
 
 /// Theme labels a person (not smeflow) removed from an issue, from its label history.
+/// What planning one issue may read besides the issue itself.
+struct IssueReads<'a> {
+    gl: &'a GitLab,
+    project: &'a str,
+    bot_id: u64,
+    /// Where a person's theme removal found in label history is remembered (none on a dry run).
+    store: Option<&'a Store>,
+}
+
+/// The changes one issue needs, reading its notes and label history only when the first
+/// decision would write a note or add a theme.
+async fn plan_issue(
+    reads: &IssueReads<'_>,
+    policy: &AreaPolicy,
+    issue: &Issue,
+    mut ctx: IssueContext,
+    model: &crate::policy::themes::ThemeModel,
+) -> Result<Vec<Change>, SyncError> {
+    let gl = reads.gl;
+    let view = issue_view(issue);
+    let mut planned = policy.decide(&view, ctx.clone(), model);
+    if planned.iter().any(|c| matches!(c, Change::AddNote { .. })) {
+        // Only GitLab knows for sure whether the note is there (the store may be new).
+        let notes = gl.notes(reads.project, issue.iid).await?;
+        ctx.notes.extend(notes.into_iter().map(|n| n.body));
+        planned = policy.decide(&view, ctx.clone(), model);
+    }
+    let adds_theme = planned.iter().any(|c| matches!(c, Change::EditIssueLabels { add, .. } if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))));
+    if adds_theme {
+        // The webhook worker records a person's removal of a theme as it happens; a sync may
+        // be the first to look, so it asks GitLab's label history before adding one.
+        let removed = human_theme_removals(gl, reads.project, issue.iid, reads.bot_id).await?;
+        if !removed.is_empty() {
+            ctx.overrides.extend(removed.iter().cloned());
+            if let Some(s) = reads.store {
+                for label in &removed {
+                    s.record_override(reads.project, issue.iid, label, "label history")?;
+                }
+            }
+            planned = policy.decide(&view, ctx, model);
+        }
+    }
+    Ok(planned)
+}
+
 async fn human_theme_removals(
     gl: &GitLab,
     project: &str,
     iid: u64,
     bot_id: u64,
 ) -> Result<Vec<String>, GitLabError> {
-    let events: Vec<Value> = gl
-        .list(
-            &format!(
-                "/projects/{}/issues/{iid}/resource_label_events",
-                enc(project)
-            ),
-            &[],
-        )
-        .await?;
-    Ok(events
-        .iter()
-        .filter(|e| e["action"] == "remove" && e["user"]["id"].as_u64() != Some(bot_id))
-        .filter_map(|e| e["label"]["name"].as_str())
+    Ok(gl
+        .label_events(project, iid)
+        .await?
+        .into_iter()
+        .filter(|e| e.action == "remove" && e.user.as_ref().map(|u| u.id) != Some(bot_id))
+        .filter_map(|e| e.label.map(|l| l.name))
         .filter(|l| label_scope(l) == Some(THEME_SCOPE))
-        .map(str::to_string)
         .collect())
 }
 
@@ -295,9 +320,6 @@ pub struct ThemeScope<'a> {
     pub threshold: usize,
     /// The themes to reconcile (all of the area's, or those one issue touches).
     pub themes: &'a [String],
-    /// Whether `issues` holds every issue of the project (a sync) or only those with the
-    /// themes (a webhook), in which case tracking issues are looked up by title.
-    pub all_issues: bool,
 }
 
 /// The theme containers (epics, or tracking issues without them) and what they need.
@@ -394,102 +416,88 @@ pub async fn plan_theme_containers(
 }
 
 /// The theme epics of this area (or, without epics, its tracking issues), with their links.
+///
+/// Epics are found by their theme label (smeflow puts it on every epic it creates), one list per
+/// theme, never by `search`: GitLab allows 30 searches a minute and matches them full-text.
+/// Tracking issues carry the theme label too, so they are among `issues` already (the sync
+/// lists every issue; the worker lists the issues of each theme it touches).
 async fn observe_containers(
     gl: &GitLab,
     scope: &ThemeScope<'_>,
     issues: &[&Issue],
 ) -> Result<(Backend, Vec<Container>), GitLabError> {
-    let (group, project) = (scope.group, scope.project);
+    let group = scope.group;
+    if scope.themes.is_empty() {
+        return Ok((Backend::Epics, Vec::new()));
+    }
+    // Licensed GitLab names each issue's epic in the issue list already read, so the epics' own
+    // issue lists are needed only where that is missing.
+    let membership_known = issues.iter().all(|i| i.epic.is_some());
+    let mut containers = Vec::new();
+    for theme in scope.themes {
+        let title = epics::container_title(scope.area_name, theme);
+        let found = match gl.epics_with_label(group, theme).await {
+            Ok(found) => found,
+            Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => {
+                return tracking_issues(gl, scope, issues).await;
+            }
+            Err(e) => return Err(e),
+        };
+        for epic in found.into_iter().filter(|e| e.title == title) {
+            let linked = if membership_known {
+                let key = IssueEpic {
+                    iid: epic.iid,
+                    group_id: epic.group_id,
+                };
+                issues
+                    .iter()
+                    .filter(|i| i.epic.as_ref().is_some_and(|x| x.as_ref() == Some(&key)))
+                    .map(|i| (i.iid, LINK_ID_NOT_READ))
+                    .collect()
+            } else {
+                epic_members(gl, group, epic.iid, scope.project_id).await?
+            };
+            containers.push(Container {
+                iid: epic.iid,
+                title: epic.title,
+                description: epic.description.unwrap_or_default(),
+                linked,
+            });
+        }
+    }
+    Ok((Backend::Epics, containers))
+}
+
+/// Without epics: the tracking issue of each theme, with the issues of *this* project linked to
+/// it (a link's iid alone could name an issue of another project).
+async fn tracking_issues(
+    gl: &GitLab,
+    scope: &ThemeScope<'_>,
+    issues: &[&Issue],
+) -> Result<(Backend, Vec<Container>), GitLabError> {
     let titles: Vec<String> = scope
         .themes
         .iter()
         .map(|t| epics::container_title(scope.area_name, t))
         .collect();
-    if titles.is_empty() {
-        return Ok((Backend::Epics, Vec::new()));
-    }
-    let prefix = format!("{}: ", scope.area_name);
-    match gl
-        .list::<Value>(
-            &format!("/groups/{}/epics", enc(group)),
-            &[("search", prefix.clone())],
-        )
-        .await
-    {
-        Ok(found) => {
-            // Licensed GitLab names each issue's epic in the issue list already read, so the
-            // epics' own issue lists are needed only where that is missing.
-            let membership_known = issues.iter().all(|i| i.epic.is_some());
-            let mut containers = Vec::new();
-            for e in found.iter().filter(|e| {
-                e["title"]
-                    .as_str()
-                    .is_some_and(|t| titles.iter().any(|x| x == t))
-            }) {
-                let iid = e["iid"].as_u64().unwrap_or_default();
-                let linked = if membership_known {
-                    let epic = IssueEpic {
-                        iid,
-                        group_id: e["group_id"].as_u64().unwrap_or_default(),
-                    };
-                    issues
-                        .iter()
-                        .filter(|i| i.epic.as_ref().is_some_and(|x| x.as_ref() == Some(&epic)))
-                        .map(|i| (i.iid, LINK_ID_NOT_READ))
-                        .collect()
-                } else {
-                    epic_members(gl, group, iid, scope.project_id).await?
-                };
-                containers.push(Container {
-                    iid,
-                    title: e["title"].as_str().unwrap_or_default().to_string(),
-                    description: e["description"].as_str().unwrap_or_default().to_string(),
-                    linked,
-                });
-            }
-            Ok((Backend::Epics, containers))
+    let mut containers: Vec<Container> = Vec::new();
+    for i in issues.iter().filter(|i| titles.contains(&i.title)) {
+        if containers.iter().any(|c| c.iid == i.iid) {
+            continue;
         }
-        Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => {
-            let searched: Vec<Issue> = if scope.all_issues {
-                Vec::new()
-            } else {
-                gl.list(
-                    &format!("/projects/{}/issues", enc(project)),
-                    &[
-                        ("search", prefix),
-                        ("in", "title".into()),
-                        ("state", "all".into()),
-                    ],
-                )
-                .await?
-            };
-            let mut containers: Vec<Container> = Vec::new();
-            let candidates = issues.iter().copied().chain(searched.iter());
-            for i in candidates.filter(|i| titles.contains(&i.title)) {
-                if containers.iter().any(|c| c.iid == i.iid) {
-                    continue;
-                }
-                let links: Vec<Value> = gl
-                    .get(&format!(
-                        "/projects/{}/issues/{}/links",
-                        enc(project),
-                        i.iid
-                    ))
-                    .await?;
-                containers.push(Container {
-                    iid: i.iid,
-                    title: i.title.clone(),
-                    description: i.description.clone().unwrap_or_default(),
-                    linked: links
-                        .iter()
-                        .filter_map(|l| Some((l["iid"].as_u64()?, l["issue_link_id"].as_u64()?)))
-                        .collect(),
-                });
-            }
-            Ok((Backend::TrackingIssues, containers))
-        }
-        Err(e) => Err(e),
+        let links = gl.issue_links(scope.project, i.iid).await?;
+        containers.push(Container {
+            iid: i.iid,
+            title: i.title.clone(),
+            description: i.description.clone().unwrap_or_default(),
+            linked: links
+                .iter()
+                .filter(|l| l.project_id == scope.project_id)
+                .map(|l| (l.iid, l.issue_link_id))
+                .collect(),
+        });
     }
+    Ok((Backend::TrackingIssues, containers))
 }
 
 /// An epic's issues of this project with their epic_issue_ids (needed to unlink one).
@@ -499,26 +507,11 @@ async fn epic_members(
     epic_iid: u64,
     project_id: u64,
 ) -> Result<Vec<(u64, u64)>, GitLabError> {
-    let linked: Vec<Value> = gl
-        .list(
-            &format!("/groups/{}/epics/{epic_iid}/issues", enc(group)),
-            &[],
-        )
-        .await?;
-    Ok(linked
+    Ok(gl
+        .epic_issues(group, epic_iid)
+        .await?
         .iter()
-        .filter(|i| i["project_id"].as_u64() == Some(project_id))
-        .filter_map(|i| Some((i["iid"].as_u64()?, i["epic_issue_id"].as_u64()?)))
+        .filter(|i| i.project_id == project_id)
+        .map(|i| (i.iid, i.epic_issue_id))
         .collect())
-}
-
-fn progress_spinner(enabled: bool, what: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let s = indicatif::ProgressBar::new_spinner();
-    s.set_message(what.to_string());
-    s.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(s)
 }

@@ -119,6 +119,11 @@ fn free_port() -> u16 {
 
 /// A bootstrapped AI area whose webhook points at a service on `port`, and an SA who files issues.
 async fn area(port: u16) -> Simulator {
+    area_with_secrets(port, SECRET).await
+}
+
+/// `area`, with the hook's secrets taken from this SMEFLOW_WEBHOOK_SECRET list.
+async fn area_with_secrets(port: u16, secrets: &str) -> Simulator {
     let sim = Simulator::start().await;
     sim.add_group(GROUP);
     sim.add_user("sme-bot", TOKEN);
@@ -130,7 +135,7 @@ async fn area(port: u16) -> Simulator {
         .args(["bootstrap-area", "ai"])
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_WEBHOOK_SECRET", secrets)
         .env(
             "SMEFLOW_WEBHOOK_URL",
             format!("http://127.0.0.1:{port}/webhooks/gitlab"),
@@ -747,4 +752,204 @@ async fn feedback_filed_while_serve_was_down_is_caught_by_the_startup_sync() {
         theme_notes, 1,
         "the sync's own edits came back as webhooks and changed nothing"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_moved_to_another_theme_in_the_work_item_ui_changes_epics_at_once() {
+    let port = free_port();
+    let sim = area(port).await;
+    sim.set_work_item_ui(true);
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    let labels =
+        |theme: &str| format!("Type::Customer Feedback,{theme},Region::APAC,Priority::High");
+    let mut chat = Vec::new();
+    for customer in ["ACME", "Globex", "Initech"] {
+        chat.push(
+            open_feedback(
+                &sim,
+                &format!("{customer}: Duo Chat loses context"),
+                &format!("**Customer:** {customer}\n"),
+                &labels("Theme::Duo Chat"),
+            )
+            .await,
+        );
+    }
+    for customer in ["Umbrella", "Hooli"] {
+        open_feedback(
+            &sim,
+            &format!("{customer}: suggestions are slow"),
+            &format!("**Customer:** {customer}\n"),
+            &labels("Theme::Code Suggestions"),
+        )
+        .await;
+    }
+    svc.settle(&sim).await;
+    let mut members = epic_members(&sim);
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            ("AI: Code Suggestions".to_string(), 2),
+            ("AI: Duo Chat".to_string(), 3)
+        ]
+    );
+    assert!(sim
+        .deliveries()
+        .iter()
+        .any(|d| d.body.contains("\"object_kind\":\"work_item\"")));
+
+    // A person moves one piece of feedback to the other theme in the new UI.
+    edit_issue(
+        &sim,
+        chat[2],
+        json!({"remove_labels": "Theme::Duo Chat", "add_labels": "Theme::Code Suggestions"}),
+    )
+    .await;
+    svc.settle(&sim).await;
+    let mut members = epic_members(&sim);
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            ("AI: Code Suggestions".to_string(), 3),
+            ("AI: Duo Chat".to_string(), 2)
+        ],
+        "moved by the webhook, not left for the hourly sync"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_forty_feedback_issues_makes_no_search_requests() {
+    let port = free_port();
+    // GitLab.com's default: 30 searches a minute, then 429 without Retry-After.
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&sim, &state_file(&dir), port).await;
+    sim.reset_requests();
+    let themes = ["Theme::Duo Chat", "Theme::Code Suggestions"];
+    let mut iids = Vec::new();
+    for n in 0..40 {
+        iids.push(
+            open_feedback(
+                &sim,
+                &format!("Customer {n}: feedback number {n}"),
+                &format!("**Customer:** Customer {n}\n"),
+                &format!(
+                    "Type::Customer Feedback,{},Region::APAC,Priority::Low",
+                    themes[n % 2]
+                ),
+            )
+            .await,
+        );
+    }
+    svc.settle(&sim).await;
+    assert_eq!(sim.searches(), 0, "no `search` on the webhook path");
+    assert_eq!(
+        svc.metric("smeflow_deliveries{state=\"dead\"}").await,
+        0,
+        "nothing went dead"
+    );
+    let mut members = epic_members(&sim);
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            ("AI: Code Suggestions".to_string(), 20),
+            ("AI: Duo Chat".to_string(), 20)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_with_a_signing_key_delivers_signed_and_serve_verifies_them() {
+    let port = free_port();
+    let key = smeflow::cli::new_signing_key();
+    let secrets = format!("{key},plain-token");
+    let sim = area_with_secrets(port, &secrets).await;
+    let dir = tempfile::tempdir().unwrap();
+    // serve holds only the signing key: the plain token would not let anything in.
+    let svc = Service::start_with(&sim, &state_file(&dir), port, &key, 2).await;
+    let iid = open_feedback(
+        &sim,
+        "ACME: Duo Chat forgets the conversation",
+        "**Customer:** ACME\n",
+        "Type::Customer Feedback",
+    )
+    .await;
+    svc.settle(&sim).await;
+    assert!(labels(&sim, iid).contains(&"Theme::Duo Chat".to_string()));
+    let sent = sim.deliveries();
+    assert!(!sent.is_empty());
+    for d in &sent {
+        assert_eq!(d.status, 202, "{:?}", d.headers);
+        assert!(d.headers.iter().any(|(k, _)| k == "webhook-signature"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_signed_and_work_item_deliveries_are_accepted() {
+    let port = free_port();
+    let sim = area(port).await;
+    let dir = tempfile::tempdir().unwrap();
+    let signed: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/data/deliveries/issue-open-signed.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let key = signed["signing_key"].as_str().unwrap();
+    let svc = Service::start_with(
+        &sim,
+        &state_file(&dir),
+        port,
+        &format!("{SECRET},s3cret,{key}"),
+        0,
+    )
+    .await;
+    let (headers, body) = fixture("work-item-update-labels.json");
+    let (status, answer) = post(&svc, &headers, body).await;
+    assert_eq!((status, answer["status"].as_str()), (202, Some("accepted")));
+
+    // The recorded signature is over the exact bytes at a fixed moment: check it as GitLab sent
+    // it, at that moment (serve's replay window would call it stale today).
+    let header = |name: &str| {
+        signed["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let secrets = smeflow::service::auth::Secrets::parse(key).unwrap();
+    let at: i64 = header("webhook-timestamp").unwrap().parse().unwrap();
+    let raw = signed["raw_body"].as_str().unwrap();
+    assert_eq!(
+        secrets.verify(header, raw.as_bytes(), at + 10),
+        smeflow::service::auth::Verdict::Accepted
+    );
+
+    // A work item that is not an issue (a task) is acknowledged and dropped.
+    let (headers, body) = fixture("work-item-update-labels.json");
+    let mut task: Value = serde_json::from_str(&body).unwrap();
+    task["object_attributes"]["type"] = "Task".into();
+    let headers: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(k, _)| k != "Idempotency-Key")
+        .collect();
+    let (status, answer) = post(&svc, &headers, task.to_string()).await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (202, Some("work item of type Task"))
+    );
+
+    // An iid no store can hold is refused, not wrapped into a negative number.
+    let (headers, body) = fixture("issue-open.json");
+    let mut huge: Value = serde_json::from_str(&body).unwrap();
+    huge["object_attributes"]["iid"] = json!(u64::MAX);
+    let headers: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(k, _)| k != "Idempotency-Key")
+        .collect();
+    let (status, answer) = post(&svc, &headers, huge.to_string()).await;
+    assert_eq!(status, 400, "{answer}");
 }

@@ -2,8 +2,12 @@
 //! `issue-templates/`. Every problem names the file (and key) to fix, and all problems are
 //! reported at once so a user does not fix them one run at a time.
 
+mod kit;
 mod model;
 pub mod render;
+pub mod schedule;
+
+pub use kit::FEEDBACK_POLICIES;
 
 pub use model::*;
 
@@ -22,6 +26,9 @@ pub struct Catalog {
     pub templates: BTreeMap<String, String>,
     /// Seed issue title (file name without `.md.hbs`) → Handlebars source of its description.
     pub seed_issues: BTreeMap<String, String>,
+    /// Issues `promote-area` opens once when an area of interest becomes formal (title →
+    /// source); a folder of their own, because every seed issue goes to every area.
+    pub promotion_issues: BTreeMap<String, String>,
 }
 
 /// A list of problems found in the user's files; shown together.
@@ -72,12 +79,20 @@ impl Catalog {
         let label_sets = load_label_sets(&base.join(&config.paths.label_sets), &mut problems);
         let templates = load_templates(&base.join(&config.paths.issue_templates), &mut problems);
         let seed_issues = load_templates(&base.join(&config.paths.seed_issues), &mut problems);
+        let promotion_dir = base.join(&config.paths.promotion_issues);
+        // Optional: without it, promote-area refuses and says what is missing.
+        let promotion_issues = if promotion_dir.is_dir() {
+            load_templates(&promotion_dir, &mut problems)
+        } else {
+            BTreeMap::new()
+        };
         let catalog = Catalog {
             config_path: config_path.to_path_buf(),
             config,
             label_sets,
             templates,
             seed_issues,
+            promotion_issues,
         };
         catalog.validate(&mut problems);
         if problems.is_empty() {
@@ -107,10 +122,11 @@ impl Catalog {
         )))
     }
 
-    /// The labels an area manages, in label-set order, each with the set it came from.
+    /// The labels an area manages, in label-set order, each with the set it came from. An area
+    /// of interest manages only the labels of its kit (see `kit_sets`).
     pub fn area_labels<'a>(&'a self, area: &AreaConfig) -> Vec<(&'a str, &'a LabelSpec)> {
         let mut out = Vec::new();
-        for set_name in &area.label_sets {
+        for set_name in self.kit_sets(area) {
             if let Some((key, set)) = self.label_sets.get_key_value(set_name) {
                 for l in &set.labels {
                     out.push((key.as_str(), l));
@@ -120,10 +136,10 @@ impl Catalog {
         out
     }
 
-    /// Sets of this area that define a board, with the board name.
+    /// Sets of this area's kit that define a board, with the board name.
     pub fn area_boards<'a>(&'a self, area: &AreaConfig) -> Vec<(&'a str, &'a LabelSetFile)> {
-        area.label_sets
-            .iter()
+        self.kit_sets(area)
+            .into_iter()
             .filter_map(|s| self.label_sets.get(s))
             .filter_map(|set| set.board.as_deref().map(|b| (b, set)))
             .collect()
@@ -142,9 +158,7 @@ impl Catalog {
                 self.config.webhook.url
             ));
         }
-        if let Err(e) =
-            crate::service::scheduler::parse_schedule(&self.config.feedback.sync_schedule)
-        {
+        if let Err(e) = schedule::parse_schedule(&self.config.feedback.sync_schedule) {
             problems.push(format!("{cfg_file}: [feedback] sync_schedule {e}"));
         }
         if self.config.areas.is_empty() {
@@ -162,13 +176,18 @@ impl Catalog {
             if !slugs.insert(area.slug.clone()) {
                 problems.push(format!("{at}: slug `{}` is used twice", area.slug));
             }
-            if !valid_project_path(&area.project) {
+            if !area
+                .project
+                .trim_matches('/')
+                .split('/')
+                .all(valid_project_path)
+            {
                 problems.push(format!(
-                    "{at}: project `{}` must be a path inside the group: letters, digits, `-`, `_`, `.`, no `/`",
+                    "{at}: project `{}` must be a name inside the group (letters, digits, `-`, `_`, `.`) or a full path like `group/subgroup/project`",
                     area.project
                 ));
             }
-            if !projects.insert(area.project.clone()) {
+            if !projects.insert(area.project_full_path(&self.config.gitlab.group)) {
                 problems.push(format!("{at}: project `{}` is used twice", area.project));
             }
             for user in area.leads.iter().chain(&area.pms) {
@@ -177,6 +196,17 @@ impl Catalog {
                         "{at}: username `{user}` must be a bare GitLab username (no @, no spaces)"
                     ));
                 }
+            }
+            let tagging = &area.theme_tagging;
+            let in_range = |x: f64| (0.0..=1.0).contains(&x);
+            if !in_range(tagging.apply_at)
+                || !in_range(tagging.suggest_at)
+                || tagging.suggest_at > tagging.apply_at
+            {
+                problems.push(format!(
+                    "{at}: theme_tagging needs 0 <= suggest_at <= apply_at <= 1 (got suggest_at = {}, apply_at = {})",
+                    tagging.suggest_at, tagging.apply_at
+                ));
             }
             let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
             for set in &area.label_sets {
@@ -223,6 +253,17 @@ impl Catalog {
             }
             if let Err(e) = render::render_seed_issues(self, area) {
                 problems.push(e);
+            }
+            // An area of interest must render as formal too, or promote-area would fail on
+            // the day it is needed.
+            if !area.status.is_formal() {
+                let formal = self.formal_view(area);
+                if let Err(e) = render::render_templates(self, &formal) {
+                    problems.push(e);
+                }
+                if let Err(e) = render::render_promotion_issues(self, &formal) {
+                    problems.push(e);
+                }
             }
         }
     }
@@ -318,6 +359,9 @@ fn validate_label_set(file: &str, set: &LabelSetFile, problems: &mut Vec<String>
                         "{at}: keyword `{w}` must be one word (put several words under phrases)"
                     ));
                 }
+            }
+            if rules.examples.iter().any(|e| e.trim().is_empty()) {
+                problems.push(format!("{at}: an example sentence is empty"));
             }
         }
     }

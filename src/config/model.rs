@@ -60,6 +60,9 @@ pub struct PathsSection {
     pub issue_templates: String,
     #[serde(default = "default_seed_issues")]
     pub seed_issues: String,
+    /// Issues `promote-area` opens when an area of interest becomes formal.
+    #[serde(default = "default_promotion_issues")]
+    pub promotion_issues: String,
 }
 
 impl Default for PathsSection {
@@ -68,6 +71,7 @@ impl Default for PathsSection {
             label_sets: default_label_sets(),
             issue_templates: default_templates(),
             seed_issues: default_seed_issues(),
+            promotion_issues: default_promotion_issues(),
         }
     }
 }
@@ -80,6 +84,9 @@ fn default_templates() -> String {
 }
 fn default_seed_issues() -> String {
     "seed-issues".into()
+}
+fn default_promotion_issues() -> String {
+    "promotion-issues".into()
 }
 
 /// How smeflow keeps the PM review going.
@@ -126,6 +133,20 @@ pub enum AreaStatus {
     Interest,
 }
 
+impl AreaStatus {
+    pub fn is_formal(self) -> bool {
+        self == AreaStatus::Formal
+    }
+
+    /// How plans and `check-config` name the kind of area.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AreaStatus::Formal => "formal SME area",
+            AreaStatus::Interest => "area of interest",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AreaConfig {
@@ -153,9 +174,53 @@ pub struct AreaConfig {
     pub leads: Vec<String>,
     #[serde(default)]
     pub pms: Vec<String>,
+    /// How sure smeflow must be before it applies or suggests a theme in this area.
+    #[serde(default)]
+    pub theme_tagging: ThemeTagging,
+}
+
+/// `[areas.theme_tagging]`: confidences (0..1) of the combined rules-and-classifier decision.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeTagging {
+    /// At or above this, smeflow adds the theme label and explains why in a note.
+    #[serde(default = "default_apply_at")]
+    pub apply_at: f64,
+    /// At or above this (and below `apply_at`), smeflow only suggests the theme in a note;
+    /// a person applying the label teaches the classifier.
+    #[serde(default = "default_suggest_at")]
+    pub suggest_at: f64,
+}
+
+impl Default for ThemeTagging {
+    fn default() -> Self {
+        ThemeTagging {
+            apply_at: default_apply_at(),
+            suggest_at: default_suggest_at(),
+        }
+    }
+}
+
+fn default_apply_at() -> f64 {
+    0.6
+}
+fn default_suggest_at() -> f64 {
+    0.35
 }
 
 impl AreaConfig {
+    /// The project's full path: `project` as written when it names a namespace
+    /// (`gitlab-com/customer-success/sa-sme-team-appsec-and-compliance`, a project made by hand
+    /// outside the SME group), else the SME group's `group/project`.
+    pub fn project_full_path(&self, group: &str) -> String {
+        let project = self.project.trim_matches('/');
+        if project.contains('/') {
+            project.to_string()
+        } else {
+            format!("{}/{project}", group.trim_matches('/'))
+        }
+    }
+
     pub fn project_display_name(&self) -> String {
         if let Some(name) = &self.project_name {
             return name.clone();
@@ -194,8 +259,24 @@ pub struct LabelSetFile {
     /// Board built from this set, its lists in label order (e.g. "PM Review").
     #[serde(default)]
     pub board: Option<String>,
+    /// Part of the formal kit only (SME requests, customer feedback, PM review): areas of
+    /// interest do not get it until `smeflow promote-area`.
+    #[serde(default)]
+    pub formal_only: bool,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSpec>,
+}
+
+impl LabelSetFile {
+    /// Theme sets classify customer feedback, which only formal areas have, so they are
+    /// formal-only without saying so.
+    pub fn is_formal_only(&self) -> bool {
+        self.formal_only || self.is_theme_set()
+    }
+
+    pub fn is_theme_set(&self) -> bool {
+        self.scope.as_deref() == Some("Theme")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -222,4 +303,8 @@ pub struct ThemeRules {
     /// Words or phrases that veto the theme when present (e.g. "chatops" for Duo Chat).
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Sentences as customers say it, often without any keyword; the classifier learns the
+    /// theme's wording from them (and from issues people tagged).
+    #[serde(default)]
+    pub examples: Vec<String>,
 }

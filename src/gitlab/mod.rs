@@ -1,7 +1,9 @@
 //! A small typed client for GitLab's REST API v4: token auth, pagination, and retries that
 //! respect GitLab's rate limits. Errors are phrased as what the user should fix.
 
+pub mod api;
 pub mod types;
+pub mod webhook;
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
@@ -22,6 +24,9 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this is not waited out: the run stops with a clear error.
     pub max_retry_after: Duration,
     pub request_timeout: Duration,
+    /// How long a 429 without `Retry-After` waits: GitLab's application rate limits (the search
+    /// limit among them) count per minute and say nothing of when the window ends.
+    pub rate_limit_window: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -32,6 +37,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
+            rate_limit_window: Duration::from_secs(60),
         }
     }
 }
@@ -160,12 +166,53 @@ pub struct GitLab {
     token: Token,
     http: reqwest::Client,
     retry: RetryPolicy,
+    /// What GitLab last said of the request quota; shared by clones, which use one token.
+    quota: std::sync::Arc<std::sync::Mutex<Option<Quota>>>,
+}
+
+/// GitLab's request quota for this token, from the `RateLimit-Remaining` and `RateLimit-Reset`
+/// headers that GitLab.com (and a self-managed GitLab with user rate limits) sends with API
+/// answers (doc/administration/settings/user_and_ip_rate_limits.md, "Response headers").
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    remaining: u64,
+    limit: Option<u64>,
+    /// Unix time when the quota refills.
+    reset_at: i64,
+}
+
+impl Quota {
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Quota> {
+        let number =
+            |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Some(Quota {
+            remaining: number("ratelimit-remaining")?.max(0) as u64,
+            limit: number("ratelimit-limit").map(|l| l.max(0) as u64),
+            reset_at: number("ratelimit-reset")?,
+        })
+    }
+
+    /// Close enough to the end of the quota that the requests already in flight (the executor
+    /// sends up to eight at once) could use it up.
+    fn nearly_spent(&self) -> bool {
+        let reserve = self.limit.map_or(0, |l| l / 20).max(10);
+        self.remaining <= reserve
+    }
 }
 
 impl fmt::Debug for GitLab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GitLab").field("base", &self.base).finish()
     }
+}
+
+/// Git's object id for a file's content, as the repository tree API reports it.
+pub fn git_blob_id(content: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let mut h = Sha1::new();
+    h.update(format!("blob {}\0", content.len()).as_bytes());
+    h.update(content.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Percent-encodes a project/group path or file path as one URL path segment (`a/b` → `a%2Fb`).
@@ -198,6 +245,7 @@ impl GitLab {
             token,
             http,
             retry,
+            quota: Default::default(),
         })
     }
 
@@ -275,6 +323,7 @@ impl GitLab {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.pace().await;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -307,6 +356,9 @@ impl GitLab {
                 }
                 Ok(resp) => {
                     let status = resp.status();
+                    if let Some(quota) = Quota::from_headers(resp.headers()) {
+                        *self.quota.lock().expect("quota lock") = Some(quota);
+                    }
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         if attempt >= self.retry.max_attempts {
                             return Err(GitLabError::RateLimited {
@@ -315,7 +367,9 @@ impl GitLab {
                                 attempts: attempt,
                             });
                         }
-                        let wait = retry_after(&resp).unwrap_or_else(|| self.backoff(attempt));
+                        // Without Retry-After (GitLab's ApplicationRateLimiter sends none), a quick
+                        // retry lands in the same window and is refused again: wait it out.
+                        let wait = retry_after(&resp).unwrap_or(self.retry.rate_limit_window);
                         if wait > self.retry.max_retry_after {
                             return Err(GitLabError::RetryAfterTooLong {
                                 method: method.to_string(),
@@ -385,6 +439,31 @@ impl GitLab {
                 message,
             },
         })
+    }
+
+    /// Slows down before GitLab has to refuse: when the quota is nearly spent, waits for it to
+    /// refill (never longer than a `Retry-After` smeflow would wait out).
+    async fn pace(&self) {
+        let wait = {
+            // Every request waits for the refill, those already in flight included: a stale
+            // quota (its reset time passed) no longer holds anything back.
+            match *self.quota.lock().expect("quota lock") {
+                Some(q) if q.nearly_spent() => {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    let until = q.reset_at.saturating_mul(1000);
+                    (until > now).then(|| Duration::from_millis((until - now) as u64))
+                }
+                _ => None,
+            }
+        };
+        if let Some(wait) = wait {
+            let wait = wait.min(self.retry.max_retry_after);
+            tracing::info!(
+                wait_ms = wait.as_millis() as u64,
+                "GitLab's request quota is nearly spent; waiting for it to refill"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

@@ -28,6 +28,26 @@ pub struct Project {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub web_url: String,
+    /// `enabled`, `private` or `disabled` (GitLab 12.0+); older GitLab sends `issues_enabled`.
+    #[serde(default)]
+    pub issues_access_level: Option<String>,
+    #[serde(default)]
+    pub issues_enabled: Option<bool>,
+}
+
+impl Project {
+    pub fn issues_enabled(&self) -> bool {
+        match self.issues_access_level.as_deref() {
+            Some(level) => level != "disabled",
+            None => self.issues_enabled.unwrap_or(true),
+        }
+    }
+}
+
+/// A file in a repository, as `GET /projects/:id/repository/files/:path` describes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RepoFile {
+    pub blob_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -167,6 +187,12 @@ pub struct Hook {
     pub job_events: bool,
     #[serde(default = "yes")]
     pub enable_ssl_verification: bool,
+    /// GitLab 19.0+ says whether the hook holds a secret token and a signing token (it never
+    /// returns either); older GitLab leaves both out.
+    #[serde(default)]
+    pub token_present: Option<bool>,
+    #[serde(default)]
+    pub signing_token_present: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -179,6 +205,53 @@ pub struct Note {
     pub created_at: Option<String>,
     #[serde(default)]
     pub author: Option<User>,
+}
+
+/// A group epic (Premium and up).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Epic {
+    pub id: u64,
+    pub iid: u64,
+    pub group_id: u64,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// An issue as an epic lists it: `epic_issue_id` is what unlinking it needs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EpicIssue {
+    pub iid: u64,
+    pub project_id: u64,
+    pub epic_issue_id: u64,
+}
+
+/// An issue linked to another (`GET /projects/:id/issues/:iid/links`): the linked issue, which
+/// may live in another project, with the link's own id.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LinkedIssue {
+    pub iid: u64,
+    pub project_id: u64,
+    pub issue_link_id: u64,
+}
+
+/// One entry of an issue's label history (`resource_label_events`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LabelEvent {
+    #[serde(default)]
+    pub user: Option<User>,
+    /// `add` or `remove`.
+    pub action: String,
+    /// `null` when the label has since been deleted.
+    #[serde(default)]
+    pub label: Option<LabelName>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LabelName {
+    pub name: String,
 }
 
 /// GitLab timestamps: ISO 8601 (`2026-11-22T14:03:11.123Z`), or the `2021-06-22 02:38:01 UTC`

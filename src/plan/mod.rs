@@ -18,6 +18,63 @@ pub struct HookSpec {
     /// GitLab turns push events on unless told otherwise.
     pub push_events: bool,
     pub enable_ssl_verification: bool,
+    /// Which secrets smeflow will set (never the secrets themselves): a plain token, a signing
+    /// key. Not sent as such: the executor adds the values.
+    #[serde(skip)]
+    pub with_token: bool,
+    #[serde(skip)]
+    pub with_signing_token: bool,
+    /// Set the secrets again even though nothing else drifted (GitLab never shows them, so a
+    /// rotation cannot be seen): `bootstrap-area --rotate-webhook-secret`.
+    #[serde(skip)]
+    pub rotate_secret: bool,
+}
+
+/// The secrets a project webhook gets, from the same comma-separated list `serve` accepts: the
+/// first plain value is the hook's `token` (sent as `X-Gitlab-Token`), the first `whsec_` value
+/// its `signing_token` (GitLab 19.0+ signs every delivery with it). Every value in the list stays
+/// accepted by `serve`, so either can be rotated without dropping a delivery.
+#[derive(Clone, Debug, Default)]
+pub struct HookSecrets {
+    pub token: Option<crate::gitlab::Token>,
+    pub signing_token: Option<crate::gitlab::Token>,
+}
+
+impl HookSecrets {
+    pub fn from_list(list: &str) -> Result<HookSecrets, String> {
+        use base64::Engine;
+        let mut secrets = HookSecrets::default();
+        for (i, entry) in list.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
+            match entry.strip_prefix("whsec_") {
+                Some(key) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(key)
+                        .unwrap_or_default();
+                    if bytes.len() != 32 {
+                        return Err(format!(
+                            "entry #{} starts with whsec_ but is not the base64 of a 32-byte key, which GitLab requires of a signing token; make one with `smeflow secret new`",
+                            i + 1
+                        ));
+                    }
+                    if secrets.signing_token.is_none() {
+                        secrets.signing_token = Some(crate::gitlab::Token::new(entry));
+                    }
+                }
+                None if secrets.token.is_none() => {
+                    secrets.token = Some(crate::gitlab::Token::new(entry))
+                }
+                None => {}
+            }
+        }
+        Ok(secrets)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.token.is_none() && self.signing_token.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -135,7 +192,7 @@ pub enum Change {
     },
     /// Links feedback to its theme's epic, or to the tracking issue where epics are unavailable.
     LinkToTheme {
-        backend: crate::policy::epics::Backend,
+        backend: Backend,
         group: String,
         project: String,
         /// The epic's or tracking issue's title (it may be created earlier in the same plan).
@@ -144,7 +201,7 @@ pub enum Change {
         issue_iid: u64,
     },
     UnlinkFromTheme {
-        backend: crate::policy::epics::Backend,
+        backend: Backend,
         group: String,
         project: String,
         container: String,
@@ -153,6 +210,13 @@ pub enum Change {
         link_id: u64,
         issue_iid: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Backend {
+    Epics,
+    /// Epics are unavailable: a tracking issue per theme in the area project.
+    TrackingIssues,
 }
 
 /// An issue's labels once `changes` (the plan for that issue) are applied.
@@ -321,10 +385,10 @@ impl fmt::Display for Change {
                 issue_iid,
                 ..
             } => match backend {
-                crate::policy::epics::Backend::Epics => {
+                Backend::Epics => {
                     write!(f, "+ issue #{issue_iid} to epic \"{container}\"")
                 }
-                crate::policy::epics::Backend::TrackingIssues => write!(
+                Backend::TrackingIssues => write!(
                     f,
                     "+ link issue #{issue_iid} to tracking issue \"{container}\""
                 ),
@@ -335,10 +399,10 @@ impl fmt::Display for Change {
                 issue_iid,
                 ..
             } => match backend {
-                crate::policy::epics::Backend::Epics => {
+                Backend::Epics => {
                     write!(f, "- issue #{issue_iid} from epic \"{container}\"")
                 }
-                crate::policy::epics::Backend::TrackingIssues => write!(
+                Backend::TrackingIssues => write!(
                     f,
                     "- link issue #{issue_iid} from tracking issue \"{container}\""
                 ),
@@ -368,6 +432,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Things smeflow noticed but will not change, shown with the plan.
     pub warnings: Vec<String>,
+    /// What smeflow found and takes as it is (an existing issue adopted as a seed issue).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -397,6 +464,9 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for w in &self.warnings {
             writeln!(f, "  ! {w}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  = {n}")?;
         }
         for c in &self.changes {
             writeln!(f, "  {c}")?;

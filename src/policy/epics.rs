@@ -9,12 +9,8 @@ use std::collections::BTreeSet;
 
 pub const MARKER: &str = "<!-- smeflow:theme-container -->";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Backend {
-    Epics,
-    /// Epics are unavailable: a tracking issue per theme in the area project.
-    TrackingIssues,
-}
+/// Where theme containers live; a property of the changes, so it is defined with them.
+pub use crate::plan::Backend;
 
 /// A customer-feedback issue of the area (open or closed).
 #[derive(Debug, Clone)]

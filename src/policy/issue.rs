@@ -19,6 +19,7 @@ pub const THEME_SCOPE: &str = "Theme";
 /// store) that a note was already written.
 pub const MISSING_INFO_MARKER: &str = "<!-- smeflow:missing-info -->";
 pub const THEMES_MARKER_PREFIX: &str = "<!-- smeflow:themes ";
+pub const THEME_HINT_MARKER_PREFIX: &str = "<!-- smeflow:theme-hint ";
 pub const TYPO_MARKER_PREFIX: &str = "<!-- smeflow:typo ";
 pub const CLOSED_MARKER: &str = "<!-- smeflow:closed-without-decision -->";
 pub const STALE_MARKER_PREFIX: &str = "<!-- smeflow:stale ";
@@ -30,8 +31,11 @@ pub const FINAL_PM_STATUSES: [&str; 2] = ["PM Status::Shipped", "PM Status::Decl
 pub struct AreaRules {
     pub project: String,
     pub scopes: BTreeMap<String, Vec<String>>,
-    /// Issues smeflow created itself (seed issues) are not workflow items.
+    /// Issues smeflow created itself (theme tracking issues) are not workflow items.
     pub exempt_titles: BTreeSet<String>,
+    /// Nor are the seed issues, found by marker or title as `policy::seeds` recognises them
+    /// (an adopted "Contents & Collaterals - SA SME Team Dedicated" among them).
+    pub seed_titles: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct IssueContext {
     /// The tagger's picks for this issue, best first, with the note that explains them.
     pub suggested_themes: Vec<String>,
     pub theme_note: Option<String>,
+    /// A note naming likely themes smeflow did not add (its first line is the marker).
+    pub theme_hint: Option<String>,
     /// For stale-review reminders; `None` disables them.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
     pub stale_days: i64,
@@ -67,7 +73,10 @@ pub struct IssueContext {
 pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
     let mut changes = Vec::new();
     // smeflow's own issues: seed issues, theme tracking issues, the monthly review.
-    if rules.exempt_titles.contains(&issue.title) || issue.title.starts_with("PM Review ") {
+    if rules.exempt_titles.contains(&issue.title)
+        || super::seeds::is_seed(rules.seed_titles.iter(), &issue.title, &issue.description)
+        || issue.title.starts_with("PM Review ")
+    {
         return changes;
     }
     let mut labels: Vec<String> = issue.labels.clone();
@@ -185,6 +194,16 @@ pub fn plan(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Cha
                     project: rules.project.clone(),
                     iid: issue.iid,
                     body: format!("{marker}\n{text}"),
+                });
+            }
+        } else if let Some(hint) = &ctx.theme_hint {
+            // Not sure enough to add: a person's one click on the suggested label decides.
+            let marker = hint.lines().next().unwrap_or_default();
+            if !ctx.notes.iter().any(|n| n.contains(marker)) {
+                changes.push(Change::AddNote {
+                    project: rules.project.clone(),
+                    iid: issue.iid,
+                    body: hint.clone(),
                 });
             }
         }
@@ -351,7 +370,8 @@ mod tests {
         AreaRules {
             project: "g/ai-sme".into(),
             scopes,
-            exempt_titles: BTreeSet::from(["Area setup checklist".to_string()]),
+            exempt_titles: BTreeSet::new(),
+            seed_titles: BTreeSet::from(["Area setup checklist".to_string()]),
         }
     }
 

@@ -1,9 +1,11 @@
 //! Policies: pure functions from what was observed in GitLab to the changes that make it match
 //! what is desired. They never talk to GitLab, so their tests need no server.
 
+pub mod classifier;
 pub mod epics;
 pub mod issue;
 pub mod provision;
+pub mod seeds;
 pub mod themes;
 
 use crate::config::{label_scope, AreaConfig, Catalog};
@@ -11,7 +13,7 @@ use crate::gitlab::types::Issue;
 use crate::plan::Change;
 use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
 use std::collections::{BTreeMap, HashSet};
-use themes::{Example, Tagger, TaggerSettings, ThemeDef};
+use themes::{Example, Tagger, TaggerSettings, ThemeDef, ThemeModel, Verdict};
 
 /// Everything needed to decide about one area's issues, built once from the configuration and
 /// shared by the webhook worker and the scheduled sync, so both apply the same rules.
@@ -23,17 +25,16 @@ pub struct AreaPolicy {
     pub stale_days: i64,
     /// Theme labels of the area, in label-set order.
     pub themes: Vec<String>,
+    /// The label sets' example sentences, the classifier's starting point.
+    pub sentences: Vec<classifier::Labelled>,
 }
 
 impl AreaPolicy {
     pub fn new(catalog: &Catalog, area: &AreaConfig) -> AreaPolicy {
-        let project = format!(
-            "{}/{}",
-            catalog.config.gitlab.group.trim_matches('/'),
-            area.project
-        );
+        let project = area.project_full_path(&catalog.config.gitlab.group);
         let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut theme_defs = Vec::new();
+        let mut sentences = Vec::new();
         for (_, label) in catalog.area_labels(area) {
             if let Some(scope) = label_scope(&label.name) {
                 scopes
@@ -42,6 +43,11 @@ impl AreaPolicy {
                     .push(label.name.clone());
             }
             if let Some(rules) = &label.rules {
+                sentences.extend(rules.examples.iter().map(|text| classifier::Labelled {
+                    label: label.name.clone(),
+                    text: text.clone(),
+                    issue: None,
+                }));
                 theme_defs.push(ThemeDef {
                     label: label.name.clone(),
                     rules: rules.clone(),
@@ -50,21 +56,34 @@ impl AreaPolicy {
         }
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
-        let mut exempt_titles: std::collections::BTreeSet<String> =
-            catalog.seed_issues.keys().cloned().collect();
-        exempt_titles.extend(themes.iter().map(|t| epics::container_title(&area.name, t)));
+        let exempt_titles = themes
+            .iter()
+            .map(|t| epics::container_title(&area.name, t))
+            .collect();
         AreaPolicy {
             area: area.clone(),
             rules: AreaRules {
                 project: project.clone(),
                 scopes,
                 exempt_titles,
+                seed_titles: catalog
+                    .seed_issues
+                    .keys()
+                    .chain(catalog.promotion_issues.keys())
+                    .cloned()
+                    .collect(),
             },
             project,
             tagger: Tagger::new(theme_defs, TaggerSettings::default()),
             stale_days: catalog.config.feedback.stale_days,
             themes,
+            sentences,
         }
+    }
+
+    /// The classifier trained on the label sets and on `examples` (issues people tagged).
+    pub fn learn(&self, examples: &[Example]) -> ThemeModel {
+        ThemeModel::train(&self.sentences, examples)
     }
 
     /// Whether the tagger has anything to say about this issue.
@@ -80,21 +99,51 @@ impl AreaPolicy {
         &self,
         view: &IssueView,
         mut ctx: IssueContext,
-        examples: &[Example],
+        model: &ThemeModel,
     ) -> Vec<Change> {
         ctx.now.get_or_insert_with(chrono::Utc::now);
         ctx.stale_days = self.stale_days;
         ctx.pms = self.area.pms.clone();
+        if !self.area.status.is_formal() {
+            // An area of interest has no customer-feedback process: a `Type::Customer
+            // Feedback` label someone put there by hand is left in place, but the feedback
+            // policies (PM status, missing-information and PM review notes, themes) do not run;
+            // only the SME Workflow hygiene does.
+            let plain = IssueView {
+                labels: view
+                    .labels
+                    .iter()
+                    .filter(|l| *l != FEEDBACK_TYPE)
+                    .cloned()
+                    .collect(),
+                ..view.clone()
+            };
+            return issue::plan(&self.rules, &plain, &ctx);
+        }
         if self.wants_theme(&view.labels) {
-            let picks: Vec<_> = self
+            let (applied, suggested): (Vec<_>, Vec<_>) = self
                 .tagger
-                .suggest(&view.title, &view.description, examples)
+                .decide(
+                    &view.title,
+                    &view.description,
+                    model,
+                    self.area.theme_tagging,
+                    view.iid,
+                )
                 .into_iter()
-                .filter(|s| !ctx.overrides.contains(&s.label))
-                .collect();
-            ctx.suggested_themes = picks.iter().map(|s| s.label.clone()).collect();
-            if !picks.is_empty() {
-                ctx.theme_note = Some(themes::explain(&picks));
+                .filter(|d| !ctx.overrides.contains(&d.label))
+                .partition(|d| d.verdict == Verdict::Apply);
+            ctx.suggested_themes = applied.iter().map(|d| d.label.clone()).collect();
+            if !applied.is_empty() {
+                ctx.theme_note = Some(themes::explain_applied(&applied));
+            } else if !suggested.is_empty() {
+                let labels: Vec<&str> = suggested.iter().map(|d| d.label.as_str()).collect();
+                ctx.theme_hint = Some(format!(
+                    "{}{} -->\n{}",
+                    issue::THEME_HINT_MARKER_PREFIX,
+                    labels.join(" | "),
+                    themes::explain_suggested(&suggested)
+                ));
             }
         }
         issue::plan(&self.rules, view, &ctx)
@@ -141,4 +190,53 @@ pub fn examples<'a>(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interest_area_runs_workflow_hygiene_but_no_feedback_policy() {
+        let catalog =
+            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
+                .expect("shipped config is valid");
+        let policy = AreaPolicy::new(&catalog, catalog.area("cicd").unwrap());
+        assert!(
+            policy.themes.is_empty(),
+            "no themes, so no tagging or epics"
+        );
+        let now = chrono::Utc::now();
+        let feedback = |state: &str| IssueView {
+            iid: 7,
+            title: "ACME: runners are slow".into(),
+            description: "no customer line".into(),
+            labels: vec![FEEDBACK_TYPE.into(), "PM Status::Reviewing".into()],
+            state: state.into(),
+            author: Some("sa".into()),
+            updated_at: Some(now - chrono::Duration::days(400)),
+        };
+        let ctx = || IssueContext {
+            now: Some(now),
+            ..Default::default()
+        };
+        // Closed without a PM decision, long quiet, no customer: a formal area would write
+        // notes about all three; an area of interest has no such process.
+        let untrained = policy.learn(&[]);
+        assert!(policy
+            .decide(&feedback("closed"), ctx(), &untrained)
+            .is_empty());
+        let open: Vec<String> = policy
+            .decide(&feedback("opened"), ctx(), &untrained)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("+\"SME Workflow::Triage\""), "{open:?}");
+        // The same issue in a formal area gets the feedback policies.
+        let formal = AreaPolicy::new(&catalog, catalog.area("ai").unwrap());
+        assert!(!formal
+            .decide(&feedback("closed"), ctx(), &formal.learn(&[]))
+            .is_empty());
+    }
 }

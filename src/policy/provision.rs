@@ -22,6 +22,17 @@ pub struct DesiredArea {
     /// Board name → label names, in list order.
     pub boards: Vec<(String, Vec<String>)>,
     pub hook: Option<HookSpec>,
+    /// Formal-kit labels, boards and template paths an area of interest does not get. Found
+    /// in its project they are left alone (smeflow never deletes) and named in one warning.
+    pub formal_only: FormalOnly,
+}
+
+/// The formal kit's parts, by name, that an area of interest is not given.
+#[derive(Debug, Clone, Default)]
+pub struct FormalOnly {
+    pub labels: BTreeSet<String>,
+    pub boards: BTreeSet<String>,
+    pub templates: BTreeSet<String>,
 }
 
 impl DesiredArea {
@@ -41,6 +52,8 @@ pub struct ObservedArea {
     /// Repository path → git blob id, for files under the templates folder.
     pub template_blobs: BTreeMap<String, String>,
     pub seed_titles: BTreeSet<String>,
+    /// Seed issues people made before smeflow: (seed title, iid, the issue's own title).
+    pub adopted_seeds: Vec<(String, u64, String)>,
     pub boards: Vec<Board>,
     pub hooks: Vec<Hook>,
 }
@@ -67,6 +80,11 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     }
     plan_labels(desired, observed, &project, &mut plan);
     plan_templates(desired, observed, &project, &mut plan);
+    for (seed, iid, title) in &observed.adopted_seeds {
+        plan.notes.push(format!(
+            "issue #{iid} \"{title}\" is this area's \"{seed}\": adopted as it is"
+        ));
+    }
     for (title, description) in &desired.seed_issues {
         if !observed.seed_titles.contains(title) {
             plan.changes.push(Change::CreateIssue {
@@ -83,7 +101,62 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     if let Some(hook) = &desired.hook {
         plan_hook(hook, &observed.hooks, &project, &mut plan);
     }
+    warn_formal_only(&desired.formal_only, observed, &mut plan);
     plan
+}
+
+/// One warning for everything of the formal kit an area of interest already has (created by
+/// hand, or by an older smeflow): smeflow keeps it as it is and stops managing it.
+fn warn_formal_only(formal_only: &FormalOnly, observed: &ObservedArea, plan: &mut Plan) {
+    let mut found: Vec<String> = Vec::new();
+    let labels: Vec<&str> = observed
+        .labels
+        .iter()
+        .filter(|l| l.is_project_label && formal_only.labels.contains(&l.name))
+        .map(|l| l.name.as_str())
+        .collect();
+    if !labels.is_empty() {
+        found.push(format!("{} label(s) ({})", labels.len(), shorten(&labels)));
+    }
+    let boards: Vec<&str> = observed
+        .boards
+        .iter()
+        .filter(|b| formal_only.boards.contains(&b.name))
+        .map(|b| b.name.as_str())
+        .collect();
+    if !boards.is_empty() {
+        found.push(format!("board(s) {}", shorten(&boards)));
+    }
+    let templates: Vec<&str> = observed
+        .template_blobs
+        .keys()
+        .filter(|p| formal_only.templates.contains(*p))
+        .map(String::as_str)
+        .collect();
+    if !templates.is_empty() {
+        found.push(format!("issue template(s) {}", shorten(&templates)));
+    }
+    if !found.is_empty() {
+        plan.warnings.push(format!(
+            "this area of interest already has parts of the formal kit: {}. smeflow leaves them as they are (it never deletes) and manages them only once smeflow.toml says status = \"formal\" (`smeflow promote-area` provisions the rest and prints that change)",
+            found.join("; ")
+        ));
+    }
+}
+
+/// The first few names and how many more, so one warning stays one line.
+fn shorten(names: &[&str]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
@@ -166,14 +239,7 @@ fn plan_templates(desired: &DesiredArea, observed: &ObservedArea, project: &str,
     });
 }
 
-/// Git's object id for a file's content, as the repository tree API reports it.
-pub fn git_blob_id(content: &str) -> String {
-    use sha1::{Digest, Sha1};
-    let mut h = Sha1::new();
-    h.update(format!("blob {}\0", content.len()).as_bytes());
-    h.update(content.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::gitlab::git_blob_id;
 
 pub fn plan_board(
     name: &str,
@@ -233,6 +299,10 @@ pub fn plan_board(
     }
 }
 
+/// A GitLab that shows no `signing_token_present` (before 19.0, or `webhook_signing_token` off)
+/// ignores signing tokens.
+pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that needs GitLab 19.0+ with webhook_signing_token): the webhook authenticates with the plain token alone, so keep a plain value in the secret list";
+
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
         hooks
@@ -283,6 +353,21 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
             ));
         }
     }
+    // GitLab 19.0+ says which secrets a hook holds; it drops the token when the URL changes
+    // without a new one, and every delivery is then refused.
+    if spec.with_token && hook.token_present == Some(false) {
+        drift.push("secret token missing".to_string());
+    }
+    if spec.with_signing_token {
+        match hook.signing_token_present {
+            Some(false) => drift.push("signing token missing".to_string()),
+            None => plan.warnings.push(UNSIGNED.to_string()),
+            Some(true) => {}
+        }
+    }
+    if spec.rotate_secret && drift.is_empty() {
+        drift.push("secrets set again (--rotate-webhook-secret)".to_string());
+    }
     if !drift.is_empty() {
         plan.changes.push(Change::UpdateHook {
             project: project.to_string(),
@@ -316,6 +401,7 @@ mod tests {
             seed_issues: vec![("Seed".into(), "body".into())],
             boards: vec![("B".into(), vec!["a".into(), "b".into(), "c".into()])],
             hook: None,
+            formal_only: FormalOnly::default(),
         }
     }
 
@@ -328,6 +414,8 @@ mod tests {
                 name: "AI SME".into(),
                 default_branch: Some("main".into()),
                 web_url: String::new(),
+                issues_access_level: Some("enabled".into()),
+                issues_enabled: None,
             }),
             issues_enabled: true,
             ..Default::default()
@@ -411,6 +499,56 @@ mod tests {
             ..o
         };
         assert!(plan(&d, &o2).is_empty());
+    }
+
+    #[test]
+    fn formal_kit_parts_in_an_interest_project_get_one_warning_and_no_change() {
+        let label = |id: u64, name: &str, is_project_label: bool| Label {
+            id,
+            name: name.into(),
+            color: "#000000".into(),
+            description: None,
+            is_project_label,
+        };
+        let mut pm_review = board(&["PM Status::New"]);
+        pm_review.name = "PM Review".into();
+        let o = ObservedArea {
+            labels: (0..6)
+                .map(|i| label(i, &format!("PM Status::S{i}"), true))
+                .chain([label(9, "Priority::High", false), label(10, "mine", true)])
+                .collect(),
+            boards: vec![pm_review],
+            ..existing_project()
+        };
+        let d = DesiredArea {
+            labels: vec![],
+            templates: BTreeMap::new(),
+            seed_issues: vec![],
+            boards: vec![],
+            formal_only: FormalOnly {
+                labels: (0..6)
+                    .map(|i| format!("PM Status::S{i}"))
+                    .chain(["Priority::High".to_string()])
+                    .collect(),
+                boards: BTreeSet::from(["PM Review".to_string()]),
+                templates: BTreeSet::new(),
+            },
+            ..desired()
+        };
+        let p = plan(&d, &o);
+        assert!(p.changes.is_empty(), "{p}");
+        assert_eq!(p.warnings.len(), 1, "{p}");
+        let w = &p.warnings[0];
+        // Group labels are the group's business; the project's own are named, four at most.
+        assert!(w.contains("6 label(s)") && w.contains("and 2 more"), "{w}");
+        assert!(!w.contains("Priority::High") && !w.contains("mine"), "{w}");
+        assert!(w.contains("board(s) \"PM Review\""), "{w}");
+        // A formal area (nothing formal-only) gets no such warning.
+        let formal = DesiredArea {
+            formal_only: FormalOnly::default(),
+            ..d
+        };
+        assert!(plan(&formal, &o).warnings.is_empty());
     }
 
     #[test]

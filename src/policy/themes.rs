@@ -6,7 +6,8 @@
 //! tokens are folded (lower case, plural and -ing/-ed endings removed) so "suggestion" matches
 //! "Suggestions" and "scan" matches "scanning".
 
-use crate::config::ThemeRules;
+use super::classifier::{Classifier, Labelled, Similar};
+use crate::config::{ThemeRules, ThemeTagging};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub struct ThemeDef {
@@ -47,6 +48,8 @@ pub struct Example {
     pub iid: u64,
     pub title: String,
     pub themes: Vec<String>,
+    /// Title and description, what the classifier trains on.
+    pub text: String,
     /// Folded term weights, computed once: a sync compares thousands of issues against these.
     terms: HashMap<String, f64>,
 }
@@ -57,6 +60,7 @@ impl Example {
             iid,
             title: title.to_string(),
             themes,
+            text: format!("{title}\n{description}"),
             terms: term_vector(&tokens(title), &tokens(description)),
         }
     }
@@ -394,6 +398,20 @@ fn term_vector(title: &[Token], desc: &[Token]) -> HashMap<String, f64> {
     v
 }
 
+/// The folded content words of a text (no stop words, digits or one-letter tokens): what the
+/// classifier sees.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    tokens(text)
+        .into_iter()
+        .map(|t| t.folded)
+        .filter(|w| {
+            w.len() > 1
+                && !STOPWORDS.contains(&w.as_str())
+                && !w.chars().all(|c| c.is_ascii_digit())
+        })
+        .collect()
+}
+
 fn cosine(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> f64 {
     let dot: f64 = a.iter().filter_map(|(k, x)| b.get(k).map(|y| x * y)).sum();
     let norm = |v: &HashMap<String, f64>| v.values().map(|x| x * x).sum::<f64>().sqrt();
@@ -446,6 +464,213 @@ pub fn explain(picks: &[Suggestion]) -> String {
     out
 }
 
+/// A rule score of 2.0 (the rules' own bar: one title keyword or one phrase) is a confidence
+/// of 0.63; 4.0 is 0.86.
+const RULE_SCALE: f64 = 2.0;
+/// How many similar tagged issues a note names.
+const SIMILAR_SHOWN: usize = 2;
+
+/// What the area learned from: the label sets' example sentences and the issues people tagged.
+pub struct ThemeModel {
+    pub classifier: Classifier,
+    /// Issues whose theme a person set, counted once per theme.
+    pub people_examples: usize,
+    pub trained_in: std::time::Duration,
+}
+
+impl ThemeModel {
+    /// Trains in milliseconds: at start-up, after each sync and when a person tags an issue.
+    pub fn train(sentences: &[Labelled], examples: &[Example]) -> ThemeModel {
+        let started = std::time::Instant::now();
+        let mut texts = sentences.to_vec();
+        for e in examples {
+            for theme in &e.themes {
+                texts.push(Labelled {
+                    label: theme.clone(),
+                    text: e.text.clone(),
+                    issue: Some((e.iid, e.title.clone())),
+                });
+            }
+        }
+        let people_examples = texts.len() - sentences.len();
+        ThemeModel {
+            classifier: Classifier::train(&texts),
+            people_examples,
+            trained_in: started.elapsed(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Sure enough: smeflow adds the label.
+    Apply,
+    /// Likely: smeflow names it in a note and waits for a person.
+    Suggest,
+}
+
+/// Rules and classifier combined for one theme of one issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub label: String,
+    pub verdict: Verdict,
+    pub confidence: f64,
+    /// Matched keywords and phrases.
+    pub matched: Vec<Evidence>,
+    /// The classifier's probability alone.
+    pub learned: f64,
+    /// Tagged issues the text resembles, most similar first.
+    pub similar: Vec<Similar>,
+    /// The theme's example sentence closest to the text, when no tagged issue is similar.
+    pub closest_example: Option<String>,
+}
+
+impl Tagger {
+    /// The themes worth acting on, best first: rules and classifier joined as two independent
+    /// witnesses (1 - (1 - rules)(1 - classifier)), an exclusion vetoing both.
+    pub fn decide(
+        &self,
+        title: &str,
+        description: &str,
+        model: &ThemeModel,
+        tagging: ThemeTagging,
+        this_iid: u64,
+    ) -> Vec<Decision> {
+        let text = format!("{title}\n{description}");
+        let learned: HashMap<String, f64> = model
+            .classifier
+            .scores(&text)
+            .into_iter()
+            .map(|s| (s.label, s.probability))
+            .collect();
+        let (title_tokens, desc_tokens) = (tokens(title), tokens(description));
+        let mut out: Vec<Decision> = self
+            .themes
+            .iter()
+            .filter(|t| !excluded(t, &title_tokens, &desc_tokens))
+            .map(|theme| {
+                let (score, matched) = rule_score(theme, &title_tokens, &desc_tokens);
+                let by_rules = 1.0 - (-score / RULE_SCALE).exp();
+                let by_model = learned.get(&theme.label).copied().unwrap_or(0.0);
+                let confidence = 1.0 - (1.0 - by_rules) * (1.0 - by_model);
+                Decision {
+                    label: theme.label.clone(),
+                    verdict: if confidence >= tagging.apply_at {
+                        Verdict::Apply
+                    } else {
+                        Verdict::Suggest
+                    },
+                    confidence,
+                    matched,
+                    learned: by_model,
+                    similar: Vec::new(),
+                    closest_example: None,
+                }
+            })
+            .filter(|d| d.confidence >= tagging.suggest_at && d.confidence > 0.0)
+            .collect();
+        out.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then_with(|| a.label.cmp(&b.label))
+        });
+        out.truncate(self.settings.max_themes);
+        for d in &mut out {
+            d.similar = model
+                .classifier
+                .similar_issues(&text, &d.label, this_iid, SIMILAR_SHOWN);
+            if d.similar.is_empty() {
+                d.closest_example = model
+                    .classifier
+                    .closest_sentence(&text, &d.label)
+                    .map(|(sentence, _)| sentence);
+            }
+        }
+        out
+    }
+}
+
+fn reasons(d: &Decision) -> String {
+    let mut why = Vec::new();
+    let words: Vec<String> = d
+        .matched
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Keyword(w) | Evidence::Phrase(w) => Some(format!("**{w}**")),
+            Evidence::Neighbour { .. } => None,
+        })
+        .collect();
+    if !words.is_empty() {
+        why.push(format!("it mentions {}", words.join(", ")));
+    }
+    if !d.similar.is_empty() {
+        let similar: Vec<String> = d
+            .similar
+            .iter()
+            .map(|s| {
+                format!(
+                    "#{} \"{}\" ({:.0}% similar)",
+                    s.iid,
+                    s.title,
+                    s.similarity * 100.0
+                )
+            })
+            .collect();
+        why.push(format!(
+            "people tagged similar feedback this way: {}",
+            similar.join(", ")
+        ));
+    }
+    if let Some(sentence) = d.closest_example.as_ref().filter(|_| d.learned >= 0.2) {
+        why.push(format!(
+            "its wording is close to the theme's example sentences in the label set, such as \"{sentence}\""
+        ));
+    }
+    if why.is_empty() {
+        why.push("of weak hints only".into());
+    }
+    why.join("; and ")
+}
+
+/// A confidence as a whole percentage; never "100%": the tagger can always be wrong.
+fn percent(confidence: f64) -> f64 {
+    (confidence * 100.0).round().min(99.0)
+}
+
+/// The note for themes smeflow added.
+pub fn explain_applied(applied: &[Decision]) -> String {
+    let mut out = String::new();
+    for d in applied {
+        out.push_str(&format!(
+            "smeflow tagged this issue ~\"{}\" ({:.0}% sure) because {}.\n",
+            d.label,
+            percent(d.confidence),
+            reasons(d)
+        ));
+    }
+    out.push_str(
+        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
+    );
+    out
+}
+
+/// The note for themes smeflow is not sure enough to add.
+pub fn explain_suggested(suggested: &[Decision]) -> String {
+    let mut out = String::new();
+    for d in suggested {
+        out.push_str(&format!(
+            "smeflow thinks this may be ~\"{}\" ({:.0}% sure) because {}, but is not sure enough to add it.\n",
+            d.label,
+            percent(d.confidence),
+            reasons(d)
+        ));
+    }
+    out.push_str(
+        "\nIf it is right, add the label: smeflow learns from it and tags similar feedback on its own.",
+    );
+    out
+}
+
 /// Rule scores for every theme, by label (for reports and debugging).
 pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTreeMap<String, f64> {
     tagger
@@ -465,6 +690,7 @@ mod tests {
             keywords: v(k),
             phrases: v(p),
             exclude: v(x),
+            examples: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::metrics::Metrics;
 use super::AppState;
+use crate::gitlab::webhook::WebhookEvent;
 use crate::service::auth::Verdict;
 use crate::store::NewDelivery;
 use axum::body::{Body, Bytes};
@@ -72,6 +73,32 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
     Ok(buf.into())
 }
 
+/// What a refused client already sends is read and thrown away (a few MiB at most, within the
+/// body timeout), so it can read the answer instead of a connection reset; nothing is kept. A
+/// client waiting on `Expect: 100-continue` sends nothing until asked, so it is not asked.
+async fn drain_unless_waiting(headers: &HeaderMap, mut body: Body, timeout: std::time::Duration) {
+    use axum::body::HttpBody;
+    const DRAIN_AT_MOST: usize = 4 * MAX_BODY;
+    let waiting = headers
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waiting {
+        return;
+    }
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_AT_MOST {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
+}
+
 pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
     let m = &app.metrics;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -86,6 +113,7 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
     // waiting on `Expect: 100-continue` never gets to send it.
     let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_unless_waiting(&headers, body, app.body_timeout).await;
         return too_large();
     }
     let decided = if app.insecure {
@@ -95,7 +123,10 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
     };
     match decided {
         Some(Verdict::Accepted) | None => {}
-        Some(verdict) => return refuse(m, verdict),
+        Some(verdict) => {
+            drain_unless_waiting(&headers, body, app.body_timeout).await;
+            return refuse(m, verdict);
+        }
     }
     let body = match tokio::time::timeout(app.body_timeout, read_body(body, MAX_BODY)).await {
         Ok(Ok(body)) => body,
@@ -131,21 +162,11 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"error": "missing X-Gitlab-Event header"}),
         );
     };
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            Metrics::inc(&m.bad_request);
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"error": "body is JSON but not an object"}),
-            );
-        }
+    let parsed = match crate::gitlab::webhook::parse(&body) {
+        Ok(event) => event,
         Err(e) => {
             Metrics::inc(&m.bad_request);
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"error": format!("body is not valid JSON: {e}")}),
-            );
+            return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
     if !HANDLED.contains(&event.as_str()) {
@@ -155,7 +176,17 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}),
         );
     }
-    let Some(target) = issue_target(&payload) else {
+    let target = match &parsed {
+        WebhookEvent::Ignored(reason) => {
+            Metrics::inc(&m.ignored);
+            return answer(
+                StatusCode::ACCEPTED,
+                json!({"status": "ignored", "reason": reason}),
+            );
+        }
+        event => event.target().map(|(p, iid)| (p.to_string(), iid)),
+    };
+    let Some(target) = target else {
         Metrics::inc(&m.ignored);
         return answer(
             StatusCode::ACCEPTED,
@@ -194,31 +225,6 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             )
         }
     }
-}
-
-/// The project path and issue iid a delivery is about, if it is about an issue.
-pub fn issue_target(payload: &Value) -> Option<(String, u64)> {
-    let project = payload
-        .pointer("/project/path_with_namespace")
-        .and_then(Value::as_str)?
-        .to_string();
-    let kind = payload.get("object_kind").and_then(Value::as_str)?;
-    let iid = match kind {
-        "issue" | "work_item" => payload.pointer("/object_attributes/iid"),
-        "note" => {
-            let on_issue = payload
-                .pointer("/object_attributes/noteable_type")
-                .and_then(Value::as_str)
-                == Some("Issue");
-            if !on_issue {
-                return None;
-            }
-            payload.pointer("/issue/iid")
-        }
-        _ => None,
-    }?
-    .as_u64()?;
-    Some((project, iid))
 }
 
 fn body_digest(body: &[u8]) -> String {

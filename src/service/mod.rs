@@ -48,7 +48,7 @@ impl AppState {
                     .iter()
                     .map(|a| {
                         (
-                            format!("{}/{}", c.config.gitlab.group.trim_matches('/'), a.project),
+                            a.project_full_path(&c.config.gitlab.group),
                             tokio::sync::RwLock::new(()),
                         )
                     })
@@ -186,7 +186,7 @@ pub async fn start_on(
         );
     }
     let bot: crate::gitlab::types::User =
-        gitlab.get("/user").await.map_err(ServeError::Identity)?;
+        gitlab.current_user().await.map_err(ServeError::Identity)?;
     let mut state = AppState::new(store, opts.secrets, opts.insecure, Some(catalog));
     state.backoff = hardening.backoff;
     state.body_timeout = hardening.limits.body_timeout;

@@ -8,20 +8,9 @@ use crate::config::Catalog;
 use crate::gitlab::GitLab;
 use crate::policy::AreaPolicy;
 use crate::sync::{sync_area, SyncOptions};
-use std::str::FromStr;
 use std::sync::Arc;
 
-/// Parses the five-field cron syntax people know (minute hour day month weekday).
-pub fn parse_schedule(spec: &str) -> Result<cron::Schedule, String> {
-    let fields = spec.split_whitespace().count();
-    if fields != 5 {
-        return Err(format!(
-            "`{spec}` has {fields} fields; use five: minute hour day-of-month month day-of-week, e.g. \"0 * * * *\" for hourly"
-        ));
-    }
-    cron::Schedule::from_str(&format!("0 {spec}"))
-        .map_err(|e| format!("`{spec}` is not a valid schedule: {e}"))
-}
+pub use crate::config::schedule::parse_schedule;
 
 pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
     let schedule = match parse_schedule(&catalog.config.feedback.sync_schedule) {

@@ -7,29 +7,26 @@ use super::metrics::Metrics;
 use super::outage::{blame, Blame};
 use super::AppState;
 use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{Issue, Note, User};
-use crate::gitlab::{enc, GitLab, GitLabError};
+use crate::gitlab::types::{Issue, User};
+use crate::gitlab::webhook::{self, WebhookEvent};
+use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::exec::Executor;
-use crate::policy::issue::{self, IssueContext, THEME_SCOPE};
-use crate::policy::themes::Example;
+use crate::policy::issue::{IssueContext, THEME_SCOPE};
+use crate::policy::themes::{Example, ThemeModel};
 use crate::policy::{issue_view, AreaPolicy};
 use crate::store::{now_ms, Delivery, State};
 use crate::sync::{plan_theme_containers, ThemeScope};
-use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// After this many attempts a delivery is dead and waits for `smeflow deliveries retry`.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// How long the human-tagged examples the tagger learns from are reused before re-reading.
-const EXAMPLES_TTL: Duration = Duration::from_secs(300);
-
 pub struct AreaRuntime {
     pub policy: AreaPolicy,
-    examples: Mutex<Option<(Instant, Arc<Vec<Example>>)>>,
+    learning: Mutex<Option<Learning>>,
     /// One worker at a time plans and applies an area's theme epics, so two issues of a new
     /// theme arriving together cannot create the epic twice.
     themes: Mutex<()>,
@@ -52,16 +49,12 @@ impl Worker {
     pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
         let mut areas = HashMap::new();
         for area in &catalog.config.areas {
-            let full = format!(
-                "{}/{}",
-                catalog.config.gitlab.group.trim_matches('/'),
-                area.project
-            );
+            let full = area.project_full_path(&catalog.config.gitlab.group);
             areas.insert(
                 full,
                 AreaRuntime {
                     policy: AreaPolicy::new(catalog, area),
-                    examples: Mutex::new(None),
+                    learning: Mutex::new(None),
                     themes: Mutex::new(()),
                 },
             );
@@ -160,8 +153,8 @@ impl Worker {
 
     /// Returns how many changes were applied.
     pub async fn process(&self, app: &AppState, delivery: &Delivery) -> Result<usize, WorkError> {
-        let payload: Value = serde_json::from_slice(&delivery.body)
-            .map_err(|e| WorkError::Payload(e.to_string()))?;
+        let event =
+            webhook::parse(&delivery.body).map_err(|e| WorkError::Payload(e.to_string()))?;
         let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
             return Ok(0);
         };
@@ -173,23 +166,19 @@ impl Worker {
             Some(lock) => Some(lock.read().await),
             None => None,
         };
-        self.record_overrides(app, project, iid, &payload).await?;
-        let issue: Issue = match self
-            .gitlab
-            .get(&format!("/projects/{}/issues/{iid}", enc(project)))
-            .await
-        {
+        self.record_overrides(app, project, iid, &event).await?;
+        let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
             // The API can lag the event by a moment; the retry with backoff covers it.
             Err(e) => return Err(e.into()),
         };
-        let newest = newest_labels(&payload);
+        let newest = event.labels_added();
         let changes = self.plan_issue(app, rt, project, &issue, newest).await?;
         let source = format!("delivery:{}", delivery.id);
         let mut applied = self.apply(app, project, &source, &changes, |_| {}).await?;
         // Then the theme epics, from the labels the issue has now.
         let labels_now = crate::plan::labels_after(&issue.labels, &changes);
-        let (removed_by_event, _) = label_change(&payload);
+        let removed_by_event = event.labels_removed();
         let touched: Vec<String> = rt
             .policy
             .themes
@@ -199,19 +188,13 @@ impl Worker {
             })
             .cloned()
             .collect();
-        if !touched.is_empty() && (!changes.is_empty() || affects_theme_epics(&payload)) {
+        if !touched.is_empty() && (!changes.is_empty() || event.can_move_between_themes()) {
             let _one_at_a_time = rt.themes.lock().await;
             let _across_replicas =
                 crate::store::lease::theme_epics_lease(&app.store, project).await?;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
-                let with_theme: Vec<Issue> = self
-                    .gitlab
-                    .list(
-                        &format!("/projects/{}/issues", enc(project)),
-                        &[("labels", theme.clone()), ("state", "all".into())],
-                    )
-                    .await?;
+                let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;
                 issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
             }
             issues.insert(issue.iid, issue.clone());
@@ -224,7 +207,6 @@ impl Worker {
                 area_name: &rt.policy.area.name,
                 threshold: self.feedback.epic_threshold,
                 themes: &touched,
-                all_issues: false,
             };
             let themes = plan_theme_containers(&self.gitlab, &scope, &listed, &projected).await?;
             if let Some(w) = themes.warning() {
@@ -272,13 +254,7 @@ impl Worker {
         issue: &Issue,
         newest: Vec<String>,
     ) -> Result<Vec<crate::plan::Change>, WorkError> {
-        let notes: Vec<Note> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/issues/{}/notes", enc(project), issue.iid),
-                &[],
-            )
-            .await?;
+        let notes = self.gitlab.notes(project, issue.iid).await?;
         let store = app.store.clone();
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
@@ -290,50 +266,73 @@ impl Worker {
             overrides,
             ..Default::default()
         };
-        let examples = if rt.policy.wants_theme(&issue.labels) {
-            self.examples(app, rt, project, issue.iid).await?
-        } else {
-            Arc::new(Vec::new())
-        };
-        Ok(rt.policy.decide(&issue_view(issue), ctx, &examples))
+        let model = self.examples(app, rt, project, issue).await?;
+        Ok(rt.policy.decide(&issue_view(issue), ctx, &model))
     }
 
-    /// Feedback issues of the area that carry themes: what the tagger learns from.
+    /// The area's classifier, trained on the issues people tagged as the store knows them (the
+    /// last sync's snapshot) plus every issue this worker has read since: no GitLab request.
+    /// `issue` is what was just read; when a person set or changed its theme (e.g. applied a
+    /// suggested label), the model is retrained before deciding.
     async fn examples(
         &self,
         app: &AppState,
         rt: &AreaRuntime,
         project: &str,
-        except_iid: u64,
-    ) -> Result<Arc<Vec<Example>>, WorkError> {
-        let mut cache = rt.examples.lock().await;
-        if let Some((at, list)) = cache.as_ref() {
-            if at.elapsed() < EXAMPLES_TTL {
-                return Ok(filtered(list, except_iid));
-            }
-        }
-        let issues: Vec<Issue> = self
-            .gitlab
-            .list(
-                &format!("/projects/{}/issues", enc(project)),
-                &[
-                    ("labels", issue::FEEDBACK_TYPE.to_string()),
-                    ("state", "all".into()),
-                ],
-            )
-            .await?;
+        issue: &Issue,
+    ) -> Result<Arc<ThemeModel>, WorkError> {
         let store = app.store.clone();
-        let p = project.to_string();
-        let guessed: std::collections::HashSet<(u64, String)> =
-            tokio::task::spawn_blocking(move || store.auto_labels(&p))
-                .await
-                .map_err(|e| WorkError::Internal(e.to_string()))??
+        let (p, known_sync) = (
+            project.to_string(),
+            rt.learning.lock().await.as_ref().map(|l| l.last_sync),
+        );
+        // The snapshot is re-read only when a sync has run since it was loaded.
+        let loaded = tokio::task::spawn_blocking(move || -> crate::store::Result<_> {
+            let last_sync = store.last_sync(&p)?;
+            let guessed: HashSet<(u64, String)> = store.auto_labels(&p)?.into_iter().collect();
+            let snapshot = if known_sync == Some(last_sync) {
+                None
+            } else {
+                Some(store.snapshot::<Issue>(&p)?.1)
+            };
+            Ok((last_sync, guessed, snapshot))
+        })
+        .await
+        .map_err(|e| WorkError::Internal(e.to_string()))??;
+        let (last_sync, guessed, snapshot) = loaded;
+        let mut learning = rt.learning.lock().await;
+        if let Some(issues) = snapshot {
+            let examples = crate::policy::examples(issues.iter(), &guessed)
                 .into_iter()
+                .map(|e| (e.iid, e))
                 .collect();
-        let list = crate::policy::examples(issues.iter(), &guessed);
-        let list = Arc::new(list);
-        *cache = Some((Instant::now(), list.clone()));
-        Ok(filtered(&list, except_iid))
+            *learning = Some(Learning::new(&rt.policy, last_sync, examples));
+        }
+        let learning =
+            learning.get_or_insert_with(|| Learning::new(&rt.policy, last_sync, BTreeMap::new()));
+        let fresh = crate::policy::examples(std::iter::once(issue), &guessed)
+            .into_iter()
+            .next();
+        let known = learning.examples.get(&issue.iid);
+        let changed = match (&fresh, known) {
+            (Some(f), Some(k)) => f.themes != k.themes || f.text != k.text,
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            match fresh {
+                Some(f) => learning.examples.insert(issue.iid, f),
+                None => learning.examples.remove(&issue.iid),
+            };
+            learning.retrain(&rt.policy);
+            tracing::debug!(
+                project,
+                iid = issue.iid,
+                examples = learning.examples.len(),
+                "theme classifier retrained from a person's tagging"
+            );
+        }
+        Ok(learning.model.clone())
     }
 
     /// A person removed a theme: remember it so smeflow never adds it back to this issue.
@@ -342,21 +341,19 @@ impl Worker {
         app: &AppState,
         project: &str,
         iid: u64,
-        payload: &Value,
+        event: &WebhookEvent,
     ) -> Result<(), WorkError> {
-        let actor_id = payload.pointer("/user/id").and_then(Value::as_u64);
-        if actor_id == Some(self.bot.id) {
+        let actor = event.actor();
+        if actor.and_then(|a| a.id) == Some(self.bot.id) {
             return Ok(());
         }
-        let actor = payload
-            .pointer("/user/username")
-            .and_then(Value::as_str)
-            .unwrap_or("someone")
-            .to_string();
-        let (previous, current) = label_change(payload);
-        let removed: Vec<String> = previous
+        let actor = actor
+            .and_then(|a| a.username.clone())
+            .unwrap_or_else(|| "someone".to_string());
+        let removed: Vec<String> = event
+            .labels_removed()
             .into_iter()
-            .filter(|l| !current.contains(l) && label_scope(l) == Some(THEME_SCOPE))
+            .filter(|l| label_scope(l) == Some(THEME_SCOPE))
             .collect();
         for label in removed {
             tracing::info!(
@@ -376,58 +373,29 @@ impl Worker {
     }
 }
 
-fn filtered(list: &Arc<Vec<Example>>, except_iid: u64) -> Arc<Vec<Example>> {
-    if list.iter().any(|e| e.iid == except_iid) {
-        Arc::new(
-            list.iter()
-                .filter(|e| e.iid != except_iid)
-                .cloned()
-                .collect(),
-        )
-    } else {
-        list.clone()
+/// What an area's classifier learned from, and the model itself.
+struct Learning {
+    /// The sync whose snapshot the examples started from (`None`: no sync yet).
+    last_sync: Option<i64>,
+    examples: BTreeMap<u64, Example>,
+    model: Arc<ThemeModel>,
+}
+
+impl Learning {
+    fn new(policy: &AreaPolicy, last_sync: Option<i64>, examples: BTreeMap<u64, Example>) -> Self {
+        let mut learning = Learning {
+            last_sync,
+            examples,
+            model: Arc::new(policy.learn(&[])),
+        };
+        learning.retrain(policy);
+        learning
     }
-}
 
-/// Label titles before and after the event, from `changes.labels` (empty when unchanged).
-fn label_change(payload: &Value) -> (Vec<String>, Vec<String>) {
-    let titles = |which: &str| -> Vec<String> {
-        payload
-            .pointer(&format!("/changes/labels/{which}"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|l| l.get("title").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    (titles("previous"), titles("current"))
-}
-
-/// Whether the event can change what the theme epics show: an issue opened, closed or reopened,
-/// or its labels, title or description (the customer) edited. A comment cannot, so it costs no
-/// theme reads; anything missed is the scheduled sync's to repair.
-fn affects_theme_epics(payload: &Value) -> bool {
-    if payload["object_kind"] != "issue" {
-        return false;
+    fn retrain(&mut self, policy: &AreaPolicy) {
+        let examples: Vec<Example> = self.examples.values().cloned().collect();
+        self.model = Arc::new(policy.learn(&examples));
     }
-    let action = payload
-        .pointer("/object_attributes/action")
-        .and_then(Value::as_str);
-    matches!(action, Some("open" | "close" | "reopen"))
-        || ["labels", "title", "description", "state_id"]
-            .iter()
-            .any(|k| payload["changes"].get(k).is_some())
-}
-
-/// Labels the event added (in `changes.labels.current` but not `previous`).
-fn newest_labels(payload: &Value) -> Vec<String> {
-    let (previous, current) = label_change(payload);
-    current
-        .into_iter()
-        .filter(|l| !previous.contains(l))
-        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -440,33 +408,4 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::affects_theme_epics;
-    use serde_json::Value;
-
-    /// GitLab's own deliveries, recorded in `tests/data/deliveries`.
-    fn fixture(name: &str) -> Value {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/deliveries")
-            .join(name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        serde_json::from_str::<Value>(&text).unwrap()["body"].clone()
-    }
-
-    #[test]
-    fn only_events_that_can_move_feedback_between_themes_touch_the_epics() {
-        assert!(affects_theme_epics(&fixture("issue-open.json")));
-        assert!(affects_theme_epics(&fixture("issue-close.json")));
-        assert!(affects_theme_epics(&fixture("issue-update-labels.json")));
-        assert!(!affects_theme_epics(&fixture("note-on-issue.json")));
-        let mut assigned = fixture("issue-update-labels.json");
-        assigned["changes"] = serde_json::json!({"assignees": {"previous": [], "current": []}});
-        assert!(
-            !affects_theme_epics(&assigned),
-            "an assignment changes no theme"
-        );
-    }
 }

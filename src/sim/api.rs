@@ -187,6 +187,7 @@ async fn handle(
         (index, take_fault(&mut s, &method_s, &raw_path))
     };
     let mut after_apply = false;
+    let mut quota: Vec<(String, String)> = Vec::new();
     let early = match fault {
         Some(FaultHit::RateLimit(secs)) => {
             let mut r = Reply::text(429, "Retry later\n".into(), "text/plain");
@@ -194,6 +195,7 @@ async fn handle(
             Some(r)
         }
         Some(FaultHit::Server) => Some(message(500, "500 Internal Server Error")),
+        Some(FaultHit::NotFound) => Some(message(404, "404 Not found")),
         Some(FaultHit::Slow(d)) => {
             tokio::time::sleep(d).await;
             None
@@ -208,6 +210,50 @@ async fn handle(
         Some(r) => r,
         None => {
             let mut s = shared.state.lock().unwrap();
+            if let (Some(user), Some(limit)) = (user_of(&s, &headers), s.request_limit.as_mut()) {
+                let per_window = limit.per_window;
+                let seen = limit.admit(user);
+                let reset = chrono::Utc::now()
+                    + chrono::Duration::from_std(seen.resets_in).unwrap_or_default();
+                // Rack::Attack rounds the reset up to the next whole second.
+                let reset_secs = reset.timestamp() + i64::from(reset.timestamp_subsec_millis() > 0);
+                let quota_headers = vec![
+                    ("RateLimit-Limit".to_string(), per_window.to_string()),
+                    (
+                        "RateLimit-Observed".to_string(),
+                        (per_window - seen.remaining.min(per_window)).to_string(),
+                    ),
+                    (
+                        "RateLimit-Remaining".to_string(),
+                        seen.remaining.to_string(),
+                    ),
+                    ("RateLimit-Reset".to_string(), reset_secs.to_string()),
+                ];
+                if !seen.admitted {
+                    let mut r = Reply::text(429, "Retry later\n".into(), "text/plain");
+                    r.headers = quota_headers;
+                    r.headers.push((
+                        "Retry-After".into(),
+                        seen.resets_in.as_secs().max(1).to_string(),
+                    ));
+                    s.requests[index].status = r.status;
+                    return into_response(r);
+                }
+                quota.extend(quota_headers);
+            }
+            if super::carries_search(&query) {
+                if let Some(user) = user_of(&s, &headers) {
+                    if !s.search_limit.admit(user).admitted {
+                        // API::Helpers::RateLimiter#render_exceeded_limit_error!: no Retry-After.
+                        let reply = Reply::json(
+                            429,
+                            json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}}),
+                        );
+                        s.requests[index].status = reply.status;
+                        return into_response(reply);
+                    }
+                }
+            }
             match Params::parse(&query, &headers, &body) {
                 Err(r) => *r,
                 Ok(params) => dispatch(&mut s, &method, &raw_path, &headers, &params),
@@ -220,6 +266,7 @@ async fn handle(
     if after_apply {
         reply = message(502, "502 Bad Gateway");
     }
+    reply.headers.extend(quota);
     shared.state.lock().unwrap().requests[index].status = reply.status;
     into_response(reply)
 }
@@ -227,6 +274,7 @@ async fn handle(
 enum FaultHit {
     RateLimit(u64),
     Server,
+    NotFound,
     AfterApply,
     Slow(std::time::Duration),
 }
@@ -247,6 +295,10 @@ fn take_fault(s: &mut SimState, method: &str, path: &str) -> Option<FaultHit> {
         Fault::ServerError { count, only } if applies(only) && *count > 0 => {
             *count -= 1;
             (Some(FaultHit::Server), *count == 0)
+        }
+        Fault::NotFound { count, only } if applies(only) && *count > 0 => {
+            *count -= 1;
+            (Some(FaultHit::NotFound), *count == 0)
         }
         Fault::ErrorAfterApply { count, only } if applies(only) && *count > 0 => {
             *count -= 1;
@@ -285,6 +337,14 @@ fn decode(segment: &str) -> String {
         .into_owned()
 }
 
+/// The user a request authenticates as (`PRIVATE-TOKEN` or a bearer token).
+fn user_of(s: &SimState, headers: &HeaderMap) -> Option<u64> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let token =
+        header("private-token").or_else(|| header("authorization")?.strip_prefix("Bearer "))?;
+    s.users.iter().find(|u| u.token == token).map(|u| u.id)
+}
+
 fn dispatch(
     s: &mut SimState,
     method: &Method,
@@ -295,18 +355,7 @@ fn dispatch(
     let Some(rest) = raw_path.strip_prefix("/api/v4/") else {
         return no_route();
     };
-    let token = headers
-        .get("private-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| {
-            headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::to_string)
-        });
-    let Some(user) = token.and_then(|t| s.users.iter().find(|u| u.token == t).map(|u| u.id)) else {
+    let Some(user) = user_of(s, headers) else {
         return message(401, "401 Unauthorized");
     };
     let seg: Vec<String> = rest.split('/').map(decode).collect();
@@ -383,10 +432,12 @@ fn groups(
         ("GET", ["epics"]) => {
             let labels = p.list("labels").unwrap_or_default();
             let search = p.str("search").map(|q| q.to_lowercase());
+            let author = p.num("author_id");
             let items = g
                 .epics
                 .iter()
                 .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+                .filter(|e| author.is_none_or(|a| e.author as i64 == a))
                 .filter(|e| {
                     search
                         .as_ref()
@@ -411,6 +462,7 @@ fn groups(
                 title,
                 description: p.str("description").unwrap_or_default(),
                 labels: p.list("labels").unwrap_or_default(),
+                author: user,
                 issues: Vec::new(),
             };
             let v = s.epic_json(gi, &epic);
@@ -859,7 +911,12 @@ fn project(
                 return forbidden();
             }
             let id = s.projects[pi].id;
-            let items = s.projects[pi].hooks.iter().map(|h| h.to_json(id)).collect();
+            let signing = s.signing_supported;
+            let items = s.projects[pi]
+                .hooks
+                .iter()
+                .map(|h| h.to_json(id, signing))
+                .collect();
             paginate(items, p, &s.base_url, raw_path)
         }
         ("POST", ["hooks"]) => {
@@ -879,16 +936,21 @@ fn project(
             for (flag, default) in HOOK_FLAGS {
                 flags.insert(flag, p.bool(flag).unwrap_or(default));
             }
+            let signing_token = match signing_token_param(s, p) {
+                Ok(t) => t.unwrap_or_default(),
+                Err(r) => return *r,
+            };
             let id = s.id();
             let created_at = s.now();
             let hook = Hook {
                 id,
                 url,
                 token: p.str("token").unwrap_or_default(),
+                signing_token,
                 flags,
                 created_at,
             };
-            let v = hook.to_json(s.projects[pi].id);
+            let v = hook.to_json(s.projects[pi].id, s.signing_supported);
             s.projects[pi].hooks.push(hook);
             Reply::json(201, v)
         }
@@ -905,13 +967,24 @@ fn project(
                 return message(404, "404 Not found");
             };
             match m {
-                "GET" => Reply::json(200, s.projects[pi].hooks[hi].to_json(project_id)),
+                "GET" => Reply::json(
+                    200,
+                    s.projects[pi].hooks[hi].to_json(project_id, s.signing_supported),
+                ),
                 "DELETE" => {
                     s.projects[pi].hooks.remove(hi);
                     Reply::json(204, Value::Null)
                 }
                 "PUT" => {
+                    let signing_token = match signing_token_param(s, p) {
+                        Ok(t) => t,
+                        Err(r) => return *r,
+                    };
+                    let signing = s.signing_supported;
                     let hook = &mut s.projects[pi].hooks[hi];
+                    if let Some(t) = signing_token {
+                        hook.signing_token = t;
+                    }
                     if let Some(url) = p.str("url") {
                         if url != hook.url && !p.has("token") {
                             // GitLab drops the secret when the URL changes without it.
@@ -927,13 +1000,36 @@ fn project(
                             hook.flags.insert(flag, on);
                         }
                     }
-                    Reply::json(200, hook.to_json(project_id))
+                    Reply::json(200, hook.to_json(project_id, signing))
                 }
                 _ => no_route(),
             }
         }
         _ => no_route(),
     }
+}
+
+/// `signing_token` as GitLab 19.0+ takes it: `whsec_` and the base64 of a 32-byte key, else 400.
+/// A GitLab without signing ignores the parameter (Grape drops undeclared params).
+fn signing_token_param(s: &SimState, p: &Params) -> Result<Option<String>, Box<Reply>> {
+    use base64::Engine;
+    if !s.signing_supported {
+        return Ok(None);
+    }
+    let Some(token) = p.str("signing_token") else {
+        return Ok(None);
+    };
+    let valid = token
+        .strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|key| key.len() == 32);
+    if !valid {
+        return Err(Box::new(Reply::json(
+            400,
+            json!({"message": {"signing_token": ["must be whsec_ followed by a base64-encoded 32-byte key"]}}),
+        )));
+    }
+    Ok(Some(token))
 }
 
 fn label_item(
@@ -1080,10 +1176,12 @@ fn list_issues<'a>(s: &'a SimState, pi: usize, p: &Params) -> Vec<&'a Issue> {
     let updated_after = p.str("updated_after");
     let created_after = p.str("created_after");
     let iids: Option<Vec<String>> = p.list("iids");
+    let author = p.num("author_id");
     let mut out: Vec<&Issue> = proj
         .issues
         .iter()
         .filter(|i| state == "all" || i.state == state)
+        .filter(|i| author.is_none_or(|a| i.author as i64 == a))
         .filter(|i| match labels.as_deref() {
             None => true,
             Some([one]) if one == "None" => i.labels.is_empty(),
@@ -1281,22 +1379,25 @@ fn issue_item(
             paginate(items, p, &s.base_url, raw_path)
         }
         ("GET", ["links"]) => {
-            // Not paginated in GitLab either.
+            // Not paginated in GitLab either. A link shows from both ends, and may join issues
+            // of two projects (each linked issue carries its own project_id).
             let iid = s.projects[pi].issues[ii].iid;
-            let proj = &s.projects[pi];
-            let items: Vec<Value> = proj
-                .links
-                .iter()
-                .filter_map(|l| {
-                    let other = if l.source_iid == iid {
-                        l.target_iid
-                    } else if l.target_iid == iid {
-                        l.source_iid
-                    } else {
-                        return None;
-                    };
-                    let issue = proj.issues.iter().find(|i| i.iid == other)?;
-                    let mut v = s.issue_json(pi, issue);
+            let mut found: Vec<(usize, u64, &IssueLink)> = Vec::new();
+            for (qi, q) in s.projects.iter().enumerate() {
+                for l in &q.links {
+                    let target = l.target_project.unwrap_or(qi);
+                    if qi == pi && l.source_iid == iid {
+                        found.push((target, l.target_iid, l));
+                    } else if target == pi && l.target_iid == iid {
+                        found.push((qi, l.source_iid, l));
+                    }
+                }
+            }
+            let items: Vec<Value> = found
+                .into_iter()
+                .filter_map(|(qi, other, l)| {
+                    let issue = s.projects[qi].issues.iter().find(|i| i.iid == other)?;
+                    let mut v = s.issue_json(qi, issue);
                     v["issue_link_id"] = json!(l.id);
                     v["link_type"] = json!(l.link_type);
                     Some(v)
@@ -1312,16 +1413,23 @@ fn issue_item(
             let Some(target) = p.num("target_issue_iid").map(|t| t as u64) else {
                 return error(400, "target_issue_iid is missing");
             };
-            if !s.projects[pi].issues.iter().any(|i| i.iid == target) {
+            // lib/api/issue_links.rb: target_project_id (an id or a path) is required.
+            let Some(tp) = p.str("target_project_id").and_then(|t| s.project_index(&t)) else {
+                return message(404, "404 Project Not Found");
+            };
+            if !s.projects[tp].issues.iter().any(|i| i.iid == target) {
                 return message(404, "404 Not found");
             }
+            let target_project = (tp != pi).then_some(tp);
             let link_type = p.str("link_type").unwrap_or_else(|| "relates_to".into());
             if link_type != "relates_to" && s.tier == Tier::Free {
                 return forbidden();
             }
             if s.projects[pi].links.iter().any(|l| {
-                (l.source_iid, l.target_iid) == (source, target)
-                    || (l.source_iid, l.target_iid) == (target, source)
+                l.target_project == target_project
+                    && ((l.source_iid, l.target_iid) == (source, target)
+                        || (target_project.is_none()
+                            && (l.source_iid, l.target_iid) == (target, source)))
             }) {
                 return Reply::json(409, json!({"message": "Issue(s) already assigned"}));
             }
@@ -1329,6 +1437,7 @@ fn issue_item(
             s.projects[pi].links.push(IssueLink {
                 id,
                 source_iid: source,
+                target_project,
                 target_iid: target,
                 link_type: link_type.clone(),
             });

@@ -58,6 +58,9 @@ pub enum Fault {
     ServerError { count: usize, only: Option<Match> },
     /// The next `count` matching requests are applied, but answered 502: an ambiguous failure.
     ErrorAfterApply { count: usize, only: Option<Match> },
+    /// The next `count` matching requests get 404, as for an issue GitLab no longer shows
+    /// (deleted, moved, or made confidential) between two reads.
+    NotFound { count: usize, only: Option<Match> },
     /// Every matching request waits `delay` first.
     Slow {
         delay: Duration,
@@ -78,7 +81,11 @@ impl Simulator {
     /// Serves on 127.0.0.1 (any free port) from the current tokio runtime.
     pub async fn start() -> Simulator {
         let shared = Arc::new(Shared {
-            state: Mutex::new(SimState::default()),
+            // Like GitLab.com today: signing tokens on, the search limit at its default.
+            state: Mutex::new(SimState {
+                signing_supported: true,
+                ..SimState::default()
+            }),
             outbox: webhooks::Outbox::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -140,6 +147,40 @@ impl Simulator {
 
     pub fn set_fault(&self, fault: Fault) {
         self.with(|s| s.fault = Some(fault))
+    }
+
+    /// GitLab before 19.0 (or with `webhook_signing_token` off): hooks ignore `signing_token`
+    /// and carry no `token_present` / `signing_token_present`.
+    pub fn set_signing_supported(&self, on: bool) {
+        self.with(|s| s.signing_supported = on)
+    }
+
+    /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
+    pub fn set_work_item_ui(&self, on: bool) {
+        self.with(|s| s.work_item_ui = on)
+    }
+
+    /// GitLab's `search_rate_limit` (an admin setting; 30 a minute by default).
+    pub fn set_search_rate_limit(&self, per_window: usize, window: Duration) {
+        self.with(|s| s.search_limit = state::WindowLimit::new(per_window, window))
+    }
+
+    /// GitLab.com's authenticated API request limit: `per_window` requests per user, answered
+    /// with `RateLimit-Limit/Observed/Remaining/Reset/ResetTime` headers, and 429 with
+    /// `Retry-After` past it (Rack::Attack's throttle; doc/administration/settings/
+    /// user_and_ip_rate_limits.md, "Response headers").
+    pub fn set_request_rate_limit(&self, per_window: usize, window: Duration) {
+        self.with(|s| s.request_limit = Some(state::WindowLimit::new(per_window, window)))
+    }
+
+    /// Requests that carried `search` (what GitLab's search limit counts).
+    pub fn searches(&self) -> usize {
+        self.with(|s| {
+            s.requests
+                .iter()
+                .filter(|r| carries_search(&r.query))
+                .count()
+        })
     }
 
     pub fn clear_faults(&self) {
@@ -246,7 +287,8 @@ impl Simulator {
         })
     }
 
-    /// Hooks including their secret under "token" (the HTTP API never returns it).
+    /// Hooks including their secrets under "token" and "signing_token" (the HTTP API never
+    /// returns them).
     pub fn hooks(&self, project: &str) -> Vec<Value> {
         self.with(|s| {
             s.project_index(project)
@@ -255,8 +297,9 @@ impl Simulator {
                         .hooks
                         .iter()
                         .map(|h| {
-                            let mut v = h.to_json(s.projects[i].id);
+                            let mut v = h.to_json(s.projects[i].id, s.signing_supported);
                             v["token"] = Value::from(h.token.clone());
+                            v["signing_token"] = Value::from(h.signing_token.clone());
                             v
                         })
                         .collect()
@@ -289,7 +332,7 @@ impl Simulator {
         })
     }
 
-    /// iids of the issues linked to an issue.
+    /// iids of the issues of the same project linked to an issue.
     pub fn links(&self, project: &str, iid: u64) -> Vec<u64> {
         self.with(|s| {
             s.project_index(project)
@@ -297,6 +340,7 @@ impl Simulator {
                     s.projects[pi]
                         .links
                         .iter()
+                        .filter(|l| l.target_project.is_none())
                         .filter_map(|l| match (l.source_iid == iid, l.target_iid == iid) {
                             (true, _) => Some(l.target_iid),
                             (_, true) => Some(l.source_iid),
@@ -385,6 +429,34 @@ impl Simulator {
 
     /// Acts as a person in the UI: an API call with that user's token, through the same code
     /// (and the same webhooks) as a real request.
+    /// A person (by token) opens an issue through the API, as GitLab's UI would.
+    pub async fn open_issue_as(&self, token: &str, project: &str, issue: Value) -> (u16, Value) {
+        let path = format!("/projects/{}/issues", crate::gitlab::enc(project));
+        self.as_user(token, "POST", &path, issue).await
+    }
+
+    /// `as_user` for synchronous tests (the simulator's own runtime serves it).
+    pub fn as_user_blocking(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime")
+                        .block_on(self.as_user(token, method, path, body))
+                })
+                .join()
+                .expect("request thread")
+        })
+    }
+
     pub async fn as_user(
         &self,
         token: &str,
@@ -420,4 +492,9 @@ pub struct SeedIssue<'a> {
     pub labels: &'a [&'a str],
     pub state: &'a str,
     pub age_days: i64,
+}
+
+/// Whether a query string carries a non-empty `search` parameter.
+pub(crate) fn carries_search(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "search" && !v.is_empty())
 }

@@ -49,6 +49,7 @@ pub struct Epic {
     pub title: String,
     pub description: String,
     pub labels: Vec<String>,
+    pub author: u64,
     /// (epic_issue_id, the issue's global id)
     pub issues: Vec<(u64, u64)>,
 }
@@ -57,6 +58,8 @@ pub struct Epic {
 pub struct IssueLink {
     pub id: u64,
     pub source_iid: u64,
+    /// The target's project, when it is not the source's own (GitLab links across projects).
+    pub target_project: Option<usize>,
     pub target_iid: u64,
     pub link_type: String,
 }
@@ -164,6 +167,8 @@ pub struct Hook {
     pub id: u64,
     pub url: String,
     pub token: String,
+    /// GitLab 19.0+: a `whsec_` key that signs deliveries; write-only, never shown.
+    pub signing_token: String,
     pub flags: BTreeMap<&'static str, bool>,
     pub created_at: String,
 }
@@ -184,12 +189,76 @@ pub const HOOK_FLAGS: [(&str, bool); 12] = [
 ];
 
 impl Hook {
-    pub fn to_json(&self, project_id: u64) -> Value {
+    /// Secrets are never returned. GitLab 19.0+ (with `webhook_signing_token`) says whether each
+    /// is set (`token_present`, `signing_token_present`); older versions say nothing.
+    pub fn to_json(&self, project_id: u64, signing_supported: bool) -> Value {
         let mut v = json!({"id": self.id, "url": self.url, "project_id": project_id, "created_at": self.created_at});
         for (flag, on) in &self.flags {
             v[*flag] = Value::Bool(*on);
         }
+        if signing_supported {
+            v["token_present"] = Value::Bool(!self.token.is_empty());
+            v["signing_token_present"] = Value::Bool(!self.signing_token.is_empty());
+        }
         v
+    }
+}
+
+/// GitLab's search limit (`Gitlab::ApplicationRateLimiter` key `search_rate_limit`: the
+/// application setting, 30 by default, per user per minute). API requests that carry `search`
+/// count toward it; over it, GitLab answers 429 without `Retry-After`
+/// (`API::Helpers::RateLimiter#render_exceeded_limit_error!`).
+pub type SearchLimit = WindowLimit;
+
+/// A per-user quota over a fixed window, as GitLab's limits count.
+pub struct WindowLimit {
+    pub per_window: usize,
+    pub window: std::time::Duration,
+    /// Per user: when the current window began, and the requests in it.
+    pub used: std::collections::HashMap<u64, (std::time::Instant, usize)>,
+}
+
+impl Default for WindowLimit {
+    /// The search limit's default: 30 a minute.
+    fn default() -> Self {
+        WindowLimit {
+            per_window: 30,
+            window: std::time::Duration::from_secs(60),
+            used: Default::default(),
+        }
+    }
+}
+
+/// One request counted against a `WindowLimit`.
+pub struct Admission {
+    pub admitted: bool,
+    pub remaining: usize,
+    /// How long until the window starts again.
+    pub resets_in: std::time::Duration,
+}
+
+impl WindowLimit {
+    pub fn new(per_window: usize, window: std::time::Duration) -> WindowLimit {
+        WindowLimit {
+            per_window,
+            window,
+            used: Default::default(),
+        }
+    }
+
+    /// Counts one request by `user`.
+    pub fn admit(&mut self, user: u64) -> Admission {
+        let now = std::time::Instant::now();
+        let entry = self.used.entry(user).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        Admission {
+            admitted: entry.1 <= self.per_window,
+            remaining: self.per_window.saturating_sub(entry.1),
+            resets_in: self.window.saturating_sub(now.duration_since(entry.0)),
+        }
     }
 }
 
@@ -205,6 +274,16 @@ pub struct SimState {
     pub requests: Vec<RecordedRequest>,
     /// Last timestamp handed out, so updated_at strictly increases like a real clock would.
     pub last_ms: i64,
+    pub search_limit: SearchLimit,
+    /// GitLab.com's per-user API request limit (Rack::Attack), with `RateLimit-*` headers on
+    /// every answer; off unless a test sets it.
+    pub request_limit: Option<WindowLimit>,
+    /// GitLab 19.0+ with the `webhook_signing_token` flag: hooks take a `signing_token` and say
+    /// which secrets they hold. Off, hooks ignore it, as older GitLab does.
+    pub signing_supported: bool,
+    /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
+    /// does for issues edited in the work-item UI.
+    pub work_item_ui: bool,
 }
 
 impl SimState {
@@ -365,7 +444,7 @@ impl SimState {
         let g = &self.groups[group];
         json!({
             "id": e.id, "iid": e.iid, "group_id": g.id, "title": e.title, "description": e.description,
-            "labels": e.labels, "state": "opened",
+            "labels": e.labels, "state": "opened", "author": self.user(e.author),
             "web_url": format!("{}/groups/{}/-/epics/{}", self.base_url, g.full_path, e.iid),
         })
     }

@@ -206,9 +206,19 @@ pub fn issue_event(
     };
     let mut attrs = issue_attributes(s, pi, ii);
     attrs["action"] = Value::from(action);
+    // Gitlab::DataBuilder::Issuable: object_kind is the class name, `work_item` for an issue
+    // edited in the work-item UI (17.7+); the hook event name stays "Issue Hook".
+    let kind = if s.work_item_ui { "work_item" } else { "issue" };
+    if s.work_item_ui {
+        let url = attrs["url"]
+            .as_str()
+            .unwrap_or_default()
+            .replace("/-/issues/", "/-/work_items/");
+        attrs["url"] = Value::from(url);
+    }
     let body = json!({
-        "object_kind": "issue",
-        "event_type": if confidential { "confidential_issue" } else { "issue" },
+        "object_kind": kind,
+        "event_type": if confidential { format!("confidential_{kind}") } else { kind.to_string() },
         "user": user_object(s, actor),
         "project": project_object(s, pi),
         "object_attributes": attrs,
@@ -268,17 +278,25 @@ fn events_for(
     event_name: &str,
     body: Value,
 ) -> Vec<Event> {
-    let hooks: Vec<(String, String, u64)> = s.projects[pi]
+    let signing = s.signing_supported;
+    let hooks: Vec<(String, String, String, u64)> = s.projects[pi]
         .hooks
         .iter()
         .filter(|h| h.flags.get(flag).copied().unwrap_or(false))
-        .map(|h| (h.url.clone(), h.token.clone(), h.id))
+        .map(|h| {
+            let key = if signing {
+                h.signing_token.clone()
+            } else {
+                String::new()
+            };
+            (h.url.clone(), h.token.clone(), key, h.id)
+        })
         .collect();
     let body = body.to_string();
     let event_uuid = uuid(s);
     hooks
         .into_iter()
-        .map(|(url, token, hook_id)| {
+        .map(|(url, token, signing_token, hook_id)| {
             let mut headers = vec![
                 ("Content-Type".to_string(), "application/json".to_string()),
                 ("User-Agent".into(), "GitLab/17.11.0".into()),
@@ -294,6 +312,15 @@ fn events_for(
             if !token.is_empty() {
                 headers.push(("X-Gitlab-Token".into(), token));
             }
+            if let Some(key) = signing_key(&signing_token) {
+                // Signed deliveries (GitLab 19.0+): Standard Webhooks headers over the exact body.
+                let id = format!("msg_{}", uuid(s).replace('-', ""));
+                let ts = chrono::Utc::now().timestamp().to_string();
+                let sig = crate::service::auth::sign(&key, &id, &ts, body.as_bytes());
+                headers.push(("webhook-id".into(), id));
+                headers.push(("webhook-timestamp".into(), ts));
+                headers.push(("webhook-signature".into(), format!("v1,{sig}")));
+            }
             Event {
                 url,
                 headers,
@@ -301,4 +328,12 @@ fn events_for(
             }
         })
         .collect()
+}
+
+/// The key bytes of a `whsec_` signing token.
+fn signing_key(token: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(token.strip_prefix("whsec_")?)
+        .ok()
 }

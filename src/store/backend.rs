@@ -135,6 +135,11 @@ impl Store {
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
         each!(self, s => s.overrides(project, iid))
     }
+    /// When the last sync of this project started (`None`: never synced). The worker reloads
+    /// the theme classifier's examples from the snapshot when this moves.
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        each!(self, s => s.last_sync(project))
+    }
     pub fn snapshot<T: serde::de::DeserializeOwned>(
         &self,
         project: &str,

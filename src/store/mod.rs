@@ -481,6 +481,19 @@ impl SqliteStore {
             .map_err(|e| sql(&self.path, e))
     }
 
+    /// When the last sync of this project started (`None`: never synced). The worker reloads
+    /// the theme classifier's examples from the snapshot when this moves.
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        let c = self.connect()?;
+        c.query_row(
+            "SELECT last_sync FROM sync_state WHERE project = ?1",
+            params![project],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| sql(&self.path, e))
+    }
+
     /// The last sync's start and the issues it kept, parsed row by row (a row that no longer
     /// parses is skipped: the next full pass reads that issue again).
     pub fn snapshot<T: serde::de::DeserializeOwned>(

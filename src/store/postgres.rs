@@ -566,6 +566,16 @@ impl PgStore {
         })
     }
 
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        self.run(|c| {
+            Ok(c.query_opt(
+                "SELECT last_sync FROM sync_state WHERE project = $1",
+                &[&project],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
     pub fn snapshot<T: serde::de::DeserializeOwned>(
         &self,
         project: &str,

@@ -2,9 +2,9 @@
 //! what smeflow does without a GitLab or a token: bootstrap (plan, apply, no-op), then the
 //! service tagging a few realistic feedback issues as they are opened.
 
-use crate::cli::{bootstrap_areas, BootstrapOptions, Failure};
+use super::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::Catalog;
-use crate::gitlab::{enc, GitLab, RetryPolicy, Token};
+use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::service::{auth::Secrets, ServeOptions};
 use crate::sim::{Access, Simulator};
 use serde_json::json;
@@ -50,6 +50,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         ))
     })?;
     let area = catalog.area(area_wanted)?;
+    crate::cli::promote::require_formal(area, "the demo's customer-feedback flow")?;
     let sim = Simulator::start().await;
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     sim.add_group(&group);
@@ -92,7 +93,8 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         dry_run,
         show_plan,
         webhook_url: webhook_url.clone(),
-        webhook_secret: Some(Token::new(DEMO_SECRET)),
+        webhook_secrets: crate::plan::HookSecrets::from_list(DEMO_SECRET).ok(),
+        rotate_webhook_secret: false,
     };
     println!("== 1. smeflow bootstrap-area {} --dry-run", area.slug);
     bootstrap_areas(&gl, &catalog, &[area], &opts(true, true), &mut out).await?;
@@ -120,18 +122,16 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         sim.writes()
     );
 
-    let project = format!("{group}/{}", area.project);
+    let project = area.project_full_path(&group);
     print_project(&sim, &catalog, &project);
 
     println!("\n== 4. A Solutions Architect opens customer feedback; smeflow serve reacts to the webhooks");
-    let issues_path = format!("/projects/{}/issues", enc(&project));
     let mut opened = Vec::new();
     for (title, description, labels) in FEEDBACK {
         let (status, issue) = sim
-            .as_user(
+            .open_issue_as(
                 SA_TOKEN,
-                "POST",
-                &issues_path,
+                &project,
                 json!({"title": title, "description": description, "labels": labels}),
             )
             .await;

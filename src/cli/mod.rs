@@ -1,13 +1,17 @@
 //! The command line: parse, dispatch, and map failures to exit codes (0 ok, 1 runtime failure,
 //! 2 usage or configuration error).
 
+pub mod demo;
+pub mod promote;
+
 use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
 use crate::plan::exec::Executor;
+use crate::plan::HookSecrets;
 use crate::policy::provision;
 use clap::{Args, Parser, Subcommand};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -48,6 +52,17 @@ pub enum Command {
         after_help = "Examples:\n  smeflow bootstrap-area ai --dry-run   # show what would change, write nothing\n  smeflow bootstrap-area ai             # apply it\n  smeflow bootstrap-area --all          # every area in smeflow.toml"
     )]
     BootstrapArea(BootstrapArgs),
+    /// Make an area of interest a formal SME area: the rest of the kit and a setup issue.
+    ///
+    /// Checks smeflow.toml has what a formal area needs (leads, PMs, a request channel, Google
+    /// groups, themes) and names whatever is missing; provisions the rest of the kit (request
+    /// and feedback templates and labels, themes, the PM Review board) with the same plan as
+    /// bootstrap-area, and opens one "Formal area setup" issue with the program's own steps.
+    /// Prints the smeflow.toml change to commit; never edits the file.
+    #[command(
+        after_help = "Examples:\n  smeflow promote-area cicd --dry-run   # check the config, show the plan, write nothing\n  smeflow promote-area cicd             # apply it; a second run changes nothing"
+    )]
+    PromoteArea(crate::cli::promote::PromoteArgs),
     /// Validate smeflow.toml, the label sets and the issue templates (renders every template for
     /// every area). Needs no GitLab.
     CheckConfig,
@@ -76,12 +91,37 @@ pub enum Command {
     /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Webhook secrets: `smeflow secret new` prints a fresh signing key.
+    #[command(
+        subcommand,
+        after_help = "Rotation, step by step:\n  1. SMEFLOW_WEBHOOK_SECRET=\"$(smeflow secret new),<old values>\"; restart serve (it accepts every value)\n  2. smeflow bootstrap-area --all --rotate-webhook-secret   # the hooks get the new first values\n  3. drop the old values from SMEFLOW_WEBHOOK_SECRET; restart serve"
+    )]
+    Secret(SecretCommand),
+    /// Precision and recall of theme tagging on the labelled feedback in eval/ (held-out part),
+    /// the rules alone beside rules plus classifier. Needs no GitLab.
+    #[command(
+        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --area plan --split tune"
+    )]
+    EvalThemes(EvalThemesArgs),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
     Demo {
         /// Area to bootstrap in the demo.
         #[arg(default_value = "ai")]
         area: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct EvalThemesArgs {
+    /// Only this area (slug or name).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Which part of the set: holdout (never tuned on), tune, or all.
+    #[arg(long, default_value = "holdout", value_parser = ["holdout", "tune", "all"])]
+    pub split: String,
+    /// Folder of themes-*.jsonl; default: eval/ next to the config file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -248,8 +288,20 @@ pub struct BootstrapArgs {
     /// The PostgreSQL store `serve` replicas share, instead of --state.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Set the webhook's secrets again from SMEFLOW_WEBHOOK_SECRET (its first plain value and its
+    /// first `whsec_` key). GitLab never shows a hook's secrets, so a rotation needs this; see
+    /// the README's "Rotating the webhook secret".
+    #[arg(long)]
+    pub rotate_webhook_secret: bool,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Print a fresh signing key (`whsec_` and the base64 of 32 random bytes) for
+    /// SMEFLOW_WEBHOOK_SECRET. GitLab 19.0+ signs every webhook delivery with it.
+    New,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -329,7 +381,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let catalog = Catalog::load(&cli.config)?;
             let areas = args.areas.resolve(&catalog)?;
             let gl = connect(&args.gitlab)?;
-            let secret = webhook_secret(&catalog);
+            let secrets = webhook_secrets(&catalog)?;
             let webhook_url = args
                 .gitlab
                 .webhook_url
@@ -339,7 +391,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 dry_run: args.dry_run,
                 show_plan: true,
                 webhook_url,
-                webhook_secret: secret,
+                webhook_secrets: secrets,
+                rotate_webhook_secret: args.rotate_webhook_secret,
             };
             if args.dry_run {
                 return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
@@ -357,6 +410,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             outcome
         }
+        Command::PromoteArea(args) => crate::cli::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
@@ -367,7 +421,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::store::migrate::summary(&from, &to, &moved));
             Ok(())
         }
-        Command::Demo { area } => crate::demo::run(&cli.config, &area).await,
+        Command::Secret(SecretCommand::New) => {
+            println!("{}", new_signing_key());
+            Ok(())
+        }
+        Command::EvalThemes(args) => eval_themes(&cli.config, args),
+        Command::Demo { area } => demo::run(&cli.config, &area).await,
     }
 }
 
@@ -404,6 +463,44 @@ async fn lease_areas(
         leases.push(lease);
     }
     Ok(leases)
+}
+
+fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Failure> {
+    let catalog = Catalog::load(config)?;
+    let only = match &args.area {
+        Some(a) => Some(catalog.area(a)?.slug.clone()),
+        None => None,
+    };
+    let dir = args.data.unwrap_or_else(|| {
+        config
+            .parent()
+            .map(|p| p.join("eval"))
+            .unwrap_or_else(|| PathBuf::from("eval"))
+    });
+    let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
+    let split = (args.split != "all").then_some(args.split.as_str());
+    let results =
+        crate::eval::evaluate(&catalog, &cases, split, only.as_deref()).map_err(Failure::usage)?;
+    let what = match split {
+        Some("holdout") => "the held-out part".to_string(),
+        Some(s) => format!("the {s} part"),
+        None => "the whole set".to_string(),
+    };
+    print!(
+        "{}",
+        crate::eval::render(&results, &format!("{what} of {}", dir.display()))
+    );
+    Ok(())
+}
+
+/// `whsec_` and the base64 of 32 random bytes: the signing-token format GitLab 19.0+ takes.
+pub fn new_signing_key() -> String {
+    use base64::Engine;
+    let key: [u8; 32] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure> {
@@ -472,6 +569,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
         progress: true,
     };
     let mut out = std::io::stdout();
+    let mut skipped = 0;
     for area in areas {
         let policy = crate::policy::AreaPolicy::new(&catalog, area);
         // A run that writes holds the area's lease: it never races a bootstrap or another sync.
@@ -494,7 +592,12 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
         for l in lease {
             l.release().await;
         }
-        synced?;
+        skipped += synced?.skipped.len();
+    }
+    if skipped > 0 {
+        return Err(Failure::runtime(format!(
+            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+        )));
     }
     Ok(())
 }
@@ -503,6 +606,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     use crate::report::run::{build, post, ReportError};
     let catalog = Catalog::load(config)?;
     let area = catalog.area(&args.area)?;
+    crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),
@@ -511,11 +615,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
             .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
     };
     let gl = connect(&args.gitlab)?;
-    let project = format!(
-        "{}/{}",
-        catalog.config.gitlab.group.trim_matches('/'),
-        area.project
-    );
+    let project = area.project_full_path(&catalog.config.gitlab.group);
     let fail = |e: ReportError| match e {
         ReportError::NoProject(_) | ReportError::GitLab(GitLabError::Unauthorized { .. }) => {
             Failure::usage(e.to_string())
@@ -649,6 +749,7 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         catalog.templates.len(),
         catalog.seed_issues.len()
     );
+    print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
     Ok(())
 }
 
@@ -685,11 +786,12 @@ fn retry_policy() -> RetryPolicy {
     policy
 }
 
-fn webhook_secret(catalog: &Catalog) -> Option<Token> {
-    std::env::var(&catalog.config.webhook.secret_env)
-        .ok()
-        .map(Token::new)
-        .filter(|t| !t.is_empty())
+pub(crate) fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
+    let env = &catalog.config.webhook.secret_env;
+    let raw = std::env::var(env).unwrap_or_default();
+    let secrets =
+        HookSecrets::from_list(&raw).map_err(|e| Failure::usage(format!("{env}: {e}")))?;
+    Ok(Some(secrets).filter(|s| !s.is_empty()))
 }
 
 pub struct BootstrapOptions {
@@ -697,7 +799,8 @@ pub struct BootstrapOptions {
     /// Print every planned change (the summary line is always printed).
     pub show_plan: bool,
     pub webhook_url: String,
-    pub webhook_secret: Option<Token>,
+    pub webhook_secrets: Option<HookSecrets>,
+    pub rotate_webhook_secret: bool,
 }
 
 /// Bootstraps each area in turn. One area's failure does not stop the others (they are
@@ -747,9 +850,28 @@ async fn bootstrap_one(
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let started = Instant::now();
     let desired =
         bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
+    provision_area(gl, catalog, area, desired, opts, out).await
+}
+
+/// Observes the area's project, prints the plan to reach `desired`, and applies it (unless a
+/// dry run): shared by `bootstrap-area` and `promote-area`.
+pub(crate) async fn provision_area(
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &AreaConfig,
+    mut desired: provision::DesiredArea,
+    opts: &BootstrapOptions,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    if let Some(hook) = desired.hook.as_mut() {
+        let secrets = opts.webhook_secrets.clone().unwrap_or_default();
+        hook.with_token = secrets.token.is_some();
+        hook.with_signing_token = secrets.signing_token.is_some();
+        hook.rotate_secret = opts.rotate_webhook_secret;
+    }
     let full = desired.full_path();
     let observed = bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string())
         .await
@@ -766,6 +888,7 @@ async fn bootstrap_one(
         gl.base_url(),
         full
     );
+    let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
     if opts.show_plan {
         let _ = writeln!(out, "{plan}");
     } else {
@@ -777,18 +900,18 @@ async fn bootstrap_one(
         }
         return Ok(());
     }
-    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secret.is_none() {
+    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
         return Err(Failure::usage(format!(
-            "the webhook needs a secret token and {} is not set. Generate one (e.g. `openssl rand -hex 32`), export it, and give the same value to `smeflow serve`. Nothing was written.",
+            "the webhook needs a secret token and {} is not set. Generate one (e.g. `openssl rand -hex 32`, or a signing key with `smeflow secret new`), export it, and give the same value to `smeflow serve`. Nothing was written.",
             catalog.config.webhook.secret_env
         )));
     }
-    let mut exec = Executor::new(gl, opts.webhook_secret.clone());
+    let mut exec = Executor::new(gl, opts.webhook_secrets.clone());
     exec.recheck_before_create(true);
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = progress_bar(total);
+    let bar = crate::progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {
@@ -822,16 +945,30 @@ async fn bootstrap_one(
     Ok(())
 }
 
-pub(crate) fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || total < 2 {
-        return None;
+/// Which kind of area this is and, for an area of interest, what it deliberately does not get.
+fn kind_of_area(catalog: &Catalog, area: &AreaConfig, detailed: bool) -> Result<String, Failure> {
+    let left_out = catalog.not_provisioned(area).map_err(Failure::usage)?;
+    if left_out.is_empty() {
+        return Ok(format!("Kind: {}.\n", area.status.describe()));
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("  {bar:30} {pos}/{len} {wide_msg}")
-            .expect("valid template"),
+    if !detailed {
+        return Ok(format!(
+            "Kind: {} (no SME request or customer-feedback kit).\n",
+            area.status.describe()
+        ));
+    }
+    let mut text = format!(
+        "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",
+        area.status.describe()
     );
-    Some(bar)
+    for line in left_out {
+        text.push_str(&format!("  - {line}\n"));
+    }
+    text.push_str(&format!(
+        "  (`smeflow promote-area {}` adds them when the area becomes formal.)\n",
+        area.slug
+    ));
+    Ok(text)
 }
 
 fn gitlab_failure(e: GitLabError) -> Failure {

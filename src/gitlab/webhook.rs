@@ -1,0 +1,332 @@
+//! GitLab's webhook payloads, read once into typed events. Only the fields smeflow acts on are
+//! declared; serde skips the rest, so a delivery costs one pass over the body and a newer GitLab
+//! that adds fields keeps working.
+//!
+//! Shapes follow GitLab's payload builders: `Gitlab::DataBuilder::Issuable` (`object_kind`
+//! "issue", or "work_item" since GitLab 17.7 for items created or edited in the work-item UI,
+//! still sent as "Issue Hook" with `object_attributes.type` naming the work item type) and
+//! `Gitlab::DataBuilder::Note` (`object_kind` "note", `noteable_type`, and the issue under
+//! `issue`).
+
+use serde::Deserialize;
+
+/// What a delivery is about, as far as smeflow cares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookEvent {
+    /// An issue was opened, edited, closed or reopened — through the classic issue page or the
+    /// work-item UI (both mean the same to smeflow).
+    Issue(IssueEvent),
+    /// A comment on an issue.
+    Note(NoteEvent),
+    /// Anything else: acknowledged and dropped, with the reason for the log.
+    Ignored(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueEvent {
+    pub project: String,
+    pub iid: u64,
+    /// `open`, `update`, `close`, `reopen`; absent in very old payloads.
+    pub action: Option<String>,
+    pub actor: Option<Actor>,
+    /// Label titles before and after, from `changes.labels` (both empty when unchanged).
+    pub labels_before: Vec<String>,
+    pub labels_after: Vec<String>,
+    /// Which attributes the event changed (`labels`, `title`, `description`, `state_id`, ...).
+    pub changed: Vec<String>,
+    /// True when GitLab sent it as a work-item event.
+    pub work_item: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteEvent {
+    pub project: String,
+    pub iid: u64,
+    pub actor: Option<Actor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Actor {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Why a delivery cannot be read at all (answered 400: GitLab shows it in the hook's log).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("body is JSON but not an object")]
+    NotAnObject,
+    #[error("issue iid {0} is out of range")]
+    IidOutOfRange(u64),
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(default)]
+    object_kind: Option<String>,
+    #[serde(default)]
+    user: Option<Actor>,
+    #[serde(default)]
+    project: Option<RawProject>,
+    #[serde(default)]
+    object_attributes: Option<RawAttributes>,
+    #[serde(default)]
+    issue: Option<RawIssueRef>,
+    #[serde(default)]
+    changes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct RawProject {
+    path_with_namespace: String,
+}
+
+#[derive(Deserialize)]
+struct RawAttributes {
+    #[serde(default)]
+    iid: Option<u64>,
+    #[serde(default)]
+    action: Option<String>,
+    /// The work item type ("Issue", "Task", "Epic", "Objective", ...); "Issue" on issue events.
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    noteable_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawIssueRef {
+    iid: u64,
+}
+
+#[derive(Deserialize)]
+struct RawLabel {
+    title: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RawLabelChange {
+    #[serde(default)]
+    previous: Vec<RawLabel>,
+    #[serde(default)]
+    current: Vec<RawLabel>,
+}
+
+/// The store keeps iids as signed 64-bit integers; a larger one is not a GitLab iid.
+const MAX_IID: u64 = i64::MAX as u64;
+
+/// Reads a delivery's body. `Ok(Ignored)` for events smeflow does not act on.
+pub fn parse(body: &[u8]) -> Result<WebhookEvent, PayloadError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(PayloadError::NotAnObject);
+    }
+    let raw: Raw = match serde_json::from_value(value) {
+        Ok(raw) => raw,
+        // An object whose known fields have other types than GitLab sends: not ours to act on.
+        Err(e) => {
+            return Ok(WebhookEvent::Ignored(format!(
+                "unexpected payload shape: {e}"
+            )))
+        }
+    };
+    let ignored = |why: &str| Ok(WebhookEvent::Ignored(why.to_string()));
+    let Some(project) = raw.project.map(|p| p.path_with_namespace) else {
+        return ignored("no project in the payload");
+    };
+    let attrs = raw.object_attributes;
+    let check = |iid: u64| {
+        if iid > MAX_IID {
+            Err(PayloadError::IidOutOfRange(iid))
+        } else {
+            Ok(iid)
+        }
+    };
+    match raw.object_kind.as_deref() {
+        Some(kind @ ("issue" | "work_item")) => {
+            let work_item = kind == "work_item";
+            let Some(attrs) = attrs else {
+                return ignored("issue event without object_attributes");
+            };
+            // Work items of other types (tasks, epics, objectives) are not feedback issues.
+            if work_item && attrs.kind.as_deref().is_some_and(|t| t != "Issue") {
+                return Ok(WebhookEvent::Ignored(format!(
+                    "work item of type {}",
+                    attrs.kind.unwrap_or_default()
+                )));
+            }
+            let Some(iid) = attrs.iid else {
+                return ignored("issue event without an iid");
+            };
+            let changes = raw.changes.unwrap_or_default();
+            let labels: RawLabelChange = changes
+                .get("labels")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            let titles = |l: Vec<RawLabel>| l.into_iter().map(|l| l.title).collect();
+            Ok(WebhookEvent::Issue(IssueEvent {
+                project,
+                iid: check(iid)?,
+                action: attrs.action,
+                actor: raw.user,
+                labels_before: titles(labels.previous),
+                labels_after: titles(labels.current),
+                changed: changes.keys().cloned().collect(),
+                work_item,
+            }))
+        }
+        Some("note") => {
+            let on_issue = attrs.and_then(|a| a.noteable_type).as_deref() == Some("Issue");
+            match (on_issue, raw.issue) {
+                (true, Some(issue)) => Ok(WebhookEvent::Note(NoteEvent {
+                    project,
+                    iid: check(issue.iid)?,
+                    actor: raw.user,
+                })),
+                _ => ignored("not about an issue"),
+            }
+        }
+        Some(other) => Ok(WebhookEvent::Ignored(format!("object_kind {other}"))),
+        None => ignored("no object_kind"),
+    }
+}
+
+impl WebhookEvent {
+    /// The project and issue the event is about.
+    pub fn target(&self) -> Option<(&str, u64)> {
+        match self {
+            WebhookEvent::Issue(e) => Some((&e.project, e.iid)),
+            WebhookEvent::Note(e) => Some((&e.project, e.iid)),
+            WebhookEvent::Ignored(_) => None,
+        }
+    }
+
+    pub fn actor(&self) -> Option<&Actor> {
+        match self {
+            WebhookEvent::Issue(e) => e.actor.as_ref(),
+            WebhookEvent::Note(e) => e.actor.as_ref(),
+            WebhookEvent::Ignored(_) => None,
+        }
+    }
+
+    /// Labels the event took off the issue.
+    pub fn labels_removed(&self) -> Vec<String> {
+        match self {
+            WebhookEvent::Issue(e) => e
+                .labels_before
+                .iter()
+                .filter(|l| !e.labels_after.contains(l))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Labels the event put on the issue: when a scope ends up with two labels, these win.
+    pub fn labels_added(&self) -> Vec<String> {
+        match self {
+            WebhookEvent::Issue(e) => e
+                .labels_after
+                .iter()
+                .filter(|l| !e.labels_before.contains(l))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the event can change what the theme epics show: an issue opened, closed or
+    /// reopened, or its labels, title or description (the customer) edited. A comment or an
+    /// assignment cannot, so it costs no theme reads; anything missed is the scheduled sync's
+    /// to repair.
+    pub fn can_move_between_themes(&self) -> bool {
+        let WebhookEvent::Issue(e) = self else {
+            return false;
+        };
+        matches!(e.action.as_deref(), Some("open" | "close" | "reopen"))
+            || ["labels", "title", "description", "state_id"]
+                .iter()
+                .any(|k| e.changed.iter().any(|c| c == k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitLab's own deliveries, recorded in `tests/data/deliveries`.
+    fn delivery(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/deliveries")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        serde_json::to_vec(&v["body"]).unwrap()
+    }
+
+    #[test]
+    fn a_work_item_of_type_issue_reads_exactly_like_the_issue_event() {
+        let classic = parse(&delivery("issue-update-labels.json")).unwrap();
+        let work_item = parse(&delivery("work-item-update-labels.json")).unwrap();
+        let (WebhookEvent::Issue(a), WebhookEvent::Issue(b)) = (&classic, &work_item) else {
+            panic!("both are issue events: {classic:?} / {work_item:?}");
+        };
+        assert!(b.work_item && !a.work_item);
+        assert_eq!(a.labels_before, b.labels_before);
+        assert_eq!(a.labels_after, b.labels_after);
+        assert_eq!(classic.labels_added(), work_item.labels_added());
+        assert!(work_item.can_move_between_themes());
+    }
+
+    #[test]
+    fn other_work_item_types_and_foreign_notes_are_ignored() {
+        let mut task: serde_json::Value =
+            serde_json::from_slice(&delivery("work-item-update-labels.json")).unwrap();
+        task["object_attributes"]["type"] = "Task".into();
+        let event = parse(&serde_json::to_vec(&task).unwrap()).unwrap();
+        assert_eq!(
+            event,
+            WebhookEvent::Ignored("work item of type Task".into())
+        );
+
+        let mut on_mr: serde_json::Value =
+            serde_json::from_slice(&delivery("note-on-issue.json")).unwrap();
+        on_mr["object_attributes"]["noteable_type"] = "MergeRequest".into();
+        let event = parse(&serde_json::to_vec(&on_mr).unwrap()).unwrap();
+        assert!(matches!(event, WebhookEvent::Ignored(_)));
+    }
+
+    #[test]
+    fn only_events_that_can_move_feedback_between_themes_touch_the_epics() {
+        let read = |name: &str| parse(&delivery(name)).unwrap();
+        assert!(read("issue-open.json").can_move_between_themes());
+        assert!(read("issue-close.json").can_move_between_themes());
+        assert!(read("issue-update-labels.json").can_move_between_themes());
+        assert!(!read("note-on-issue.json").can_move_between_themes());
+        let mut assigned: serde_json::Value =
+            serde_json::from_slice(&delivery("issue-update-labels.json")).unwrap();
+        assigned["changes"] = serde_json::json!({"assignees": {"previous": [], "current": []}});
+        assert!(
+            !parse(&serde_json::to_vec(&assigned).unwrap())
+                .unwrap()
+                .can_move_between_themes(),
+            "an assignment changes no theme"
+        );
+    }
+
+    #[test]
+    fn an_iid_beyond_what_the_store_holds_is_refused_not_wrapped() {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&delivery("issue-open.json")).unwrap();
+        v["object_attributes"]["iid"] = serde_json::json!(u64::MAX);
+        assert_eq!(
+            parse(&serde_json::to_vec(&v).unwrap()),
+            Err(PayloadError::IidOutOfRange(u64::MAX))
+        );
+    }
+}
