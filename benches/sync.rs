@@ -13,6 +13,15 @@ const PROJECT: &str = "gitlab-com/customer-success/subject-matter-experts/ai-sme
 const TOKEN: &str = "glpat-bench";
 
 fn smeflow(sim: &Simulator, args: &[&str], state: &std::path::Path) -> (Duration, u64, String) {
+    smeflow_with(sim, args, state, &[])
+}
+
+fn smeflow_with(
+    sim: &Simulator,
+    args: &[&str],
+    state: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Duration, u64, String) {
     let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/smeflow");
     assert!(
         bin.exists(),
@@ -30,6 +39,7 @@ fn smeflow(sim: &Simulator, args: &[&str], state: &std::path::Path) -> (Duration
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
         .env("SMEFLOW_WEBHOOK_SECRET", "bench")
+        .envs(env.iter().copied())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
@@ -217,4 +227,67 @@ fn main() {
     let full = smeflow(&sim, &["sync-board", "ai", "--full"], &state);
     report("--full re-read (nothing to do)", &sim, &full);
     assert_eq!(sim.writes(), 0);
+
+    writes_in_flight_at_latency();
+}
+
+/// A first sync that must repair every issue, against a simulator that takes `latency` per
+/// request as GitLab.com does (150–400 ms a write): writes one at a time against eight in flight.
+fn writes_in_flight_at_latency() {
+    let n: usize = std::env::var("BENCH_LATENCY_ISSUES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let latency = Duration::from_millis(150);
+    println!(
+        "\nfirst sync with {latency:?} per request, {n} issues each needing a label repair"
+    );
+    let mut took = Vec::new();
+    for in_flight in ["1", "8"] {
+        let sim = Simulator::start_blocking();
+        sim.add_group(GROUP);
+        sim.add_user("bench", TOKEN);
+        sim.set_member(GROUP, "bench", Access::Maintainer);
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("bench.db");
+        smeflow(&sim, &["bootstrap-area", "ai"], &state);
+        for i in 0..n {
+            sim.seed_issue(
+                PROJECT,
+                SeedIssue {
+                    author: "bench",
+                    title: &format!("Customer {i}: feedback"),
+                    description: &format!("**Customer:** Customer {i}\n"),
+                    labels: &[
+                        "Type::Customer Feedback",
+                        "SME Workflow::Triage",
+                        "SME Workflow::Create",
+                        "Region::APAC",
+                        "Priority::Low",
+                        "PM Status::New",
+                        "Theme::Duo Chat",
+                    ],
+                    state: "opened",
+                    age_days: 1,
+                },
+            );
+        }
+        sim.set_fault(smeflow::sim::Fault::Slow {
+            delay: latency,
+            only: None,
+        });
+        sim.reset_requests();
+        let run = smeflow_with(
+            &sim,
+            &["sync-board", "ai"],
+            &state,
+            &[("SMEFLOW_WRITES_IN_FLIGHT", in_flight)],
+        );
+        report(&format!("writes in flight: {in_flight}"), &sim, &run);
+        took.push(run.0);
+    }
+    println!(
+        "eight in flight took {:.2} of the time of one at a time",
+        took[1].as_secs_f64() / took[0].as_secs_f64()
+    );
 }

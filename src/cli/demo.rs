@@ -361,7 +361,7 @@ async fn request_life(
         now: Some(chrono::Utc::now() + chrono::Duration::hours(25)),
         ..Default::default()
     };
-    let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &[]);
+    let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &policy.learn(&[]));
     for c in &changes {
         println!("   {c}");
     }

@@ -88,6 +88,9 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Webhook secrets: `smeflow secret new` prints a fresh signing key.
     #[command(
         subcommand,
@@ -129,6 +132,10 @@ pub struct ServeArgs {
     /// SQLite file holding deliveries, the audit log and overrides.
     #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
     pub state: PathBuf,
+    /// PostgreSQL store shared by several `serve` replicas (postgres://user@host/db); replaces
+    /// --state. Without it, the SQLite file is the store.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Concurrent workers (one issue is never processed by two at once); 0 only stores
     /// deliveries, for a receiver that another process works off.
     #[arg(long, default_value_t = 2)]
@@ -140,6 +147,18 @@ pub struct ServeArgs {
     /// can then make smeflow act.
     #[arg(long)]
     pub insecure_accept_unsigned_webhooks: bool,
+    /// Seconds a client has to send a request's headers; also how long an idle connection stays open.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Open connections at once; more are answered 503. Default: half the descriptor limit.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Seconds SIGTERM waits for open requests and in-flight deliveries before exiting anyway.
+    #[arg(long, default_value_t = 10)]
+    pub drain_timeout: u64,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -157,6 +176,9 @@ pub struct SyncArgs {
     /// The store (snapshot of the last sync, overrides, notes written).
     #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
     pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share, instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -216,6 +238,23 @@ pub enum DeliveriesCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy deliveries (every state), the audit log, issue memory, overrides and sync
+    /// snapshots from SQLite into PostgreSQL. Safe to re-run: only what is missing is copied.
+    #[command(
+        after_help = "Example:\n  smeflow store migrate --from smeflow.db --to postgres://smeflow@db.internal/smeflow"
+    )]
+    Migrate {
+        /// The PostgreSQL store (postgres://user[:password]@host[:port]/database).
+        #[arg(long, env = "DATABASE_URL")]
+        to: String,
+        /// The SQLite file `serve` used (stop that `serve` first).
+        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+        from: PathBuf,
+    },
+}
+
 /// One area by name, or `--all`.
 #[derive(Args, Debug)]
 pub struct AreaChoice {
@@ -246,6 +285,13 @@ pub struct BootstrapArgs {
     /// Print the plan and exit without writing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// The store, where a run takes its per-area lease so two runs never write the same area
+    /// at once (share it between machines that bootstrap the same areas).
+    #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+    pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share, instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Set the webhook's secrets again from SMEFLOW_WEBHOOK_SECRET (its first plain value and its
     /// first `whsec_` key). GitLab never shows a hook's secrets, so a rotation needs this; see
     /// the README's "Rotating the webhook secret".
@@ -352,13 +398,33 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 webhook_secrets: secrets,
                 rotate_webhook_secret: args.rotate_webhook_secret,
             };
-            bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await
+            if args.dry_run {
+                return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
+            }
+            let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state).map_err(|e| {
+                Failure::usage(format!(
+                    "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
+                ))
+            })?;
+            let leases = lease_areas(&store, "bootstrap-area", &gl, &catalog, &areas).await?;
+            let outcome =
+                bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
+            for lease in leases {
+                lease.release().await;
+            }
+            outcome
         }
         Command::PromoteArea(args) => crate::cli::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::Store(StoreCommand::Migrate { to, from }) => {
+            let moved = crate::store::migrate::sqlite_to_postgres(&from, &to)
+                .map_err(|e| Failure::runtime(format!("store migrate: {e}")))?;
+            print!("{}", crate::store::migrate::summary(&from, &to, &moved));
+            Ok(())
+        }
         Command::Secret(SecretCommand::New) => {
             println!("{}", new_signing_key());
             Ok(())
@@ -366,6 +432,41 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::EvalThemes(args) => eval_themes(&cli.config, args),
         Command::Demo { area } => demo::run(&cli.config, &area).await,
     }
+}
+
+/// Takes every selected area's lease (in one order, so two runs over several areas cannot
+/// deadlock), waiting for another run that holds one.
+async fn lease_areas(
+    store: &crate::store::Store,
+    command: &str,
+    gl: &GitLab,
+    catalog: &Catalog,
+    areas: &[&AreaConfig],
+) -> Result<Vec<crate::store::lease::AreaLease>, Failure> {
+    use crate::store::lease::{area_lease_name, AreaLease, WAIT};
+    let mut names: Vec<(String, String)> = areas
+        .iter()
+        .map(|a| {
+            let project = format!(
+                "{}/{}",
+                catalog.config.gitlab.group.trim_matches('/'),
+                a.project
+            );
+            (area_lease_name(gl.base_url(), &project), a.slug.clone())
+        })
+        .collect();
+    names.sort();
+    let mut leases = Vec::new();
+    for (name, slug) in names {
+        let what = format!("area {slug}");
+        let lease = AreaLease::take(store, &name, &what, WAIT, |holder| {
+            eprintln!("{command}: waiting for another run on {what} ({holder}) to finish");
+        })
+        .await
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+        leases.push(lease);
+    }
+    Ok(leases)
 }
 
 fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Failure> {
@@ -430,15 +531,26 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         insecure: args.insecure_accept_unsigned_webhooks,
         sync: !args.no_sync && args.workers > 0,
     };
-    crate::service::serve(opts, &catalog, gl)
+    let mut hardening = crate::service::Hardening::default();
+    hardening.limits.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    hardening.limits.body_timeout = std::time::Duration::from_secs(args.body_timeout);
+    hardening.limits.drain = std::time::Duration::from_secs(args.drain_timeout);
+    if let Some(n) = args.max_connections {
+        hardening.limits.max_connections = n as usize;
+    }
+    // Test-only: divides every worker backoff and pause, so a simulated hour runs in seconds.
+    if let Some(scale) = std::env::var("SMEFLOW_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        hardening.backoff.time_scale = scale;
+    }
+    let database_url = args.database_url.filter(|u| !u.trim().is_empty());
+    crate::service::serve_on(database_url, opts, hardening, &catalog, gl)
         .await
-        .map_err(|e| match e {
-            crate::service::ServeError::Identity(ref g)
-                if matches!(g, GitLabError::Unauthorized { .. }) =>
-            {
-                Failure::usage(e.to_string())
-            }
-            other => Failure::runtime(other.to_string()),
+        .map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
         })
 }
 
@@ -447,10 +559,13 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     let areas = args.areas.resolve(&catalog)?;
     let gl = connect(&args.gitlab)?;
     // A dry run reads the store if there is one but never creates or writes it.
-    let store = if args.dry_run && !args.state.exists() {
+    let store = if args.dry_run && args.database_url.is_none() && !args.state.exists() {
         None
     } else {
-        Some(crate::store::Store::open(&args.state).map_err(|e| Failure::runtime(e.to_string()))?)
+        Some(
+            crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
+                .map_err(|e| Failure::runtime(e.to_string()))?,
+        )
     };
     let opts = crate::sync::SyncOptions {
         dry_run: args.dry_run,
@@ -461,7 +576,14 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     let mut skipped = 0;
     for area in areas {
         let policy = crate::policy::AreaPolicy::new(&catalog, area);
-        let report =
+        // A run that writes holds the area's lease: it never races a bootstrap or another sync.
+        let lease = match (&store, args.dry_run) {
+            (Some(store), false) => {
+                lease_areas(store, "sync-board", &gl, &catalog, &[area]).await?
+            }
+            _ => Vec::new(),
+        };
+        let synced =
             crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
                 .await
                 .map_err(|e| match e {
@@ -470,8 +592,11 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
                         Failure::usage(e.to_string())
                     }
                     other => Failure::runtime(other.to_string()),
-                })?;
-        skipped += report.skipped.len();
+                });
+        for l in lease {
+            l.release().await;
+        }
+        skipped += synced?.skipped.len();
     }
     if skipped > 0 {
         return Err(Failure::runtime(format!(
@@ -835,6 +960,7 @@ pub(crate) async fn provision_area(
         )));
     }
     let mut exec = Executor::new(gl, opts.webhook_secrets.clone());
+    exec.recheck_before_create(true);
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();

@@ -16,6 +16,16 @@ use std::collections::HashMap;
 /// requests a minute allows it in about five.
 pub const IN_FLIGHT: usize = 8;
 
+/// `IN_FLIGHT`, or `SMEFLOW_WRITES_IN_FLIGHT` for an operator whose GitLab wants gentler
+/// treatment (1 writes strictly one by one).
+fn writes_in_flight() -> usize {
+    std::env::var("SMEFLOW_WRITES_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(IN_FLIGHT)
+}
+
 /// How often an ambiguous write is checked and tried again before the run stops.
 const AMBIGUOUS_RETRIES: u32 = 3;
 
@@ -37,6 +47,8 @@ pub struct Executor<'a> {
     list_ids: HashMap<(String, String, String), u64>,
     issue_iids: HashMap<(String, String), u64>,
     epic_iids: HashMap<(String, String), u64>,
+    /// Look for the object once more right before creating it (see `recheck_before_create`).
+    recheck_creates: bool,
     bot_id: Option<u64>,
     in_flight: usize,
 }
@@ -51,9 +63,17 @@ impl<'a> Executor<'a> {
             list_ids: HashMap::new(),
             issue_iids: HashMap::new(),
             epic_iids: HashMap::new(),
+            recheck_creates: false,
             bot_id: None,
-            in_flight: IN_FLIGHT,
+            in_flight: writes_in_flight(),
         }
+    }
+
+    /// Before each create that GitLab would happily duplicate (issues, boards, webhooks), check
+    /// that it is still missing: another run that did not share our lease (another machine with
+    /// its own store) may have created it since the plan was made.
+    pub fn recheck_before_create(&mut self, on: bool) {
+        self.recheck_creates = on;
     }
 
     /// What the caller already observed, so resolving names to ids costs no requests.
@@ -184,6 +204,14 @@ impl<'a> Executor<'a> {
         if issue_key(change).is_some() {
             self.resolve_container(change).await?;
             return self.apply_on_issue(change).await;
+        }
+        let duplicable = matches!(
+            change,
+            Change::CreateIssue { .. } | Change::CreateBoard { .. } | Change::CreateHook { .. }
+        );
+        if self.recheck_creates && duplicable && self.already_applied(change).await? {
+            tracing::warn!(change = %change.to_string().lines().next().unwrap_or_default(), "already created by another run; not creating it again");
+            return Ok(());
         }
         let mut attempt = 0;
         loop {

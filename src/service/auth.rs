@@ -64,6 +64,28 @@ impl Secrets {
         self.tokens.is_empty() && self.signing_keys.is_empty()
     }
 
+    /// The verdict the headers alone decide, before any body is read: a plain token right or
+    /// wrong, or no credentials at all. `None` when a signature must be checked on the body.
+    pub fn verify_headers<'h>(&self, header: impl Fn(&str) -> Option<&'h str>) -> Option<Verdict> {
+        let signed = header("webhook-signature").is_some();
+        match header("x-gitlab-token") {
+            Some(given) => {
+                let matched = self.tokens.iter().fold(0u8, |acc, t| {
+                    acc | t.as_slice().ct_eq(given.as_bytes()).unwrap_u8()
+                });
+                if matched == 1 {
+                    Some(Verdict::Accepted)
+                } else if signed {
+                    None
+                } else {
+                    Some(Verdict::Wrong)
+                }
+            }
+            None if signed => None,
+            None => Some(Verdict::Missing),
+        }
+    }
+
     /// Checks one delivery. `header` looks a header up by lower-case name.
     pub fn verify<'h>(
         &self,
@@ -174,6 +196,27 @@ mod tests {
         assert_eq!(
             check(&s, &headers, body, 1_700_000_000 + 3600),
             Verdict::Stale
+        );
+    }
+
+    #[test]
+    fn a_plain_token_is_decided_without_the_body_and_a_signature_is_not() {
+        let s = Secrets::parse("tok").unwrap();
+        let map = |h: &'static [(&'static str, &'static str)]| {
+            move |name: &str| h.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        };
+        assert_eq!(
+            s.verify_headers(map(&[("x-gitlab-token", "tok")])),
+            Some(Verdict::Accepted)
+        );
+        assert_eq!(
+            s.verify_headers(map(&[("x-gitlab-token", "nope")])),
+            Some(Verdict::Wrong)
+        );
+        assert_eq!(s.verify_headers(map(&[])), Some(Verdict::Missing));
+        assert_eq!(
+            s.verify_headers(map(&[("webhook-signature", "v1,x")])),
+            None
         );
     }
 

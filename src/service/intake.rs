@@ -5,8 +5,7 @@ use super::AppState;
 use crate::gitlab::webhook::WebhookEvent;
 use crate::service::auth::Verdict;
 use crate::store::NewDelivery;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,43 +28,131 @@ fn answer(status: StatusCode, body: Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn receive(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let m = &app.metrics;
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                Metrics::inc(&m.too_large);
-                return answer(
-                    status,
-                    json!({"error": format!("body larger than {MAX_BODY} bytes")}),
-                );
+/// An answer after which the connection is closed: the client may still be sending a body
+/// smeflow will not read.
+fn answer_and_close(status: StatusCode, body: Value) -> Response {
+    let mut resp = answer(status, body);
+    resp.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+fn refuse(m: &Metrics, verdict: Verdict) -> Response {
+    Metrics::inc(&m.unauthorized);
+    let why = match verdict {
+        Verdict::Missing => "missing X-Gitlab-Token (or webhook-signature) header",
+        Verdict::Stale => "signed delivery outside the replay window",
+        _ => "invalid token or signature",
+    };
+    tracing::warn!(why, "refused webhook delivery");
+    answer_and_close(StatusCode::UNAUTHORIZED, json!({"error": why}))
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(String),
+}
+
+/// Reads the body up to `limit` bytes, stopping as soon as it is exceeded.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use axum::body::HttpBody;
+    let mut buf = Vec::new();
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(BodyError::TooLarge);
             }
-            Metrics::inc(&m.bad_request);
-            return answer(status, json!({"error": rejection.body_text()}));
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.into())
+}
+
+/// What a refused client already sends is read and thrown away (a few MiB at most, within the
+/// body timeout), so it can read the answer instead of a connection reset; nothing is kept. A
+/// client waiting on `Expect: 100-continue` sends nothing until asked, so it is not asked.
+async fn drain_unless_waiting(headers: &HeaderMap, mut body: Body, timeout: std::time::Duration) {
+    use axum::body::HttpBody;
+    const DRAIN_AT_MOST: usize = 4 * MAX_BODY;
+    let waiting = headers
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waiting {
+        return;
+    }
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_AT_MOST {
+                break;
+            }
         }
     };
+    let _ = tokio::time::timeout(timeout, drain).await;
+}
+
+pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let m = &app.metrics;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match app
-        .secrets
-        .verify(header, &body, chrono::Utc::now().timestamp())
-    {
-        Verdict::Accepted => {}
-        _ if app.insecure => {}
-        verdict => {
-            Metrics::inc(&m.unauthorized);
-            let why = match verdict {
-                Verdict::Missing => "missing X-Gitlab-Token (or webhook-signature) header",
-                Verdict::Stale => "signed delivery outside the replay window",
-                _ => "invalid token or signature",
-            };
-            tracing::warn!(why, "refused webhook delivery");
-            return answer(StatusCode::UNAUTHORIZED, json!({"error": why}));
+    let too_large = || {
+        Metrics::inc(&m.too_large);
+        answer_and_close(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": format!("body larger than {MAX_BODY} bytes")}),
+        )
+    };
+    // Whatever the head alone condemns is answered before a byte of body is buffered; a client
+    // waiting on `Expect: 100-continue` never gets to send it.
+    let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_unless_waiting(&headers, body, app.body_timeout).await;
+        return too_large();
+    }
+    let decided = if app.insecure {
+        Some(Verdict::Accepted)
+    } else {
+        app.secrets.verify_headers(header)
+    };
+    match decided {
+        Some(Verdict::Accepted) | None => {}
+        Some(verdict) => {
+            drain_unless_waiting(&headers, body, app.body_timeout).await;
+            return refuse(m, verdict);
+        }
+    }
+    let body = match tokio::time::timeout(app.body_timeout, read_body(body, MAX_BODY)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Broken(e))) => {
+            Metrics::inc(&m.bad_request);
+            return answer_and_close(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("cannot read the body: {e}")}),
+            );
+        }
+        Err(_) => {
+            Metrics::inc(&m.bad_request);
+            return answer_and_close(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("body not received within {} s", app.body_timeout.as_secs_f64())}),
+            );
+        }
+    };
+    if decided.is_none() {
+        match app
+            .secrets
+            .verify(header, &body, chrono::Utc::now().timestamp())
+        {
+            Verdict::Accepted => {}
+            verdict => return refuse(m, verdict),
         }
     }
     let Some(event) = header("x-gitlab-event").map(str::to_string) else {
@@ -153,26 +240,41 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready only when a delivery stored now would survive a restart: a real write succeeds, the
+/// last commit did, and the file at the store's path is still the one this process opened.
 pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     let store = app.store.clone();
-    let ok = tokio::task::spawn_blocking(move || store.writable())
+    let ready = tokio::task::spawn_blocking(move || store.readiness())
         .await
-        .unwrap_or(false);
-    if ok {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
+        .unwrap_or_else(|e| Err(crate::store::queue::NotReady::WriteFailed(e.to_string())));
+    match ready {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => {
+            tracing::error!(%why, "not ready: deliveries cannot be stored durably");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            )
+                .into_response()
+        }
     }
 }
 
 pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let store = app.store.clone();
-    let counts = tokio::task::spawn_blocking(move || store.counts().unwrap_or_default())
-        .await
-        .unwrap_or_default();
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        app.metrics.render(&counts),
-    )
-        .into_response()
+    let (counts, queue) = tokio::task::spawn_blocking(move || {
+        (
+            store.counts().unwrap_or_default(),
+            store.queue_stats().unwrap_or_default(),
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let mut text = app.metrics.render(&counts);
+    text.push_str(&app.metrics.render_queue(
+        &queue,
+        crate::store::now_ms(),
+        app.outage.is_paused(),
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

@@ -16,8 +16,13 @@ pub struct Metrics {
     pub processed: AtomicU64,
     pub failed: AtomicU64,
     pub dead: AtomicU64,
+    /// Attempts put off because GitLab (or the store) failed, not the delivery.
+    pub deferred: AtomicU64,
     pub changes_applied: AtomicU64,
     pub syncs: AtomicU64,
+    /// Connections turned away with 503 at the connection cap.
+    pub shed: AtomicU64,
+    pub open_connections: AtomicU64,
 }
 
 impl Metrics {
@@ -57,6 +62,7 @@ impl Metrics {
             ("done", &self.processed),
             ("failed", &self.failed),
             ("dead", &self.dead),
+            ("deferred", &self.deferred),
         ] {
             let _ = writeln!(
                 out,
@@ -86,6 +92,57 @@ impl Metrics {
                 .map(|(_, n)| *n)
                 .unwrap_or(0);
             let _ = writeln!(out, "smeflow_deliveries{{state=\"{state}\"}} {n}");
+        }
+        out
+    }
+
+    /// The queue's health: what to alert on (see the README's operations section).
+    pub fn render_queue(
+        &self,
+        stats: &crate::store::queue::QueueStats,
+        now_ms: i64,
+        paused: bool,
+    ) -> String {
+        let mut out = String::new();
+        let oldest_secs = stats
+            .oldest_received_at
+            .map(|at| (now_ms - at).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        for (name, kind, help, value) in [
+            (
+                "smeflow_backlog",
+                "gauge",
+                "Deliveries not yet done: pending, waiting for a retry, or in progress.",
+                stats.backlog as f64,
+            ),
+            (
+                "smeflow_oldest_pending_age_seconds",
+                "gauge",
+                "Age of the oldest delivery not yet done (0 when there is none).",
+                oldest_secs,
+            ),
+            (
+                "smeflow_workers_paused",
+                "gauge",
+                "1 while the workers wait for GitLab to answer again after a GitLab-wide failure.",
+                if paused { 1.0 } else { 0.0 },
+            ),
+            (
+                "smeflow_open_connections",
+                "gauge",
+                "HTTP connections open now.",
+                self.open_connections.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "smeflow_connections_shed_total",
+                "counter",
+                "Connections answered 503 because the connection cap was reached.",
+                self.shed.load(Ordering::Relaxed) as f64,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {value}");
         }
         out
     }

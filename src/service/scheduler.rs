@@ -26,6 +26,9 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
         .iter()
         .map(|a| AreaPolicy::new(&catalog, a))
         .collect();
+    // With replicas sharing a store, the first to reach a tick syncs each area; the start-up
+    // pass counts as the current schedule period's tick, so a rolling restart adds no syncs.
+    let mut tick = previous_tick(&schedule);
     loop {
         for policy in &policies {
             let opts = SyncOptions {
@@ -34,6 +37,39 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 progress: false,
             };
             let mut log = Vec::new();
+            // And across processes: a `bootstrap-area` or `sync-board` run on this area.
+            let lease_name =
+                crate::store::lease::area_lease_name(gitlab.base_url(), &policy.project);
+            let what = format!("area {}", policy.area.slug);
+            if app.store.is_shared() && !first_at_tick(&app, &lease_name, tick).await {
+                tracing::info!(
+                    area = policy.area.slug,
+                    "another replica runs this scheduled sync"
+                );
+                continue;
+            }
+            let lease = match crate::store::lease::AreaLease::take(
+                &app.store,
+                &lease_name,
+                &what,
+                crate::store::lease::WAIT,
+                |holder| {
+                    tracing::info!(
+                        area = policy.area.slug,
+                        holder,
+                        "scheduled sync waits for another run on the area"
+                    )
+                },
+            )
+            .await
+            {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync skipped");
+                    continue;
+                }
+            };
+            // Taken after the lease: waiting for another process must not hold up the workers.
             let _alone = match app.area_locks.get(&policy.project) {
                 Some(lock) => Some(lock.write().await),
                 None => None,
@@ -53,13 +89,39 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }
+            lease.release().await;
         }
         let Some(next) = schedule.upcoming(chrono::Utc).next() else {
             return;
         };
+        tick = next.timestamp_millis();
         let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
         tracing::debug!(%next, "next scheduled sync");
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The latest tick of `schedule` at or before now (looking back up to 31 days), in ms.
+fn previous_tick(schedule: &cron::Schedule) -> i64 {
+    let now = chrono::Utc::now();
+    schedule
+        .after(&(now - chrono::Duration::days(31)))
+        .take_while(|t| *t <= now)
+        .last()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0)
+}
+
+/// Claims this area's sync at this tick for this replica, unless another has it.
+async fn first_at_tick(app: &Arc<AppState>, lease_name: &str, tick: i64) -> bool {
+    let store = app.store.clone();
+    let name = format!("scheduled-sync:{lease_name}@{tick}");
+    let holder = crate::store::lease::holder_id();
+    const KEEP_MS: i64 = 24 * 3600 * 1000;
+    match tokio::task::spawn_blocking(move || store.claim_once(&name, &holder, KEEP_MS)).await {
+        Ok(Ok(first)) => first,
+        // The store cannot say: skipping is safe, the next tick syncs.
+        _ => false,
     }
 }
 

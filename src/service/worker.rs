@@ -1,8 +1,10 @@
 //! The background worker: claims stored deliveries, re-reads the issue from GitLab (payloads
 //! can be stale), runs the issue policies, applies their plan through the executor, and marks
-//! the delivery done — or failed, to be retried with backoff, and dead after too many attempts.
+//! the delivery done — or failed, to be retried with backoff, and dead after too many attempts
+//! GitLab rejected. A GitLab outage pauses the workers instead (see `outage`).
 
 use super::metrics::Metrics;
+use super::outage::{blame, Blame};
 use super::AppState;
 use crate::config::{label_scope, Catalog};
 use crate::gitlab::types::{Issue, User};
@@ -67,23 +69,42 @@ impl Worker {
         }
     }
 
-    /// Works deliveries off until the process ends; `wake` cuts the idle wait short.
+    /// Works deliveries off until shutdown; `wake` cuts the idle wait short. While GitLab is
+    /// down the worker claims nothing, so no delivery spends its attempts on the outage.
     pub async fn run(self: Arc<Self>, app: Arc<AppState>, worker_no: usize) {
+        let mut stopping = app.stopping.subscribe();
         loop {
+            if *stopping.borrow() {
+                break;
+            }
+            if let Some(pause) = app.outage.remaining() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stopping.changed() => {}
+                }
+                continue;
+            }
             let store = app.store.clone();
             let claimed = tokio::task::spawn_blocking(move || store.claim(now_ms())).await;
             match claimed {
                 Ok(Ok(Some(delivery))) => self.handle(&app, delivery).await,
                 Ok(Ok(None)) => {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), app.wake.notified()).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(Duration::from_secs(1), app.wake.notified()) => {}
+                        _ = stopping.changed() => {}
+                    }
                 }
                 Ok(Err(e)) => {
                     tracing::error!(worker = worker_no, error = %e, "cannot claim deliveries");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = stopping.changed() => {}
+                    }
                 }
                 Err(e) => tracing::error!(worker = worker_no, error = %e, "claim task failed"),
             }
         }
+        tracing::info!(worker = worker_no, "worker stopped");
     }
 
     async fn handle(&self, app: &AppState, delivery: Delivery) {
@@ -94,13 +115,24 @@ impl Worker {
         match outcome {
             Ok(applied) => {
                 tracing::info!(delivery = id, applied, "delivery done");
+                app.outage.gitlab_up();
                 Metrics::inc(&app.metrics.processed);
                 let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
             }
             Err(e) => {
                 let msg = e.to_string();
-                let state = tokio::task::spawn_blocking(move || {
-                    store.mark_failed(id, attempts, MAX_ATTEMPTS, &msg)
+                let blame = blame(&e);
+                let delay = match blame {
+                    Blame::GitLabDown => app.outage.gitlab_down(&app.backoff),
+                    Blame::Transient => app.backoff.retry_delay(1),
+                    Blame::Delivery => app.backoff.retry_delay(attempts),
+                };
+                let delay_ms = delay.as_millis() as i64;
+                let state = tokio::task::spawn_blocking(move || match blame {
+                    Blame::Delivery => {
+                        store.mark_failed_after(id, attempts, MAX_ATTEMPTS, &msg, delay_ms)
+                    }
+                    _ => store.defer(id, &msg, delay_ms).map(|()| State::Failed),
                 })
                 .await
                 .ok()
@@ -108,9 +140,12 @@ impl Worker {
                 if state == Some(State::Dead) {
                     Metrics::inc(&app.metrics.dead);
                     tracing::error!(delivery = id, attempts, error = %e, "delivery is dead; see `smeflow deliveries show {id}`");
-                } else {
+                } else if blame == Blame::Delivery {
                     Metrics::inc(&app.metrics.failed);
                     tracing::warn!(delivery = id, attempts, error = %e, "delivery failed; will retry");
+                } else {
+                    Metrics::inc(&app.metrics.deferred);
+                    tracing::warn!(delivery = id, retry_in_ms = delay_ms, error = %e, "delivery deferred; this attempt does not count");
                 }
             }
         }
@@ -155,6 +190,8 @@ impl Worker {
             .collect();
         if !touched.is_empty() && (!changes.is_empty() || event.can_move_between_themes()) {
             let _one_at_a_time = rt.themes.lock().await;
+            let _across_replicas =
+                crate::store::lease::theme_epics_lease(&app.store, project).await?;
             let mut issues: HashMap<u64, Issue> = HashMap::new();
             for theme in &touched {
                 let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;

@@ -12,6 +12,15 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod backend;
+pub mod lease;
+pub mod migrate;
+pub mod postgres;
+pub mod queue;
+pub mod schema;
+
+pub use backend::Store;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS deliveries (
     id              INTEGER PRIMARY KEY,
@@ -28,6 +37,26 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (state, next_attempt_at);
+-- The claim reads the next due delivery straight off this index instead of sorting the backlog
+-- (which it did while holding the write lock).
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at, id)
+    WHERE state IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_busy ON deliveries (project_path, issue_iid)
+    WHERE state = 'in_progress';
+-- Named leases (e.g. `area:<project>`): who holds them and until when. In the store rather than
+-- in OS file locks so they hold across machines once the store is shared.
+CREATE TABLE IF NOT EXISTS leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+-- One row, written by the readiness probe: a write at least as large as a delivery, which
+-- fails when the disk has no room for one.
+CREATE TABLE IF NOT EXISTS probe (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    at          INTEGER NOT NULL,
+    pad         BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id          INTEGER PRIMARY KEY,
     at          INTEGER NOT NULL,
@@ -140,6 +169,14 @@ pub enum StoreError {
     },
     #[error("the store's writer has stopped")]
     WriterGone,
+    #[error("database {url}: {message}")]
+    Postgres { url: String, message: String },
+    #[error("the store {store} has schema version {found}, newer than this smeflow understands (up to {supported}): a newer smeflow has migrated it — upgrade smeflow here too instead of running an older one against it")]
+    NewerSchema {
+        store: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -153,37 +190,41 @@ type InsertReply = oneshot::Sender<Result<bool>>;
 
 /// Cheap to clone; the writer thread lives as long as any clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::SyncSender<(NewDelivery, InsertReply)>,
+    watch: std::sync::Arc<queue::FileWatch>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the store and starts its intake writer.
-    pub fn open(path: &Path) -> Result<Store> {
-        let conn = open_conn(path)?;
-        conn.execute_batch(SCHEMA).map_err(|e| sql(path, e))?;
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let mut conn = open_conn(path)?;
+        migrate_sqlite(&mut conn, path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
             .map_err(|e| sql(path, e))?;
         let (tx, rx) = mpsc::sync_channel::<(NewDelivery, InsertReply)>(4096);
         let writer_path = path.to_path_buf();
+        let watch = std::sync::Arc::new(queue::FileWatch::new(path));
+        let writer_watch = watch.clone();
         let alive = std::sync::Arc::new(());
-        let watch = std::sync::Arc::downgrade(&alive);
+        let writer_alive = std::sync::Arc::downgrade(&alive);
         std::thread::Builder::new()
             .name("smeflow-store-writer".into())
             .spawn(move || {
                 let _alive = alive;
-                writer_loop(conn, &writer_path, rx)
+                writer_loop(conn, &writer_path, rx, &writer_watch)
             })
             .expect("spawn store writer");
         let checkpoint_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("smeflow-store-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_path, watch))
+            .spawn(move || checkpoint_loop(checkpoint_path, writer_alive))
             .expect("spawn store checkpointer");
-        Ok(Store {
+        Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: tx,
+            watch,
         })
     }
 
@@ -236,7 +277,7 @@ impl Store {
         .map_err(|e| sql(&self.path, e))
     }
 
-    /// Claims the oldest ready delivery whose issue no other worker is processing.
+    /// Claims the delivery due first whose issue no other worker is processing.
     pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
         let mut c = self.connect()?;
         let tx = c
@@ -251,7 +292,7 @@ impl Store {
                          SELECT 1 FROM deliveries o
                          WHERE o.state = 'in_progress' AND o.project_path IS d.project_path
                            AND o.issue_iid IS d.issue_iid AND d.issue_iid IS NOT NULL)
-                     ORDER BY id LIMIT 1"
+                     ORDER BY next_attempt_at, id LIMIT 1"
                 ),
                 params![now],
                 row_to_delivery,
@@ -440,6 +481,19 @@ impl Store {
             .map_err(|e| sql(&self.path, e))
     }
 
+    /// When the last sync of this project started (`None`: never synced). The worker reloads
+    /// the theme classifier's examples from the snapshot when this moves.
+    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        let c = self.connect()?;
+        c.query_row(
+            "SELECT last_sync FROM sync_state WHERE project = ?1",
+            params![project],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| sql(&self.path, e))
+    }
+
     /// The last sync's start and the issues it kept, parsed row by row (a row that no longer
     /// parses is skipped: the next full pass reads that issue again).
     pub fn snapshot<T: serde::de::DeserializeOwned>(
@@ -503,38 +557,6 @@ impl Store {
         )
         .map_err(|e| sql(&self.path, e))?;
         tx.commit().map_err(|e| sql(&self.path, e))
-    }
-
-    /// Records an applied change: the audit log, and what later decisions need to know (themes
-    /// smeflow guessed, notes it wrote). Failures are logged, never fatal: GitLab already has
-    /// the change.
-    pub fn remember_applied(&self, source: &str, project: &str, change: &crate::plan::Change) {
-        use crate::plan::Change;
-        let line = change.to_string();
-        let mut outcome = self.audit(source, project, line.lines().next().unwrap_or_default());
-        match change {
-            Change::EditIssueLabels { iid, add, .. } => {
-                for theme in add
-                    .iter()
-                    .filter(|l| crate::config::label_scope(l) == Some("Theme"))
-                {
-                    outcome = outcome.and(self.record_auto_label(project, *iid, theme));
-                }
-            }
-            Change::AddNote { iid, body, .. } => {
-                if let Some(marker) = body
-                    .lines()
-                    .next()
-                    .filter(|l| l.starts_with("<!-- smeflow:"))
-                {
-                    outcome = outcome.and(self.record_note(project, *iid, marker));
-                }
-            }
-            _ => {}
-        }
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "cannot record an applied change in the store");
-        }
     }
 
     /// smeflow wrote a note carrying this marker (so a sync need not read the issue's notes).
@@ -641,6 +663,28 @@ fn open_conn(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Brings the file to the newest schema (a store from before versioning counts as version 0:
+/// version 1 only creates what is missing), or refuses one a newer smeflow has migrated.
+fn migrate_sqlite(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| sql(path, e))?;
+    tx.execute_batch(schema::VERSION_TABLE)
+        .map_err(|e| sql(path, e))?;
+    let current: i64 = tx
+        .query_row(schema::CURRENT_VERSION, [], |r| r.get(0))
+        .map_err(|e| sql(path, e))?;
+    for step in schema::pending(&path.display().to_string(), current)? {
+        tx.execute_batch(step.sqlite).map_err(|e| sql(path, e))?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            params![step.version],
+        )
+        .map_err(|e| sql(path, e))?;
+    }
+    tx.commit().map_err(|e| sql(path, e))
+}
+
 /// Copies the WAL back into the database in the background. The writer's own automatic
 /// checkpoints would stall intake for tens of milliseconds; a passive checkpoint from here
 /// never blocks it.
@@ -655,7 +699,12 @@ fn checkpoint_loop(path: PathBuf, writer_alive: std::sync::Weak<()>) {
 }
 
 /// Takes everything queued, inserts it in one transaction, commits, then answers each sender.
-fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<(NewDelivery, InsertReply)>) {
+fn writer_loop(
+    mut conn: Connection,
+    path: &Path,
+    rx: mpsc::Receiver<(NewDelivery, InsertReply)>,
+    watch: &queue::FileWatch,
+) {
     const MAX_BATCH: usize = 512;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -665,7 +714,18 @@ fn writer_loop(mut conn: Connection, path: &Path, rx: mpsc::Receiver<(NewDeliver
                 Err(_) => break,
             }
         }
-        let outcome = insert_batch(&mut conn, &batch);
+        let outcome = insert_batch(&mut conn, &batch).and_then(|inserted| {
+            // Committed into a file that is no longer at the path: a restart would never see
+            // these deliveries, so they must not be acknowledged.
+            if watch.same_file(path) {
+                Ok(inserted)
+            } else {
+                Err(rusqlite::Error::InvalidParameterName(
+                    queue::NotReady::FileReplaced.to_string(),
+                ))
+            }
+        });
+        watch.commit_outcome(outcome.is_ok());
         match outcome {
             Ok(inserted) => {
                 for ((_, reply), new) in batch.into_iter().zip(inserted) {
@@ -712,21 +772,6 @@ fn insert_batch(
     }
     tx.commit()?;
     Ok(out)
-}
-
-impl Store {
-    /// When the last sync of this project started (`None`: never synced). The worker reloads
-    /// the theme classifier's examples from the snapshot when this moves.
-    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
-        let c = self.connect()?;
-        c.query_row(
-            "SELECT last_sync FROM sync_state WHERE project = ?1",
-            params![project],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| sql(&self.path, e))
-    }
 }
 
 #[cfg(test)]

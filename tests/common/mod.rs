@@ -34,7 +34,13 @@ pub fn smeflow(sim: &Simulator) -> Command {
         .env("GITLAB_TOKEN", TOKEN)
         .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
         .env("SMEFLOW_CONFIG", repo().join("smeflow.toml"))
-        .env("SMEFLOW_RETRY_BASE_MS", "10");
+        .env("SMEFLOW_RETRY_BASE_MS", "10")
+        // Where bootstrap-area keeps its per-area leases: outside the repository. Runs against
+        // different simulators never share a lease (its name holds GitLab's URL).
+        .env(
+            "SMEFLOW_STATE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smeflow-tests.db"),
+        );
     cmd
 }
 

@@ -1,0 +1,267 @@
+//! `smeflow store migrate`: copies a SQLite store into PostgreSQL — deliveries in every state,
+//! the audit log, the issue memory (notes written, labels smeflow added), overrides and sync
+//! snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
+//! idempotency key, audit lines by their origin in the SQLite file, the rest by primary key,
+//! and rows the replicas have written since are never overwritten.
+
+use super::postgres::PgStore;
+use super::{Result, StoreError};
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What one table's copy did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub what: &'static str,
+    pub copied: u64,
+    pub already_there: u64,
+    /// Deliveries only: how many of each state were copied.
+    pub by_state: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "there is no SQLite store at {0}: pass --from with the file `serve` used (its --state)"
+    )]
+    NoSource(String),
+    #[error("{0}")]
+    InUse(#[from] super::queue::OwnerError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+fn sqlite_err(path: &Path, e: rusqlite::Error) -> StoreError {
+    super::sql(path, e)
+}
+
+/// Copies everything from the SQLite file at `from` into the PostgreSQL store at `to`.
+pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Moved>, MigrateError> {
+    if !from.is_file() {
+        return Err(MigrateError::NoSource(from.display().to_string()));
+    }
+    // A `serve` still writing the file would add deliveries after we read it.
+    let _owner = super::queue::lock_owner(from)?;
+    // Opening brings an older file to the current schema first, so every column read exists.
+    drop(super::SqliteStore::open(from)?);
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| sqlite_err(from, e))?;
+    let pg = PgStore::open(to)?;
+    let mut moved = Vec::new();
+    moved.push(deliveries(&src, from, &pg)?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "audit log",
+        "SELECT id, at, source, project, change FROM audit ORDER BY id",
+        5,
+        "INSERT INTO audit (at, source, project, change, origin)
+         VALUES ($2::bigint, $3, $4, $5, 'sqlite:' || $1::bigint::text || ':' || $2::bigint::text)
+         ON CONFLICT (origin) DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "notes written",
+        "SELECT project, issue_iid, marker FROM notes_written",
+        3,
+        "INSERT INTO notes_written (project, issue_iid, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "labels smeflow added",
+        "SELECT project, issue_iid, label, at FROM auto_labels",
+        4,
+        "INSERT INTO auto_labels (project, issue_iid, label, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "overrides",
+        "SELECT project, issue_iid, label, by_user, at FROM overrides",
+        5,
+        "INSERT INTO overrides (project, issue_iid, label, by_user, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "sync snapshots (issues)",
+        "SELECT project, issue_iid, issue FROM issue_snapshot",
+        3,
+        "INSERT INTO issue_snapshot (project, issue_iid, issue) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "sync snapshots (last sync)",
+        "SELECT project, last_sync FROM sync_state",
+        2,
+        "INSERT INTO sync_state (project, last_sync) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )?);
+    Ok(moved)
+}
+
+/// A SQLite value as PostgreSQL will take it: integers as BIGINT, text as TEXT.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    fn param(&self) -> &(dyn r2d2_postgres::postgres::types::ToSql + Sync) {
+        match self {
+            Value::Int(v) => v,
+            Value::Text(v) => v,
+        }
+    }
+}
+
+fn read_rows(src: &Connection, from: &Path, query: &str, width: usize) -> Result<Vec<Vec<Value>>> {
+    let mut stmt = src.prepare(query).map_err(|e| sqlite_err(from, e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            (0..width)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Integer(v) => Value::Int(v),
+                        other => Value::Text(other.as_str().unwrap_or_default().to_string()),
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| sqlite_err(from, e))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|e| sqlite_err(from, e))
+}
+
+fn copy_rows(
+    src: &Connection,
+    from: &Path,
+    pg: &PgStore,
+    what: &'static str,
+    query: &str,
+    width: usize,
+    insert: &str,
+) -> Result<Moved> {
+    let rows = read_rows(src, from, query, width)?;
+    let mut moved = Moved {
+        what,
+        ..Moved::default()
+    };
+    pg.run(|c| {
+        let mut tx = c.transaction()?;
+        let stmt = tx.prepare(insert)?;
+        for row in &rows {
+            let params: Vec<_> = row.iter().map(Value::param).collect();
+            if tx.execute(&stmt, &params)? == 1 {
+                moved.copied += 1;
+            } else {
+                moved.already_there += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })?;
+    Ok(moved)
+}
+
+/// Deliveries keep their state, attempts and times; one left in progress by a process that
+/// died is pending again (as its own restart would have made it).
+fn deliveries(src: &Connection, from: &Path, pg: &PgStore) -> Result<Moved> {
+    let mut stmt = src
+        .prepare(
+            "SELECT dedupe_key, event, project_path, issue_iid, body, state, attempts, last_error,
+                    received_at, next_attempt_at, updated_at FROM deliveries ORDER BY id",
+        )
+        .map_err(|e| sqlite_err(from, e))?;
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Vec<u8>,
+        String,
+        i64,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sqlite_err(from, e))?;
+    let mut moved = Moved {
+        what: "deliveries",
+        ..Moved::default()
+    };
+    pg.run(|c| {
+        let mut tx = c.transaction()?;
+        let stmt = tx.prepare(
+            "INSERT INTO deliveries (dedupe_key, event, project_path, issue_iid, body, state, attempts,
+                 last_error, received_at, next_attempt_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING",
+        )?;
+        for (key, event, path, iid, body, state, attempts, error, received, next, updated) in &rows
+        {
+            let state = if state == "in_progress" { "pending" } else { state.as_str() };
+            let n = tx.execute(
+                &stmt,
+                &[key, event, path, iid, body, &state, attempts, error, received, next, updated],
+            )?;
+            if n == 1 {
+                moved.copied += 1;
+                *moved.by_state.entry(state.to_string()).or_default() += 1;
+            } else {
+                moved.already_there += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })?;
+    Ok(moved)
+}
+
+/// The summary `store migrate` prints.
+pub fn summary(from: &Path, to: &str, moved: &[Moved]) -> String {
+    let mut out = format!(
+        "copied from {} to {}:\n",
+        from.display(),
+        super::postgres::redact(to)
+    );
+    for m in moved {
+        let states = if m.by_state.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = m.by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            format!(" ({})", parts.join(", "))
+        };
+        out.push_str(&format!(
+            "  {:<27} {:>6} copied{states}, {} already there\n",
+            m.what, m.copied, m.already_there
+        ));
+    }
+    out
+}

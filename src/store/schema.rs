@@ -1,0 +1,119 @@
+//! One migration system for both backends: a numbered list of schema steps, each written once
+//! per SQL dialect, and a `schema_version` table that says how far a store has come. Every
+//! start applies what is missing and refuses a store migrated by a newer smeflow, so an old
+//! replica left running during a rolling upgrade stops with a message instead of misreading
+//! rows it does not understand.
+
+use super::StoreError;
+
+/// The newest schema this build understands.
+pub const LATEST: i64 = 1;
+
+pub struct Migration {
+    pub version: i64,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: super::SCHEMA,
+    postgres: POSTGRES_V1,
+}];
+
+pub const VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
+
+pub const CURRENT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+
+/// The migrations a store at `current` still needs, or the refusal when it is newer than us.
+pub fn pending(store: &str, current: i64) -> Result<&'static [Migration], StoreError> {
+    if current > LATEST {
+        return Err(StoreError::NewerSchema {
+            store: store.to_string(),
+            found: current,
+            supported: LATEST,
+        });
+    }
+    let first = MIGRATIONS
+        .iter()
+        .position(|m| m.version > current)
+        .unwrap_or(MIGRATIONS.len());
+    Ok(&MIGRATIONS[first..])
+}
+
+/// The PostgreSQL form of version 1. Differences from SQLite: BIGSERIAL ids, BYTEA bodies,
+/// the claim's lease (`claimed_by`, `lease_until`) that lets another replica take over the
+/// work of one that died, and `audit.origin`, the key that makes `store migrate` re-runnable.
+const POSTGRES_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              BIGSERIAL PRIMARY KEY,
+    dedupe_key      TEXT NOT NULL UNIQUE,
+    event           TEXT NOT NULL,
+    project_path    TEXT,
+    issue_iid       BIGINT,
+    body            BYTEA NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    received_at     BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    claimed_by      TEXT,
+    lease_until     BIGINT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at, id)
+    WHERE state IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_busy ON deliveries (project_path, issue_iid)
+    WHERE state = 'in_progress';
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state);
+CREATE TABLE IF NOT EXISTS leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS probe (
+    id          BIGINT PRIMARY KEY CHECK (id = 1),
+    at          BIGINT NOT NULL,
+    pad         BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id          BIGSERIAL PRIMARY KEY,
+    at          BIGINT NOT NULL,
+    source      TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    change      TEXT NOT NULL,
+    origin      TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS auto_labels (
+    project     TEXT NOT NULL,
+    issue_iid   BIGINT NOT NULL,
+    label       TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    PRIMARY KEY (project, issue_iid, label)
+);
+CREATE TABLE IF NOT EXISTS issue_snapshot (
+    project     TEXT NOT NULL,
+    issue_iid   BIGINT NOT NULL,
+    issue       TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid)
+);
+CREATE TABLE IF NOT EXISTS sync_state (
+    project     TEXT PRIMARY KEY,
+    last_sync   BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notes_written (
+    project     TEXT NOT NULL,
+    issue_iid   BIGINT NOT NULL,
+    marker      TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid, marker)
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    project     TEXT NOT NULL,
+    issue_iid   BIGINT NOT NULL,
+    label       TEXT NOT NULL,
+    by_user     TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    PRIMARY KEY (project, issue_iid, label)
+);
+"#;
