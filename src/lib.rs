@@ -7,7 +7,6 @@ pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
-pub mod program_report;
 pub mod progress;
 pub mod report;
 pub mod service;

@@ -267,11 +267,11 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     println!("\n== 9. smeflow report --program (every area side by side)");
     let since = now - chrono::Duration::days(30);
     let (inputs, _) =
-        crate::program_report::run::read(&gl, &catalog, since - (chrono::Utc::now() - since))
+        crate::report::program::run::read(&gl, &catalog, since - (chrono::Utc::now() - since))
             .await
             .map_err(failure)?;
-    let report = crate::program_report::compute(&inputs, since, chrono::Utc::now());
-    print!("{}", crate::program_report::render_markdown(&report));
+    let report = crate::report::program::compute(&inputs, since, chrono::Utc::now());
+    print!("{}", crate::report::program::render_markdown(&report));
 
     // The dashboard: the demo makes up its token, as a person would set SMEFLOW_DASHBOARD_TOKEN.
     let token = format!("demo-dashboard-{}", rand::random::<u64>());

@@ -649,7 +649,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
 }
 
 async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
-    use crate::program_report::{self as program, run::ProgramReportError};
+    use crate::report::program::{self, run::ProgramReportError};
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),
