@@ -329,7 +329,9 @@ async fn request_life(
 ) -> Result<(), Failure> {
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     let project = area.project_full_path(&group);
-    let meeting = (chrono::Utc::now() + chrono::Duration::hours(30))
+    // Half an hour more than the 30 the demo announces: the meeting is written to the minute,
+    // so the lead time smeflow reads is 30 hours whatever second the demo starts at.
+    let meeting = (chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30))
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
