@@ -8,8 +8,8 @@
 //! `fn check(input: &RuleInput) -> Wants` (and its unit tests), added to [`RULES`] at the point
 //! in the order where it should run. A rule sees the issue as the rules before it left it
 //! (`input.labels`, `input.adding`) and says what it wants: labels to add or remove, with a
-//! reason for the one label edit, and notes or issues to create. `plan` merges them; a rule
-//! never edits another rule's result. The rules today, in order:
+//! reason for the one label edit, and notes or issues to create. `plan` merges them (a later
+//! rule's removal wins over an earlier rule's addition). The rules today, in order:
 //!
 //! | file | what it wants |
 //! | --- | --- |
