@@ -376,9 +376,9 @@ pub mod run {
     use crate::config::Catalog;
     use crate::gitlab::types::Note;
     use crate::gitlab::{GitLab, GitLabError};
-    use crate::plan::exec::{ApplyError, Executor};
     use crate::plan::Change;
     use crate::policy::request::route::{seed_iids, ENABLEMENT, KNOWLEDGE_BASE};
+    use crate::reconcile::apply::{ApplyError, Executor};
 
     #[derive(Debug, thiserror::Error)]
     pub enum ProgramReportError {

@@ -2,14 +2,15 @@
 //! 2 usage or configuration error).
 
 pub mod demo;
+pub mod progress;
 pub mod promote;
 
-use crate::bootstrap::{self, BootstrapError};
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
-use crate::plan::exec::Executor;
 use crate::plan::HookSecrets;
 use crate::policy::provision;
+use crate::reconcile::apply::Executor;
+use crate::reconcile::provision::{self as bootstrap, BootstrapError};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -567,11 +568,11 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
                 .map_err(|e| Failure::runtime(e.to_string()))?,
         )
     };
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::reconcile::area::SyncOptions {
         dry_run: args.dry_run,
         full: args.full,
-        progress: true,
     };
+    let progress = progress::Terminal::default();
     let mut out = std::io::stdout();
     let mut skipped = 0;
     for area in areas {
@@ -583,16 +584,23 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced =
-            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-                .await
-                .map_err(|e| match e {
-                    crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
-                    crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
-                        Failure::usage(e.to_string())
-                    }
-                    other => Failure::runtime(other.to_string()),
-                });
+        let synced = crate::reconcile::area::sync_area(
+            &gl,
+            &catalog,
+            &policy,
+            store.as_ref(),
+            &opts,
+            &progress,
+            &mut out,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::reconcile::area::SyncError::NoProject(_) => Failure::usage(e.to_string()),
+            crate::reconcile::area::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
+                Failure::usage(e.to_string())
+            }
+            other => Failure::runtime(other.to_string()),
+        });
         for l in lease {
             l.release().await;
         }
@@ -964,7 +972,7 @@ pub(crate) async fn provision_area(
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = crate::progress::bar(total);
+    let bar = progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {

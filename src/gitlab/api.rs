@@ -360,14 +360,19 @@ impl GitLab {
         .map(drop)
     }
 
-    /// Puts an issue (by its global id) into an epic.
-    pub async fn add_epic_issue(&self, group: &str, epic_iid: u64, issue_id: u64) -> Result<()> {
-        self.post::<Value>(
+    /// Puts an issue (by its global id) into an epic; returns the link's epic_issue_id, which
+    /// taking it out again needs (doc/api/epic_issues.md: the answer's `id`).
+    pub async fn add_epic_issue(&self, group: &str, epic_iid: u64, issue_id: u64) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Assigned {
+            id: u64,
+        }
+        self.post::<Assigned>(
             &format!("/groups/{}/epics/{epic_iid}/issues/{issue_id}", enc(group)),
             &json!({}),
         )
         .await
-        .map(drop)
+        .map(|a| a.id)
     }
 
     pub async fn remove_epic_issue(
@@ -457,7 +462,7 @@ impl GitLab {
             .await
     }
 
-    /// `body` is the hook's settings with its secrets (see `plan::exec`).
+    /// `body` is the hook's settings with its secrets (see `reconcile::apply`).
     pub async fn create_hook(&self, project: &str, body: &Value) -> Result<Hook> {
         self.post(&format!("/projects/{}/hooks", enc(project)), body)
             .await
