@@ -35,6 +35,41 @@ pub struct ThemeScope<'a> {
     pub memory: Option<&'a Store>,
 }
 
+/// The themes one issue touches: among the area's, those it had, has after this run's label
+/// changes (`after`), or an event just took off it.
+pub fn touched(
+    area_themes: &[String],
+    before: &[String],
+    after: &[String],
+    removed: &[String],
+) -> Vec<String> {
+    area_themes
+        .iter()
+        .filter(|t| before.contains(t) || after.contains(t) || removed.contains(t))
+        .cloned()
+        .collect()
+}
+
+/// The webhook path: the containers of the themes `scope` names, reading only the issues that
+/// carry those themes (not the whole area). `labels_now` are the issue's labels after this
+/// run's changes.
+pub async fn plan_for_issue(
+    gl: &GitLab,
+    scope: &ThemeScope<'_>,
+    issue: &Issue,
+    labels_now: Vec<String>,
+) -> Result<ThemeContainers, ReadError> {
+    let mut issues: HashMap<u64, Issue> = HashMap::new();
+    for theme in scope.themes {
+        let with_theme = gl.issues_with_labels(scope.project, &[theme]).await?;
+        issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
+    }
+    issues.insert(issue.iid, issue.clone());
+    let listed: Vec<&Issue> = issues.values().collect();
+    let projected = HashMap::from([(issue.iid, labels_now)]);
+    plan(gl, scope, &listed, &projected).await
+}
+
 /// The theme containers (epics, or tracking issues without them) and what they need.
 pub struct ThemeContainers {
     pub backend: Backend,

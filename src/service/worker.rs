@@ -182,28 +182,16 @@ impl Worker {
         let mut applied = self.apply(app, project, &source, &changes, |_| {}).await?;
         // Then the theme epics, from the labels the issue has now.
         let labels_now = crate::plan::labels_after(&issue.labels, &changes);
-        let removed_by_event = event.labels_removed();
-        let touched: Vec<String> = rt
-            .policy
-            .themes
-            .iter()
-            .filter(|t| {
-                issue.labels.contains(t) || labels_now.contains(t) || removed_by_event.contains(t)
-            })
-            .cloned()
-            .collect();
+        let touched = themes::touched(
+            &rt.policy.themes,
+            &issue.labels,
+            &labels_now,
+            &event.labels_removed(),
+        );
         if !touched.is_empty() && (!changes.is_empty() || event.can_move_between_themes()) {
             let _one_at_a_time = rt.themes.lock().await;
             let _across_replicas =
                 crate::store::lease::theme_epics_lease(&app.store, project).await?;
-            let mut issues: HashMap<u64, Issue> = HashMap::new();
-            for theme in &touched {
-                let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;
-                issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
-            }
-            issues.insert(issue.iid, issue.clone());
-            let listed: Vec<&Issue> = issues.values().collect();
-            let projected = HashMap::from([(issue.iid, labels_now)]);
             let scope = ThemeScope {
                 group: &self.group,
                 project,
@@ -213,7 +201,7 @@ impl Worker {
                 themes: &touched,
                 memory: Some(&app.store),
             };
-            let themes = themes::plan(&self.gitlab, &scope, &listed, &projected).await?;
+            let themes = themes::plan_for_issue(&self.gitlab, &scope, &issue, labels_now).await?;
             if let Some(w) = themes.warning() {
                 if !self.told_no_epics.swap(true, Ordering::Relaxed) {
                     tracing::warn!("{w}");
