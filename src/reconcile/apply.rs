@@ -4,14 +4,13 @@
 //! `record` tells the store what a write means for later decisions (the store itself does not
 //! interpret changes).
 
-use crate::gitlab::api::{CommitAction, NewProject};
+use crate::gitlab::api::{CommitAction, HookSettings, NewProject};
 use crate::gitlab::types::{Board, BoardList, Hook, Label};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::{Backend, Change, FileAction, HookSecrets, HookSpec};
 use crate::policy::issue::THEME_SCOPE;
 use crate::store::Store;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Writes on different issues in flight at once. GitLab.com takes 150–400 ms a write: one at a
@@ -476,16 +475,20 @@ impl<'a> Executor<'a> {
                 gl.move_board_list(project, board_id, list_id, *to).await
             }
             Change::CreateHook { project, hook } => {
-                let body = self.hook_body(hook)?;
-                let created = gl.create_hook(project, &body).await?;
+                let secrets = self.hook_secrets()?;
+                let created = gl
+                    .create_hook(project, &hook_settings(hook, secrets))
+                    .await?;
                 self.check_signing(&created)
             }
             Change::UpdateHook {
                 project, id, hook, ..
             } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
-                let body = self.hook_body(hook)?;
-                let updated = gl.update_hook(project, *id, &body).await?;
+                let secrets = self.hook_secrets()?;
+                let updated = gl
+                    .update_hook(project, *id, &hook_settings(hook, secrets))
+                    .await?;
                 self.check_signing(&updated)
             }
         }
@@ -610,23 +613,16 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn hook_body(&self, hook: &HookSpec) -> Result<Value, GitLabError> {
-        let Some(secrets) = self.webhook_secrets.as_ref().filter(|s| !s.is_empty()) else {
-            return Err(GitLabError::Rejected {
+    fn hook_secrets(&self) -> Result<&HookSecrets, GitLabError> {
+        self.webhook_secrets
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| GitLabError::Rejected {
                 method: "-".into(),
                 path: "hooks".into(),
                 status: 0,
                 message: "no webhook secret: set SMEFLOW_WEBHOOK_SECRET".into(),
-            });
-        };
-        let mut body = serde_json::to_value(hook).expect("hook spec serialises");
-        if let Some(token) = &secrets.token {
-            body["token"] = json!(token.expose());
-        }
-        if let Some(key) = &secrets.signing_token {
-            body["signing_token"] = json!(key.expose());
-        }
-        Ok(body)
+            })
     }
 
     /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
@@ -861,5 +857,20 @@ fn not_found(what: &str, name: &str) -> GitLabError {
         method: "GET".into(),
         path: what.into(),
         message: format!("`{name}` is not there"),
+    }
+}
+
+/// The hook as GitLab takes it, with the secrets added only here, as the request is sent.
+fn hook_settings<'a>(hook: &'a HookSpec, secrets: &'a HookSecrets) -> HookSettings<'a> {
+    HookSettings {
+        url: &hook.url,
+        issues_events: hook.issues_events,
+        confidential_issues_events: hook.confidential_issues_events,
+        note_events: hook.note_events,
+        confidential_note_events: hook.confidential_note_events,
+        push_events: hook.push_events,
+        enable_ssl_verification: hook.enable_ssl_verification,
+        token: secrets.token.as_ref().map(|t| t.expose()),
+        signing_token: secrets.signing_token.as_ref().map(|k| k.expose()),
     }
 }
