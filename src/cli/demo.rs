@@ -209,14 +209,22 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         area.slug
     );
     let policy = crate::policy::AreaPolicy::new(&catalog, area);
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::reconcile::area::SyncOptions {
         dry_run: false,
         full: false,
-        progress: false,
     };
-    crate::sync::sync_area(&gl, &catalog, &policy, Some(&app.store), &opts, &mut out)
-        .await
-        .map_err(failure)?;
+    let quiet = crate::reconcile::Quiet;
+    crate::reconcile::area::sync_area(
+        &gl,
+        &catalog,
+        &policy,
+        Some(&app.store),
+        &opts,
+        &quiet,
+        &mut out,
+    )
+    .await
+    .map_err(failure)?;
 
     println!("\n== 6. The PM Review board");
     let issues = sim.issues(&project);
@@ -367,7 +375,7 @@ async fn request_life(
     for c in &changes {
         println!("   {c}");
     }
-    crate::plan::exec::Executor::new(gl, None)
+    crate::reconcile::apply::Executor::new(gl, None)
         .apply(&changes, |_, _| {})
         .await
         .map_err(failure)?;

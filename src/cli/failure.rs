@@ -4,7 +4,7 @@
 //! configuration, the environment, or the command line.
 
 use crate::gitlab::GitLabError;
-use crate::plan::exec::ApplyError;
+use crate::reconcile::apply::ApplyError;
 
 /// Why a command failed, which decides its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +84,9 @@ impl From<ApplyError> for Failure {
     }
 }
 
-impl From<crate::bootstrap::BootstrapError> for Failure {
-    fn from(e: crate::bootstrap::BootstrapError) -> Failure {
-        use crate::bootstrap::BootstrapError;
+impl From<crate::reconcile::provision::BootstrapError> for Failure {
+    fn from(e: crate::reconcile::provision::BootstrapError) -> Failure {
+        use crate::reconcile::provision::BootstrapError;
         match e {
             BootstrapError::GroupNotFound { .. } => Failure::usage(e.to_string()),
             BootstrapError::GitLab(e) => e.into(),
@@ -94,9 +94,9 @@ impl From<crate::bootstrap::BootstrapError> for Failure {
     }
 }
 
-impl From<crate::sync::SyncError> for Failure {
-    fn from(e: crate::sync::SyncError) -> Failure {
-        use crate::sync::SyncError;
+impl From<crate::reconcile::area::SyncError> for Failure {
+    fn from(e: crate::reconcile::area::SyncError) -> Failure {
+        use crate::reconcile::area::SyncError;
         match e {
             // The area has no project yet: bootstrap it first.
             SyncError::NoProject(_) => Failure::usage(e.to_string()),
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn gitlab_failing_is_worth_running_again_and_the_other_areas_go_on() {
-        let f = Failure::from(crate::bootstrap::BootstrapError::GitLab(
+        let f = Failure::from(crate::reconcile::provision::BootstrapError::GitLab(
             GitLabError::Server {
                 method: "GET".into(),
                 path: "/projects/1/labels".into(),
@@ -189,17 +189,17 @@ mod tests {
 
     #[test]
     fn a_missing_group_or_project_is_something_to_fix() {
-        let group = crate::bootstrap::BootstrapError::GroupNotFound {
+        let group = crate::reconcile::provision::BootstrapError::GroupNotFound {
             group: "sme".into(),
             config: "smeflow.toml".into(),
         };
         assert_eq!(Failure::from(group).code(), 2);
-        let project = crate::sync::SyncError::NoProject(crate::bootstrap::NotBootstrapped(
-            "sme/ai-sme".into(),
-        ));
+        let project = crate::reconcile::area::SyncError::NoProject(
+            crate::reconcile::provision::NotBootstrapped("sme/ai-sme".into()),
+        );
         assert_eq!(Failure::from(project).code(), 2);
         assert_eq!(
-            Failure::from(crate::sync::SyncError::GitLab(rejected())).code(),
+            Failure::from(crate::reconcile::area::SyncError::GitLab(rejected())).code(),
             2
         );
     }

@@ -3,16 +3,17 @@
 
 pub mod demo;
 mod failure;
+pub mod progress;
 pub mod promote;
 
 pub use failure::{Failure, FailureKind};
 
-use crate::bootstrap;
 use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, RetryPolicy, Token};
-use crate::plan::exec::Executor;
 use crate::plan::HookSecrets;
 use crate::policy::provision;
+use crate::reconcile::apply::Executor;
+use crate::reconcile::provision as bootstrap;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -539,11 +540,11 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
                 .map_err(|e| Failure::runtime(e.to_string()))?,
         )
     };
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::reconcile::area::SyncOptions {
         dry_run: args.dry_run,
         full: args.full,
-        progress: true,
     };
+    let progress = progress::Terminal::default();
     let mut out = std::io::stdout();
     let mut skipped = 0;
     for area in areas {
@@ -555,10 +556,17 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced =
-            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-                .await
-                .map_err(Failure::from);
+        let synced = crate::reconcile::area::sync_area(
+            &gl,
+            &catalog,
+            &policy,
+            store.as_ref(),
+            &opts,
+            &progress,
+            &mut out,
+        )
+        .await
+        .map_err(Failure::from);
         for l in lease {
             l.release().await;
         }
@@ -905,7 +913,7 @@ pub(crate) async fn provision_area(
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = crate::progress::bar(total);
+    let bar = progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {

@@ -7,15 +7,15 @@ use super::render::{render_markdown, render_svg};
 use crate::gitlab::types::parse_time;
 use crate::gitlab::types::Project;
 use crate::gitlab::{GitLab, GitLabError};
-use crate::plan::exec::{ApplyError, Executor};
 use crate::plan::{Change, FileAction, FileChange};
+use crate::reconcile::apply::{ApplyError, Executor};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
-    NoProject(#[from] crate::bootstrap::NotBootstrapped),
+    NoProject(#[from] crate::reconcile::provision::NotBootstrapped),
     #[error(transparent)]
     GitLab(#[from] GitLabError),
     #[error(transparent)]
@@ -32,7 +32,7 @@ pub async fn build(
     let info = gl
         .project(project)
         .await?
-        .ok_or_else(|| crate::bootstrap::NotBootstrapped(project.to_string()))?;
+        .ok_or_else(|| crate::reconcile::provision::NotBootstrapped(project.to_string()))?;
     let issues = gl.all_issues(project).await?;
     let mut first_assigned = BTreeMap::new();
     for i in issues

@@ -206,3 +206,30 @@ impl Store {
         }
     }
 }
+
+// TEMPORARY until the store10 branch lands: membership memory stand-ins.
+impl Store {
+    pub fn theme_link_ids(
+        &self,
+        _project: &str,
+        _container_iid: u64,
+    ) -> Result<std::collections::HashMap<u64, u64>> {
+        Ok(Default::default())
+    }
+    pub fn record_theme_links(
+        &self,
+        _project: &str,
+        _container_iid: u64,
+        _links: &[(u64, u64)],
+    ) -> Result<()> {
+        Ok(())
+    }
+    pub fn forget_theme_link(
+        &self,
+        _project: &str,
+        _container_iid: u64,
+        _issue_iid: u64,
+    ) -> Result<()> {
+        Ok(())
+    }
+}

@@ -7,10 +7,10 @@ use crate::config::Catalog;
 use crate::gitlab::types::Note;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::gitlab::{GitLab, GitLabError};
-use crate::plan::exec::{ApplyError, Executor};
 use crate::plan::Change;
 use crate::policy::request::route::{seed_iids, ENABLEMENT, KNOWLEDGE_BASE};
 use crate::policy::request::REQUEST_TYPE;
+use crate::reconcile::apply::{ApplyError, Executor};
 use chrono::{DateTime, Utc};
 
 #[derive(Debug, thiserror::Error)]
