@@ -226,3 +226,55 @@ fn the_command_reads_every_area_and_posts_one_review_issue() {
         .unwrap()
         .contains("### Requests that missed the 24-hour promise"));
 }
+
+#[test]
+fn areas_of_interest_are_listed_apart_with_their_activity_and_what_they_lack() {
+    let sim = gitlab();
+    smeflow(&sim)
+        .args(["bootstrap-area", "cicd"])
+        .assert()
+        .success();
+    let cicd = format!("{GROUP}/cicd-sme");
+    sim.seed_issue(
+        &cicd,
+        SeedIssue {
+            author: "sme-bot",
+            title: "Runner autoscaling on spot instances: notes from the pod",
+            description: "What we learned this week.\n",
+            labels: &["SME Workflow::Triage"],
+            state: "opened",
+            age_days: 2,
+        },
+    );
+    let since = (Utc::now() - Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string();
+    let out = smeflow(&sim)
+        .args(["report", "--program", "--since", &since])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = stdout(&out);
+    let interest = &md[md
+        .find("### Areas of interest")
+        .unwrap_or_else(|| panic!("no section for areas of interest:\n{md}"))..];
+    // The seed issue bootstrap opened and the one filed since count as opened in the period.
+    let row = interest
+        .lines()
+        .find(|l| l.starts_with("| CI/CD"))
+        .unwrap_or_else(|| panic!("{interest}"));
+    assert!(!row.contains("no project yet"), "{row}");
+    assert!(
+        interest
+            .contains("| Embedded Systems | no project yet (`smeflow bootstrap-area embedded`)"),
+        "{interest}"
+    );
+    assert!(
+        interest.contains("lacks for promotion: area leads"),
+        "{interest}"
+    );
+    assert!(
+        !md[..md.find("### Areas of interest").unwrap()].contains("CI/CD"),
+        "an area of interest is not compared with the formal areas:\n{md}"
+    );
+}

@@ -635,7 +635,9 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
     for name in &skipped {
         eprintln!("Area {name} has no project in GitLab yet (run `smeflow bootstrap-area`); it is left out.");
     }
-    let report = program::compute(&inputs, since, now);
+    let mut report = program::compute(&inputs, since, now);
+    let interest = program::run::read_interest(&gl, catalog).await?;
+    report.interest = program::interest_rows(&interest, since, now);
     let body = program::render_markdown(&report);
     match args.format {
         ReportFormat::Md => print!("{body}"),

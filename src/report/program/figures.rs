@@ -43,6 +43,9 @@ pub struct ProgramReport {
     pub requests_by_region: BTreeMap<String, usize>,
     pub assignment: Assignment,
     pub missed_promise: Vec<Missed>,
+    /// Areas of interest, apart from the formal ones (filled by the caller that read them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interest: Vec<super::interest::InterestRow>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -248,5 +251,6 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
             avg_change_pct,
         },
         missed_promise,
+        interest: Vec::new(),
     }
 }

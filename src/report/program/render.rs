@@ -113,5 +113,6 @@ pub fn render_markdown(r: &ProgramReport) -> String {
         };
         md.push_str(&format!("- {}: {link} {} ({when})\n", m.area, m.title));
     }
+    md.push_str(&super::interest::render_interest(&r.interest));
     md
 }

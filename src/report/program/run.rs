@@ -27,6 +27,35 @@ async fn notes(gl: &GitLab, project: &str, iid: u64) -> Result<Vec<Note>, GitLab
     gl.notes(project, iid).await
 }
 
+/// Reads every area of interest: its issues (none when it has no project yet) and what
+/// smeflow.toml lacks for its promotion.
+pub async fn read_interest(
+    gl: &GitLab,
+    catalog: &Catalog,
+) -> Result<Vec<super::InterestInput>, GitLabError> {
+    let mut inputs = Vec::new();
+    for area in catalog
+        .config
+        .areas
+        .iter()
+        .filter(|a| !a.status.is_formal())
+    {
+        let project = area.project_full_path(&catalog.config.gitlab.group);
+        let issues = match gl.all_issues(&project).await {
+            Ok(issues) => Some(issues),
+            Err(GitLabError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        inputs.push(super::InterestInput {
+            area: area.name.clone(),
+            slug: area.slug.clone(),
+            issues,
+            lacks: catalog.promotion_gaps(area),
+        });
+    }
+    Ok(inputs)
+}
+
 /// Reads every formal area (one that is not bootstrapped yet is left out and named in
 /// `skipped`).
 pub async fn read(
