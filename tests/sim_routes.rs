@@ -240,7 +240,11 @@ async fn every_route_answers_as_pinned() {
     }
     lines.push("# maintainer reads".into());
     for path in &paths {
-        lines.push(client.line(Some(MAINTAINER), "GET", path, Value::Null).await);
+        lines.push(
+            client
+                .line(Some(MAINTAINER), "GET", path, Value::Null)
+                .await,
+        );
     }
     // Writes with an empty body: validation answers without changing anything, except where
     // GitLab accepts an empty change (PUT) or needs no body (DELETE).
@@ -258,7 +262,10 @@ async fn every_route_answers_as_pinned() {
     }
     lines.push("# malformed bodies".into());
     for (path, body) in [
-        (format!("{p}/labels"), json!({"name": "a,b", "color": "red"})),
+        (
+            format!("{p}/labels"),
+            json!({"name": "a,b", "color": "red"}),
+        ),
         (format!("{p}/labels"), json!({"name": "c", "color": "nope"})),
         (format!("{p}/labels"), json!({"name": "G1", "color": "red"})),
         (format!("{p}/hooks"), json!({"url": "ftp://x"})),
@@ -299,7 +306,11 @@ async fn every_route_answers_as_pinned() {
         format!("{g}/epics/1"),
         format!("{p}/issues/1"),
     ] {
-        lines.push(client.line(Some(MAINTAINER), "GET", &path, Value::Null).await);
+        lines.push(
+            client
+                .line(Some(MAINTAINER), "GET", &path, Value::Null)
+                .await,
+        );
     }
     lines.push(
         client

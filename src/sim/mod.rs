@@ -6,7 +6,6 @@
 //! every request is recorded so tests can count reads and writes.
 
 mod api;
-mod page;
 mod state;
 mod webhooks;
 
