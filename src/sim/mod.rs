@@ -4,13 +4,18 @@
 //! headers, URL-encoded ids, scoped-label exclusivity, write-only hook tokens. Faults (429 with
 //! Retry-After, 500, a write applied but answered 502, slow answers) can be switched on, and
 //! every request is recorded so tests can count reads and writes.
+//!
+//! Where things are: `api/` answers HTTP (`api/routes.rs` names the function behind every
+//! endpoint), `state/` holds the data, `webhooks.rs` sends the hooks; `inspect.rs`, `seed.rs`
+//! and `people.rs` are what tests read, plant and do as a person, beside the setup here.
 
 mod api;
-mod page;
+mod inspect;
+mod people;
+mod seed;
 mod state;
 mod webhooks;
 
-use serde_json::Value;
 use state::{Shared, SimState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -209,209 +214,6 @@ impl Simulator {
         })
     }
 
-    pub fn project_id(&self, full_path: &str) -> Option<u64> {
-        self.with(|s| s.project_index(full_path).map(|i| s.projects[i].id))
-    }
-
-    /// The project's own labels, as the API shows them.
-    pub fn labels(&self, project: &str) -> Vec<Value> {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|i| {
-                    s.projects[i]
-                        .labels
-                        .iter()
-                        .map(|l| l.to_json(true))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// A file's content on the default branch.
-    pub fn file(&self, project: &str, path: &str) -> Option<String> {
-        self.with(|s| {
-            s.project_index(project)
-                .and_then(|i| s.projects[i].files.get(path).cloned())
-        })
-    }
-
-    pub fn commits(&self, project: &str) -> usize {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|i| s.projects[i].commits)
-                .unwrap_or(0)
-        })
-    }
-
-    pub fn issues(&self, project: &str) -> Vec<Value> {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|i| {
-                    s.projects[i]
-                        .issues
-                        .iter()
-                        .map(|is| s.issue_json(i, is))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// Notes on an issue, oldest first.
-    pub fn notes(&self, project: &str, iid: u64) -> Vec<Value> {
-        self.with(|s| {
-            s.project_index(project)
-                .and_then(|i| {
-                    s.projects[i]
-                        .issues
-                        .iter()
-                        .find(|is| is.iid == iid)
-                        .map(|is| is.notes.iter().map(|n| s.note_json(is, n)).collect())
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    pub fn boards(&self, project: &str) -> Vec<Value> {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|i| {
-                    s.projects[i]
-                        .boards
-                        .iter()
-                        .map(|b| b.to_json(&s.projects[i]))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// Hooks including their secrets under "token" and "signing_token" (the HTTP API never
-    /// returns them).
-    pub fn hooks(&self, project: &str) -> Vec<Value> {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|i| {
-                    s.projects[i]
-                        .hooks
-                        .iter()
-                        .map(|h| {
-                            let mut v = h.to_json(s.projects[i].id, s.signing_supported);
-                            v["token"] = Value::from(h.token.clone());
-                            v["signing_token"] = Value::from(h.signing_token.clone());
-                            v
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// Group epics with the global ids of their issues.
-    pub fn epics(&self, group: &str) -> Vec<Value> {
-        self.with(|s| {
-            s.group_index(group)
-                .map(|gi| {
-                    s.groups[gi]
-                        .epics
-                        .iter()
-                        .map(|e| {
-                            let mut v = s.epic_json(gi, e);
-                            v["issue_ids"] = e
-                                .issues
-                                .iter()
-                                .map(|(_, id)| *id)
-                                .collect::<Vec<_>>()
-                                .into();
-                            v
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// iids of the issues of the same project linked to an issue.
-    pub fn links(&self, project: &str, iid: u64) -> Vec<u64> {
-        self.with(|s| {
-            s.project_index(project)
-                .map(|pi| {
-                    s.projects[pi]
-                        .links
-                        .iter()
-                        .filter(|l| l.target_project.is_none())
-                        .filter_map(|l| match (l.source_iid == iid, l.target_iid == iid) {
-                            (true, _) => Some(l.target_iid),
-                            (_, true) => Some(l.source_iid),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-    }
-
-    /// Adds an issue directly (no webhook, no request recorded), e.g. to build a large or old
-    /// data set. Returns its iid.
-    pub fn seed_issue(&self, project: &str, seed: SeedIssue<'_>) -> u64 {
-        let SeedIssue {
-            author,
-            title,
-            description,
-            labels,
-            state,
-            age_days,
-        } = seed;
-        self.with(|s| {
-            let pi = s.project_index(project).expect("project exists");
-            let author = s
-                .users
-                .iter()
-                .find(|u| u.username == author)
-                .map(|u| u.id)
-                .expect("user exists");
-            let at = (chrono::Utc::now() - chrono::Duration::days(age_days))
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string();
-            let id = s.id();
-            let p = &mut s.projects[pi];
-            let iid = p.next_iid;
-            p.next_iid += 1;
-            p.issues.push(state::Issue {
-                id,
-                iid,
-                title: title.into(),
-                description: description.into(),
-                state: state.into(),
-                labels: labels.iter().map(|l| l.to_string()).collect(),
-                author,
-                assignees: Vec::new(),
-                confidential: false,
-                created_at: at.clone(),
-                updated_at: at.clone(),
-                closed_at: (state == "closed").then(|| at.clone()),
-                notes: Vec::new(),
-                label_events: Vec::new(),
-                epic: None,
-            });
-            iid
-        })
-    }
-
-    /// Makes an issue look untouched for `days` (for stale-review tests).
-    pub fn backdate(&self, project: &str, iid: u64, days: i64) {
-        self.with(|s| {
-            let pi = s.project_index(project).expect("project exists");
-            let at = (chrono::Utc::now() - chrono::Duration::days(days))
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string();
-            if let Some(i) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
-                i.updated_at = at;
-            }
-        })
-    }
-
     /// Webhook deliveries the simulator has sent (or tried to), oldest first.
     pub fn deliveries(&self) -> Vec<webhooks::SentDelivery> {
         self.shared.outbox.sent()
@@ -426,86 +228,10 @@ impl Simulator {
     pub async fn deliveries_flushed(&self) {
         self.shared.outbox.flushed().await
     }
-
-    /// Acts as a person in the UI: an API call with that user's token, through the same code
-    /// (and the same webhooks) as a real request.
-    /// A person (by token) opens an issue through the API, as GitLab's UI would.
-    pub async fn open_issue_as(&self, token: &str, project: &str, issue: Value) -> (u16, Value) {
-        let path = format!("/projects/{}/issues", crate::gitlab::enc(project));
-        self.as_user(token, "POST", &path, issue).await
-    }
-
-    /// A person (by token) edits an issue (assignees, description, state_event...), as GitLab's
-    /// UI would: `PUT /projects/:id/issues/:iid`.
-    pub async fn edit_issue_as(
-        &self,
-        token: &str,
-        project: &str,
-        iid: u64,
-        changes: Value,
-    ) -> (u16, Value) {
-        let path = format!("/projects/{}/issues/{iid}", crate::gitlab::enc(project));
-        self.as_user(token, "PUT", &path, changes).await
-    }
-
-    /// `as_user` for synchronous tests (the simulator's own runtime serves it).
-    pub fn as_user_blocking(
-        &self,
-        token: &str,
-        method: &str,
-        path: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime")
-                        .block_on(self.as_user(token, method, path, body))
-                })
-                .join()
-                .expect("request thread")
-        })
-    }
-
-    pub async fn as_user(
-        &self,
-        token: &str,
-        method: &str,
-        path: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let url = format!("{}/api/v4{path}", self.url);
-        let req = client
-            .request(method.parse().expect("method"), url)
-            .header("PRIVATE-TOKEN", token)
-            .json(&body);
-        match req.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let v = resp.json().await.unwrap_or(Value::Null);
-                (status, v)
-            }
-            Err(e) => (0, Value::from(e.to_string())),
-        }
-    }
 }
 
+pub use seed::SeedIssue;
 pub use webhooks::SentDelivery;
-
-/// An issue put straight into the simulator's state; `age_days` backdates its creation and
-/// last update.
-pub struct SeedIssue<'a> {
-    pub author: &'a str,
-    pub title: &'a str,
-    pub description: &'a str,
-    pub labels: &'a [&'a str],
-    pub state: &'a str,
-    pub age_days: i64,
-}
 
 /// Whether a query string carries a non-empty `search` parameter.
 pub(crate) fn carries_search(query: &str) -> bool {

@@ -1,15 +1,21 @@
 //! GitLab's offset pagination: `per_page` (default 20, at most 100), `page`, and the headers
 //! `X-Page`, `X-Per-Page`, `X-Next-Page`, `X-Prev-Page`, `X-Total`, `X-Total-Pages`, `Link`.
 
-use super::api::{Params, Reply};
+use super::params::Params;
+use super::reply::Reply;
 use serde_json::Value;
 
-pub fn paginate(items: Vec<Value>, params: &Params, base_url: &str, raw_path: &str) -> Reply {
+pub(super) fn paginate(
+    items: Vec<Value>,
+    params: &Params,
+    base_url: &str,
+    raw_path: &str,
+) -> Reply {
     paginate_with(items, |v| v, params, base_url, raw_path)
 }
 
 /// Pages `items`, rendering only the page asked for.
-pub fn paginate_with<T>(
+pub(super) fn paginate_with<T>(
     items: Vec<T>,
     render: impl FnMut(T) -> Value,
     params: &Params,

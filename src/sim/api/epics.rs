@@ -1,0 +1,180 @@
+//! A group's epics (doc/api/epics.md, ee/lib/api/epics.rb) and the issues assigned to them
+//! (doc/api/epic_issues.md, ee/lib/api/epic_issues.rb). Premium only: the route table answers
+//! 403 on Free before any of these run.
+
+use super::pagination::{paginate, paginate_with};
+use super::reply::{error, message, Reply};
+use super::request::{GroupAt, Req};
+use crate::sim::state::{Epic, Note, SimState};
+use serde_json::json;
+
+/// `GET /groups/:id/epics`
+pub(super) fn list(s: &SimState, at: GroupAt, req: &Req) -> Reply {
+    let (gi, p) = (at.gi, req.params);
+    let g = &s.groups[gi];
+    let labels = p.list("labels").unwrap_or_default();
+    let search = p.str("search").map(|q| q.to_lowercase());
+    let author = p.num("author_id");
+    let items = g
+        .epics
+        .iter()
+        .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+        .filter(|e| author.is_none_or(|a| e.author as i64 == a))
+        .filter(|e| {
+            search
+                .as_ref()
+                .is_none_or(|q| e.title.to_lowercase().contains(q))
+        })
+        .map(|e| s.epic_json(gi, e))
+        .collect();
+    paginate(items, p, &s.base_url, req.raw_path)
+}
+
+/// `POST /groups/:id/epics`
+pub(super) fn create(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
+    let (gi, p) = (at.gi, req.params);
+    let Some(title) = p.str("title").filter(|t| !t.trim().is_empty()) else {
+        return error(400, "title is missing");
+    };
+    let id = s.id();
+    let iid = s.groups[gi].epics.len() as u64 + 1;
+    let epic = Epic {
+        id,
+        iid,
+        title,
+        description: p.str("description").unwrap_or_default(),
+        labels: p.list("labels").unwrap_or_default(),
+        author: req.user,
+        issues: Vec::new(),
+    };
+    let v = s.epic_json(gi, &epic);
+    s.groups[gi].epics.push(epic);
+    Reply::json(201, v)
+}
+
+/// The group's epic with this iid.
+pub(super) fn find(s: &SimState, gi: usize, iid: &str) -> Option<usize> {
+    s.groups[gi]
+        .epics
+        .iter()
+        .position(|e| e.iid.to_string() == iid)
+}
+
+/// `GET /groups/:id/epics/:epic_iid`
+pub(super) fn show(s: &SimState, gi: usize, ei: usize) -> Reply {
+    Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei]))
+}
+
+/// `PUT /groups/:id/epics/:epic_iid`
+pub(super) fn edit(s: &mut SimState, gi: usize, ei: usize, req: &Req) -> Reply {
+    let p = req.params;
+    let e = &mut s.groups[gi].epics[ei];
+    if let Some(t) = p.str("title") {
+        e.title = t;
+    }
+    if let Some(d) = p.str("description") {
+        e.description = d;
+    }
+    if let Some(l) = p.list("labels") {
+        e.labels = l;
+    }
+    Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei]))
+}
+
+/// `GET /groups/:id/epics/:epic_iid/issues`
+pub(super) fn list_issues(s: &SimState, gi: usize, ei: usize, req: &Req) -> Reply {
+    let by_id: std::collections::HashMap<u64, (usize, usize)> = s
+        .projects
+        .iter()
+        .enumerate()
+        .flat_map(|(pi, p)| {
+            p.issues
+                .iter()
+                .enumerate()
+                .map(move |(ii, i)| (i.id, (pi, ii)))
+        })
+        .collect();
+    let members: Vec<(u64, (usize, usize))> = s.groups[gi].epics[ei]
+        .issues
+        .iter()
+        .filter_map(|(link, issue_id)| Some((*link, *by_id.get(issue_id)?)))
+        .collect();
+    let render = |(link, (pi, ii)): (u64, (usize, usize))| {
+        let mut v = s.issue_json(pi, &s.projects[pi].issues[ii]);
+        v["epic_issue_id"] = json!(link);
+        v
+    };
+    paginate_with(members, render, req.params, &s.base_url, req.raw_path)
+}
+
+/// `POST /groups/:id/epics/:epic_iid/issues/:issue_id`
+pub(super) fn assign_issue(
+    s: &mut SimState,
+    gi: usize,
+    ei: usize,
+    issue_id: &str,
+    req: &Req,
+) -> Reply {
+    let Some(issue_id) = issue_id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| s.issue_by_id(*id).is_some())
+    else {
+        return message(404, "404 Not found");
+    };
+    if s.groups[gi].epics[ei]
+        .issues
+        .iter()
+        .any(|(_, i)| *i == issue_id)
+    {
+        return Reply::json(409, json!({"message": "Issue(s) already assigned"}));
+    }
+    // An issue belongs to one epic: assigning it moves it.
+    for e in &mut s.groups[gi].epics {
+        e.issues.retain(|(_, i)| *i != issue_id);
+    }
+    let link = s.id();
+    s.groups[gi].epics[ei].issues.push((link, issue_id));
+    let epic_iid = s.groups[gi].epics[ei].iid;
+    set_issue_epic(s, issue_id, Some((gi, epic_iid)), req.user);
+    Reply::json(
+        201,
+        json!({"id": link, "epic": s.epic_json(gi, &s.groups[gi].epics[ei]), "issue": {"id": issue_id}}),
+    )
+}
+
+/// `DELETE /groups/:id/epics/:epic_iid/issues/:epic_issue_id`
+pub(super) fn remove_issue(s: &mut SimState, gi: usize, ei: usize, link: &str, req: &Req) -> Reply {
+    let epic = &mut s.groups[gi].epics[ei];
+    let Some(pos) = epic.issues.iter().position(|(l, _)| l.to_string() == link) else {
+        return message(404, "404 Not found");
+    };
+    let (_, issue_id) = epic.issues.remove(pos);
+    set_issue_epic(s, issue_id, None, req.user);
+    Reply::json(200, json!({"id": link}))
+}
+
+/// Moves an issue into (or out of) an epic as GitLab does: a system note on the issue, which
+/// also makes the issue count as updated.
+fn set_issue_epic(s: &mut SimState, issue_id: u64, epic: Option<(usize, u64)>, user: u64) {
+    let Some((pi, ii)) = s.issue_by_id(issue_id) else {
+        return;
+    };
+    let now = s.now();
+    let note_id = s.id();
+    let issue = &mut s.projects[pi].issues[ii];
+    let body = match (epic, issue.epic) {
+        (Some((_, iid)), _) => format!("added to epic &{iid}"),
+        (None, Some((_, iid))) => format!("removed from epic &{iid}"),
+        (None, None) => return,
+    };
+    issue.epic = epic;
+    issue.updated_at = now.clone();
+    issue.notes.push(Note {
+        id: note_id,
+        body,
+        author: user,
+        created_at: now,
+        system: true,
+    });
+}

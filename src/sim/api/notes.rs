@@ -1,0 +1,42 @@
+//! Comments on an issue (doc/api/notes.md, lib/api/notes.rb): list (newest first unless
+//! `sort=asc`) and create, which fires the Note Hook.
+
+use super::pagination::paginate;
+use super::reply::Reply;
+use super::request::Req;
+use crate::sim::state::{Note, SimState};
+use crate::sim::webhooks;
+use serde_json::{json, Value};
+
+/// `GET /projects/:id/issues/:issue_iid/notes`
+pub(super) fn list(s: &SimState, pi: usize, ii: usize, req: &Req) -> Reply {
+    let p = req.params;
+    let issue = &s.projects[pi].issues[ii];
+    let mut items: Vec<Value> = issue.notes.iter().map(|n| s.note_json(issue, n)).collect();
+    if p.str("sort").as_deref() != Some("asc") {
+        items.reverse();
+    }
+    paginate(items, p, &s.base_url, req.raw_path)
+}
+
+/// `POST /projects/:id/issues/:issue_iid/notes`
+pub(super) fn create(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply {
+    let (user, p) = (req.user, req.params);
+    let Some(body) = p.str("body").filter(|b| !b.trim().is_empty()) else {
+        return Reply::json(400, json!({"message": {"note": ["can't be blank"]}}));
+    };
+    let id = s.id();
+    let now = s.now();
+    s.projects[pi].issues[ii].notes.push(Note {
+        id,
+        body,
+        author: user,
+        created_at: now.clone(),
+        system: false,
+    });
+    s.projects[pi].issues[ii].updated_at = now;
+    let issue = &s.projects[pi].issues[ii];
+    let note = s.note_json(issue, issue.notes.last().expect("pushed"));
+    let hooks = webhooks::note_event(s, pi, ii, user);
+    Reply::json(201, note).with_events(hooks)
+}
