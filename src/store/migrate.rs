@@ -33,7 +33,7 @@ pub enum MigrateError {
 }
 
 fn sqlite_err(path: &Path, e: rusqlite::Error) -> StoreError {
-    super::sql(path, e)
+    super::sqlite::sql(path, e)
 }
 
 /// Copies everything from the SQLite file at `from` into the PostgreSQL store at `to`.
