@@ -1,12 +1,13 @@
 //! What smeflow remembers about the issues of an area so later decisions need not ask GitLab
 //! again: labels people removed (overrides: never add them back), theme labels smeflow added
-//! (the tagger must not learn from its own guesses), and the notes it wrote (a sync need not
-//! read an issue's notes).
+//! (the tagger must not learn from its own guesses), the notes it wrote (a sync need not read
+//! an issue's notes), and which issues belong to a theme's container (below).
 
 use super::postgres::PgStore;
 use super::sqlite::sql;
 use super::{now_ms, Result, SqliteStore, Store};
 use rusqlite::{params, Connection};
+use std::collections::HashMap;
 
 /// What the store remembers about a project's issues, loaded at once for a sync.
 #[derive(Debug, Default)]
@@ -213,6 +214,162 @@ impl PgStore {
                 &[&project, &(iid as i64)],
             )?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+}
+
+// ---- Theme containers ----
+//
+// Unlinking an issue from a theme's epic (or tracking issue) needs the id of its link, which
+// GitLab only gives out in the container's member list — 25 pages for a large theme. smeflow
+// keeps the ids it has learnt (the link it created, the members it read), so the list is read
+// only when a member is not known here.
+
+impl Store {
+    /// Link ids smeflow knows for a theme container (epic iid, or tracking issue iid), by member
+    /// issue iid: links it made itself (the id GitLab returned) and members it read.
+    pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
+        each!(self, s => s.theme_link_ids(project, container_iid))
+    }
+    /// Upsert: (issue_iid, link_id) pairs now known for the container.
+    pub fn record_theme_links(
+        &self,
+        project: &str,
+        container_iid: u64,
+        links: &[(u64, u64)],
+    ) -> Result<()> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        each!(self, s => s.record_theme_links(project, container_iid, links))
+    }
+    /// The issue is no longer a member (smeflow unlinked it).
+    pub fn forget_theme_link(
+        &self,
+        project: &str,
+        container_iid: u64,
+        issue_iid: u64,
+    ) -> Result<()> {
+        each!(self, s => s.forget_theme_link(project, container_iid, issue_iid))
+    }
+}
+
+impl SqliteStore {
+    pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
+        let c = self.connect()?;
+        let mut stmt = c
+            .prepare(
+                "SELECT issue_iid, link_id FROM theme_links WHERE project = ?1 AND container_iid = ?2",
+            )
+            .map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params![project, container_iid as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| sql(&self.path, e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| sql(&self.path, e))
+    }
+
+    /// All pairs in one transaction: a sync that read a member list records all of it or none.
+    pub fn record_theme_links(
+        &self,
+        project: &str,
+        container_iid: u64,
+        links: &[(u64, u64)],
+    ) -> Result<()> {
+        let mut c = self.connect()?;
+        let tx = c.transaction().map_err(|e| sql(&self.path, e))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO theme_links (project, container_iid, issue_iid, link_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (project, container_iid, issue_iid) DO UPDATE SET link_id = excluded.link_id",
+                )
+                .map_err(|e| sql(&self.path, e))?;
+            for (issue_iid, link_id) in links {
+                stmt.execute(params![
+                    project,
+                    container_iid as i64,
+                    *issue_iid as i64,
+                    *link_id as i64
+                ])
+                .map_err(|e| sql(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| sql(&self.path, e))
+    }
+
+    pub fn forget_theme_link(
+        &self,
+        project: &str,
+        container_iid: u64,
+        issue_iid: u64,
+    ) -> Result<()> {
+        let c = self.connect()?;
+        c.execute(
+            "DELETE FROM theme_links WHERE project = ?1 AND container_iid = ?2 AND issue_iid = ?3",
+            params![project, container_iid as i64, issue_iid as i64],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
+        self.run(|c| {
+            let rows = c.query(
+                "SELECT issue_iid, link_id FROM theme_links WHERE project = $1 AND container_iid = $2",
+                &[&project, &(container_iid as i64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
+                .collect())
+        })
+    }
+
+    pub fn record_theme_links(
+        &self,
+        project: &str,
+        container_iid: u64,
+        links: &[(u64, u64)],
+    ) -> Result<()> {
+        self.run(|c| {
+            let mut tx = c.transaction()?;
+            let stmt = tx.prepare(
+                "INSERT INTO theme_links (project, container_iid, issue_iid, link_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project, container_iid, issue_iid) DO UPDATE SET link_id = excluded.link_id",
+            )?;
+            for (issue_iid, link_id) in links {
+                tx.execute(
+                    &stmt,
+                    &[
+                        &project,
+                        &(container_iid as i64),
+                        &(*issue_iid as i64),
+                        &(*link_id as i64),
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub fn forget_theme_link(
+        &self,
+        project: &str,
+        container_iid: u64,
+        issue_iid: u64,
+    ) -> Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM theme_links WHERE project = $1 AND container_iid = $2 AND issue_iid = $3",
+                &[&project, &(container_iid as i64), &(issue_iid as i64)],
+            )?;
+            Ok(())
         })
     }
 }

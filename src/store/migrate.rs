@@ -1,6 +1,6 @@
 //! `smeflow store migrate`: copies a SQLite store into PostgreSQL — deliveries in every state,
-//! the audit log, the issue memory (notes written, labels smeflow added), overrides and sync
-//! snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
+//! the audit log, the issue memory (notes written, labels smeflow added, theme container
+//! members), overrides and sync snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
 //! idempotency key, audit lines by their origin in the SQLite file, the rest by primary key,
 //! and rows the replicas have written since are never overwritten.
 
@@ -78,6 +78,15 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Move
         "SELECT project, issue_iid, label, at FROM auto_labels",
         4,
         "INSERT INTO auto_labels (project, issue_iid, label, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )?);
+    moved.push(copy_rows(
+        &src,
+        from,
+        &pg,
+        "theme links",
+        "SELECT project, container_iid, issue_iid, link_id FROM theme_links",
+        4,
+        "INSERT INTO theme_links (project, container_iid, issue_iid, link_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )?);
     moved.push(copy_rows(
         &src,

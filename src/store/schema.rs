@@ -7,7 +7,7 @@
 use super::StoreError;
 
 /// The newest schema this build understands.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 pub struct Migration {
     pub version: i64,
@@ -15,11 +15,18 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: SQLITE_V1,
-    postgres: POSTGRES_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    },
+    Migration {
+        version: 2,
+        sqlite: THEME_LINKS_V2,
+        postgres: THEME_LINKS_V2,
+    },
+];
 
 pub const VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
@@ -192,5 +199,18 @@ CREATE TABLE IF NOT EXISTS overrides (
     by_user     TEXT NOT NULL,
     at          BIGINT NOT NULL,
     PRIMARY KEY (project, issue_iid, label)
+);
+"#;
+
+/// Version 2: the members smeflow knows of each theme container (an epic, or a tracking issue),
+/// so unlinking an issue need not page through the container's whole member list to find the
+/// link's id. One statement serves both dialects: BIGINT is an INTEGER to SQLite.
+const THEME_LINKS_V2: &str = r#"
+CREATE TABLE IF NOT EXISTS theme_links (
+    project       TEXT NOT NULL,
+    container_iid BIGINT NOT NULL,
+    issue_iid     BIGINT NOT NULL,
+    link_id       BIGINT NOT NULL,
+    PRIMARY KEY (project, container_iid, issue_iid)
 );
 "#;
