@@ -177,6 +177,7 @@ async fn issue_memory_and_snapshots_round_trip(o: Opened) {
         store.overrides("g/p", 3).unwrap(),
         vec!["Theme::Duo Chat".to_string()]
     );
+    assert!(store.overrides("g/p", 4).unwrap().is_empty());
     let memory = store.issue_memory("g/p").unwrap();
     assert_eq!(
         memory.notes[&3],

@@ -5,7 +5,7 @@
 //! static call with no boxing.
 //!
 //! Here: opening a store and what is not one job's. Each job's methods sit in its own room
-//! (`queue.rs`, `memory.rs`, `snapshot.rs`, `audit.rs`, `lease.rs`), forwarded with `each!`.
+//! (`queue/`, `memory.rs`, `snapshot.rs`, `audit.rs`, `lease.rs`), forwarded with `each!`.
 
 use super::postgres::PgStore;
 use super::{Result, SqliteStore};

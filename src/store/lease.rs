@@ -305,33 +305,3 @@ impl PgStore {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lease_keeps_others_out_until_released_or_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        assert_eq!(
-            store.acquire_lease("area:g/p", "run-1", 60_000).unwrap(),
-            Ok(())
-        );
-        let held = store
-            .acquire_lease("area:g/p", "run-2", 60_000)
-            .unwrap()
-            .unwrap_err();
-        assert_eq!(held.holder, "run-1");
-        store.release_lease("area:g/p", "run-1").unwrap();
-        assert_eq!(
-            store.acquire_lease("area:g/p", "run-2", -1).unwrap(),
-            Ok(())
-        );
-        // run-2's lease has expired (negative TTL): a crashed holder does not block forever.
-        assert_eq!(
-            store.acquire_lease("area:g/p", "run-3", 60_000).unwrap(),
-            Ok(())
-        );
-    }
-}

@@ -373,33 +373,3 @@ impl PgStore {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn smeflows_own_labels_and_human_overrides_are_remembered_per_issue() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        store
-            .record_auto_label("g/p", 3, "Theme::Duo Chat")
-            .unwrap();
-        store
-            .record_auto_label("g/p", 3, "Theme::Duo Chat")
-            .unwrap();
-        store
-            .record_override("g/p", 3, "Theme::Duo Chat", "jdoe")
-            .unwrap();
-        assert_eq!(
-            store.auto_labels("g/p").unwrap(),
-            vec![(3, "Theme::Duo Chat".to_string())]
-        );
-        assert!(store.auto_labels("g/other").unwrap().is_empty());
-        assert_eq!(
-            store.overrides("g/p", 3).unwrap(),
-            vec!["Theme::Duo Chat".to_string()]
-        );
-        assert!(store.overrides("g/p", 4).unwrap().is_empty());
-    }
-}

@@ -12,6 +12,10 @@
 //! | [`audit`]     | the audit log of changes applied to GitLab                               |
 //! | [`lease`]     | named leases (an area while a run writes to it; once-only claims)        |
 //!
+//! The queue is a folder (`queue/{mod,sqlite,postgres}.rs`): its backends differ in how they
+//! work (a group-commit writer thread and one owner per file, against replicas claiming under
+//! expiring leases), not only in dialect, and each side is long enough to read on its own.
+//!
 //! The machinery under the rooms: `backend.rs` (the `Store` enum, opening, and
 //! `remember_applied`), `sqlite.rs` and `postgres.rs` (connections, and what each backend runs
 //! in the background), [`schema`] (the versioned DDL of both dialects) and [`migrate`]

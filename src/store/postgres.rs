@@ -52,7 +52,7 @@ pub(super) struct Inner {
     /// Who this process is in `claimed_by`: unique per process start.
     pub(super) holder: String,
     pub(super) lease_ms: i64,
-    /// When this process last took up deliveries whose replica died (see `queue.rs`).
+    /// When this process last took up deliveries whose replica died (see `queue/postgres.rs`).
     pub(super) last_reclaim: AtomicI64,
 }
 

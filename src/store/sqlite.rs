@@ -1,5 +1,5 @@
 //! The SQLite backend's machinery: one file in WAL mode, a short-lived connection per call, the
-//! intake writer thread (see `queue.rs`) and a background checkpointer. What each job stores
+//! intake writer thread (see `queue/sqlite.rs`) and a background checkpointer. What each job stores
 //! lives in its own room; this file only opens, migrates and keeps the file healthy.
 
 use super::queue::{self, FileWatch, InsertReply};

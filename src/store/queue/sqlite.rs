@@ -1,95 +1,17 @@
-//! The delivery queue: webhook deliveries as the intake stores them and the workers claim,
-//! finish, fail, defer and retry them, with the figures `/metrics` and `/readyz` show. Also
-//! what keeps the queue honest when things go wrong: one owner per SQLite file, readiness that
-//! checks a real write to the file the next start will read, and retries that do not count
-//! GitLab outages as the delivery's fault.
-//!
-//! SQLite takes intake writes through one writer thread that commits many deliveries per
-//! transaction (group commit): each HTTP request still waits for *its* commit before answering
-//! 202, but the cost of a commit is shared by everything that arrived meanwhile. PostgreSQL
-//! commits each insert on its own and lets replicas claim side by side (see `postgres.rs`).
+//! The delivery queue on SQLite: one `serve` owns the file (an OS lock), intake writes go
+//! through one writer thread that commits many deliveries per transaction (group commit: each
+//! HTTP request still waits for *its* commit before answering 202, but the cost of a commit is
+//! shared by everything that arrived meanwhile), and a file deleted or replaced under the
+//! running process is noticed before it takes deliveries no restart would see.
 
-use super::postgres::PgStore;
-use super::sqlite::sql;
-use super::{now_ms, Result, SqliteStore, Store, StoreError};
-use r2d2_postgres::postgres::Row;
+use super::{Delivery, NewDelivery, NotReady, QueueStats, State, COLUMNS};
+use crate::store::sqlite::sql;
+use crate::store::{now_ms, Result, SqliteStore, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use tokio::sync::oneshot;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Pending,
-    InProgress,
-    Done,
-    /// Failed at least once; retried at `next_attempt_at`.
-    Failed,
-    /// Gave up after the maximum number of attempts; `deliveries retry` revives it.
-    Dead,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::InProgress => "in_progress",
-            State::Done => "done",
-            State::Failed => "failed",
-            State::Dead => "dead",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<State> {
-        Some(match s {
-            "pending" => State::Pending,
-            "in_progress" => State::InProgress,
-            "done" => State::Done,
-            "failed" => State::Failed,
-            "dead" => State::Dead,
-            _ => return None,
-        })
-    }
-}
-
-/// A delivery as the intake hands it over.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    pub dedupe_key: String,
-    pub event: String,
-    pub project_path: Option<String>,
-    pub issue_iid: Option<u64>,
-    pub body: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    pub id: i64,
-    pub dedupe_key: String,
-    pub event: String,
-    pub project_path: Option<String>,
-    pub issue_iid: Option<u64>,
-    #[serde(skip)]
-    pub body: Vec<u8>,
-    pub state: State,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub received_at: i64,
-    pub next_attempt_at: i64,
-    pub updated_at: i64,
-}
-
-/// The backlog as `/metrics` shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QueueStats {
-    /// Pending, failed (waiting for a retry) and in progress.
-    pub backlog: i64,
-    /// When the oldest of those arrived, if any.
-    pub oldest_received_at: Option<i64>,
-}
 
 /// The store file as it was when opened (device and inode), so a file deleted or replaced
 /// under the running process is noticed instead of taking deliveries no restart will see.
@@ -101,7 +23,7 @@ pub struct FileWatch {
 }
 
 impl FileWatch {
-    pub(super) fn new(path: &Path) -> FileWatch {
+    pub(in crate::store) fn new(path: &Path) -> FileWatch {
         FileWatch {
             identity: identity(path),
             last_commit_failed: AtomicBool::new(false),
@@ -109,7 +31,7 @@ impl FileWatch {
     }
 
     /// Is the file at the path still the one this process opened?
-    pub(super) fn same_file(&self, path: &Path) -> bool {
+    pub(in crate::store) fn same_file(&self, path: &Path) -> bool {
         match (self.identity, identity(path)) {
             (Some(opened), Some(now)) => opened == now,
             // Platforms without inode numbers cannot tell; do not refuse work for it.
@@ -118,7 +40,7 @@ impl FileWatch {
         }
     }
 
-    pub(super) fn commit_outcome(&self, ok: bool) {
+    pub(in crate::store) fn commit_outcome(&self, ok: bool) {
         self.last_commit_failed.store(!ok, Ordering::Relaxed);
     }
 }
@@ -132,29 +54,6 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 #[cfg(not(unix))]
 fn identity(_path: &Path) -> Option<(u64, u64)> {
     None
-}
-
-/// Why the store cannot take deliveries right now, for `/readyz` and the logs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NotReady {
-    /// The file was deleted or replaced since start-up.
-    FileReplaced,
-    /// The last commit of deliveries failed.
-    CommitFailing,
-    /// A test write failed (disk full, read-only, locked for too long).
-    WriteFailed(String),
-}
-
-impl std::fmt::Display for NotReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotReady::FileReplaced => f.write_str(
-                "the store file was deleted or replaced under the running process; restart smeflow serve",
-            ),
-            NotReady::CommitFailing => f.write_str("the last commit of deliveries failed"),
-            NotReady::WriteFailed(e) => write!(f, "a test write failed: {e}"),
-        }
-    }
 }
 
 /// Held by the one `serve` that owns a store file; dropping it (or the process dying) lets the
@@ -200,64 +99,7 @@ pub fn lock_owner(path: &Path) -> std::result::Result<OwnerLock, OwnerError> {
     }
 }
 
-impl Store {
-    pub async fn insert(&self, delivery: NewDelivery) -> Result<bool> {
-        each!(self, s => s.insert(delivery).await)
-    }
-    pub fn writable(&self) -> bool {
-        each!(self, s => s.writable())
-    }
-    pub fn recover(&self) -> Result<usize> {
-        each!(self, s => s.recover())
-    }
-    pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
-        each!(self, s => s.claim(now))
-    }
-    pub fn mark_done(&self, id: i64) -> Result<()> {
-        each!(self, s => s.mark_done(id))
-    }
-    pub fn mark_failed(&self, id: i64, attempts: u32, max: u32, error: &str) -> Result<State> {
-        each!(self, s => s.mark_failed(id, attempts, max, error))
-    }
-    pub fn mark_failed_after(
-        &self,
-        id: i64,
-        attempts: u32,
-        max: u32,
-        error: &str,
-        delay_ms: i64,
-    ) -> Result<State> {
-        each!(self, s => s.mark_failed_after(id, attempts, max, error, delay_ms))
-    }
-    pub fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
-        each!(self, s => s.defer(id, error, delay_ms))
-    }
-    pub fn release_in_progress(&self) -> Result<usize> {
-        each!(self, s => s.release_in_progress())
-    }
-    pub fn retry(&self, id: Option<i64>) -> Result<usize> {
-        each!(self, s => s.retry(id))
-    }
-    pub fn get(&self, id: i64) -> Result<Option<Delivery>> {
-        each!(self, s => s.get(id))
-    }
-    pub fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
-        each!(self, s => s.list(state, limit))
-    }
-    pub fn counts(&self) -> Result<Vec<(String, i64)>> {
-        each!(self, s => s.counts())
-    }
-    pub fn queue_stats(&self) -> Result<QueueStats> {
-        each!(self, s => s.queue_stats())
-    }
-    pub fn readiness(&self) -> std::result::Result<(), NotReady> {
-        each!(self, s => s.readiness())
-    }
-}
-
-// ---- SQLite ----
-
-pub(super) type InsertReply = oneshot::Sender<Result<bool>>;
+pub(in crate::store) type InsertReply = oneshot::Sender<Result<bool>>;
 
 impl SqliteStore {
     pub async fn insert(&self, delivery: NewDelivery) -> Result<bool> {
@@ -512,8 +354,6 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, dedupe_key, event, project_path, issue_iid, body, state, attempts, last_error, received_at, next_attempt_at, updated_at";
-
 fn row_to_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     let state: String = r.get(6)?;
     Ok(Delivery {
@@ -533,7 +373,7 @@ fn row_to_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 /// Takes everything queued, inserts it in one transaction, commits, then answers each sender.
-pub(super) fn writer_loop(
+pub(in crate::store) fn writer_loop(
     mut conn: Connection,
     path: &Path,
     rx: mpsc::Receiver<(NewDelivery, InsertReply)>,
@@ -608,284 +448,10 @@ fn insert_batch(
     Ok(out)
 }
 
-// ---- PostgreSQL ----
-
-fn delivery_from_pg_row(r: &Row) -> Delivery {
-    let state: String = r.get(6);
-    Delivery {
-        id: r.get(0),
-        dedupe_key: r.get(1),
-        event: r.get(2),
-        project_path: r.get(3),
-        issue_iid: r.get::<_, Option<i64>>(4).map(|v| v as u64),
-        body: r.get(5),
-        state: State::parse(&state).unwrap_or(State::Failed),
-        attempts: r.get::<_, i64>(7) as u32,
-        last_error: r.get(8),
-        received_at: r.get(9),
-        next_attempt_at: r.get(10),
-        updated_at: r.get(11),
-    }
-}
-
-/// The claim: the delivery due first whose issue nobody is processing, skipping rows other
-/// replicas are claiming right now. The per-issue advisory lock closes the gap SKIP LOCKED
-/// leaves (two replicas claiming two deliveries of one issue in the same instant).
-const CLAIM: &str = "
-UPDATE deliveries SET state = 'in_progress', attempts = attempts + 1, claimed_by = $2,
-       lease_until = $3, updated_at = $1
-WHERE id = (
-    SELECT d.id FROM deliveries d
-    WHERE d.state IN ('pending', 'failed') AND d.next_attempt_at <= $1
-      AND NOT EXISTS (
-        SELECT 1 FROM deliveries o
-        WHERE o.state = 'in_progress' AND o.issue_iid = d.issue_iid
-          AND o.project_path IS NOT DISTINCT FROM d.project_path)
-      AND (d.issue_iid IS NULL OR pg_try_advisory_xact_lock(
-            hashtextextended(COALESCE(d.project_path, '') || '#' || d.issue_iid::text, 0)))
-    ORDER BY d.next_attempt_at, d.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED)
-RETURNING id, dedupe_key, event, project_path, issue_iid, body, state, attempts, last_error,
-          received_at, next_attempt_at, updated_at";
-
-impl PgStore {
-    pub async fn insert(&self, delivery: NewDelivery) -> Result<bool> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.insert_now(&delivery))
-            .await
-            .map_err(|_| StoreError::WriterGone)?
-    }
-
-    /// Committed (autocommit) before it returns; a duplicate key, even one another replica is
-    /// inserting at this instant, waits for that insert and then counts as a duplicate.
-    pub fn insert_now(&self, d: &NewDelivery) -> Result<bool> {
-        self.run(|c| {
-            let now = now_ms();
-            let n = c.execute(
-                "INSERT INTO deliveries (dedupe_key, event, project_path, issue_iid, body, state, received_at, next_attempt_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6) ON CONFLICT (dedupe_key) DO NOTHING",
-                &[&d.dedupe_key, &d.event, &d.project_path, &d.issue_iid.map(|v| v as i64), &d.body, &now],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
-    pub fn writable(&self) -> bool {
-        self.readiness().is_ok()
-    }
-
-    /// Deliveries whose claim expired (the replica that held them died) go back to the queue.
-    pub fn recover(&self) -> Result<usize> {
-        self.run(|c| {
-            let now = now_ms();
-            let n = c.execute(
-                "UPDATE deliveries SET state = 'pending', claimed_by = NULL, lease_until = NULL,
-                     last_error = 'taken over: the replica processing it stopped before finishing',
-                     updated_at = $1
-                 WHERE state = 'in_progress' AND lease_until < $1",
-                &[&now],
-            )?;
-            Ok(n as usize)
-        })
-    }
-
-    pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
-        let last = self.inner.last_reclaim.load(Ordering::Relaxed);
-        if now - last >= 1000 {
-            self.inner.last_reclaim.store(now, Ordering::Relaxed);
-            let taken_over = self.recover()?;
-            if taken_over > 0 {
-                tracing::warn!(
-                    taken_over,
-                    "took up deliveries whose replica stopped mid-way"
-                );
-            }
-        }
-        let (holder, until) = (self.inner.holder.clone(), now + self.inner.lease_ms);
-        self.run(|c| {
-            for _ in 0..3 {
-                let mut tx = c.transaction()?;
-                let Some(row) = tx.query_opt(CLAIM, &[&now, &holder, &until])? else {
-                    tx.commit()?;
-                    return Ok(None);
-                };
-                let d = delivery_from_pg_row(&row);
-                // A fresh statement sees claims committed after the claim's snapshot: the
-                // one case where another replica took this issue in the same instant.
-                let busy = match (&d.project_path, d.issue_iid) {
-                    (path, Some(iid)) => tx
-                        .query_opt(
-                            "SELECT 1 FROM deliveries WHERE state = 'in_progress' AND id <> $1
-                               AND issue_iid = $2 AND project_path IS NOT DISTINCT FROM $3",
-                            &[&d.id, &(iid as i64), path],
-                        )?
-                        .is_some(),
-                    _ => false,
-                };
-                if busy {
-                    tx.rollback()?;
-                    continue;
-                }
-                tx.commit()?;
-                return Ok(Some(d));
-            }
-            Ok(None)
-        })
-    }
-
-    fn set_state(
-        &self,
-        id: i64,
-        state: State,
-        error: Option<&str>,
-        next_attempt_at: i64,
-    ) -> Result<()> {
-        self.run(|c| {
-            c.execute(
-                "UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), next_attempt_at = $4,
-                     updated_at = $5, claimed_by = NULL, lease_until = NULL WHERE id = $1",
-                &[&id, &state.as_str(), &error, &next_attempt_at, &now_ms()],
-            )?;
-            Ok(())
-        })
-    }
-
-    pub fn mark_done(&self, id: i64) -> Result<()> {
-        self.set_state(id, State::Done, None, now_ms())
-    }
-
-    pub fn mark_failed(
-        &self,
-        id: i64,
-        attempts: u32,
-        max_attempts: u32,
-        error: &str,
-    ) -> Result<State> {
-        let delay_ms = 1000i64 * (1i64 << attempts.min(9)).min(600);
-        self.mark_failed_after(id, attempts, max_attempts, error, delay_ms)
-    }
-
-    pub fn mark_failed_after(
-        &self,
-        id: i64,
-        attempts: u32,
-        max_attempts: u32,
-        error: &str,
-        delay_ms: i64,
-    ) -> Result<State> {
-        let state = if attempts >= max_attempts {
-            State::Dead
-        } else {
-            State::Failed
-        };
-        self.set_state(id, state, Some(error), now_ms() + delay_ms)?;
-        Ok(state)
-    }
-
-    pub fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
-        self.run(|c| {
-            let now = now_ms();
-            c.execute(
-                "UPDATE deliveries SET state = 'failed', attempts = GREATEST(attempts - 1, 0), last_error = $2,
-                     next_attempt_at = $3, updated_at = $4, claimed_by = NULL, lease_until = NULL WHERE id = $1",
-                &[&id, &error, &(now + delay_ms), &now],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Puts back only the deliveries *this* replica holds: the others are someone's work.
-    pub fn release_in_progress(&self) -> Result<usize> {
-        let holder = self.inner.holder.clone();
-        self.run(|c| {
-            let n = c.execute(
-                "UPDATE deliveries SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = $2
-                 WHERE state = 'in_progress' AND claimed_by = $1",
-                &[&holder, &now_ms()],
-            )?;
-            Ok(n as usize)
-        })
-    }
-
-    pub fn retry(&self, id: Option<i64>) -> Result<usize> {
-        self.run(|c| {
-            let now = now_ms();
-            let n = match id {
-                Some(id) => c.execute(
-                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND state IN ('failed', 'dead', 'done')",
-                    &[&id, &now],
-                ),
-                None => c.execute(
-                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1 WHERE state IN ('failed', 'dead')",
-                    &[&now],
-                ),
-            }?;
-            Ok(n as usize)
-        })
-    }
-
-    pub fn get(&self, id: i64) -> Result<Option<Delivery>> {
-        self.run(|c| {
-            Ok(c.query_opt(
-                &format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1"),
-                &[&id],
-            )?
-            .as_ref()
-            .map(delivery_from_pg_row))
-        })
-    }
-
-    pub fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
-        self.run(|c| {
-            let rows = c.query(
-                &format!("SELECT {COLUMNS} FROM deliveries WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"),
-                &[&state.map(State::as_str), &(limit as i64)],
-            )?;
-            Ok(rows.iter().map(delivery_from_pg_row).collect())
-        })
-    }
-
-    pub fn counts(&self) -> Result<Vec<(String, i64)>> {
-        self.run(|c| {
-            let rows = c.query(
-                "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state",
-                &[],
-            )?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
-    }
-
-    pub fn queue_stats(&self) -> Result<QueueStats> {
-        self.run(|c| {
-            let r = c.query_one(
-                "SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state IN ('pending', 'failed', 'in_progress')",
-                &[],
-            )?;
-            Ok(QueueStats {
-                backlog: r.get(0),
-                oldest_received_at: r.get(1),
-            })
-        })
-    }
-
-    /// This replica's own connection to the database can take a write as large as a delivery.
-    pub fn readiness(&self) -> std::result::Result<(), NotReady> {
-        self.run(|c| {
-            c.execute(
-                "INSERT INTO probe (id, at, pad) VALUES (1, $1, decode(repeat('00', 65536), 'hex'))
-                 ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
-                &[&now_ms()],
-            )?;
-            Ok(())
-        })
-        .map_err(|e| NotReady::WriteFailed(e.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{now_ms, NewDelivery, State, Store};
 
     fn delivery(key: &str, iid: u64) -> NewDelivery {
         NewDelivery {
@@ -895,39 +461,6 @@ mod tests {
             issue_iid: Some(iid),
             body: b"{}".to_vec(),
         }
-    }
-
-    #[tokio::test]
-    async fn duplicates_are_stored_once_and_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let store = Store::open(&path).unwrap();
-        assert!(store.insert(delivery("k1", 1)).await.unwrap());
-        assert!(!store.insert(delivery("k1", 1)).await.unwrap());
-        drop(store);
-        let again = Store::open(&path).unwrap();
-        assert_eq!(again.list(None, 10).unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn one_issue_is_never_claimed_twice_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        store.insert(delivery("a", 1)).await.unwrap();
-        store.insert(delivery("b", 1)).await.unwrap();
-        store.insert(delivery("c", 2)).await.unwrap();
-        let now = now_ms();
-        let first = store.claim(now).unwrap().unwrap();
-        let second = store.claim(now).unwrap().unwrap();
-        assert_eq!(first.issue_iid, Some(1));
-        assert_eq!(
-            second.issue_iid,
-            Some(2),
-            "issue 1 is busy, so issue 2 goes next"
-        );
-        assert!(store.claim(now).unwrap().is_none());
-        store.mark_done(first.id).unwrap();
-        assert_eq!(store.claim(now).unwrap().unwrap().dedupe_key, "b");
     }
     #[tokio::test]
     async fn in_progress_work_is_recovered_and_failures_end_dead() {
@@ -965,21 +498,6 @@ mod tests {
         // Both are due by now; the fresh one has been waiting longer than the retry's due time.
         let next = store.claim(now_ms() + 5_000).unwrap().unwrap();
         assert_eq!(next.dedupe_key, "fresh");
-    }
-
-    #[tokio::test]
-    async fn deferred_attempts_never_make_a_delivery_dead() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
-        store.insert(delivery("a", 1)).await.unwrap();
-        for _ in 0..20 {
-            let d = store.claim(now_ms() + 10_000_000).unwrap().unwrap();
-            assert_eq!(d.attempts, 1, "an outage costs the delivery no attempt");
-            store.defer(d.id, "GitLab answered 500", 60_000).unwrap();
-        }
-        let stats = store.queue_stats().unwrap();
-        assert_eq!(stats.backlog, 1);
-        assert!(stats.oldest_received_at.is_some());
     }
 
     #[test]
