@@ -1,6 +1,6 @@
-//! The audit log: one line per change smeflow applied to GitLab, who asked for it (a sync, a
-//! webhook delivery, a bootstrap) and in which project — what `smeflow audit` shows when a
-//! lead asks "who did this to my issue?".
+//! The audit log: one line per change smeflow applied to GitLab, which run applied it (an
+//! area's sync, or a webhook delivery) and in which project, newest first — the record to read
+//! when someone asks why smeflow changed an issue.
 
 use super::postgres::PgStore;
 use super::sqlite::sql;
