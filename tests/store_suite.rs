@@ -287,6 +287,10 @@ async fn theme_links_are_remembered_per_project_and_container(o: Opened) {
     store
         .record_theme_links("g/p", 7, &[(2, 112), (4, 104)])
         .unwrap();
+    // A list naming one issue twice: the later pair wins, as in a list of single upserts.
+    store
+        .record_theme_links("g/p", 8, &[(5, 205), (5, 215)])
+        .unwrap();
     store.forget_theme_link("g/p", 7, 1).unwrap();
     store.forget_theme_link("g/p", 7, 99).unwrap();
     drop(store);
@@ -297,7 +301,7 @@ async fn theme_links_are_remembered_per_project_and_container(o: Opened) {
     );
     assert_eq!(
         again.theme_link_ids("g/p", 8).unwrap(),
-        HashMap::from([(1, 201)]),
+        HashMap::from([(1, 201), (5, 215)]),
         "forgetting issue 1 in container 7 leaves its link to container 8"
     );
     assert_eq!(

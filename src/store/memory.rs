@@ -330,30 +330,27 @@ impl PgStore {
         })
     }
 
+    /// One statement for the whole list (a member list of thousands is one round trip, not
+    /// thousands). An issue given twice keeps its last id, as one upsert per pair would, and
+    /// PostgreSQL refuses to update one row twice in a statement, so duplicates go first.
     pub fn record_theme_links(
         &self,
         project: &str,
         container_iid: u64,
         links: &[(u64, u64)],
     ) -> Result<()> {
+        let last_id: HashMap<u64, u64> = links.iter().copied().collect();
+        let (issues, ids): (Vec<i64>, Vec<i64>) = last_id
+            .into_iter()
+            .map(|(issue, link)| (issue as i64, link as i64))
+            .unzip();
         self.run(|c| {
-            let mut tx = c.transaction()?;
-            let stmt = tx.prepare(
-                "INSERT INTO theme_links (project, container_iid, issue_iid, link_id) VALUES ($1, $2, $3, $4)
+            c.execute(
+                "INSERT INTO theme_links (project, container_iid, issue_iid, link_id)
+                 SELECT $1, $2, issue, link FROM UNNEST($3::bigint[], $4::bigint[]) AS l (issue, link)
                  ON CONFLICT (project, container_iid, issue_iid) DO UPDATE SET link_id = excluded.link_id",
+                &[&project, &(container_iid as i64), &issues, &ids],
             )?;
-            for (issue_iid, link_id) in links {
-                tx.execute(
-                    &stmt,
-                    &[
-                        &project,
-                        &(container_iid as i64),
-                        &(*issue_iid as i64),
-                        &(*link_id as i64),
-                    ],
-                )?;
-            }
-            tx.commit()?;
             Ok(())
         })
     }
