@@ -1,17 +1,14 @@
 //! smeflow: provisions and runs the GitLab side of an SME program. See README.md.
 
-pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
-pub mod program_report;
-pub mod progress;
+pub mod reconcile;
 pub mod report;
 pub mod service;
 pub mod sim;
 pub mod store;
-pub mod sync;
 pub mod text;

@@ -490,3 +490,28 @@ fn missing_environment_and_unknown_areas_are_usage_errors() {
         "nothing written before the missing secret was noticed"
     );
 }
+
+#[test]
+fn a_rejected_token_stops_an_all_areas_run_at_the_first_area() {
+    let sim = gitlab();
+    let out = smeflow(&sim)
+        .env("GITLAB_TOKEN", "glpat-wrong-secret-value")
+        .args(["bootstrap-area", "--all"])
+        .output()
+        .unwrap();
+    // Every other area would be refused the same way: one clear error, exit 2, not a
+    // "FAILED" line per area and exit 1.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stdout(&out);
+    let n = catalog().config.areas.len();
+    assert!(
+        text.contains(&format!("[1/{n}]")) && !text.contains(&format!("[2/{n}]")),
+        "{text}"
+    );
+    assert!(!text.contains("FAILED"), "{text}");
+    assert!(
+        stderr(&out).contains("rejected the token"),
+        "{}",
+        stderr(&out)
+    );
+}

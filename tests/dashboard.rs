@@ -332,9 +332,18 @@ fn a_person_signs_in_and_sees_the_areas_a_chart_and_a_waiting_request() {
     let button = browser.find("#sign-in");
     browser.call("POST", &format!("/element/{button}/click"), json!({}));
 
-    let body = browser.find("body");
-    let seen = browser.call("GET", &format!("/element/{body}/text"), Value::Null);
-    let seen = seen.as_str().unwrap_or_default();
+    // The click starts a navigation; the dashboard is there once its heading is (a loaded
+    // machine can take a while, so wait for the page rather than for a fixed time).
+    let mut seen = String::new();
+    for _ in 0..100 {
+        let body = browser.find("body");
+        let text = browser.call("GET", &format!("/element/{body}/text"), Value::Null);
+        seen = text.as_str().unwrap_or_default().to_string();
+        if seen.contains("SME program dashboard") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     for visible in [
         "SME program dashboard".to_string(),
         "AI".into(),

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use common::*;
 use smeflow::gitlab::types::Issue;
-use smeflow::program_report::{compute, render_markdown, AreaInput};
+use smeflow::report::program::{compute, render_markdown, AreaInput};
 use smeflow::sim::SeedIssue;
 use std::collections::BTreeMap;
 

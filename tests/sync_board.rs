@@ -335,3 +335,47 @@ fn dry_run_writes_nothing_and_a_missing_project_is_explained() {
         stderr(&out)
     );
 }
+
+#[test]
+fn feedback_taken_out_of_a_theme_leaves_its_epic_without_reading_the_epics_member_list() {
+    let (sim, dir) = bootstrapped();
+    let acme = feedback(&sim, "ACME", "Theme::Duo Chat");
+    feedback(&sim, "Globex", "Theme::Duo Chat");
+    feedback(&sim, "Initech", "Theme::Duo Chat");
+    sync(&sim, &dir);
+    assert_eq!(
+        sim.epics(GROUP)[0]["issue_ids"].as_array().unwrap().len(),
+        3
+    );
+
+    // A person takes the theme off one issue in the UI.
+    sim.add_user("sme", "glpat-sme");
+    sim.set_member(GROUP, "sme", smeflow::sim::Access::Developer);
+    let path = format!(
+        "/projects/{}/issues/{acme}",
+        smeflow::gitlab::enc(AI_PROJECT)
+    );
+    let (status, _) = sim.as_user_blocking(
+        "glpat-sme",
+        "PUT",
+        &path,
+        serde_json::json!({"remove_labels": "Theme::Duo Chat"}),
+    );
+    assert_eq!(status, 200);
+
+    sim.reset_requests();
+    let text = sync(&sim, &dir);
+    assert_eq!(
+        sim.epics(GROUP)[0]["issue_ids"].as_array().unwrap().len(),
+        2,
+        "{text}"
+    );
+    // smeflow made the link and kept its id: taking it out needs no page of the epic's members.
+    let member_pages: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/epics/") && r.path.ends_with("/issues"))
+        .map(|r| r.path)
+        .collect();
+    assert!(member_pages.is_empty(), "{member_pages:?}\n{text}");
+}

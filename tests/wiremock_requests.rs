@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use smeflow::gitlab::{GitLab, RetryPolicy, Token};
-use smeflow::plan::exec::Executor;
 use smeflow::plan::{Change, FileAction, FileChange};
+use smeflow::reconcile::apply::Executor;
 use std::time::Duration;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -209,14 +209,22 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         area.slug
     );
     let policy = crate::policy::AreaPolicy::new(&catalog, area);
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::reconcile::area::SyncOptions {
         dry_run: false,
         full: false,
-        progress: false,
     };
-    crate::sync::sync_area(&gl, &catalog, &policy, Some(&app.store), &opts, &mut out)
-        .await
-        .map_err(failure)?;
+    let quiet = crate::reconcile::Quiet;
+    crate::reconcile::area::sync_area(
+        &gl,
+        &catalog,
+        &policy,
+        Some(&app.store),
+        &opts,
+        &quiet,
+        &mut out,
+    )
+    .await
+    .map_err(failure)?;
 
     println!("\n== 6. The PM Review board");
     let issues = sim.issues(&project);
@@ -267,11 +275,11 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     println!("\n== 9. smeflow report --program (every area side by side)");
     let since = now - chrono::Duration::days(30);
     let (inputs, _) =
-        crate::program_report::run::read(&gl, &catalog, since - (chrono::Utc::now() - since))
+        crate::report::program::run::read(&gl, &catalog, since - (chrono::Utc::now() - since))
             .await
             .map_err(failure)?;
-    let report = crate::program_report::compute(&inputs, since, chrono::Utc::now());
-    print!("{}", crate::program_report::render_markdown(&report));
+    let report = crate::report::program::compute(&inputs, since, chrono::Utc::now());
+    print!("{}", crate::report::program::render_markdown(&report));
 
     // The dashboard: the demo makes up its token, as a person would set SMEFLOW_DASHBOARD_TOKEN.
     let token = format!("demo-dashboard-{}", rand::random::<u64>());
@@ -329,7 +337,9 @@ async fn request_life(
 ) -> Result<(), Failure> {
     let group = catalog.config.gitlab.group.trim_matches('/').to_string();
     let project = area.project_full_path(&group);
-    let meeting = (chrono::Utc::now() + chrono::Duration::hours(30))
+    // Half an hour more than the 30 the demo announces: the meeting is written to the minute,
+    // so the lead time smeflow reads is 30 hours whatever second the demo starts at.
+    let meeting = (chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30))
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
@@ -365,7 +375,7 @@ async fn request_life(
     for c in &changes {
         println!("   {c}");
     }
-    crate::plan::exec::Executor::new(gl, None)
+    crate::reconcile::apply::Executor::new(gl, None)
         .apply(&changes, |_, _| {})
         .await
         .map_err(failure)?;

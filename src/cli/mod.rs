@@ -2,14 +2,18 @@
 //! 2 usage or configuration error).
 
 pub mod demo;
+mod failure;
+pub mod progress;
 pub mod promote;
 
-use crate::bootstrap::{self, BootstrapError};
+pub use failure::{Failure, FailureKind};
+
 use crate::config::{AreaConfig, Catalog};
-use crate::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
-use crate::plan::exec::Executor;
+use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::plan::HookSecrets;
 use crate::policy::provision;
+use crate::reconcile::apply::Executor;
+use crate::reconcile::provision as bootstrap;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -319,34 +323,6 @@ pub struct GitLabArgs {
     pub webhook_url: Option<String>,
 }
 
-/// A failure with the exit code it deserves.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
-    }
-    pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure {
-            code: 1,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<crate::config::ConfigError> for Failure {
-    fn from(e: crate::config::ConfigError) -> Failure {
-        Failure::usage(e.to_string())
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -358,7 +334,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.message.trim_end());
-            ExitCode::from(f.code)
+            ExitCode::from(f.code())
         }
     }
 }
@@ -548,10 +524,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
     let database_url = args.database_url.filter(|u| !u.trim().is_empty());
     crate::service::serve_on(database_url, opts, hardening, &catalog, gl)
         .await
-        .map_err(|e| Failure {
-            code: e.exit_code(),
-            message: e.to_string(),
-        })
+        .map_err(Failure::from)
 }
 
 async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
@@ -567,11 +540,11 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
                 .map_err(|e| Failure::runtime(e.to_string()))?,
         )
     };
-    let opts = crate::sync::SyncOptions {
+    let opts = crate::reconcile::area::SyncOptions {
         dry_run: args.dry_run,
         full: args.full,
-        progress: true,
     };
+    let progress = progress::Terminal::default();
     let mut out = std::io::stdout();
     let mut skipped = 0;
     for area in areas {
@@ -583,16 +556,17 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced =
-            crate::sync::sync_area(&gl, &catalog, &policy, store.as_ref(), &opts, &mut out)
-                .await
-                .map_err(|e| match e {
-                    crate::sync::SyncError::NoProject(_) => Failure::usage(e.to_string()),
-                    crate::sync::SyncError::GitLab(GitLabError::Unauthorized { .. }) => {
-                        Failure::usage(e.to_string())
-                    }
-                    other => Failure::runtime(other.to_string()),
-                });
+        let synced = crate::reconcile::area::sync_area(
+            &gl,
+            &catalog,
+            &policy,
+            store.as_ref(),
+            &opts,
+            &progress,
+            &mut out,
+        )
+        .await
+        .map_err(Failure::from);
         for l in lease {
             l.release().await;
         }
@@ -607,7 +581,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
 }
 
 async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failure> {
-    use crate::report::run::{build, post, ReportError};
+    use crate::report::run::{build, post};
     let catalog = Catalog::load(config)?;
     let Some(area_name) = args.area.clone().filter(|_| !args.program) else {
         return program_report(&catalog, args).await;
@@ -623,15 +597,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     };
     let gl = connect(&args.gitlab)?;
     let project = area.project_full_path(&catalog.config.gitlab.group);
-    let fail = |e: ReportError| match e {
-        ReportError::NoProject(_) | ReportError::GitLab(GitLabError::Unauthorized { .. }) => {
-            Failure::usage(e.to_string())
-        }
-        other => Failure::runtime(other.to_string()),
-    };
-    let (report, info) = build(&gl, &project, &area.name, since, now)
-        .await
-        .map_err(fail)?;
+    let (report, info) = build(&gl, &project, &area.name, since, now).await?;
     match args.format {
         ReportFormat::Md => print!("{}", crate::report::render_markdown(&report, None)),
         ReportFormat::Json => println!(
@@ -640,16 +606,14 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
         ),
     }
     if args.post {
-        let said = post(&gl, &project, &info, &report, now)
-            .await
-            .map_err(fail)?;
+        let said = post(&gl, &project, &info, &report, now).await?;
         eprintln!("{said}");
     }
     Ok(())
 }
 
 async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
-    use crate::program_report::{self as program, run::ProgramReportError};
+    use crate::report::program::{self, run::ProgramReportError};
     let now = chrono::Utc::now();
     let since = match &args.since {
         None => now - chrono::Duration::days(30),
@@ -667,12 +631,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
     }
     let gl = connect(&args.gitlab)?;
     let previous_since = since - (now - since);
-    let (inputs, skipped) = program::run::read(&gl, catalog, previous_since)
-        .await
-        .map_err(|e| match e {
-            GitLabError::Unauthorized { .. } => Failure::usage(e.to_string()),
-            other => Failure::runtime(other.to_string()),
-        })?;
+    let (inputs, skipped) = program::run::read(&gl, catalog, previous_since).await?;
     for name in &skipped {
         eprintln!("Area {name} has no project in GitLab yet (run `smeflow bootstrap-area`); it is left out.");
     }
@@ -686,9 +645,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
         ),
     }
     if args.post {
-        let said = program::run::post(&gl, catalog, &body, now)
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?;
+        let said = program::run::post(&gl, catalog, &body, now).await?;
         eprintln!("{said}");
     }
     Ok(())
@@ -873,12 +830,8 @@ pub async fn bootstrap_areas(
         }
         match bootstrap_one(gl, catalog, area, opts, out).await {
             Ok(()) => {}
-            Err(f) if f.code == 2 => return Err(f),
+            Err(f) if f.fails_every_area() || !many => return Err(f),
             Err(f) => {
-                let fatal = f.message.contains("401 Unauthorized");
-                if !many || fatal {
-                    return Err(f);
-                }
                 let _ = writeln!(out, "{}: FAILED: {}", area.name, f.message);
                 failed.push(area.slug.clone());
             }
@@ -926,12 +879,8 @@ pub(crate) async fn provision_area(
         hook.rotate_secret = opts.rotate_webhook_secret;
     }
     let full = desired.full_path();
-    let observed = bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string())
-        .await
-        .map_err(|e| match e {
-            BootstrapError::GroupNotFound { .. } => Failure::usage(e.to_string()),
-            BootstrapError::GitLab(e) => gitlab_failure(e),
-        })?;
+    let observed =
+        bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string()).await?;
     let plan = provision::plan(&desired, &observed);
     let _ = writeln!(
         out,
@@ -964,7 +913,7 @@ pub(crate) async fn provision_area(
     exec.know_labels(&full, &observed.labels);
     exec.know_boards(&full, &observed.boards);
     let total = plan.changes.len();
-    let bar = crate::progress::bar(total);
+    let bar = progress::bar(total);
     let applied = exec
         .apply(&plan.changes, |done, change| match &bar {
             Some(bar) => {
@@ -988,7 +937,7 @@ pub(crate) async fn provision_area(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let applied = applied.map_err(|e| gitlab_failure_text(e.to_string(), &e.source))?;
+    let applied = applied?;
     let (c, u) = plan.counts();
     let _ = writeln!(
         out,
@@ -1022,18 +971,4 @@ fn kind_of_area(catalog: &Catalog, area: &AreaConfig, detailed: bool) -> Result<
         area.slug
     ));
     Ok(text)
-}
-
-fn gitlab_failure(e: GitLabError) -> Failure {
-    gitlab_failure_text(e.to_string(), &e)
-}
-
-fn gitlab_failure_text(message: String, e: &GitLabError) -> Failure {
-    // A bad token is something to fix in the environment, not a transient failure.
-    let code = if matches!(e, GitLabError::Unauthorized { .. }) {
-        2
-    } else {
-        1
-    };
-    Failure { code, message }
 }

@@ -6,10 +6,10 @@
 //! commit: the file is theirs, and smeflow never edits it behind their back.
 
 use super::{connect, provision_area, webhook_secrets, BootstrapOptions, Failure, GitLabArgs};
-use crate::bootstrap;
 use crate::config::{render, AreaConfig, Catalog};
 use crate::policy::provision::DesiredArea;
 use crate::policy::seeds;
+use crate::reconcile::provision as bootstrap;
 use clap::Args;
 use std::io::Write;
 use std::path::Path;

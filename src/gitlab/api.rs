@@ -360,14 +360,19 @@ impl GitLab {
         .map(drop)
     }
 
-    /// Puts an issue (by its global id) into an epic.
-    pub async fn add_epic_issue(&self, group: &str, epic_iid: u64, issue_id: u64) -> Result<()> {
-        self.post::<Value>(
+    /// Puts an issue (by its global id) into an epic; returns the link's epic_issue_id, which
+    /// taking it out again needs (doc/api/epic_issues.md: the answer's `id`).
+    pub async fn add_epic_issue(&self, group: &str, epic_iid: u64, issue_id: u64) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Assigned {
+            id: u64,
+        }
+        self.post::<Assigned>(
             &format!("/groups/{}/epics/{epic_iid}/issues/{issue_id}", enc(group)),
             &json!({}),
         )
         .await
-        .map(drop)
+        .map(|a| a.id)
     }
 
     pub async fn remove_epic_issue(
@@ -457,16 +462,42 @@ impl GitLab {
             .await
     }
 
-    /// `body` is the hook's settings with its secrets (see `plan::exec`).
-    pub async fn create_hook(&self, project: &str, body: &Value) -> Result<Hook> {
-        self.post(&format!("/projects/{}/hooks", enc(project)), body)
+    /// `body` is the hook's settings with its secrets (see `reconcile::apply`).
+    pub async fn create_hook(&self, project: &str, hook: &HookSettings<'_>) -> Result<Hook> {
+        self.post(&format!("/projects/{}/hooks", enc(project)), &to_json(hook))
             .await
     }
 
-    pub async fn update_hook(&self, project: &str, id: u64, body: &Value) -> Result<Hook> {
-        self.put(&format!("/projects/{}/hooks/{id}", enc(project)), body)
-            .await
+    pub async fn update_hook(
+        &self,
+        project: &str,
+        id: u64,
+        hook: &HookSettings<'_>,
+    ) -> Result<Hook> {
+        self.put(
+            &format!("/projects/{}/hooks/{id}", enc(project)),
+            &to_json(hook),
+        )
+        .await
     }
+}
+
+/// A project hook's settings as `POST/PUT /projects/:id/hooks` take them (doc/api/project_webhooks.md).
+/// The secrets are write-only: GitLab never returns them. `signing_token` is GitLab 19.0+; an
+/// older GitLab ignores it.
+#[derive(Debug, serde::Serialize)]
+pub struct HookSettings<'a> {
+    pub url: &'a str,
+    pub issues_events: bool,
+    pub confidential_issues_events: bool,
+    pub note_events: bool,
+    pub confidential_note_events: bool,
+    pub push_events: bool,
+    pub enable_ssl_verification: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_token: Option<&'a str>,
 }
 
 fn to_json(v: &impl serde::Serialize) -> Value {

@@ -1,7 +1,6 @@
 //! Changes, plans and their printing. A `Change` is a value: it prints itself for `--dry-run`
-//! and the executor (`exec`) turns it into GitLab requests. Nothing else in smeflow writes.
-
-pub mod exec;
+//! and the executor (`reconcile::apply`) turns it into GitLab requests. Nothing else in
+//! smeflow writes.
 
 use serde::Serialize;
 use std::fmt;

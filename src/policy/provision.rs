@@ -5,7 +5,7 @@ use crate::gitlab::types::{Board, Group, Hook, Label, Project};
 use crate::plan::{Change, FileAction, FileChange, HookSpec, Plan};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the area should look like, computed from config (see `bootstrap::desired`).
+/// What the area should look like, computed from config (see `reconcile::provision::desired`).
 #[derive(Debug, Clone)]
 pub struct DesiredArea {
     pub group: String,

@@ -13,7 +13,7 @@ use crate::gitlab::types::{parse_time, Issue};
 use crate::gitlab::GitLab;
 use crate::policy::issue::{FEEDBACK_TYPE, PM_STATUS_SCOPE, THEME_SCOPE};
 use crate::policy::request::REQUEST_TYPE;
-use crate::program_report::{self, AreaInput};
+use crate::report::program::{self as program_report, AreaInput};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

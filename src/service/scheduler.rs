@@ -7,7 +7,8 @@ use super::AppState;
 use crate::config::Catalog;
 use crate::gitlab::GitLab;
 use crate::policy::AreaPolicy;
-use crate::sync::{sync_area, SyncOptions};
+use crate::reconcile::area::{sync_area, SyncOptions};
+use crate::reconcile::Quiet;
 use std::sync::Arc;
 
 pub use crate::config::schedule::parse_schedule;
@@ -34,7 +35,6 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
             let opts = SyncOptions {
                 dry_run: false,
                 full: false,
-                progress: false,
             };
             let mut log = Vec::new();
             // And across processes: a `bootstrap-area` or `sync-board` run on this area.
@@ -74,7 +74,17 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 Some(lock) => Some(lock.write().await),
                 None => None,
             };
-            match sync_area(&gitlab, &catalog, policy, Some(&app.store), &opts, &mut log).await {
+            match sync_area(
+                &gitlab,
+                &catalog,
+                policy,
+                Some(&app.store),
+                &opts,
+                &Quiet,
+                &mut log,
+            )
+            .await
+            {
                 Ok(report) => {
                     Metrics::inc(&app.metrics.syncs);
                     tracing::info!(

@@ -1,7 +1,9 @@
-//! The background worker: claims stored deliveries, re-reads the issue from GitLab (payloads
-//! can be stale), runs the issue policies, applies their plan through the executor, and marks
-//! the delivery done — or failed, to be retried with backoff, and dead after too many attempts
-//! GitLab rejected. A GitLab outage pauses the workers instead (see `outage`).
+//! The background worker: claims stored deliveries, records what the event itself says (a
+//! person's theme removal), re-reads the issue from GitLab (payloads can be stale) and hands it
+//! to `reconcile::issue` — the same decision the sync makes — then to `reconcile::themes` for
+//! the themes it touches, and marks the delivery done — or failed, to be retried with backoff,
+//! and dead after too many attempts GitLab rejected. A GitLab outage pauses the workers instead
+//! (see `outage`).
 
 use super::metrics::Metrics;
 use super::outage::{blame, Blame};
@@ -10,12 +12,14 @@ use crate::config::{label_scope, Catalog};
 use crate::gitlab::types::{Issue, User};
 use crate::gitlab::webhook::{self, WebhookEvent};
 use crate::gitlab::{GitLab, GitLabError};
-use crate::plan::exec::Executor;
 use crate::policy::issue::{IssueContext, THEME_SCOPE};
 use crate::policy::themes::{Example, ThemeModel};
-use crate::policy::{issue_view, AreaPolicy};
+use crate::policy::AreaPolicy;
+use crate::reconcile::apply::{self, Executor};
+use crate::reconcile::issue::{IssueReads, SeedSource};
+use crate::reconcile::themes::{self, ThemeScope};
+use crate::reconcile::{self as reconcile, ReadError};
 use crate::store::{now_ms, Delivery, State};
-use crate::sync::{plan_theme_containers, ThemeScope};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -178,28 +182,16 @@ impl Worker {
         let mut applied = self.apply(app, project, &source, &changes, |_| {}).await?;
         // Then the theme epics, from the labels the issue has now.
         let labels_now = crate::plan::labels_after(&issue.labels, &changes);
-        let removed_by_event = event.labels_removed();
-        let touched: Vec<String> = rt
-            .policy
-            .themes
-            .iter()
-            .filter(|t| {
-                issue.labels.contains(t) || labels_now.contains(t) || removed_by_event.contains(t)
-            })
-            .cloned()
-            .collect();
+        let touched = themes::touched(
+            &rt.policy.themes,
+            &issue.labels,
+            &labels_now,
+            &event.labels_removed(),
+        );
         if !touched.is_empty() && (!changes.is_empty() || event.can_move_between_themes()) {
             let _one_at_a_time = rt.themes.lock().await;
             let _across_replicas =
                 crate::store::lease::theme_epics_lease(&app.store, project).await?;
-            let mut issues: HashMap<u64, Issue> = HashMap::new();
-            for theme in &touched {
-                let with_theme = self.gitlab.issues_with_labels(project, &[theme]).await?;
-                issues.extend(with_theme.into_iter().map(|i| (i.iid, i)));
-            }
-            issues.insert(issue.iid, issue.clone());
-            let listed: Vec<&Issue> = issues.values().collect();
-            let projected = HashMap::from([(issue.iid, labels_now)]);
             let scope = ThemeScope {
                 group: &self.group,
                 project,
@@ -207,8 +199,9 @@ impl Worker {
                 area_name: &rt.policy.area.name,
                 threshold: self.feedback.epic_threshold,
                 themes: &touched,
+                memory: Some(&app.store),
             };
-            let themes = plan_theme_containers(&self.gitlab, &scope, &listed, &projected).await?;
+            let themes = themes::plan_for_issue(&self.gitlab, &scope, &issue, labels_now).await?;
             if let Some(w) = themes.warning() {
                 if !self.told_no_epics.swap(true, Ordering::Relaxed) {
                     tracing::warn!("{w}");
@@ -237,15 +230,19 @@ impl Worker {
         let mut exec = Executor::new(&self.gitlab, None);
         prepare(&mut exec);
         let store = app.store.clone();
-        exec.apply(changes, |_, change| {
-            Metrics::inc(&app.metrics.changes_applied);
-            store.remember_applied(source, project, change);
-        })
-        .await
-        .map_err(|e| WorkError::GitLab(e.source))
+        let applied = exec
+            .apply(changes, |_, change| {
+                Metrics::inc(&app.metrics.changes_applied);
+                apply::record(&store, source, project, change);
+            })
+            .await
+            .map_err(|e| WorkError::GitLab(e.source));
+        exec.record_links_made(&store);
+        applied
     }
 
-    /// The whole decision for one issue, as it is now in GitLab.
+    /// The whole decision for one issue, as it is now in GitLab: `reconcile::issue`, with what
+    /// the store remembers and the labels the event added.
     pub async fn plan_issue(
         &self,
         app: &AppState,
@@ -254,66 +251,28 @@ impl Worker {
         issue: &Issue,
         newest: Vec<String>,
     ) -> Result<Vec<crate::plan::Change>, WorkError> {
-        let notes = self.gitlab.notes(project, issue.iid).await?;
         let store = app.store.clone();
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
             .await
             .map_err(|e| WorkError::Internal(e.to_string()))??;
+        let reads = IssueReads {
+            gl: &self.gitlab,
+            project,
+            bot_id: self.bot.id,
+            store: Some(&app.store),
+        };
+        let (seed_iids, seed_notes) =
+            reconcile::issue::routing(&reads, &rt.policy, &[issue], SeedSource::Look).await?;
         let ctx = IssueContext {
-            notes: notes.into_iter().map(|n| n.body).collect(),
             newest,
             overrides,
+            seed_iids,
+            seed_notes,
             ..Default::default()
         };
-        let mut ctx = ctx;
-        ctx.seed_iids = self.seed_iids(rt, project, issue).await?;
-        if !ctx.seed_iids.is_empty() {
-            let mut bodies = Vec::new();
-            for seed in crate::policy::request::route::ROUTING_SEEDS {
-                if let Some(&iid) = ctx.seed_iids.get(seed) {
-                    bodies.extend(
-                        self.gitlab
-                            .notes(project, iid)
-                            .await?
-                            .into_iter()
-                            .map(|n| n.body),
-                    );
-                }
-            }
-            ctx.seed_notes = Some(bodies);
-        }
         let model = self.examples(app, rt, project, issue).await?;
-        Ok(rt.policy.decide(&issue_view(issue), ctx, &model))
-    }
-
-    /// Where an SME support feedback issue's follow-ups go: the area's seed issues, among
-    /// smeflow's own issues first (one short list), all issues only when one is hand-made.
-    async fn seed_iids(
-        &self,
-        rt: &AreaRuntime,
-        project: &str,
-        issue: &Issue,
-    ) -> Result<std::collections::BTreeMap<String, u64>, WorkError> {
-        use crate::policy::request::route;
-        if !issue
-            .labels
-            .iter()
-            .any(|l| l == route::SUPPORT_FEEDBACK_TYPE)
-        {
-            return Ok(Default::default());
-        }
-        let titles = &rt.policy.rules.seed_titles;
-        let own = self.gitlab.issues_by_author(project, self.bot.id).await?;
-        let found = route::seed_iids(titles.iter(), &own.iter().collect::<Vec<_>>());
-        if found.len() == titles.len() {
-            return Ok(found);
-        }
-        let all = self.gitlab.all_issues(project).await?;
-        Ok(route::seed_iids(
-            titles.iter(),
-            &all.iter().collect::<Vec<_>>(),
-        ))
+        Ok(reconcile::issue::plan(&reads, &rt.policy, issue, ctx, &model).await?)
     }
 
     /// The area's classifier, trained on the issues people tagged as the store knows them (the
@@ -441,6 +400,15 @@ impl Learning {
     fn retrain(&mut self, policy: &AreaPolicy) {
         let examples: Vec<Example> = self.examples.values().cloned().collect();
         self.model = Arc::new(policy.learn(&examples));
+    }
+}
+
+impl From<ReadError> for WorkError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::GitLab(e) => WorkError::GitLab(e),
+            ReadError::Store(e) => WorkError::Store(e),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! `bootstrap-area`: observe an area's project, plan the difference to the configuration, and
-//! apply it through the executor.
+//! `reconcile::provision`: an area's project as the configuration describes it (`desired`) and
+//! as GitLab has it (`observe`); `policy::provision` plans the difference and `apply` writes it.
+//! `bootstrap-area` and `promote-area` trigger it.
 
 use crate::config::{render, AreaConfig, Catalog};
 use crate::gitlab::types::Issue;

@@ -1,14 +1,16 @@
 //! The executor: the one place that writes to GitLab. It applies a plan in order, turns
 //! "already exists" into success when the object matches, and after an ambiguous failure (a
 //! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
+//! `record` tells the store what a write means for later decisions (the store itself does not
+//! interpret changes).
 
-use super::Backend;
-use super::{Change, FileAction, HookSecrets, HookSpec};
-use crate::gitlab::api::{CommitAction, NewProject};
+use crate::gitlab::api::{CommitAction, HookSettings, NewProject};
 use crate::gitlab::types::{Board, BoardList, Hook, Label};
 use crate::gitlab::{GitLab, GitLabError};
+use crate::plan::{Backend, Change, FileAction, HookSecrets, HookSpec};
+use crate::policy::issue::THEME_SCOPE;
+use crate::store::Store;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// Writes on different issues in flight at once. GitLab.com takes 150–400 ms a write: one at a
@@ -51,9 +53,63 @@ pub struct Executor<'a> {
     recheck_creates: bool,
     bot_id: Option<u64>,
     in_flight: usize,
+    /// Epic links this run made: (project, epic iid, issue iid, epic_issue_id), for the store.
+    links_made: std::sync::Mutex<Vec<(String, u64, u64, u64)>>,
+}
+
+/// Tells the store what an applied change means for later decisions: the audit line, themes
+/// smeflow guessed (never taught to the classifier as a person's), notes it wrote (by their
+/// marker), epic links it took out. Failures are logged, never fatal: GitLab already has the
+/// change.
+pub fn record(store: &Store, source: &str, project: &str, change: &Change) {
+    let line = change.to_string();
+    let mut outcome = store.audit(source, project, line.lines().next().unwrap_or_default());
+    match change {
+        Change::EditIssueLabels { iid, add, .. } => {
+            for theme in add
+                .iter()
+                .filter(|l| crate::config::label_scope(l) == Some(THEME_SCOPE))
+            {
+                outcome = outcome.and(store.record_auto_label(project, *iid, theme));
+            }
+        }
+        Change::AddNote { iid, body, .. } => {
+            if let Some(marker) = body
+                .lines()
+                .next()
+                .filter(|l| l.starts_with("<!-- smeflow:"))
+            {
+                outcome = outcome.and(store.record_note(project, *iid, marker));
+            }
+        }
+        Change::UnlinkFromTheme {
+            backend: Backend::Epics,
+            project,
+            container_iid,
+            issue_iid,
+            ..
+        } => {
+            outcome = outcome.and(store.forget_theme_link(project, *container_iid, *issue_iid));
+        }
+        _ => {}
+    }
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "cannot record an applied change in the store");
+    }
 }
 
 impl<'a> Executor<'a> {
+    /// Remembers the epic links this run made with their ids, so taking one out later needs no
+    /// read of the epic's member list.
+    pub fn record_links_made(&self, store: &Store) {
+        let made = std::mem::take(&mut *self.links_made.lock().unwrap_or_else(|p| p.into_inner()));
+        for (project, epic, issue, link) in made {
+            if let Err(e) = store.record_theme_links(&project, epic, &[(issue, link)]) {
+                tracing::error!(error = %e, "cannot remember an epic link in the store");
+            }
+        }
+    }
+
     pub fn new(gitlab: &'a GitLab, webhook_secrets: Option<HookSecrets>) -> Executor<'a> {
         Executor {
             gitlab,
@@ -66,6 +122,7 @@ impl<'a> Executor<'a> {
             recheck_creates: false,
             bot_id: None,
             in_flight: writes_in_flight(),
+            links_made: Default::default(),
         }
     }
 
@@ -418,16 +475,20 @@ impl<'a> Executor<'a> {
                 gl.move_board_list(project, board_id, list_id, *to).await
             }
             Change::CreateHook { project, hook } => {
-                let body = self.hook_body(hook)?;
-                let created = gl.create_hook(project, &body).await?;
+                let secrets = self.hook_secrets()?;
+                let created = gl
+                    .create_hook(project, &hook_settings(hook, secrets))
+                    .await?;
                 self.check_signing(&created)
             }
             Change::UpdateHook {
                 project, id, hook, ..
             } => {
                 // The token is sent on every update: GitLab clears it when the URL changes.
-                let body = self.hook_body(hook)?;
-                let updated = gl.update_hook(project, *id, &body).await?;
+                let secrets = self.hook_secrets()?;
+                let updated = gl
+                    .update_hook(project, *id, &hook_settings(hook, secrets))
+                    .await?;
                 self.check_signing(&updated)
             }
         }
@@ -454,7 +515,11 @@ impl<'a> Executor<'a> {
                 let result = match backend {
                     Backend::Epics => {
                         let epic = known(&self.epic_iids, group)?;
-                        gl.add_epic_issue(group, epic, *issue_id).await
+                        gl.add_epic_issue(group, epic, *issue_id).await.map(|link| {
+                            if let Ok(mut made) = self.links_made.lock() {
+                                made.push((project.clone(), epic, *issue_iid, link));
+                            }
+                        })
                     }
                     Backend::TrackingIssues => {
                         let tracking = known(&self.issue_iids, project)?;
@@ -548,23 +613,16 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn hook_body(&self, hook: &HookSpec) -> Result<Value, GitLabError> {
-        let Some(secrets) = self.webhook_secrets.as_ref().filter(|s| !s.is_empty()) else {
-            return Err(GitLabError::Rejected {
+    fn hook_secrets(&self) -> Result<&HookSecrets, GitLabError> {
+        self.webhook_secrets
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| GitLabError::Rejected {
                 method: "-".into(),
                 path: "hooks".into(),
                 status: 0,
                 message: "no webhook secret: set SMEFLOW_WEBHOOK_SECRET".into(),
-            });
-        };
-        let mut body = serde_json::to_value(hook).expect("hook spec serialises");
-        if let Some(token) = &secrets.token {
-            body["token"] = json!(token.expose());
-        }
-        if let Some(key) = &secrets.signing_token {
-            body["signing_token"] = json!(key.expose());
-        }
-        Ok(body)
+            })
     }
 
     /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
@@ -799,5 +857,20 @@ fn not_found(what: &str, name: &str) -> GitLabError {
         method: "GET".into(),
         path: what.into(),
         message: format!("`{name}` is not there"),
+    }
+}
+
+/// The hook as GitLab takes it, with the secrets added only here, as the request is sent.
+fn hook_settings<'a>(hook: &'a HookSpec, secrets: &'a HookSecrets) -> HookSettings<'a> {
+    HookSettings {
+        url: &hook.url,
+        issues_events: hook.issues_events,
+        confidential_issues_events: hook.confidential_issues_events,
+        note_events: hook.note_events,
+        confidential_note_events: hook.confidential_note_events,
+        push_events: hook.push_events,
+        enable_ssl_verification: hook.enable_ssl_verification,
+        token: secrets.token.as_ref().map(|t| t.expose()),
+        signing_token: secrets.signing_token.as_ref().map(|k| k.expose()),
     }
 }

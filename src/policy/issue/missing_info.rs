@@ -1,0 +1,123 @@
+//! Missing information on customer feedback (its region, priority or customer): one friendly
+//! note to the author, ever.
+
+use super::{RuleInput, Wants, MISSING_INFO_MARKER};
+
+pub fn check(input: &RuleInput) -> Wants {
+    let mut wants = Wants::default();
+    let issue = input.issue;
+    if !input.is_feedback() || issue.state != "opened" || input.has_note(MISSING_INFO_MARKER) {
+        return wants;
+    }
+    let scopes = &input.rules.scopes;
+    let mut missing = Vec::new();
+    if scopes.contains_key("Region") && !input.has_scope("Region") {
+        missing.push("the customer's region (a `Region::` label)".to_string());
+    }
+    if scopes.contains_key("Priority") && !input.has_scope("Priority") {
+        missing.push("a priority (a `Priority::` label)".to_string());
+    }
+    if customer_field(&issue.description).is_none() {
+        missing.push("the customer's name (the **Customer:** line of the template)".to_string());
+    }
+    if missing.is_empty() {
+        return wants;
+    }
+    // smeflow opened follow-ups itself: thanking its own user would be odd.
+    let who = issue
+        .author
+        .as_deref()
+        .filter(|_| !crate::policy::request::made_by_smeflow(&issue.description))
+        .map(|a| format!("@{a} "))
+        .unwrap_or_default();
+    let mut body = format!(
+        "{MISSING_INFO_MARKER}\n{who}thanks for this feedback! To bring it to the Product Managers, it still needs:\n\n"
+    );
+    for m in &missing {
+        body.push_str(&format!("- {m}\n"));
+    }
+    body.push_str("\nYou can add labels with a quick action in a comment, e.g. `/label ~\"Priority::Medium\"`. This is the only reminder smeflow sends.");
+    wants.changes.push(input.note(body));
+    wants
+}
+
+/// The customer named in the Customer Feedback template (`**Customer:** ACME` or
+/// `Customer: ACME`), if filled in.
+pub fn customer_field(description: &str) -> Option<String> {
+    for line in description.lines() {
+        let plain = line.replace("**", "");
+        let plain = plain.trim().trim_start_matches(['-', '*', ' ']);
+        if let Some(rest) = plain
+            .strip_prefix("Customer:")
+            .or_else(|| plain.strip_prefix("Customer :"))
+        {
+            let value = strip_comments(rest).trim().to_string();
+            return (!value.is_empty() && value != "_" && !value.starts_with('<')).then_some(value);
+        }
+    }
+    None
+}
+
+fn strip_comments(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("-->") {
+            Some(end) => rest = &rest[start + end + 3..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{issue, rules};
+    use super::super::{plan, IssueContext, FEEDBACK_TYPE, MISSING_INFO_MARKER};
+    use super::*;
+    use crate::plan::Change;
+
+    #[test]
+    fn reads_the_customer_field_in_both_template_forms() {
+        assert_eq!(
+            customer_field("**Customer:** ACME Corp\n"),
+            Some("ACME Corp".into())
+        );
+        assert_eq!(
+            customer_field("Customer: Globex\nARR: 1"),
+            Some("Globex".into())
+        );
+        assert_eq!(customer_field("**Customer:** <!-- who? -->\n"), None);
+        assert_eq!(customer_field("no field"), None);
+    }
+
+    #[test]
+    fn feedback_without_a_customer_is_asked_for_it_once() {
+        let i = issue(
+            &[
+                FEEDBACK_TYPE,
+                "SME Workflow::Triage",
+                "PM Status::New",
+                "Region::APAC",
+                "Priority::High",
+            ],
+            "**Customer:** <!-- who? -->",
+        );
+        let c = plan(&rules(), &i, &IssueContext::default());
+        let [Change::AddNote { body, .. }] = c.as_slice() else {
+            panic!("{c:?}")
+        };
+        assert!(body.starts_with(MISSING_INFO_MARKER), "{body}");
+        assert!(
+            body.contains("@jdoe") && body.contains("customer's name") && !body.contains("region"),
+            "{body}"
+        );
+        let ctx = IssueContext {
+            notes: vec![body.clone()],
+            ..Default::default()
+        };
+        assert!(plan(&rules(), &i, &ctx).is_empty(), "one note, ever");
+    }
+}

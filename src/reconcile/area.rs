@@ -1,0 +1,256 @@
+//! `reconcile::area`: a whole area brought in line — every issue through `reconcile::issue`
+//! (the same function the webhook worker uses), the boards, and the theme containers — so a
+//! missed or failed delivery never leaves an issue behind. `sync-board` and serve's schedule
+//! trigger it.
+//!
+//! Reads: one paginated issue list (after the first full pass only what changed since the last
+//! sync, via `updated_after`; the rest comes from the store's snapshot), the boards, the theme
+//! epics (their members come from the issues' `epic` field; an epic's own issue list is read
+//! only to unlink a link the store does not know) or, without epics, the tracking issues with
+//! their links. Notes are read only for an issue whose plan would write more than labels.
+
+use super::apply::{ApplyError, Executor};
+use super::issue::{self, IssueReads, SeedSource};
+use super::provision::NotBootstrapped;
+use super::themes::{self, ThemeScope};
+use super::{Progress, ReadError};
+use crate::config::Catalog;
+use crate::gitlab::types::Issue;
+use crate::gitlab::{GitLab, GitLabError};
+use crate::plan::{Change, Plan};
+use crate::policy::epics::Backend;
+use crate::policy::issue::IssueContext;
+use crate::policy::{provision, AreaPolicy};
+use crate::store::{now_ms, Store};
+use std::collections::HashMap;
+use std::io::Write;
+
+/// An `updated_after` window this much earlier than the last sync covers clock skew between
+/// smeflow and GitLab.
+const SKEW_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    NoProject(#[from] NotBootstrapped),
+    #[error(transparent)]
+    GitLab(#[from] GitLabError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<ReadError> for SyncError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::GitLab(e) => SyncError::GitLab(e),
+            ReadError::Store(e) => SyncError::Store(e),
+        }
+    }
+}
+
+pub struct SyncOptions {
+    pub dry_run: bool,
+    /// Ignore the snapshot and read every issue.
+    pub full: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    pub issues_read: usize,
+    pub issues_known: usize,
+    pub planned: usize,
+    pub applied: usize,
+    pub epics_available: bool,
+    /// Issues GitLab would not show (404); the rest of the area was synced.
+    pub skipped: Vec<u64>,
+}
+
+pub async fn sync_area(
+    gl: &GitLab,
+    catalog: &Catalog,
+    policy: &AreaPolicy,
+    store: Option<&Store>,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+    out: &mut (dyn Write + Send),
+) -> Result<SyncReport, SyncError> {
+    let started = now_ms();
+    let project = policy.project.clone();
+    let group = catalog.config.gitlab.group.trim_matches('/').to_string();
+    let project_info = gl
+        .project(&project)
+        .await?
+        .ok_or_else(|| NotBootstrapped(project.clone()))?;
+    let project_id = project_info.id;
+    let bot_id = gl.current_user().await?.id;
+
+    // Issues: the snapshot plus what changed, or everything.
+    let (last_sync, snapshot) = match store {
+        Some(s) if !opts.full => s.snapshot(&project)?,
+        _ => (None, Vec::new()),
+    };
+    let incremental = last_sync.is_some();
+    let since = last_sync.map(|t| {
+        chrono::DateTime::from_timestamp_millis(t - SKEW_MS)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    });
+    progress.step("reading issues");
+    let fresh = gl.issues_updated_after(&project, since.as_deref()).await?;
+    progress.finish();
+    let mut issues: HashMap<u64, Issue> = snapshot.into_iter().map(|i: Issue| (i.iid, i)).collect();
+    let issues_known = issues.len();
+    let fresh_iids: Vec<u64> = fresh.iter().map(|i| i.iid).collect();
+    issues.extend(fresh.into_iter().map(|i| (i.iid, i)));
+    let mut ordered: Vec<&Issue> = issues.values().collect();
+    ordered.sort_by_key(|i| i.iid);
+
+    let memory = match store {
+        Some(s) => s.issue_memory(&project)?,
+        None => Default::default(),
+    };
+    let examples = crate::policy::examples(ordered.iter().copied(), &memory.auto_labels);
+    // Retrained on every sync: the issues people tagged since the last one teach it.
+    let model = policy.learn(&examples);
+
+    // Per-issue policies, exactly as the webhook worker applies them.
+    let mut changes: Vec<Change> = Vec::new();
+    let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut skipped = Vec::new();
+    let reads = IssueReads {
+        gl,
+        project: &project,
+        bot_id,
+        store: if opts.dry_run { None } else { store },
+    };
+    let (seed_iids, seed_notes) =
+        issue::routing(&reads, policy, &ordered, SeedSource::Listed(&ordered)).await?;
+    for issue in &ordered {
+        let ctx = IssueContext {
+            seed_iids: seed_iids.clone(),
+            seed_notes: seed_notes.clone(),
+            notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
+            overrides: memory
+                .overrides
+                .get(&issue.iid)
+                .cloned()
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        match issue::plan(&reads, policy, issue, ctx, &model).await {
+            Ok(planned) => {
+                projected.insert(
+                    issue.iid,
+                    crate::plan::labels_after(&issue.labels, &planned),
+                );
+                changes.extend(planned);
+            }
+            // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
+            Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
+                tracing::warn!(project, iid = issue.iid, error = %e, "skipping an issue that could not be read");
+                let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
+                skipped.push(issue.iid);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    // Boards keep their lists and order.
+    let boards = gl.boards(&project).await?;
+    let observed_boards = provision::ObservedArea {
+        boards: boards.clone(),
+        ..Default::default()
+    };
+    let mut board_plan = Plan::default();
+    for (name, set) in catalog.area_boards(&policy.area) {
+        let lists: Vec<String> = set.labels.iter().map(|l| l.name.clone()).collect();
+        provision::plan_board(name, &lists, &observed_boards, &project, &mut board_plan);
+    }
+    changes.extend(board_plan.changes);
+
+    // One container per theme that several customers report.
+    let mut warnings = Vec::new();
+    let scope = ThemeScope {
+        group: &group,
+        project: &project,
+        project_id,
+        area_name: &policy.area.name,
+        threshold: catalog.config.feedback.epic_threshold,
+        themes: &policy.themes,
+        memory: if opts.dry_run { None } else { store },
+    };
+    let mut themes = themes::plan(gl, &scope, &ordered, &projected).await?;
+    if let Some(w) = themes.warning() {
+        tracing::warn!("{w}");
+        warnings.push(w);
+    }
+    let backend = themes.backend;
+    changes.append(&mut themes.changes);
+
+    let plan = Plan {
+        changes,
+        warnings,
+        ..Plan::default()
+    };
+    let mut report = SyncReport {
+        issues_read: fresh_iids.len(),
+        issues_known,
+        planned: plan.changes.len(),
+        applied: 0,
+        epics_available: backend == Backend::Epics,
+        skipped: skipped.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "Area {} ({}): {} issues ({} read now{})",
+        policy.area.name,
+        project,
+        ordered.len(),
+        fresh_iids.len(),
+        if incremental {
+            ", the rest unchanged since the last sync"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "{plan}");
+    if opts.dry_run {
+        if !plan.is_empty() {
+            let _ = writeln!(out, "Dry run: nothing was written.");
+        }
+        return Ok(report);
+    }
+    let mut exec = Executor::new(gl, None);
+    exec.know_boards(&project, &boards);
+    themes.teach(&mut exec, &group, &project);
+    progress.writing(plan.changes.len());
+    let source = format!("sync:{}", policy.area.slug);
+    report.applied = exec
+        .apply(&plan.changes, |done, change| {
+            if let Some(s) = store {
+                super::apply::record(s, &source, &project, change);
+            }
+            progress.written(done);
+        })
+        .await?;
+    progress.finish();
+    if let Some(s) = store {
+        exec.record_links_made(s);
+    }
+    if let Some(s) = store {
+        // A skipped issue is not remembered as synced, so the next pass reads it again.
+        let rows: Vec<(u64, String)> = fresh_iids
+            .iter()
+            .filter(|iid| !skipped.contains(iid))
+            .filter_map(|iid| issues.get(iid))
+            .map(|i| (i.iid, serde_json::to_string(i).unwrap_or_default()))
+            .collect();
+        s.save_snapshot(&project, &rows, !incremental, started)?;
+    }
+    if report.applied > 0 {
+        let _ = writeln!(out, "Applied {} changes.", report.applied);
+    }
+    Ok(report)
+}

@@ -1,0 +1,148 @@
+//! `reconcile::issue`: what one issue needs to be in line — the one function the webhook worker
+//! and the area sync both call, so an issue gets the same decision whichever sees it first.
+//!
+//! The loop is lazy, as in a kube-rs controller: decide from what is known (the issue, the
+//! store's memory), and read more from GitLab only when the first decision would act on
+//! something the store may not know — its notes before writing anything besides labels, its
+//! label history before adding a theme (a person's removal is final) — then decide again.
+
+use super::ReadError;
+use crate::config::label_scope;
+use crate::gitlab::types::Issue;
+use crate::gitlab::{GitLab, GitLabError};
+use crate::plan::Change;
+use crate::policy::issue::{IssueContext, THEME_SCOPE};
+use crate::policy::request::route::{self, ROUTING_SEEDS, SUPPORT_FEEDBACK_TYPE};
+use crate::policy::themes::ThemeModel;
+use crate::policy::{issue_view, AreaPolicy};
+use crate::store::Store;
+use std::collections::BTreeMap;
+
+/// What deciding about one issue may read besides the issue itself.
+pub struct IssueReads<'a> {
+    pub gl: &'a GitLab,
+    pub project: &'a str,
+    /// smeflow's own user: its label removals are not a person's.
+    pub bot_id: u64,
+    /// Where a person's theme removal found in label history is remembered (none on a dry run).
+    pub store: Option<&'a Store>,
+}
+
+/// The changes `issue` needs. `ctx` carries what the caller knows already (notes and overrides
+/// from the store, the event's newest labels, where support feedback is routed).
+pub async fn plan(
+    reads: &IssueReads<'_>,
+    policy: &AreaPolicy,
+    issue: &Issue,
+    mut ctx: IssueContext,
+    model: &ThemeModel,
+) -> Result<Vec<Change>, ReadError> {
+    let view = issue_view(issue);
+    let mut planned = policy.decide(&view, ctx.clone(), model);
+    // Every write but a label edit is guarded by a marker in the issue's notes (a note, a
+    // follow-up issue with its receipt): only GitLab knows for sure what is there.
+    if planned
+        .iter()
+        .any(|c| !matches!(c, Change::EditIssueLabels { .. }))
+    {
+        let notes = reads.gl.notes(reads.project, issue.iid).await?;
+        ctx.notes.extend(notes.into_iter().map(|n| n.body));
+        planned = policy.decide(&view, ctx.clone(), model);
+    }
+    let adds_theme = planned.iter().any(|c| {
+        matches!(c, Change::EditIssueLabels { add, .. }
+            if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE)))
+    });
+    if adds_theme {
+        // The worker records a person's removal of a theme as the event arrives, but the
+        // store may be younger than the removal: GitLab's label history has the last word.
+        let removed = human_theme_removals(reads, issue.iid).await?;
+        let unknown: Vec<String> = removed
+            .into_iter()
+            .filter(|l| !ctx.overrides.contains(l))
+            .collect();
+        if !unknown.is_empty() {
+            if let Some(s) = reads.store {
+                for label in &unknown {
+                    s.record_override(reads.project, issue.iid, label, "label history")?;
+                }
+            }
+            ctx.overrides.extend(unknown);
+            planned = policy.decide(&view, ctx, model);
+        }
+    }
+    Ok(planned)
+}
+
+/// Theme labels a person (not smeflow) removed from an issue, from its label history.
+async fn human_theme_removals(
+    reads: &IssueReads<'_>,
+    iid: u64,
+) -> Result<Vec<String>, GitLabError> {
+    Ok(reads
+        .gl
+        .label_events(reads.project, iid)
+        .await?
+        .into_iter()
+        .filter(|e| e.action == "remove" && e.user.as_ref().map(|u| u.id) != Some(reads.bot_id))
+        .filter_map(|e| e.label.map(|l| l.name))
+        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .collect())
+}
+
+/// Where the issues to look among for the area's seed issues come from.
+pub enum SeedSource<'a> {
+    /// Every issue of the area, already read (the sync).
+    Listed(&'a [&'a Issue]),
+    /// Nothing read yet (the worker): smeflow's own issues first (one short list), every
+    /// issue only when a seed issue was made by hand.
+    Look,
+}
+
+/// Where SME support feedback's follow-ups go — the area's seed issues by title — and the notes
+/// on them (a routed item's linking note is looked for there). Nothing is read unless one of
+/// `concerned` is support feedback.
+pub async fn routing(
+    reads: &IssueReads<'_>,
+    policy: &AreaPolicy,
+    concerned: &[&Issue],
+    source: SeedSource<'_>,
+) -> Result<(BTreeMap<String, u64>, Option<Vec<String>>), GitLabError> {
+    if !concerned
+        .iter()
+        .any(|i| i.labels.iter().any(|l| l == SUPPORT_FEEDBACK_TYPE))
+    {
+        return Ok((BTreeMap::new(), None));
+    }
+    let titles = &policy.rules.seed_titles;
+    let seed_iids = match source {
+        SeedSource::Listed(issues) => route::seed_iids(titles.iter(), issues),
+        SeedSource::Look => {
+            let own = reads
+                .gl
+                .issues_by_author(reads.project, reads.bot_id)
+                .await?;
+            let found = route::seed_iids(titles.iter(), &own.iter().collect::<Vec<_>>());
+            if found.len() == titles.len() {
+                found
+            } else {
+                let all = reads.gl.all_issues(reads.project).await?;
+                route::seed_iids(titles.iter(), &all.iter().collect::<Vec<_>>())
+            }
+        }
+    };
+    let mut bodies = Vec::new();
+    for seed in ROUTING_SEEDS {
+        if let Some(&iid) = seed_iids.get(seed) {
+            bodies.extend(
+                reads
+                    .gl
+                    .notes(reads.project, iid)
+                    .await?
+                    .into_iter()
+                    .map(|n| n.body),
+            );
+        }
+    }
+    Ok((seed_iids, Some(bodies)))
+}

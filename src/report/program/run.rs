@@ -1,0 +1,146 @@
+//! The program report against GitLab: reading every formal area's issues, assignment history
+//! and seed-issue notes, and `--post`, which creates or updates the month's review issue in
+//! the program project.
+
+use super::figures::AreaInput;
+use crate::config::Catalog;
+use crate::gitlab::types::Note;
+use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::{GitLab, GitLabError};
+use crate::plan::Change;
+use crate::policy::request::route::{seed_iids, ENABLEMENT, KNOWLEDGE_BASE};
+use crate::policy::request::REQUEST_TYPE;
+use crate::reconcile::apply::{ApplyError, Executor};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramReportError {
+    #[error(transparent)]
+    GitLab(#[from] GitLabError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("`report --program --post` needs the program project: add `[program]` with `project = \"group/path\"` to smeflow.toml")]
+    NoProgramProject,
+}
+
+async fn notes(gl: &GitLab, project: &str, iid: u64) -> Result<Vec<Note>, GitLabError> {
+    gl.notes(project, iid).await
+}
+
+/// Reads every formal area (one that is not bootstrapped yet is left out and named in
+/// `skipped`).
+pub async fn read(
+    gl: &GitLab,
+    catalog: &Catalog,
+    previous_since: DateTime<Utc>,
+) -> Result<(Vec<AreaInput>, Vec<String>), GitLabError> {
+    let mut inputs = Vec::new();
+    let mut skipped = Vec::new();
+    // Areas of interest have no feedback or request process: nothing to put side by side.
+    for area in catalog.config.areas.iter().filter(|a| a.status.is_formal()) {
+        let project = area.project_full_path(&catalog.config.gitlab.group);
+        let issues: Vec<Issue> = match gl.all_issues(&project).await {
+            Ok(issues) => issues,
+            Err(GitLabError::NotFound { .. }) => {
+                skipped.push(area.name.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut input = AreaInput {
+            area: area.name.clone(),
+            ..Default::default()
+        };
+        for i in issues
+            .iter()
+            .filter(|i| i.labels.iter().any(|l| l == REQUEST_TYPE))
+            .filter(|i| !i.assignees.is_empty())
+            .filter(|i| {
+                i.created_at
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|c| c >= previous_since)
+            })
+        {
+            // GitLab keeps the assignment history as system notes.
+            if let Some(at) = notes(gl, &project, i.iid)
+                .await?
+                .iter()
+                .filter(|n| n.system && n.body.starts_with("assigned to"))
+                .find_map(|n| n.created_at.as_deref().and_then(parse_time))
+            {
+                input.first_assigned.insert(i.iid, at);
+            }
+        }
+        let titles = [ENABLEMENT.to_string(), KNOWLEDGE_BASE.to_string()];
+        let seeds = seed_iids(titles.iter(), &issues.iter().collect::<Vec<_>>());
+        for (title, iid) in seeds {
+            let added: Vec<DateTime<Utc>> = notes(gl, &project, iid)
+                .await?
+                .iter()
+                .filter(|n| !n.system)
+                .filter_map(|n| n.created_at.as_deref().and_then(parse_time))
+                .collect();
+            if title == ENABLEMENT {
+                input.enablement_added = added;
+            } else {
+                input.knowledge_added = added;
+            }
+        }
+        input.issues = issues;
+        inputs.push(input);
+    }
+    Ok((inputs, skipped))
+}
+
+/// Creates or updates the month's "SME Program Review YYYY-MM" issue in the program project.
+pub async fn post(
+    gl: &GitLab,
+    catalog: &Catalog,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<String, ProgramReportError> {
+    let project = catalog
+        .config
+        .program
+        .project
+        .clone()
+        .ok_or(ProgramReportError::NoProgramProject)?;
+    let title = review_title(now);
+    // By exact title among smeflow's own issues: search is full-text and rate-limited.
+    let me = gl.current_user().await?.id;
+    let existing = gl
+        .issues_by_author(&project, me)
+        .await?
+        .into_iter()
+        .find(|i| i.title == title);
+    let change = match existing {
+        None => Some(Change::CreateIssue {
+            project: project.clone(),
+            title: title.clone(),
+            description: body.to_string(),
+            labels: Vec::new(),
+        }),
+        Some(i) if i.description.as_deref().unwrap_or("").trim_end() != body.trim_end() => {
+            Some(Change::UpdateIssueDescription {
+                project: project.clone(),
+                iid: i.iid,
+                title: title.clone(),
+                description: body.to_string(),
+            })
+        }
+        Some(_) => None,
+    };
+    match change {
+        None => Ok(format!("\"{title}\" in {project} is already up to date.")),
+        Some(c) => {
+            Executor::new(gl, None).apply(&[c], |_, _| {}).await?;
+            Ok(format!("Posted \"{title}\" in {project}."))
+        }
+    }
+}
+
+/// The title of the month's program review issue; `--post` finds it again by this exact title.
+pub fn review_title(now: DateTime<Utc>) -> String {
+    format!("SME Program Review {}", now.format("%Y-%m"))
+}
