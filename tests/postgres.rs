@@ -404,6 +404,7 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
             .unwrap();
         s.record_override("g/ai-sme", 2, "Theme::Duo Chat", "jdoe")
             .unwrap();
+        s.record_theme_links("g/ai-sme", 7, &[(1, 501)]).unwrap();
         s.save_snapshot("g/ai-sme", &[(1, r#"{"iid":1}"#.into())], true, 1234)
             .unwrap();
     }
@@ -427,6 +428,7 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
   audit log                        1 copied, 0 already there
   notes written                    1 copied, 0 already there
   labels smeflow added             1 copied, 0 already there
+  theme links                      1 copied, 0 already there
   overrides                        1 copied, 0 already there
   sync snapshots (issues)          1 copied, 0 already there
   sync snapshots (last sync)       1 copied, 0 already there
@@ -447,7 +449,7 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
 
     let pg = open_store(&url);
     let pg2 = pg.clone();
-    let (states, memory, snapshot, audit) = std::thread::spawn(move || {
+    let (states, memory, snapshot, audit, theme_links) = std::thread::spawn(move || {
         let states: Vec<(String, State, u32, Option<String>)> = pg2
             .list(None, 10)
             .unwrap()
@@ -456,7 +458,11 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
             .collect();
         let memory = pg2.issue_memory("g/ai-sme").unwrap();
         let snapshot: (Option<i64>, Vec<serde_json::Value>) = pg2.snapshot("g/ai-sme").unwrap();
-        (states, memory, snapshot, pg2.audit_log(10).unwrap())
+        let (audit, theme_links) = (
+            pg2.audit_log(10).unwrap(),
+            pg2.theme_link_ids("g/ai-sme", 7).unwrap(),
+        );
+        (states, memory, snapshot, audit, theme_links)
     })
     .join()
     .unwrap();
@@ -478,6 +484,7 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
         .auto_labels
         .contains(&(1, "Theme::Duo Chat".to_string())));
     assert_eq!(snapshot, (Some(1234), vec![json!({"iid": 1})]));
+    assert_eq!(theme_links, std::collections::HashMap::from([(1, 501)]));
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].3, "add label Theme::Duo Chat to #1");
     drop(pg);
@@ -493,8 +500,10 @@ fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
         .unwrap();
     let err = Store::open_postgres(&url).err().unwrap().to_string();
     assert!(
-        err.contains("schema version 99, newer than this smeflow understands (up to 1)")
-            && err.contains("upgrade smeflow"),
+        err.contains(&format!(
+            "schema version 99, newer than this smeflow understands (up to {})",
+            smeflow::store::schema::LATEST
+        )) && err.contains("upgrade smeflow"),
         "{err}"
     );
 

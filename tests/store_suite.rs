@@ -1,11 +1,13 @@
 //! The same store tests on both backends: SQLite (a temp file) and PostgreSQL (a throwaway
 //! server, see `pg/mod.rs`). What a user relies on — duplicates stored once, one issue never
 //! worked on twice at once, failures ending dead and revivable, leases, the issue memory a sync
-//! reads — must not depend on which store they run.
+//! reads — must not depend on which store they run. A store an older smeflow left behind is
+//! brought up to date without losing what it remembers.
 
 mod pg;
 
-use smeflow::store::{now_ms, NewDelivery, State, Store};
+use smeflow::store::{now_ms, schema, NewDelivery, State, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 struct Opened {
@@ -175,6 +177,7 @@ async fn issue_memory_and_snapshots_round_trip(o: Opened) {
         store.overrides("g/p", 3).unwrap(),
         vec!["Theme::Duo Chat".to_string()]
     );
+    assert!(store.overrides("g/p", 4).unwrap().is_empty());
     let memory = store.issue_memory("g/p").unwrap();
     assert_eq!(
         memory.notes[&3],
@@ -268,6 +271,90 @@ async fn concurrent_workers_claim_each_delivery_exactly_once(o: Opened) {
     assert_eq!(done, expected);
 }
 
+/// The members smeflow knows of a theme's epic or tracking issue, so unlinking one needs no
+/// read of the container's member list: kept per project and per container, the newest link id
+/// wins, an unlinked issue is forgotten, and all of it survives a restart.
+async fn theme_links_are_remembered_per_project_and_container(o: Opened) {
+    let store = o.store;
+    assert!(store.theme_link_ids("g/p", 7).unwrap().is_empty());
+    store
+        .record_theme_links("g/p", 7, &[(1, 101), (2, 102)])
+        .unwrap();
+    store.record_theme_links("g/p", 8, &[(1, 201)]).unwrap();
+    store.record_theme_links("g/other", 7, &[(3, 301)]).unwrap();
+    store.record_theme_links("g/p", 7, &[]).unwrap();
+    // Issue 2 was unlinked by a person and linked again: GitLab gave the new link a new id.
+    store
+        .record_theme_links("g/p", 7, &[(2, 112), (4, 104)])
+        .unwrap();
+    // A list naming one issue twice: the later pair wins, as in a list of single upserts.
+    store
+        .record_theme_links("g/p", 8, &[(5, 205), (5, 215)])
+        .unwrap();
+    store.forget_theme_link("g/p", 7, 1).unwrap();
+    store.forget_theme_link("g/p", 7, 99).unwrap();
+    drop(store);
+    let again = (o.reopen)();
+    assert_eq!(
+        again.theme_link_ids("g/p", 7).unwrap(),
+        HashMap::from([(2, 112), (4, 104)])
+    );
+    assert_eq!(
+        again.theme_link_ids("g/p", 8).unwrap(),
+        HashMap::from([(1, 201), (5, 215)]),
+        "forgetting issue 1 in container 7 leaves its link to container 8"
+    );
+    assert_eq!(
+        again.theme_link_ids("g/other", 7).unwrap(),
+        HashMap::from([(3, 301)]),
+        "container 7 of another project is another container"
+    );
+}
+
+/// Schema version 1 as the smeflow before theme links left it, holding an override.
+fn version_1_with_an_override(ddl: &str) -> String {
+    format!(
+        "{}; {ddl}; INSERT INTO schema_version (version) VALUES (1);
+         INSERT INTO overrides (project, issue_iid, label, by_user, at)
+         VALUES ('g/p', 3, 'Theme::Duo Chat', 'jdoe', 1);",
+        schema::VERSION_TABLE
+    )
+}
+
+fn upgraded_store_keeps_its_memory_and_learns_theme_links(store: Store) {
+    assert_eq!(
+        store.overrides("g/p", 3).unwrap(),
+        vec!["Theme::Duo Chat".to_string()]
+    );
+    store.record_theme_links("g/p", 7, &[(3, 103)]).unwrap();
+    assert_eq!(
+        store.theme_link_ids("g/p", 7).unwrap(),
+        HashMap::from([(3, 103)])
+    );
+}
+
+#[test]
+fn a_sqlite_store_of_schema_version_1_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&version_1_with_an_override(schema::MIGRATIONS[0].sqlite))
+        .unwrap();
+    upgraded_store_keeps_its_memory_and_learns_theme_links(Store::open(&path).unwrap());
+}
+
+#[test]
+fn a_postgres_store_of_schema_version_1_is_upgraded_in_place() {
+    let Some(server) = pg::server() else { return };
+    let url = server.fresh_database();
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(&version_1_with_an_override(schema::MIGRATIONS[0].postgres))
+        .unwrap();
+    upgraded_store_keeps_its_memory_and_learns_theme_links(Store::open_postgres(&url).unwrap());
+}
+
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
         mod on_sqlite {
@@ -292,4 +379,5 @@ on_both_backends!(
     a_lease_keeps_others_out_until_released_or_expired,
     issue_memory_and_snapshots_round_trip,
     concurrent_workers_claim_each_delivery_exactly_once,
+    theme_links_are_remembered_per_project_and_container,
 );

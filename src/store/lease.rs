@@ -5,7 +5,10 @@
 //! every process that shares the store (PostgreSQL is planned next). A crashed holder stops
 //! renewing, and its lease expires after `TTL`.
 
-use super::Store;
+use super::postgres::PgStore;
+use super::sqlite::sql;
+use super::{now_ms, SqliteStore, Store};
+use rusqlite::{params, OptionalExtension};
 use std::time::Duration;
 
 /// How long a lease lives without a heartbeat.
@@ -171,5 +174,134 @@ pub async fn theme_epics_lease(
             url: store.describe(),
             message: busy.to_string(),
         }),
+    }
+}
+
+/// A lease someone else holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHeld {
+    pub holder: String,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> super::Result<std::result::Result<(), LeaseHeld>> {
+        each!(self, s => s.acquire_lease(name, holder, ttl_ms))
+    }
+    pub fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
+        each!(self, s => s.release_lease(name, holder))
+    }
+
+    /// Claims a one-off piece of work named `name` (e.g. one area's sync at one schedule tick)
+    /// for the first caller across every process sharing the store; later callers get `false`.
+    /// Claims are forgotten after `keep_ms`.
+    pub fn claim_once(&self, name: &str, holder: &str, keep_ms: i64) -> super::Result<bool> {
+        Ok(self.acquire_lease(name, holder, keep_ms)?.is_ok())
+    }
+}
+
+impl SqliteStore {
+    /// Takes the lease `name` for `holder` until `now + ttl_ms`, unless someone else holds it
+    /// and it has not expired. Taking it again as the same holder renews it.
+    pub fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> super::Result<std::result::Result<(), LeaseHeld>> {
+        let mut c = self.connect()?;
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| sql(&self.path, e))?;
+        let now = now_ms();
+        let current: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT holder, expires_at FROM leases WHERE name = ?1",
+                params![name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| sql(&self.path, e))?;
+        if let Some((other, expires_at)) = current {
+            if other != holder && expires_at > now {
+                return Ok(Err(LeaseHeld {
+                    holder: other,
+                    expires_at,
+                }));
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)",
+            params![name, holder, now + ttl_ms],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        tx.commit().map_err(|e| sql(&self.path, e))?;
+        Ok(Ok(()))
+    }
+
+    /// Gives the lease up, if `holder` still has it.
+    pub fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
+        let c = self.connect()?;
+        c.execute(
+            "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+            params![name, holder],
+        )
+        .map_err(|e| sql(&self.path, e))?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// One statement, so two replicas asking at the same instant cannot both get it.
+    pub fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> super::Result<std::result::Result<(), LeaseHeld>> {
+        self.run(|c| {
+            for _ in 0..3 {
+                let now = now_ms();
+                let took = c.query_opt(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.holder = excluded.holder OR leases.expires_at <= $4
+                     RETURNING holder",
+                    &[&name, &holder, &(now + ttl_ms), &now],
+                )?;
+                if took.is_some() {
+                    return Ok(Ok(()));
+                }
+                if let Some(r) = c.query_opt(
+                    "SELECT holder, expires_at FROM leases WHERE name = $1",
+                    &[&name],
+                )? {
+                    return Ok(Err(LeaseHeld {
+                        holder: r.get(0),
+                        expires_at: r.get(1),
+                    }));
+                }
+                // Released between the two statements: try again.
+            }
+            Ok(Err(LeaseHeld {
+                holder: "another run (the lease changes hands too fast to say)".into(),
+                expires_at: now_ms(),
+            }))
+        })
+    }
+
+    pub fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
+        self.run(|c| {
+            c.execute(
+                "DELETE FROM leases WHERE name = $1 AND holder = $2",
+                &[&name, &holder],
+            )?;
+            Ok(())
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! `smeflow store migrate`: copies a SQLite store into PostgreSQL — deliveries in every state,
-//! the audit log, the issue memory (notes written, labels smeflow added), overrides and sync
-//! snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
+//! the audit log, the issue memory (notes written, labels smeflow added, theme container
+//! members), overrides and sync snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
 //! idempotency key, audit lines by their origin in the SQLite file, the rest by primary key,
 //! and rows the replicas have written since are never overwritten.
 
@@ -33,7 +33,7 @@ pub enum MigrateError {
 }
 
 fn sqlite_err(path: &Path, e: rusqlite::Error) -> StoreError {
-    super::sql(path, e)
+    super::sqlite::sql(path, e)
 }
 
 /// Copies everything from the SQLite file at `from` into the PostgreSQL store at `to`.
@@ -48,64 +48,74 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Move
     let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| sqlite_err(from, e))?;
     let pg = PgStore::open(to)?;
-    let mut moved = Vec::new();
-    moved.push(deliveries(&src, from, &pg)?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "audit log",
-        "SELECT id, at, source, project, change FROM audit ORDER BY id",
-        5,
-        "INSERT INTO audit (at, source, project, change, origin)
-         VALUES ($2::bigint, $3, $4, $5, 'sqlite:' || $1::bigint::text || ':' || $2::bigint::text)
-         ON CONFLICT (origin) DO NOTHING",
-    )?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "notes written",
-        "SELECT project, issue_iid, marker FROM notes_written",
-        3,
-        "INSERT INTO notes_written (project, issue_iid, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "labels smeflow added",
-        "SELECT project, issue_iid, label, at FROM auto_labels",
-        4,
-        "INSERT INTO auto_labels (project, issue_iid, label, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "overrides",
-        "SELECT project, issue_iid, label, by_user, at FROM overrides",
-        5,
-        "INSERT INTO overrides (project, issue_iid, label, by_user, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-    )?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "sync snapshots (issues)",
-        "SELECT project, issue_iid, issue FROM issue_snapshot",
-        3,
-        "INSERT INTO issue_snapshot (project, issue_iid, issue) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )?);
-    moved.push(copy_rows(
-        &src,
-        from,
-        &pg,
-        "sync snapshots (last sync)",
-        "SELECT project, last_sync FROM sync_state",
-        2,
-        "INSERT INTO sync_state (project, last_sync) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )?);
+    let moved = vec![
+        deliveries(&src, from, &pg)?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "audit log",
+            "SELECT id, at, source, project, change FROM audit ORDER BY id",
+            5,
+            "INSERT INTO audit (at, source, project, change, origin)
+             VALUES ($2::bigint, $3, $4, $5, 'sqlite:' || $1::bigint::text || ':' || $2::bigint::text)
+             ON CONFLICT (origin) DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "notes written",
+            "SELECT project, issue_iid, marker FROM notes_written",
+            3,
+            "INSERT INTO notes_written (project, issue_iid, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "labels smeflow added",
+            "SELECT project, issue_iid, label, at FROM auto_labels",
+            4,
+            "INSERT INTO auto_labels (project, issue_iid, label, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "theme links",
+            "SELECT project, container_iid, issue_iid, link_id FROM theme_links",
+            4,
+            "INSERT INTO theme_links (project, container_iid, issue_iid, link_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "overrides",
+            "SELECT project, issue_iid, label, by_user, at FROM overrides",
+            5,
+            "INSERT INTO overrides (project, issue_iid, label, by_user, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "sync snapshots (issues)",
+            "SELECT project, issue_iid, issue FROM issue_snapshot",
+            3,
+            "INSERT INTO issue_snapshot (project, issue_iid, issue) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "sync snapshots (last sync)",
+            "SELECT project, last_sync FROM sync_state",
+            2,
+            "INSERT INTO sync_state (project, last_sync) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )?,
+    ];
     Ok(moved)
 }
 

@@ -7,7 +7,7 @@
 use super::StoreError;
 
 /// The newest schema this build understands.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 pub struct Migration {
     pub version: i64,
@@ -15,11 +15,18 @@ pub struct Migration {
     pub postgres: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sqlite: super::SCHEMA,
-    postgres: POSTGRES_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    },
+    Migration {
+        version: 2,
+        sqlite: THEME_LINKS_V2,
+        postgres: THEME_LINKS_V2,
+    },
+];
 
 pub const VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)";
@@ -41,6 +48,83 @@ pub fn pending(store: &str, current: i64) -> Result<&'static [Migration], StoreE
         .unwrap_or(MIGRATIONS.len());
     Ok(&MIGRATIONS[first..])
 }
+
+/// Version 1 on SQLite: everything smeflow stored before versioning, created only where missing.
+const SQLITE_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    dedupe_key      TEXT NOT NULL UNIQUE,
+    event           TEXT NOT NULL,
+    project_path    TEXT,
+    issue_iid       INTEGER,
+    body            BLOB NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    received_at     INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (state, next_attempt_at);
+-- The claim reads the next due delivery straight off this index instead of sorting the backlog
+-- (which it did while holding the write lock).
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at, id)
+    WHERE state IN ('pending', 'failed');
+CREATE INDEX IF NOT EXISTS deliveries_busy ON deliveries (project_path, issue_iid)
+    WHERE state = 'in_progress';
+-- Named leases (e.g. `area:<project>`): who holds them and until when. In the store rather than
+-- in OS file locks so they hold across machines once the store is shared.
+CREATE TABLE IF NOT EXISTS leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+-- One row, written by the readiness probe: a write at least as large as a delivery, which
+-- fails when the disk has no room for one.
+CREATE TABLE IF NOT EXISTS probe (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    at          INTEGER NOT NULL,
+    pad         BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    source      TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    change      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auto_labels (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (project, issue_iid, label)
+);
+CREATE TABLE IF NOT EXISTS issue_snapshot (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    issue       TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid)
+);
+CREATE TABLE IF NOT EXISTS sync_state (
+    project     TEXT PRIMARY KEY,
+    last_sync   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notes_written (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    marker      TEXT NOT NULL,
+    PRIMARY KEY (project, issue_iid, marker)
+);
+CREATE TABLE IF NOT EXISTS overrides (
+    project     TEXT NOT NULL,
+    issue_iid   INTEGER NOT NULL,
+    label       TEXT NOT NULL,
+    by_user     TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (project, issue_iid, label)
+);
+"#;
 
 /// The PostgreSQL form of version 1. Differences from SQLite: BIGSERIAL ids, BYTEA bodies,
 /// the claim's lease (`claimed_by`, `lease_until`) that lets another replica take over the
@@ -115,5 +199,18 @@ CREATE TABLE IF NOT EXISTS overrides (
     by_user     TEXT NOT NULL,
     at          BIGINT NOT NULL,
     PRIMARY KEY (project, issue_iid, label)
+);
+"#;
+
+/// Version 2: the members smeflow knows of each theme container (an epic, or a tracking issue),
+/// so unlinking an issue need not page through the container's whole member list to find the
+/// link's id. One statement serves both dialects: BIGINT is an INTEGER to SQLite.
+const THEME_LINKS_V2: &str = r#"
+CREATE TABLE IF NOT EXISTS theme_links (
+    project       TEXT NOT NULL,
+    container_iid BIGINT NOT NULL,
+    issue_iid     BIGINT NOT NULL,
+    link_id       BIGINT NOT NULL,
+    PRIMARY KEY (project, container_iid, issue_iid)
 );
 "#;
