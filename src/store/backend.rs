@@ -51,36 +51,4 @@ impl Store {
             Store::Postgres(p) => p.url().to_string(),
         }
     }
-
-    /// Records an applied change: the audit log, and what later decisions need to know (themes
-    /// smeflow guessed, notes it wrote). Failures are logged, never fatal: GitLab already has
-    /// the change.
-    pub fn remember_applied(&self, source: &str, project: &str, change: &crate::plan::Change) {
-        use crate::plan::Change;
-        let line = change.to_string();
-        let mut outcome = self.audit(source, project, line.lines().next().unwrap_or_default());
-        match change {
-            Change::EditIssueLabels { iid, add, .. } => {
-                for theme in add
-                    .iter()
-                    .filter(|l| crate::config::label_scope(l) == Some("Theme"))
-                {
-                    outcome = outcome.and(self.record_auto_label(project, *iid, theme));
-                }
-            }
-            Change::AddNote { iid, body, .. } => {
-                if let Some(marker) = body
-                    .lines()
-                    .next()
-                    .filter(|l| l.starts_with("<!-- smeflow:"))
-                {
-                    outcome = outcome.and(self.record_note(project, *iid, marker));
-                }
-            }
-            _ => {}
-        }
-        if let Err(e) = outcome {
-            tracing::error!(error = %e, "cannot record an applied change in the store");
-        }
-    }
 }

@@ -16,8 +16,9 @@
 //! work (a group-commit writer thread and one owner per file, against replicas claiming under
 //! expiring leases), not only in dialect, and each side is long enough to read on its own.
 //!
-//! The machinery under the rooms: `backend.rs` (the `Store` enum, opening, and
-//! `remember_applied`), `sqlite.rs` and `postgres.rs` (connections, and what each backend runs
+//! The store is told what to remember (`reconcile::apply::record` decides what a write means);
+//! it never reads a `plan::Change`. The machinery under the rooms: `backend.rs` (the `Store`
+//! enum and opening), `sqlite.rs` and `postgres.rs` (connections, and what each backend runs
 //! in the background), [`schema`] (the versioned DDL of both dialects) and [`migrate`]
 //! (`store migrate`, SQLite → PostgreSQL).
 //!
