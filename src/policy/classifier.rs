@@ -57,6 +57,10 @@ pub struct Similar {
     pub similarity: f64,
 }
 
+/// The label of sentences that belong to no theme of the area: they only ever count against
+/// every theme, and no probability is given for them.
+pub const NO_THEME: &str = "(no theme)";
+
 const WORD_WEIGHT: f64 = 1.0;
 const PAIR_WEIGHT: f64 = 0.5;
 const CHAR_WEIGHT: f64 = 0.6;
@@ -136,6 +140,11 @@ impl Classifier {
         let dims = self.idf.len();
         let n = self.docs.len() as f64;
         for class in 0..self.labels.len() {
+            if self.labels[class] == NO_THEME {
+                self.weights.push(Vec::new());
+                self.bias.push(0.0);
+                continue;
+            }
             let positives = self.docs.iter().filter(|d| d.1 == class).count() as f64;
             let negatives = n - positives;
             let (w_pos, w_neg) = if negatives == 0.0 {
@@ -176,6 +185,7 @@ impl Classifier {
             .labels
             .iter()
             .enumerate()
+            .filter(|(_, label)| *label != NO_THEME)
             .map(|(c, label)| Score {
                 label: label.clone(),
                 // A text sharing nothing with the training data is no evidence for anything.
