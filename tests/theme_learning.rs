@@ -172,6 +172,64 @@ fn the_label_sets_example_sentences_find_feedback_that_names_the_need_not_the_fe
     }
 }
 
+/// A label set's `unrelated_examples` teach what belongs to no theme: a workshop recap that
+/// the classifier alone would tag as a theme stays untagged, and feedback about another product
+/// gets no theme either.
+#[test]
+fn unrelated_examples_keep_feedback_about_other_things_untagged() {
+    let catalog = catalog();
+    let area = catalog.area("ai").unwrap();
+    let policy = AreaPolicy::new(&catalog, area);
+    let (title, desc) = (
+        "Notes from the onsite workshop",
+        "General adoption topics, no asks.",
+    );
+    let applied = |model: &smeflow::policy::themes::ThemeModel| -> Vec<String> {
+        policy
+            .tagger
+            .decide(title, desc, model, area.theme_tagging, 0)
+            .into_iter()
+            .filter(|d| d.verdict == smeflow::policy::themes::Verdict::Apply)
+            .map(|d| d.label)
+            .collect()
+    };
+    let themes_only: Vec<_> = policy
+        .sentences
+        .iter()
+        .filter(|s| s.label != smeflow::policy::classifier::NO_THEME)
+        .cloned()
+        .collect();
+    assert!(themes_only.len() < policy.sentences.len());
+    let without = smeflow::policy::themes::ThemeModel::train(&themes_only, &[]);
+    assert!(
+        !applied(&without).is_empty(),
+        "without the unrelated sentences the recap gets a theme"
+    );
+    assert_eq!(applied(&policy.learn(&[])), Vec::<String>::new());
+
+    for (area, title, desc) in [
+        (
+            "ai",
+            "Runners on our Kubernetes cluster take minutes to start jobs",
+            "The autoscaler is slow in the morning.",
+        ),
+        (
+            "appsec",
+            "Pages site returns 404 on the custom domain",
+            "Since yesterday.",
+        ),
+        (
+            "plan",
+            "Pipeline cache between jobs is slow",
+            "Caching takes longer than the build.",
+        ),
+    ] {
+        let policy = AreaPolicy::new(&catalog, catalog.area(area).unwrap());
+        let (themes, note) = decide(&policy, &feedback(1, title, desc, &[]), &[], &[]);
+        assert!(themes.is_empty() && note.is_empty(), "{title}: {themes:?} {note}");
+    }
+}
+
 #[test]
 fn an_exclusion_vetoes_what_the_classifier_learned_and_a_removal_stays_final() {
     let catalog = catalog();
@@ -395,7 +453,7 @@ async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
     );
 }
 
-/// Thresholds the wrong way round and an empty example sentence are refused, naming the file
+/// Thresholds the wrong way round and an empty example sentence (of a theme or of the unrelated ones) are refused, naming the file
 /// and what to fix; `eval-themes` refuses a case whose theme the area does not have.
 #[test]
 fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
@@ -408,11 +466,13 @@ fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
         }
     }
     let config = std::fs::read_to_string(common::repo().join("smeflow.toml")).unwrap();
-    let config = config.replacen("apply_at = 0.6", "apply_at = 0.3", 1);
+    let config = config.replacen("apply_at = 0.5", "apply_at = 0.3", 1);
     std::fs::write(dir.path().join("smeflow.toml"), config).unwrap();
     let set = dir.path().join("label-sets/themes-plan.toml");
     let text = std::fs::read_to_string(&set).unwrap();
-    std::fs::write(&set, text.replacen("examples = [", "examples = [\" \",", 1)).unwrap();
+    let text = text.replacen("\nexamples = [", "\nexamples = [\" \",", 1);
+    let text = text.replacen("unrelated_examples = [", "unrelated_examples = [\"\",", 1);
+    std::fs::write(&set, text).unwrap();
     let out = assert_cmd::Command::cargo_bin("smeflow")
         .unwrap()
         .args(["check-config", "--config"])
@@ -429,6 +489,10 @@ fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
         err.contains(
             "themes-plan.toml: label[0] `Theme::Epics & Roadmaps`: an example sentence is empty"
         ),
+        "{err}"
+    );
+    assert!(
+        err.contains("themes-plan.toml: an unrelated example sentence is empty"),
         "{err}"
     );
 
