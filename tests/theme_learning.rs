@@ -226,7 +226,10 @@ fn unrelated_examples_keep_feedback_about_other_things_untagged() {
     ] {
         let policy = AreaPolicy::new(&catalog, catalog.area(area).unwrap());
         let (themes, note) = decide(&policy, &feedback(1, title, desc, &[]), &[], &[]);
-        assert!(themes.is_empty() && note.is_empty(), "{title}: {themes:?} {note}");
+        assert!(
+            themes.is_empty() && note.is_empty(),
+            "{title}: {themes:?} {note}"
+        );
     }
 }
 
@@ -453,8 +456,9 @@ async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
     );
 }
 
-/// Thresholds the wrong way round and an empty example sentence (of a theme or of the unrelated ones) are refused, naming the file
-/// and what to fix; `eval-themes` refuses a case whose theme the area does not have.
+/// Thresholds the wrong way round and an empty example sentence (of a theme or an unrelated
+/// one) are refused, naming the file and what to fix; `eval-themes` refuses a case whose theme
+/// the area does not have.
 #[test]
 fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
