@@ -174,7 +174,7 @@ fn the_label_sets_example_sentences_find_feedback_that_names_the_need_not_the_fe
 
 /// A label set's `unrelated_examples` teach what belongs to no theme: a workshop recap that
 /// the classifier alone would tag as a theme stays untagged, and feedback about another product
-/// gets no theme either.
+/// gets no theme added either (at most a weak suggestion).
 #[test]
 fn unrelated_examples_keep_feedback_about_other_things_untagged() {
     let catalog = catalog();
@@ -226,10 +226,7 @@ fn unrelated_examples_keep_feedback_about_other_things_untagged() {
     ] {
         let policy = AreaPolicy::new(&catalog, catalog.area(area).unwrap());
         let (themes, note) = decide(&policy, &feedback(1, title, desc, &[]), &[], &[]);
-        assert!(
-            themes.is_empty() && note.is_empty(),
-            "{title}: {themes:?} {note}"
-        );
+        assert!(themes.is_empty(), "{title}: {themes:?} {note}");
     }
 }
 
@@ -288,6 +285,37 @@ fn the_evaluation_set_is_large_varied_and_has_a_held_out_part() {
     assert!(
         without * 4 >= themed,
         "{without} of {themed} without keywords"
+    );
+}
+
+/// The README's claim, kept true: on the held-out part, over the four formal areas, the
+/// combined tagger is both more precise and finds more than the rules alone. A label-set or
+/// model change that loses this fails here.
+#[test]
+fn on_the_held_out_part_the_combined_tagger_beats_the_rules_alone() {
+    let catalog = catalog();
+    let cases = smeflow::eval::load(&common::repo().join("eval")).unwrap();
+    let results = smeflow::eval::evaluate(&catalog, &cases, Some("holdout"), None).unwrap();
+    assert_eq!(results.len(), 4);
+    let total = |pick: fn(&smeflow::eval::AreaResult) -> smeflow::eval::Counts| {
+        results
+            .iter()
+            .map(pick)
+            .fold(smeflow::eval::Counts::default(), |mut a, b| {
+                a.themed += b.themed;
+                a.applied += b.applied;
+                a.correct += b.correct;
+                a
+            })
+    };
+    let (combined, rules) = (total(|r| r.combined), total(|r| r.rules));
+    assert!(
+        combined.precision() > rules.precision() && combined.recall() > 2.0 * rules.recall(),
+        "combined {:.2} / {:.2}, rules {:.2} / {:.2}",
+        combined.precision(),
+        combined.recall(),
+        rules.precision(),
+        rules.recall()
     );
 }
 
