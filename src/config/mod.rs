@@ -365,6 +365,14 @@ fn validate_label_set(file: &str, set: &LabelSetFile, problems: &mut Vec<String>
             }
         }
     }
+    if !set.unrelated_examples.is_empty() && !set.labels.iter().any(|l| l.rules.is_some()) {
+        problems.push(format!(
+            "{file}: `unrelated_examples` only make sense in a theme set (labels with [label.rules])"
+        ));
+    }
+    if set.unrelated_examples.iter().any(|e| e.trim().is_empty()) {
+        problems.push(format!("{file}: an unrelated example sentence is empty"));
+    }
     if set.board.is_some() && set.scope.is_none() {
         problems.push(format!(
             "{file}: a board needs a scoped set (add `scope = ...`)"

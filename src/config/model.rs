@@ -276,6 +276,10 @@ pub struct LabelSetFile {
     pub formal_only: bool,
     #[serde(rename = "label")]
     pub labels: Vec<LabelSpec>,
+    /// Only for theme sets: feedback that belongs to none of the set's themes (another
+    /// product, a renewal, a workshop note), so the classifier learns what *not* to tag.
+    #[serde(default)]
+    pub unrelated_examples: Vec<String>,
 }
 
 impl LabelSetFile {

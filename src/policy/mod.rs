@@ -55,6 +55,24 @@ impl AreaPolicy {
                 });
             }
         }
+        let mut theme_sets: Vec<&str> = catalog
+            .area_labels(area)
+            .into_iter()
+            .filter(|(_, l)| l.rules.is_some())
+            .map(|(set, _)| set)
+            .collect();
+        theme_sets.dedup();
+        for set in theme_sets.iter().filter_map(|s| catalog.label_sets.get(*s)) {
+            sentences.extend(
+                set.unrelated_examples
+                    .iter()
+                    .map(|text| classifier::Labelled {
+                        label: classifier::NO_THEME.to_string(),
+                        text: text.clone(),
+                        issue: None,
+                    }),
+            );
+        }
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
         let exempt_titles = themes
