@@ -155,6 +155,9 @@ struct Row {
     p99: f64,
     bare_rate: f64,
     bare_p99: f64,
+    /// CPU time of the serving threads per accepted delivery.
+    cpu_us: f64,
+    bare_cpu_us: f64,
 }
 
 fn report(name: &str, r: &Run) -> f64 {
@@ -170,14 +173,60 @@ fn report(name: &str, r: &Run) -> f64 {
     rate
 }
 
+/// The threads of one served app, to read the CPU time they spent (`/proc/self/task/*`).
+#[derive(Clone, Default)]
+struct Threads(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Threads {
+    /// Nanoseconds on CPU so far, summed over the threads (`schedstat`'s first field).
+    fn cpu_ns(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|tid| task_cpu_ns(tid))
+            .sum()
+    }
+}
+
+fn task_cpu_ns(tid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The store's intake writer threads (SQLite's group commit), by name.
+fn writer_threads() -> Threads {
+    let tids = std::fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|tid| {
+                    std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                        .is_ok_and(|c| c.starts_with("smeflow-store-w"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Threads(Arc::new(std::sync::Mutex::new(tids)))
+}
+
 /// Serves `app` on its own one-thread runtime, as a separate process would, away from the load
-/// generator's runtime.
-fn serve_on_thread(app: Router) -> SocketAddr {
+/// generator's runtime. `threads` learns every thread of that runtime (its worker and, for
+/// PostgreSQL, the blocking threads that run the inserts).
+fn serve_on_thread(app: Router, threads: Threads) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
+            .on_thread_start(move || {
+                if let Ok(me) = std::fs::read_link("/proc/thread-self") {
+                    let tid = me.file_name().unwrap().to_string_lossy().into_owned();
+                    threads.0.lock().unwrap().push(tid);
+                }
+            })
             .build()
             .unwrap();
         rt.block_on(async move {
@@ -207,19 +256,36 @@ fn intake_row(
     seconds: u64,
     connections: usize,
 ) -> Row {
+    let bare_threads = Threads::default();
     let bare = serve_on_thread(
         Router::new().route("/webhooks/gitlab", post(|| async { StatusCode::ACCEPTED })),
+        bare_threads.clone(),
     );
+    let cpu_before = bare_threads.cpu_ns();
     let bare_run = rt.block_on(load(&[bare], seconds, connections, "bare"));
     let bare_rate = report("  bare axum 202 handler", &bare_run);
+    let bare_cpu_us = (bare_threads.cpu_ns() - cpu_before) as f64 / 1000.0 / bare_run.ok as f64;
     let check = stores[0].clone();
+    let threads = Threads::default();
     let addrs: Vec<SocketAddr> = stores
         .into_iter()
-        .map(|s| serve_on_thread(intake_router(s)))
+        .map(|s| serve_on_thread(intake_router(s), threads.clone()))
         .collect();
+    let writers = writer_threads();
+    let (cpu_before, writer_before) = (threads.cpu_ns(), writers.cpu_ns());
     let prefix = name.replace(' ', "-");
     let run = rt.block_on(load(&addrs, seconds, connections, &prefix));
     let rate = report(&format!("  {name}"), &run);
+    let cpu_us = (threads.cpu_ns() - cpu_before) as f64 / 1000.0 / run.ok as f64;
+    let writer_us = (writers.cpu_ns() - writer_before) as f64 / 1000.0 / run.ok as f64;
+    println!(
+        "  CPU per delivery: {cpu_us:.0} µs serving (bare handler {bare_cpu_us:.0} µs){}",
+        if writer_us > 0.0 {
+            format!(", {writer_us:.0} µs in the group-commit writer")
+        } else {
+            String::new()
+        }
+    );
     let stored: i64 = check.counts().unwrap().iter().map(|(_, n)| n).sum();
     let stored = stored as u64;
     println!(
@@ -235,6 +301,8 @@ fn intake_row(
         p99: pct(&run.latencies_us, 0.99),
         bare_rate,
         bare_p99: pct(&bare_run.latencies_us, 0.99),
+        cpu_us,
+        bare_cpu_us,
     }
 }
 
@@ -302,18 +370,20 @@ fn main() {
             connections,
         ));
     }
-    println!("\n| store | accepted/s | p50 | p99 | bare handler (same run) | ratio |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("\n| store | accepted/s | p50 | p99 | bare handler (same run) | ratio | serving CPU per delivery (bare) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.0}/s, p99 {:.2} ms | {:.2} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.0}/s, p99 {:.2} ms | {:.2} | {:.0} µs ({:.0} µs) |",
             r.name,
             r.rate,
             r.p50,
             r.p99,
             r.bare_rate,
             r.bare_p99,
-            r.rate / r.bare_rate
+            r.rate / r.bare_rate,
+            r.cpu_us,
+            r.bare_cpu_us
         );
     }
     println!();

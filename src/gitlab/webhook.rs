@@ -247,10 +247,11 @@ fn plainly_within_parse_limits(body: &[u8]) -> bool {
             match b {
                 b'"' => in_string = false,
                 b'\\' => {
-                    if bytes.next() == Some(b'u') && matches!(bytes.peek(), Some(b'd' | b'D')) && {
-                        bytes.next();
-                        matches!(bytes.peek(), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
-                    } {
+                    let escaped = bytes.next();
+                    if escaped == Some(b'u')
+                        && matches!(bytes.next(), Some(b'd' | b'D'))
+                        && matches!(bytes.peek(), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+                    {
                         return false;
                     }
                 }

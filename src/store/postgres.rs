@@ -126,7 +126,7 @@ RETURNING id, dedupe_key, event, project_path, issue_iid, body, state, attempts,
           received_at, next_attempt_at, updated_at";
 
 /// Serialises schema migrations of replicas starting at the same moment.
-const MIGRATION_LOCK: i64 = 0x736d_6566_6c6f_77; // "smeflow"
+const MIGRATION_LOCK: i64 = 0x0073_6d65_666c_6f77; // "smeflow"
 
 impl PgStore {
     /// Connects (failing within seconds when the database is unreachable), migrates the
