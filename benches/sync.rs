@@ -239,9 +239,7 @@ fn writes_in_flight_at_latency() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let latency = Duration::from_millis(150);
-    println!(
-        "\nfirst sync with {latency:?} per request, {n} issues each needing a label repair"
-    );
+    println!("\nfirst sync with {latency:?} per request, {n} issues each needing a label repair");
     let mut took = Vec::new();
     for in_flight in ["1", "8"] {
         let sim = Simulator::start_blocking();

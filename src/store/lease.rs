@@ -156,7 +156,15 @@ pub async fn theme_epics_lease(
         return Ok(None);
     }
     let what = format!("the theme epics of {project}");
-    match AreaLease::take(store, &format!("theme-epics:{project}"), &what, WAIT, |_| {}).await {
+    match AreaLease::take(
+        store,
+        &format!("theme-epics:{project}"),
+        &what,
+        WAIT,
+        |_| {},
+    )
+    .await
+    {
         Ok(lease) => Ok(Some(lease)),
         Err(LeaseError::Store(e)) => Err(e),
         Err(busy) => Err(super::StoreError::Postgres {
