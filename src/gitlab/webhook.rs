@@ -64,8 +64,10 @@ pub enum PayloadError {
     IidOutOfRange(u64),
 }
 
+/// The payload's fields smeflow reads. `Changes` is the whole `changes` object for the typed
+/// parse, and only "an object" for intake's glance, which never looks inside it.
 #[derive(Deserialize)]
-struct Raw {
+struct Raw<Changes = serde_json::Map<String, serde_json::Value>> {
     #[serde(default)]
     object_kind: Option<String>,
     #[serde(default)]
@@ -77,7 +79,7 @@ struct Raw {
     #[serde(default)]
     issue: Option<RawIssueRef>,
     #[serde(default)]
-    changes: Option<serde_json::Map<String, serde_json::Value>>,
+    changes: Option<Changes>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +195,113 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, PayloadError> {
         }
         Some(other) => Ok(WebhookEvent::Ignored(format!("object_kind {other}"))),
         None => ignored("no object_kind"),
+    }
+}
+
+/// The issue a delivery is about, read in one pass without building the whole document:
+/// intake's fast path, which answers before the commit and so must be cheap.
+///
+/// `Some` only when [`parse`] would return an issue or note event about this very issue; `None`
+/// means "not plainly so — ask `parse`", which then gives the full verdict (invalid JSON, not an
+/// object, ignored, out of range) with its usual message. serde skips unread fields with a scan
+/// that is laxer than a full parse in three ways (no nesting limit, no range check on numbers,
+/// no check of `\u` surrogate pairs), so a body that could hit one of those goes to `parse`.
+pub fn glance_target(body: &[u8]) -> Option<(String, u64)> {
+    if !plainly_within_parse_limits(body) {
+        return None;
+    }
+    // serde derive also reads a struct from a JSON array; `parse` accepts objects only.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let raw: Raw<AnyObject> = serde_json::from_slice(body).ok()?;
+    let project = raw.project?.path_with_namespace;
+    let attrs = raw.object_attributes;
+    let iid = match raw.object_kind.as_deref()? {
+        kind @ ("issue" | "work_item") => {
+            let attrs = attrs?;
+            if kind == "work_item" && attrs.kind.as_deref().is_some_and(|t| t != "Issue") {
+                return None;
+            }
+            attrs.iid?
+        }
+        "note" if attrs.as_ref()?.noteable_type.as_deref() == Some("Issue") => raw.issue?.iid,
+        _ => return None,
+    };
+    (iid <= MAX_IID).then_some((project, iid))
+}
+
+/// serde_json's full parse stops at 128 levels of nesting, refuses numbers beyond `f64` and
+/// lone `\u` surrogates; its skip of unread fields checks none of these. A cheap, conservative
+/// test that the body cannot hit any of them: valid UTF-8 (checked by the full parse, but not
+/// inside skipped strings), fewer than 128 brackets outside strings, no number with an exponent
+/// or a 300-digit run, no `\uD800`–`\uDFFF` escape. GitLab's payloads pass.
+fn plainly_within_parse_limits(body: &[u8]) -> bool {
+    if std::str::from_utf8(body).is_err() {
+        return false;
+    }
+    let (mut brackets, mut digits, mut in_string) = (0usize, 0usize, false);
+    let mut bytes = body.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => {
+                    let escaped = bytes.next();
+                    if escaped == Some(b'u')
+                        && matches!(bytes.next(), Some(b'd' | b'D'))
+                        && matches!(bytes.peek(), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+                    {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => brackets += 1,
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits >= 300 {
+                    return false;
+                }
+                continue;
+            }
+            b'e' | b'E' if digits > 0 => return false,
+            _ => {}
+        }
+        digits = 0;
+    }
+    brackets < 128
+}
+
+/// Any JSON object, contents unread (the glance needs `changes` to be an object, as the typed
+/// parse does, and nothing more).
+#[derive(Default)]
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<AnyObject, M::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(AnyObject)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -327,6 +436,116 @@ mod tests {
         assert_eq!(
             parse(&serde_json::to_vec(&v).unwrap()),
             Err(PayloadError::IidOutOfRange(u64::MAX))
+        );
+    }
+
+    fn full_parse_target(body: &[u8]) -> Option<(String, u64)> {
+        parse(body)
+            .ok()
+            .and_then(|e| e.target().map(|(p, iid)| (p.to_string(), iid)))
+    }
+
+    #[test]
+    fn the_glance_finds_the_issue_of_every_recorded_delivery_as_the_full_parse_does() {
+        for name in [
+            "issue-open.json",
+            "issue-open-legacy-timestamps.json",
+            "issue-close.json",
+            "issue-update-labels.json",
+            "work-item-update-labels.json",
+            "note-on-issue.json",
+        ] {
+            let body = delivery(name);
+            let glanced = glance_target(&body);
+            assert!(
+                glanced.is_some(),
+                "{name}: GitLab's own payload takes the fast path"
+            );
+            assert_eq!(glanced, full_parse_target(&body), "{name}");
+        }
+    }
+
+    /// Each body is a real delivery with one hostile change; without its guard the glance would
+    /// have named issue 1 where the full parse refuses or ignores the delivery.
+    #[test]
+    fn the_glance_never_names_an_issue_the_full_parse_would_refuse_or_ignore() {
+        let base: serde_json::Value = serde_json::from_slice(&delivery("issue-open.json")).unwrap();
+        let text = serde_json::to_string(&base).unwrap();
+        // Syntax the skip of unread fields is lax about, in a field smeflow does not read.
+        let with_raw_field = |json: &str| text.replacen('{', &format!("{{\"x\":{json},"), 1);
+        let mut bad_utf8 = with_raw_field("\"\u{e9}\"").into_bytes();
+        let at = bad_utf8.iter().position(|&b| b == 0xc3).unwrap();
+        bad_utf8[at] = 0xff;
+        let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base.clone();
+            edit(&mut v);
+            serde_json::to_vec(&v).unwrap()
+        };
+        let hostile: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "nesting beyond 128",
+                with_raw_field(&format!("{}1{}", "[".repeat(200), "]".repeat(200))).into_bytes(),
+            ),
+            ("number beyond f64", with_raw_field("1e400").into_bytes()),
+            (
+                "integer beyond f64",
+                with_raw_field(&"9".repeat(400)).into_bytes(),
+            ),
+            ("lone surrogate", with_raw_field("\"\\ud800\"").into_bytes()),
+            ("invalid UTF-8 in an unread string", bad_utf8),
+            ("trailing garbage", format!("{text} x").into_bytes()),
+            (
+                "an array, not an object",
+                br#"["issue", null, {"path_with_namespace": "g/p"}, {"iid": 1}]"#.to_vec(),
+            ),
+            (
+                "changes not an object",
+                edited(&|v| v["changes"] = serde_json::json!([])),
+            ),
+            (
+                "user of the wrong type",
+                edited(&|v| v["user"] = "jdoe".into()),
+            ),
+            (
+                "iid not an integer",
+                edited(&|v| v["object_attributes"]["iid"] = serde_json::json!(1.5)),
+            ),
+            (
+                "iid beyond the store",
+                edited(&|v| v["object_attributes"]["iid"] = serde_json::json!(u64::MAX)),
+            ),
+            (
+                "a task work item",
+                edited(&|v| {
+                    v["object_kind"] = "work_item".into();
+                    v["object_attributes"]["type"] = "Task".into();
+                }),
+            ),
+            (
+                "no project",
+                edited(&|v| {
+                    v.as_object_mut().unwrap().remove("project");
+                }),
+            ),
+        ];
+        for (why, body) in hostile {
+            assert_eq!(
+                full_parse_target(&body),
+                None,
+                "{why}: the full parse refuses it"
+            );
+            assert_eq!(glance_target(&body), None, "{why}: left to the full parse");
+        }
+        // A payload the full parse reads but the glance cannot vouch for still gets its issue,
+        // by the slower path.
+        let exponent = with_raw_field("1.5e3").into_bytes();
+        assert_eq!(glance_target(&exponent), None);
+        assert_eq!(
+            full_parse_target(&exponent),
+            Some((
+                "gitlab-com/customer-success/subject-matter-experts/ai-sme".to_string(),
+                1
+            ))
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::metrics::Metrics;
 use super::AppState;
-use crate::gitlab::webhook::WebhookEvent;
+use crate::gitlab::webhook::{self, WebhookEvent};
 use crate::service::auth::Verdict;
 use crate::store::NewDelivery;
 use axum::body::{Body, Bytes};
@@ -162,12 +162,22 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"error": "missing X-Gitlab-Event header"}),
         );
     };
-    let parsed = match crate::gitlab::webhook::parse(&body) {
-        Ok(event) => event,
-        Err(e) => {
-            Metrics::inc(&m.bad_request);
-            return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
-        }
+    // Building the whole document before the commit was half of intake's own CPU per delivery
+    // (issue 11): the glance reads only the target, and `parse` still decides every delivery
+    // that is not plainly about an issue, with the same answers as before.
+    let target = match webhook::glance_target(&body) {
+        Some(target) => Ok(target),
+        None => match webhook::parse(&body) {
+            Err(e) => {
+                Metrics::inc(&m.bad_request);
+                return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+            }
+            Ok(WebhookEvent::Ignored(reason)) => Err(reason),
+            Ok(event) => event
+                .target()
+                .map(|(p, iid)| (p.to_string(), iid))
+                .ok_or_else(|| "not about an issue".to_string()),
+        },
     };
     if !HANDLED.contains(&event.as_str()) {
         Metrics::inc(&m.ignored);
@@ -176,22 +186,15 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}),
         );
     }
-    let target = match &parsed {
-        WebhookEvent::Ignored(reason) => {
+    let target = match target {
+        Ok(target) => target,
+        Err(reason) => {
             Metrics::inc(&m.ignored);
             return answer(
                 StatusCode::ACCEPTED,
                 json!({"status": "ignored", "reason": reason}),
             );
         }
-        event => event.target().map(|(p, iid)| (p.to_string(), iid)),
-    };
-    let Some(target) = target else {
-        Metrics::inc(&m.ignored);
-        return answer(
-            StatusCode::ACCEPTED,
-            json!({"status": "ignored", "reason": "not about an issue"}),
-        );
     };
     let dedupe_key = header("idempotency-key")
         .or_else(|| header("webhook-id"))
@@ -209,7 +212,7 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
         Ok(true) => {
             Metrics::inc(&m.accepted);
             app.wake.notify_one();
-            answer(StatusCode::ACCEPTED, json!({"status": "accepted"}))
+            accepted()
         }
         Ok(false) => {
             Metrics::inc(&m.duplicates);
@@ -225,6 +228,17 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             )
         }
     }
+}
+
+/// The answer to nearly every delivery, written once rather than built and serialised per
+/// request.
+fn accepted() -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"accepted"}"#,
+    )
+        .into_response()
 }
 
 fn body_digest(body: &[u8]) -> String {

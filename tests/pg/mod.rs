@@ -92,8 +92,14 @@ fn start() -> Result<Server, String> {
         ));
     }
     let port = free_port();
+    // Tests need no durability; the intake benchmark compares stores on equal terms (PG_FSYNC=on).
+    let fsync = if std::env::var("PG_FSYNC").as_deref() == Ok("on") {
+        "on"
+    } else {
+        "off"
+    };
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200",
         dir.path().display()
     );
     let out = tool(&bin, "pg_ctl")
