@@ -425,7 +425,6 @@ fn the_pm_review_report_refuses_an_area_of_interest_before_asking_gitlab() {
 async fn webhooks_from_an_area_of_interest_get_only_workflow_hygiene() {
     use smeflow::sim::Access;
     use std::time::{Duration, Instant};
-    const SA_TOKEN: &str = "glpat-solutions-architect";
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

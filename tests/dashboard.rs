@@ -15,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const DASHBOARD_TOKEN: &str = "dashboard-token-for-tests-0123456789";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Serve {
     child: Child,
     base: String,
@@ -229,15 +221,21 @@ impl Browser {
     }
 
     fn find(&self, css: &str) -> String {
+        self.try_find(css)
+            .unwrap_or_else(|v| panic!("no element {css}: {v}"))
+    }
+
+    /// The element, or what the driver said instead (e.g. while a page is loading).
+    fn try_find(&self, css: &str) -> Result<String, Value> {
         let v = self.call(
             "POST",
             "/element",
             json!({"using": "css selector", "value": css}),
         );
-        v["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {v}"))
-            .to_string()
+        match v["element-6066-11e4-a52e-4f735466cecf"].as_str() {
+            Some(id) => Ok(id.to_string()),
+            None => Err(v),
+        }
     }
 }
 
@@ -336,9 +334,10 @@ fn a_person_signs_in_and_sees_the_areas_a_chart_and_a_waiting_request() {
     // machine can take a while, so wait for the page rather than for a fixed time).
     let mut seen = String::new();
     for _ in 0..100 {
-        let body = browser.find("body");
-        let text = browser.call("GET", &format!("/element/{body}/text"), Value::Null);
-        seen = text.as_str().unwrap_or_default().to_string();
+        if let Ok(body) = browser.try_find("body") {
+            let text = browser.call("GET", &format!("/element/{body}/text"), Value::Null);
+            seen = text.as_str().unwrap_or_default().to_string();
+        }
         if seen.contains("SME program dashboard") {
             break;
         }

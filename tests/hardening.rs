@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{repo, AI_PROJECT, GROUP, SECRET, TOKEN};
+use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::json;
 use smeflow::sim::{Access, Fault, Match, Simulator};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SA_TOKEN: &str = "glpat-solutions-architect";
 /// Generous bound for "the server closes it by itself": far above the 1 s timeouts the tests
 /// configure, and reached only when the server would hold the connection forever.
 const CLOSED_WITHIN: Duration = Duration::from_secs(30);
@@ -128,40 +127,9 @@ fn spawn(
     (cmd.spawn().unwrap(), addr, log)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A bootstrapped AI area whose webhook points at `port`, and an SA who files issues.
 async fn area(port: u16) -> Simulator {
-    let sim = Simulator::start().await;
-    sim.add_group(GROUP);
-    sim.add_user("sme-bot", TOKEN);
-    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
-    sim.add_user("jdoe", SA_TOKEN);
-    sim.set_member(GROUP, "jdoe", Access::Developer);
-    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args(["bootstrap-area", "ai"])
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-        .env(
-            "SMEFLOW_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    sim
+    area_served_at(port, SECRET, &[]).await
 }
 
 async fn open_feedback(sim: &Simulator, title: &str) -> u64 {

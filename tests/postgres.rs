@@ -6,15 +6,13 @@
 mod common;
 mod pg;
 
-use common::{repo, AI_PROJECT, GROUP, SECRET, TOKEN};
+use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::json;
 use smeflow::sim::{Access, Fault, Match, Simulator};
 use smeflow::store::{NewDelivery, State, Store};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const SA_TOKEN: &str = "glpat-solutions-architect";
 
 struct Replica {
     child: Child,
@@ -93,14 +91,6 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A load balancer in front of the replicas: each connection goes to the next replica in
 /// turn, or to the other one when that one does not answer (as a balancer's health check
 /// would arrange).
@@ -131,31 +121,7 @@ fn balance(listener: std::net::TcpListener, backends: Vec<String>) {
 
 /// A bootstrapped AI area (its lease taken in PostgreSQL) whose webhook points at `port`.
 async fn area(port: u16, database_url: &str) -> Simulator {
-    let sim = Simulator::start().await;
-    sim.add_group(GROUP);
-    sim.add_user("sme-bot", TOKEN);
-    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
-    sim.add_user("jdoe", SA_TOKEN);
-    sim.set_member(GROUP, "jdoe", Access::Developer);
-    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args(["bootstrap-area", "ai"])
-        .env("DATABASE_URL", database_url)
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-        .env(
-            "SMEFLOW_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    sim
+    area_served_at(port, SECRET, &[("DATABASE_URL", database_url)]).await
 }
 
 async fn open_feedback(sim: &Simulator, title: &str, description: &str) -> u64 {

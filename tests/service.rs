@@ -4,14 +4,12 @@
 
 mod common;
 
-use common::{repo, AI_PROJECT, GROUP, SECRET, TOKEN};
+use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::{json, Value};
 use smeflow::sim::{Access, Fault, Match, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const SA_TOKEN: &str = "glpat-solutions-architect";
 
 struct Service {
     child: Child,
@@ -109,14 +107,6 @@ impl Drop for Service {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A bootstrapped AI area whose webhook points at a service on `port`, and an SA who files issues.
 async fn area(port: u16) -> Simulator {
     area_with_secrets(port, SECRET).await
@@ -124,30 +114,7 @@ async fn area(port: u16) -> Simulator {
 
 /// `area`, with the hook's secrets taken from this SMEFLOW_WEBHOOK_SECRET list.
 async fn area_with_secrets(port: u16, secrets: &str) -> Simulator {
-    let sim = Simulator::start().await;
-    sim.add_group(GROUP);
-    sim.add_user("sme-bot", TOKEN);
-    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
-    sim.add_user("jdoe", SA_TOKEN);
-    sim.set_member(GROUP, "jdoe", Access::Developer);
-    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args(["bootstrap-area", "ai"])
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", secrets)
-        .env(
-            "SMEFLOW_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    sim
+    area_served_at(port, secrets, &[]).await
 }
 
 fn issues_url() -> String {

@@ -57,6 +57,22 @@ async fn duplicates_are_stored_once_and_survive_reopening(o: Opened) {
     assert_eq!(all[0].state, State::Pending);
 }
 
+/// `deliveries list` without a limit asks for everything (`usize::MAX`), which must not turn
+/// into a negative SQL LIMIT on either backend.
+async fn a_list_without_a_limit_lists_every_delivery(o: Opened) {
+    for (i, key) in ["a", "b", "c"].iter().enumerate() {
+        assert!(o.store.insert(delivery(key, i as u64 + 1)).await.unwrap());
+    }
+    assert_eq!(o.store.list(None, usize::MAX).unwrap().len(), 3);
+    assert_eq!(
+        o.store
+            .list(Some(State::Pending), usize::MAX)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
 async fn one_issue_is_never_claimed_twice_at_once(o: Opened) {
     let store = o.store;
     store.insert(delivery("a", 1)).await.unwrap();
@@ -380,4 +396,5 @@ on_both_backends!(
     issue_memory_and_snapshots_round_trip,
     concurrent_workers_claim_each_delivery_exactly_once,
     theme_links_are_remembered_per_project_and_container,
+    a_list_without_a_limit_lists_every_delivery,
 );

@@ -10,6 +10,8 @@ pub const TOKEN: &str = "glpat-maintainer-token";
 pub const SECRET: &str = "hook-secret-for-tests";
 pub const GROUP: &str = "gitlab-com/customer-success/subject-matter-experts";
 pub const AI_PROJECT: &str = "gitlab-com/customer-success/subject-matter-experts/ai-sme";
+/// A Solutions Architect (Developer on the group) who files issues in the UI.
+pub const SA_TOKEN: &str = "glpat-solutions-architect";
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -71,4 +73,44 @@ pub fn writes(sim: &Simulator) -> Vec<String> {
         .collect();
     w.sort();
     w
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A bootstrapped AI area whose webhook points at a service on `port` (with the hook's secrets
+/// from this SMEFLOW_WEBHOOK_SECRET list), and an SA (`SA_TOKEN`) who files issues. `env` adds
+/// to bootstrap's environment (e.g. DATABASE_URL, where its lease is taken).
+pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> Simulator {
+    let sim = Simulator::start().await;
+    sim.add_group(GROUP);
+    sim.add_user("sme-bot", TOKEN);
+    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
+    sim.add_user("jdoe", SA_TOKEN);
+    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["bootstrap-area", "ai"])
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", secrets)
+        .env(
+            "SMEFLOW_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
+        )
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sim
 }

@@ -239,7 +239,7 @@ impl PgStore {
         self.run(|c| {
             let rows = c.query(
                 &format!("SELECT {COLUMNS} FROM deliveries WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"),
-                &[&state.map(State::as_str), &(limit as i64)],
+                &[&state.map(State::as_str), &(i64::try_from(limit).unwrap_or(i64::MAX))],
             )?;
             Ok(rows.iter().map(delivery_from_pg_row).collect())
         })

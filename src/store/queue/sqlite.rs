@@ -253,7 +253,10 @@ impl SqliteStore {
             .map_err(|e| sql(&self.path, e))?;
         let rows = stmt
             .query_map(
-                params![state.map(State::as_str), limit as i64],
+                params![
+                    state.map(State::as_str),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
                 row_to_delivery,
             )
             .map_err(|e| sql(&self.path, e))?;
