@@ -13,7 +13,7 @@ use crate::config::{label_scope, AreaConfig, Catalog};
 use crate::gitlab::types::Issue;
 use crate::plan::Change;
 use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use themes::{Example, Tagger, TaggerSettings, ThemeDef, ThemeModel, Verdict};
 
 /// Everything needed to decide about one area's issues, built once from the configuration and
@@ -101,8 +101,16 @@ impl AreaPolicy {
     }
 
     /// The classifier trained on the label sets and on `examples` (issues people tagged).
+    /// The area's classifier, trained on the label sets' sentences and on `examples` (issues
+    /// people tagged). At most `EXAMPLES_PER_THEME` issues per theme are used, the newest
+    /// first: a few hundred teach the wording as well as ten thousand, and keep training in
+    /// milliseconds and the sync's memory flat however large the area grows.
     pub fn learn(&self, examples: &[Example]) -> ThemeModel {
-        ThemeModel::train(&self.sentences, examples)
+        let kept: Vec<Example> = newest_per_theme(examples.iter(), |e| (e.iid, &e.themes))
+            .into_iter()
+            .cloned()
+            .collect();
+        ThemeModel::train(&self.sentences, &kept)
     }
 
     /// Whether the tagger has anything to say about this issue.
@@ -201,7 +209,7 @@ pub fn examples<'a>(
     issues: impl Iterator<Item = &'a Issue>,
     guessed: &HashSet<(u64, String)>,
 ) -> Vec<Example> {
-    issues
+    let tagged: Vec<(&Issue, Vec<String>)> = issues
         .filter(|i| i.labels.iter().any(|l| l == FEEDBACK_TYPE))
         .filter_map(|i| {
             let themes: Vec<String> = i
@@ -211,14 +219,52 @@ pub fn examples<'a>(
                 .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
                 .cloned()
                 .collect();
-            (!themes.is_empty()).then(|| {
-                Example::new(
-                    i.iid,
-                    &i.title,
-                    i.description.as_deref().unwrap_or(""),
-                    themes,
-                )
-            })
+            (!themes.is_empty()).then_some((i, themes))
+        })
+        .collect();
+    // Only what training will use is prepared (an example's term weights are its cost).
+    newest_per_theme(tagged.iter(), |(i, themes)| (i.iid, themes))
+        .into_iter()
+        .map(|(i, themes)| {
+            Example::new(
+                i.iid,
+                &i.title,
+                i.description.as_deref().unwrap_or(""),
+                themes.clone(),
+            )
+        })
+        .collect()
+}
+
+/// How many issues people tagged with one theme the classifier learns from, the newest first: a
+/// few hundred teach the wording as well as ten thousand, and keep training in milliseconds and
+/// a sync's memory flat however large the area grows.
+pub const EXAMPLES_PER_THEME: usize = 200;
+
+/// The newest items (by iid) while some theme of theirs has fewer than `EXAMPLES_PER_THEME`.
+fn newest_per_theme<'a, T>(
+    items: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> (u64, &'a Vec<String>),
+) -> Vec<T>
+where
+    T: 'a,
+{
+    let mut items: Vec<T> = items.collect();
+    items.sort_by_key(|t| std::cmp::Reverse(key(t).0));
+    let mut per_theme: HashMap<String, usize> = HashMap::new();
+    items
+        .into_iter()
+        .filter(|t| {
+            let (_, themes) = key(t);
+            let wanted = themes
+                .iter()
+                .any(|th| per_theme.get(th).copied().unwrap_or(0) < EXAMPLES_PER_THEME);
+            if wanted {
+                for th in themes {
+                    *per_theme.entry(th.clone()).or_default() += 1;
+                }
+            }
+            wanted
         })
         .collect()
 }
@@ -226,6 +272,36 @@ pub fn examples<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_classifier_learns_from_the_newest_tagged_issues_of_each_theme_only() {
+        let issue = |iid: u64, theme: &str| -> Issue {
+            serde_json::from_value(serde_json::json!({
+                "id": iid, "iid": iid, "project_id": 1, "title": format!("Customer {iid}"),
+                "description": "They ask for it.", "state": "opened", "web_url": "",
+                "labels": [FEEDBACK_TYPE, theme],
+            }))
+            .unwrap()
+        };
+        let mut issues: Vec<Issue> = (1..=500).map(|i| issue(i, "Theme::Duo Chat")).collect();
+        issues.extend((501..=510).map(|i| issue(i, "Theme::Code Suggestions")));
+        let learned = examples(issues.iter(), &HashSet::new());
+        let chat: Vec<u64> = learned
+            .iter()
+            .filter(|e| e.themes == ["Theme::Duo Chat"])
+            .map(|e| e.iid)
+            .collect();
+        assert_eq!(chat.len(), EXAMPLES_PER_THEME);
+        assert_eq!(
+            chat.iter().min(),
+            Some(&(500 - EXAMPLES_PER_THEME as u64 + 1))
+        );
+        assert_eq!(
+            learned.len() - chat.len(),
+            10,
+            "a theme under the cap keeps every example"
+        );
+    }
 
     #[test]
     fn an_interest_area_runs_workflow_hygiene_but_no_feedback_policy() {
