@@ -1,4 +1,4 @@
-//! Small text helpers shared by config errors and label policies.
+//! Small text helpers shared by config errors and the policies.
 
 /// The candidate closest to `wanted` by edit distance, if it is plausibly a typo of it.
 pub fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
@@ -40,4 +40,20 @@ mod tests {
         assert_eq!(closest("banana", ["ai", "plan"].iter().copied()), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);
     }
+}
+
+/// `s` without its HTML comments (`<!-- ... -->`), which templates use for hints to the person
+/// filling them in; an unclosed comment runs to the end, as in GitLab's Markdown.
+pub fn strip_comments(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("-->") {
+            Some(end) => rest = &rest[start + end + 3..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }

@@ -2,6 +2,7 @@
 //! note to the author, ever.
 
 use super::{RuleInput, Wants, MISSING_INFO_MARKER};
+use crate::text::strip_comments;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -56,20 +57,6 @@ pub fn customer_field(description: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn strip_comments(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("<!--") {
-        out.push_str(&rest[..start]);
-        match rest[start..].find("-->") {
-            Some(end) => rest = &rest[start + end + 3..],
-            None => return out,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

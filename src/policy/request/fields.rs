@@ -4,6 +4,7 @@
 //! field that holds something unreadable is reported by name with what it held, so the note can
 //! say exactly which line to fix.
 
+use crate::text::strip_comments;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
 /// What the request says, as far as it could be read.
@@ -193,20 +194,6 @@ fn normalise(s: &str) -> String {
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .collect()
-}
-
-pub fn strip_comments(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("<!--") {
-        out.push_str(&rest[..start]);
-        match rest[start..].find("-->") {
-            Some(end) => rest = &rest[start + end + 3..],
-            None => return out,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Zone abbreviations people write in meeting times, with their UTC offsets in minutes. Ambiguous

@@ -4,8 +4,9 @@
 //! Customer Feedback issue for a PM enhancement. A receipt note on the feedback issue, with the
 //! item's marker, keeps every item from being routed twice.
 
-use super::fields::{is_placeholder, strip_comments};
+use super::fields::is_placeholder;
 use crate::gitlab::types::Issue;
+use crate::text::strip_comments;
 use std::collections::BTreeMap;
 
 pub const SUPPORT_FEEDBACK_TYPE: &str = "Type::SME Support Feedback";
