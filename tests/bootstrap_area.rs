@@ -515,3 +515,31 @@ fn a_rejected_token_stops_an_all_areas_run_at_the_first_area() {
         stderr(&out)
     );
 }
+
+#[test]
+fn store_migrate_from_a_file_that_is_not_there_says_what_to_pass_and_exits_2() {
+    let sim = gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.db");
+    let out = smeflow(&sim)
+        .args([
+            "store",
+            "migrate",
+            "--to",
+            "postgres://smeflow@127.0.0.1:1/smeflow",
+            "--from",
+        ])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass --from with the file `serve` used"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !missing.exists(),
+        "nothing is created where the store was expected"
+    );
+}

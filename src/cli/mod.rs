@@ -396,8 +396,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Store(StoreCommand::Migrate { to, from }) => {
-            let moved = crate::store::migrate::sqlite_to_postgres(&from, &to)
-                .map_err(|e| Failure::runtime(format!("store migrate: {e}")))?;
+            use crate::store::migrate::MigrateError;
+            let moved =
+                crate::store::migrate::sqlite_to_postgres(&from, &to).map_err(|e| match e {
+                    // Something to fix in the command or on the machine, not worth a retry.
+                    MigrateError::NoSource(_) | MigrateError::InUse(_) => {
+                        Failure::usage(format!("store migrate: {e}"))
+                    }
+                    MigrateError::Store(_) => Failure::runtime(format!("store migrate: {e}")),
+                })?;
             print!("{}", crate::store::migrate::summary(&from, &to, &moved));
             Ok(())
         }
