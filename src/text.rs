@@ -26,22 +26,6 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggests_the_near_miss_and_nothing_for_unrelated_words() {
-        let names = ["SME Workflow::Create", "SME Workflow::Done"];
-        assert_eq!(
-            closest("SME Workflow::Creat", names.iter().copied()),
-            Some("SME Workflow::Create")
-        );
-        assert_eq!(closest("banana", ["ai", "plan"].iter().copied()), None);
-        assert_eq!(levenshtein("kitten", "sitting"), 3);
-    }
-}
-
 /// `s` without its HTML comments (`<!-- ... -->`), which templates use for hints to the person
 /// filling them in; an unclosed comment runs to the end, as in GitLab's Markdown.
 pub fn strip_comments(s: &str) -> String {
@@ -56,4 +40,20 @@ pub fn strip_comments(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_near_miss_and_nothing_for_unrelated_words() {
+        let names = ["SME Workflow::Create", "SME Workflow::Done"];
+        assert_eq!(
+            closest("SME Workflow::Creat", names.iter().copied()),
+            Some("SME Workflow::Create")
+        );
+        assert_eq!(closest("banana", ["ai", "plan"].iter().copied()), None);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+    }
 }

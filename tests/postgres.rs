@@ -8,7 +8,7 @@ mod pg;
 
 use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::json;
-use smeflow::sim::{Access, Fault, Match, Simulator};
+use smeflow::sim::{Fault, Match, Simulator};
 use smeflow::store::{NewDelivery, State, Store};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,7 +6,7 @@ mod common;
 
 use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::{json, Value};
-use smeflow::sim::{Access, Fault, Match, Simulator};
+use smeflow::sim::{Fault, Match, Simulator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
