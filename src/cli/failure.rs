@@ -94,6 +94,19 @@ impl From<crate::reconcile::provision::BootstrapError> for Failure {
     }
 }
 
+impl From<crate::reconcile::provision::ProvisionError> for Failure {
+    fn from(e: crate::reconcile::provision::ProvisionError) -> Failure {
+        use crate::reconcile::provision::ProvisionError;
+        match e {
+            ProvisionError::Observe(e) => e.into(),
+            ProvisionError::Apply(e) => e.into(),
+            ProvisionError::Config(_) | ProvisionError::NoWebhookSecret { .. } => {
+                Failure::usage(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<crate::reconcile::area::SyncError> for Failure {
     fn from(e: crate::reconcile::area::SyncError) -> Failure {
         use crate::reconcile::area::SyncError;

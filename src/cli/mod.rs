@@ -12,13 +12,12 @@ use crate::config::{AreaConfig, Catalog};
 use crate::gitlab::{GitLab, RetryPolicy, Token};
 use crate::plan::HookSecrets;
 use crate::policy::provision;
-use crate::reconcile::apply::Executor;
 use crate::reconcile::provision as bootstrap;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -870,114 +869,25 @@ async fn bootstrap_one(
     provision_area(gl, catalog, area, desired, opts, out).await
 }
 
-/// Observes the area's project, prints the plan to reach `desired`, and applies it (unless a
-/// dry run): shared by `bootstrap-area` and `promote-area`.
+/// `reconcile::provision::provision_area` with the CLI's options, progress and exit codes:
+/// shared by `bootstrap-area` and `promote-area`.
 pub(crate) async fn provision_area(
     gl: &GitLab,
     catalog: &Catalog,
     area: &AreaConfig,
-    mut desired: provision::DesiredArea,
+    desired: provision::DesiredArea,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let started = Instant::now();
-    if let Some(hook) = desired.hook.as_mut() {
-        let secrets = opts.webhook_secrets.clone().unwrap_or_default();
-        hook.with_token = secrets.token.is_some();
-        hook.with_signing_token = secrets.signing_token.is_some();
-        hook.rotate_secret = opts.rotate_webhook_secret;
-    }
-    let full = desired.full_path();
-    let observed =
-        bootstrap::observe(gl, &desired, &catalog.config_path.display().to_string()).await?;
-    let plan = provision::plan(&desired, &observed);
-    let _ = writeln!(
-        out,
-        "Area {} ({}) -> {}/{}",
-        area.name,
-        area.slug,
-        gl.base_url(),
-        full
-    );
-    let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
-    if opts.show_plan {
-        let _ = writeln!(out, "{plan}");
-    } else {
-        let _ = writeln!(out, "{}", plan.summary());
-    }
-    if opts.dry_run || plan.is_empty() {
-        if opts.dry_run && !plan.is_empty() {
-            let _ = writeln!(out, "Dry run: nothing was written.");
-        }
-        return Ok(());
-    }
-    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
-        return Err(Failure::usage(format!(
-            "the webhook needs a secret token and {} is not set. Generate one (e.g. `openssl rand -hex 32`, or a signing key with `smeflow secret new`), export it, and give the same value to `smeflow serve`. Nothing was written.",
-            catalog.config.webhook.secret_env
-        )));
-    }
-    let mut exec = Executor::new(gl, opts.webhook_secrets.clone());
-    exec.recheck_before_create(true);
-    exec.know_labels(&full, &observed.labels);
-    exec.know_boards(&full, &observed.boards);
-    let total = plan.changes.len();
-    let bar = progress::bar(total);
-    let applied = exec
-        .apply(&plan.changes, |done, change| match &bar {
-            Some(bar) => {
-                bar.set_position(done as u64);
-                bar.set_message(
-                    change
-                        .to_string()
-                        .lines()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-            None => {
-                if done % 25 == 0 && done < total {
-                    eprintln!("  {done}/{total} changes applied");
-                }
-            }
-        })
-        .await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    let applied = applied?;
-    let (c, u) = plan.counts();
-    let _ = writeln!(
-        out,
-        "Applied {applied} changes ({c} created, {u} updated) in {:.1}s.",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// Which kind of area this is and, for an area of interest, what it deliberately does not get.
-fn kind_of_area(catalog: &Catalog, area: &AreaConfig, detailed: bool) -> Result<String, Failure> {
-    let left_out = catalog.not_provisioned(area).map_err(Failure::usage)?;
-    if left_out.is_empty() {
-        return Ok(format!("Kind: {}.\n", area.status.describe()));
-    }
-    if !detailed {
-        return Ok(format!(
-            "Kind: {} (no SME request or customer-feedback kit).\n",
-            area.status.describe()
-        ));
-    }
-    let mut text = format!(
-        "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",
-        area.status.describe()
-    );
-    for line in left_out {
-        text.push_str(&format!("  - {line}\n"));
-    }
-    text.push_str(&format!(
-        "  (`smeflow promote-area {}` adds them when the area becomes formal.)\n",
-        area.slug
-    ));
-    Ok(text)
+    let provision_opts = bootstrap::ProvisionOptions {
+        dry_run: opts.dry_run,
+        show_plan: opts.show_plan,
+        webhook_secrets: opts.webhook_secrets.clone(),
+        rotate_webhook_secret: opts.rotate_webhook_secret,
+    };
+    let progress = progress::Terminal::with_plain_lines();
+    Ok(
+        bootstrap::provision_area(gl, catalog, area, desired, &provision_opts, &progress, out)
+            .await?,
+    )
 }

@@ -34,9 +34,20 @@ fn spinner(what: &str) -> Option<indicatif::ProgressBar> {
 #[derive(Default)]
 pub struct Terminal {
     shown: Mutex<Option<indicatif::ProgressBar>>,
+    total: std::sync::atomic::AtomicUsize,
+    /// Off a terminal, a line every 25 writes (bootstrap's long first run in CI logs).
+    plain_lines: bool,
 }
 
 impl Terminal {
+    /// Also says how far the writes are in plain lines when stderr is not a terminal.
+    pub fn with_plain_lines() -> Terminal {
+        Terminal {
+            plain_lines: true,
+            ..Terminal::default()
+        }
+    }
+
     fn show(&self, next: Option<indicatif::ProgressBar>) {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = shown.take() {
@@ -51,16 +62,23 @@ impl Progress for Terminal {
         self.show(spinner(what));
     }
     fn writing(&self, total: usize) {
+        self.total
+            .store(total, std::sync::atomic::Ordering::Relaxed);
         self.show(bar(total));
     }
-    fn written(&self, done: usize) {
-        if let Some(b) = self
-            .shown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            b.set_position(done as u64);
+    fn written(&self, done: usize, what: &str) {
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        match shown.as_ref() {
+            Some(b) => {
+                b.set_position(done as u64);
+                b.set_message(what.to_string());
+            }
+            None => {
+                let total = self.total.load(std::sync::atomic::Ordering::Relaxed);
+                if self.plain_lines && done.is_multiple_of(25) && done < total {
+                    eprintln!("  {done}/{total} changes applied");
+                }
+            }
         }
     }
     fn finish(&self) {

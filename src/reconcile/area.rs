@@ -232,7 +232,7 @@ pub async fn sync_area(
             if let Some(s) = store {
                 super::apply::record(s, &source, &project, change);
             }
-            progress.written(done);
+            progress.written(done, change.to_string().lines().next().unwrap_or_default());
         })
         .await?;
     progress.finish();

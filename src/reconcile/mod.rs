@@ -39,8 +39,8 @@ pub trait Progress: Send + Sync {
     fn step(&self, _what: &str) {}
     /// `total` writes are about to be applied.
     fn writing(&self, _total: usize) {}
-    /// `done` of them are applied.
-    fn written(&self, _done: usize) {}
+    /// `done` of them are applied, the last one `what` (its first line).
+    fn written(&self, _done: usize, _what: &str) {}
     /// The run is over: clear whatever was drawn.
     fn finish(&self) {}
 }

@@ -2,12 +2,15 @@
 //! as GitLab has it (`observe`); `policy::provision` plans the difference and `apply` writes it.
 //! `bootstrap-area` and `promote-area` trigger it.
 
+use super::apply::{ApplyError, Executor};
+use super::Progress;
 use crate::config::{render, AreaConfig, Catalog};
 use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
-use crate::plan::HookSpec;
+use crate::plan::{HookSecrets, HookSpec};
 use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
 use crate::policy::seeds;
+use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
@@ -192,3 +195,126 @@ type SeedsFound = (
     std::collections::BTreeSet<String>,
     Vec<(String, u64, String)>,
 );
+
+/// How `provision_area` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionOptions {
+    pub dry_run: bool,
+    /// Print every planned change (the summary line is always printed).
+    pub show_plan: bool,
+    pub webhook_secrets: Option<HookSecrets>,
+    /// Send the hook's secrets again though nothing else drifted (GitLab never shows them).
+    pub rotate_webhook_secret: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Observe(#[from] BootstrapError),
+    /// The configuration cannot say what the area gets.
+    #[error("{0}")]
+    Config(String),
+    #[error("the webhook needs a secret token and {env} is not set. Generate one (e.g. `openssl rand -hex 32`, or a signing key with `smeflow secret new`), export it, and give the same value to `smeflow serve`. Nothing was written.")]
+    NoWebhookSecret { env: String },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// Observes the area's project, prints the plan to reach `desired`, and applies it (unless a
+/// dry run): `bootstrap-area` and `promote-area` trigger it.
+pub async fn provision_area(
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &AreaConfig,
+    mut desired: DesiredArea,
+    opts: &ProvisionOptions,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<(), ProvisionError> {
+    let started = std::time::Instant::now();
+    if let Some(hook) = desired.hook.as_mut() {
+        let secrets = opts.webhook_secrets.clone().unwrap_or_default();
+        hook.with_token = secrets.token.is_some();
+        hook.with_signing_token = secrets.signing_token.is_some();
+        hook.rotate_secret = opts.rotate_webhook_secret;
+    }
+    let full = desired.full_path();
+    let observed = observe(gl, &desired, &catalog.config_path.display().to_string()).await?;
+    let plan = crate::policy::provision::plan(&desired, &observed);
+    let _ = writeln!(
+        out,
+        "Area {} ({}) -> {}/{}",
+        area.name,
+        area.slug,
+        gl.base_url(),
+        full
+    );
+    let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
+    if opts.show_plan {
+        let _ = writeln!(out, "{plan}");
+    } else {
+        let _ = writeln!(out, "{}", plan.summary());
+    }
+    if opts.dry_run || plan.is_empty() {
+        if opts.dry_run && !plan.is_empty() {
+            let _ = writeln!(out, "Dry run: nothing was written.");
+        }
+        return Ok(());
+    }
+    if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
+        return Err(ProvisionError::NoWebhookSecret {
+            env: catalog.config.webhook.secret_env.clone(),
+        });
+    }
+    let mut exec = Executor::new(gl, opts.webhook_secrets.clone());
+    exec.recheck_before_create(true);
+    exec.know_labels(&full, &observed.labels);
+    exec.know_boards(&full, &observed.boards);
+    progress.writing(plan.changes.len());
+    let applied = exec
+        .apply(&plan.changes, |done, change| {
+            progress.written(done, change.to_string().lines().next().unwrap_or_default())
+        })
+        .await;
+    progress.finish();
+    let applied = applied?;
+    let (c, u) = plan.counts();
+    let _ = writeln!(
+        out,
+        "Applied {applied} changes ({c} created, {u} updated) in {:.1}s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Which kind of area this is and, for an area of interest, what it deliberately does not get.
+fn kind_of_area(
+    catalog: &Catalog,
+    area: &AreaConfig,
+    detailed: bool,
+) -> Result<String, ProvisionError> {
+    let left_out = catalog
+        .not_provisioned(area)
+        .map_err(ProvisionError::Config)?;
+    if left_out.is_empty() {
+        return Ok(format!("Kind: {}.\n", area.status.describe()));
+    }
+    if !detailed {
+        return Ok(format!(
+            "Kind: {} (no SME request or customer-feedback kit).\n",
+            area.status.describe()
+        ));
+    }
+    let mut text = format!(
+        "Kind: {}. Not provisioned, because it has no SME request process and no customer-feedback mechanism:\n",
+        area.status.describe()
+    );
+    for line in left_out {
+        text.push_str(&format!("  - {line}\n"));
+    }
+    text.push_str(&format!(
+        "  (`smeflow promote-area {}` adds them when the area becomes formal.)\n",
+        area.slug
+    ));
+    Ok(text)
+}
