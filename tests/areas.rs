@@ -423,19 +423,9 @@ fn the_pm_review_report_refuses_an_area_of_interest_before_asking_gitlab() {
 /// SME Workflow hygiene and nothing of the feedback process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_from_an_area_of_interest_get_only_workflow_hygiene() {
-    use smeflow::sim::Access;
     use std::time::{Duration, Instant};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = Simulator::start().await;
-    sim.add_group(GROUP);
-    sim.add_user("sme-bot", TOKEN);
-    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
-    sim.add_user("jdoe", SA_TOKEN);
-    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let port = free_port();
+    let sim = gitlab_with_sa().await;
     let hook = format!("http://127.0.0.1:{port}/webhooks/gitlab");
     let out = smeflow(&sim)
         .env("SMEFLOW_WEBHOOK_URL", &hook)

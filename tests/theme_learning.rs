@@ -324,24 +324,13 @@ fn on_the_held_out_part_the_combined_tagger_beats_the_rules_alone() {
 /// tagged on its own, and the worker learned it without listing the project's issues.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
-    use common::{AI_PROJECT, GROUP, SECRET, TOKEN};
+    use common::{free_port, gitlab_with_sa, AI_PROJECT, SA_TOKEN as SA, SECRET, TOKEN};
     use serde_json::json;
-    use smeflow::sim::{Access, Simulator};
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    const SA: &str = "glpat-solutions-architect";
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = Simulator::start().await;
-    sim.add_group(GROUP);
-    sim.add_user("sme-bot", TOKEN);
-    sim.set_member(GROUP, "sme-bot", Access::Maintainer);
-    sim.add_user("jdoe", SA);
-    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let port = free_port();
+    let sim = gitlab_with_sa().await;
     let hook = format!("http://127.0.0.1:{port}/webhooks/gitlab");
     let boot = common::smeflow(&sim)
         .args(["bootstrap-area", "ai"])

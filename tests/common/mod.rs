@@ -84,16 +84,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A bootstrapped AI area whose webhook points at a service on `port` (with the hook's secrets
-/// from this SMEFLOW_WEBHOOK_SECRET list), and an SA (`SA_TOKEN`) who files issues. `env` adds
-/// to bootstrap's environment (e.g. DATABASE_URL, where its lease is taken).
-pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> Simulator {
+/// A simulator (started on the caller's runtime) with the SME group, smeflow's Maintainer and
+/// an SA (`SA_TOKEN`, Developer) who files issues.
+pub async fn gitlab_with_sa() -> Simulator {
     let sim = Simulator::start().await;
     sim.add_group(GROUP);
     sim.add_user("sme-bot", TOKEN);
     sim.set_member(GROUP, "sme-bot", Access::Maintainer);
     sim.add_user("jdoe", SA_TOKEN);
     sim.set_member(GROUP, "jdoe", Access::Developer);
+    sim
+}
+
+/// A bootstrapped AI area whose webhook points at a service on `port` (with the hook's secrets
+/// from this SMEFLOW_WEBHOOK_SECRET list), and an SA (`SA_TOKEN`) who files issues. `env` adds
+/// to bootstrap's environment (e.g. DATABASE_URL, where its lease is taken).
+pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> Simulator {
+    let sim = gitlab_with_sa().await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
         .current_dir(repo())
         .args(["bootstrap-area", "ai"])
