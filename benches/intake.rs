@@ -215,11 +215,14 @@ fn writer_threads() -> Threads {
 /// Serves `app` on its own one-thread runtime, as a separate process would, away from the load
 /// generator's runtime. `threads` learns every thread of that runtime (its worker and, for
 /// PostgreSQL, the blocking threads that run the inserts).
-fn serve_on_thread(app: Router, threads: Threads) -> SocketAddr {
+/// `name` names its threads, so a profile (`perf report --comm`) tells the server from the load.
+fn serve_on_thread(name: &str, app: Router, threads: Threads) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .thread_name(name)
             .enable_all()
             .on_thread_start(move || {
                 if let Ok(me) = std::fs::read_link("/proc/thread-self") {
@@ -258,6 +261,7 @@ fn intake_row(
 ) -> Row {
     let bare_threads = Threads::default();
     let bare = serve_on_thread(
+        "bare-server",
         Router::new().route("/webhooks/gitlab", post(|| async { StatusCode::ACCEPTED })),
         bare_threads.clone(),
     );
@@ -269,7 +273,7 @@ fn intake_row(
     let threads = Threads::default();
     let addrs: Vec<SocketAddr> = stores
         .into_iter()
-        .map(|s| serve_on_thread(intake_router(s), threads.clone()))
+        .map(|s| serve_on_thread("intake-server", intake_router(s), threads.clone()))
         .collect();
     let writers = writer_threads();
     let (cpu_before, writer_before) = (threads.cpu_ns(), writers.cpu_ns());
@@ -324,6 +328,7 @@ fn main() {
     let deliveries: usize = env_or("BENCH_DELIVERIES", 300);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name("load")
         .enable_all()
         .build()
         .unwrap();
