@@ -4,7 +4,9 @@
 //! change to a label set's rules or example sentences is measured, not guessed.
 //!
 //! The set has a `tune` part and a `holdout` part; only the held-out part is reported by
-//! default, and nothing (rules, example sentences, thresholds) may be tuned on it.
+//! default, and nothing (rules, example sentences, thresholds, the classifier's features) may be
+//! chosen on it. Its texts were written by someone who never saw the classifier or the example
+//! sentences; a held-out part whose figures steered changes belongs in `tune` from then on.
 
 use crate::config::Catalog;
 use crate::policy::themes::{Example, Verdict};
@@ -177,7 +179,7 @@ pub fn evaluate(
             rules: Counts::default(),
             combined: Counts::default(),
             learned: with_tagged.as_ref().map(|_| Counts::default()),
-            trained_in: model.trained_in,
+            trained_in: model.trained_in(),
         };
         for c in mine {
             let want = c.theme.as_ref().map(|t| format!("Theme::{t}"));

@@ -100,7 +100,6 @@ impl AreaPolicy {
         }
     }
 
-    /// The classifier trained on the label sets and on `examples` (issues people tagged).
     /// The area's classifier, trained on the label sets' sentences and on `examples` (issues
     /// people tagged). At most `EXAMPLES_PER_THEME` issues per theme are used, the newest
     /// first: a few hundred teach the wording as well as ten thousand, and keep training in
@@ -110,7 +109,7 @@ impl AreaPolicy {
             .into_iter()
             .cloned()
             .collect();
-        ThemeModel::train(&self.sentences, &kept)
+        ThemeModel::new(&self.sentences, &kept)
     }
 
     /// Whether the tagger has anything to say about this issue.

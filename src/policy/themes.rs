@@ -471,17 +471,21 @@ const RULE_SCALE: f64 = 2.0;
 const SIMILAR_SHOWN: usize = 2;
 
 /// What the area learned from: the label sets' example sentences and the issues people tagged.
+///
+/// It trains on first use, not when made: the worker makes a new one whenever a person tags an
+/// issue, but only an issue without a theme asks it anything, so a burst of tagged feedback
+/// costs one training when the next untagged issue comes, not one per tagged issue.
 pub struct ThemeModel {
-    pub classifier: Classifier,
+    texts: Vec<Labelled>,
+    trained: std::sync::OnceLock<(Classifier, std::time::Duration)>,
     /// Issues whose theme a person set, counted once per theme.
     pub people_examples: usize,
-    pub trained_in: std::time::Duration,
 }
 
 impl ThemeModel {
-    /// Trains in milliseconds: at start-up, after each sync and when a person tags an issue.
-    pub fn train(sentences: &[Labelled], examples: &[Example]) -> ThemeModel {
-        let started = std::time::Instant::now();
+    /// What to learn from; the training itself (milliseconds in a release build) waits for
+    /// [`ThemeModel::classifier`].
+    pub fn new(sentences: &[Labelled], examples: &[Example]) -> ThemeModel {
         let mut texts = sentences.to_vec();
         for e in examples {
             for theme in &e.themes {
@@ -494,10 +498,32 @@ impl ThemeModel {
         }
         let people_examples = texts.len() - sentences.len();
         ThemeModel {
-            classifier: Classifier::train(&texts),
+            texts,
+            trained: std::sync::OnceLock::new(),
             people_examples,
-            trained_in: started.elapsed(),
         }
+    }
+
+    /// The trained classifier, training it now if nothing asked before.
+    pub fn classifier(&self) -> &Classifier {
+        &self.trained_now().0
+    }
+
+    /// How long the training took (training now if it has not happened yet).
+    pub fn trained_in(&self) -> std::time::Duration {
+        self.trained_now().1
+    }
+
+    pub fn is_trained(&self) -> bool {
+        self.trained.get().is_some()
+    }
+
+    fn trained_now(&self) -> &(Classifier, std::time::Duration) {
+        self.trained.get_or_init(|| {
+            let started = std::time::Instant::now();
+            let classifier = Classifier::train(&self.texts);
+            (classifier, started.elapsed())
+        })
     }
 }
 
@@ -538,7 +564,7 @@ impl Tagger {
     ) -> Vec<Decision> {
         let text = format!("{title}\n{description}");
         let learned: HashMap<String, f64> = model
-            .classifier
+            .classifier()
             .scores(&text)
             .into_iter()
             .map(|s| (s.label, s.probability))
@@ -577,11 +603,11 @@ impl Tagger {
         out.truncate(self.settings.max_themes);
         for d in &mut out {
             d.similar = model
-                .classifier
+                .classifier()
                 .similar_issues(&text, &d.label, this_iid, SIMILAR_SHOWN);
             if d.similar.is_empty() {
                 d.closest_example = model
-                    .classifier
+                    .classifier()
                     .closest_sentence(&text, &d.label)
                     .map(|(sentence, _)| sentence);
             }
@@ -683,6 +709,29 @@ pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTree
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Making a model is free; the worker makes one per person-tagged issue, and only the
+    /// first question trains it, once.
+    #[test]
+    fn a_model_trains_when_first_asked_and_only_once() {
+        let sentence = |label: &str, text: &str| Labelled {
+            label: label.into(),
+            text: text.into(),
+            issue: None,
+        };
+        let model = ThemeModel::new(
+            &[
+                sentence("Theme::Duo Chat", "the assistant forgets the conversation"),
+                sentence("Theme::Code Suggestions", "completion of the current line"),
+            ],
+            &[],
+        );
+        assert!(!model.is_trained());
+        let first: *const Classifier = model.classifier();
+        assert!(model.is_trained());
+        assert!(std::ptr::eq(first, model.classifier()), "trained again");
+        assert!(!model.classifier().is_empty());
+    }
 
     fn rules(k: &[&str], p: &[&str], x: &[&str]) -> ThemeRules {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();

@@ -278,7 +278,7 @@ impl Worker {
     /// The area's classifier, trained on the issues people tagged as the store knows them (the
     /// last sync's snapshot) plus every issue this worker has read since: no GitLab request.
     /// `issue` is what was just read; when a person set or changed its theme (e.g. applied a
-    /// suggested label), the model is retrained before deciding.
+    /// suggested label), the next decision that asks the model learns from it.
     async fn examples(
         &self,
         app: &AppState,
@@ -305,7 +305,8 @@ impl Worker {
         .await
         .map_err(|e| WorkError::Internal(e.to_string()))??;
         let (last_sync, guessed, snapshot) = loaded;
-        let mut learning = rt.learning.lock().await;
+        let mut guard = rt.learning.lock().await;
+        let learning = &mut *guard;
         if let Some(issues) = snapshot {
             let examples = crate::policy::examples(issues.iter(), &guessed)
                 .into_iter()
@@ -334,10 +335,27 @@ impl Worker {
                 project,
                 iid = issue.iid,
                 examples = learning.examples.len(),
-                "theme classifier retrained from a person's tagging"
+                "theme classifier will learn from a person's tagging"
             );
         }
-        Ok(learning.model.clone())
+        let model = learning.model.clone();
+        drop(guard);
+        // Only an issue without a theme asks the model; the training it then needs runs off
+        // the async threads, once for every tagging since the last one that was asked.
+        if rt.policy.wants_theme(&issue.labels) && !model.is_trained() {
+            let trained = model.clone();
+            tokio::task::spawn_blocking(move || {
+                let took = trained.trained_in();
+                tracing::debug!(
+                    people_examples = trained.people_examples,
+                    ms = took.as_millis() as u64,
+                    "theme classifier trained"
+                );
+            })
+            .await
+            .map_err(|e| WorkError::Internal(e.to_string()))?;
+        }
+        Ok(model)
     }
 
     /// A person removed a theme: remember it so smeflow never adds it back to this issue.
@@ -397,6 +415,7 @@ impl Learning {
         learning
     }
 
+    /// A model of the current examples; it trains when first asked (see `ThemeModel`).
     fn retrain(&mut self, policy: &AreaPolicy) {
         let examples: Vec<Example> = self.examples.values().cloned().collect();
         self.model = Arc::new(policy.learn(&examples));
