@@ -5,10 +5,25 @@
 //! Pure and deterministic. Matching works on tokens, so "ai" never matches inside "maintain";
 //! tokens are folded (lower case, plural and -ing/-ed endings removed) so "suggestion" matches
 //! "Suggestions" and "scan" matches "scanning".
+//!
+//! Here: the tagger and its decision. Beside it: `tokens` (what a text's words are), `rules`
+//! (a theme's keywords, phrases and exclusions scored on one issue), `model` (what the
+//! classifier learns from) and `note` (what smeflow writes on the issue about it).
 
-use super::classifier::{Classifier, Labelled, Similar};
+mod model;
+mod note;
+mod rules;
+mod tokens;
+
+pub use model::ThemeModel;
+pub use note::{explain, explain_applied, explain_suggested};
+pub(crate) use tokens::words;
+
+use super::classifier::Similar;
 use crate::config::{ThemeRules, ThemeTagging};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rules::{excluded, rule_score, CompiledTheme};
+use std::collections::{BTreeMap, HashMap};
+use tokens::{cosine, term_vector, tokens, Token};
 
 pub struct ThemeDef {
     pub label: String,
@@ -84,21 +99,8 @@ pub struct Suggestion {
     pub evidence: Vec<Evidence>,
 }
 
-const TITLE_WEIGHT: f64 = 2.0;
-const DESCRIPTION_WEIGHT: f64 = 1.0;
-const PHRASE_FACTOR: f64 = 2.0;
-/// Each repeat of a match adds this much of its weight, up to four repeats.
-const REPEAT_FACTOR: f64 = 0.25;
 /// Neighbour votes: similarity-weighted, scaled so two 0.5-similar neighbours make 2.5.
 const NEIGHBOUR_WEIGHT: f64 = 2.5;
-
-struct CompiledTheme {
-    label: String,
-    /// Each rule as folded tokens; one token for keywords.
-    keywords: Vec<Vec<String>>,
-    phrases: Vec<Vec<String>>,
-    exclude: Vec<Vec<String>>,
-}
 
 pub struct Tagger {
     themes: Vec<CompiledTheme>,
@@ -215,317 +217,11 @@ impl Tagger {
     }
 }
 
-fn rule_score(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> (f64, Vec<Evidence>) {
-    let mut score = 0.0;
-    let mut evidence = Vec::new();
-    let mut seen = HashSet::new();
-    let rules = theme
-        .keywords
-        .iter()
-        .map(|k| (k, 1.0))
-        .chain(theme.phrases.iter().map(|p| (p, PHRASE_FACTOR)));
-    for (rule, factor) in rules {
-        let in_title = occurrences(title, rule);
-        let in_desc = occurrences(desc, rule);
-        if in_title.is_empty() && in_desc.is_empty() {
-            continue;
-        }
-        let weight = if in_title.is_empty() {
-            DESCRIPTION_WEIGHT
-        } else {
-            TITLE_WEIGHT
-        } * factor;
-        let repeats = (in_title.len() + in_desc.len() - 1).min(4) as f64;
-        score += weight * (1.0 + REPEAT_FACTOR * repeats);
-        let (tokens, at) = in_title
-            .first()
-            .map(|i| (title, *i))
-            .unwrap_or_else(|| (desc, in_desc[0]));
-        let shown = tokens[at..at + rule.len()]
-            .iter()
-            .map(|t| t.original.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if seen.insert(shown.to_lowercase()) {
-            evidence.push(if rule.len() == 1 {
-                Evidence::Keyword(shown)
-            } else {
-                Evidence::Phrase(shown)
-            });
-        }
-    }
-    // A keyword inside a matched phrase ("chat" in "Duo Chat") says nothing more.
-    let phrases: Vec<String> = evidence
-        .iter()
-        .filter_map(|e| match e {
-            Evidence::Phrase(p) => Some(p.to_lowercase()),
-            _ => None,
-        })
-        .collect();
-    evidence.retain(|e| match e {
-        Evidence::Keyword(k) => !phrases
-            .iter()
-            .any(|p| p.split(' ').any(|w| w == k.to_lowercase())),
-        _ => true,
-    });
-    (score, evidence)
-}
-
-fn excluded(theme: &CompiledTheme, title: &[Token], desc: &[Token]) -> bool {
-    theme
-        .exclude
-        .iter()
-        .any(|x| !occurrences(title, x).is_empty() || !occurrences(desc, x).is_empty())
-}
-
-/// Start positions of `needle` (folded tokens) in `hay`.
-fn occurrences(hay: &[Token], needle: &[String]) -> Vec<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return Vec::new();
-    }
-    (0..=hay.len() - needle.len())
-        .filter(|&i| needle.iter().zip(&hay[i..]).all(|(n, t)| *n == t.folded))
-        .collect()
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    folded: String,
-    original: String,
-}
-
-/// Words of a text, without HTML comments (template hints), URLs, code spans or Markdown.
-fn tokens(text: &str) -> Vec<Token> {
-    let text = strip_between(text, "<!--", "-->");
-    let text = strip_between(&text, "```", "```");
-    let mut out = Vec::new();
-    for raw in text.split_whitespace() {
-        if raw.contains("://")
-            || raw.starts_with("www.")
-            || raw.starts_with('`') && raw.ends_with('`') && raw.len() > 1
-        {
-            continue;
-        }
-        for word in raw.split(|c: char| !c.is_alphanumeric()) {
-            if word.is_empty() {
-                continue;
-            }
-            out.push(Token {
-                folded: fold(&word.to_lowercase()),
-                original: word.to_string(),
-            });
-        }
-    }
-    out
-}
-
-fn strip_between(text: &str, open: &str, close: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(open) {
-        out.push_str(&rest[..start]);
-        out.push(' ');
-        match rest[start + open.len()..].find(close) {
-            Some(end) => rest = &rest[start + open.len() + end + close.len()..],
-            None => return out,
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Folds inflections so that a word and its plural, -ing and -ed forms meet.
-fn fold(word: &str) -> String {
-    let w = word;
-    let n = w.len();
-    if !w.is_ascii() || n <= 3 {
-        return w.to_string();
-    }
-    let mut s = if n > 4 && w.ends_with("ies") {
-        format!("{}y", &w[..n - 3])
-    } else if w.ends_with("sses")
-        || w.ends_with("xes")
-        || w.ends_with("ches")
-        || w.ends_with("shes")
-    {
-        w[..n - 2].to_string()
-    } else if w.ends_with('s')
-        && !w.ends_with("ss")
-        && !(n > 4 && (w.ends_with("us") || w.ends_with("is")))
-    {
-        w[..n - 1].to_string()
-    } else {
-        w.to_string()
-    };
-    for suffix in ["ing", "ed"] {
-        if s.len() > suffix.len() + 3 && s.ends_with(suffix) {
-            s.truncate(s.len() - suffix.len());
-            // "scanning" -> "scann" -> "scan"
-            let b = s.as_bytes();
-            let l = b.len();
-            if l >= 2
-                && b[l - 1] == b[l - 2]
-                && !matches!(b[l - 1], b'l' | b's' | b'z')
-                && !b"aeiou".contains(&b[l - 1])
-            {
-                s.pop();
-            }
-            break;
-        }
-    }
-    s
-}
-
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "customer", "do", "doe", "for",
-    "from", "gitlab", "ha", "have", "i", "if", "in", "is", "it", "its", "not", "of", "on", "or",
-    "our", "so", "that", "the", "their", "them", "they", "thi", "this", "to", "u", "wa", "we",
-    "when", "with", "would", "you",
-];
-
-fn term_vector(title: &[Token], desc: &[Token]) -> HashMap<String, f64> {
-    let mut v: HashMap<String, f64> = HashMap::new();
-    for (tokens, weight) in [(title, TITLE_WEIGHT), (desc, DESCRIPTION_WEIGHT)] {
-        for t in tokens {
-            if t.folded.len() > 1
-                && !STOPWORDS.contains(&t.folded.as_str())
-                && !t.folded.chars().all(|c| c.is_ascii_digit())
-            {
-                *v.entry(t.folded.clone()).or_default() += weight;
-            }
-        }
-    }
-    v
-}
-
-/// The folded content words of a text (no stop words, digits or one-letter tokens): what the
-/// classifier sees.
-pub(crate) fn words(text: &str) -> Vec<String> {
-    tokens(text)
-        .into_iter()
-        .map(|t| t.folded)
-        .filter(|w| {
-            w.len() > 1
-                && !STOPWORDS.contains(&w.as_str())
-                && !w.chars().all(|c| c.is_ascii_digit())
-        })
-        .collect()
-}
-
-fn cosine(a: &HashMap<String, f64>, b: &HashMap<String, f64>) -> f64 {
-    let dot: f64 = a.iter().filter_map(|(k, x)| b.get(k).map(|y| x * y)).sum();
-    let norm = |v: &HashMap<String, f64>| v.values().map(|x| x * x).sum::<f64>().sqrt();
-    let d = norm(a) * norm(b);
-    if d == 0.0 {
-        0.0
-    } else {
-        dot / d
-    }
-}
-
-/// One Markdown note explaining what smeflow added and why.
-pub fn explain(picks: &[Suggestion]) -> String {
-    let mut out = String::new();
-    for s in picks {
-        let mut words = Vec::new();
-        let mut similar = Vec::new();
-        for e in &s.evidence {
-            match e {
-                Evidence::Keyword(w) | Evidence::Phrase(w) => words.push(format!("**{w}**")),
-                Evidence::Neighbour {
-                    iid,
-                    title,
-                    similarity,
-                } => similar.push(format!(
-                    "#{iid} \"{title}\" ({:.0}% similar)",
-                    similarity * 100.0
-                )),
-            }
-        }
-        let mut why = Vec::new();
-        if !words.is_empty() {
-            why.push(format!("it mentions {}", words.join(", ")));
-        }
-        if !similar.is_empty() {
-            why.push(format!(
-                "people tagged similar feedback this way: {}",
-                similar.join(", ")
-            ));
-        }
-        out.push_str(&format!(
-            "smeflow tagged this issue ~\"{}\" because {}.\n",
-            s.label,
-            why.join("; and ")
-        ));
-    }
-    out.push_str(
-        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
-    );
-    out
-}
-
 /// A rule score of 2.0 (the rules' own bar: one title keyword or one phrase) is a confidence
 /// of 0.63; 4.0 is 0.86.
 const RULE_SCALE: f64 = 2.0;
 /// How many similar tagged issues a note names.
 const SIMILAR_SHOWN: usize = 2;
-
-/// What the area learned from: the label sets' example sentences and the issues people tagged.
-///
-/// It trains on first use, not when made: the worker makes a new one whenever a person tags an
-/// issue, but only an issue without a theme asks it anything, so a burst of tagged feedback
-/// costs one training when the next untagged issue comes, not one per tagged issue.
-pub struct ThemeModel {
-    texts: Vec<Labelled>,
-    trained: std::sync::OnceLock<(Classifier, std::time::Duration)>,
-    /// Issues whose theme a person set, counted once per theme.
-    pub people_examples: usize,
-}
-
-impl ThemeModel {
-    /// What to learn from; the training itself (milliseconds in a release build) waits for
-    /// [`ThemeModel::classifier`].
-    pub fn new(sentences: &[Labelled], examples: &[Example]) -> ThemeModel {
-        let mut texts = sentences.to_vec();
-        for e in examples {
-            for theme in &e.themes {
-                texts.push(Labelled {
-                    label: theme.clone(),
-                    text: e.text.clone(),
-                    issue: Some((e.iid, e.title.clone())),
-                });
-            }
-        }
-        let people_examples = texts.len() - sentences.len();
-        ThemeModel {
-            texts,
-            trained: std::sync::OnceLock::new(),
-            people_examples,
-        }
-    }
-
-    /// The trained classifier, training it now if nothing asked before.
-    pub fn classifier(&self) -> &Classifier {
-        &self.trained_now().0
-    }
-
-    /// How long the training took (training now if it has not happened yet).
-    pub fn trained_in(&self) -> std::time::Duration {
-        self.trained_now().1
-    }
-
-    pub fn is_trained(&self) -> bool {
-        self.trained.get().is_some()
-    }
-
-    fn trained_now(&self) -> &(Classifier, std::time::Duration) {
-        self.trained.get_or_init(|| {
-            let started = std::time::Instant::now();
-            let classifier = Classifier::train(&self.texts);
-            (classifier, started.elapsed())
-        })
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -616,87 +312,6 @@ impl Tagger {
     }
 }
 
-fn reasons(d: &Decision) -> String {
-    let mut why = Vec::new();
-    let words: Vec<String> = d
-        .matched
-        .iter()
-        .filter_map(|e| match e {
-            Evidence::Keyword(w) | Evidence::Phrase(w) => Some(format!("**{w}**")),
-            Evidence::Neighbour { .. } => None,
-        })
-        .collect();
-    if !words.is_empty() {
-        why.push(format!("it mentions {}", words.join(", ")));
-    }
-    if !d.similar.is_empty() {
-        let similar: Vec<String> = d
-            .similar
-            .iter()
-            .map(|s| {
-                format!(
-                    "#{} \"{}\" ({:.0}% similar)",
-                    s.iid,
-                    s.title,
-                    s.similarity * 100.0
-                )
-            })
-            .collect();
-        why.push(format!(
-            "people tagged similar feedback this way: {}",
-            similar.join(", ")
-        ));
-    }
-    if let Some(sentence) = d.closest_example.as_ref().filter(|_| d.learned >= 0.2) {
-        why.push(format!(
-            "its wording is close to the theme's example sentences in the label set, such as \"{sentence}\""
-        ));
-    }
-    if why.is_empty() {
-        why.push("of weak hints only".into());
-    }
-    why.join("; and ")
-}
-
-/// A confidence as a whole percentage; never "100%": the tagger can always be wrong.
-fn percent(confidence: f64) -> f64 {
-    (confidence * 100.0).round().min(99.0)
-}
-
-/// The note for themes smeflow added.
-pub fn explain_applied(applied: &[Decision]) -> String {
-    let mut out = String::new();
-    for d in applied {
-        out.push_str(&format!(
-            "smeflow tagged this issue ~\"{}\" ({:.0}% sure) because {}.\n",
-            d.label,
-            percent(d.confidence),
-            reasons(d)
-        ));
-    }
-    out.push_str(
-        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
-    );
-    out
-}
-
-/// The note for themes smeflow is not sure enough to add.
-pub fn explain_suggested(suggested: &[Decision]) -> String {
-    let mut out = String::new();
-    for d in suggested {
-        out.push_str(&format!(
-            "smeflow thinks this may be ~\"{}\" ({:.0}% sure) because {}, but is not sure enough to add it.\n",
-            d.label,
-            percent(d.confidence),
-            reasons(d)
-        ));
-    }
-    out.push_str(
-        "\nIf it is right, add the label: smeflow learns from it and tags similar feedback on its own.",
-    );
-    out
-}
-
 /// Rule scores for every theme, by label (for reports and debugging).
 pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTreeMap<String, f64> {
     tagger
@@ -708,30 +323,8 @@ pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTree
 
 #[cfg(test)]
 mod tests {
+    use super::tokens::fold;
     use super::*;
-
-    /// Making a model is free; the worker makes one per person-tagged issue, and only the
-    /// first question trains it, once.
-    #[test]
-    fn a_model_trains_when_first_asked_and_only_once() {
-        let sentence = |label: &str, text: &str| Labelled {
-            label: label.into(),
-            text: text.into(),
-            issue: None,
-        };
-        let model = ThemeModel::new(
-            &[
-                sentence("Theme::Duo Chat", "the assistant forgets the conversation"),
-                sentence("Theme::Code Suggestions", "completion of the current line"),
-            ],
-            &[],
-        );
-        assert!(!model.is_trained());
-        let first: *const Classifier = model.classifier();
-        assert!(model.is_trained());
-        assert!(std::ptr::eq(first, model.classifier()), "trained again");
-        assert!(!model.classifier().is_empty());
-    }
 
     fn rules(k: &[&str], p: &[&str], x: &[&str]) -> ThemeRules {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();

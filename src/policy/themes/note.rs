@@ -1,0 +1,126 @@
+//! The notes smeflow writes on an issue about its themes: what it added or suggests, and why, in
+//! words a person can check (matched words, similar tagged issues, the closest example sentence).
+
+use super::{Decision, Evidence, Suggestion};
+
+/// One Markdown note explaining what smeflow added and why.
+pub fn explain(picks: &[Suggestion]) -> String {
+    let mut out = String::new();
+    for s in picks {
+        let mut words = Vec::new();
+        let mut similar = Vec::new();
+        for e in &s.evidence {
+            match e {
+                Evidence::Keyword(w) | Evidence::Phrase(w) => words.push(format!("**{w}**")),
+                Evidence::Neighbour {
+                    iid,
+                    title,
+                    similarity,
+                } => similar.push(format!(
+                    "#{iid} \"{title}\" ({:.0}% similar)",
+                    similarity * 100.0
+                )),
+            }
+        }
+        let mut why = Vec::new();
+        if !words.is_empty() {
+            why.push(format!("it mentions {}", words.join(", ")));
+        }
+        if !similar.is_empty() {
+            why.push(format!(
+                "people tagged similar feedback this way: {}",
+                similar.join(", ")
+            ));
+        }
+        out.push_str(&format!(
+            "smeflow tagged this issue ~\"{}\" because {}.\n",
+            s.label,
+            why.join("; and ")
+        ));
+    }
+    out.push_str(
+        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
+    );
+    out
+}
+
+pub(super) fn reasons(d: &Decision) -> String {
+    let mut why = Vec::new();
+    let words: Vec<String> = d
+        .matched
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Keyword(w) | Evidence::Phrase(w) => Some(format!("**{w}**")),
+            Evidence::Neighbour { .. } => None,
+        })
+        .collect();
+    if !words.is_empty() {
+        why.push(format!("it mentions {}", words.join(", ")));
+    }
+    if !d.similar.is_empty() {
+        let similar: Vec<String> = d
+            .similar
+            .iter()
+            .map(|s| {
+                format!(
+                    "#{} \"{}\" ({:.0}% similar)",
+                    s.iid,
+                    s.title,
+                    s.similarity * 100.0
+                )
+            })
+            .collect();
+        why.push(format!(
+            "people tagged similar feedback this way: {}",
+            similar.join(", ")
+        ));
+    }
+    if let Some(sentence) = d.closest_example.as_ref().filter(|_| d.learned >= 0.2) {
+        why.push(format!(
+            "its wording is close to the theme's example sentences in the label set, such as \"{sentence}\""
+        ));
+    }
+    if why.is_empty() {
+        why.push("of weak hints only".into());
+    }
+    why.join("; and ")
+}
+
+/// A confidence as a whole percentage; never "100%": the tagger can always be wrong.
+pub(super) fn percent(confidence: f64) -> f64 {
+    (confidence * 100.0).round().min(99.0)
+}
+
+/// The note for themes smeflow added.
+pub fn explain_applied(applied: &[Decision]) -> String {
+    let mut out = String::new();
+    for d in applied {
+        out.push_str(&format!(
+            "smeflow tagged this issue ~\"{}\" ({:.0}% sure) because {}.\n",
+            d.label,
+            percent(d.confidence),
+            reasons(d)
+        ));
+    }
+    out.push_str(
+        "\nIf a theme is wrong, remove the label: smeflow will not add it to this issue again.",
+    );
+    out
+}
+
+/// The note for themes smeflow is not sure enough to add.
+pub fn explain_suggested(suggested: &[Decision]) -> String {
+    let mut out = String::new();
+    for d in suggested {
+        out.push_str(&format!(
+            "smeflow thinks this may be ~\"{}\" ({:.0}% sure) because {}, but is not sure enough to add it.\n",
+            d.label,
+            percent(d.confidence),
+            reasons(d)
+        ));
+    }
+    out.push_str(
+        "\nIf it is right, add the label: smeflow learns from it and tags similar feedback on its own.",
+    );
+    out
+}
