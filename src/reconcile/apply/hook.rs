@@ -1,0 +1,90 @@
+//! The area's webhook: created or updated with its secrets, which are added only here, as the
+//! request is sent, and checked against what this GitLab does with a signing token.
+
+use super::Executor;
+use crate::gitlab::api::HookSettings;
+use crate::gitlab::types::Hook;
+use crate::gitlab::GitLabError;
+use crate::plan::{HookSecrets, HookSpec};
+
+impl Executor<'_> {
+    pub(super) async fn create_hook(
+        &self,
+        project: &str,
+        hook: &HookSpec,
+    ) -> Result<(), GitLabError> {
+        let secrets = self.hook_secrets()?;
+        let created = self
+            .gitlab
+            .create_hook(project, &hook_settings(hook, secrets))
+            .await?;
+        self.check_signing(&created)
+    }
+
+    pub(super) async fn update_hook(
+        &self,
+        project: &str,
+        id: u64,
+        hook: &HookSpec,
+    ) -> Result<(), GitLabError> {
+        // The token is sent on every update: GitLab clears it when the URL changes.
+        let secrets = self.hook_secrets()?;
+        let updated = self
+            .gitlab
+            .update_hook(project, id, &hook_settings(hook, secrets))
+            .await?;
+        self.check_signing(&updated)
+    }
+
+    fn hook_secrets(&self) -> Result<&HookSecrets, GitLabError> {
+        self.webhook_secrets
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| GitLabError::Rejected {
+                method: "-".into(),
+                path: "hooks".into(),
+                status: 0,
+                message: "no webhook secret: set SMEFLOW_WEBHOOK_SECRET".into(),
+            })
+    }
+
+    /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
+    /// answers without `signing_token_present`: deliveries then carry the plain token only, and
+    /// a hook given no plain token would have every delivery refused.
+    fn check_signing(&self, hook: &Hook) -> Result<(), GitLabError> {
+        let Some(secrets) = &self.webhook_secrets else {
+            return Ok(());
+        };
+        if secrets.signing_token.is_none() || hook.signing_token_present.is_some() {
+            return Ok(());
+        }
+        if secrets.token.is_none() {
+            return Err(GitLabError::Rejected {
+                method: "-".into(),
+                path: "hooks".into(),
+                status: 0,
+                message: "this GitLab ignores signing tokens (it needs 19.0+ with webhook_signing_token) and SMEFLOW_WEBHOOK_SECRET has no plain value, so the webhook has no secret and `serve` would refuse every delivery. Add a plain value (e.g. `openssl rand -hex 32`) to SMEFLOW_WEBHOOK_SECRET and run `smeflow bootstrap-area --rotate-webhook-secret`".into(),
+            });
+        }
+        tracing::warn!(
+            url = hook.url,
+            "this GitLab does not sign webhook deliveries (it needs 19.0+ with webhook_signing_token): the hook authenticates with the plain token alone"
+        );
+        Ok(())
+    }
+}
+
+/// The hook as GitLab takes it, with the secrets added only here, as the request is sent.
+fn hook_settings<'a>(hook: &'a HookSpec, secrets: &'a HookSecrets) -> HookSettings<'a> {
+    HookSettings {
+        url: &hook.url,
+        issues_events: hook.issues_events,
+        confidential_issues_events: hook.confidential_issues_events,
+        note_events: hook.note_events,
+        confidential_note_events: hook.confidential_note_events,
+        push_events: hook.push_events,
+        enable_ssl_verification: hook.enable_ssl_verification,
+        token: secrets.token.as_ref().map(|t| t.expose()),
+        signing_token: secrets.signing_token.as_ref().map(|k| k.expose()),
+    }
+}

@@ -1,0 +1,130 @@
+//! Writes on one issue (labels, notes, description, theme links): they need nothing the
+//! executor learns as it goes once the theme container's iid is resolved, so `apply` runs those
+//! of different issues side by side.
+
+use super::lookup::not_found;
+use super::{Executor, AMBIGUOUS_RETRIES};
+use crate::gitlab::GitLabError;
+use crate::plan::{Backend, Change};
+use std::collections::HashMap;
+
+impl Executor<'_> {
+    /// Writes that touch one issue and need nothing the executor learns as it goes (the theme
+    /// container's iid is resolved first): these run side by side.
+    pub(super) async fn send_on_issue(&self, change: &Change) -> Result<(), GitLabError> {
+        let gl = self.gitlab;
+        match change {
+            Change::LinkToTheme {
+                backend,
+                group,
+                project,
+                container,
+                issue_id,
+                issue_iid,
+            } => {
+                let known = |ids: &HashMap<(String, String), u64>, scope: &str| {
+                    ids.get(&(scope.to_string(), container.clone()))
+                        .copied()
+                        .ok_or_else(|| not_found("theme containers", container))
+                };
+                let result = match backend {
+                    Backend::Epics => {
+                        let epic = known(&self.epic_iids, group)?;
+                        gl.add_epic_issue(group, epic, *issue_id).await.map(|link| {
+                            if let Ok(mut made) = self.links_made.lock() {
+                                made.push((project.clone(), epic, *issue_iid, link));
+                            }
+                        })
+                    }
+                    Backend::TrackingIssues => {
+                        let tracking = known(&self.issue_iids, project)?;
+                        gl.link_issues(project, tracking, project, *issue_iid).await
+                    }
+                };
+                match result {
+                    // Linked meanwhile (or by an interrupted run): the state is what we want.
+                    Ok(_) | Err(GitLabError::Rejected { status: 409, .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Change::UnlinkFromTheme {
+                backend,
+                group,
+                project,
+                container_iid,
+                link_id,
+                ..
+            } => {
+                let unlinked = match backend {
+                    Backend::Epics => gl.remove_epic_issue(group, *container_iid, *link_id).await,
+                    Backend::TrackingIssues => {
+                        gl.remove_issue_link(project, *container_iid, *link_id)
+                            .await
+                    }
+                };
+                match unlinked {
+                    Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Change::EditIssueLabels {
+                project,
+                iid,
+                add,
+                remove,
+                ..
+            } => gl.edit_issue_labels(project, *iid, add, remove).await,
+            Change::AddNote { project, iid, body } => gl.add_note(project, *iid, body).await,
+            Change::UpdateIssueDescription {
+                project,
+                iid,
+                description,
+                ..
+            } => {
+                gl.update_issue_description(project, *iid, description)
+                    .await
+            }
+            other => unreachable!("not a write on one issue: {other}"),
+        }
+    }
+
+    /// Learns the iid of the epic or tracking issue a link goes to (it may have been created
+    /// earlier in this plan, or be found among smeflow's own).
+    pub(super) async fn resolve_container(&mut self, change: &Change) -> Result<(), GitLabError> {
+        if let Change::LinkToTheme {
+            backend,
+            group,
+            project,
+            container,
+            ..
+        } = change
+        {
+            match backend {
+                Backend::Epics => self.epic_iid(group, container).await.map(drop)?,
+                Backend::TrackingIssues => self.issue_iid(project, container).await.map(drop)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `send_on_issue` with the same care for an unknown outcome as `apply_one`.
+    pub(super) async fn apply_on_issue(&self, change: &Change) -> Result<(), GitLabError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_on_issue(change).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
+                    tracing::warn!(error = %e, "write outcome unknown; checking GitLab before retrying");
+                    if let Change::AddNote { project, iid, body } = change {
+                        let notes = self.gitlab.notes(project, *iid).await?;
+                        if notes.iter().any(|n| n.body == *body) {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The executor: the one place that writes to GitLab. It applies a plan in order, turns
+//! "already exists" into success when the object matches, and after an ambiguous failure (a
+//! 5xx or a timeout on a POST) looks before it tries again, so nothing is ever created twice.
+//! `record` tells the store what a write means for later decisions (the store itself does not
+//! interpret changes).
+//!
+//! Here: the `Executor`, the order and concurrency of a plan's writes, the retry after an
+//! unknown outcome, and `send`, which hands each change to the write that does it. Beside it:
+//! `provision` (project, labels, committed files, created issues and epics, boards and lists),
+//! `hook` (the webhook and its secrets), `issue` (writes on one issue, run side by side),
+//! `lookup` (ids GitLab gave or the executor must find, and `already_applied`) and `record`
+//! (what a write means to the store).
+
+mod hook;
+mod issue;
+mod lookup;
+mod provision;
+mod record;
+
+pub use record::record;
+
+use crate::gitlab::types::{Board, Label};
+use crate::gitlab::{GitLab, GitLabError};
+use crate::plan::{Change, HookSecrets};
+use crate::store::Store;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
+
+/// Writes on different issues in flight at once. GitLab.com takes 150–400 ms a write: one at a
+/// time, a first sync of 10,000 issues would take most of an hour, while its limit of 2,000
+/// requests a minute allows it in about five.
+pub const IN_FLIGHT: usize = 8;
+
+/// `IN_FLIGHT`, or `SMEFLOW_WRITES_IN_FLIGHT` for an operator whose GitLab wants gentler
+/// treatment (1 writes strictly one by one).
+fn writes_in_flight() -> usize {
+    std::env::var("SMEFLOW_WRITES_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(IN_FLIGHT)
+}
+
+/// How often an ambiguous write is checked and tried again before the run stops.
+const AMBIGUOUS_RETRIES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+#[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: run the same command again and it continues from here.")]
+pub struct ApplyError {
+    pub applied: usize,
+    pub total: usize,
+    pub change: String,
+    #[source]
+    pub source: GitLabError,
+}
+
+pub struct Executor<'a> {
+    gitlab: &'a GitLab,
+    webhook_secrets: Option<HookSecrets>,
+    label_ids: HashMap<(String, String), u64>,
+    board_ids: HashMap<(String, String), u64>,
+    list_ids: HashMap<(String, String, String), u64>,
+    issue_iids: HashMap<(String, String), u64>,
+    epic_iids: HashMap<(String, String), u64>,
+    /// Look for the object once more right before creating it (see `recheck_before_create`).
+    recheck_creates: bool,
+    bot_id: Option<u64>,
+    in_flight: usize,
+    /// Epic links this run made: (project, epic iid, issue iid, epic_issue_id), for the store.
+    links_made: std::sync::Mutex<Vec<(String, u64, u64, u64)>>,
+}
+
+impl<'a> Executor<'a> {
+    /// Remembers the epic links this run made with their ids, so taking one out later needs no
+    /// read of the epic's member list.
+    pub fn record_links_made(&self, store: &Store) {
+        let made = std::mem::take(&mut *self.links_made.lock().unwrap_or_else(|p| p.into_inner()));
+        for (project, epic, issue, link) in made {
+            if let Err(e) = store.record_theme_links(&project, epic, &[(issue, link)]) {
+                tracing::error!(error = %e, "cannot remember an epic link in the store");
+            }
+        }
+    }
+
+    pub fn new(gitlab: &'a GitLab, webhook_secrets: Option<HookSecrets>) -> Executor<'a> {
+        Executor {
+            gitlab,
+            webhook_secrets,
+            label_ids: HashMap::new(),
+            board_ids: HashMap::new(),
+            list_ids: HashMap::new(),
+            issue_iids: HashMap::new(),
+            epic_iids: HashMap::new(),
+            recheck_creates: false,
+            bot_id: None,
+            in_flight: writes_in_flight(),
+            links_made: Default::default(),
+        }
+    }
+
+    /// Before each create that GitLab would happily duplicate (issues, boards, webhooks), check
+    /// that it is still missing: another run that did not share our lease (another machine with
+    /// its own store) may have created it since the plan was made.
+    pub fn recheck_before_create(&mut self, on: bool) {
+        self.recheck_creates = on;
+    }
+
+    /// What the caller already observed, so resolving names to ids costs no requests.
+    pub fn know_labels(&mut self, project: &str, labels: &[Label]) {
+        for l in labels {
+            self.label_ids
+                .insert((project.to_string(), l.name.clone()), l.id);
+        }
+    }
+
+    pub fn know_boards(&mut self, project: &str, boards: &[Board]) {
+        for b in boards {
+            self.remember_board(project, b);
+        }
+    }
+
+    pub fn know_epic(&mut self, group: &str, title: &str, iid: u64) {
+        self.epic_iids
+            .insert((group.to_string(), title.to_string()), iid);
+    }
+
+    pub fn know_issue(&mut self, project: &str, title: &str, iid: u64) {
+        self.issue_iids
+            .insert((project.to_string(), title.to_string()), iid);
+    }
+
+    /// How many writes on different issues may be in flight at once (1: strictly one by one).
+    pub fn in_flight(&mut self, n: usize) {
+        self.in_flight = n.max(1);
+    }
+
+    /// Applies the plan. Changes that only touch one issue (labels, notes, theme links) run up to
+    /// `in_flight` at once, those of one issue in plan order; everything else (projects, labels,
+    /// boards, epics, hooks) runs alone, in order, so what a later change relies on exists.
+    /// `progress` hears about each change as it lands.
+    pub async fn apply(
+        &mut self,
+        changes: &[Change],
+        mut progress: impl FnMut(usize, &Change),
+    ) -> Result<usize, ApplyError> {
+        let total = changes.len();
+        let failed = |applied: usize, change: &Change, source: GitLabError| ApplyError {
+            applied,
+            total,
+            change: first_line(change),
+            source,
+        };
+        let mut done = 0;
+        let mut i = 0;
+        while i < total {
+            let end = changes[i..]
+                .iter()
+                .position(|c| issue_key(c).is_none())
+                .map_or(total, |n| i + n);
+            if end == i {
+                let change = &changes[i];
+                self.apply_one(change)
+                    .await
+                    .map_err(|e| failed(done, change, e))?;
+                done += 1;
+                audit(change);
+                progress(done, change);
+                i += 1;
+                continue;
+            }
+            let batch = &changes[i..end];
+            for change in batch {
+                self.resolve_container(change)
+                    .await
+                    .map_err(|e| failed(done, change, e))?;
+            }
+            let mut groups: Vec<Vec<&Change>> = Vec::new();
+            let mut group_of: HashMap<(&str, u64), usize> = HashMap::new();
+            for change in batch {
+                let key = issue_key(change).expect("batched changes touch one issue");
+                let g = *group_of.entry(key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[g].push(change);
+            }
+            let this = &*self;
+            let mut waiting = groups.into_iter();
+            let mut running = FuturesUnordered::new();
+            let mut failure = None;
+            loop {
+                while failure.is_none() && running.len() < this.in_flight {
+                    let Some(group) = waiting.next() else { break };
+                    running.push(async move {
+                        let mut landed = Vec::new();
+                        for change in group {
+                            if let Err(e) = this.apply_on_issue(change).await {
+                                return (landed, Some((change, e)));
+                            }
+                            landed.push(change);
+                        }
+                        (landed, None)
+                    });
+                }
+                let Some((landed, error)) = running.next().await else {
+                    break;
+                };
+                for change in landed {
+                    done += 1;
+                    audit(change);
+                    progress(done, change);
+                }
+                if let Some(e) = error {
+                    failure.get_or_insert(e);
+                }
+            }
+            if let Some((change, e)) = failure {
+                return Err(failed(done, change, e));
+            }
+            i = end;
+        }
+        Ok(total)
+    }
+
+    async fn apply_one(&mut self, change: &Change) -> Result<(), GitLabError> {
+        if issue_key(change).is_some() {
+            self.resolve_container(change).await?;
+            return self.apply_on_issue(change).await;
+        }
+        let duplicable = matches!(
+            change,
+            Change::CreateIssue { .. } | Change::CreateBoard { .. } | Change::CreateHook { .. }
+        );
+        if self.recheck_creates && duplicable && self.already_applied(change).await? {
+            tracing::warn!(change = %change.to_string().lines().next().unwrap_or_default(), "already created by another run; not creating it again");
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send(change).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
+                    tracing::warn!(error = %e, "write outcome unknown; checking GitLab before retrying");
+                    if self.already_applied(change).await? {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Hands each change to the write that does it.
+    async fn send(&mut self, change: &Change) -> Result<(), GitLabError> {
+        match change {
+            Change::EditIssueLabels { .. }
+            | Change::AddNote { .. }
+            | Change::UnlinkFromTheme { .. }
+            | Change::UpdateIssueDescription { .. } => self.send_on_issue(change).await,
+            Change::LinkToTheme { .. } => {
+                self.resolve_container(change).await?;
+                self.send_on_issue(change).await
+            }
+            Change::CreateProject {
+                group,
+                namespace_id,
+                path,
+                name,
+                description,
+                visibility,
+            } => {
+                self.create_project(group, *namespace_id, path, name, description, visibility)
+                    .await
+            }
+            Change::EnableIssues { project } => self.gitlab.enable_issues(project).await,
+            Change::CreateLabel {
+                project,
+                name,
+                color,
+                description,
+            } => self.create_label(project, name, color, description).await,
+            Change::UpdateLabel {
+                project,
+                id,
+                color,
+                description,
+                ..
+            } => {
+                self.update_label(project, *id, color.as_ref(), description.as_ref())
+                    .await
+            }
+            Change::CommitFiles {
+                project,
+                branch,
+                message,
+                files,
+            } => self.commit_files(project, branch, message, files).await,
+            Change::CreateIssue {
+                project,
+                title,
+                description,
+                labels,
+            } => self.create_issue(project, title, description, labels).await,
+            Change::CreateEpic {
+                group,
+                title,
+                description,
+                labels,
+            } => self.create_epic(group, title, description, labels).await,
+            Change::UpdateEpic {
+                group,
+                iid,
+                description,
+                ..
+            } => {
+                self.gitlab
+                    .update_epic_description(group, *iid, description)
+                    .await
+            }
+            Change::CreateBoard { project, name } => self.create_board(project, name).await,
+            Change::CreateBoardList {
+                project,
+                board,
+                label,
+            } => self.create_board_list(project, board, label).await,
+            Change::MoveBoardList {
+                project,
+                board,
+                label,
+                to,
+                ..
+            } => self.move_board_list(project, board, label, *to).await,
+            Change::CreateHook { project, hook } => self.create_hook(project, hook).await,
+            Change::UpdateHook {
+                project, id, hook, ..
+            } => self.update_hook(project, *id, hook).await,
+        }
+    }
+}
+
+/// The issue a change touches, for the changes that touch nothing else.
+fn issue_key(change: &Change) -> Option<(&str, u64)> {
+    match change {
+        Change::EditIssueLabels { project, iid, .. } | Change::AddNote { project, iid, .. } => {
+            Some((project, *iid))
+        }
+        Change::LinkToTheme {
+            project, issue_iid, ..
+        }
+        | Change::UnlinkFromTheme {
+            project, issue_iid, ..
+        } => Some((project, *issue_iid)),
+        _ => None,
+    }
+}
+
+fn first_line(change: &Change) -> String {
+    change
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn audit(change: &Change) {
+    tracing::info!(target: "smeflow::audit", change = %first_line(change), "applied");
+}
