@@ -330,7 +330,7 @@ impl Worker {
                 Some(f) => learning.examples.insert(issue.iid, f),
                 None => learning.examples.remove(&issue.iid),
             };
-            learning.retrain(&rt.policy);
+            learning.renew_model(&rt.policy);
             tracing::debug!(
                 project,
                 iid = issue.iid,
@@ -411,12 +411,12 @@ impl Learning {
             examples,
             model: Arc::new(policy.learn(&[])),
         };
-        learning.retrain(policy);
+        learning.renew_model(policy);
         learning
     }
 
     /// A model of the current examples; it trains when first asked (see `ThemeModel`).
-    fn retrain(&mut self, policy: &AreaPolicy) {
+    fn renew_model(&mut self, policy: &AreaPolicy) {
         let examples: Vec<Example> = self.examples.values().cloned().collect();
         self.model = Arc::new(policy.learn(&examples));
     }
