@@ -28,17 +28,12 @@ impl SqliteStore {
     }
 
     pub fn audit_log(&self, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare("SELECT at, source, project, change FROM audit ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+        self.all_rows(
+            &self.connect()?,
+            "SELECT at, source, project, change FROM audit ORDER BY id DESC LIMIT ?1",
+            params![limit as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
     }
 }
 

@@ -76,14 +76,9 @@ impl SqliteStore {
 
     /// The (issue iid, text) rows of `query`, whose one parameter is the project.
     fn issue_rows(&self, c: &Connection, query: &str, project: &str) -> Result<Vec<(u64, String)>> {
-        let mut stmt = c.prepare(query).map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+        self.all_rows(c, query, params![project], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })
     }
 
     /// smeflow wrote a note carrying this marker (so a sync need not read the issue's notes).
@@ -120,17 +115,12 @@ impl SqliteStore {
     }
 
     pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare(
-                "SELECT label FROM overrides WHERE project = ?1 AND issue_iid = ?2 ORDER BY label",
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project, iid as i64], |r| r.get(0))
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+        self.all_rows(
+            &self.connect()?,
+            "SELECT label FROM overrides WHERE project = ?1 AND issue_iid = ?2 ORDER BY label",
+            params![project, iid as i64],
+            |r| r.get(0),
+        )
     }
 }
 
@@ -256,19 +246,12 @@ impl Store {
 
 impl SqliteStore {
     pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare(
-                "SELECT issue_iid, link_id FROM theme_links WHERE project = ?1 AND container_iid = ?2",
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(params![project, container_iid as i64], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-            })
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+        self.all_rows(
+            &self.connect()?,
+            "SELECT issue_iid, link_id FROM theme_links WHERE project = ?1 AND container_iid = ?2",
+            params![project, container_iid as i64],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
     }
 
     /// All pairs in one transaction: a sync that read a member list records all of it or none.

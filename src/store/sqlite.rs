@@ -58,6 +58,23 @@ impl SqliteStore {
     pub fn connect(&self) -> Result<Connection> {
         open_conn(&self.path)
     }
+
+    /// Every row `query` returns on `c`, each read by `row`: the prepare, map and collect of the
+    /// store's list reads, with their errors naming the store.
+    pub(super) fn all_rows<T, C: FromIterator<T>>(
+        &self,
+        c: &Connection,
+        query: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<C> {
+        let mut stmt = c.prepare(query).map_err(|e| sql(&self.path, e))?;
+        let rows = stmt
+            .query_map(params, row)
+            .map_err(|e| sql(&self.path, e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| sql(&self.path, e))
+    }
 }
 
 pub(super) fn sql(path: &Path, source: rusqlite::Error) -> StoreError {

@@ -245,36 +245,27 @@ impl SqliteStore {
 
     /// Newest first; `state` filters.
     pub fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare(&format!(
+        self.all_rows(
+            &self.connect()?,
+            &format!(
                 "SELECT {COLUMNS} FROM deliveries WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
-            ))
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map(
-                params![
-                    state.map(State::as_str),
-                    i64::try_from(limit).unwrap_or(i64::MAX)
-                ],
-                row_to_delivery,
-            )
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+            ),
+            params![
+                state.map(State::as_str),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            row_to_delivery,
+        )
     }
 
     /// Counts per state, for `/metrics`.
     pub fn counts(&self) -> Result<Vec<(String, i64)>> {
-        let c = self.connect()?;
-        let mut stmt = c
-            .prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state")
-            .map_err(|e| sql(&self.path, e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| sql(&self.path, e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| sql(&self.path, e))
+        self.all_rows(
+            &self.connect()?,
+            "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Whether a delivery stored now would be in the file a restart reads, with a real write.
