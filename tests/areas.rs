@@ -99,34 +99,26 @@ fn run_ok(sim: &Simulator, config: Option<&Path>, args: &[&str]) -> String {
     shown(sim, &out)
 }
 
-fn label_names(sim: &Simulator) -> Vec<String> {
-    let mut names: Vec<String> = sim
-        .labels(CICD_PROJECT)
+/// One field of each object, sorted, so a listing reads the same every run.
+fn sorted(objects: &[serde_json::Value], field: &str) -> Vec<String> {
+    let mut values: Vec<String> = objects
         .iter()
-        .map(|l| l["name"].as_str().unwrap().to_string())
+        .map(|o| o[field].as_str().unwrap().to_string())
         .collect();
-    names.sort();
-    names
+    values.sort();
+    values
+}
+
+fn label_names(sim: &Simulator) -> Vec<String> {
+    sorted(&sim.labels(CICD_PROJECT), "name")
 }
 
 fn board_names(sim: &Simulator) -> Vec<String> {
-    let mut names: Vec<String> = sim
-        .boards(CICD_PROJECT)
-        .iter()
-        .map(|b| b["name"].as_str().unwrap().to_string())
-        .collect();
-    names.sort();
-    names
+    sorted(&sim.boards(CICD_PROJECT), "name")
 }
 
 fn issue_titles(sim: &Simulator) -> Vec<String> {
-    let mut titles: Vec<String> = sim
-        .issues(CICD_PROJECT)
-        .iter()
-        .map(|i| i["title"].as_str().unwrap().to_string())
-        .collect();
-    titles.sort();
-    titles
+    sorted(&sim.issues(CICD_PROJECT), "title")
 }
 
 /// What the project holds, as one listing a reviewer can read.
