@@ -266,14 +266,18 @@ async fn a_person_removing_a_theme_is_final_and_typos_are_corrected_once() {
     assert_eq!(typo_notes, 1);
 }
 
+/// Each theme epic's title and how many issues it holds, by title.
 fn epic_members(sim: &Simulator) -> Vec<(String, usize)> {
-    sim.epics(GROUP)
+    let mut members: Vec<(String, usize)> = sim
+        .epics(GROUP)
         .iter()
         .map(|e| {
             let title = e["title"].as_str().unwrap().to_string();
             (title, e["issue_ids"].as_array().unwrap().len())
         })
-        .collect()
+        .collect();
+    members.sort();
+    members
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,10 +756,8 @@ async fn feedback_moved_to_another_theme_in_the_work_item_ui_changes_epics_at_on
         .await;
     }
     svc.settle(&sim).await;
-    let mut members = epic_members(&sim);
-    members.sort();
     assert_eq!(
-        members,
+        epic_members(&sim),
         [
             ("AI: Code Suggestions".to_string(), 2),
             ("AI: Duo Chat".to_string(), 3)
@@ -774,10 +776,8 @@ async fn feedback_moved_to_another_theme_in_the_work_item_ui_changes_epics_at_on
     )
     .await;
     svc.settle(&sim).await;
-    let mut members = epic_members(&sim);
-    members.sort();
     assert_eq!(
-        members,
+        epic_members(&sim),
         [
             ("AI: Code Suggestions".to_string(), 3),
             ("AI: Duo Chat".to_string(), 2)
@@ -817,10 +817,8 @@ async fn a_burst_of_forty_feedback_issues_makes_no_search_requests() {
         0,
         "nothing went dead"
     );
-    let mut members = epic_members(&sim);
-    members.sort();
     assert_eq!(
-        members,
+        epic_members(&sim),
         [
             ("AI: Code Suggestions".to_string(), 20),
             ("AI: Duo Chat".to_string(), 20)
