@@ -315,8 +315,8 @@ fn a_hand_made_project_outside_the_group_is_adopted_with_its_seed_issues() {
     );
 }
 
-#[test]
-fn one_unreadable_issue_does_not_stop_the_area_sync() {
+/// The AI area bootstrapped, and an SA (`jdoe`, token `glpat-sa`) who files feedback in it.
+fn ai_area_with_an_sa() -> Simulator {
     let sim = gitlab();
     smeflow(&sim)
         .args(["bootstrap-area", "ai"])
@@ -324,6 +324,12 @@ fn one_unreadable_issue_does_not_stop_the_area_sync() {
         .success();
     sim.add_user("jdoe", "glpat-sa");
     sim.set_member(GROUP, "jdoe", Access::Developer);
+    sim
+}
+
+#[test]
+fn one_unreadable_issue_does_not_stop_the_area_sync() {
+    let sim = ai_area_with_an_sa();
     let mut iids = Vec::new();
     for (customer, title) in [
         ("ACME", "Duo Chat forgets the conversation"),
@@ -460,13 +466,7 @@ fn tracking_issue_links_count_only_issues_of_this_project() {
 
 #[test]
 fn a_sync_slows_down_before_gitlabs_request_quota_runs_out() {
-    let sim = gitlab();
-    smeflow(&sim)
-        .args(["bootstrap-area", "ai"])
-        .assert()
-        .success();
-    sim.add_user("jdoe", "glpat-sa");
-    sim.set_member(GROUP, "jdoe", Access::Developer);
+    let sim = ai_area_with_an_sa();
     for n in 0..20 {
         sim.seed_issue(
             AI_PROJECT,
