@@ -128,6 +128,22 @@ fn program() -> Vec<AreaInput> {
     vec![ai, appsec]
 }
 
+fn ten_days_ago() -> String {
+    (Utc::now() - Duration::days(10))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// `report --program --since SINCE`, which must succeed.
+fn program_report(sim: &smeflow::sim::Simulator, since: &str) -> std::process::Output {
+    let out = smeflow(sim)
+        .args(["report", "--program", "--since", since])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 #[test]
 fn program_review_for_fixed_data() {
     let report = compute(
@@ -161,14 +177,8 @@ fn the_command_reads_every_area_and_posts_one_review_issue() {
             age_days: 3,
         },
     );
-    let since = (Utc::now() - Duration::days(10))
-        .format("%Y-%m-%d")
-        .to_string();
-    let out = smeflow(&sim)
-        .args(["report", "--program", "--since", &since])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let since = ten_days_ago();
+    let out = program_report(&sim, &since);
     let md = stdout(&out);
     assert!(
         md.contains("| AI | 0 | 0 | 0 | 1 | 0 | – | 1 | 0 | 0 |"),
@@ -246,15 +256,7 @@ fn areas_of_interest_are_listed_apart_with_their_activity_and_what_they_lack() {
             age_days: 2,
         },
     );
-    let since = (Utc::now() - Duration::days(10))
-        .format("%Y-%m-%d")
-        .to_string();
-    let out = smeflow(&sim)
-        .args(["report", "--program", "--since", &since])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let md = stdout(&out);
+    let md = stdout(&program_report(&sim, &ten_days_ago()));
     let interest = &md[md
         .find("### Areas of interest")
         .unwrap_or_else(|| panic!("no section for areas of interest:\n{md}"))..];
