@@ -378,3 +378,24 @@ fn time_to_first_assignee_comes_from_gitlab_assignment_history() {
             < 0.1
     );
 }
+
+/// A `--since` that is not a date is refused before anything is read, the same way for one
+/// area's report and the program's, saying what a date looks like.
+#[test]
+fn a_since_that_is_not_a_date_is_refused_with_an_example() {
+    let sim = gitlab();
+    for args in [
+        &["report", "ai", "--since", "yesterday"][..],
+        &["report", "--program", "--since", "2026-13-01"][..],
+    ] {
+        sim.reset_requests();
+        let out = smeflow(&sim).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("must be a date like 2026-10-01"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(sim.requests().is_empty(), "{args:?} asked GitLab");
+    }
+}

@@ -595,12 +595,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     let area = catalog.area(&area_name)?;
     crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
-    let since = match &args.since {
-        None => now - chrono::Duration::days(30),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-            .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
-    };
+    let since = report_since(args.since.as_deref(), now)?;
     let gl = connect(&args.gitlab)?;
     let project = area.project_full_path(&catalog.config.gitlab.group);
     let (report, info) = build(&gl, &project, &area.name, since, now).await?;
@@ -618,15 +613,23 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     Ok(())
 }
 
+/// `--since` as the start of that day (UTC), or 30 days before `now` without it.
+fn report_since(
+    since: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    match since {
+        None => Ok(now - chrono::Duration::days(30)),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+            .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01"))),
+    }
+}
+
 async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
     use crate::report::program::{self, run::ProgramReportError};
     let now = chrono::Utc::now();
-    let since = match &args.since {
-        None => now - chrono::Duration::days(30),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-            .map_err(|_| Failure::usage(format!("--since `{s}` must be a date like 2026-10-01")))?,
-    };
+    let since = report_since(args.since.as_deref(), now)?;
     if since >= now {
         return Err(Failure::usage("--since must be a date in the past"));
     }
