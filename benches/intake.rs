@@ -67,16 +67,7 @@ fn payload() -> String {
 /// store's unique index. Counting keys (`run-1`, `run-2`, …) would always append at the index's
 /// right edge and flatter the store: about 5 index pages per commit instead of 15.
 fn idempotency_key() -> String {
-    let bits: u128 = rand::random();
-    let hex = format!("{:032x}", bits);
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    smeflow::sim::uuid_v4(rand::random())
 }
 
 struct Run {

@@ -231,7 +231,7 @@ impl Simulator {
 }
 
 pub use seed::SeedIssue;
-pub use webhooks::SentDelivery;
+pub use webhooks::{uuid_v4, SentDelivery};
 
 /// Whether a query string carries a non-empty `search` parameter.
 pub(crate) fn carries_search(query: &str) -> bool {

@@ -115,8 +115,13 @@ pub async fn resend(shared: &Shared, index: usize) -> Option<u16> {
 }
 
 fn uuid(s: &mut SimState) -> String {
-    let a = rand::random::<u128>() ^ u128::from(s.id());
-    let h = format!("{a:032x}");
+    uuid_v4(rand::random::<u128>() ^ u128::from(s.id()))
+}
+
+/// 128 random bits written as a version-4 UUID, the shape of GitLab's `SecureRandom.uuid`
+/// (its Idempotency-Key and event UUIDs).
+pub fn uuid_v4(bits: u128) -> String {
+    let h = format!("{bits:032x}");
     format!(
         "{}-{}-4{}-a{}-{}",
         &h[..8],
