@@ -391,7 +391,13 @@ fn an_area_of_interest_gets_workflow_hygiene_but_no_feedback_policies() {
 fn check_config_says_what_each_kind_of_area_gets() {
     let sim = gitlab();
     let out = run_ok(&sim, None, &["check-config"]);
-    let areas: String = out.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    // The schedule line names the next runs, which move with the clock: tested on its own.
+    let areas: String = out
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("`serve` syncs"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     insta::assert_snapshot!("check_config_areas", areas);
 }
 

@@ -129,14 +129,7 @@ fn every_template_renders_for_every_area_and_ends_with_its_quick_actions() {
 
 #[test]
 fn check_config_reports_every_problem_with_its_file() {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["label-sets", "issue-templates", "seed-issues"] {
-        std::fs::create_dir(dir.path().join(sub)).unwrap();
-        for entry in std::fs::read_dir(repo().join(sub)).unwrap() {
-            let p = entry.unwrap().path();
-            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    let dir = config_folder_copy();
     let config = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
     std::fs::write(
         dir.path().join("smeflow.toml"),
@@ -190,4 +183,62 @@ fn check_config_reports_every_problem_with_its_file() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+}
+
+#[test]
+fn check_config_reads_the_schedule_as_crontab_and_shows_the_next_runs() {
+    let dir = config_folder_copy();
+    let config = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let start = config.find("sync_schedule = ").unwrap();
+    let end = start + config[start..].find('\n').unwrap();
+    let weekdays = format!(
+        "{}sync_schedule = \"0 9 * * 1-5\"{}",
+        &config[..start],
+        &config[end..]
+    );
+    std::fs::write(dir.path().join("smeflow.toml"), weekdays).unwrap();
+
+    let out = assert_cmd::Command::cargo_bin("smeflow")
+        .unwrap()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("smeflow.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("`serve` syncs every area on `0 9 * * 1-5` (UTC); next: "))
+        .unwrap_or_else(|| panic!("no schedule line in:\n{text}"));
+    // "1-5" is Monday to Friday, as in crontab(5) (the cron crate alone reads Sunday-Thursday).
+    let days: Vec<&str> = line
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(", ")
+        .map(|r| &r[..3])
+        .collect();
+    assert_eq!(days.len(), 3, "{line}");
+    for day in days {
+        assert!(["Mon", "Tue", "Wed", "Thu", "Fri"].contains(&day), "{line}");
+    }
+    assert!(line.contains(" 09:00"), "{line}");
+}
+
+/// A temporary copy of the shipped label sets, templates and seed issues, for a test's own
+/// smeflow.toml beside them.
+fn config_folder_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["label-sets", "issue-templates", "seed-issues"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(repo().join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
 }

@@ -770,6 +770,18 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         catalog.templates.len(),
         catalog.seed_issues.len()
     );
+    let spec = &catalog.config.feedback.sync_schedule;
+    if let Ok(schedule) = crate::config::schedule::parse_schedule(spec) {
+        let runs: Vec<String> =
+            crate::config::schedule::next_runs(&schedule, chrono::Utc::now(), 3)
+                .iter()
+                .map(|t| t.format("%a %Y-%m-%d %H:%M").to_string())
+                .collect();
+        println!(
+            "`serve` syncs every area on `{spec}` (UTC); next: {}.",
+            runs.join(", ")
+        );
+    }
     print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
     Ok(())
 }
