@@ -170,9 +170,13 @@ fn claims_of(url: &str, pid: u32) -> i64 {
     .unwrap()
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
-    let Some(server) = pg::server() else { return };
+    let server = pg::server();
     let url = server.fresh_database();
     let lb = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let sim = area(lb.local_addr().unwrap().port(), &url).await;
@@ -296,9 +300,13 @@ async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
     );
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_racing_the_same_scheduled_sync_run_it_once() {
-    let Some(server) = pg::server() else { return };
+    let server = pg::server();
     let url = server.fresh_database();
     let sim = area(free_port(), &url).await;
     let dir = tempfile::tempdir().unwrap();
@@ -335,9 +343,13 @@ fn delivery(key: &str, iid: u64) -> NewDelivery {
     }
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_migrate_copies_every_state_and_can_be_rerun() {
-    let Some(server) = pg::server() else { return };
+    let server = pg::server();
     let url = server.fresh_database();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("smeflow.db");
@@ -456,9 +468,13 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
     drop(pg);
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[test]
 fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
-    let Some(server) = pg::server() else { return };
+    let server = pg::server();
     let url = server.fresh_database();
     drop(Store::open_postgres(&url).unwrap());
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -515,11 +531,13 @@ async fn post(replica: &Replica, headers: &[(String, String)], body: String) -> 
     )
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_delivery_sent_to_two_replicas_at_once_is_stored_once_and_a_lost_database_means_503() {
-    let Some(server) = pg::own_server() else {
-        return;
-    };
+    let server = pg::own_server();
     let url = server.url_of("postgres");
     let sim = area(free_port(), &url).await;
     let dir = tempfile::tempdir().unwrap();
