@@ -575,6 +575,18 @@ async fn signed_deliveries_are_verified_with_a_replay_window() {
     };
     let now = chrono::Utc::now().timestamp();
     assert_eq!(post(&svc, &sign(now), body.clone()).await.0, 202);
+    // The same signed delivery replayed with fresh unsigned Idempotency-Keys is the same
+    // delivery: the signed webhook-id decides, so it is stored (and acted on) once.
+    for replay in 1..4 {
+        let mut again = sign(now);
+        again.retain(|(k, _)| !k.eq_ignore_ascii_case("idempotency-key"));
+        again.push(("Idempotency-Key".into(), format!("replayed-{replay}")));
+        let (status, answer) = post(&svc, &again, body.clone()).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (202, Some("duplicate"))
+        );
+    }
     let (s, a) = post(&svc, &sign(now - 3600), body.clone()).await;
     assert_eq!(
         (s, a["error"].as_str().unwrap()),

@@ -196,8 +196,11 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             );
         }
     };
-    let dedupe_key = header("idempotency-key")
-        .or_else(|| header("webhook-id"))
+    // `webhook-id` first: on a signed delivery it is covered by the signature, while a replayer
+    // can set any Idempotency-Key. GitLab sends the same value in both (WebHookService), signed
+    // or not, so unsigned deliveries dedupe as before.
+    let dedupe_key = header("webhook-id")
+        .or_else(|| header("idempotency-key"))
         .or_else(|| header("x-gitlab-event-uuid"))
         .map(str::to_string)
         .unwrap_or_else(|| body_digest(&body));
