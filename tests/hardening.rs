@@ -611,7 +611,12 @@ fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("smeflow.db");
     let store = smeflow::store::Store::open(&state).unwrap();
-    let lease = smeflow::store::lease::area_lease_name(&sim.url(), AI_PROJECT);
+    let catalog = smeflow::config::Catalog::load(&repo().join("smeflow.toml")).unwrap();
+    let lease = smeflow::store::lease::area_lease_name(
+        &sim.url(),
+        &catalog.config.gitlab.group,
+        catalog.area("ai").unwrap(),
+    );
     assert_eq!(
         store
             .acquire_lease(&lease, "a bootstrap elsewhere", 60_000)

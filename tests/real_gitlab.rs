@@ -190,23 +190,6 @@ async fn a_429_without_retry_after_waits_out_gitlabs_window_instead_of_hammering
     assert!(matches!(err, GitLabError::RateLimited { .. }), "{err}");
 }
 
-/// smeflow.toml with the Dedicated area's `project` set to `project`, beside the shipped
-/// label sets and templates.
-fn config_with_dedicated_project(dir: &tempfile::TempDir, project: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
-    let text = text.replace(
-        "project = \"dedicated-sme\"",
-        &format!("project = \"{project}\""),
-    );
-    let paths = format!(
-        "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n",
-        repo().display()
-    );
-    let path = dir.path().join("smeflow.toml");
-    std::fs::write(&path, text + &paths).unwrap();
-    path
-}
-
 #[test]
 fn a_hand_made_project_outside_the_group_is_adopted_with_its_seed_issues() {
     let sim = gitlab();
@@ -242,7 +225,7 @@ fn a_hand_made_project_outside_the_group_is_adopted_with_its_seed_issues() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with_dedicated_project(&dir, project);
+    let config = common::config_with_dedicated_project(&dir, project);
     sim.reset_requests();
 
     let out = smeflow(&sim)

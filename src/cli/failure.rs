@@ -16,6 +16,8 @@ pub enum FailureKind {
     /// GitLab rejected the token (401): to fix in the environment (exit 2), and every other
     /// area of the same run would fail the same way.
     TokenRejected,
+    /// Stopped by SIGINT or SIGTERM (exit 130, as shells report Ctrl-C).
+    Interrupted,
 }
 
 /// A failure with the exit code it deserves.
@@ -40,9 +42,20 @@ impl Failure {
         }
     }
 
+    /// A run stopped by `signal`; what it applied stays applied, and the next run plans the rest.
+    pub fn interrupted(signal: &str) -> Failure {
+        Failure {
+            kind: FailureKind::Interrupted,
+            message: format!(
+                "stopped by {signal}; the area's lease is released, so the next run starts at once and completes what this one did not"
+            ),
+        }
+    }
+
     /// The process exit code (README's table).
     pub fn code(&self) -> u8 {
         match self.kind {
+            FailureKind::Interrupted => 130,
             FailureKind::Runtime => 1,
             FailureKind::Usage | FailureKind::TokenRejected => 2,
         }

@@ -329,13 +329,44 @@ pub fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    // `serve` stops gracefully on its own signals; every other command that holds an area's
+    // lease gives it back when interrupted, so the next run starts at once.
+    let outcome = if matches!(cli.command, Command::Serve(_)) {
+        runtime.block_on(run(cli))
+    } else {
+        runtime.block_on(async {
+            tokio::select! {
+                outcome = run(cli) => outcome,
+                signal = interrupted() => {
+                    crate::store::lease::release_held().await;
+                    Err(Failure::interrupted(signal))
+                }
+            }
+        })
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.message.trim_end());
             ExitCode::from(f.code())
         }
     }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, naming which.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 fn init_logging(verbose: u8) {
@@ -418,7 +449,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Takes every selected area's lease (in one order, so two runs over several areas cannot
 /// deadlock), waiting for another run that holds one.
-async fn lease_areas(
+pub(crate) async fn lease_areas(
     store: &crate::store::Store,
     command: &str,
     gl: &GitLab,
@@ -429,12 +460,8 @@ async fn lease_areas(
     let mut names: Vec<(String, String)> = areas
         .iter()
         .map(|a| {
-            let project = format!(
-                "{}/{}",
-                catalog.config.gitlab.group.trim_matches('/'),
-                a.project
-            );
-            (area_lease_name(gl.base_url(), &project), a.slug.clone())
+            let name = area_lease_name(gl.base_url(), &catalog.config.gitlab.group, a);
+            (name, a.slug.clone())
         })
         .collect();
     names.sort();

@@ -21,6 +21,13 @@ pub struct PromoteArgs {
     /// Check the config and print the plan; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// The store, where the run takes the area's lease so it never writes beside a
+    /// `bootstrap-area`, `sync-board` or `serve` sync of the same area.
+    #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
+    pub state: std::path::PathBuf,
+    /// The PostgreSQL store `serve` replicas share, instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -61,7 +68,22 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
             area.status.describe()
         )
     };
-    provision_area(&gl, &catalog, &formal, desired, &opts, &mut out).await?;
+    let leases = if args.dry_run {
+        Vec::new()
+    } else {
+        let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
+            .map_err(|e| {
+                Failure::usage(format!(
+                    "{e}: promote-area keeps the area's lock there; pass --state (or SMEFLOW_STATE) with a writable file"
+                ))
+            })?;
+        super::lease_areas(&store, "promote-area", &gl, &catalog, &[area]).await?
+    };
+    let outcome = provision_area(&gl, &catalog, &formal, desired, &opts, &mut out).await;
+    for lease in leases {
+        lease.release().await;
+    }
+    outcome?;
     let _ = write!(
         out,
         "{}",

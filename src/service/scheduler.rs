@@ -38,8 +38,11 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
             };
             let mut log = Vec::new();
             // And across processes: a `bootstrap-area` or `sync-board` run on this area.
-            let lease_name =
-                crate::store::lease::area_lease_name(gitlab.base_url(), &policy.project);
+            let lease_name = crate::store::lease::area_lease_name(
+                gitlab.base_url(),
+                &catalog.config.gitlab.group,
+                &policy.area,
+            );
             let what = format!("area {}", policy.area.slug);
             if app.store.is_shared() && !first_at_tick(&app, &lease_name, tick).await {
                 tracing::info!(

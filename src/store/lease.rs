@@ -40,28 +40,85 @@ pub enum LeaseError {
     Store(#[from] super::StoreError),
 }
 
-/// The one lease per area that `bootstrap-area`, `sync-board` and `serve`'s scheduled sync all
-/// take, named by GitLab's URL too, so areas of two GitLab instances never share one.
-pub fn area_lease_name(gitlab_base: &str, project_full_path: &str) -> String {
+/// The one lease per area that `bootstrap-area`, `promote-area`, `sync-board` and `serve`'s
+/// scheduled sync all take, named by GitLab's URL too, so areas of two GitLab instances never
+/// share one. Named from the area's configuration here only: built from two spellings of the
+/// project (a full path in `project`, or a name in the group), two runs would not exclude
+/// each other.
+pub fn area_lease_name(gitlab_base: &str, group: &str, area: &crate::config::AreaConfig) -> String {
     format!(
         "area:{}/{}",
         gitlab_base.trim_end_matches('/'),
-        project_full_path
+        area.project_full_path(group)
     )
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "this host".into())
 }
 
 /// Who this process is, as other runs will see it in the message above.
 pub fn holder_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "this host".into());
     format!(
         "pid {} on {} (run {:08x})",
         std::process::id(),
-        host.trim(),
+        host_name(),
         rand::random::<u32>()
     )
+}
+
+/// Whether `holder` (as `holder_id` wrote it) names a process of this host that no longer
+/// runs: its lease is left over from a run that was killed, and waiting for its heartbeat to
+/// expire would only make the next run wait for nobody. A pid taken since by another program
+/// counts as gone too (its command name differs from ours). Holders on other hosts are never
+/// judged: their leases expire by heartbeat.
+fn holder_is_gone_from_this_host(holder: &str) -> bool {
+    let Some(rest) = holder.strip_prefix("pid ") else {
+        return false;
+    };
+    let Some((pid, rest)) = rest.split_once(" on ") else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let Some((host, _run)) = rest.rsplit_once(" (run ") else {
+        return false;
+    };
+    let proc_root = std::path::Path::new("/proc");
+    if host != host_name() || pid == std::process::id() || !proc_root.join("self").exists() {
+        return false;
+    }
+    let command = |pid: &str| std::fs::read_to_string(proc_root.join(pid).join("comm")).ok();
+    match command(&pid.to_string()) {
+        None => true,
+        Some(theirs) => Some(theirs) != command("self"),
+    }
+}
+
+/// The leases this process holds now, so a SIGINT or SIGTERM can give them back before the
+/// process ends (`release_held`) instead of leaving the next run to wait for their expiry.
+static HELD: std::sync::Mutex<Vec<(Store, String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn forget_held(name: &str, holder: &str) {
+    if let Ok(mut held) = HELD.lock() {
+        held.retain(|(_, n, h)| !(n == name && h == holder));
+    }
+}
+
+/// Gives back every lease this process holds; for a command interrupted by a signal.
+pub async fn release_held() {
+    let held: Vec<_> = HELD
+        .lock()
+        .map(|mut h| h.drain(..).collect())
+        .unwrap_or_default();
+    for (store, name, holder) in held {
+        let _ = tokio::task::spawn_blocking(move || store.release_lease(&name, &holder)).await;
+    }
 }
 
 impl AreaLease {
@@ -87,6 +144,17 @@ impl AreaLease {
             };
             match attempt {
                 Ok(()) => break,
+                Err(held) if holder_is_gone_from_this_host(&held.holder) => {
+                    tracing::info!(
+                        lease = name,
+                        holder = held.holder,
+                        "taking over a lease left by a run that no longer exists on this host"
+                    );
+                    let (s, n, gone) = (store.clone(), name.to_string(), held.holder.clone());
+                    tokio::task::spawn_blocking(move || s.release_lease(&n, &gone))
+                        .await
+                        .map_err(|_| super::StoreError::WriterGone)??;
+                }
                 Err(held) => {
                     if let Some(tell) = on_wait.take() {
                         tell(&held.holder);
@@ -118,6 +186,9 @@ impl AreaLease {
                 }
             })
         };
+        if let Ok(mut held) = HELD.lock() {
+            held.push((store.clone(), name.to_string(), holder.clone()));
+        }
         Ok(AreaLease {
             store: store.clone(),
             name: name.to_string(),
@@ -130,6 +201,7 @@ impl AreaLease {
     pub async fn release(mut self) {
         self.released = true;
         self.heartbeat.abort();
+        forget_held(&self.name, &self.holder);
         let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.release_lease(&n, &h)).await {
             tracing::warn!(error = %e, lease = self.name, "could not release the lease; it expires by itself");
@@ -140,6 +212,7 @@ impl AreaLease {
 impl Drop for AreaLease {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        forget_held(&self.name, &self.holder);
         if !self.released && tokio::runtime::Handle::try_current().is_ok() {
             let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
             tokio::task::spawn_blocking(move || s.release_lease(&n, &h));

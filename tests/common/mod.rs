@@ -121,3 +121,20 @@ pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> S
     );
     sim
 }
+
+/// smeflow.toml with the Dedicated area's `project` set to `project`, beside the shipped
+/// label sets and templates.
+pub fn config_with_dedicated_project(dir: &tempfile::TempDir, project: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let text = text.replace(
+        "project = \"dedicated-sme\"",
+        &format!("project = \"{project}\""),
+    );
+    let paths = format!(
+        "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n",
+        repo().display()
+    );
+    let path = dir.path().join("smeflow.toml");
+    std::fs::write(&path, text + &paths).unwrap();
+    path
+}
