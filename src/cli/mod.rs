@@ -843,6 +843,19 @@ fn retry_policy() -> RetryPolicy {
         policy.base_delay = Duration::from_millis(ms);
         policy.max_delay = Duration::from_millis(ms.saturating_mul(8).max(1));
     }
+    // For tests that play a slow GitLab in seconds rather than minutes.
+    let millis = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    };
+    if let Some(timeout) = millis("SMEFLOW_REQUEST_TIMEOUT_MS") {
+        policy.request_timeout = timeout;
+    }
+    if let Some(settle) = millis("SMEFLOW_WRITE_SETTLE_MS") {
+        policy.write_settle = settle;
+    }
     policy
 }
 

@@ -24,6 +24,11 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this is not waited out: the run stops with a clear error.
     pub max_retry_after: Duration,
     pub request_timeout: Duration,
+    /// How long after sending a write GitLab may still complete it. Puma never stops a request
+    /// whose client went away; GitLab's rack-timeout ends it at 60 s (the `worker_timeout`
+    /// default; gitlab-foss MR 28405), so past this a write that timed out has landed or never
+    /// will, and looking for it says which. Looking sooner may find nothing yet and write twice.
+    pub write_settle: Duration,
     /// How long a 429 without `Retry-After` waits: GitLab's application rate limits (the search
     /// limit among them) count per minute and say nothing of when the window ends.
     pub rate_limit_window: Duration,
@@ -37,6 +42,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
+            write_settle: Duration::from_secs(60),
             rate_limit_window: Duration::from_secs(60),
         }
     }
@@ -131,6 +137,17 @@ impl GitLabError {
             self,
             GitLabError::Server { .. } | GitLabError::Transport { .. }
         )
+    }
+
+    /// An ambiguous failure after which GitLab may still be working on the write: a timeout or
+    /// a lost connection, or a gateway's 502/503/504 (Workhorse or a load balancer gave up, not
+    /// the application). A 500 is the application's own answer: the request is over.
+    pub fn may_still_land(&self) -> bool {
+        match self {
+            GitLabError::Transport { .. } => true,
+            GitLabError::Server { status, .. } => matches!(status, 502..=504),
+            _ => false,
+        }
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -247,6 +264,11 @@ impl GitLab {
             retry,
             quota: Default::default(),
         })
+    }
+
+    /// See `RetryPolicy::write_settle`.
+    pub fn write_settle(&self) -> Duration {
+        self.retry.write_settle
     }
 
     pub fn base_url(&self) -> &str {

@@ -71,6 +71,13 @@ pub enum Fault {
         delay: Duration,
         only: Option<Match>,
     },
+    /// The next `count` matching requests are applied `delay` after they arrive, whether or not
+    /// the client is still waiting: a write GitLab completes after the client's timeout.
+    LandsLate {
+        count: usize,
+        delay: Duration,
+        only: Option<Match>,
+    },
 }
 
 /// A running simulator. Cloning shares the same GitLab.

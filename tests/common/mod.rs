@@ -138,3 +138,8 @@ pub fn config_with_dedicated_project(dir: &tempfile::TempDir, project: &str) -> 
     std::fs::write(&path, text + &paths).unwrap();
     path
 }
+
+/// Waits for a spawned run; whether it succeeded.
+pub fn wait_success(mut child: std::process::Child) -> bool {
+    child.wait().map(|s| s.success()).unwrap_or(false)
+}

@@ -112,13 +112,17 @@ impl Executor<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let sent = std::time::Instant::now();
             match self.send_on_issue(change).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
-                    tracing::warn!(error = %e, "write outcome unknown; checking GitLab before retrying");
+                    super::settle(self.gitlab, &e, sent).await;
                     if let Change::AddNote { project, iid, body } = change {
+                        // By its hidden marker where it has one: the marker is what says "this
+                        // note", whatever GitLab's rendering did to the rest of the text.
+                        let wanted = note_marker(body).unwrap_or(body);
                         let notes = self.gitlab.notes(project, *iid).await?;
-                        if notes.iter().any(|n| n.body == *body) {
+                        if notes.iter().any(|n| n.body.contains(wanted)) {
                             return Ok(());
                         }
                     }
@@ -127,4 +131,11 @@ impl Executor<'_> {
             }
         }
     }
+}
+
+/// The hidden `<!-- smeflow:... -->` marker a note carries, if any.
+fn note_marker(body: &str) -> Option<&str> {
+    let start = body.find("<!-- smeflow:")?;
+    let len = body[start..].find("-->")? + 3;
+    Some(&body[start..start + len])
 }

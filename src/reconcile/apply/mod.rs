@@ -44,6 +44,24 @@ fn writes_in_flight() -> usize {
 /// How often an ambiguous write is checked and tried again before the run stops.
 const AMBIGUOUS_RETRIES: u32 = 3;
 
+/// After an ambiguous failure of a write sent at `sent`, waits until GitLab can no longer be
+/// completing it (`RetryPolicy::write_settle`), so the look that follows tells for sure
+/// whether it landed: looking at once after a timeout may find nothing yet, and the write
+/// would be sent twice.
+pub(super) async fn settle(gitlab: &GitLab, error: &GitLabError, sent: std::time::Instant) {
+    if !error.may_still_land() {
+        tracing::warn!(error = %error, "write outcome unknown; checking GitLab before retrying");
+        return;
+    }
+    let wait = gitlab.write_settle().saturating_sub(sent.elapsed());
+    tracing::warn!(
+        error = %error,
+        wait_ms = wait.as_millis() as u64,
+        "write outcome unknown; waiting until GitLab cannot still be completing it, then checking before retrying"
+    );
+    tokio::time::sleep(wait).await;
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: run the same command again and it continues from here.")]
 pub struct ApplyError {
@@ -238,10 +256,11 @@ impl<'a> Executor<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let sent = std::time::Instant::now();
             match self.send(change).await {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
-                    tracing::warn!(error = %e, "write outcome unknown; checking GitLab before retrying");
+                    settle(self.gitlab, &e, sent).await;
                     if self.already_applied(change).await? {
                         return Ok(());
                     }

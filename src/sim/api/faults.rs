@@ -10,6 +10,7 @@ pub(super) enum FaultHit {
     NotFound,
     AfterApply,
     Slow(std::time::Duration),
+    LandsLate(std::time::Duration),
 }
 
 pub(super) fn take_fault(s: &mut SimState, method: &str, path: &str) -> Option<FaultHit> {
@@ -37,6 +38,10 @@ pub(super) fn take_fault(s: &mut SimState, method: &str, path: &str) -> Option<F
             (Some(FaultHit::AfterApply), *count == 0)
         }
         Fault::Slow { delay, only } if applies(only) => (Some(FaultHit::Slow(*delay)), false),
+        Fault::LandsLate { count, delay, only } if applies(only) && *count > 0 => {
+            *count -= 1;
+            (Some(FaultHit::LandsLate(*delay)), *count == 0)
+        }
         _ => (None, false),
     };
     if exhausted {

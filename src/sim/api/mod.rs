@@ -63,6 +63,34 @@ async fn handle(
         let index = s.requests.len() - 1;
         (index, take_fault(&mut s, &method_s, &raw_path))
     };
+    if let Some(FaultHit::LandsLate(delay)) = fault {
+        // Puma never ends a request because its client went away (it has no request timeout;
+        // GitLab ends one with rack-timeout at 60 s, gitlab-foss MR 28405): a write the client
+        // timed out on still lands. So it is done on its own task, however the connection ends.
+        let request = (method, raw_path, query, headers, body);
+        return tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let (method, raw_path, query, headers, body) = request;
+            respond(shared, index, None, method, raw_path, query, headers, body).await
+        })
+        .await
+        .unwrap_or_else(|_| into_response(message(500, "500 Internal Server Error")));
+    }
+    respond(shared, index, fault, method, raw_path, query, headers, body).await
+}
+
+/// The rest of a request's way once it is recorded and has met its fault.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    shared: Arc<Shared>,
+    index: usize,
+    fault: Option<FaultHit>,
+    method: Method,
+    raw_path: String,
+    query: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut after_apply = false;
     let mut quota: Vec<(String, String)> = Vec::new();
     let early = match fault {
@@ -81,7 +109,7 @@ async fn handle(
             after_apply = true;
             None
         }
-        None => None,
+        Some(FaultHit::LandsLate(_)) | None => None,
     };
     let mut reply = match early {
         Some(r) => r,

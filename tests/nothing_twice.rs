@@ -1,6 +1,7 @@
-//! One area, one writer: the area lease as operators meet it — a run stopped with Ctrl-C, a run
-//! killed outright, and an adopted project whose lease the CLI and `serve` must name alike.
-//! The real binary against the GitLab simulator, each run with a store of its own.
+//! Nothing twice, as operators meet it: a run stopped with Ctrl-C or killed outright, a lease
+//! held on another machine, an adopted project whose lease every command must name alike, and a
+//! write GitLab completes after smeflow stopped waiting. The real binary against the GitLab
+//! simulator, each run with a store of its own.
 
 mod common;
 
@@ -195,4 +196,74 @@ fn wait_for_line(log: &Path, line: &str) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn a_note_gitlab_completes_after_the_timeout_is_not_posted_again() {
+    let sim = common::gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("smeflow.db");
+    let boot = spawn(
+        &sim,
+        &state,
+        &["bootstrap-area", "ai"],
+        &dir.path().join("boot.log"),
+    );
+    assert!(common::wait_success(boot));
+    let iid = sim.seed_issue(
+        common::AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "sme-bot",
+            title: "Initech: Duo Chat loses the chat history after a restart",
+            description: "**Customer:** Initech\n",
+            labels: &[
+                "Type::Customer Feedback",
+                "SME Workflow::Triage",
+                "PM Status::New",
+                "Region::APAC",
+                "Priority::Medium",
+            ],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+    // GitLab takes 1.5 s over the note, the client gives up after 0.3 s: the note lands after
+    // smeflow stopped waiting. smeflow looks again only once GitLab cannot still be at it.
+    sim.set_fault(Fault::LandsLate {
+        count: 1,
+        delay: Duration::from_millis(1500),
+        only: Some(Match {
+            method: Some("POST".into()),
+            path_contains: Some("/notes".into()),
+        }),
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["sync-board", "ai", "--state"])
+        .arg(&state)
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_REQUEST_TIMEOUT_MS", "300")
+        .env("SMEFLOW_WRITE_SETTLE_MS", "2500")
+        .env("SMEFLOW_RETRY_BASE_MS", "10")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let theme_notes: Vec<String> = sim
+        .notes(common::AI_PROJECT, iid)
+        .iter()
+        .filter_map(|n| n["body"].as_str().map(str::to_string))
+        .filter(|b| b.contains("smeflow tagged this issue"))
+        .collect();
+    assert_eq!(theme_notes.len(), 1, "{theme_notes:#?}");
+    let posts = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("/issues/{iid}/notes")))
+        .count();
+    assert_eq!(
+        posts, 1,
+        "one POST: the late one landed, so it is not sent again"
+    );
 }
