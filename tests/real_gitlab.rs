@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{gitlab, repo, smeflow, stderr, stdout, writes, AI_PROJECT, GROUP, TOKEN};
+use common::{gitlab, smeflow, stderr, stdout, writes, AI_PROJECT, GROUP, TOKEN};
 use serde_json::json;
 use smeflow::gitlab::{GitLab, GitLabError, RetryPolicy, Token};
 use smeflow::plan::HookSecrets;
