@@ -47,7 +47,7 @@ keywords = ["slow", "cache"]
 "##,
     )
     .unwrap();
-    let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let shipped = common::fixture_text();
     assert!(shipped.contains(SHIPPED_CICD), "shipped cicd entry changed");
     // A formal area lists the formal label sets; an area of interest keeps its own and lets
     // promote-area add them.
@@ -141,7 +141,7 @@ fn inventory(sim: &Simulator) -> String {
 }
 
 fn smeflow_templates() -> Vec<String> {
-    smeflow::config::Catalog::load(&repo().join("smeflow.toml"))
+    smeflow::config::Catalog::load(&common::config())
         .unwrap()
         .templates
         .into_keys()
@@ -434,7 +434,7 @@ async fn webhooks_from_an_area_of_interest_get_only_workflow_hygiene() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args([
             "serve",
             "--no-sync",

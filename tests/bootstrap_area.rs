@@ -7,7 +7,7 @@ use smeflow::config::Catalog;
 use smeflow::sim::{Access, Fault, Match};
 
 fn catalog() -> Catalog {
-    Catalog::load(&repo().join("smeflow.toml")).expect("shipped config is valid")
+    Catalog::load(&common::config()).expect("shipped config is valid")
 }
 
 fn ai_label_count() -> usize {

@@ -8,7 +8,7 @@ use smeflow::config::{is_hex_colour, label_scope, render, Catalog};
 use std::collections::BTreeSet;
 
 fn catalog() -> Catalog {
-    Catalog::load(&repo().join("smeflow.toml")).unwrap_or_else(|e| panic!("{e}"))
+    Catalog::load(&common::config()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn every_template_renders_for_every_area_and_ends_with_its_quick_actions() {
 #[test]
 fn check_config_reports_every_problem_with_its_file() {
     let dir = config_folder_copy();
-    let config = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let config = common::fixture_text();
     std::fs::write(
         dir.path().join("smeflow.toml"),
         config.replacen("\"themes-ai\"", "\"themes-aj\"", 1),
@@ -174,7 +174,7 @@ fn check_config_reports_every_problem_with_its_file() {
 
     let ok = assert_cmd::Command::cargo_bin("smeflow")
         .unwrap()
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .arg("check-config")
         .output()
         .unwrap();
@@ -188,7 +188,7 @@ fn check_config_reports_every_problem_with_its_file() {
 #[test]
 fn check_config_reads_the_schedule_as_crontab_and_shows_the_next_runs() {
     let dir = config_folder_copy();
-    let config = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let config = common::fixture_text();
     let start = config.find("sync_schedule = ").unwrap();
     let end = start + config[start..].find('\n').unwrap();
     let weekdays = format!(

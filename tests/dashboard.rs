@@ -30,7 +30,7 @@ impl Drop for Serve {
 fn serve(sim: &Simulator, state: &Path, dashboard_token: Option<&str>) -> Serve {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(repo())
+    cmd.current_dir(common::workdir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args([

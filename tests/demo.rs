@@ -25,10 +25,10 @@ fn the_demo_tells_the_same_story_every_run() {
     // stdin is not a terminal, so the demo ends instead of waiting for Ctrl-C.
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
         .arg("demo")
-        .current_dir(common::repo())
+        .current_dir(common::workdir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("SMEFLOW_CONFIG", common::repo().join("smeflow.toml"))
+        .env("SMEFLOW_CONFIG", common::config())
         .stdin(Stdio::null())
         .output()
         .expect("run smeflow demo");

@@ -110,7 +110,7 @@ fn spawn(
     let addr = format!("127.0.0.1:{port}");
     let log = state.with_extension(format!("{port}.log"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(repo())
+    cmd.current_dir(common::workdir())
         .args(["serve", "--listen", &addr, "--state"])
         .arg(state)
         .args(extra)
@@ -434,7 +434,7 @@ async fn a_second_serve_on_the_same_store_is_refused_and_the_first_keeps_its_wor
 #[test]
 fn a_store_that_cannot_be_created_is_an_environment_problem() {
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args([
             "serve",
             "--listen",
@@ -611,7 +611,7 @@ fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("smeflow.db");
     let store = smeflow::store::Store::open(&state).unwrap();
-    let catalog = smeflow::config::Catalog::load(&repo().join("smeflow.toml")).unwrap();
+    let catalog = smeflow::config::Catalog::load(&common::config()).unwrap();
     let lease = smeflow::store::lease::area_lease_name(
         &sim.url(),
         &catalog.config.gitlab.group,
@@ -626,7 +626,7 @@ fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
     sim.reset_requests();
     let log = dir.path().join("sync.log");
     let mut sync = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args(["sync-board", "ai", "--state"])
         .arg(&state)
         .env("GITLAB_URL", sim.url())

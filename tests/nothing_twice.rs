@@ -17,7 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 fn spawn(sim: &Simulator, state: &Path, args: &[&str], log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args(args)
         .arg("--state")
         .arg(state)
@@ -127,7 +127,7 @@ fn a_lease_held_on_another_host_is_waited_for_not_taken() {
     let sim = common::gitlab();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("smeflow.db");
-    let catalog = smeflow::config::Catalog::load(&repo().join("smeflow.toml")).unwrap();
+    let catalog = smeflow::config::Catalog::load(&common::config()).unwrap();
     let area = catalog.area("ai").unwrap();
     let lease =
         smeflow::store::lease::area_lease_name(&sim.url(), &catalog.config.gitlab.group, area);
@@ -238,7 +238,7 @@ fn a_note_gitlab_completes_after_the_timeout_is_not_posted_again() {
         }),
     });
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args(["sync-board", "ai", "--state"])
         .arg(&state)
         .env("GITLAB_URL", sim.url())

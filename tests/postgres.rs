@@ -26,7 +26,7 @@ impl Replica {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-            .current_dir(repo())
+            .current_dir(common::workdir())
             .args(["serve", "--listen", &addr])
             .args(if extra.contains(&"--workers") {
                 &[][..]

@@ -210,7 +210,7 @@ fn the_command_reads_every_area_and_posts_one_review_issue() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("smeflow.toml");
-    let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let shipped = common::fixture_text();
     let paths = format!(
         "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n\n[program]\nproject = \"{AI_PROJECT}\"\n",
         repo().display()

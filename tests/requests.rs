@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 /// The shipped configuration with leads for the AI area, paths pointing into the repository.
 fn config_with_leads(dir: &tempfile::TempDir) -> PathBuf {
-    let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let shipped = common::fixture_text();
     let with_leads = shipped.replacen("leads = []", "leads = [\"lead-ai\"]", 1);
     assert_ne!(with_leads, shipped, "the AI area's leads line moved");
     let path = dir.path().join("smeflow.toml");
@@ -344,7 +344,7 @@ fn support_feedback_action_items_go_where_the_handbook_says_once() {
 fn the_demo_shows_a_request_life_and_ends_with_the_dashboard_url() {
     let out = assert_cmd::Command::cargo_bin("smeflow")
         .unwrap()
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .arg("demo")

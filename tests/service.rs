@@ -31,7 +31,7 @@ impl Service {
     ) -> Service {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-            .current_dir(repo())
+            .current_dir(common::workdir())
             .args([
                 "serve",
                 "--listen",
@@ -327,7 +327,7 @@ async fn feedback_joins_its_theme_epic_as_it_arrives_and_leaves_when_the_theme_g
     // The scheduled sync agrees with what the webhooks did: nothing left to write.
     sim.reset_requests();
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args(["sync-board", "ai", "--state"])
         .arg(dir.path().join("sync.db"))
         .env("GITLAB_URL", sim.url())
@@ -679,7 +679,7 @@ async fn gitlab_errors_delay_work_but_lose_none() {
 #[test]
 fn serve_refuses_to_start_without_a_secret() {
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env_remove("SMEFLOW_WEBHOOK_SECRET")
         .env("GITLAB_URL", "http://127.0.0.1:9")

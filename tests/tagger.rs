@@ -7,7 +7,7 @@ use smeflow::config::Catalog;
 use smeflow::policy::themes::{Tagger, TaggerSettings, ThemeDef};
 
 fn tagger(area: &str) -> Tagger {
-    let catalog = Catalog::load(&common::repo().join("smeflow.toml")).unwrap();
+    let catalog = Catalog::load(&common::config()).unwrap();
     let area = catalog.area(area).unwrap();
     let defs = catalog
         .area_labels(area)

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 const CHAT: &str = "Theme::Duo Chat";
 
 fn catalog() -> Catalog {
-    Catalog::load(&common::repo().join("smeflow.toml")).unwrap()
+    Catalog::load(&common::config()).unwrap()
 }
 
 fn feedback(iid: u64, title: &str, description: &str, labels: &[&str]) -> Issue {
@@ -359,7 +359,7 @@ async fn through_serve_a_persons_one_click_answer_teaches_the_worker() {
     }
     let _serve = Killed(
         Command::new(env!("CARGO_BIN_EXE_smeflow"))
-            .current_dir(common::repo())
+            .current_dir(common::workdir())
             .args([
                 "serve",
                 "--no-sync",
@@ -494,7 +494,7 @@ fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
             std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
         }
     }
-    let config = std::fs::read_to_string(common::repo().join("smeflow.toml")).unwrap();
+    let config = common::fixture_text();
     let config = config.replacen("apply_at = 0.5", "apply_at = 0.3", 1);
     std::fs::write(dir.path().join("smeflow.toml"), config).unwrap();
     let set = dir.path().join("label-sets/themes-plan.toml");
@@ -534,7 +534,7 @@ fn bad_thresholds_examples_and_evaluation_cases_get_clear_errors() {
     let run = |args: &[&str]| {
         assert_cmd::Command::cargo_bin("smeflow")
             .unwrap()
-            .current_dir(common::repo())
+            .current_dir(common::workdir())
             .args(["eval-themes", "--data"])
             .arg(data.path())
             .args(args)

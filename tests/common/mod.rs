@@ -17,6 +17,49 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The tests' configuration as written (`tests/fixtures/smeflow.toml`: no `[paths]`), for a
+/// test that puts its own label sets or templates beside it, or names its own `[paths]`.
+pub fn fixture_text() -> String {
+    std::fs::read_to_string(repo().join("tests/fixtures/smeflow.toml")).unwrap()
+}
+
+/// The tests' configuration with `[paths]` to the shipped label sets, templates and seed
+/// issues, for a test to copy and change.
+pub fn config_text() -> String {
+    let fixture = fixture_text();
+    let repo = repo();
+    let folder = |name: &str| {
+        // TOML basic strings: a Windows path's backslashes would be escapes.
+        repo.join(name).display().to_string().replace('\\', "/")
+    };
+    format!(
+        "{fixture}\n[paths]\nlabel_sets = \"{}\"\nissue_templates = \"{}\"\nseed_issues = \"{}\"\npromotion_issues = \"{}\"\n",
+        folder("label-sets"),
+        folder("issue-templates"),
+        folder("seed-issues"),
+        folder("promotion-issues"),
+    )
+}
+
+/// The folder the tests run the binary in: their configuration as `smeflow.toml`, and room for
+/// the files a command writes by default (`smeflow.db`), outside the repository.
+pub fn workdir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(concat!("workdir-", env!("CARGO_CRATE_NAME")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("smeflow.toml"), config_text()).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// The tests' configuration file (see `workdir`).
+pub fn config() -> PathBuf {
+    workdir().join("smeflow.toml")
+}
+
 /// A simulator with the group of the shipped smeflow.toml and a Maintainer on it.
 pub fn gitlab() -> Simulator {
     let sim = Simulator::start_blocking();
@@ -29,13 +72,13 @@ pub fn gitlab() -> Simulator {
 /// The real binary, configured for `sim` (fast retries so fault tests stay short).
 pub fn smeflow(sim: &Simulator) -> Command {
     let mut cmd = Command::cargo_bin("smeflow").unwrap();
-    cmd.current_dir(repo())
+    cmd.current_dir(workdir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
         .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-        .env("SMEFLOW_CONFIG", repo().join("smeflow.toml"))
+        .env("SMEFLOW_CONFIG", config())
         .env("SMEFLOW_RETRY_BASE_MS", "10")
         // Where bootstrap-area keeps its per-area leases: outside the repository. Runs against
         // different simulators never share a lease (its name holds GitLab's URL).
@@ -102,7 +145,7 @@ pub async fn gitlab_with_sa() -> Simulator {
 pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> Simulator {
     let sim = gitlab_with_sa().await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(workdir())
         .args(["bootstrap-area", "ai"])
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
@@ -125,17 +168,12 @@ pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> S
 /// smeflow.toml with the Dedicated area's `project` set to `project`, beside the shipped
 /// label sets and templates.
 pub fn config_with_dedicated_project(dir: &tempfile::TempDir, project: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
-    let text = text.replace(
+    let text = config_text().replace(
         "project = \"dedicated-sme\"",
         &format!("project = \"{project}\""),
     );
-    let paths = format!(
-        "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n",
-        repo().display()
-    );
     let path = dir.path().join("smeflow.toml");
-    std::fs::write(&path, text + &paths).unwrap();
+    std::fs::write(&path, text).unwrap();
     path
 }
 
