@@ -269,8 +269,10 @@ mod tests {
     use super::*;
 
     fn shipped() -> Catalog {
-        Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
-            .expect("shipped config is valid")
+        Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smeflow.toml"),
+        )
+        .expect("shipped config is valid")
     }
 
     fn sets(names: &[&str]) -> Vec<String> {

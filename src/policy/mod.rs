@@ -304,9 +304,10 @@ mod tests {
 
     #[test]
     fn an_interest_area_runs_workflow_hygiene_but_no_feedback_policy() {
-        let catalog =
-            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smeflow.toml"))
-                .expect("shipped config is valid");
+        let catalog = Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smeflow.toml"),
+        )
+        .expect("shipped config is valid");
         let policy = AreaPolicy::new(&catalog, catalog.area("cicd").unwrap());
         assert!(
             policy.themes.is_empty(),

@@ -17,28 +17,27 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The tests' configuration as written (`tests/fixtures/smeflow.toml`: no `[paths]`), for a
-/// test that puts its own label sets or templates beside it, or names its own `[paths]`.
+/// The tests' configuration (`tests/fixtures/smeflow.toml`) without its `[paths]`, for a test
+/// that puts its own label sets or templates beside it, or names its own `[paths]`.
 pub fn fixture_text() -> String {
-    std::fs::read_to_string(repo().join("tests/fixtures/smeflow.toml")).unwrap()
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let paths = text
+        .find("\n[paths]\n")
+        .expect("[paths] is the fixture's last table");
+    text[..paths].to_string()
 }
 
-/// The tests' configuration with `[paths]` to the shipped label sets, templates and seed
-/// issues, for a test to copy and change.
+/// The tests' configuration file as committed; its `[paths]` are relative to its folder.
+pub fn fixture() -> PathBuf {
+    repo().join("tests/fixtures/smeflow.toml")
+}
+
+/// The tests' configuration with `[paths]` made absolute, for a test to copy and change.
 pub fn config_text() -> String {
-    let fixture = fixture_text();
-    let repo = repo();
-    let folder = |name: &str| {
-        // TOML basic strings: a Windows path's backslashes would be escapes.
-        repo.join(name).display().to_string().replace('\\', "/")
-    };
-    format!(
-        "{fixture}\n[paths]\nlabel_sets = \"{}\"\nissue_templates = \"{}\"\nseed_issues = \"{}\"\npromotion_issues = \"{}\"\n",
-        folder("label-sets"),
-        folder("issue-templates"),
-        folder("seed-issues"),
-        folder("promotion-issues"),
-    )
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    // TOML basic strings: a Windows path's backslashes would be escapes.
+    let repo = repo().display().to_string().replace('\\', "/");
+    text.replace("= \"../../", &format!("= \"{repo}/"))
 }
 
 /// The folder the tests run the binary in: their configuration as `smeflow.toml`, and room for
