@@ -9,6 +9,9 @@ pub mod policy;
 pub mod reconcile;
 pub mod report;
 pub mod service;
+/// The GitLab simulator: for the tests, the benchmarks and `smeflow demo`. A default feature, so
+/// a build for a server can leave it out (`--no-default-features`).
+#[cfg(feature = "simulator")]
 pub mod sim;
 pub mod store;
 pub mod text;

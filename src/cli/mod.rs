@@ -1,6 +1,7 @@
 //! The command line: parse, dispatch, and map failures to exit codes (0 ok, 1 runtime failure,
 //! 2 usage or configuration error).
 
+#[cfg(feature = "simulator")]
 pub mod demo;
 mod failure;
 pub mod progress;
@@ -443,7 +444,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::EvalThemes(args) => eval_themes(&cli.config, args),
+        #[cfg(feature = "simulator")]
         Command::Demo { area } => demo::run(&cli.config, &area).await,
+        #[cfg(not(feature = "simulator"))]
+        Command::Demo { .. } => Err(Failure::usage(
+            "this smeflow was built without its GitLab simulator (--no-default-features), so it has no demo; build it with the default features to run `smeflow demo`",
+        )),
     }
 }
 
