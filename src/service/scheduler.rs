@@ -129,7 +129,7 @@ fn previous_tick(schedule: &cron::Schedule) -> i64 {
 async fn first_at_tick(app: &Arc<AppState>, lease_name: &str, tick: i64) -> bool {
     let store = app.store.clone();
     let name = format!("scheduled-sync:{lease_name}@{tick}");
-    let holder = crate::store::lease::holder_id();
+    let holder = crate::store::holder::holder_id();
     const KEEP_MS: i64 = 24 * 3600 * 1000;
     match tokio::task::spawn_blocking(move || store.claim_once(&name, &holder, KEEP_MS)).await {
         Ok(Ok(first)) => first,

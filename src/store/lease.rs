@@ -5,6 +5,7 @@
 //! every process that shares the store (PostgreSQL is planned next). A crashed holder stops
 //! renewing, and its lease expires after `TTL`.
 
+use super::holder::{holder_id, holder_is_gone_from_this_host};
 use super::postgres::PgStore;
 use super::sqlite::sql;
 use super::{now_ms, SqliteStore, Store};
@@ -51,53 +52,6 @@ pub fn area_lease_name(gitlab_base: &str, group: &str, area: &crate::config::Are
         gitlab_base.trim_end_matches('/'),
         area.project_full_path(group)
     )
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|| "this host".into())
-}
-
-/// Who this process is, as other runs will see it in the message above.
-pub fn holder_id() -> String {
-    format!(
-        "pid {} on {} (run {:08x})",
-        std::process::id(),
-        host_name(),
-        rand::random::<u32>()
-    )
-}
-
-/// Whether `holder` (as `holder_id` wrote it) names a process of this host that no longer
-/// runs: its lease is left over from a run that was killed, and waiting for its heartbeat to
-/// expire would only make the next run wait for nobody. A pid taken since by another program
-/// counts as gone too (its command name differs from ours). Holders on other hosts are never
-/// judged: their leases expire by heartbeat.
-fn holder_is_gone_from_this_host(holder: &str) -> bool {
-    let Some(rest) = holder.strip_prefix("pid ") else {
-        return false;
-    };
-    let Some((pid, rest)) = rest.split_once(" on ") else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    let Some((host, _run)) = rest.rsplit_once(" (run ") else {
-        return false;
-    };
-    let proc_root = std::path::Path::new("/proc");
-    if host != host_name() || pid == std::process::id() || !proc_root.join("self").exists() {
-        return false;
-    }
-    let command = |pid: &str| std::fs::read_to_string(proc_root.join(pid).join("comm")).ok();
-    match command(&pid.to_string()) {
-        None => true,
-        Some(theirs) => Some(theirs) != command("self"),
-    }
 }
 
 /// The leases this process holds now, so a SIGINT or SIGTERM can give them back before the

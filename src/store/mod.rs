@@ -39,6 +39,7 @@ macro_rules! each {
 
 pub mod audit;
 mod backend;
+pub mod holder;
 pub mod lease;
 pub mod memory;
 pub mod migrate;

@@ -124,7 +124,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool: Some(pool),
                 url: shown,
-                holder: super::lease::holder_id(),
+                holder: super::holder::holder_id(),
                 lease_ms,
                 last_reclaim: AtomicI64::new(0),
             }),
