@@ -155,6 +155,15 @@ pub fn link(text: &str, url: &str) -> String {
     }
 }
 
+/// A link to an issue, shown as `#iid` (a number smeflow read from GitLab, so it needs no
+/// escaping; inside a link it is no reference).
+pub fn issue_link(iid: u64, url: &str) -> String {
+    match safe_url(url) {
+        Some(u) => format!("[#{iid}]({u})"),
+        None => format!("#{iid}"),
+    }
+}
+
 /// `url` as a Markdown link destination, when it is an http(s) URL.
 pub fn safe_url(url: &str) -> Option<String> {
     let url = url.trim();

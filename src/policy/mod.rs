@@ -170,7 +170,7 @@ impl AreaPolicy {
                 ctx.theme_hint = Some(format!(
                     "{}{} -->\n{}",
                     issue::THEME_HINT_MARKER_PREFIX,
-                    labels.join(" | "),
+                    crate::markdown::marker_payload(&labels.join(" | ")),
                     themes::explain_suggested(&suggested)
                 ));
             }

@@ -29,7 +29,7 @@ pub fn check(input: &RuleInput) -> Wants {
         .author
         .as_deref()
         .filter(|_| !crate::policy::request::made_by_smeflow(&issue.description))
-        .map(|a| format!("@{a} "))
+        .map(|a| format!("{} ", crate::markdown::mention(a)))
         .unwrap_or_default();
     let mut body = format!(
         "{MISSING_INFO_MARKER}\n{who}thanks for this feedback! To bring it to the Product Managers, it still needs:\n\n"

@@ -130,7 +130,7 @@ pub fn plan(
         );
         out.changes.push(Change::CreateIssue {
             project: rules.project.clone(),
-            title: title.clone(),
+            title: crate::markdown::title(&title),
             description: after::follow_up_description(&fields, issue.iid, issue.author.as_deref()),
             labels: feedback_labels,
         });
@@ -177,7 +177,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                     if !receipt_written {
                         changes.push(note(
                             issue.iid,
-                            route::receipt(item, &format!("\"{seed}\" (#{seed_iid})")),
+                            route::receipt(item, &route::destination(seed, Some(seed_iid))),
                         ));
                     }
                 }
@@ -197,7 +197,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                 }
                 changes.push(Change::CreateIssue {
                     project: rules.project.clone(),
-                    title: title.clone(),
+                    title: crate::markdown::title(&title),
                     description: route::enhancement_description(
                         item,
                         issue.iid,
@@ -207,7 +207,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                 });
                 changes.push(note(
                     issue.iid,
-                    route::receipt(item, &format!("a new Customer Feedback issue \"{title}\"")),
+                    route::receipt(item, &route::destination(&title, None)),
                 ));
             }
         }
@@ -474,7 +474,7 @@ mod tests {
             "ACME Corp: PM follow-up of SME request \"ACME: Duo air-gapped\""
         );
         assert!(description.contains(
-            "**Customer:** ACME Corp\n**Opportunity link:** https://sf.example.com/006XYZ"
+            "**Customer:** ACME Corp\n**Opportunity link:** [https://sf.example.com/006XYZ](https://sf.example.com/006XYZ)"
         ));
         assert!(
             description.contains("SME request #7")
