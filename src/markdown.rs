@@ -27,11 +27,16 @@
 //!   [`mention`], the only function here that writes a live `@`.
 
 /// ASCII punctuation that opens a Markdown or GitLab construct anywhere in a line: escapes,
-/// code, emphasis, links and images, HTML and autolinks, quotes, headings and references,
-/// tables, inline diffs, math and strikethrough.
+/// code, emphasis, links, HTML and autolinks, quotes, mentions, tables and inline diffs.
 const ALWAYS_ESCAPED: &[char] = &[
-    '\\', '`', '*', '_', '[', ']', '<', '>', '!', '#', '~', '%', '@', '$', '&', '^', '|', '{', '}',
+    '\\', '`', '*', '_', '[', ']', '<', '>', '@', '^', '|', '{', '}',
 ];
+
+/// Characters that open something only with text right after them: references (`#12`,
+/// `!12`, `%"v1"`, `$12`, `~bug`, `&3`), HTML entities (`&#64;` is an `@` to the reference
+/// filters), images (`![`), math (`$x$`) and strikethrough (`~x~`). Followed by a space or
+/// nothing they are plain text, and stay unescaped so "Contents & Collaterals" reads as typed.
+const ESCAPED_BEFORE_TEXT: &[char] = &['#', '!', '%', '$', '~', '&'];
 
 /// Whether `c` is folded into a space in a single-line value: control characters, Unicode line
 /// and paragraph separators, and the bidirectional overrides that reorder what people see.
@@ -66,10 +71,16 @@ pub fn inline(s: &str) -> String {
     let line = one_line(s);
     let mut out = String::with_capacity(line.len() + 8);
     let mut leading_digits = true;
-    for (i, c) in line.chars().enumerate() {
+    let chars: Vec<char> = line.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
         let first = i == 0;
         let list_number_end = leading_digits && !first && matches!(c, '.' | ')');
-        if ALWAYS_ESCAPED.contains(&c) || (first && c.is_ascii_punctuation()) || list_number_end {
+        let before_text = chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
+        if ALWAYS_ESCAPED.contains(&c)
+            || (before_text && ESCAPED_BEFORE_TEXT.contains(&c))
+            || (first && c.is_ascii_punctuation())
+            || list_number_end
+        {
             out.push('\\');
         }
         leading_digits = leading_digits && c.is_ascii_digit();
@@ -444,6 +455,11 @@ mod tests {
         assert_eq!(inline("1. first"), "1\\. first");
         assert_eq!(inline("- item"), "\\- item");
         assert_eq!(inline("PM Status::Shipped"), "PM Status::Shipped");
+        assert_eq!(inline("Contents & Collaterals"), "Contents & Collaterals");
+        assert_eq!(
+            inline("see #12, ~bug, &#64;all"),
+            "see \\#12, \\~bug, \\&\\#64;all"
+        );
         assert_eq!(code("a`b"), "``a`b``");
         assert_eq!(code("`x`"), "`` `x` ``");
         assert_eq!(marker("typo", "A-->B"), "<!-- smeflow:typo A--%3EB -->");
