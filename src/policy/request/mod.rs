@@ -144,6 +144,7 @@ pub fn plan(
 fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
     let mut changes = Vec::new();
     let (items, unknown) = route::action_items(&issue.description);
+    let (items, over) = route::within_bound(items);
     let customer = super::issue::customer_field(&issue.description);
     let note = |iid: u64, body: String| Change::AddNote {
         project: rules.project.clone(),
@@ -210,6 +211,13 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                     route::receipt(item, &route::destination(&title, None)),
                 ));
             }
+        }
+    }
+    if !over.is_empty() {
+        let body = route::not_routed_note(&over);
+        let marker = body.lines().next().unwrap_or_default().to_string();
+        if !ctx.notes.iter().any(|n| n.contains(&marker)) {
+            changes.push(note(issue.iid, body));
         }
     }
     if !unknown.is_empty() || !missing_seeds.is_empty() {

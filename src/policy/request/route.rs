@@ -7,6 +7,7 @@
 use super::fields::is_placeholder;
 use crate::gitlab::types::Issue;
 use crate::markdown;
+use crate::policy::bounds::ROUTED_ITEMS_PER_ISSUE;
 use crate::text::strip_comments;
 use std::collections::BTreeMap;
 
@@ -237,6 +238,49 @@ pub fn enhancement_description(
         markdown::inline(customer.unwrap_or_default()),
         markdown::inline(&item.text)
     )
+}
+
+pub const NOT_ROUTED_MARKER_PREFIX: &str = "<!-- smeflow:not-routed ";
+
+/// The items routed from one issue (the first [`ROUTED_ITEMS_PER_ISSUE`], in the order people
+/// wrote them) and the ones past the bound.
+pub fn within_bound(mut items: Vec<ActionItem>) -> (Vec<ActionItem>, Vec<ActionItem>) {
+    let over = items.split_off(items.len().min(ROUTED_ITEMS_PER_ISSUE));
+    (items, over)
+}
+
+/// The one note naming the items past the bound. Its marker is a digest of those items, so it
+/// is written once, and again only when they change.
+pub fn not_routed_note(over: &[ActionItem]) -> String {
+    use sha1::{Digest, Sha1};
+    /// The note lists this many; a description of 300 lines does not become a note of 300.
+    const LISTED: usize = 30;
+    let mut h = Sha1::new();
+    for item in over {
+        h.update(item.marker().as_bytes());
+    }
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut body = format!(
+        "{NOT_ROUTED_MARKER_PREFIX}{} {hex} -->\nsmeflow routes at most {ROUTED_ITEMS_PER_ISSUE} action items from one issue, so these {} were not routed. Please move them to another Customer SME Support Feedback issue (or route them by hand):\n\n",
+        over.len(),
+        over.len()
+    );
+    for item in over.iter().take(LISTED) {
+        body.push_str(&format!(
+            "- **{}:** {}\n",
+            item.kind.name(),
+            markdown::inline(&item.text)
+        ));
+    }
+    if over.len() > LISTED {
+        body.push_str(&format!("- and {} more\n", over.len() - LISTED));
+    }
+    body
 }
 
 pub const UNKNOWN_MARKER_PREFIX: &str = "<!-- smeflow:unrouted ";
