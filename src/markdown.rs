@@ -65,6 +65,21 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
+/// The text a Markdown value holds, read back: a backslash before ASCII punctuation is
+/// CommonMark's escape and goes, so a field smeflow wrote (or a person escaped) reads as typed.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek().is_some_and(|n| n.is_ascii_punctuation()) {
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A value inside a line of prose: renders as the text it holds, on one line, and GitLab acts
 /// on none of it (no quick action, mention, reference, link, emphasis or HTML).
 pub fn inline(s: &str) -> String {
@@ -440,6 +455,15 @@ mod tests {
             assert!(m.ends_with(" -->"));
             assert_eq!(m.matches("<!--").count(), 1);
             assert!(!m.contains(['\n', '\r']));
+        }
+    }
+
+    #[test]
+    fn reads_back_as_typed() {
+        let mut rng = StdRng::seed_from_u64(24);
+        for _ in 0..10_000 {
+            let s = one_line(&hostile(&mut rng));
+            assert_eq!(unescape(&inline(&s)), s);
         }
     }
 

@@ -23,9 +23,15 @@ const CHOSEN: [&str; 3] = ["ae-jane", "lead-ai", "pm-ai"];
 /// The shipped configuration with a lead and a PM for the AI area and a program project.
 fn config(dir: &tempfile::TempDir) -> PathBuf {
     let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
-    let with_people = shipped
-        .replacen("leads = []\npms = []", "leads = [\"lead-ai\"]\npms = [\"pm-ai\"]", 1);
-    assert_ne!(with_people, shipped, "the AI area's leads and pms lines moved");
+    let with_people = shipped.replacen(
+        "leads = []\npms = []",
+        "leads = [\"lead-ai\"]\npms = [\"pm-ai\"]",
+        1,
+    );
+    assert_ne!(
+        with_people, shipped,
+        "the AI area's leads and pms lines moved"
+    );
     let path = dir.path().join("smeflow.toml");
     let extra = format!(
         "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n\n[program]\nproject = \"{AI_PROJECT}\"\n",
@@ -122,13 +128,19 @@ fn bot_notes(sim: &Simulator, iid: u64) -> Vec<String> {
 /// marker smeflow wrote ends where smeflow ended it.
 fn assert_inert(sim: &Simulator) {
     let ran = sim.quick_actions();
-    assert!(ran.is_empty(), "GitLab ran quick actions for smeflow: {ran:#?}");
+    assert!(
+        ran.is_empty(),
+        "GitLab ran quick actions for smeflow: {ran:#?}"
+    );
     let stray: Vec<_> = sim
         .mentions()
         .into_iter()
         .filter(|m| !CHOSEN.contains(&m.username.as_str()))
         .collect();
-    assert!(stray.is_empty(), "mentions smeflow did not choose: {stray:#?}");
+    assert!(
+        stray.is_empty(),
+        "mentions smeflow did not choose: {stray:#?}"
+    );
     for i in sim.issues(AI_PROJECT) {
         let iid = i["iid"].as_u64().unwrap();
         let mut texts = bot_notes(sim, iid);
@@ -137,7 +149,11 @@ fn assert_inert(sim: &Simulator) {
         }
         for text in texts {
             for line in text.lines().filter(|l| l.starts_with("<!-- smeflow:")) {
-                assert_eq!(line.matches("-->").count(), 1, "a marker broken open: {line}");
+                assert_eq!(
+                    line.matches("-->").count(),
+                    1,
+                    "a marker broken open: {line}"
+                );
                 assert!(line.ends_with(" -->"), "a marker broken open: {line}");
             }
         }
@@ -183,7 +199,10 @@ fn pm_enhancement_action_items_are_text_in_the_issues_smeflow_opens() {
         assert_ne!(i["title"], "pwned");
         let description = i["description"].as_str().unwrap();
         assert!(description.contains("### Problem\n\n\\/"), "{description}");
-        assert!(description.contains("**Customer:** \\@all"), "{description}");
+        assert!(
+            description.contains("**Customer:** \\@all"),
+            "{description}"
+        );
     }
     assert_eq!(issue(&sim, feedback)["state"], "opened");
     assert_inert(&sim);
@@ -222,8 +241,9 @@ fn seed_issue_notes_show_links_and_mentions_as_text() {
         "the link people wrote is shown, not followed: {}",
         notes[0]
     );
-    assert!(!notes.iter().any(|n| n.contains("](https://evil")
-        && !n.contains("\\](https://evil")));
+    assert!(!notes
+        .iter()
+        .any(|n| n.contains("](https://evil") && !n.contains("\\](https://evil")));
     assert_inert(&sim);
 }
 
@@ -253,7 +273,10 @@ fn three_hundred_faq_lines_route_twenty_and_one_note_names_the_rest() {
         .iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/notes"))
         .count();
-    assert_eq!(notes_written, 41, "20 linking notes, 20 receipts, one note on the rest");
+    assert_eq!(
+        notes_written, 41,
+        "20 linking notes, 20 receipts, one note on the rest"
+    );
     assert_eq!(bot_notes(&sim, contents).len(), 20);
     let on_feedback = bot_notes(&sim, feedback);
     assert_eq!(on_feedback.len(), 21);
@@ -262,7 +285,10 @@ fn three_hundred_faq_lines_route_twenty_and_one_note_names_the_rest() {
         .find(|n| n.contains("were not routed"))
         .expect("one note names what was not routed");
     assert!(rest.contains("these 280 were not routed"), "{rest}");
-    assert!(rest.contains("question number 21?") && rest.contains("and 250 more"), "{rest}");
+    assert!(
+        rest.contains("question number 21?") && rest.contains("and 250 more"),
+        "{rest}"
+    );
 
     sim.reset_requests();
     sync(&sim, &config, &dir);
@@ -399,7 +425,9 @@ fn a_title_mentioning_everyone_is_not_repeated_live_in_a_theme_note() {
     sync(&sim, &config, &dir);
     let notes = bot_notes(&sim, new);
     assert!(
-        notes.iter().any(|n| n.contains("\\@all \\@gitlab-com/customer-success")),
+        notes
+            .iter()
+            .any(|n| n.contains("\\@all \\@gitlab-com/customer-success")),
         "the similar issue's title is quoted as text: {notes:?}"
     );
     assert_inert(&sim);
@@ -499,7 +527,12 @@ fn pm_and_program_reviews_show_titles_and_labels_as_text() {
     for r in &reviews {
         assert_eq!(r["state"], "opened");
         let d = r["description"].as_str().unwrap();
-        assert!(d.contains("ACME /close") || d.contains("Air\\-gapped /close") || d.contains("Air-gapped /close"), "{d}");
+        assert!(
+            d.contains("ACME /close")
+                || d.contains("Air\\-gapped /close")
+                || d.contains("Air-gapped /close"),
+            "{d}"
+        );
     }
     assert_inert(&sim);
 }

@@ -20,10 +20,7 @@ fn notes_and_descriptions_run_commands_as_the_writer_and_lose_their_lines() {
         .args(["bootstrap-area", "ai"])
         .assert()
         .success();
-    let templates = sim.file(
-        AI_PROJECT,
-        ".gitlab/issue_templates/Customer Feedback.md",
-    );
+    let templates = sim.file(AI_PROJECT, ".gitlab/issue_templates/Customer Feedback.md");
     assert!(
         templates.is_some_and(|t| t.contains("\n/label ~\"Type::Customer Feedback\"")),
         "the templates keep their quick actions: GitLab runs them when a person files the issue"
@@ -51,7 +48,10 @@ fn notes_and_descriptions_run_commands_as_the_writer_and_lose_their_lines() {
         &notes,
         json!({"body": "/close\n/assign @jdoe"}),
     );
-    assert_eq!(status, 202, "a note of commands only is not saved: {answer}");
+    assert_eq!(
+        status, 202,
+        "a note of commands only is not saved: {answer}"
+    );
     assert!(answer["commands_changes"].is_object());
     let now = sim
         .issues(AI_PROJECT)
@@ -60,7 +60,10 @@ fn notes_and_descriptions_run_commands_as_the_writer_and_lose_their_lines() {
         .unwrap();
     assert_eq!(now["state"], "closed");
     assert_eq!(now["assignees"][0]["username"], "jdoe");
-    assert!(sim.notes(AI_PROJECT, iid).iter().all(|n| n["system"] == true));
+    assert!(sim
+        .notes(AI_PROJECT, iid)
+        .iter()
+        .all(|n| n["system"] == true));
 
     let (status, note) = sim.as_user_blocking(
         SA_TOKEN,

@@ -52,7 +52,8 @@ pub fn customer_field(description: &str) -> Option<String> {
             .strip_prefix("Customer:")
             .or_else(|| plain.strip_prefix("Customer :"))
         {
-            let value = strip_comments(rest).trim().to_string();
+            // The value as typed: smeflow writes customers escaped (see `markdown`).
+            let value = crate::markdown::unescape(strip_comments(rest).trim());
             return (!value.is_empty() && value != "_" && !value.starts_with('<')).then_some(value);
         }
     }
