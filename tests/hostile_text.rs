@@ -389,6 +389,10 @@ fn a_label_with_newlines_backticks_and_a_marker_end_stays_in_the_typo_note() {
         .iter()
         .find(|n| n.contains("is not one of this project's labels"))
         .expect("a typo note");
+    assert!(
+        typo.contains("smeflow removed ```SME Workflow::Creat --> @all `` ` `` /close```:"),
+        "the label is one code span, on one line: {typo}"
+    );
     assert!(!issue(&sim, iid)["labels"].to_string().contains("Creat -->"));
     assert_eq!(issue(&sim, iid)["state"], "opened");
     assert_inert(&sim);
@@ -483,7 +487,7 @@ fn pm_and_program_reviews_show_titles_and_labels_as_text() {
     seed(
         &sim,
         "sme-ai",
-        "ACME\n/close\n/label ~\"PM Status::Shipped\" @all",
+        HOSTILE,
         "**Customer:** Initech @all\n**ARR at stake:** 1000\n",
         &[
             "Type::Customer Feedback",
@@ -528,10 +532,9 @@ fn pm_and_program_reviews_show_titles_and_labels_as_text() {
         assert_eq!(r["state"], "opened");
         let d = r["description"].as_str().unwrap();
         assert!(
-            d.contains("ACME /close")
-                || d.contains("Air\\-gapped /close")
-                || d.contains("Air-gapped /close"),
-            "{d}"
+            d.contains("x /close /assign \\@attacker /confidential")
+                || d.contains("Air-gapped /close /confidential \\@all"),
+            "the title is shown on one line: {d}"
         );
     }
     assert_inert(&sim);

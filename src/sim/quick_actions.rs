@@ -144,24 +144,23 @@ fn blocks(text: &str) -> Vec<(&str, bool)> {
         let line = lines[i];
         let body = line.trim_end_matches('\n');
         let start = pos;
-        let closing: Option<Box<dyn Fn(&str) -> bool>> = if let Some(fence) = fence_of(body) {
-            Some(Box::new(move |l: &str| closes_fence(l, &fence)))
+        let closing = if let Some((c, n)) = fence_of(body) {
+            Some(BlockEnd::Fence(c, n))
         } else if body.starts_with(">>>") {
-            Some(Box::new(|l: &str| l.trim_end() == ">>>"))
+            Some(BlockEnd::QuoteFence)
         } else if body.trim_start().starts_with("<!--") && body.len() - body.trim_start().len() < 4
         {
             // An HTML comment block ends on the line holding `-->` (CommonMark type 2).
-            if body.contains("-->") && body.trim_start()[4..].contains("-->") {
+            if body.trim_start()[4..].contains("-->") {
                 pos += line.len();
                 push(&mut out, start, pos, false);
                 i += 1;
                 para_open = false;
                 continue;
             }
-            Some(Box::new(|l: &str| l.contains("-->")))
+            Some(BlockEnd::Comment)
         } else if !para_open && starts_html_block(body) {
-            // Other HTML blocks end at a blank line (CommonMark types 6 and 7).
-            Some(Box::new(|l: &str| l.trim().is_empty()))
+            Some(BlockEnd::BlankLine)
         } else {
             None
         };
@@ -173,7 +172,7 @@ fn blocks(text: &str) -> Vec<(&str, bool)> {
                     let l = lines[i];
                     pos += l.len();
                     i += 1;
-                    if ends(l.trim_end_matches('\n')) {
+                    if ends.at(l.trim_end_matches('\n')) {
                         break;
                     }
                 }
@@ -190,6 +189,29 @@ fn blocks(text: &str) -> Vec<(&str, bool)> {
         }
     }
     out.into_iter().map(|(s, e, p)| (&text[s..e], p)).collect()
+}
+
+/// What ends a block that is not a paragraph.
+enum BlockEnd {
+    /// A fenced code block: its character and length.
+    Fence(char, usize),
+    /// GitLab's `>>>` quote.
+    QuoteFence,
+    /// An HTML comment: the line holding `-->` (CommonMark type 2).
+    Comment,
+    /// Other HTML blocks: a blank line (CommonMark types 6 and 7).
+    BlankLine,
+}
+
+impl BlockEnd {
+    fn at(&self, line: &str) -> bool {
+        match self {
+            BlockEnd::Fence(c, n) => closes_fence(line, &(*c, *n)),
+            BlockEnd::QuoteFence => line.trim_end() == ">>>",
+            BlockEnd::Comment => line.contains("-->"),
+            BlockEnd::BlankLine => line.trim().is_empty(),
+        }
+    }
 }
 
 /// A fenced code block's opening (three or more backticks or tildes at column 0): its

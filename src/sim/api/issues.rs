@@ -306,9 +306,8 @@ pub(super) fn update(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
         });
     }
     if let Some((_, commands)) = &new_description {
-        match quick::run_on_issue(s, pi, ii, user, commands) {
-            Some(a @ ("close" | "reopen")) => action = a,
-            _ => {}
+        if let Some(a @ ("close" | "reopen")) = quick::run_on_issue(s, pi, ii, user, commands) {
+            action = a;
         }
     }
     let issue = &mut s.projects[pi].issues[ii];
