@@ -263,11 +263,35 @@ pub fn mention(username: &str) -> String {
     }
 }
 
-/// An issue or epic title smeflow sets from text people chose: one line, and inert where
-/// GitLab renders titles (titles are `attr_mentionable` on issues, so `@all` in one would
-/// notify too).
+/// GitLab refuses a longer title (`Issuable`: `validates :title, length: { maximum: 255 }`).
+pub const TITLE_MAX_CHARS: usize = 255;
+
+/// An issue or epic title smeflow sets from text people chose: one line, inert where GitLab
+/// renders titles (titles are `attr_mentionable` on issues, so `@all` in one would notify too),
+/// and cut to what GitLab accepts, never between a backslash and the character it escapes.
 pub fn title(s: &str) -> String {
-    inline(s)
+    let full = inline(s);
+    if full.chars().count() <= TITLE_MAX_CHARS {
+        return full;
+    }
+    let mut out = String::new();
+    let mut count = 0;
+    let mut chars = full.chars();
+    while let Some(c) = chars.next() {
+        let unit: String = if c == '\\' {
+            [c].into_iter().chain(chars.next()).collect()
+        } else {
+            c.to_string()
+        };
+        let n = unit.chars().count();
+        if count + n > TITLE_MAX_CHARS - 1 {
+            break;
+        }
+        count += n;
+        out.push_str(&unit);
+    }
+    out.push('…');
+    out
 }
 
 #[cfg(test)]
@@ -456,6 +480,15 @@ mod tests {
             assert_eq!(m.matches("<!--").count(), 1);
             assert!(!m.contains(['\n', '\r']));
         }
+    }
+
+    #[test]
+    fn a_title_fits_gitlab_and_is_never_cut_inside_an_escape() {
+        let long = "@".repeat(300);
+        let t = title(&long);
+        assert_eq!(t.chars().count(), TITLE_MAX_CHARS);
+        assert!(t.ends_with("\\@…"), "{t}");
+        assert_eq!(title("short @all"), "short \\@all");
     }
 
     #[test]
