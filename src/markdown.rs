@@ -416,6 +416,15 @@ mod tests {
                 !out.contains("-->") && !out.contains("<!--"),
                 "{s:?} -> {out:?}"
             );
+            // A reference prefix followed by text is escaped: `#12`, `~bug`, `&#64;` stay text.
+            let chars: Vec<char> = out.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                let followed = chars.get(i + 1).is_some_and(|n| !n.is_whitespace());
+                if "#!%$~&@".contains(*c) && followed {
+                    let backslashes = chars[..i].iter().rev().take_while(|b| **b == '\\').count();
+                    assert!(backslashes % 2 == 1, "{s:?} -> {out:?}");
+                }
+            }
             // Every backtick is escaped: no code span can open or close.
             assert!(
                 out.match_indices('`')
