@@ -58,12 +58,25 @@ pub(super) fn take(
     previous: Option<&str>,
 ) -> (String, Vec<Command>) {
     let (saved, mut commands) = quick_actions::extract(text);
+    let mut mentioned = quick_actions::mentions(&saved);
     if let Some(old) = previous {
-        let (_, before) = quick_actions::extract(old);
+        let (old_saved, before) = quick_actions::extract(old);
         commands.retain(|c| !before.contains(c));
+        // An edit notifies only people it newly mentions (app/services/issues/update_service.rb:
+        // `added_mentions = issue.mentioned_users(current_user) - old_mentioned_users`).
+        let known = quick_actions::mentions(&old_saved);
+        mentioned.retain(|m| !known.contains(m));
     }
     record(s, user, on, source, &commands);
-    record_mentions(s, user, on, source, &saved);
+    let by = username(s, user);
+    for m in mentioned {
+        s.mentions.push(MentionMade {
+            by: by.clone(),
+            on: on.to_string(),
+            source: source.to_string(),
+            username: m,
+        });
+    }
     (saved, commands)
 }
 
