@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod gitlab;
+pub mod markdown;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;

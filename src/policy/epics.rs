@@ -4,6 +4,7 @@
 //! unlinked. Pure: observed feedback and containers in, changes out.
 
 use crate::config::label_scope;
+use crate::markdown;
 use crate::plan::Change;
 use std::collections::BTreeSet;
 
@@ -160,16 +161,23 @@ fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
     let mut sorted: Vec<&&FeedbackItem> = open.iter().collect();
     sorted.sort_by_key(|i| i.iid);
     let mut out = format!(
-        "Customer feedback on **{value}** in the {area_name} SME area, kept up to date by smeflow.\n\n**Customers ({}):** {}\n\n",
+        "Customer feedback on **{}** in the {} SME area, kept up to date by smeflow.\n\n**Customers ({}):** {}\n\n",
+        markdown::inline(value),
+        markdown::inline(area_name),
         customers(open).len(),
-        if names.is_empty() { "not named yet".to_string() } else { names.into_iter().collect::<Vec<_>>().join(", ") }
+        if names.is_empty() {
+            "not named yet".to_string()
+        } else {
+            names.iter().map(|n| markdown::inline(n)).collect::<Vec<_>>().join(", ")
+        }
     );
     for i in sorted.iter().take(LISTED_IN_DESCRIPTION) {
         out.push_str(&format!(
-            "- {}: [{}]({})\n",
-            i.customer.as_deref().unwrap_or("(customer not named)"),
-            i.title,
-            i.web_url
+            "- {}: {}\n",
+            i.customer
+                .as_deref()
+                .map_or_else(|| "(customer not named)".to_string(), markdown::inline),
+            markdown::link(&i.title, &i.web_url)
         ));
     }
     if sorted.len() > LISTED_IN_DESCRIPTION {

@@ -1,6 +1,7 @@
 //! Policies: pure functions from what was observed in GitLab to the changes that make it match
 //! what is desired. They never talk to GitLab, so their tests need no server.
 
+pub mod bounds;
 pub mod classifier;
 pub mod epics;
 pub mod issue;
@@ -170,7 +171,7 @@ impl AreaPolicy {
                 ctx.theme_hint = Some(format!(
                     "{}{} -->\n{}",
                     issue::THEME_HINT_MARKER_PREFIX,
-                    labels.join(" | "),
+                    crate::markdown::marker_payload(&labels.join(" | ")),
                     themes::explain_suggested(&suggested)
                 ));
             }

@@ -71,6 +71,15 @@ pub async fn plan(
             planned = policy.decide(&view, ctx, model);
         }
     }
+    let (planned, held) = crate::policy::bounds::cap_notes(planned);
+    if held > 0 {
+        tracing::warn!(
+            project = reads.project,
+            iid = issue.iid,
+            held,
+            "more notes than smeflow writes about one issue in one run; the rest follow in the next run"
+        );
+    }
     Ok(planned)
 }
 

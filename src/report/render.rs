@@ -2,6 +2,7 @@
 //! Formatting only; the figures come from `figures::compute`.
 
 use super::figures::{Item, Report};
+use crate::markdown;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn money(n: u64) -> String {
@@ -18,7 +19,7 @@ fn money(n: u64) -> String {
 
 fn mix(m: &BTreeMap<String, usize>) -> String {
     m.iter()
-        .map(|(k, v)| format!("{k} {v}"))
+        .map(|(k, v)| format!("{} {v}", markdown::inline(k)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -26,13 +27,15 @@ fn mix(m: &BTreeMap<String, usize>) -> String {
 pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
     let mut o = format!(
         "# PM review: {} SME area, {} to {}\n\n",
-        r.area, r.since, r.until
+        markdown::inline(&r.area),
+        r.since,
+        r.until
     );
     o.push_str("## Themes\n\n| Theme | Open issues | Customers | Priority | PM status | ARR at stake |\n|---|---:|---:|---|---|---:|\n");
     for t in &r.themes {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            t.theme.trim_start_matches("Theme::"),
+            markdown::inline(t.theme.trim_start_matches("Theme::")),
             t.open_issues,
             t.customers,
             mix(&t.priority),
@@ -55,13 +58,12 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
         }
         for i in items {
             o.push_str(&format!(
-                "- [#{}]({}) {}{}{}\n",
-                i.iid,
-                i.web_url,
-                i.title,
+                "- {} {}{}{}\n",
+                markdown::issue_link(i.iid, &i.web_url),
+                markdown::inline(&i.title),
                 i.customer
                     .as_deref()
-                    .map(|c| format!(" — {c}"))
+                    .map(|c| format!(" — {}", markdown::inline(c)))
                     .unwrap_or_default(),
                 i.arr
                     .map(|a| format!(", {} ARR", money(a)))
@@ -90,7 +92,11 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
         f.open_requests_older_than_24h.len()
     ));
     for i in &f.open_requests_older_than_24h {
-        o.push_str(&format!("  - [#{}]({}) {}\n", i.iid, i.web_url, i.title));
+        o.push_str(&format!(
+            "  - {} {}\n",
+            markdown::issue_link(i.iid, &i.web_url),
+            markdown::inline(&i.title)
+        ));
     }
     o.push_str("\n<!-- smeflow:pm-review -->\n");
     o

@@ -12,6 +12,7 @@
 mod api;
 mod inspect;
 mod people;
+pub mod quick_actions;
 mod seed;
 mod state;
 mod webhooks;
@@ -20,7 +21,7 @@ use state::{Shared, SimState};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use state::{Access, Tier};
+pub use state::{Access, MentionMade, QuickActionRun, Tier};
 
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -219,6 +220,18 @@ impl Simulator {
                 .filter(|r| r.method != "GET" && r.method != "HEAD")
                 .count()
         })
+    }
+
+    /// Every quick action GitLab would have run from text written through the API, oldest
+    /// first, with who wrote it: a writer that lets a person's `/close` through shows here.
+    pub fn quick_actions(&self) -> Vec<QuickActionRun> {
+        self.with(|s| s.quick_actions.clone())
+    }
+
+    /// Every mention GitLab would notify in titles, descriptions and notes written through the
+    /// API, oldest first.
+    pub fn mentions(&self) -> Vec<MentionMade> {
+        self.with(|s| s.mentions.clone())
     }
 
     /// Webhook deliveries the simulator has sent (or tried to), oldest first.

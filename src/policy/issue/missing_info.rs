@@ -29,7 +29,7 @@ pub fn check(input: &RuleInput) -> Wants {
         .author
         .as_deref()
         .filter(|_| !crate::policy::request::made_by_smeflow(&issue.description))
-        .map(|a| format!("@{a} "))
+        .map(|a| format!("{} ", crate::markdown::mention(a)))
         .unwrap_or_default();
     let mut body = format!(
         "{MISSING_INFO_MARKER}\n{who}thanks for this feedback! To bring it to the Product Managers, it still needs:\n\n"
@@ -52,7 +52,8 @@ pub fn customer_field(description: &str) -> Option<String> {
             .strip_prefix("Customer:")
             .or_else(|| plain.strip_prefix("Customer :"))
         {
-            let value = strip_comments(rest).trim().to_string();
+            // The value as typed: smeflow writes customers escaped (see `markdown`).
+            let value = crate::markdown::unescape(strip_comments(rest).trim());
             return (!value.is_empty() && value != "_" && !value.starts_with('<')).then_some(value);
         }
     }

@@ -5,6 +5,7 @@ use super::{
     RuleInput, Wants, CLOSED_MARKER, FINAL_PM_STATUSES, PM_STATUS_SCOPE, STALE_MARKER_PREFIX,
 };
 use crate::config::label_scope;
+use crate::markdown;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -12,7 +13,11 @@ pub fn check(input: &RuleInput) -> Wants {
         return wants;
     }
     let (issue, ctx) = (input.issue, input.ctx);
-    let pms: String = ctx.pms.iter().map(|p| format!("@{p} ")).collect();
+    let pms: String = ctx
+        .pms
+        .iter()
+        .map(|p| format!("{} ", markdown::mention(p)))
+        .collect();
     let status = input
         .labels
         .iter()
@@ -30,7 +35,11 @@ pub fn check(input: &RuleInput) -> Wants {
         // per quiet period, never one per sync.
         if issue.state == "opened" && !decided && ctx.stale_days > 0 && idle_days >= ctx.stale_days
         {
-            wants.changes.push(input.note(format!("{STALE_MARKER_PREFIX}{status} -->\n{pms}this customer feedback has been in ~\"{status}\" with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?")));
+            wants.changes.push(input.note(format!(
+                "{STALE_MARKER_PREFIX}{} -->\n{pms}this customer feedback has been in {} with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?",
+                markdown::marker_payload(status),
+                markdown::label(status)
+            )));
         }
     }
     wants

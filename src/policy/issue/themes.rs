@@ -27,11 +27,13 @@ pub fn check(input: &RuleInput) -> Wants {
         wants.reasons.push("theme tagging");
         let marker = format!(
             "{THEMES_MARKER_PREFIX}{} -->",
-            picks
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" | ")
+            crate::markdown::marker_payload(
+                &picks
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )
         );
         if !input.has_note(&marker) {
             let text = ctx.theme_note.clone().unwrap_or_default();

@@ -3,6 +3,7 @@
 
 use super::{RuleInput, Wants, TYPO_MARKER_PREFIX};
 use crate::config::label_scope;
+use crate::markdown;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -27,13 +28,23 @@ pub fn check(input: &RuleInput) -> Wants {
     wants.remove = typos.iter().map(|(t, _)| t.clone()).collect();
     wants.reasons.push("unknown label");
     let names: Vec<&str> = typos.iter().map(|(t, _)| t.as_str()).collect();
-    let marker = format!("{TYPO_MARKER_PREFIX}{} -->", names.join(" | "));
+    let marker = format!(
+        "{TYPO_MARKER_PREFIX}{} -->",
+        markdown::marker_payload(&names.join(" | "))
+    );
     if !input.has_note(&marker) {
         let mut body = format!("{marker}\n");
         for (typo, closest) in &typos {
             match closest {
-                Some(c) => body.push_str(&format!("smeflow removed `{typo}`: it is not one of this project's labels. Did you mean ~\"{c}\"?\n")),
-                None => body.push_str(&format!("smeflow removed `{typo}`: it is not one of this project's labels.\n")),
+                Some(c) => body.push_str(&format!(
+                    "smeflow removed {}: it is not one of this project's labels. Did you mean {}?\n",
+                    markdown::code(typo),
+                    markdown::label(c)
+                )),
+                None => body.push_str(&format!(
+                    "smeflow removed {}: it is not one of this project's labels.\n",
+                    markdown::code(typo)
+                )),
             }
         }
         wants.changes.push(input.note(body));

@@ -3,6 +3,7 @@
 //! from the request, mentioning it (GitLab then shows the two issues cross-referenced).
 
 use super::fields::RequestFields;
+use crate::markdown;
 use chrono::{DateTime, Duration, Utc};
 
 pub const CLOSED_MARKER: &str = "<!-- smeflow:request-closed -->";
@@ -24,7 +25,9 @@ pub fn closed_recently(closed_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> 
 }
 
 pub fn closed_note(author: Option<&str>, follow_up_ticked: bool) -> String {
-    let who = author.map(|a| format!("@{a} ")).unwrap_or_default();
+    let who = author
+        .map(|a| format!("{} ", markdown::mention(a)))
+        .unwrap_or_default();
     let follow_up = if follow_up_ticked {
         "The PM follow-up you ticked goes to the Product Managers as a Customer Feedback issue."
     } else {
@@ -35,9 +38,15 @@ pub fn closed_note(author: Option<&str>, follow_up_ticked: bool) -> String {
     )
 }
 
+/// The follow-up issue's title as people read it, on one line (written through
+/// [`markdown::title`]).
 pub fn follow_up_title(fields: &RequestFields, request_title: &str) -> String {
+    let request_title = markdown::one_line(request_title);
     match &fields.account {
-        Some(account) => format!("{account}: PM follow-up of SME request \"{request_title}\""),
+        Some(account) => format!(
+            "{}: PM follow-up of SME request \"{request_title}\"",
+            markdown::one_line(account)
+        ),
         None => format!("PM follow-up of SME request \"{request_title}\""),
     }
 }
@@ -51,16 +60,18 @@ pub fn follow_up_description(
     let mut d = format!("{}\n", follow_up_of_marker(request_iid));
     d.push_str(&format!(
         "**Customer:** {}\n",
-        fields.account.clone().unwrap_or_default()
+        markdown::inline(fields.account.as_deref().unwrap_or_default())
     ));
-    d.push_str(&format!(
-        "**Opportunity link:** {}\n",
-        fields.opportunity.clone().unwrap_or_default()
-    ));
+    let opportunity = match fields.opportunity.as_deref() {
+        Some(url) if markdown::safe_url(url).is_some() => markdown::link(url, url),
+        Some(other) => markdown::inline(other),
+        None => String::new(),
+    };
+    d.push_str(&format!("**Opportunity link:** {opportunity}\n"));
     d.push_str("**ARR at stake:** \n\n### Problem\n\n");
     // The mention notifies the requester, who knows the customer's region and priority.
     let by = requester
-        .map(|r| format!(", asked for by @{r}"))
+        .map(|r| format!(", asked for by {}", markdown::mention(r)))
         .unwrap_or_default();
     d.push_str(&format!(
         "A PM follow-up of SME request #{request_iid}{by}. The customer asked:\n\n"
@@ -69,12 +80,15 @@ pub fn follow_up_description(
         d.push_str("- (the request listed no questions)\n");
     }
     for q in &fields.questions {
-        d.push_str(&format!("- {q}\n"));
+        d.push_str(&format!("- {}\n", markdown::inline(q)));
     }
     d.push_str("\n### Desired outcome\n\n<!-- What would make this work for them? -->\n\n### Current workaround\n\n<!-- How they cope today. -->\n");
     d
 }
 
 pub fn follow_up_note(title: &str) -> String {
-    format!("{FOLLOW_UP_MARKER}\nsmeflow opened the Customer Feedback issue \"{title}\" for the Product Managers, pre-filled from this request; it links back here.")
+    format!(
+        "{FOLLOW_UP_MARKER}\nsmeflow opened the Customer Feedback issue \"{}\" for the Product Managers, pre-filled from this request; it links back here.",
+        markdown::inline(title)
+    )
 }

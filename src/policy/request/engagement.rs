@@ -4,6 +4,7 @@
 //! edit that breaks another rule is told about it.
 
 use super::fields::{self, RequestFields};
+use crate::markdown;
 use chrono::{DateTime, Duration, Utc};
 
 pub const MARKER_PREFIX: &str = "<!-- smeflow:engagement-rules ";
@@ -29,8 +30,10 @@ pub fn check(
         failures.push(Failure {
             key: format!("unreadable:{}", u.field),
             text: format!(
-                "smeflow could not read **{}:** `{}`. Please write {}.",
-                u.field, u.value, u.expected
+                "smeflow could not read **{}:** {}. Please write {}.",
+                u.field,
+                markdown::code(&u.value),
+                u.expected
             ),
         });
     }
@@ -88,11 +91,16 @@ pub fn check(
 
 pub fn marker(failures: &[Failure]) -> String {
     let keys: Vec<&str> = failures.iter().map(|f| f.key.as_str()).collect();
-    format!("{MARKER_PREFIX}{} -->", keys.join(" | "))
+    format!(
+        "{MARKER_PREFIX}{} -->",
+        markdown::marker_payload(&keys.join(" | "))
+    )
 }
 
 pub fn note(author: Option<&str>, failures: &[Failure]) -> String {
-    let who = author.map(|a| format!("@{a} ")).unwrap_or_default();
+    let who = author
+        .map(|a| format!("{} ", markdown::mention(a)))
+        .unwrap_or_default();
     let mut body = format!(
         "{}\n{who}thanks for this SME request! Before an SME picks it up, please look at the rules of engagement it does not meet yet:\n",
         marker(failures)

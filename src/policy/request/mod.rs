@@ -130,7 +130,7 @@ pub fn plan(
         );
         out.changes.push(Change::CreateIssue {
             project: rules.project.clone(),
-            title: title.clone(),
+            title: crate::markdown::title(&title),
             description: after::follow_up_description(&fields, issue.iid, issue.author.as_deref()),
             labels: feedback_labels,
         });
@@ -144,6 +144,7 @@ pub fn plan(
 fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) -> Vec<Change> {
     let mut changes = Vec::new();
     let (items, unknown) = route::action_items(&issue.description);
+    let (items, over) = route::within_bound(items);
     let customer = super::issue::customer_field(&issue.description);
     let note = |iid: u64, body: String| Change::AddNote {
         project: rules.project.clone(),
@@ -177,7 +178,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                     if !receipt_written {
                         changes.push(note(
                             issue.iid,
-                            route::receipt(item, &format!("\"{seed}\" (#{seed_iid})")),
+                            route::receipt(item, &route::destination(seed, Some(seed_iid))),
                         ));
                     }
                 }
@@ -197,7 +198,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                 }
                 changes.push(Change::CreateIssue {
                     project: rules.project.clone(),
-                    title: title.clone(),
+                    title: crate::markdown::title(&title),
                     description: route::enhancement_description(
                         item,
                         issue.iid,
@@ -207,9 +208,16 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
                 });
                 changes.push(note(
                     issue.iid,
-                    route::receipt(item, &format!("a new Customer Feedback issue \"{title}\"")),
+                    route::receipt(item, &route::destination(&title, None)),
                 ));
             }
+        }
+    }
+    if !over.is_empty() {
+        let body = route::not_routed_note(&over);
+        let marker = body.lines().next().unwrap_or_default().to_string();
+        if !ctx.notes.iter().any(|n| n.contains(&marker)) {
+            changes.push(note(issue.iid, body));
         }
     }
     if !unknown.is_empty() || !missing_seeds.is_empty() {
@@ -474,7 +482,7 @@ mod tests {
             "ACME Corp: PM follow-up of SME request \"ACME: Duo air-gapped\""
         );
         assert!(description.contains(
-            "**Customer:** ACME Corp\n**Opportunity link:** https://sf.example.com/006XYZ"
+            "**Customer:** ACME Corp\n**Opportunity link:** [https://sf.example.com/006XYZ](https://sf.example.com/006XYZ)"
         ));
         assert!(
             description.contains("SME request #7")

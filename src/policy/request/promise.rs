@@ -21,7 +21,7 @@ pub fn escalation_note(leads: &[String], waited: Duration) -> String {
     } else {
         leads
             .iter()
-            .map(|l| format!("@{l}"))
+            .map(|l| crate::markdown::mention(l))
             .collect::<Vec<_>>()
             .join(" ")
     };

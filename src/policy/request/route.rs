@@ -6,6 +6,8 @@
 
 use super::fields::is_placeholder;
 use crate::gitlab::types::Issue;
+use crate::markdown;
+use crate::policy::bounds::ROUTED_ITEMS_PER_ISSUE;
 use crate::text::strip_comments;
 use std::collections::BTreeMap;
 
@@ -182,30 +184,46 @@ pub fn seed_iids<'a>(
 
 pub fn seed_note(item: &ActionItem, source_iid: u64, customer: Option<&str>) -> String {
     let from = match customer {
-        Some(c) => format!("SME support feedback #{source_iid} ({c})"),
+        Some(c) => format!(
+            "SME support feedback #{source_iid} ({})",
+            markdown::inline(c)
+        ),
         None => format!("SME support feedback #{source_iid}"),
     };
     format!(
         "{}\n**{}** from {from}: {}",
         item.seed_marker(source_iid),
         item.kind.name(),
-        item.text
+        markdown::inline(&item.text)
     )
 }
 
+/// Where an item went, for its receipt: a seed issue or a new issue, by title and iid.
+pub fn destination(title: &str, iid: Option<u64>) -> String {
+    match iid {
+        Some(iid) => format!("\"{}\" (#{iid})", markdown::inline(title)),
+        None => format!(
+            "a new Customer Feedback issue \"{}\"",
+            markdown::inline(title)
+        ),
+    }
+}
+
+/// `to` is Markdown already made safe (see [`destination`]).
 pub fn receipt(item: &ActionItem, to: &str) -> String {
     format!(
         "{}\nsmeflow routed the {} \"{}\" to {to}, as the handbook says.",
         item.marker(),
         item.kind.name(),
-        item.text
+        markdown::inline(&item.text)
     )
 }
 
+/// The new issue's title as people read it, on one line (written through [`markdown::title`]).
 pub fn enhancement_title(item: &ActionItem, customer: Option<&str>) -> String {
-    let text: String = item.text.chars().take(80).collect();
+    let text: String = markdown::one_line(&item.text).chars().take(80).collect();
     match customer {
-        Some(c) => format!("{c}: {text}"),
+        Some(c) => format!("{}: {text}", markdown::one_line(c)),
         None => text,
     }
 }
@@ -217,9 +235,52 @@ pub fn enhancement_description(
 ) -> String {
     format!(
         "<!-- smeflow:routed-from #{source_iid} -->\n**Customer:** {}\n**Opportunity link:** \n**ARR at stake:** \n\n### Problem\n\n{}\n\nA PM enhancement from SME support feedback #{source_iid}.\n\n### Desired outcome\n\n<!-- What would make this work for them? -->\n\n### Current workaround\n\n<!-- How they cope today. -->\n",
-        customer.unwrap_or_default(),
-        item.text
+        markdown::inline(customer.unwrap_or_default()),
+        markdown::inline(&item.text)
     )
+}
+
+pub const NOT_ROUTED_MARKER_PREFIX: &str = "<!-- smeflow:not-routed ";
+
+/// The items routed from one issue (the first [`ROUTED_ITEMS_PER_ISSUE`], in the order people
+/// wrote them) and the ones past the bound.
+pub fn within_bound(mut items: Vec<ActionItem>) -> (Vec<ActionItem>, Vec<ActionItem>) {
+    let over = items.split_off(items.len().min(ROUTED_ITEMS_PER_ISSUE));
+    (items, over)
+}
+
+/// The one note naming the items past the bound. Its marker is a digest of those items, so it
+/// is written once, and again only when they change.
+pub fn not_routed_note(over: &[ActionItem]) -> String {
+    use sha1::{Digest, Sha1};
+    /// The note lists this many; a description of 300 lines does not become a note of 300.
+    const LISTED: usize = 30;
+    let mut h = Sha1::new();
+    for item in over {
+        h.update(item.marker().as_bytes());
+    }
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut body = format!(
+        "{NOT_ROUTED_MARKER_PREFIX}{} {hex} -->\nsmeflow routes at most {ROUTED_ITEMS_PER_ISSUE} action items from one issue, so these {} were not routed. Please move them to another Customer SME Support Feedback issue (or route them by hand):\n\n",
+        over.len(),
+        over.len()
+    );
+    for item in over.iter().take(LISTED) {
+        body.push_str(&format!(
+            "- **{}:** {}\n",
+            item.kind.name(),
+            markdown::inline(&item.text)
+        ));
+    }
+    if over.len() > LISTED {
+        body.push_str(&format!("- and {} more\n", over.len() - LISTED));
+    }
+    body
 }
 
 pub const UNKNOWN_MARKER_PREFIX: &str = "<!-- smeflow:unrouted ";
@@ -227,15 +288,21 @@ pub const UNKNOWN_MARKER_PREFIX: &str = "<!-- smeflow:unrouted ";
 pub fn unknown_note(lines: &[String], missing_seeds: &[&str]) -> String {
     let mut keys: Vec<String> = lines.iter().map(|l| l.replace("--", "")).collect();
     keys.extend(missing_seeds.iter().map(|s| s.to_string()));
-    let mut body = format!("{UNKNOWN_MARKER_PREFIX}{} -->\n", keys.join(" | "));
+    let mut body = format!(
+        "{UNKNOWN_MARKER_PREFIX}{} -->\n",
+        markdown::marker_payload(&keys.join(" | "))
+    );
     if !lines.is_empty() {
         body.push_str("smeflow could not tell where these action items go; start each with its kind (`FAQ:`, `Enablement:`, `Best practice:` or `PM enhancement:`):\n\n");
         for l in lines {
-            body.push_str(&format!("- {l}\n"));
+            body.push_str(&format!("- {}\n", markdown::inline(l)));
         }
     }
     for s in missing_seeds {
-        body.push_str(&format!("\nThis area has no \"{s}\" issue, so its items wait; `smeflow bootstrap-area` creates it.\n"));
+        body.push_str(&format!(
+            "\nThis area has no \"{}\" issue, so its items wait; `smeflow bootstrap-area` creates it.\n",
+            markdown::inline(s)
+        ));
     }
     body
 }

@@ -2,6 +2,7 @@
 //! words a person can check (matched words, similar tagged issues, the closest example sentence).
 
 use super::{Decision, Evidence, Suggestion};
+use crate::markdown;
 
 /// One Markdown note explaining what smeflow added and why.
 pub fn explain(picks: &[Suggestion]) -> String {
@@ -11,13 +12,16 @@ pub fn explain(picks: &[Suggestion]) -> String {
         let mut similar = Vec::new();
         for e in &s.evidence {
             match e {
-                Evidence::Keyword(w) | Evidence::Phrase(w) => words.push(format!("**{w}**")),
+                Evidence::Keyword(w) | Evidence::Phrase(w) => {
+                    words.push(format!("**{}**", markdown::inline(w)))
+                }
                 Evidence::Neighbour {
                     iid,
                     title,
                     similarity,
                 } => similar.push(format!(
-                    "#{iid} \"{title}\" ({:.0}% similar)",
+                    "#{iid} \"{}\" ({:.0}% similar)",
+                    markdown::inline(title),
                     similarity * 100.0
                 )),
             }
@@ -33,8 +37,8 @@ pub fn explain(picks: &[Suggestion]) -> String {
             ));
         }
         out.push_str(&format!(
-            "smeflow tagged this issue ~\"{}\" because {}.\n",
-            s.label,
+            "smeflow tagged this issue {} because {}.\n",
+            markdown::label(&s.label),
             why.join("; and ")
         ));
     }
@@ -50,7 +54,9 @@ pub(super) fn reasons(d: &Decision) -> String {
         .matched
         .iter()
         .filter_map(|e| match e {
-            Evidence::Keyword(w) | Evidence::Phrase(w) => Some(format!("**{w}**")),
+            Evidence::Keyword(w) | Evidence::Phrase(w) => {
+                Some(format!("**{}**", markdown::inline(w)))
+            }
             Evidence::Neighbour { .. } => None,
         })
         .collect();
@@ -65,7 +71,7 @@ pub(super) fn reasons(d: &Decision) -> String {
                 format!(
                     "#{} \"{}\" ({:.0}% similar)",
                     s.iid,
-                    s.title,
+                    markdown::inline(&s.title),
                     s.similarity * 100.0
                 )
             })
@@ -77,7 +83,8 @@ pub(super) fn reasons(d: &Decision) -> String {
     }
     if let Some(sentence) = d.closest_example.as_ref().filter(|_| d.learned >= 0.2) {
         why.push(format!(
-            "its wording is close to the theme's example sentences in the label set, such as \"{sentence}\""
+            "its wording is close to the theme's example sentences in the label set, such as \"{}\"",
+            markdown::inline(sentence)
         ));
     }
     if why.is_empty() {
@@ -96,8 +103,8 @@ pub fn explain_applied(applied: &[Decision]) -> String {
     let mut out = String::new();
     for d in applied {
         out.push_str(&format!(
-            "smeflow tagged this issue ~\"{}\" ({:.0}% sure) because {}.\n",
-            d.label,
+            "smeflow tagged this issue {} ({:.0}% sure) because {}.\n",
+            markdown::label(&d.label),
             percent(d.confidence),
             reasons(d)
         ));
@@ -113,8 +120,8 @@ pub fn explain_suggested(suggested: &[Decision]) -> String {
     let mut out = String::new();
     for d in suggested {
         out.push_str(&format!(
-            "smeflow thinks this may be ~\"{}\" ({:.0}% sure) because {}, but is not sure enough to add it.\n",
-            d.label,
+            "smeflow thinks this may be {} ({:.0}% sure) because {}, but is not sure enough to add it.\n",
+            markdown::label(&d.label),
             percent(d.confidence),
             reasons(d)
         ));

@@ -2,6 +2,7 @@
 //! Markdown view (the review issue, a terminal).
 
 use super::figures::{ProgramReport, ASSIGNMENT_FASTER_GOAL_PCT, SHIPPED_PER_QUARTER_GOAL};
+use crate::markdown;
 use std::collections::BTreeMap;
 
 fn hours(h: Option<f64>) -> String {
@@ -91,6 +92,8 @@ pub fn render_markdown(r: &ProgramReport) -> String {
             md.push_str("(no requests in this period)\n");
         }
         for (k, n) in m {
+            // Inside a fenced block nothing is Markdown: one line keeps a key from closing it.
+            let k = markdown::one_line(k);
             md.push_str(&format!("{k:<width$}  {:<20} {n:>3}\n", bar(*n, max)));
         }
     };
@@ -109,9 +112,13 @@ pub fn render_markdown(r: &ProgramReport) -> String {
         let link = if m.web_url.is_empty() {
             format!("#{}", m.iid)
         } else {
-            format!("[#{}]({})", m.iid, m.web_url)
+            markdown::issue_link(m.iid, &m.web_url)
         };
-        md.push_str(&format!("- {}: {link} {} ({when})\n", m.area, m.title));
+        md.push_str(&format!(
+            "- {}: {link} {} ({when})\n",
+            markdown::inline(&m.area),
+            markdown::inline(&m.title)
+        ));
     }
     md.push_str(&super::interest::render_interest(&r.interest));
     md

@@ -3,6 +3,7 @@
 //! 403 on Free before any of these run.
 
 use super::pagination::{paginate, paginate_with};
+use super::quick;
 use super::reply::{error, message, Reply};
 use super::request::{GroupAt, Req};
 use crate::sim::state::{Epic, Note, SimState};
@@ -38,18 +39,29 @@ pub(super) fn create(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
     };
     let id = s.id();
     let iid = s.groups[gi].epics.len() as u64 + 1;
+    let on = format!("{}&{iid}", s.groups[gi].full_path);
+    quick::record_mentions(s, req.user, &on, "title", &title);
+    let (description, commands) = quick::take(
+        s,
+        req.user,
+        &on,
+        "description",
+        &p.str("description").unwrap_or_default(),
+        None,
+    );
     let epic = Epic {
         id,
         iid,
         title,
-        description: p.str("description").unwrap_or_default(),
+        description,
         labels: p.list("labels").unwrap_or_default(),
         author: req.user,
         issues: Vec::new(),
     };
-    let v = s.epic_json(gi, &epic);
     s.groups[gi].epics.push(epic);
-    Reply::json(201, v)
+    let ei = s.groups[gi].epics.len() - 1;
+    quick::run_on_epic(s, gi, ei, &commands);
+    Reply::json(201, s.epic_json(gi, &s.groups[gi].epics[ei]))
 }
 
 /// The group's epic with this iid.
@@ -68,15 +80,26 @@ pub(super) fn show(s: &SimState, gi: usize, ei: usize) -> Reply {
 /// `PUT /groups/:id/epics/:epic_iid`
 pub(super) fn edit(s: &mut SimState, gi: usize, ei: usize, req: &Req) -> Reply {
     let p = req.params;
+    let on = format!("{}&{}", s.groups[gi].full_path, s.groups[gi].epics[ei].iid);
+    if let Some(t) = p.str("title") {
+        quick::record_mentions(s, req.user, &on, "title", &t);
+    }
+    let before = s.groups[gi].epics[ei].description.clone();
+    let new_description = p
+        .str("description")
+        .map(|d| quick::take(s, req.user, &on, "description", &d, Some(&before)));
     let e = &mut s.groups[gi].epics[ei];
     if let Some(t) = p.str("title") {
         e.title = t;
     }
-    if let Some(d) = p.str("description") {
-        e.description = d;
+    if let Some((d, _)) = &new_description {
+        e.description = d.clone();
     }
     if let Some(l) = p.list("labels") {
         e.labels = l;
+    }
+    if let Some((_, commands)) = &new_description {
+        quick::run_on_epic(s, gi, ei, commands);
     }
     Reply::json(200, s.epic_json(gi, &s.groups[gi].epics[ei]))
 }

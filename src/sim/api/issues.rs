@@ -5,6 +5,7 @@
 
 use super::pagination::paginate_with;
 use super::params::Params;
+use super::quick;
 use super::reply::{error, Reply};
 use super::request::Req;
 use crate::sim::state::{Issue, Label, Note, SimState, Tier};
@@ -92,7 +93,7 @@ fn list_issues<'a>(s: &'a SimState, pi: usize, p: &Params) -> Vec<&'a Issue> {
 
 /// Applies GitLab's label rules: unknown titles become project labels, and on Premium a scoped
 /// label replaces the others of its scope (the later one wins).
-fn resolve_labels(s: &mut SimState, pi: usize, mut labels: Vec<String>) -> Vec<String> {
+pub(super) fn resolve_labels(s: &mut SimState, pi: usize, mut labels: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     labels.retain(|l| !l.trim().is_empty() && seen.insert(l.clone()));
     for name in &labels {
@@ -126,7 +127,7 @@ fn resolve_labels(s: &mut SimState, pi: usize, mut labels: Vec<String>) -> Vec<S
     labels
 }
 
-fn label_event(
+pub(super) fn label_event(
     s: &mut SimState,
     pi: usize,
     issue_id: u64,
@@ -158,6 +159,16 @@ pub(super) fn create(s: &mut SimState, pi: usize, req: &Req) -> Reply {
     let now = s.now();
     let iid = s.projects[pi].next_iid;
     s.projects[pi].next_iid += 1;
+    let on = format!("{}#{iid}", s.projects[pi].full_path);
+    quick::record_mentions(s, user, &on, "title", &title);
+    let (description, commands) = quick::take(
+        s,
+        user,
+        &on,
+        "description",
+        &p.str("description").unwrap_or_default(),
+        None,
+    );
     let mut events = Vec::new();
     for l in &labels {
         let e = label_event(s, pi, id, user, l, "add", &now);
@@ -167,7 +178,7 @@ pub(super) fn create(s: &mut SimState, pi: usize, req: &Req) -> Reply {
         id,
         iid,
         title,
-        description: p.str("description").unwrap_or_default(),
+        description,
         state: "opened".into(),
         labels,
         author: user,
@@ -187,6 +198,8 @@ pub(super) fn create(s: &mut SimState, pi: usize, req: &Req) -> Reply {
     };
     s.projects[pi].issues.push(issue);
     let ii = s.projects[pi].issues.len() - 1;
+    // The description's commands are part of the creation: one "open" event says it all.
+    quick::run_on_issue(s, pi, ii, user, &commands);
     let hooks = webhooks::issue_event(s, pi, ii, user, "open", json!({}));
     Reply::json(201, s.issue_json(pi, &s.projects[pi].issues[ii])).with_events(hooks)
 }
@@ -213,6 +226,16 @@ pub(super) fn update(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
         }
     }
     let labels = resolve_labels(s, pi, labels);
+    let on = format!(
+        "{}#{}",
+        s.projects[pi].full_path, s.projects[pi].issues[ii].iid
+    );
+    if let Some(t) = p.str("title") {
+        quick::record_mentions(s, user, &on, "title", &t);
+    }
+    let new_description = p
+        .str("description")
+        .map(|d| quick::take(s, user, &on, "description", &d, Some(&before_desc)));
     let now = s.now();
     let issue_id = s.projects[pi].issues[ii].id;
     let mut events = Vec::new();
@@ -228,8 +251,8 @@ pub(super) fn update(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
     if let Some(t) = p.str("title") {
         issue.title = t;
     }
-    if let Some(d) = p.str("description") {
-        issue.description = d;
+    if let Some((d, _)) = &new_description {
+        issue.description = d.clone();
     }
     let mut newly_assigned = Vec::new();
     if let Some(a) = p.list("assignee_ids") {
@@ -281,6 +304,11 @@ pub(super) fn update(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
             created_at: now.clone(),
             system: true,
         });
+    }
+    if let Some((_, commands)) = &new_description {
+        if let Some(a @ ("close" | "reopen")) = quick::run_on_issue(s, pi, ii, user, commands) {
+            action = a;
+        }
     }
     let issue = &mut s.projects[pi].issues[ii];
     let mut changes = serde_json::Map::new();

@@ -18,6 +18,7 @@ mod notes;
 mod pagination;
 mod params;
 mod projects;
+mod quick;
 mod reply;
 mod repository;
 mod request;

@@ -2,6 +2,7 @@
 //! `sort=asc`) and create, which fires the Note Hook.
 
 use super::pagination::paginate;
+use super::quick;
 use super::reply::Reply;
 use super::request::Req;
 use crate::sim::state::{Note, SimState};
@@ -25,6 +26,33 @@ pub(super) fn create(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
     let Some(body) = p.str("body").filter(|b| !b.trim().is_empty()) else {
         return Reply::json(400, json!({"message": {"note": ["can't be blank"]}}));
     };
+    let on = format!(
+        "{}#{}",
+        s.projects[pi].full_path, s.projects[pi].issues[ii].iid
+    );
+    let (body, commands) = quick::take(s, user, &on, "note", &body, None);
+    let action = quick::run_on_issue(s, pi, ii, user, &commands);
+    let hooks = match action {
+        Some(a) => webhooks::issue_event(s, pi, ii, user, a, json!({})),
+        None => Vec::new(),
+    };
+    if body.trim().is_empty() {
+        // A note made only of commands is not saved (lib/api/notes.rb: 202 with
+        // Entities::NoteCommands).
+        let changes: serde_json::Map<String, Value> = commands
+            .iter()
+            .map(|c| (c.name.clone(), json!(c.arg)))
+            .collect();
+        let summary: Vec<String> = commands
+            .iter()
+            .map(|c| format!("Ran /{}", c.name))
+            .collect();
+        return Reply::json(
+            202,
+            json!({"commands_changes": changes, "summary": summary}),
+        )
+        .with_events(hooks);
+    }
     let id = s.id();
     let now = s.now();
     s.projects[pi].issues[ii].notes.push(Note {
@@ -37,6 +65,7 @@ pub(super) fn create(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
     s.projects[pi].issues[ii].updated_at = now;
     let issue = &s.projects[pi].issues[ii];
     let note = s.note_json(issue, issue.notes.last().expect("pushed"));
-    let hooks = webhooks::note_event(s, pi, ii, user);
+    let mut hooks = hooks;
+    hooks.extend(webhooks::note_event(s, pi, ii, user));
     Reply::json(201, note).with_events(hooks)
 }

@@ -41,6 +41,10 @@ pub struct SimState {
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,
+    /// Every quick action run from text written through the API, in order.
+    pub quick_actions: Vec<QuickActionRun>,
+    /// Every mention in text written through the API, in order.
+    pub mentions: Vec<MentionMade>,
 }
 
 impl SimState {

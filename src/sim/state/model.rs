@@ -151,3 +151,24 @@ pub const HOOK_FLAGS: [(&str, bool); 12] = [
     ("releases_events", false),
     ("enable_ssl_verification", true),
 ];
+
+/// A quick action GitLab ran from text written through the API: who wrote it (the token's
+/// user, as whom GitLab runs it), on what (`path#iid` or `group&iid`), from where
+/// (`description` or `note`), and the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickActionRun {
+    pub by: String,
+    pub on: String,
+    pub source: String,
+    pub command: String,
+    pub arg: Option<String>,
+}
+
+/// A mention GitLab would notify, in text written through the API (title, description, note).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MentionMade {
+    pub by: String,
+    pub on: String,
+    pub source: String,
+    pub username: String,
+}
