@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{area_served_at, free_port, repo, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
+use common::{area_served_at, free_port, AI_PROJECT, GROUP, SA_TOKEN, SECRET, TOKEN};
 use serde_json::json;
 use smeflow::sim::{Fault, Match, Simulator};
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ const CHOSEN: [&str; 3] = ["ae-jane", "lead-ai", "pm-ai"];
 
 /// The shipped configuration with a lead and a PM for the AI area and a program project.
 fn config(dir: &tempfile::TempDir) -> PathBuf {
-    let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let shipped = common::fixture_text();
     let with_people = shipped.replacen(
         "leads = []\npms = []",
         "leads = [\"lead-ai\"]\npms = [\"pm-ai\"]",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{repo, SECRET, TOKEN};
+use common::{SECRET, TOKEN};
 use smeflow::sim::{Fault, Match, Simulator};
 use smeflow::store::Store;
 use std::path::Path;
