@@ -40,11 +40,29 @@ pub struct Cli {
         default_value = "smeflow.toml"
     )]
     pub config: PathBuf,
-    /// More log output on stderr (-v: what is applied, -vv: every request).
+    /// More log output on stderr. `serve` logs every change it makes and every sync by default;
+    /// -v adds its decisions (what it chose not to change, and why), -vv every GitLab request.
+    /// Other commands log only warnings unless -v is given. RUST_LOG overrides the levels.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text (coloured only on a terminal, never with NO_COLOR set) or as one JSON
+    /// object per line, for a log collector.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SMEFLOW_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,6 +109,15 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// What smeflow changed in GitLab and why, from the store's audit log (oldest first).
+    ///
+    /// Every change `serve` (a webhook delivery or a scheduled sync) and `sync-board` applied,
+    /// with the run that applied it: `delivery:<id>` (see `smeflow deliveries show <id>`) or
+    /// `sync:<area>`.
+    #[command(
+        after_help = "Examples:\n  smeflow log --area ai --since 1d          # the AI area's changes of the last day\n  smeflow log --area ai --issue 5           # everything smeflow did to ai-sme#5\n  smeflow log --since 2026-10-01 --until 2026-11-01 --database-url postgres://smeflow@db/smeflow"
+    )]
+    Log(LogArgs),
     /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -216,29 +243,105 @@ pub enum ReportFormat {
 pub enum DeliveriesCommand {
     /// Newest deliveries first.
     List {
-        /// Only this state: pending, in_progress, done, failed, dead.
+        /// Only deliveries in this state: pending, in_progress, done, failed, dead.
         #[arg(long)]
-        state: Option<String>,
+        status: Option<String>,
+        /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// One delivery with its payload and last error.
     Show {
+        /// The delivery's id, from `deliveries list`.
         id: i64,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Queue failed or dead deliveries again (one by id, or all with --all).
     Retry {
+        /// The delivery's id, from `deliveries list`.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<i64>,
+        /// Every failed or dead delivery.
         #[arg(long)]
         all: bool,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
+}
+
+/// The store a command reads: the SQLite file, or the PostgreSQL that replicas share.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The SQLite file `smeflow serve` uses (deliveries, the audit log, overrides).
+    #[arg(
+        long,
+        alias = "store",
+        env = "SMEFLOW_STATE",
+        default_value = "smeflow.db"
+    )]
+    pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share (postgres://user@host/db), instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Opens a store that must already exist: reading commands never create an empty one.
+    fn open_existing(&self) -> Result<crate::store::Store, Failure> {
+        let url = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty());
+        if url.is_none() && !self.state.exists() {
+            let shown = self.state.display().to_string();
+            if crate::store::State::parse(&shown).is_some() {
+                return Err(Failure::usage(format!(
+                    "--state names the store file (there is none at `{shown}`); to list deliveries in state {shown}, use --status {shown}"
+                )));
+            }
+            return Err(Failure::usage(format!(
+                "no store at {shown}: pass --state (or SMEFLOW_STATE) with the file `smeflow serve` uses, or --database-url (DATABASE_URL) for its PostgreSQL"
+            )));
+        }
+        crate::store::Store::open_either(url, &self.state)
+            .map_err(|e| Failure::runtime(e.to_string()))
+    }
+}
+
+/// `smeflow log`: which changes to show.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Only this area (slug or name from smeflow.toml).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Only this issue, by its number (#5) in the area's project; give --area too when several
+    /// areas have an issue with that number.
+    #[arg(long, value_parser = parse_issue_number)]
+    pub issue: Option<u64>,
+    /// From this time on: a date (2026-10-01, midnight UTC), a time (2026-10-01T14:00:00Z), or
+    /// an age (30m, 6h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time; same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many lines (the newest).
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+fn parse_issue_number(s: &str) -> Result<u64, String> {
+    s.trim()
+        .trim_start_matches('#')
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i64::MAX as u64)
+        .ok_or_else(|| format!("`{s}` is not an issue number (e.g. 5 or #5)"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -324,7 +427,8 @@ pub struct GitLabArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.verbose, cli.log_format, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -338,19 +442,47 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug,hyper=info,reqwest=info",
+/// The levels: `serve` says what it changes (`smeflow::change`) and each sync at its default
+/// level; -v adds decisions (debug), -vv GitLab's requests (debug in `smeflow::gitlab`) and the
+/// HTTP stack. Handlebars logs every value it renders at debug, which drowns everything else,
+/// so it stays at warn whatever the level.
+fn log_filter(verbose: u8, serving: bool) -> String {
+    let levels = match (verbose, serving) {
+        (0, true) => "warn,smeflow=info",
+        (0, false) => "warn",
+        (1, _) => "warn,smeflow=debug,smeflow::gitlab=info",
+        _ => "info,smeflow=debug,hyper=info,reqwest=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    format!("{levels},handlebars=warn")
+}
+
+fn init_logging(verbose: u8, format: LogFormat, serving: bool) {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(mut own) if !own.trim().is_empty() => {
+            if !own.contains("handlebars") {
+                own.push_str(",handlebars=warn");
+            }
+            tracing_subscriber::EnvFilter::new(own)
+        }
+        _ => tracing_subscriber::EnvFilter::new(log_filter(verbose, serving)),
+    };
+    // https://no-color.org: set and not empty means no colour.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(!no_color && std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -394,6 +526,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::Log(args) => audit_log(&cli.config, args),
         Command::Store(StoreCommand::Migrate { to, from }) => {
             use crate::store::migrate::MigrateError;
             let moved =
@@ -663,16 +796,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
 }
 
 fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
-    use crate::store::{State, Store};
-    let open = |path: &std::path::Path| {
-        if !path.exists() {
-            return Err(Failure::usage(format!(
-                "no store at {}: pass --store (or SMEFLOW_STATE) with the file `smeflow serve` uses",
-                path.display()
-            )));
-        }
-        Store::open(path).map_err(|e| Failure::runtime(e.to_string()))
-    };
+    use crate::store::State;
     let when = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -680,11 +804,11 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
     };
     match cmd {
         DeliveriesCommand::List {
-            state,
+            status,
             limit,
             store,
         } => {
-            let state = match state.as_deref() {
+            let state = match status.as_deref() {
                 None => None,
                 Some(s) => Some(State::parse(s).ok_or_else(|| {
                     Failure::usage(format!(
@@ -692,7 +816,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
                     ))
                 })?),
             };
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let rows = store
                 .list(state, limit)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -718,7 +842,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Show { id, store } => {
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let d = store
                 .get(id)
                 .map_err(|e| Failure::runtime(e.to_string()))?
@@ -749,7 +873,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Retry { id, all: _, store } => {
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let n = store
                 .retry(id)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -757,6 +881,123 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `smeflow log`: the audit log, filtered, one change a line.
+fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
+    let now = chrono::Utc::now();
+    let project = match &args.area {
+        Some(area) => {
+            let catalog = Catalog::load(config)?;
+            Some(
+                catalog
+                    .area(area)?
+                    .project_full_path(&catalog.config.gitlab.group),
+            )
+        }
+        None => None,
+    };
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_moment("--since", s, now))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_moment("--until", s, now))
+        .transpose()?;
+    if let (Some(a), Some(b)) = (since, until) {
+        if a >= b {
+            return Err(Failure::usage("--since must be before --until"));
+        }
+    }
+    let store = args.store.open_existing()?;
+    let query = crate::store::audit::AuditQuery {
+        project: project.clone(),
+        issue_iid: args.issue,
+        since_ms: since.map(|t| t.timestamp_millis()),
+        until_ms: until.map(|t| t.timestamp_millis()),
+        limit: args.limit,
+    };
+    let entries = store
+        .audit_entries(&query)
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if entries.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes recorded{} in {}.",
+            match (&project, args.issue) {
+                (Some(p), Some(i)) => format!(" for {p}#{i}"),
+                (Some(p), None) => format!(" for {p}"),
+                (None, Some(i)) => format!(" for issue #{i}"),
+                (None, None) => String::new(),
+            },
+            store.describe()
+        );
+        return Ok(());
+    }
+    let by_width = entries.iter().map(|e| e.source.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{:<19}  {:<by_width$}  {:<}",
+        "when (UTC)", "by", "project: change"
+    );
+    for e in &entries {
+        let when = chrono::DateTime::from_timestamp_millis(e.at_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{when:<19}  {:<by_width$}  {}: {}",
+            e.source, e.project, e.change
+        );
+    }
+    if entries.len() == args.limit {
+        let _ = writeln!(
+            out,
+            "(the newest {} lines; --limit shows more, --since fewer)",
+            args.limit
+        );
+    }
+    Ok(())
+}
+
+/// A moment given on the command line: a date (midnight UTC), an RFC 3339 time, or an age
+/// before `now` (30m, 6h, 7d; at most ten years).
+fn parse_moment(
+    flag: &str,
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let unit = s.chars().last().unwrap_or(' ');
+    let minutes = match unit {
+        'm' => Some(1),
+        'h' => Some(60),
+        'd' => Some(24 * 60),
+        _ => None,
+    };
+    let age = minutes.and_then(|per| {
+        s[..s.len() - 1]
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(per))
+            .filter(|m| (0..=10 * 366 * 24 * 60).contains(m))
+            .map(chrono::Duration::minutes)
+    });
+    age.map(|a| now - a).ok_or_else(|| {
+        Failure::usage(format!(
+            "{flag} `{s}` is not a date (2026-10-01), a time (2026-10-01T14:00:00Z) or an age (30m, 6h, 7d)"
+        ))
+    })
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {

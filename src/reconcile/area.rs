@@ -58,6 +58,8 @@ pub struct SyncOptions {
 
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    /// Every issue of the area, read now or taken from the snapshot.
+    pub issues: usize,
     pub issues_read: usize,
     pub issues_known: usize,
     pub planned: usize,
@@ -195,6 +197,7 @@ pub async fn sync_area(
         ..Plan::default()
     };
     let mut report = SyncReport {
+        issues: ordered.len(),
         issues_read: fresh_iids.len(),
         issues_known,
         planned: plan.changes.len(),

@@ -89,9 +89,20 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                     Metrics::inc(&app.metrics.syncs);
                     tracing::info!(
                         area = policy.area.slug,
+                        issues = report.issues,
                         read = report.issues_read,
-                        applied = report.applied,
-                        "scheduled sync done"
+                        changes = report.applied,
+                        skipped = report.skipped.len(),
+                        "sync of {}: {} issues ({} read from GitLab), {} of {} planned changes applied{}",
+                        policy.project,
+                        report.issues,
+                        report.issues_read,
+                        report.applied,
+                        report.planned,
+                        match report.skipped.len() {
+                            0 => String::new(),
+                            n => format!(", {n} unreadable issue(s) skipped"),
+                        }
                     );
                 }
                 // An area not bootstrapped yet, or GitLab down: the next run tries again.

@@ -118,7 +118,21 @@ impl Worker {
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
-                tracing::info!(delivery = id, applied, "delivery done");
+                // The changes themselves are logged as they land; this is the decision.
+                tracing::debug!(
+                    delivery = id,
+                    applied,
+                    "{}: delivery {id} ({}) done, {}",
+                    delivery.project_path.as_deref().map_or_else(
+                        || "no issue".to_string(),
+                        |p| format!("{p}#{}", delivery.issue_iid.unwrap_or_default())
+                    ),
+                    delivery.event,
+                    match applied {
+                        0 => "nothing to change".to_string(),
+                        n => format!("{n} change(s) applied"),
+                    }
+                );
                 app.outage.gitlab_up();
                 Metrics::inc(&app.metrics.processed);
                 let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
@@ -163,7 +177,7 @@ impl Worker {
             return Ok(0);
         };
         let Some(rt) = self.areas.get(project) else {
-            tracing::debug!(project, "delivery for a project smeflow does not manage");
+            tracing::debug!("{project}#{iid}: a project smeflow does not manage; ignored");
             return Ok(0);
         };
         let _shared = match app.area_locks.get(project) {
@@ -332,10 +346,9 @@ impl Worker {
             };
             learning.renew_model(&rt.policy);
             tracing::debug!(
-                project,
-                iid = issue.iid,
                 examples = learning.examples.len(),
-                "theme classifier will learn from a person's tagging"
+                "{project}#{}: the theme classifier will learn from a person's tagging",
+                issue.iid
             );
         }
         let model = learning.model.clone();
@@ -380,11 +393,9 @@ impl Worker {
             .collect();
         for label in removed {
             tracing::info!(
-                project,
-                iid,
                 label,
                 by = actor,
-                "a person removed a theme; smeflow will not add it again"
+                "{project}#{iid}: @{actor} removed {label}; smeflow will not add it again"
             );
             let store = app.store.clone();
             let (p, a) = (project.to_string(), actor.clone());

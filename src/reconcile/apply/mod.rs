@@ -364,6 +364,11 @@ fn first_line(change: &Change) -> String {
         .to_string()
 }
 
+/// One log line per change applied, at `serve`'s default level: what, where, and why.
 fn audit(change: &Change) {
-    tracing::info!(target: "smeflow::audit", change = %first_line(change), "applied");
+    let (what, why) = change.what_and_why();
+    match why {
+        Some(why) => tracing::info!(target: "smeflow::change", why, "{}: {what}", change.subject()),
+        None => tracing::info!(target: "smeflow::change", "{}: {what}", change.subject()),
+    }
 }
