@@ -400,7 +400,7 @@ pub struct BootstrapArgs {
     pub database_url: Option<String>,
     /// Set the webhook's secrets again from SMEFLOW_WEBHOOK_SECRET (its first plain value and its
     /// first `whsec_` key). GitLab never shows a hook's secrets, so a rotation needs this; see
-    /// the README's "Rotating the webhook secret".
+    /// the README's "Webhook secrets, signing and rotation".
     #[arg(long)]
     pub rotate_webhook_secret: bool,
     #[command(flatten)]
@@ -493,11 +493,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let areas = args.areas.resolve(&catalog)?;
             let gl = connect(&args.gitlab)?;
             let secrets = webhook_secrets(&catalog)?;
-            let webhook_url = args
-                .gitlab
-                .webhook_url
-                .clone()
-                .unwrap_or_else(|| catalog.config.webhook.url.clone());
+            let webhook_url = webhook_url(&catalog, &args.gitlab, args.dry_run)?;
             let opts = BootstrapOptions {
                 dry_run: args.dry_run,
                 show_plan: true,
@@ -1012,7 +1008,51 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         catalog.seed_issues.len()
     );
     print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
+    for warning in config_warnings(&catalog) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// What is valid but will not work as meant: said by `check-config`, never fatal.
+fn config_warnings(catalog: &Catalog) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let overridden = std::env::var("SMEFLOW_WEBHOOK_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    match overridden {
+        Some(url) if is_placeholder_webhook(&url) => warnings.push(format!(
+            "SMEFLOW_WEBHOOK_URL `{url}` is the shipped placeholder: bootstrap-area refuses to point hooks there; set it to the address where GitLab reaches `smeflow serve`, plus /webhooks/gitlab"
+        )),
+        Some(_) => {}
+        None if is_placeholder_webhook(&catalog.config.webhook.url) => {
+            warnings.push(placeholder_webhook_help(catalog))
+        }
+        None => {}
+    }
+    let formal: Vec<&AreaConfig> = catalog
+        .config
+        .areas
+        .iter()
+        .filter(|a| a.status.is_formal())
+        .collect();
+    let nobody: Vec<&str> = formal
+        .iter()
+        .filter(|a| a.leads.is_empty() && a.pms.is_empty())
+        .map(|a| a.slug.as_str())
+        .collect();
+    if !nobody.is_empty() {
+        let which = if nobody.len() == formal.len() {
+            format!("every formal area ({})", nobody.join(", "))
+        } else {
+            format!("formal area(s) {}", nobody.join(", "))
+        };
+        warnings.push(format!(
+            "{which} has empty `leads` and `pms` in {}: no one is mentioned when an SME request waits 24 hours, and feedback notes mention no PM. Add GitLab usernames (without @), e.g. leads = [\"jdoe\"]",
+            catalog.config_path.display()
+        ));
+    }
+    warnings
 }
 
 /// Builds the GitLab client from flags and environment, or says exactly what is missing.
@@ -1046,6 +1086,51 @@ fn retry_policy() -> RetryPolicy {
         policy.max_delay = Duration::from_millis(ms.saturating_mul(8).max(1));
     }
     policy
+}
+
+/// The shipped `[webhook] url`: a hook pointing there never reaches `serve`.
+pub const PLACEHOLDER_WEBHOOK_HOST: &str = "smeflow.example.com";
+
+fn is_placeholder_webhook(url: &str) -> bool {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = rest.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    host.eq_ignore_ascii_case(PLACEHOLDER_WEBHOOK_HOST)
+}
+
+fn placeholder_webhook_help(catalog: &Catalog) -> String {
+    format!(
+        "the webhook URL is still the shipped placeholder `{}`: GitLab would send every delivery there, not to `smeflow serve`. Set SMEFLOW_WEBHOOK_URL (or --webhook-url, or `[webhook] url` in {}) to the address where GitLab reaches `smeflow serve`, plus /webhooks/gitlab, e.g. https://smeflow.your-company.com/webhooks/gitlab",
+        catalog.config.webhook.url,
+        catalog.config_path.display()
+    )
+}
+
+/// The URL project hooks get: `--webhook-url`/SMEFLOW_WEBHOOK_URL, else `[webhook] url`. The
+/// shipped placeholder is refused before anything is written (a dry run only warns).
+pub(crate) fn webhook_url(
+    catalog: &Catalog,
+    args: &GitLabArgs,
+    dry_run: bool,
+) -> Result<String, Failure> {
+    let url = args
+        .webhook_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| catalog.config.webhook.url.clone());
+    if is_placeholder_webhook(&url) {
+        let help = placeholder_webhook_help(catalog);
+        if !dry_run {
+            return Err(Failure::usage(format!("refusing to write: {help}")));
+        }
+        eprintln!("warning: {help}. Without that, this plan cannot be applied.");
+    }
+    Ok(url)
 }
 
 pub(crate) fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {

@@ -30,11 +30,7 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
     let area = catalog.area(&args.area)?;
     // Everything that can be refused is refused before GitLab is contacted.
     let formal = ready_for_promotion(&catalog, area).map_err(Failure::usage)?;
-    let webhook_url = args
-        .gitlab
-        .webhook_url
-        .clone()
-        .unwrap_or_else(|| catalog.config.webhook.url.clone());
+    let webhook_url = super::webhook_url(&catalog, &args.gitlab, args.dry_run)?;
     let desired = desired(&catalog, &formal, &webhook_url).map_err(Failure::usage)?;
     let gl = connect(&args.gitlab)?;
     let opts = BootstrapOptions {

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 pub const TOKEN: &str = "glpat-maintainer-token";
 pub const SECRET: &str = "hook-secret-for-tests";
+/// Where the tests' project hooks point unless a test runs a `serve` for them.
+pub const WEBHOOK_URL: &str = "https://smeflow.internal.test/webhooks/gitlab";
 pub const GROUP: &str = "gitlab-com/customer-success/subject-matter-experts";
 pub const AI_PROJECT: &str = "gitlab-com/customer-success/subject-matter-experts/ai-sme";
 /// A Solutions Architect (Developer on the group) who files issues in the UI.
@@ -35,6 +37,8 @@ pub fn smeflow(sim: &Simulator) -> Command {
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
         .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        // Not the shipped placeholder, which bootstrap-area refuses to point a hook at.
+        .env("SMEFLOW_WEBHOOK_URL", WEBHOOK_URL)
         .env("SMEFLOW_CONFIG", repo().join("smeflow.toml"))
         .env("SMEFLOW_RETRY_BASE_MS", "10")
         // Where bootstrap-area keeps its per-area leases: outside the repository. Runs against
