@@ -5,16 +5,15 @@
 
 mod common;
 
-use common::{free_port, gitlab_with_sa, repo, AI_PROJECT, SA_TOKEN, SECRET, TOKEN};
+use common::{
+    fixture_config as fixture, fixture_copy, free_port, gitlab_with_sa, repo, AI_PROJECT, GROUP,
+    SA_TOKEN, SECRET, TOKEN,
+};
 use serde_json::json;
 use smeflow::sim::Simulator;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn fixture() -> PathBuf {
-    repo().join("tests/fixtures/smeflow.toml")
-}
 
 /// The binary with the fixture configuration, pointed at `sim`.
 fn smeflow(sim: &Simulator) -> Command {
@@ -32,8 +31,14 @@ fn smeflow(sim: &Simulator) -> Command {
 
 /// The AI area bootstrapped with its webhook pointing at a `serve` on `port`.
 fn bootstrap(sim: &Simulator, port: u16, state: &Path) {
+    bootstrap_with(sim, port, state, &fixture(), "ai")
+}
+
+/// `area` (or `--all`) of the configuration `config`, its hooks pointing at `port`.
+fn bootstrap_with(sim: &Simulator, port: u16, state: &Path, config: &Path, area: &str) {
     let out = smeflow(sim)
-        .args(["bootstrap-area", "ai", "--state"])
+        .env("SMEFLOW_CONFIG", config)
+        .args(["bootstrap-area", area, "--state"])
         .arg(state)
         .env(
             "SMEFLOW_WEBHOOK_URL",
@@ -57,9 +62,20 @@ struct Serve {
 impl Serve {
     /// `serve` with its stderr in a file (as a service manager would redirect it).
     async fn start(sim: &Simulator, port: u16, state: &Path, extra: &[&str]) -> Serve {
+        Serve::start_with(sim, port, state, &fixture(), extra).await
+    }
+
+    async fn start_with(
+        sim: &Simulator,
+        port: u16,
+        state: &Path,
+        config: &Path,
+        extra: &[&str],
+    ) -> Serve {
         let addr = format!("127.0.0.1:{port}");
         let log = state.with_extension("log");
         let child = smeflow(sim)
+            .env("SMEFLOW_CONFIG", config)
             .args(["serve", "--listen", &addr, "--state"])
             .arg(state)
             .args(extra)
@@ -141,13 +157,17 @@ impl Drop for Serve {
 }
 
 async fn open_feedback(sim: &Simulator, title: &str) -> u64 {
-    let url = format!("/projects/{}/issues", AI_PROJECT.replace('/', "%2F"));
+    open_issue(sim, AI_PROJECT, title, "").await
+}
+
+async fn open_issue(sim: &Simulator, project: &str, title: &str, labels: &str) -> u64 {
+    let url = format!("/projects/{}/issues", project.replace('/', "%2F"));
     let (status, issue) = sim
         .as_user(
             SA_TOKEN,
             "POST",
             &url,
-            json!({"title": title, "description": "Duo Chat answers slowly in the IDE."}),
+            json!({"title": title, "description": "Duo Chat answers slowly in the IDE.", "labels": labels}),
         )
         .await;
     assert_eq!(status, 201, "{issue}");
@@ -328,4 +348,127 @@ fn deliveries_take_state_like_every_other_command_and_keep_store_as_an_alias() {
         help.contains("--database-url") && !help.contains("--store"),
         "{help}"
     );
+}
+
+fn sighup(svc: &Serve) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &svc.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn labels_of(sim: &Simulator, project: &str, iid: u64) -> Vec<String> {
+    sim.issues(project)
+        .iter()
+        .find(|i| i["iid"] == iid)
+        .map(|i| {
+            i["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The finding: after `promote-area cicd` and the smeflow.toml edit, a running `serve` kept
+/// treating cicd as an area of interest until restarted. Now SIGHUP reloads it, and a broken
+/// file on a later SIGHUP leaves the working configuration in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_configuration_and_keeps_the_old_one_when_the_new_one_is_broken() {
+    let sim = gitlab_with_sa().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("smeflow.db");
+    let cicd = format!("{GROUP}/cicd-sme");
+    let ready = |t: String| {
+        t.replace(
+            "label_sets = [\"workflow\"]\n",
+            "label_sets = [\"workflow\", \"themes-plan\"]\nleads = [\"carl-lead\"]\npms = [\"pete-pm\"]\ngoogle_groups = [\"sme-cicd@example.com\"]\n",
+        )
+        .replace(
+            "area = \"#sme-cicd\"",
+            "area = \"#sme-cicd\"\nrequests = \"#sme-cicd-requests\"",
+        )
+    };
+    let config = fixture_copy(dir.path(), ready);
+    let port = free_port();
+    bootstrap_with(&sim, port, &state, &config, "--all");
+    let svc = Serve::start_with(&sim, port, &state, &config, &[]).await;
+    svc.wait_for(&format!("sync of {cicd}:")).await;
+
+    // The program promotes cicd: GitLab gets the formal kit, smeflow.toml says formal.
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .env(
+            "SMEFLOW_WEBHOOK_URL",
+            format!("http://127.0.0.1:{port}/webhooks/gitlab"),
+        )
+        .args(["promote-area", "cicd"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("send it SIGHUP"), "{said}");
+    let formal = fixture_copy(dir.path(), |t| {
+        ready(t)
+            .replace("status = \"interest\"", "status = \"formal\"")
+            .replace(
+                "label_sets = [\"workflow\", \"themes-plan\"]",
+                "label_sets = [\"workflow\", \"request\", \"type\", \"pm-status\", \"priority\", \"arr-driver\", \"region\", \"themes-plan\"]",
+            )
+    });
+    assert_eq!(formal, config);
+    svc.settle(&sim).await;
+
+    // Before SIGHUP: still an area of interest, so feedback gets no PM status.
+    let before = open_issue(
+        &sim,
+        &cicd,
+        "Runner autoscaling feedback",
+        "Type::Customer Feedback",
+    )
+    .await;
+    svc.wait_for(&format!("{cicd}#{before}: labels")).await;
+    svc.settle(&sim).await;
+    assert!(!labels_of(&sim, &cicd, before).contains(&"PM Status::New".to_string()));
+
+    sighup(&svc);
+    svc.wait_for("SIGHUP: reloaded").await;
+    let after = open_issue(
+        &sim,
+        &cicd,
+        "Runner cache feedback",
+        "Type::Customer Feedback",
+    )
+    .await;
+    svc.wait_for(&format!("{cicd}#{after}: labels")).await;
+    svc.settle(&sim).await;
+    assert!(
+        labels_of(&sim, &cicd, after).contains(&"PM Status::New".to_string()),
+        "{:?}\n{}",
+        labels_of(&sim, &cicd, after),
+        svc.log()
+    );
+
+    // A broken file: the reload is refused with the reason, the working one stays.
+    std::fs::write(&config, "[gitlab\n").unwrap();
+    sighup(&svc);
+    let log = svc.wait_for("was not reloaded").await;
+    assert!(log.contains("smeflow.toml"), "{log}");
+    let third = open_issue(
+        &sim,
+        &cicd,
+        "Runner logs feedback",
+        "Type::Customer Feedback",
+    )
+    .await;
+    svc.wait_for(&format!("{cicd}#{third}: labels")).await;
+    svc.settle(&sim).await;
+    assert!(labels_of(&sim, &cicd, third).contains(&"PM Status::New".to_string()));
 }

@@ -4,24 +4,10 @@
 
 mod common;
 
-use common::{gitlab, repo, writes, SECRET, TOKEN};
+use common::{fixture_config as fixture, fixture_copy, gitlab, repo, writes, SECRET, TOKEN};
 use smeflow::sim::Simulator;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn fixture() -> PathBuf {
-    repo().join("tests/fixtures/smeflow.toml")
-}
-
-/// The fixture, edited by `edit`, written into `dir` with its folders made absolute.
-fn fixture_copy(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(fixture())
-        .unwrap()
-        .replace("\"../../", &format!("\"{}/", repo().display()));
-    let path = dir.join("smeflow.toml");
-    std::fs::write(&path, edit(text)).unwrap();
-    path
-}
 
 /// The binary with the fixture configuration and no SMEFLOW_WEBHOOK_URL, as a first-time user
 /// has it.

@@ -90,9 +90,11 @@ pub enum Command {
     /// Receive GitLab webhooks and keep every managed issue labelled and tagged.
     ///
     /// Each delivery is authenticated, stored durably, and answered 202 at once; workers then
-    /// re-read the issue from GitLab and apply the label policies and theme tagging.
+    /// re-read the issue from GitLab and apply the label policies and theme tagging. Every area
+    /// is synced at start-up and on `[feedback] sync_schedule`. Logs one line per change it
+    /// makes and per sync (-v: its decisions too; -vv: every GitLab request).
     #[command(
-        after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics"
+        after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics, and GET / the read-only program dashboard (on when SMEFLOW_DASHBOARD_TOKEN is set; sign in with that token).\n\nSignals: SIGHUP reloads smeflow.toml, the label sets and the templates (e.g. after promote-area); a configuration with problems is not taken: the log says why and the previous one stays in use. SIGTERM or Ctrl-C stop after draining (--drain-timeout)."
     )]
     Serve(ServeArgs),
     /// Reconcile every issue of an area with the label, theme and PM-review policies, link

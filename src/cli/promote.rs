@@ -170,5 +170,9 @@ pub fn config_change(
         text.push_str(&format!("(label sets added: {})\n", added.join(", ")));
     }
     text.push_str("Then run `smeflow check-config` and commit the file.\n");
+    text.push_str(&format!(
+        "A running `smeflow serve` keeps the configuration it started with until told: once the file is saved, send it SIGHUP (`kill -HUP <pid of smeflow serve>`) and it treats {} as a formal area from its next delivery and sync on.\n",
+        area.slug
+    ));
     text
 }

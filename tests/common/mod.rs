@@ -125,3 +125,20 @@ pub async fn area_served_at(port: u16, secrets: &str, env: &[(&str, &str)]) -> S
     );
     sim
 }
+
+/// The tests' own program configuration (tests/fixtures/smeflow.toml): one formal area with
+/// its people, one area of interest; never the live smeflow.toml.
+pub fn fixture_config() -> PathBuf {
+    repo().join("tests/fixtures/smeflow.toml")
+}
+
+/// The fixture configuration edited by `edit`, written into `dir` with its folders made
+/// absolute, for a test that changes the configuration.
+pub fn fixture_copy(dir: &std::path::Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(fixture_config())
+        .unwrap()
+        .replace("\"../../", &format!("\"{}/", repo().display()));
+    let path = dir.join("smeflow.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
