@@ -133,3 +133,133 @@ fn check_config_warns_about_the_placeholder_and_formal_areas_without_people() {
     assert!(out.status.success());
     assert!(!err.contains("warning"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_url_mistakes_are_named_for_what_they_are() {
+    let sim = common::gitlab_with_sa().await;
+    let run = |url: String| {
+        let mut cmd = smeflow(&sim);
+        cmd.args(["bootstrap-area", "ai", "--dry-run"])
+            .env("GITLAB_URL", url);
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    // The API's address instead of the instance's.
+    let out = run(format!("{}/api/v4/", sim.url())).await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("drop the /api/v4"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
+
+    // No scheme: both schemes are named, since both work.
+    let bare = sim.url().trim_start_matches("http://").to_string();
+    let out = run(bare).await;
+    let (_, err) = text(&out);
+    assert!(err.contains("must start with https:// or http://"), "{err}");
+
+    // A server that is not GitLab: says so, not "the group does not exist".
+    let other = wiremock::MockServer::start().await;
+    let out = run(other.uri()).await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("does not answer like a GitLab: GET /api/v4/version answered 404"),
+        "{err}"
+    );
+
+    // A GitLab without the group: that is what it says.
+    let empty = Simulator::start().await;
+    empty.add_user("sme-bot", TOKEN);
+    let out = run(empty.url()).await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("does not exist or the token's user cannot see it"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_project_name_is_reported_as_the_name_not_the_path() {
+    let sim = common::gitlab_with_sa().await;
+    let group = format!("/groups/{}", common::GROUP.replace('/', "%2F"));
+    let (_, g) = sim
+        .as_user(TOKEN, "GET", &group, serde_json::json!({}))
+        .await;
+    let (status, made) = sim
+        .as_user(
+            TOKEN,
+            "POST",
+            "/projects",
+            serde_json::json!({"name": "AI SME", "path": "ai-team", "namespace_id": g["id"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let mut cmd = smeflow(&sim);
+    cmd.args(["bootstrap-area", "ai"]).env(
+        "SMEFLOW_WEBHOOK_URL",
+        "https://smeflow.corp.test/webhooks/gitlab",
+    );
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("is already named \"AI SME\"") && !err.contains("is already taken"),
+        "{err}"
+    );
+}
+
+#[test]
+fn posting_the_program_report_to_a_missing_project_is_a_configuration_error() {
+    let sim = gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let config = fixture_copy(dir.path(), |t| {
+        format!("{t}\n[program]\nproject = \"gitlab-com/customer-success/sme-program\"\n")
+    });
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["report", "--program", "--post"])
+        .output()
+        .unwrap();
+    let (report, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`gitlab-com/customer-success/sme-program` (`[program] project`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("404 Project Not Found") && !err.contains("later"),
+        "{err}"
+    );
+    assert!(
+        report.contains("# "),
+        "the report is still printed: {report}"
+    );
+}
+
+#[test]
+fn a_config_file_away_from_its_folders_is_one_problem_not_one_per_label_set() {
+    let sim = Simulator::start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let away = dir.path().join("prog.toml");
+    std::fs::copy(repo().join("smeflow.toml"), &away).unwrap();
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &away)
+        .args(["check-config"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("looked up next to this file")
+            && err.contains("label-sets (`label_sets`)")
+            && err.contains("[paths]"),
+        "{err}"
+    );
+}

@@ -1064,7 +1064,15 @@ pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
     })?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Failure::usage(format!(
-            "GITLAB_URL `{url}` must start with https:// (e.g. https://gitlab.com)"
+            "GITLAB_URL `{url}` must start with https:// or http:// (e.g. https://gitlab.com)"
+        )));
+    }
+    let trimmed = url.trim_end_matches('/');
+    if trimmed.ends_with("/api/v4") || trimmed.ends_with("/api/v3") {
+        return Err(Failure::usage(format!(
+            "GITLAB_URL `{url}` names the API, not the instance: drop the {} (e.g. GITLAB_URL={}); smeflow adds it itself",
+            &trimmed[trimmed.len() - 7..],
+            &trimmed[..trimmed.len() - 7]
         )));
     }
     let token = std::env::var("GITLAB_TOKEN")

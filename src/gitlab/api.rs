@@ -13,6 +13,12 @@ use super::{enc, GitLab, GitLabError, Result};
 use serde_json::{json, Value};
 
 impl GitLab {
+    /// The instance's version (`GET /version`, any authenticated user): also how smeflow tells
+    /// a GitLab from another server at GITLAB_URL.
+    pub async fn version(&self) -> Result<Value> {
+        self.get("/version").await
+    }
+
     /// The token's own user: who smeflow is in GitLab.
     pub async fn current_user(&self) -> Result<User> {
         self.get("/user").await

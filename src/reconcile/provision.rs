@@ -16,6 +16,8 @@ use std::io::Write;
 pub enum BootstrapError {
     #[error("the group `{group}` (where this area's project lives) does not exist or the token's user cannot see it. Check `[gitlab] group` and the area's `project` in {config}, and that the user is a member of the group.")]
     GroupNotFound { group: String, config: String },
+    #[error("GITLAB_URL {base} does not answer like a GitLab: GET /api/v4/version {answer}. Set GITLAB_URL to the address you open GitLab at in a browser (e.g. https://gitlab.example.com, without /api/v4).")]
+    NotGitLab { base: String, answer: String },
     #[error(transparent)]
     GitLab(#[from] GitLabError),
 }
@@ -110,19 +112,43 @@ fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, Strin
     })
 }
 
+/// What the server at GITLAB_URL answered instead of GitLab's version, when it is not GitLab.
+async fn not_gitlab(gl: &GitLab) -> Option<String> {
+    match gl.version().await {
+        Ok(v) if v.get("version").is_some_and(|v| v.is_string()) => None,
+        Ok(_) => Some("answered JSON without a version".to_string()),
+        Err(GitLabError::NotFound { .. }) => Some("answered 404 Not Found".to_string()),
+        Err(GitLabError::Decode { .. }) => Some("answered something that is not JSON".to_string()),
+        Err(GitLabError::Rejected { status, .. }) => Some(format!("answered {status}")),
+        Err(_) => None,
+    }
+}
+
 /// Reads what GitLab has, with paginated lists rather than one request per object.
 pub async fn observe(
     gl: &GitLab,
     desired: &DesiredArea,
     config_path: &str,
 ) -> Result<ObservedArea, BootstrapError> {
-    let group = gl
-        .group(&desired.group)
-        .await?
-        .ok_or_else(|| BootstrapError::GroupNotFound {
-            group: desired.group.clone(),
-            config: config_path.to_string(),
-        })?;
+    let group = match gl.group(&desired.group).await {
+        Ok(Some(group)) => group,
+        // A group GitLab does not show, or a server that is not GitLab at all: only GitLab
+        // answers its version API with JSON.
+        found @ (Ok(None) | Err(GitLabError::Decode { .. })) => {
+            if let Some(answer) = not_gitlab(gl).await {
+                return Err(BootstrapError::NotGitLab {
+                    base: gl.base_url().to_string(),
+                    answer,
+                });
+            }
+            found?;
+            return Err(BootstrapError::GroupNotFound {
+                group: desired.group.clone(),
+                config: config_path.to_string(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let full = desired.full_path();
     let Some(project) = gl.project(&full).await? else {
         return Ok(ObservedArea {
