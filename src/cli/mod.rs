@@ -731,7 +731,12 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     let project = area.project_full_path(&catalog.config.gitlab.group);
     let (report, info) = build(&gl, &project, &area.name, since, now).await?;
     match args.format {
-        ReportFormat::Md => print!("{}", crate::report::render_markdown(&report, None)),
+        // The hidden marker finds the posted issue again; on a terminal it is only noise.
+        ReportFormat::Md => print!(
+            "{}",
+            crate::report::render_markdown(&report, None)
+                .replace("\n<!-- smeflow:pm-review -->\n", "")
+        ),
         ReportFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()

@@ -5,6 +5,7 @@ use super::{
     RuleInput, Wants, CLOSED_MARKER, FINAL_PM_STATUSES, PM_STATUS_SCOPE, STALE_MARKER_PREFIX,
 };
 use crate::config::label_scope;
+use crate::policy::address::addressed;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -22,7 +23,7 @@ pub fn check(input: &RuleInput) -> Wants {
         .as_deref()
         .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
     if issue.state == "closed" && !decided && !input.has_note(CLOSED_MARKER) {
-        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{pms}this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"PM Status::Shipped\" or ~\"PM Status::Declined\" so the monthly review counts it right.")));
+        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{}", addressed(&pms, "this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"PM Status::Shipped\" or ~\"PM Status::Declined\" so the monthly review counts it right."))));
     }
     if let (Some(now), Some(updated), Some(status)) = (ctx.now, issue.updated_at, &status) {
         let idle_days = (now - updated).num_days();
@@ -30,7 +31,7 @@ pub fn check(input: &RuleInput) -> Wants {
         // per quiet period, never one per sync.
         if issue.state == "opened" && !decided && ctx.stale_days > 0 && idle_days >= ctx.stale_days
         {
-            wants.changes.push(input.note(format!("{STALE_MARKER_PREFIX}{status} -->\n{pms}this customer feedback has been in ~\"{status}\" with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?")));
+            wants.changes.push(input.note(format!("{STALE_MARKER_PREFIX}{status} -->\n{}", addressed(&pms, &format!("this customer feedback has been in ~\"{status}\" with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?")))));
         }
     }
     wants

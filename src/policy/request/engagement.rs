@@ -94,8 +94,9 @@ pub fn marker(failures: &[Failure]) -> String {
 pub fn note(author: Option<&str>, failures: &[Failure]) -> String {
     let who = author.map(|a| format!("@{a} ")).unwrap_or_default();
     let mut body = format!(
-        "{}\n{who}thanks for this SME request! Before an SME picks it up, please look at the rules of engagement it does not meet yet:\n",
-        marker(failures)
+        "{}\n{}\n",
+        marker(failures),
+        crate::policy::address::addressed(&who, "thanks for this SME request! Before an SME picks it up, please look at the rules of engagement it does not meet yet:")
     );
     for (i, f) in failures.iter().enumerate() {
         body.push_str(&format!("\n**{}.** {}\n", i + 1, f.text));

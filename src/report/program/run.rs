@@ -36,12 +36,16 @@ pub async fn read_interest(
     catalog: &Catalog,
 ) -> Result<Vec<super::InterestInput>, GitLabError> {
     let mut inputs = Vec::new();
+    let mut bot_id = None;
     for area in catalog
         .config
         .areas
         .iter()
         .filter(|a| !a.status.is_formal())
     {
+        if bot_id.is_none() {
+            bot_id = Some(gl.current_user().await?.id);
+        }
         let project = area.project_full_path(&catalog.config.gitlab.group);
         let issues = match gl.all_issues(&project).await {
             Ok(issues) => Some(issues),
@@ -53,6 +57,7 @@ pub async fn read_interest(
             slug: area.slug.clone(),
             issues,
             lacks: catalog.promotion_gaps(area),
+            bot_id,
         });
     }
     Ok(inputs)
