@@ -263,3 +263,143 @@ fn a_config_file_away_from_its_folders_is_one_problem_not_one_per_label_set() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let sim = Simulator::start_blocking();
+    for args in [&["check-config"][..], &["--help"][..]] {
+        let mut child = smeflow(&sim)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -0`: the reader is gone before the first line is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// Every argument and option of every command, with its description (or None): from `-h`,
+/// where clap prints one entry a line, its text on the same line or the next, deeper one.
+fn undocumented_options(help: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut in_list = false;
+    let lines: Vec<&str> = help.lines().collect();
+    for (n, line) in lines.iter().enumerate() {
+        if *line == "Options:" || *line == "Arguments:" {
+            in_list = true;
+            continue;
+        }
+        if line.is_empty() {
+            in_list = false;
+        }
+        let entry = line.trim_start();
+        let indent = line.len() - entry.len();
+        if !in_list || !(2..=6).contains(&indent) || !entry.starts_with(['-', '<', '[']) {
+            continue;
+        }
+        let own = entry.split_once("  ").map(|(_, d)| d.trim());
+        let next = lines
+            .get(n + 1)
+            .filter(|l| l.len() - l.trim_start().len() > indent)
+            .map(|l| l.trim());
+        match own.filter(|d| !d.is_empty()).or(next) {
+            Some(d) if !d.starts_with('[') => {}
+            _ => missing.push(entry.to_string()),
+        }
+    }
+    missing
+}
+
+#[test]
+fn every_option_says_what_it_is_for_and_help_points_to_sections_that_exist() {
+    let sim = Simulator::start_blocking();
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for cmd in [
+        &["bootstrap-area"][..],
+        &["promote-area"],
+        &["check-config"],
+        &["serve"],
+        &["sync-board"],
+        &["report"],
+        &["deliveries", "list"],
+        &["deliveries", "show"],
+        &["deliveries", "retry"],
+        &["log"],
+        &["store", "migrate"],
+        &["secret", "new"],
+        &["eval-themes"],
+        &["demo"],
+    ] {
+        for flag in ["-h", "--help"] {
+            let out = smeflow(&sim).args(cmd).arg(flag).output().unwrap();
+            let (help, _) = text(&out);
+            assert!(out.status.success(), "{cmd:?}");
+            if flag == "-h" {
+                missing.extend(
+                    undocumented_options(&help)
+                        .into_iter()
+                        .map(|o| format!("{cmd:?} {o}")),
+                );
+            }
+            // "see the README's "Webhook secrets, signing and rotation"": that heading exists.
+            for cited in help.split("README's \"").skip(1) {
+                let section = cited.split('"').next().unwrap();
+                assert!(
+                    readme
+                        .lines()
+                        .any(|l| l.trim_start_matches('#').trim() == section),
+                    "{cmd:?} points to a README section that does not exist: {section}"
+                );
+            }
+        }
+    }
+    assert!(missing.is_empty(), "options without help: {missing:#?}");
+    let serve = smeflow(&sim).args(["serve", "--help"]).output().unwrap();
+    let (serve, _) = text(&serve);
+    assert!(
+        serve.contains("dashboard") && serve.contains("SIGHUP"),
+        "{serve}"
+    );
+}
+
+#[test]
+fn bootstrap_all_ends_with_one_summary_of_every_area() {
+    let sim = gitlab();
+    let run = |extra: &[&str]| {
+        let out = smeflow(&sim)
+            .args(["bootstrap-area", "--all"])
+            .args(extra)
+            .env(
+                "SMEFLOW_WEBHOOK_URL",
+                "https://smeflow.corp.test/webhooks/gitlab",
+            )
+            .output()
+            .unwrap();
+        let (said, err) = text(&out);
+        assert!(out.status.success(), "{err}");
+        said.lines().last().unwrap_or_default().to_string()
+    };
+    let planned = run(&["--dry-run"]);
+    assert!(
+        planned.starts_with("All 2 areas: ")
+            && planned.contains(" to create, ")
+            && planned
+                .ends_with("0 already matched the configuration; dry run: nothing was written."),
+        "{planned}"
+    );
+    let applied = run(&[]);
+    assert!(
+        applied.starts_with("All 2 areas: ") && applied.contains(" created, "),
+        "{applied}"
+    );
+    assert_eq!(
+        run(&[]),
+        "All 2 areas: 0 created, 0 updated; 2 already matched the configuration."
+    );
+}

@@ -223,6 +223,7 @@ pub struct ReportArgs {
     /// All areas side by side: the program lead's view.
     #[arg(long)]
     pub program: bool,
+    /// Markdown to read (and post), or JSON with every figure for other tools.
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
@@ -427,7 +428,26 @@ pub struct GitLabArgs {
     pub webhook_url: Option<String>,
 }
 
+/// `smeflow check-config | head -1`: the reader went away, so the rest of the output has
+/// nowhere to go. Rust's `print!` panics on that; like other command-line tools, end quietly.
+fn end_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    end_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(cli.verbose, cli.log_format, serving);
@@ -1176,18 +1196,42 @@ pub async fn bootstrap_areas(
 ) -> Result<(), Failure> {
     let mut failed = Vec::new();
     let many = areas.len() > 1;
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
     for (i, area) in areas.iter().enumerate() {
         if many {
             let _ = writeln!(out, "[{}/{}] {}", i + 1, areas.len(), area.name);
         }
         match bootstrap_one(gl, catalog, area, opts, out).await {
-            Ok(()) => {}
+            Ok((0, 0)) => unchanged += 1,
+            Ok((c, u)) => {
+                created += c;
+                updated += u;
+            }
             Err(f) if f.fails_every_area() || !many => return Err(f),
             Err(f) => {
                 let _ = writeln!(out, "{}: FAILED: {}", area.name, f.message);
                 failed.push(area.slug.clone());
             }
         }
+    }
+    if many {
+        let (create, update) = if opts.dry_run {
+            ("to create", "to update")
+        } else {
+            ("created", "updated")
+        };
+        let _ = writeln!(
+            out,
+            "\nAll {} areas: {created} {create}, {update_n} {update}; {unchanged} already matched the configuration{}{}.",
+            areas.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; {} failed ({})", failed.len(), failed.join(", "))
+            },
+            if opts.dry_run { "; dry run: nothing was written" } else { "" },
+            update_n = updated,
+        );
     }
     if failed.is_empty() {
         Ok(())
@@ -1207,14 +1251,14 @@ async fn bootstrap_one(
     area: &AreaConfig,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(usize, usize), Failure> {
     let desired =
         bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
     provision_area(gl, catalog, area, desired, opts, out).await
 }
 
 /// `reconcile::provision::provision_area` with the CLI's options, progress and exit codes:
-/// shared by `bootstrap-area` and `promote-area`.
+/// shared by `bootstrap-area` and `promote-area`. Returns the changes created and updated.
 pub(crate) async fn provision_area(
     gl: &GitLab,
     catalog: &Catalog,
@@ -1222,7 +1266,7 @@ pub(crate) async fn provision_area(
     desired: provision::DesiredArea,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(usize, usize), Failure> {
     let provision_opts = bootstrap::ProvisionOptions {
         dry_run: opts.dry_run,
         show_plan: opts.show_plan,

@@ -256,7 +256,7 @@ pub async fn provision_area(
     opts: &ProvisionOptions,
     progress: &dyn Progress,
     out: &mut dyn Write,
-) -> Result<(), ProvisionError> {
+) -> Result<(usize, usize), ProvisionError> {
     let started = std::time::Instant::now();
     if let Some(hook) = desired.hook.as_mut() {
         let secrets = opts.webhook_secrets.clone().unwrap_or_default();
@@ -285,7 +285,7 @@ pub async fn provision_area(
         if opts.dry_run && !plan.is_empty() {
             let _ = writeln!(out, "Dry run: nothing was written.");
         }
-        return Ok(());
+        return Ok(plan.counts());
     }
     if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
         return Err(ProvisionError::NoWebhookSecret {
@@ -310,7 +310,7 @@ pub async fn provision_area(
         "Applied {applied} changes ({c} created, {u} updated) in {:.1}s.",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok((c, u))
 }
 
 /// Which kind of area this is and, for an area of interest, what it deliberately does not get.
