@@ -237,9 +237,10 @@ async fn serve_vv_adds_decisions_and_requests_without_template_noise() {
 async fn log_format_json_writes_one_object_per_log_line() {
     let (_sim, svc, iid, _dir) = served_feedback(&["--log-format", "json"]).await;
     let log = svc.log();
+    // Every line, the start-up line included: a log collector reads them all as JSON.
     let events: Vec<serde_json::Value> = log
         .lines()
-        .filter(|l| l.starts_with('{'))
+        .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     let change = events

@@ -151,7 +151,7 @@ pub async fn sync_area(
             }
             // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
             Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
-                tracing::warn!(project, iid = issue.iid, error = %e, "skipping an issue that could not be read");
+                tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
                 let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
                 skipped.push(issue.iid);
             }

@@ -299,7 +299,11 @@ pub async fn start_on(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
-    tracing::info!(%addr, user = bot.username, store = %app.store.describe(), "smeflow serve is listening");
+    tracing::info!(
+        "smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})",
+        bot.username,
+        app.store.describe()
+    );
     Ok(Running {
         addr,
         app,
@@ -350,8 +354,10 @@ impl Running {
             .and_then(Result::ok)
             .unwrap_or(0);
         let stop_ms = stop_began.elapsed().as_millis() as u64;
-        tracing::info!(released, stop_ms, "smeflow serve stopped");
-        eprintln!(
+        // Through the log, so a JSON log stays one object a line.
+        tracing::info!(
+            released,
+            stop_ms,
             "smeflow serve: stopped in {stop_ms} ms ({released} deliveries in progress returned to the queue)"
         );
         Ok(())
@@ -417,14 +423,8 @@ pub async fn serve_on(
 ) -> Result<(), ServeError> {
     let running = start_on(database_url, opts, hardening, catalog, gitlab).await?;
     running.reloader.clone().on_sighup();
-    eprintln!(
-        "smeflow serve: listening on http://{}/webhooks/gitlab as GitLab user @{} (store {})",
-        running.addr,
-        running.bot.username,
-        running.app.store.describe()
-    );
     if running.app.dashboard.get().is_some() {
-        eprintln!(
+        tracing::info!(
             "smeflow serve: dashboard on http://{}/ (sign in with SMEFLOW_DASHBOARD_TOKEN)",
             running.addr
         );
