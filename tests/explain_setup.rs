@@ -170,6 +170,19 @@ async fn gitlab_url_mistakes_are_named_for_what_they_are() {
         "{err}"
     );
 
+    // `serve` too, when it asks who its user is.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = smeflow(&sim);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--state"])
+        .arg(dir.path().join("s.db"))
+        .env("GITLAB_URL", other.uri());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not answer like a GitLab"), "{err}");
+
     // A GitLab without the group: that is what it says.
     let empty = Simulator::start().await;
     empty.add_user("sme-bot", TOKEN);

@@ -112,18 +112,6 @@ fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, Strin
     })
 }
 
-/// What the server at GITLAB_URL answered instead of GitLab's version, when it is not GitLab.
-async fn not_gitlab(gl: &GitLab) -> Option<String> {
-    match gl.version().await {
-        Ok(v) if v.get("version").is_some_and(|v| v.is_string()) => None,
-        Ok(_) => Some("answered JSON without a version".to_string()),
-        Err(GitLabError::NotFound { .. }) => Some("answered 404 Not Found".to_string()),
-        Err(GitLabError::Decode { .. }) => Some("answered something that is not JSON".to_string()),
-        Err(GitLabError::Rejected { status, .. }) => Some(format!("answered {status}")),
-        Err(_) => None,
-    }
-}
-
 /// Reads what GitLab has, with paginated lists rather than one request per object.
 pub async fn observe(
     gl: &GitLab,
@@ -135,7 +123,7 @@ pub async fn observe(
         // A group GitLab does not show, or a server that is not GitLab at all: only GitLab
         // answers its version API with JSON.
         found @ (Ok(None) | Err(GitLabError::Decode { .. })) => {
-            if let Some(answer) = not_gitlab(gl).await {
+            if let Some(answer) = gl.not_gitlab().await {
                 return Err(BootstrapError::NotGitLab {
                     base: gl.base_url().to_string(),
                     answer,

@@ -132,6 +132,8 @@ pub enum ServeError {
     },
     #[error("cannot identify smeflow's GitLab user: {0}")]
     Identity(crate::gitlab::GitLabError),
+    #[error("GITLAB_URL {base} does not answer like a GitLab: GET /api/v4/version {answer}. Set GITLAB_URL to the address you open GitLab at in a browser (e.g. https://gitlab.example.com, without /api/v4).")]
+    NotGitLab { base: String, answer: String },
 }
 
 impl ServeError {
@@ -141,7 +143,10 @@ impl ServeError {
         match self {
             ServeError::Identity(crate::gitlab::GitLabError::Unauthorized { .. }) => 2,
             ServeError::Identity(_) => 1,
-            ServeError::Store(_) | ServeError::Owner(_) | ServeError::Listen { .. } => 2,
+            ServeError::Store(_)
+            | ServeError::Owner(_)
+            | ServeError::Listen { .. }
+            | ServeError::NotGitLab { .. } => 2,
         }
     }
 }
@@ -264,8 +269,22 @@ pub async fn start_on(
             "taking up deliveries a previous run left in progress"
         );
     }
-    let bot: crate::gitlab::types::User =
-        gitlab.current_user().await.map_err(ServeError::Identity)?;
+    let bot: crate::gitlab::types::User = match gitlab.current_user().await {
+        Ok(bot) => bot,
+        Err(
+            e @ (crate::gitlab::GitLabError::NotFound { .. }
+            | crate::gitlab::GitLabError::Decode { .. }),
+        ) => {
+            return Err(match gitlab.not_gitlab().await {
+                Some(answer) => ServeError::NotGitLab {
+                    base: gitlab.base_url().to_string(),
+                    answer,
+                },
+                None => ServeError::Identity(e),
+            })
+        }
+        Err(e) => return Err(ServeError::Identity(e)),
+    };
     let mut state = AppState::new(store, opts.secrets, opts.insecure, Some(catalog));
     state.backoff = hardening.backoff;
     state.body_timeout = hardening.limits.body_timeout;
