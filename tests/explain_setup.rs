@@ -260,7 +260,7 @@ fn a_config_file_away_from_its_folders_is_one_problem_not_one_per_label_set() {
     let sim = Simulator::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let away = dir.path().join("prog.toml");
-    std::fs::copy(repo().join("smeflow.toml"), &away).unwrap();
+    std::fs::copy(fixture(), &away).unwrap();
     let out = smeflow(&sim)
         .env("SMEFLOW_CONFIG", &away)
         .args(["check-config"])
