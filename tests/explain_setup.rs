@@ -225,6 +225,7 @@ async fn a_taken_project_name_is_reported_as_the_name_not_the_path() {
         err.contains("is already named \"AI SME\"") && !err.contains("is already taken"),
         "{err}"
     );
+    assert!(err.contains("fix the cause above, then run"), "{err}");
 }
 
 #[test]

@@ -45,13 +45,24 @@ fn writes_in_flight() -> usize {
 const AMBIGUOUS_RETRIES: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
-#[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: run the same command again and it continues from here.")]
+#[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: {}", next_step(source))]
 pub struct ApplyError {
     pub applied: usize,
     pub total: usize,
     pub change: String,
     #[source]
     pub source: GitLabError,
+}
+
+/// What to do after a failed run: GitLab refusing a write (a name taken, a value it rejects)
+/// refuses it again until its cause is fixed; anything else may pass on the next run.
+fn next_step(source: &GitLabError) -> &'static str {
+    match source {
+        GitLabError::Rejected { status, .. } if (400..500).contains(status) => {
+            "fix the cause above, then run the same command again and it continues from here."
+        }
+        _ => "run the same command again and it continues from here.",
+    }
 }
 
 pub struct Executor<'a> {
