@@ -652,8 +652,11 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         )));
     }
     if secrets.is_empty() {
-        tracing::warn!("INSECURE: accepting webhook deliveries without a secret (--insecure-accept-unsigned-webhooks)");
-        eprintln!("WARNING: --insecure-accept-unsigned-webhooks: anyone who can reach {} can make smeflow act", args.listen);
+        // One line, through the log: a JSON log stays JSON.
+        tracing::warn!(
+            "INSECURE: --insecure-accept-unsigned-webhooks: accepting webhook deliveries without a secret; anyone who can reach {} can make smeflow act",
+            args.listen
+        );
     }
     let gl = connect(&args.gitlab)?;
     let opts = crate::service::ServeOptions {
