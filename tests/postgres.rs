@@ -315,7 +315,7 @@ async fn two_replicas_racing_the_same_scheduled_sync_run_it_once() {
     let b = Replica::spawn(&sim, &url, &dir.path().join("b.log"), &[]);
     a.ready().await;
     b.ready().await;
-    let ran = |r: &Replica| r.log_lines_with(&["scheduled sync done", "area=\"ai\""]);
+    let ran = |r: &Replica| r.log_lines_with(&["INFO sync of ", "area=\"ai\""]);
     let skipped = |r: &Replica| {
         r.log_lines_with(&["another replica runs this scheduled sync", "area=\"ai\""])
     };

@@ -339,9 +339,8 @@ async fn request_life(
     let project = area.project_full_path(&group);
     // Half an hour more than the 30 the demo announces: the meeting is written to the minute,
     // so the lead time smeflow reads is 30 hours whatever second the demo starts at.
-    let meeting = (chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30))
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string();
+    let meeting_at = chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30);
+    let meeting = meeting_at.format("%Y-%m-%d %H:%M UTC").to_string();
     let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
     println!("\n== 8. An SME request from start to finish");
     let (status, issue) = sim
@@ -362,13 +361,18 @@ async fn request_life(
     settle(sim, idle).await;
     let mut seen = print_notes(sim, &project, iid, 0);
 
-    println!("\n   The clock jumps 25 hours ahead (simulated): nobody has taken the request. The scheduled sync decides with that clock:");
+    // The request is made older rather than the clock later, so everything after it (the
+    // assignment, the program report) sees the same 25 hours the escalation saw.
+    println!("\n   25 hours pass (simulated: the request is backdated): nobody has taken it. The hourly sync decides:");
+    let meeting_now = (meeting_at - chrono::Duration::hours(25))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    sim.backdate_creation(&project, iid, 25, (&meeting, &meeting_now));
     let policy = crate::policy::AreaPolicy::new(catalog, area);
     let fresh = gl.issue(&project, iid).await.map_err(failure)?;
     let notes = gl.notes(&project, iid).await.map_err(failure)?;
     let ctx = crate::policy::issue::IssueContext {
         notes: notes.into_iter().map(|n| n.body).collect(),
-        now: Some(chrono::Utc::now() + chrono::Duration::hours(25)),
         ..Default::default()
     };
     let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &policy.learn(&[]));
@@ -404,6 +408,7 @@ async fn request_life(
     );
 
     let done = rushed
+        .replace(&meeting, &meeting_now)
         .replace("1. TBD", "1. Can Duo Self-Hosted run without internet access?\n2. Which GPUs does it need for 1,200 developers?")
         .replace("- [ ] Discovery", "- [x] Discovery")
         .replace("- [ ] A prep call", "- [x] A prep call")

@@ -13,6 +13,28 @@ use super::{enc, GitLab, GitLabError, Result};
 use serde_json::{json, Value};
 
 impl GitLab {
+    /// The instance's version (`GET /version`, any authenticated user): also how smeflow tells
+    /// a GitLab from another server at GITLAB_URL.
+    pub async fn version(&self) -> Result<Value> {
+        self.get("/version").await
+    }
+
+    /// What the server at GITLAB_URL answered instead of GitLab's version, when it is not a
+    /// GitLab (only GitLab answers `/api/v4/version` with JSON naming a version); None when it
+    /// is one, or when it cannot tell (unreachable, token rejected).
+    pub async fn not_gitlab(&self) -> Option<String> {
+        match self.version().await {
+            Ok(v) if v.get("version").is_some_and(|v| v.is_string()) => None,
+            Ok(_) => Some("answered JSON without a version".to_string()),
+            Err(GitLabError::NotFound { .. }) => Some("answered 404 Not Found".to_string()),
+            Err(GitLabError::Decode { .. }) => {
+                Some("answered something that is not JSON".to_string())
+            }
+            Err(GitLabError::Rejected { status, .. }) => Some(format!("answered {status}")),
+            Err(_) => None,
+        }
+    }
+
     /// The token's own user: who smeflow is in GitLab.
     pub async fn current_user(&self) -> Result<User> {
         self.get("/user").await

@@ -58,6 +58,8 @@ pub struct SyncOptions {
 
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    /// Every issue of the area, read now or taken from the snapshot.
+    pub issues: usize,
     pub issues_read: usize,
     pub issues_known: usize,
     pub planned: usize,
@@ -149,7 +151,7 @@ pub async fn sync_area(
             }
             // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
             Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
-                tracing::warn!(project, iid = issue.iid, error = %e, "skipping an issue that could not be read");
+                tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
                 let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
                 skipped.push(issue.iid);
             }
@@ -195,6 +197,7 @@ pub async fn sync_area(
         ..Plan::default()
     };
     let mut report = SyncReport {
+        issues: ordered.len(),
         issues_read: fresh_iids.len(),
         issues_known,
         planned: plan.changes.len(),

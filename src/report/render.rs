@@ -83,7 +83,7 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             .unwrap_or_else(|| "n/a".into())
     };
     o.push_str(&format!(
-        "\n## Flow\n\n- Feedback submitted: {}\n- Feedback actioned by PMs: {}\n- SME requests assigned: {} (time to first assignee: average {}, median {})\n- Open SME requests older than 24 hours: {}\n",
+        "\n## Flow\n\n- Feedback submitted: {}\n- Feedback actioned by PMs: {}\n- SME requests assigned: {} (time to first assignee: average {}, median {})\n- Open SME requests without an SME after 24 hours: {}\n",
         f.feedback_submitted,
         f.feedback_actioned,
         f.requests_assigned,

@@ -17,7 +17,7 @@ use crate::report::program::{self as program_report, AreaInput};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
@@ -355,8 +355,9 @@ pub fn render(
             }
         }
         html.push_str(&format!(
-            "<h3>Open feedback by theme ({} issues)</h3>",
-            open_feedback.len()
+            "<h3>Open feedback by theme ({} issue{})</h3>",
+            open_feedback.len(),
+            if open_feedback.len() == 1 { "" } else { "s" }
         ));
         if by_theme.is_empty() {
             html.push_str("<p>No open feedback.</p>");
@@ -392,25 +393,41 @@ pub fn render(
             }
             html.push_str("</table>");
         }
-        let waiting: Vec<&Issue> = input
+        // The promise as the escalation and the reports decide it (`promise::promise`).
+        let standing = |i: &Issue| {
+            i.created_at
+                .as_deref()
+                .and_then(parse_time)
+                .map(|c| crate::policy::request::promise::promise(c, None, now))
+        };
+        let unassigned: Vec<&Issue> = input
             .issues
             .iter()
             .filter(|i| {
                 i.state == "opened"
                     && i.assignees.is_empty()
                     && i.labels.iter().any(|l| l == REQUEST_TYPE)
-                    && i.created_at
-                        .as_deref()
-                        .and_then(parse_time)
-                        .is_some_and(|c| now - c >= Duration::hours(24))
             })
             .collect();
+        let (waiting, young): (Vec<&Issue>, Vec<&Issue>) = unassigned
+            .into_iter()
+            .filter(|i| standing(i).is_some())
+            .partition(|i| standing(i) == Some(crate::policy::request::promise::Promise::Missed));
         html.push_str(&format!(
             "<h3>SME requests waiting past 24 hours ({})</h3>",
             waiting.len()
         ));
-        if waiting.is_empty() {
+        let younger = match young.len() {
+            0 => String::new(),
+            1 => " 1 request younger than 24 hours is still waiting for an SME.".to_string(),
+            n => format!(" {n} requests younger than 24 hours are still waiting for an SME."),
+        };
+        if waiting.is_empty() && young.is_empty() {
             html.push_str("<p class=\"ok\">None: every open request has an SME.</p>");
+        } else if waiting.is_empty() {
+            html.push_str(&format!(
+                "<p class=\"waiting-young\">None past 24 hours.{younger}</p>"
+            ));
         } else {
             html.push_str("<ul class=\"waiting\">");
             for i in waiting {
@@ -428,6 +445,12 @@ pub fn render(
                 ));
             }
             html.push_str("</ul>");
+            if !young.is_empty() {
+                html.push_str(&format!(
+                    "<p class=\"waiting-young\">{}</p>",
+                    younger.trim()
+                ));
+            }
         }
         html.push_str("</section>");
     }

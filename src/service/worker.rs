@@ -32,45 +32,73 @@ pub struct AreaRuntime {
     pub policy: AreaPolicy,
     learning: Mutex<Option<Learning>>,
     /// One worker at a time plans and applies an area's theme epics, so two issues of a new
-    /// theme arriving together cannot create the epic twice.
-    themes: Mutex<()>,
+    /// theme arriving together cannot create the epic twice (kept across a reload).
+    themes: Arc<Mutex<()>>,
+}
+
+/// What the workers decide with, from one loading of the configuration; `serve` swaps it on
+/// SIGHUP, and a delivery in hand finishes with the one it started with.
+pub struct Areas {
+    /// Keyed by the project's full path.
+    pub by_project: HashMap<String, AreaRuntime>,
+    pub feedback: crate::config::FeedbackSection,
+    /// The SME group, where theme epics live.
+    pub group: String,
+}
+
+impl Areas {
+    fn new(catalog: &Catalog, previous: Option<&Areas>) -> Areas {
+        let mut by_project = HashMap::new();
+        for area in &catalog.config.areas {
+            let full = area.project_full_path(&catalog.config.gitlab.group);
+            let themes = previous
+                .and_then(|p| p.by_project.get(&full))
+                .map_or_else(|| Arc::new(Mutex::new(())), |rt| rt.themes.clone());
+            by_project.insert(
+                full,
+                AreaRuntime {
+                    policy: AreaPolicy::new(catalog, area),
+                    learning: Mutex::new(None),
+                    themes,
+                },
+            );
+        }
+        Areas {
+            by_project,
+            feedback: catalog.config.feedback.clone(),
+            group: catalog.config.gitlab.group.trim_matches('/').to_string(),
+        }
+    }
 }
 
 pub struct Worker {
     pub gitlab: GitLab,
     /// smeflow's own GitLab user: its edits come back as webhooks and are not human decisions.
     pub bot: User,
-    /// Keyed by the project's full path.
-    pub areas: HashMap<String, AreaRuntime>,
-    pub feedback: crate::config::FeedbackSection,
-    /// The SME group, where theme epics live.
-    pub group: String,
+    areas: std::sync::RwLock<Arc<Areas>>,
     /// The fallback to tracking issues is logged once, not per delivery.
     told_no_epics: AtomicBool,
 }
 
 impl Worker {
     pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
-        let mut areas = HashMap::new();
-        for area in &catalog.config.areas {
-            let full = area.project_full_path(&catalog.config.gitlab.group);
-            areas.insert(
-                full,
-                AreaRuntime {
-                    policy: AreaPolicy::new(catalog, area),
-                    learning: Mutex::new(None),
-                    themes: Mutex::new(()),
-                },
-            );
-        }
         Worker {
             gitlab,
             bot,
-            areas,
-            feedback: catalog.config.feedback.clone(),
-            group: catalog.config.gitlab.group.trim_matches('/').to_string(),
+            areas: std::sync::RwLock::new(Arc::new(Areas::new(catalog, None))),
             told_no_epics: AtomicBool::new(false),
         }
+    }
+
+    /// The areas as configured now.
+    pub fn areas(&self) -> Arc<Areas> {
+        self.areas.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Decide from `catalog` from the next delivery on (a reloaded configuration).
+    pub fn reload(&self, catalog: &Catalog) {
+        let next = Arc::new(Areas::new(catalog, Some(&self.areas())));
+        *self.areas.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
     /// Works deliveries off until shutdown; `wake` cuts the idle wait short. While GitLab is
@@ -118,7 +146,21 @@ impl Worker {
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
-                tracing::info!(delivery = id, applied, "delivery done");
+                // The changes themselves are logged as they land; this is the decision.
+                tracing::debug!(
+                    delivery = id,
+                    applied,
+                    "{}: delivery {id} ({}) done, {}",
+                    delivery.project_path.as_deref().map_or_else(
+                        || "no issue".to_string(),
+                        |p| format!("{p}#{}", delivery.issue_iid.unwrap_or_default())
+                    ),
+                    delivery.event,
+                    match applied {
+                        0 => "nothing to change".to_string(),
+                        n => format!("{n} change(s) applied"),
+                    }
+                );
                 app.outage.gitlab_up();
                 Metrics::inc(&app.metrics.processed);
                 let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
@@ -162,14 +204,13 @@ impl Worker {
         let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
             return Ok(0);
         };
-        let Some(rt) = self.areas.get(project) else {
-            tracing::debug!(project, "delivery for a project smeflow does not manage");
+        let areas = self.areas();
+        let Some(rt) = areas.by_project.get(project) else {
+            tracing::debug!("{project}#{iid}: a project smeflow does not manage; ignored");
             return Ok(0);
         };
-        let _shared = match app.area_locks.get(project) {
-            Some(lock) => Some(lock.read().await),
-            None => None,
-        };
+        let lock = app.area_lock(project);
+        let _shared = lock.read().await;
         self.record_overrides(app, project, iid, &event).await?;
         let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
@@ -193,11 +234,11 @@ impl Worker {
             let _across_replicas =
                 crate::store::lease::theme_epics_lease(&app.store, project).await?;
             let scope = ThemeScope {
-                group: &self.group,
+                group: &areas.group,
                 project,
                 project_id: issue.project_id,
                 area_name: &rt.policy.area.name,
-                threshold: self.feedback.epic_threshold,
+                threshold: areas.feedback.epic_threshold,
                 themes: &touched,
                 memory: Some(&app.store),
             };
@@ -209,7 +250,7 @@ impl Worker {
             }
             applied += self
                 .apply(app, project, &source, &themes.changes, |exec| {
-                    themes.teach(exec, &self.group, project)
+                    themes.teach(exec, &areas.group, project)
                 })
                 .await?;
         }
@@ -332,10 +373,9 @@ impl Worker {
             };
             learning.renew_model(&rt.policy);
             tracing::debug!(
-                project,
-                iid = issue.iid,
                 examples = learning.examples.len(),
-                "theme classifier will learn from a person's tagging"
+                "{project}#{}: the theme classifier will learn from a person's tagging",
+                issue.iid
             );
         }
         let model = learning.model.clone();
@@ -380,11 +420,9 @@ impl Worker {
             .collect();
         for label in removed {
             tracing::info!(
-                project,
-                iid,
                 label,
                 by = actor,
-                "a person removed a theme; smeflow will not add it again"
+                "{project}#{iid}: @{actor} removed {label}; smeflow will not add it again"
             );
             let store = app.store.clone();
             let (p, a) = (project.to_string(), actor.clone());

@@ -105,6 +105,22 @@ pub fn plan(
         }
     }
 
+    // A closed request is done, whatever step of the workflow it was closed from.
+    let done_known = rules
+        .scopes
+        .get(super::issue::WORKFLOW_SCOPE)
+        .is_some_and(|v| v.iter().any(|l| l == promise::DONE));
+    if issue.state == "closed" && done_known && !labels.iter().any(|l| l == promise::DONE) {
+        out.remove.extend(
+            labels
+                .iter()
+                .filter(|l| label_scope(l) == Some(super::issue::WORKFLOW_SCOPE))
+                .cloned(),
+        );
+        out.add.push(promise::DONE.to_string());
+        out.reasons.push("the request is closed");
+    }
+
     if issue.state == "closed"
         && after::closed_recently(issue.closed_at, now)
         && !has_note(after::CLOSED_MARKER)
@@ -466,14 +482,26 @@ mod tests {
         i.closed_at = Some(now() - Duration::hours(1));
         i.labels.push("Region::EMEA".into());
         let c = issue_plan(&rules(), &i, &ctx(vec![]));
-        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c.len(), 4, "{c:?}");
+        // Closed is done, whatever workflow step it was closed from.
+        let Change::EditIssueLabels { add, remove, .. } = &c[0] else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (add.as_slice(), remove.as_slice()),
+            (
+                &["SME Workflow::Done".to_string()][..],
+                &["SME Workflow::Triage".to_string()][..]
+            ),
+            "{c:?}"
+        );
         assert!(notes(&c)[0].contains("@ae-jane this SME request is closed"));
         let Change::CreateIssue {
             title,
             description,
             labels,
             ..
-        } = &c[1]
+        } = &c[2]
         else {
             panic!("{c:?}")
         };
@@ -511,9 +539,10 @@ mod tests {
         let reminders = notes(&issue_plan(&rules(), &follow_up, &ctx(vec![])));
         assert_eq!(reminders.len(), 1, "{reminders:?}");
         assert!(
-            reminders[0].contains("\nthanks for this feedback!"),
+            reminders[0].contains("\nThanks for this feedback!"),
             "{reminders:?}"
         );
+        i.labels = crate::plan::labels_after(&i.labels, &c);
         assert!(
             issue_plan(&rules(), &i, &ctx(notes(&c))).is_empty(),
             "never twice"
