@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    fixture_config as fixture, fixture_copy, free_port, gitlab_with_sa, repo, AI_PROJECT, GROUP,
+    fixture_config as fixture, fixture_copy, free_port, gitlab_with_sa, AI_PROJECT, GROUP,
     SA_TOKEN, SECRET, TOKEN,
 };
 use serde_json::json;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// The binary with the fixture configuration, pointed at `sim`.
 fn smeflow(sim: &Simulator) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(repo())
+    cmd.current_dir(common::workdir())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SMEFLOW_CONFIG", fixture())

@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::{fixture_config, fixture_copy, gitlab, repo, AI_PROJECT, GROUP, SECRET, TOKEN};
+use common::{fixture_config, fixture_copy, gitlab, AI_PROJECT, GROUP, SECRET, TOKEN};
 use smeflow::sim::{SeedIssue, Simulator};
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn smeflow(sim: &Simulator, config: &Path, state: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(repo())
+    cmd.current_dir(common::workdir())
         .env_clear()
         .env("SMEFLOW_CONFIG", config)
         .env("GITLAB_URL", sim.url())

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 /// has it.
 fn smeflow(sim: &Simulator) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(repo())
+    cmd.current_dir(common::workdir())
         .env_clear()
         .env("SMEFLOW_CONFIG", fixture())
         .env("GITLAB_URL", sim.url())

@@ -5,13 +5,13 @@
 mod common;
 mod pg;
 
-use common::{repo, AI_PROJECT, GROUP};
+use common::{AI_PROJECT, GROUP};
 use smeflow::store::{NewDelivery, State, Store};
 use std::process::Command;
 
 fn smeflow(store_flag: &[&str], args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
+        .current_dir(common::workdir())
         .env_clear()
         .env("SMEFLOW_CONFIG", common::fixture_config())
         .args(args)
@@ -121,9 +121,13 @@ async fn log_and_deliveries_read_a_sqlite_store_given_with_state() {
     exercise(&["--state", file.to_str().unwrap()]);
 }
 
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_and_deliveries_read_the_postgresql_store_given_with_database_url() {
-    let Some(server) = pg::server() else { return };
+    let server = pg::server();
     let url = server.fresh_database();
     fill(&Store::open_postgres(&url).unwrap()).await;
     exercise(&["--database-url", &url]);

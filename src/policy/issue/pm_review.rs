@@ -29,7 +29,9 @@ pub fn check(input: &RuleInput) -> Wants {
         .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
     if issue.state == "closed" && !decided && !input.has_note(CLOSED_MARKER) {
         let ask = format!("this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"{}\" or ~\"{}\" so the monthly review counts it right.", FINAL_PM_STATUSES[0], FINAL_PM_STATUSES[1]);
-        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{}", addressed(&pms, &ask))));
+        wants
+            .changes
+            .push(input.note(format!("{CLOSED_MARKER}\n{}", addressed(&pms, &ask))));
     }
     if let (Some(now), Some(updated), Some(status)) = (ctx.now, issue.updated_at, &status) {
         let idle_days = (now - updated).num_days();
