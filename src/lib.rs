@@ -10,5 +10,6 @@ pub mod reconcile;
 pub mod report;
 pub mod service;
 pub mod sim;
+pub mod slack;
 pub mod store;
 pub mod text;

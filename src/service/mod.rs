@@ -7,6 +7,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outage;
 pub mod scheduler;
+pub mod slack;
 pub mod worker;
 
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// How long intake waits for a request body.
     pub body_timeout: std::time::Duration,
+    /// Slack's side, set at start-up when `[slack]` is configured.
+    pub slack: std::sync::OnceLock<Arc<slack::SlackService>>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             backoff: outage::Backoff::default(),
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
+            slack: std::sync::OnceLock::new(),
         }
     }
 }
@@ -80,6 +84,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
+        .route("/slack/events", post(slack::events))
+        .route("/slack/commands", post(slack::not_offered))
+        .route("/slack/interactions", post(slack::not_offered))
         .route("/", get(dashboard::page).post(dashboard::login))
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
@@ -119,6 +126,8 @@ pub enum ServeError {
     },
     #[error("cannot identify smeflow's GitLab user: {0}")]
     Identity(crate::gitlab::GitLabError),
+    #[error("{0}")]
+    Slack(String),
 }
 
 impl ServeError {
@@ -128,7 +137,10 @@ impl ServeError {
         match self {
             ServeError::Identity(crate::gitlab::GitLabError::Unauthorized { .. }) => 2,
             ServeError::Identity(_) => 1,
-            ServeError::Store(_) | ServeError::Owner(_) | ServeError::Listen { .. } => 2,
+            ServeError::Store(_)
+            | ServeError::Owner(_)
+            | ServeError::Listen { .. }
+            | ServeError::Slack(_) => 2,
         }
     }
 }
@@ -183,7 +195,12 @@ pub async fn start_on(
             (Some(owner), crate::store::Store::open(&opts.state)?)
         }
     };
+    // Before the store or GitLab: a half-configured Slack is a configuration error.
+    let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
     let recovered = store.recover()?;
+    if slack.is_some() {
+        store.recover_slack_events()?;
+    }
     if recovered > 0 {
         tracing::warn!(
             recovered,
@@ -202,6 +219,17 @@ pub async fn start_on(
         }
         Ok(None) => {}
         Err(why) => tracing::error!("{why}"),
+    }
+    if let Some(slack) = slack {
+        let slack = Arc::new(slack);
+        let _ = app.slack.set(slack.clone());
+        if opts.workers > 0 {
+            let slack_worker = slack::SlackWorker {
+                gitlab: gitlab.clone(),
+                bot: bot.clone(),
+            };
+            tokio::spawn(slack_worker.run(app.clone(), slack));
+        }
     }
     let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
     if opts.sync {

@@ -51,6 +51,19 @@ impl Simulator {
         })
     }
 
+    /// Makes an issue look created `hours` ago (an issue smeflow made, for the 24-hour promise).
+    pub fn backdate_creation(&self, project: &str, iid: u64, hours: i64) {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let at = (chrono::Utc::now() - chrono::Duration::hours(hours))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            if let Some(i) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
+                i.created_at = at;
+            }
+        })
+    }
+
     /// Makes an issue look untouched for `days` (for stale-review tests).
     pub fn backdate(&self, project: &str, iid: u64, days: i64) {
         self.with(|s| {

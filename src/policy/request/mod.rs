@@ -7,6 +7,7 @@ pub mod engagement;
 pub mod fields;
 pub mod promise;
 pub mod route;
+pub mod slack;
 
 use super::issue::{AreaRules, IssueContext, IssueView};
 use crate::config::label_scope;
