@@ -47,8 +47,9 @@ pub struct Slack {
     http: reqwest::Client,
     base: String,
     token: String,
-    /// When each channel may next get a message.
-    next_post: std::sync::Arc<tokio::sync::Mutex<HashMap<String, Instant>>>,
+    /// Per channel, when it may next get a message; held across a post, so a post that waits
+    /// out a 429 also holds back the next one.
+    next_post: std::sync::Arc<std::sync::Mutex<HashMap<String, Turn>>>,
 }
 
 impl std::fmt::Debug for Slack {
@@ -56,6 +57,8 @@ impl std::fmt::Debug for Slack {
         f.debug_struct("Slack").field("base", &self.base).finish()
     }
 }
+
+type Turn = std::sync::Arc<tokio::sync::Mutex<Instant>>;
 
 /// A Slack user as `users.info` describes them (only what smeflow reads).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,12 +88,19 @@ impl Slack {
         text: &str,
         thread_ts: Option<&str>,
     ) -> Result<String, SlackError> {
-        self.pace(channel).await;
+        let turn = self.turn(channel);
+        let mut next = turn.lock().await;
+        let wait = next.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let mut body = json!({"channel": channel, "text": text, "unfurl_links": false});
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
         }
-        let answer = self.call("chat.postMessage", &body, Encoding::Json).await?;
+        let answer = self.call("chat.postMessage", &body, Encoding::Json).await;
+        *next = Instant::now() + MESSAGE_GAP;
+        let answer = answer?;
         Ok(answer["ts"].as_str().unwrap_or_default().to_string())
     }
 
@@ -110,18 +120,13 @@ impl Slack {
         })
     }
 
-    /// Waits for the channel's turn: one message a second, each channel on its own.
-    async fn pace(&self, channel: &str) {
-        let wait = {
-            let mut next = self.next_post.lock().await;
-            let now = Instant::now();
-            let at = next.get(channel).copied().unwrap_or(now).max(now);
-            next.insert(channel.to_string(), at + MESSAGE_GAP);
-            at - now
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+    fn turn(&self, channel: &str) -> Turn {
+        self.next_post
+            .lock()
+            .expect("pacing map")
+            .entry(channel.to_string())
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Mutex::new(Instant::now())))
+            .clone()
     }
 
     async fn call(
