@@ -58,20 +58,50 @@ impl std::fmt::Debug for SlackService {
 const NOT_CONFIGURED: &str = "Slack is not configured in this smeflow: add a [slack] section and `requests_id` under [areas.slack] to smeflow.toml, set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, and restart serve (README, \"Slack\")";
 
 impl SlackService {
-    /// `Ok(None)` without a `[slack]` section; an error says what is missing.
+    /// `Ok(None)` without a `[slack]` section; an error says what is missing. The token and
+    /// the signing secret come from the environment only.
     pub fn from_config(catalog: &Catalog) -> Result<Option<SlackService>, String> {
-        let Some(section) = &catalog.config.slack else {
+        if catalog.config.slack.is_none() {
             return Ok(None);
-        };
+        }
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let (Some(token), Some(secret)) = (env(TOKEN_ENV), env(SIGNING_SECRET_ENV)) else {
             return Err(format!("smeflow.toml has a [slack] section, but {TOKEN_ENV} (the app's bot token, xoxb-…) and {SIGNING_SECRET_ENV} (Basic Information → Signing Secret) are not both set"));
         };
+        let base = env(API_URL_ENV).unwrap_or_else(|| DEFAULT_API_URL.to_string());
+        let sweep_every = env("SMEFLOW_SLACK_SWEEP_SECS")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.clamp(1, 3600)))
+            .unwrap_or(Duration::from_secs(300));
+        SlackService::new(catalog, Slack::new(&base, &token), &secret, sweep_every).map(Some)
+    }
+
+    /// The service for a catalog with a `[slack]` section.
+    pub fn new(
+        catalog: &Catalog,
+        client: Slack,
+        signing_secret: &str,
+        sweep_every: Duration,
+    ) -> Result<SlackService, String> {
+        let section = catalog.config.slack.clone().unwrap_or_default();
+        for (slack, gitlab) in &section.users {
+            if !looks_like_id(slack, &['U', 'W']) || gitlab.trim().is_empty() {
+                return Err(format!("[slack] users: `{slack} = \"{gitlab}\"` should be a Slack member id (U…, from the person's profile → ⋮ → Copy member ID) = a GitLab username"));
+            }
+        }
         let mut areas = HashMap::new();
         for area in &catalog.config.areas {
             let Some(id) = area.slack.requests_id.as_deref().filter(|i| !i.is_empty()) else {
                 continue;
             };
+            for (key, value) in [
+                ("requests_id", Some(id)),
+                ("area_id", area.slack.area_id.as_deref()),
+            ] {
+                if let Some(v) = value.filter(|v| !looks_like_id(v, &['C', 'G'])) {
+                    return Err(format!("area `{}`: [areas.slack] {key} = \"{v}\" is not a Slack channel id (C…: the channel's name → About → Channel ID at the bottom); the channel's name goes in `requests`/`area`", area.slug));
+                }
+            }
             let policy = crate::policy::AreaPolicy::new(catalog, area);
             let has_requests = policy
                 .rules
@@ -104,20 +134,24 @@ impl SlackService {
         if areas.is_empty() {
             return Err("smeflow.toml has a [slack] section, but no area has `requests_id` (the request channel's id, C…) under [areas.slack]".into());
         }
-        let base = env(API_URL_ENV).unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        let sweep_every = env("SMEFLOW_SLACK_SWEEP_SECS")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.clamp(1, 3600)))
-            .unwrap_or(Duration::from_secs(300));
-        Ok(Some(SlackService {
-            signing_secret: secret.into_bytes(),
-            client: Slack::new(&base, &token),
-            users: section.users.clone(),
+        Ok(SlackService {
+            signing_secret: signing_secret.as_bytes().to_vec(),
+            client,
+            users: section.users,
             areas,
             wake: tokio::sync::Notify::new(),
             sweep_every,
-        }))
+        })
     }
+}
+
+/// Slack ids: an upper-case letter from `first`, then upper-case letters and digits.
+fn looks_like_id(id: &str, first: &[char]) -> bool {
+    id.len() >= 3
+        && id.starts_with(first)
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
