@@ -455,3 +455,45 @@ async fn without_slack_configured_the_endpoints_say_how_to_set_it_up() {
         );
     }
 }
+
+#[test]
+fn a_half_configured_slack_stops_serve_with_what_to_set_and_no_secret_in_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let run = |env: &[(&str, &str)], config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_smeflow"))
+            .current_dir(repo())
+            .args(["serve", "--no-sync", "--listen", "127.0.0.1:0", "--state"])
+            .arg(dir.path().join("s.db"))
+            .env("SMEFLOW_CONFIG", config)
+            .env("GITLAB_URL", "http://127.0.0.1:9")
+            .env("GITLAB_TOKEN", TOKEN)
+            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[("SLACK_BOT_TOKEN", BOT_TOKEN)], &config);
+    assert_eq!(out.status.code(), Some(2));
+    let said = common::stderr(&out);
+    assert!(said.contains("SLACK_SIGNING_SECRET"), "{said}");
+    assert!(!said.contains(BOT_TOKEN), "{said}");
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, text.replace(REQUESTS, "#sme-ai-requests-id")).unwrap();
+    let out = run(
+        &[
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ],
+        &typo,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let said = common::stderr(&out);
+    assert!(said.contains("is not a Slack channel id"), "{said}");
+    assert!(
+        !said.contains(SIGNING_SECRET) && !said.contains(BOT_TOKEN),
+        "{said}"
+    );
+}

@@ -187,6 +187,8 @@ pub async fn start_on(
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
 ) -> Result<Running, ServeError> {
+    // Before the store or GitLab: a half-configured Slack is a configuration error.
+    let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
     let (owner, store) = match database_url {
         Some(url) => (None, crate::store::Store::open_postgres(&url)?),
         None => {
@@ -195,8 +197,6 @@ pub async fn start_on(
             (Some(owner), crate::store::Store::open(&opts.state)?)
         }
     };
-    // Before the store or GitLab: a half-configured Slack is a configuration error.
-    let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
     let recovered = store.recover()?;
     if slack.is_some() {
         store.recover_slack_events()?;
