@@ -235,6 +235,7 @@ pub async fn not_offered(State(app): State<Arc<AppState>>) -> Response {
 }
 
 /// Works stored Slack events off and runs the escalation sweep, until shutdown.
+#[derive(Clone)]
 pub struct SlackWorker {
     pub gitlab: GitLab,
     pub bot: User,
@@ -259,7 +260,14 @@ impl SlackWorker {
                     })
                     .flatten();
                 let Some(row) = claimed else { break };
-                let outcome = self.handle(&app, &slack, &row.body).await;
+                // Its own task: a panic in one event fails that event, not the worker.
+                let outcome = {
+                    let (worker, app, slack, body) =
+                        (self.clone(), app.clone(), slack.clone(), row.body.clone());
+                    tokio::spawn(async move { worker.handle(&app, &slack, &body).await })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("panicked: {e}")))
+                };
                 let (error, retry_at) = match &outcome {
                     Ok(()) => (None, 0),
                     Err(e) => {
@@ -523,9 +531,12 @@ impl SlackWorker {
             let Some(created) = issue.created_at.as_deref().and_then(parse_time) else {
                 continue;
             };
-            if issue.state != "opened"
-                || !promise::missed(created, now, !issue.assignees.is_empty())
-            {
+            if issue.state != "opened" || !issue.assignees.is_empty() {
+                // Taken or closed: the promise was kept, or no longer matters; not asked again.
+                self.mark(app, &request, SlackSaid::Escalated).await?;
+                continue;
+            }
+            if !promise::missed(created, now, false) {
                 continue;
             }
             let text = rules::escalation(

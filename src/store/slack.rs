@@ -67,7 +67,7 @@ impl Store {
     pub fn mark_slack_request(&self, channel: &str, ts: &str, what: SlackSaid) -> Result<()> {
         each!(self, s => s.mark_slack_request(channel, ts, what.column()))
     }
-    /// Requests whose escalation has not been posted in Slack yet.
+    /// Requests the escalation sweep still watches: not escalated, not yet taken or closed.
     pub fn unescalated_slack_requests(&self) -> Result<Vec<SlackRequest>> {
         each!(self, s => s.unescalated_slack_requests())
     }
@@ -77,6 +77,7 @@ impl Store {
 #[derive(Debug, Clone, Copy)]
 pub enum SlackSaid {
     Replied,
+    /// The escalation was posted, or no longer due (the request was taken or closed first).
     Escalated,
 }
 
