@@ -297,6 +297,16 @@ async fn unsigned_stale_or_forged_requests_are_refused_and_nothing_is_stored() {
         let resp = send(ts.map(|t| t.to_string()), sig).await.unwrap();
         assert_eq!(resp.status(), 401, "{what}");
     }
+    // Chatter in the request channel, signed, is acknowledged and not stored.
+    let (_, _, status) = slack
+        .workflow_posts(
+            &serve.events_url(),
+            REQUESTS,
+            "Has anyone seen the Duo roadmap deck?",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(serve.stored().is_empty());
     // The same body, signed as Slack signs it, is taken: the refusals were the signature's.
     let resp = send(Some(now.to_string()), Some(sign(SIGNING_SECRET, now)))
         .await

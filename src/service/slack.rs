@@ -54,6 +54,10 @@ impl std::fmt::Debug for SlackService {
     }
 }
 
+/// How long a replica's claim to post one escalation is kept (the post is marked in the store
+/// well before; the claim only covers two replicas sweeping at once).
+const ESCALATION_CLAIM_MS: i64 = 24 * 3600 * 1000;
+
 /// What the endpoints answer while Slack is not configured.
 const NOT_CONFIGURED: &str = "Slack is not configured in this smeflow: add a [slack] section and `requests_id` under [areas.slack] to smeflow.toml, set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, and restart serve (README, \"Slack\")";
 
@@ -191,8 +195,17 @@ pub async fn events(State(app): State<Arc<AppState>>, headers: HeaderMap, body: 
             return answer(StatusCode::OK, json!({"status": "ignored", "type": kind}))
         }
         Envelope::Event { event_id, event } => match event {
-            Event::Message(m) if slack.areas.contains_key(&m.channel) => (event_id, "message"),
-            Event::ReactionAdded { reaction, .. } if reaction == rules::CHECKMARK => {
+            // Only what can become work is stored: a request in a request channel (chatter
+            // there is not), and the checkmark on a message of a request channel.
+            Event::Message(m)
+                if slack.areas.contains_key(&m.channel)
+                    && rules::read_message(&m.text, m.user.as_deref()).is_some() =>
+            {
+                (event_id, "message")
+            }
+            Event::ReactionAdded {
+                reaction, channel, ..
+            } if reaction == rules::CHECKMARK && slack.areas.contains_key(&channel) => {
                 (event_id, "reaction_added")
             }
             _ => return answer(StatusCode::OK, json!({"status": "ignored"})),
@@ -539,6 +552,22 @@ impl SlackWorker {
             if !promise::missed(created, now, false) {
                 continue;
             }
+            // Replicas sharing a PostgreSQL store sweep too: the first to claim it posts it.
+            let store = app.store.clone();
+            let name = format!("slack-escalation:{}:{}", request.channel, request.ts);
+            let claimed = tokio::task::spawn_blocking(move || {
+                store.claim_once(
+                    &name,
+                    &crate::store::lease::holder_id(),
+                    ESCALATION_CLAIM_MS,
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            if !claimed {
+                continue;
+            }
             let text = rules::escalation(
                 &area.leads,
                 &slack.users,
@@ -546,11 +575,20 @@ impl SlackWorker {
                 &request.web_url,
                 &reference(&request),
             );
-            slack
+            let posted = slack
                 .client
                 .post_message(&request.channel, &text, Some(&request.ts))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await;
+            if let Err(e) = posted {
+                // Given back, so the next sweep (this replica's or another's) tries again.
+                let store = app.store.clone();
+                let name = format!("slack-escalation:{}:{}", request.channel, request.ts);
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.release_lease(&name, &crate::store::lease::holder_id())
+                })
+                .await;
+                return Err(e.to_string());
+            }
             self.mark(app, &request, SlackSaid::Escalated).await?;
         }
         Ok(())
