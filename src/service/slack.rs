@@ -9,7 +9,7 @@ use super::AppState;
 use crate::config::Catalog;
 use crate::gitlab::types::{parse_time, User};
 use crate::gitlab::GitLab;
-use crate::policy::request::{engagement, promise, slack as rules, ENGAGEMENT_SCOPE, REQUEST_TYPE};
+use crate::policy::request::{engagement, promise, slack as rules, REQUEST_TYPE};
 use crate::slack::events::{self, Envelope, Event};
 use crate::slack::{signing, Slack, API_URL_ENV, DEFAULT_API_URL, SIGNING_SECRET_ENV, TOKEN_ENV};
 use crate::store::slack::{SlackRequest, SlackSaid};
@@ -115,16 +115,7 @@ impl SlackService {
             if !has_requests {
                 return Err(format!("area `{}` has a Slack request channel (requests_id = \"{id}\") but no SME Request label set: only formal areas take requests", area.slug));
             }
-            let engagement_types = policy
-                .rules
-                .scopes
-                .get(ENGAGEMENT_SCOPE)
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let engagement_types = crate::policy::request::engagement_types(&policy.rules);
             areas.insert(
                 id.to_string(),
                 SlackArea {

@@ -27,6 +27,19 @@ pub struct RequestPlan {
     pub changes: Vec<Change>,
 }
 
+/// The area's engagement types, as its `SME Request::` labels name them ("Customer Call", ...).
+pub fn engagement_types(rules: &AreaRules) -> Vec<String> {
+    rules
+        .scopes
+        .get(ENGAGEMENT_SCOPE)
+        .map(|v| {
+            v.iter()
+                .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether smeflow opened this issue as a follow-up (of a request or a support feedback item).
 pub fn made_by_smeflow(description: &str) -> bool {
     description.contains("<!-- smeflow:follow-up-of #")
@@ -60,15 +73,7 @@ pub fn plan(
         return out;
     };
     let has_note = |marker: &str| ctx.notes.iter().any(|n| n.contains(marker));
-    let engagement_types: Vec<String> = rules
-        .scopes
-        .get(ENGAGEMENT_SCOPE)
-        .map(|v| {
-            v.iter()
-                .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let engagement_types = engagement_types(rules);
     let engagement_label = labels
         .iter()
         .find(|l| label_scope(l) == Some(ENGAGEMENT_SCOPE))

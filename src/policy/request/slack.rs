@@ -337,8 +337,7 @@ pub fn escalation(
     reference: &str,
 ) -> String {
     let who = if leads.is_empty() {
-        "Area lead (no `leads` are set for this area in smeflow.toml, so nobody was mentioned):"
-            .to_string()
+        promise::NO_LEADS.to_string()
     } else {
         leads
             .iter()

@@ -206,17 +206,8 @@ impl SlackSim {
     /// The Request URL check: a `url_verification` with a challenge. Returns status and body.
     pub async fn verify_url(&self, url: &str) -> (u16, String) {
         let body = br#"{"token":"unused","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
-        let ts = chrono::Utc::now().timestamp().to_string();
         let resp = self
-            .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", &ts)
-            .header(
-                "x-slack-signature",
-                signing::sign(self.signing_secret.as_bytes(), &ts, body),
-            )
-            .body(body.to_vec())
+            .signed(url, body)
             .send()
             .await
             .expect("smeflow answers");
@@ -226,10 +217,10 @@ impl SlackSim {
         )
     }
 
-    async fn send(&self, url: &str, body: &[u8], retry: Option<u32>) -> u16 {
+    /// A POST of `body` signed now, as Slack signs every request it sends.
+    fn signed(&self, url: &str, body: &[u8]) -> reqwest::RequestBuilder {
         let ts = chrono::Utc::now().timestamp().to_string();
-        let mut req = self
-            .http
+        self.http
             .post(url)
             .header("content-type", "application/json")
             .header("x-slack-request-timestamp", &ts)
@@ -237,7 +228,11 @@ impl SlackSim {
                 "x-slack-signature",
                 signing::sign(self.signing_secret.as_bytes(), &ts, body),
             )
-            .body(body.to_vec());
+            .body(body.to_vec())
+    }
+
+    async fn send(&self, url: &str, body: &[u8], retry: Option<u32>) -> u16 {
+        let mut req = self.signed(url, body);
         if let Some(n) = retry {
             req = req
                 .header("x-slack-retry-num", n.to_string())
