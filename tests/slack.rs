@@ -199,6 +199,20 @@ async fn a_signed_request_becomes_one_issue_and_one_thread_reply_even_when_retri
     })
     .await;
     assert_eq!(slack.retry(&url, &event, 3).await, 200);
+    let metrics = reqwest::get(serve.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("smeflow_slack_events{state=\"done\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("smeflow_slack_events{state=\"dead\"} 0\n"),
+        "{metrics}"
+    );
 
     let issues = issues_from_slack(&gitlab);
     assert_eq!(issues.len(), 1, "{issues:#?}");

@@ -238,6 +238,29 @@ pub async fn not_offered(State(app): State<Arc<AppState>>) -> Response {
     answer(StatusCode::NOT_FOUND, json!({ "error": hint }))
 }
 
+/// `smeflow_slack_events{state="…"}` for `/metrics`: `dead` ones need a look
+/// (`last_error` in the store's `slack_events`).
+pub async fn metrics(store: &crate::store::Store) -> String {
+    let store = store.clone();
+    let counts = tokio::task::spawn_blocking(move || store.slack_event_counts())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let mut text = String::from(
+        "# HELP smeflow_slack_events Slack events stored, by state\n# TYPE smeflow_slack_events gauge\n",
+    );
+    for state in ["pending", "in_progress", "failed", "done", "dead"] {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        text.push_str(&format!("smeflow_slack_events{{state=\"{state}\"}} {n}\n"));
+    }
+    text
+}
+
 /// Works stored Slack events off and runs the escalation sweep, until shutdown.
 #[derive(Clone)]
 pub struct SlackWorker {
