@@ -521,3 +521,28 @@ fn a_half_configured_slack_stops_serve_with_what_to_set_and_no_secret_in_the_out
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_store_lost_smeflow_finds_the_issue_it_made_by_its_marker() {
+    let port = free_port();
+    let gitlab = area_served_at(port, SECRET, &[]).await;
+    let slack = SlackSim::start(BOT_TOKEN, SIGNING_SECRET).await;
+    slack.add_channel(REQUESTS);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let first = Serve::start(&gitlab, Some(&slack), &config, dir.path(), port).await;
+    let url = first.events_url();
+    let message = workflow_message("ACME Corp", 96, "1. Sizing?");
+    let (ts, event, _) = slack.workflow_posts(&url, REQUESTS, &message).await;
+    until("the reply", || in_thread(&slack, &ts).len() == 1).await;
+    drop(first);
+    // A new store (the old file lost), and Slack sends the event again.
+    let fresh = tempfile::tempdir().unwrap();
+    let second = Serve::start(&gitlab, Some(&slack), &config, fresh.path(), port).await;
+    assert_eq!(slack.retry(&second.events_url(), &event, 1).await, 200);
+    until("the retry worked off", || {
+        second.stored() == vec![("done".to_string(), 1)]
+    })
+    .await;
+    assert_eq!(issues_from_slack(&gitlab).len(), 1, "no second issue");
+}

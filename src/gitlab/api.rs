@@ -31,6 +31,28 @@ impl GitLab {
         .await
     }
 
+    /// The issues this user opened in the project since `after` (open and closed): smeflow finds
+    /// the issue it made for a Slack message among the few it opened since that message.
+    pub async fn issues_by_author_since(
+        &self,
+        project: &str,
+        author_id: u64,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Issue>> {
+        self.list(
+            &format!("/projects/{}/issues", enc(project)),
+            &[
+                ("author_id", author_id.to_string()),
+                ("state", "all".to_string()),
+                (
+                    "created_after",
+                    after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            ],
+        )
+        .await
+    }
+
     /// Every issue (open and closed) of the project.
     pub async fn all_issues(&self, project: &str) -> Result<Vec<Issue>> {
         self.list(

@@ -381,9 +381,20 @@ impl SlackWorker {
                 };
                 let marker = rules::marker(&m.channel, &m.ts);
                 // The store may be new or lost: smeflow's own issues say whether it made one.
+                // Slack's ts is the message's Unix time; an hour's margin covers clock skew.
+                let posted =
+                    m.ts.split('.')
+                        .next()
+                        .and_then(|secs| secs.parse::<i64>().ok())
+                        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                        .unwrap_or_else(chrono::Utc::now);
                 let mine = self
                     .gitlab
-                    .issues_by_author(&area.project, self.bot.id)
+                    .issues_by_author_since(
+                        &area.project,
+                        self.bot.id,
+                        posted - chrono::Duration::hours(1),
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
                 let made = match mine.into_iter().find(|i| {
