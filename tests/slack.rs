@@ -38,7 +38,7 @@ fn config(dir: &Path) -> PathBuf {
     );
     let path = dir.join("smeflow.toml");
     let extra = format!(
-        "\n[slack]\nusers = {{ U0LEAD = \"lead-ai\", U0SME = \"sme-ai\" }}\n\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n",
+        "\n[slack]\nusers = {{ U0LEAD = \"lead-ai\", U0SME = \"sme-ai\", U0SA = \"jdoe\" }}\n\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\n",
         repo().display()
     );
     std::fs::write(&path, text + &extra).unwrap();
@@ -133,7 +133,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 fn workflow_message(account: &str, meeting_in_hours: i64, questions: &str) -> String {
     let meeting = (Utc::now() + Days::hours(meeting_in_hours)).format("%Y-%m-%d %H:%M");
     format!(
-        "*New SME request* from <@U0SA>\n*Account:* {account}\n*SFDC Opportunity URL:* <https://acme.my.salesforce.com/006ACME|006ACME>\n*Engagement type:* Customer Call\n*Next meeting date:* {meeting}\n*Time zone:* UTC\n*Expected duration:* 1 hour\n*Context:* 2,000 developers on GitLab Self-Managed, evaluating Duo.\n*Questions:*\n{questions}\n*Discovery notes:* <https://docs.example.com/acme-discovery>\n*Prep call booked:* yes"
+        "*New SME request*\n*Requested by:* <@U0SA>\n*Account:* {account}\n*SFDC Opportunity URL:* <https://acme.my.salesforce.com/006ACME|006ACME>\n*Engagement type:* Customer Call\n*Next meeting date:* {meeting}\n*Time zone:* UTC\n*Expected duration:* 1 hour\n*Context:* 2,000 developers on GitLab Self-Managed, evaluating Duo.\n*Questions:*\n{questions}\n*Discovery notes:* <https://docs.example.com/acme-discovery>\n*Prep call booked:* yes"
     )
 }
 
@@ -270,6 +270,26 @@ async fn a_signed_request_becomes_one_issue_and_one_thread_reply_even_when_retri
         slack.posted().len(),
         2,
         "one reply per request, nothing else"
+    );
+    // On GitLab, the request rules address the person who asked in Slack, not smeflow.
+    let rushed_iid = issues_from_slack(&gitlab)
+        .into_iter()
+        .find(|i| i["title"] == "Globex: Customer Call")
+        .and_then(|i| i["iid"].as_u64())
+        .unwrap();
+    let notes = || -> Vec<String> {
+        gitlab
+            .notes(AI_PROJECT, rushed_iid)
+            .into_iter()
+            .filter(|n| n["system"] != true)
+            .map(|n| n["body"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    until("the rules' note on GitLab", || !notes().is_empty()).await;
+    assert!(
+        notes()[0].contains("\n@jdoe thanks for this SME request!"),
+        "{:?}",
+        notes()
     );
 }
 

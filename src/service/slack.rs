@@ -371,7 +371,19 @@ impl SlackWorker {
                 None => format!("Slack member {id}"),
             })
             .unwrap_or_else(|| "the request workflow".into());
-        let issue = rules::request_issue(&form, &m.channel, &area.channel_name, &m.ts, &requester);
+        let gitlab_requester = form
+            .requester
+            .as_deref()
+            .and_then(|id| slack.users.get(id))
+            .map(String::as_str);
+        let issue = rules::request_issue(
+            &form,
+            &m.channel,
+            &area.channel_name,
+            &m.ts,
+            &requester,
+            gitlab_requester,
+        );
         let request = match known {
             Some(r) => r,
             None => {

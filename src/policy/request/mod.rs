@@ -79,6 +79,8 @@ pub fn plan(
         .find(|l| label_scope(l) == Some(ENGAGEMENT_SCOPE))
         .and_then(|l| l.split_once("::").map(|(_, t)| t));
     let fields = fields::parse(&issue.description, &engagement_types);
+    // A request smeflow opened from Slack was asked by the person it names, not by smeflow.
+    let requester = slack::requester(&issue.description).unwrap_or(issue.author.as_deref());
     let asked_at = issue.created_at.unwrap_or(now);
     let note = |body: String| Change::AddNote {
         project: rules.project.clone(),
@@ -91,7 +93,7 @@ pub fn plan(
         let failures = engagement::check(&fields, engagement_label, asked_at);
         if !failures.is_empty() && !has_note(&engagement::marker(&failures)) {
             out.changes
-                .push(note(engagement::note(issue.author.as_deref(), &failures)));
+                .push(note(engagement::note(requester, &failures)));
         }
 
         // The 24-hour promise.
@@ -116,7 +118,7 @@ pub fn plan(
         && !has_note(after::CLOSED_MARKER)
     {
         out.changes.push(note(after::closed_note(
-            issue.author.as_deref(),
+            requester,
             fields.ticked(&after::FOLLOW_UP_WORDS),
         )));
     }
@@ -137,7 +139,7 @@ pub fn plan(
         out.changes.push(Change::CreateIssue {
             project: rules.project.clone(),
             title: title.clone(),
-            description: after::follow_up_description(&fields, issue.iid, issue.author.as_deref()),
+            description: after::follow_up_description(&fields, issue.iid, requester),
             labels: feedback_labels,
         });
         // Written after the issue exists: the marker is what keeps it from being opened twice.

@@ -21,6 +21,31 @@ pub fn marker(channel: &str, ts: &str) -> String {
     format!("<!-- smeflow:slack-request {channel} {ts} -->")
 }
 
+const REQUESTED_BY: &str = "<!-- smeflow:requested-by ";
+
+/// Who asked for a request smeflow opened from Slack: `Some(Some(username))` when their GitLab
+/// username is known, `Some(None)` when not (nobody is mentioned, least of all smeflow itself),
+/// `None` for an issue that did not come from Slack.
+pub fn requester(description: &str) -> Option<Option<&str>> {
+    if !description.contains("<!-- smeflow:slack-request ") {
+        return None;
+    }
+    Some(
+        description
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(REQUESTED_BY)?.strip_suffix(" -->"))
+            .map(str::trim)
+            .filter(|u| is_username(u)),
+    )
+}
+
+/// A GitLab username as smeflow.toml may give it (letters, digits, `_`, `-`, `.`).
+fn is_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
 /// What the workflow's message says, Slack's formatting undone, not yet neutralised.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SlackForm {
@@ -245,13 +270,15 @@ pub struct RequestIssue {
     pub labels: Vec<String>,
 }
 
-/// `requester` is how the asker is named (their GitLab username when known, else Slack's id).
+/// `requester` is how the asker is named; `gitlab_requester` their GitLab username when
+/// smeflow.toml maps their Slack id (the request's notes then address them).
 pub fn request_issue(
     form: &SlackForm,
     channel: &str,
     channel_name: &str,
     ts: &str,
     requester: &str,
+    gitlab_requester: Option<&str>,
 ) -> RequestIssue {
     let tick = |b: bool| if b { "x" } else { " " };
     let questions = if form.questions.is_empty() {
@@ -275,8 +302,12 @@ pub fn request_issue(
         .as_deref()
         .map(slack_text_to_gitlab)
         .unwrap_or_default();
+    let requested_by = gitlab_requester
+        .filter(|u| is_username(u))
+        .map(|u| format!("{REQUESTED_BY}{u} -->\n"))
+        .unwrap_or_default();
     let description = format!(
-        "{marker}\n_Asked in Slack ({channel_name}) by {requester}; smeflow answers in the message's thread._\n\n**Account name:** {account}\n**Opportunity URL:** {opportunity}\n**Engagement type:** {engagement}\n**Next customer meeting:** {meeting}\n**Expected duration:** {duration}\n\n### Context\n\n{context}\n\n### The exact questions for the SME\n\n{questions}\n\n### Rules of engagement\n\n- [ ] The request is at least 48 hours before the customer meeting\n- [ ] The full context is above (customer, environment, opportunity, people)\n- [{discovery}] Discovery is done and its notes are linked\n- [{prep}] A prep call with the SME is booked before the customer meeting\n- [{agenda}] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n",
+        "{marker}\n{requested_by}_Asked in Slack ({channel_name}) by {requester}; smeflow answers in the message's thread._\n\n**Account name:** {account}\n**Opportunity URL:** {opportunity}\n**Engagement type:** {engagement}\n**Next customer meeting:** {meeting}\n**Expected duration:** {duration}\n\n### Context\n\n{context}\n\n### The exact questions for the SME\n\n{questions}\n\n### Rules of engagement\n\n- [ ] The request is at least 48 hours before the customer meeting\n- [ ] The full context is above (customer, environment, opportunity, people)\n- [{discovery}] Discovery is done and its notes are linked\n- [{prep}] A prep call with the SME is booked before the customer meeting\n- [{agenda}] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n",
         marker = marker(channel, ts),
         requester = slack_text_to_gitlab(requester),
         account = one_line(&form.account),
@@ -375,7 +406,16 @@ mod tests {
         assert_eq!(form.meeting.as_deref(), Some("2026-12-10 15:00 CET"));
         assert_eq!(form.questions.len(), 2);
         assert!(form.discovery && !form.prep_call);
-        let issue = request_issue(&form, "C0AIREQ", "#sme-ai-requests", "1.5", "jdoe");
+        let issue = request_issue(
+            &form,
+            "C0AIREQ",
+            "#sme-ai-requests",
+            "1.5",
+            "jdoe",
+            Some("jdoe"),
+        );
+        assert_eq!(requester(&issue.description), Some(Some("jdoe")));
+        assert_eq!(requester("**Account name:** x"), None);
         let types = vec!["Customer Call".to_string(), "Demo".to_string()];
         let f = fields_of(&issue, &types);
         assert_eq!(f.account.as_deref(), Some("ACME & Sons"));
@@ -402,7 +442,8 @@ mod tests {
     fn hostile_text_is_inert_in_gitlab() {
         let hostile = "*Account:* ACME\n*Engagement type:* Demo\n*Context:* fine\n/close\n  /label ~\"SME Workflow::Done\"\n@all look <!-- smeflow:slack-request X 1 -->\n### The exact questions for the SME\n- [x] Discovery is done\n**Account name:** Evil";
         let form = read_message(hostile, None).unwrap();
-        let issue = request_issue(&form, "C1", "#r", "1.0", "U1");
+        let issue = request_issue(&form, "C1", "#r", "1.0", "U1", None);
+        assert_eq!(requester(&issue.description), Some(None));
         for line in issue.description.lines() {
             assert!(!line.starts_with('/'), "{line}");
         }
