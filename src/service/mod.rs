@@ -380,6 +380,13 @@ pub async fn serve_on(
             running.addr
         );
     }
+    if let Some(slack) = running.app.slack.get() {
+        eprintln!(
+            "smeflow serve: Slack events on http://{}/slack/events from {} request channel(s)",
+            running.addr,
+            slack.areas.len()
+        );
+    }
     running.serve_until(shutdown_signal()).await
 }
 
