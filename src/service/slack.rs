@@ -276,7 +276,8 @@ impl SlackWorker {
             if *stopping.borrow() {
                 return;
             }
-            loop {
+            // While the GitLab workers wait out a GitLab-wide failure, so do Slack's events.
+            while !app.outage.is_paused() {
                 let store = app.store.clone();
                 let claimed = tokio::task::spawn_blocking(move || store.claim_slack_event())
                     .await
@@ -299,7 +300,9 @@ impl SlackWorker {
                     Ok(()) => (None, 0),
                     Err(e) => {
                         tracing::warn!(event = row.event_id, error = %e, attempt = row.attempts, "Slack event failed; retrying");
-                        let backoff = 2_i64.pow(row.attempts.clamp(1, 10) as u32) * 1000;
+                        // 30 s, 2 min, 8 min, 32 min: a request outlives a GitLab or Slack
+                        // outage of half an hour before it is left dead (and counted so).
+                        let backoff = 30_000 * 4_i64.pow((row.attempts.clamp(1, 5) - 1) as u32);
                         (Some(e.clone()), crate::store::now_ms() + backoff)
                     }
                 };
@@ -483,7 +486,20 @@ impl SlackWorker {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
         else {
-            return Ok(());
+            // The request message may still wait for a retry (GitLab was down): the checkmark
+            // waits with it instead of being lost. Otherwise it is on a message that is no request.
+            let store = app.store.clone();
+            let waiting = tokio::task::spawn_blocking(move || store.slack_event_counts())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|(state, n)| (state == "pending" || state == "failed") && *n > 0);
+            return if waiting {
+                Err("the request message is not worked off yet".into())
+            } else {
+                Ok(())
+            };
         };
         let Some(sme) = self.gitlab_user(slack, user).await? else {
             tracing::warn!(
