@@ -14,5 +14,6 @@ pub mod service;
 /// a build for a server can leave it out (`--no-default-features`).
 #[cfg(feature = "simulator")]
 pub mod sim;
+pub mod slack;
 pub mod store;
 pub mod text;

@@ -293,5 +293,8 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         crate::store::now_ms(),
         app.outage.is_paused(),
     ));
+    if app.slack.get().is_some() {
+        text.push_str(&super::slack::metrics(&app.store).await);
+    }
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

@@ -7,6 +7,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outage;
 pub mod scheduler;
+pub mod slack;
 pub mod worker;
 
 use crate::store::Store;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// How long intake waits for a request body.
     pub body_timeout: std::time::Duration,
+    /// Slack's side, set at start-up when `[slack]` is configured.
+    pub slack: std::sync::OnceLock<Arc<slack::SlackService>>,
 }
 
 pub type AreaLock = Arc<tokio::sync::RwLock<()>>;
@@ -83,6 +86,7 @@ impl AppState {
             backoff: outage::Backoff::default(),
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
+            slack: std::sync::OnceLock::new(),
         }
     }
 }
@@ -93,6 +97,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
+        .route("/slack/events", post(slack::events))
+        .route("/slack/commands", post(slack::not_offered))
+        .route("/slack/interactions", post(slack::not_offered))
         .route("/", get(dashboard::page).post(dashboard::login))
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
@@ -134,6 +141,8 @@ pub enum ServeError {
     Identity(crate::gitlab::GitLabError),
     #[error("GITLAB_URL {base} does not answer like a GitLab: GET /api/v4/version {answer}. Set GITLAB_URL to the address you open GitLab at in a browser (e.g. https://gitlab.example.com, without /api/v4).")]
     NotGitLab { base: String, answer: String },
+    #[error("{0}")]
+    Slack(String),
 }
 
 impl ServeError {
@@ -147,6 +156,7 @@ impl ServeError {
             | ServeError::Owner(_)
             | ServeError::Listen { .. }
             | ServeError::NotGitLab { .. } => 2,
+            ServeError::Slack(_) => 2,
         }
     }
 }
@@ -254,6 +264,8 @@ pub async fn start_on(
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
 ) -> Result<Running, ServeError> {
+    // Before the store or GitLab: a half-configured Slack is a configuration error.
+    let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
     let (owner, store) = match database_url {
         Some(url) => (None, crate::store::Store::open_postgres(&url)?),
         None => {
@@ -263,6 +275,9 @@ pub async fn start_on(
         }
     };
     let recovered = store.recover()?;
+    if slack.is_some() {
+        store.recover_slack_events()?;
+    }
     if recovered > 0 {
         tracing::warn!(
             recovered,
@@ -295,6 +310,17 @@ pub async fn start_on(
         }
         Ok(None) => {}
         Err(why) => tracing::error!("{why}"),
+    }
+    if let Some(slack) = slack {
+        let slack = Arc::new(slack);
+        let _ = app.slack.set(slack.clone());
+        if opts.workers > 0 {
+            let slack_worker = slack::SlackWorker {
+                gitlab: gitlab.clone(),
+                bot: bot.clone(),
+            };
+            tokio::spawn(slack_worker.run(app.clone(), slack));
+        }
     }
     let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
     let (config, configured) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
@@ -446,6 +472,13 @@ pub async fn serve_on(
         tracing::info!(
             "smeflow serve: dashboard on http://{}/ (sign in with SMEFLOW_DASHBOARD_TOKEN)",
             running.addr
+        );
+    }
+    if let Some(slack) = running.app.slack.get() {
+        eprintln!(
+            "smeflow serve: Slack events on http://{}/slack/events from {} request channel(s)",
+            running.addr,
+            slack.areas.len()
         );
     }
     running.serve_until(shutdown_signal()).await

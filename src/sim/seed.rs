@@ -51,10 +51,16 @@ impl Simulator {
         })
     }
 
-    /// Makes an issue look opened `hours` ago, with `then` → `now` replaced in its description
-    /// (a date it names moves with it): `hours` passing for the demo's request that nobody
-    /// takes for a day. No webhook: nobody edited it.
-    pub fn backdate_creation(&self, project: &str, iid: u64, hours: i64, moved: (&str, &str)) {
+    /// Makes an issue look opened `hours` ago, with `moved` (`then` → `now`) replaced in its
+    /// description, if given (a date it names moves with it): `hours` passing for a request
+    /// that nobody takes for a day. No webhook: nobody edited it.
+    pub fn backdate_creation(
+        &self,
+        project: &str,
+        iid: u64,
+        hours: i64,
+        moved: Option<(&str, &str)>,
+    ) {
         self.with(|s| {
             let pi = s.project_index(project).expect("project exists");
             let at = (chrono::Utc::now() - chrono::Duration::hours(hours))
@@ -62,7 +68,9 @@ impl Simulator {
                 .to_string();
             if let Some(i) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
                 i.created_at = at;
-                i.description = i.description.replace(moved.0, moved.1);
+                if let Some((then, now)) = moved {
+                    i.description = i.description.replace(then, now);
+                }
             }
         })
     }

@@ -121,8 +121,9 @@ fn field(text: &str, label: &str) -> Option<String> {
             continue;
         };
         if name.trim().to_lowercase() == wanted {
-            let value = value.trim();
-            return (!value.is_empty() && !is_placeholder(value)).then(|| value.to_string());
+            // Read as typed: smeflow writes the values it copies (from Slack) escaped.
+            let value = crate::markdown::unescape(value.trim());
+            return (!value.is_empty() && !is_placeholder(&value)).then_some(value);
         }
     }
     None

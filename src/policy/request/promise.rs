@@ -40,10 +40,13 @@ pub fn missed(created_at: DateTime<Utc>, now: DateTime<Utc>, assigned: bool) -> 
     !assigned && promise(created_at, None, now) == Promise::Missed
 }
 
+/// Who the escalation addresses when the area has no `leads`.
+pub const NO_LEADS: &str =
+    "Area lead (no `leads` are set for this area in smeflow.toml, so nobody was mentioned):";
+
 pub fn escalation_note(leads: &[String], waited: Duration) -> String {
     let who = if leads.is_empty() {
-        "Area lead (no `leads` are set for this area in smeflow.toml, so nobody was mentioned):"
-            .to_string()
+        NO_LEADS.to_string()
     } else {
         leads
             .iter()

@@ -69,6 +69,7 @@ impl SimState {
             id,
             username: username.into(),
             token: token.into(),
+            public_email: None,
         });
         id
     }
