@@ -2,11 +2,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod contain;
 pub mod eval;
 pub mod gitlab;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod redact;
 pub mod report;
 pub mod service;
 pub mod sim;

@@ -580,7 +580,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     }
     if skipped > 0 {
         return Err(Failure::runtime(format!(
-            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+            "{skipped} issue(s) were skipped (listed above with `! skipped` and why: GitLab would not show them, or smeflow failed on them); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
         )));
     }
     Ok(())
@@ -781,7 +781,8 @@ pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
     })?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Failure::usage(format!(
-            "GITLAB_URL `{url}` must start with https:// (e.g. https://gitlab.com)"
+            "GITLAB_URL `{}` must start with https:// (e.g. https://gitlab.com)",
+            crate::redact::url(&url)
         )));
     }
     let token = std::env::var("GITLAB_TOKEN")

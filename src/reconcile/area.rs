@@ -63,8 +63,11 @@ pub struct SyncReport {
     pub planned: usize,
     pub applied: usize,
     pub epics_available: bool,
-    /// Issues GitLab would not show (404); the rest of the area was synced.
+    /// Issues GitLab would not show (404) or smeflow panicked on; the rest of the area was
+    /// synced.
     pub skipped: Vec<u64>,
+    /// How many of `skipped` were panics (a bug in smeflow, counted in `/metrics`).
+    pub panics: usize,
 }
 
 pub async fn sync_area(
@@ -119,6 +122,7 @@ pub async fn sync_area(
     let mut changes: Vec<Change> = Vec::new();
     let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
     let mut skipped = Vec::new();
+    let mut panics = 0;
     let reads = IssueReads {
         gl,
         project: &project,
@@ -139,7 +143,21 @@ pub async fn sync_area(
                 .unwrap_or_default(),
             ..Default::default()
         };
-        match issue::plan(&reads, policy, issue, ctx, &model).await {
+        // A bug smeflow hits on one issue (a panic) skips that issue, named, like one GitLab
+        // will not show: the rest of the area is synced.
+        let planned = match crate::contain::contain(issue::plan(&reads, policy, issue, ctx, &model))
+            .await
+        {
+            Ok(planned) => planned,
+            Err(panicked) => {
+                tracing::error!(project, iid = issue.iid, panic = %panicked.0, "skipping an issue smeflow panicked on");
+                let _ = writeln!(out, "  ! skipped issue #{}: {panicked}", issue.iid);
+                skipped.push(issue.iid);
+                panics += 1;
+                continue;
+            }
+        };
+        match planned {
             Ok(planned) => {
                 projected.insert(
                     issue.iid,
@@ -201,6 +219,7 @@ pub async fn sync_area(
         applied: 0,
         epics_available: backend == Backend::Epics,
         skipped: skipped.clone(),
+        panics,
     };
     let _ = writeln!(
         out,

@@ -257,6 +257,22 @@ pub async fn healthz() -> &'static str {
 /// Ready only when a delivery stored now would survive a restart: a real write succeeds, the
 /// last commit did, and the file at the store's path is still the one this process opened.
 pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    use std::sync::atomic::Ordering;
+    let not_ready = |why: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
+    };
+    // Deliveries answered 202 must be worked off: with fewer workers running than started
+    // (one ended on a bug), this process is not what it says it is.
+    let started = app.workers_started.load(Ordering::Relaxed);
+    let running = app.metrics.workers_running.load(Ordering::Relaxed);
+    if running < started && !*app.stopping.borrow() {
+        tracing::error!(started, running, "not ready: workers stopped");
+        return not_ready("workers stopped");
+    }
     let store = app.store.clone();
     let ready = tokio::task::spawn_blocking(move || store.readiness())
         .await
@@ -264,12 +280,14 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     match ready {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(why) => {
+            // The detail (paths, database errors) is for the log, not for whoever asks.
             tracing::error!(%why, "not ready: deliveries cannot be stored durably");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: {why}\n"),
-            )
-                .into_response()
+            match why {
+                crate::store::queue::NotReady::WriteFailed(_) => {
+                    not_ready("deliveries cannot be stored (see the log)")
+                }
+                fixed => not_ready(&fixed.to_string()),
+            }
         }
     }
 }

@@ -35,6 +35,28 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// How long intake waits for a request body.
     pub body_timeout: std::time::Duration,
+    /// How many workers `serve` started: `/readyz` is not ready while fewer are running.
+    pub workers_started: std::sync::atomic::AtomicU64,
+}
+
+/// Held by a running worker task: counts it in `metrics.workers_running` until the task ends,
+/// however it ends (a panic that escaped containment included).
+pub struct Alive(Arc<AppState>);
+
+impl Alive {
+    pub fn new(app: &Arc<AppState>) -> Alive {
+        metrics::Metrics::inc(&app.metrics.workers_running);
+        Alive(app.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .workers_running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AppState {
@@ -70,6 +92,7 @@ impl AppState {
             backoff: outage::Backoff::default(),
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
+            workers_started: Default::default(),
         }
     }
 }
@@ -80,7 +103,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
-        .route("/", get(dashboard::page).post(dashboard::login))
+        .route(
+            "/",
+            get(dashboard::page)
+                .post(dashboard::login)
+                .layer(axum::middleware::map_response(dashboard::protect)),
+        )
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
 }
@@ -214,6 +242,8 @@ pub async fn start_on(
     if opts.workers == 0 {
         tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
     }
+    app.workers_started
+        .store(opts.workers as u64, std::sync::atomic::Ordering::Relaxed);
     let workers = (0..opts.workers)
         .map(|n| tokio::spawn(worker.clone().run(app.clone(), n)))
         .collect();

@@ -76,6 +76,7 @@ impl Worker {
     /// Works deliveries off until shutdown; `wake` cuts the idle wait short. While GitLab is
     /// down the worker claims nothing, so no delivery spends its attempts on the outage.
     pub async fn run(self: Arc<Self>, app: Arc<AppState>, worker_no: usize) {
+        let _alive = super::Alive::new(&app);
         let mut stopping = app.stopping.subscribe();
         loop {
             if *stopping.borrow() {
@@ -114,7 +115,16 @@ impl Worker {
     async fn handle(&self, app: &AppState, delivery: Delivery) {
         let id = delivery.id;
         let attempts = delivery.attempts;
-        let outcome = self.process(app, &delivery).await;
+        // A panic (a bug smeflow hit on this issue) fails this delivery like a rejection would:
+        // it backs off and goes dead after its attempts, and the worker goes on with the rest.
+        let outcome = match crate::contain::contain(self.process(app, &delivery)).await {
+            Ok(outcome) => outcome,
+            Err(panicked) => {
+                Metrics::inc(&app.metrics.delivery_panics);
+                tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
+                Err(WorkError::Panicked(panicked))
+            }
+        };
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
@@ -441,4 +451,6 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Panicked(#[from] crate::contain::Panicked),
 }

@@ -43,9 +43,10 @@ pub enum LeaseError {
 /// The one lease per area that `bootstrap-area`, `sync-board` and `serve`'s scheduled sync all
 /// take, named by GitLab's URL too, so areas of two GitLab instances never share one.
 pub fn area_lease_name(gitlab_base: &str, project_full_path: &str) -> String {
+    // Shown in "waiting for ..." messages and stored: never with the URL's credentials.
     format!(
         "area:{}/{}",
-        gitlab_base.trim_end_matches('/'),
+        crate::redact::url(gitlab_base.trim_end_matches('/')),
         project_full_path
     )
 }

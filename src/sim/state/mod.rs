@@ -11,6 +11,7 @@ pub use limits::{SearchLimit, WindowLimit};
 pub use model::*;
 
 use super::{Fault, RecordedRequest};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -41,6 +42,9 @@ pub struct SimState {
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,
+    /// Fields a test set to values smeflow may not expect, by issue id, shown as they are in
+    /// the issue's JSON (see `Simulator::set_issue_field`).
+    pub raw_issue_fields: Vec<(u64, String, Value)>,
 }
 
 impl SimState {
