@@ -306,7 +306,9 @@ pub async fn protect(mut resp: Response) -> Response {
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not "no-referrer": with it, browsers send `Origin: null` on the sign-in form's POST,
+        // which the origin check must refuse (Fetch, "serializing a request origin").
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         h.insert(name, axum::http::HeaderValue::from_static(value));
