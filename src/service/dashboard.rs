@@ -329,8 +329,7 @@ fn client_of(peer: Option<std::net::SocketAddr>, headers: &HeaderMap) -> String 
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .last();
+        .rfind(|v| !v.is_empty());
     match forwarded {
         Some(f) => format!("{ip} (for {})", f.chars().take(64).collect::<String>()),
         None => ip,

@@ -117,14 +117,13 @@ impl Worker {
         let attempts = delivery.attempts;
         // A panic (a bug smeflow hit on this issue) fails this delivery like a rejection would:
         // it backs off and goes dead after its attempts, and the worker goes on with the rest.
-        let outcome = match crate::contain::contain(self.process(app, &delivery)).await {
-            Ok(outcome) => outcome,
-            Err(panicked) => {
-                Metrics::inc(&app.metrics.delivery_panics);
-                tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
-                Err(WorkError::Panicked(panicked))
-            }
-        };
+        let outcome = crate::contain::contain(self.process(app, &delivery))
+            .await
+            .unwrap_or_else(|panicked| Err(panicked.into()));
+        if let Err(WorkError::Panicked(panicked)) = &outcome {
+            Metrics::inc(&app.metrics.delivery_panics);
+            tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
+        }
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
@@ -265,7 +264,7 @@ impl Worker {
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))??;
+            .map_err(WorkError::from)??;
         let reads = IssueReads {
             gl: &self.gitlab,
             project,
@@ -313,7 +312,7 @@ impl Worker {
             Ok((last_sync, guessed, snapshot))
         })
         .await
-        .map_err(|e| WorkError::Internal(e.to_string()))??;
+        .map_err(WorkError::from)??;
         let (last_sync, guessed, snapshot) = loaded;
         let mut guard = rt.learning.lock().await;
         let learning = &mut *guard;
@@ -363,7 +362,7 @@ impl Worker {
                 );
             })
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))?;
+            .map_err(WorkError::from)?;
         }
         Ok(model)
     }
@@ -400,7 +399,7 @@ impl Worker {
             let (p, a) = (project.to_string(), actor.clone());
             tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
                 .await
-                .map_err(|e| WorkError::Internal(e.to_string()))??;
+                .map_err(WorkError::from)??;
         }
         Ok(())
     }
@@ -429,6 +428,19 @@ impl Learning {
     fn renew_model(&mut self, policy: &AreaPolicy) {
         let examples: Vec<Example> = self.examples.values().cloned().collect();
         self.model = Arc::new(policy.learn(&examples));
+    }
+}
+
+/// A blocking task that panicked (training the classifier, a store call) is a panic of this
+/// delivery like any other; one that was cancelled is smeflow stopping.
+impl From<tokio::task::JoinError> for WorkError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        match e.try_into_panic() {
+            Ok(payload) => WorkError::Panicked(crate::contain::Panicked(crate::contain::message(
+                payload.as_ref(),
+            ))),
+            Err(e) => WorkError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -372,7 +372,9 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         _ => return None,
     };
     let total = (number * minutes).round();
-    (total >= 1.0 && total <= MAX_DURATION_MINUTES).then(|| Duration::minutes(total as i64))
+    (1.0..=MAX_DURATION_MINUTES)
+        .contains(&total)
+        .then(|| Duration::minutes(total as i64))
 }
 
 #[cfg(test)]
