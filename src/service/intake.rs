@@ -310,3 +310,33 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     ));
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// A worker that ended (a panic that escaped containment, say) makes this process not
+    /// ready: it would answer 202 for deliveries nobody works off. Through the binary the
+    /// containment keeps every worker alive, so this is only reachable here.
+    #[tokio::test]
+    async fn not_ready_while_fewer_workers_run_than_were_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
+        let app = Arc::new(AppState::new(store, Default::default(), true, None));
+        app.workers_started.store(2, Ordering::Relaxed);
+        let first = super::super::Alive::new(&app);
+        let second = super::super::Alive::new(&app);
+        let status = |app: Arc<AppState>| async move { readyz(State(app)).await.status() };
+        assert_eq!(status(app.clone()).await, StatusCode::OK);
+        drop(second);
+        let resp = readyz(State(app.clone())).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"not ready: workers stopped\n");
+        // Stopping on purpose is not a failure of readiness' kind.
+        app.stopping.send_replace(true);
+        drop(first);
+        assert_eq!(status(app).await, StatusCode::OK);
+    }
+}
