@@ -261,40 +261,48 @@ impl Drop for Serve {
     }
 }
 
+/// `smeflow serve` on `port` against `sim`, with `args` after `serve` and `env` added, its log
+/// to `log` (piped: the caller reads it when it stops, so only for a short log). Returns once
+/// the port accepts connections.
+fn spawn_serve(
+    sim: &Simulator,
+    port: u16,
+    state: &Path,
+    (args, env): (&[&str], &[(&str, &str)]),
+    log: Stdio,
+) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .arg("serve")
+        .args(args)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state"])
+        .arg(state)
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_RETRY_BASE_MS", "10")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 impl Serve {
     async fn start(sim: &Simulator, port: u16, state: &Path, env: &[(&str, &str)]) -> Serve {
-        let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-            .current_dir(repo())
-            .args([
-                "serve",
-                "--workers",
-                "1",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--state",
-            ])
-            .arg(state)
-            .env("GITLAB_URL", sim.url())
-            .env("GITLAB_TOKEN", TOKEN)
-            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-            .env("SMEFLOW_RETRY_BASE_MS", "10")
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = Serve {
+        let child = spawn_serve(sim, port, state, (&["--workers", "1"], env), Stdio::null());
+        Serve {
             child,
             base: format!("http://127.0.0.1:{port}"),
             state: state.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{}/healthz", s.base)).await.is_err() {
-            assert!(Instant::now() < deadline, "serve did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        s
     }
 
     async fn metric(&self, line: &str) -> i64 {
@@ -423,32 +431,17 @@ const DASHBOARD_TOKEN: &str = "dashboard-token-for-robust-tests";
 
 fn dashboard(sim: &Simulator, state: &Path) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args([
-            "serve",
-            "--no-sync",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--state",
-        ])
-        .arg(state)
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-        .env("SMEFLOW_DASHBOARD_TOKEN", DASHBOARD_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/healthz")).is_err() {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, base)
+    let child = spawn_serve(
+        sim,
+        port,
+        state,
+        (
+            &["--no-sync"],
+            &[("SMEFLOW_DASHBOARD_TOKEN", DASHBOARD_TOKEN)],
+        ),
+        Stdio::piped(),
+    );
+    (child, format!("http://127.0.0.1:{port}"))
 }
 
 fn client_from(local: &str) -> reqwest::blocking::Client {
