@@ -45,7 +45,8 @@ pub fn message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Test-only, and only in debug builds: `SMEFLOW_PANIC_ON=<text>` makes deciding about an issue
-/// whose title contains `<text>` panic, so the containment is tested through the binary with a
+/// whose title contains `<text>` panic (and an area's sync past its issues, for
+/// `(sync of area <slug>)`), so the containment is tested through the binary with a
 /// bug smeflow does not have (the panics found so far are fixed at their source).
 pub fn fail_point(title: &str) {
     #[cfg(debug_assertions)]

@@ -183,6 +183,23 @@ fn sync_board_skips_and_names_an_issue_it_panics_on_and_syncs_the_rest() {
 }
 
 #[test]
+fn sync_board_stops_an_area_that_panics_past_its_issues_with_a_message_not_a_crash() {
+    let sim = bootstrapped();
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync_board(
+        &sim,
+        &dir.path().join("s.db"),
+        &[("SMEFLOW_PANIC_ON", "(sync of area ai)")],
+    );
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "not a crash (101):\n{e}");
+    assert!(
+        e.contains("the sync of area AI stopped: smeflow panicked: SMEFLOW_PANIC_ON"),
+        "{e}"
+    );
+}
+
+#[test]
 fn an_issue_gitlab_returns_in_a_shape_smeflow_cannot_read_is_skipped_and_named() {
     let sim = bootstrapped();
     let odd = seed(&sim, "ACME: odd", "**Customer:** ACME\n", &[FEEDBACK]);

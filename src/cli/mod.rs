@@ -562,7 +562,9 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced = crate::reconcile::area::sync_area(
+        // A panic outside one issue's decision (boards, theme epics) stops this area with its
+        // message and exit 1, not a crash (101); the leases are released either way.
+        let synced = crate::contain::contain(crate::reconcile::area::sync_area(
             &gl,
             &catalog,
             &policy,
@@ -570,8 +572,14 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             &opts,
             &progress,
             &mut out,
-        )
+        ))
         .await
+        .unwrap_or_else(|panicked| {
+            Err(crate::reconcile::area::SyncError::Panicked {
+                area: area.name.clone(),
+                panicked,
+            })
+        })
         .map_err(Failure::from);
         for l in lease {
             l.release().await;

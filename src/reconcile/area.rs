@@ -39,6 +39,11 @@ pub enum SyncError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("the sync of area {area} stopped: {panicked}")]
+    Panicked {
+        area: String,
+        panicked: crate::contain::Panicked,
+    },
 }
 
 impl From<ReadError> for SyncError {
@@ -175,6 +180,7 @@ pub async fn sync_area(
         }
     }
 
+    crate::contain::fail_point(&format!("(sync of area {})", policy.area.slug));
     // Boards keep their lists and order.
     let boards = gl.boards(&project).await?;
     let observed_boards = provision::ObservedArea {
