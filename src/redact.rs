@@ -2,7 +2,8 @@
 //! the one function every display of a URL goes through.
 //!
 //! What is hidden, and why: the password of the userinfo (`https://user:***@host`), all of a
-//! userinfo without one (`https://glpat-…@host` puts a token in the user name), and the value of every query
+//! userinfo without one (`https://glpat-…@host` puts a token in the user name; a PostgreSQL
+//! URL's lone user is its role and stays), and the value of every query
 //! parameter (`?token=…`, `?private_token=…`, signed `?sig=…`): smeflow's own URLs need no
 //! query, so a query in a configured URL is most likely a credential, and a list of "secret"
 //! parameter names would miss the next one. Scheme, host, port and path stay, so the reader
@@ -22,9 +23,11 @@ pub fn url(url: &str) -> String {
     let (authority, tail) = rest.split_at(authority_end);
     let host = match authority.rfind('@') {
         // `user:password@`: the user name stays (it tells which account), the password goes.
-        // A lone `name@` may be a token (`https://glpat-…@host`): all of it goes.
+        // A lone `name@` may be a token (`https://glpat-…@host`): all of it goes, except in a
+        // PostgreSQL URL, where it can only be the role (libpq reads a password after `:`).
         Some(at) => match authority[..at].split_once(':') {
             Some((user, _)) => format!("{user}:{HIDDEN}@{}", &authority[at + 1..]),
+            None if is_postgres(scheme) => authority.to_string(),
             None => format!("{HIDDEN}@{}", &authority[at + 1..]),
         },
         None => authority.to_string(),
@@ -51,6 +54,11 @@ pub fn url(url: &str) -> String {
         out.push_str(fragment);
     }
     out
+}
+
+fn is_postgres(scheme: &str) -> bool {
+    let name = scheme.trim_end_matches("://").to_ascii_lowercase();
+    name == "postgres" || name == "postgresql"
 }
 
 /// `url` for `format!`: `Redacted(&u)` displays `url(&u)`.
@@ -86,6 +94,10 @@ mod tests {
             (
                 "postgres://app:pw@db/smeflow",
                 "postgres://app:***@db/smeflow",
+            ),
+            (
+                "postgres://smeflow@db/smeflow",
+                "postgres://smeflow@db/smeflow",
             ),
             ("not a url", "not a url"),
         ] {

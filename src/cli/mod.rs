@@ -588,7 +588,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     }
     if skipped > 0 {
         return Err(Failure::runtime(format!(
-            "{skipped} issue(s) were skipped (listed above with `! skipped` and why: GitLab would not show them, or smeflow failed on them); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
+            "{skipped} issue(s) could not be read from GitLab, or made smeflow fail, and were skipped (listed above with `! skipped` and why); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
         )));
     }
     Ok(())
