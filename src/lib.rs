@@ -2,12 +2,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod contain;
 pub mod eval;
 pub mod gitlab;
 pub mod markdown;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod redact;
 pub mod report;
 pub mod service;
 /// The GitLab simulator: for the tests, the benchmarks and `smeflow demo`. A default feature, so

@@ -130,7 +130,7 @@ impl From<crate::reconcile::area::SyncError> for Failure {
             SyncError::NoProject(_) => Failure::usage(e.to_string()),
             SyncError::GitLab(e) => e.into(),
             SyncError::Apply(e) => e.into(),
-            SyncError::Store(_) => Failure::runtime(e.to_string()),
+            SyncError::Store(_) | SyncError::Panicked { .. } => Failure::runtime(e.to_string()),
         }
     }
 }

@@ -749,7 +749,9 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced = crate::reconcile::area::sync_area(
+        // A panic outside one issue's decision (boards, theme epics) stops this area with its
+        // message and exit 1, not a crash (101); the leases are released either way.
+        let synced = crate::contain::contain(crate::reconcile::area::sync_area(
             &gl,
             &catalog,
             &policy,
@@ -757,8 +759,14 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             &opts,
             &progress,
             &mut out,
-        )
+        ))
         .await
+        .unwrap_or_else(|panicked| {
+            Err(crate::reconcile::area::SyncError::Panicked {
+                area: area.name.clone(),
+                panicked,
+            })
+        })
         .map_err(Failure::from);
         for l in lease {
             l.release().await;
@@ -767,7 +775,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     }
     if skipped > 0 {
         return Err(Failure::runtime(format!(
-            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+            "{skipped} issue(s) could not be read from GitLab, or made smeflow fail, and were skipped (listed above with `! skipped` and why); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
         )));
     }
     Ok(())
@@ -1137,15 +1145,17 @@ pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
     })?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Failure::usage(format!(
-            "GITLAB_URL `{url}` must start with https:// or http:// (e.g. https://gitlab.com)"
+            "GITLAB_URL `{}` must start with https:// or http:// (e.g. https://gitlab.com)",
+            crate::redact::url(&url)
         )));
     }
     let trimmed = url.trim_end_matches('/');
     if trimmed.ends_with("/api/v4") || trimmed.ends_with("/api/v3") {
         return Err(Failure::usage(format!(
-            "GITLAB_URL `{url}` names the API, not the instance: drop the {} (e.g. GITLAB_URL={}); smeflow adds it itself",
+            "GITLAB_URL `{}` names the API, not the instance: drop the {} (e.g. GITLAB_URL={}); smeflow adds it itself",
+            crate::redact::url(&url),
             &trimmed[trimmed.len() - 7..],
-            &trimmed[..trimmed.len() - 7]
+            crate::redact::url(&trimmed[..trimmed.len() - 7])
         )));
     }
     let token = std::env::var("GITLAB_TOKEN")

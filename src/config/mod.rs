@@ -188,7 +188,7 @@ impl Catalog {
         if !url.is_empty() && !web_url {
             problems.push(format!(
                 "{cfg_file}: [webhook] url `{}` must start with https:// (or http://)",
-                self.config.webhook.url
+                crate::redact::url(&self.config.webhook.url)
             ));
         }
         if let Err(e) = schedule::parse_schedule(&self.config.feedback.sync_schedule) {

@@ -411,13 +411,18 @@ impl fmt::Display for Change {
                 "~ list \"{label}\" on board \"{board}\": position {from} -> {to}"
             ),
             Change::CreateHook { hook, .. } => {
-                write!(f, "+ webhook {} ({})", hook.url, events(hook))
+                write!(
+                    f,
+                    "+ webhook {} ({})",
+                    crate::redact::Redacted(&hook.url),
+                    events(hook)
+                )
             }
             Change::UpdateHook { hook, drift, .. } => {
                 write!(
                     f,
                     "~ webhook {} ({}): {}",
-                    hook.url,
+                    crate::redact::Redacted(&hook.url),
                     events(hook),
                     drift.join(", ")
                 )

@@ -37,6 +37,7 @@ pub async fn plan(
     mut ctx: IssueContext,
     model: &ThemeModel,
 ) -> Result<Vec<Change>, ReadError> {
+    crate::contain::fail_point(&issue.title);
     let view = issue_view(issue);
     let mut planned = policy.decide(&view, ctx.clone(), model);
     // Every write but a label edit is guarded by a marker in the issue's notes (a note, a

@@ -260,7 +260,7 @@ pub async fn provision_area(
         "Area {} ({}) -> {}/{}",
         area.name,
         area.slug,
-        gl.base_url(),
+        crate::redact::Redacted(gl.base_url()),
         full
     );
     let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);

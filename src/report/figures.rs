@@ -85,9 +85,18 @@ pub fn arr_at_stake(description: &str) -> Option<u64> {
         'm' => (&value[..value.len() - 1], 1_000_000.0),
         _ => (value.as_str(), 1.0),
     };
-    let n: f64 = digits.parse().ok()?;
-    (n >= 0.0).then_some((n * factor).round() as u64)
+    // Digits and one decimal point only: f64's own parser also takes "inf", "NaN" and "1e300".
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let usd = (digits.parse::<f64>().ok()? * factor).round();
+    (0.0..=MAX_ARR_USD).contains(&usd).then_some(usd as u64)
 }
+
+/// The largest ARR at stake smeflow reads: a trillion dollars, more than any company's yearly
+/// revenue, so a larger figure is a typo and unreadable like an empty field. Sums of up to
+/// ~18 million such values still fit in a u64, and they are added with saturation anyway.
+pub const MAX_ARR_USD: f64 = 1e12;
 
 fn item(i: &Issue) -> Item {
     Item {
@@ -167,7 +176,7 @@ pub fn compute(
             arr_at_stake: list
                 .iter()
                 .filter_map(|i| arr_at_stake(i.description.as_deref().unwrap_or("")))
-                .sum(),
+                .fold(0u64, u64::saturating_add),
         }
     };
     let mut themes: Vec<ThemeRow> = by_theme.into_iter().map(theme_row).collect();
@@ -326,5 +335,20 @@ mod tests {
             arr_at_stake("**ARR at stake:** <!-- USD, a number -->"),
             None
         );
+        assert_eq!(arr_at_stake("ARR at stake: 1.2M"), Some(1_200_000));
+        for absurd in [
+            "inf",
+            "NaN",
+            "1e300",
+            "-5",
+            "2000000000000",
+            "999999999999999k",
+        ] {
+            assert_eq!(
+                arr_at_stake(&format!("ARR at stake: {absurd}")),
+                None,
+                "{absurd}"
+            );
+        }
     }
 }

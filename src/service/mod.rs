@@ -39,6 +39,28 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Slack's side, set at start-up when `[slack]` is configured.
     pub slack: std::sync::OnceLock<Arc<slack::SlackService>>,
+    /// How many workers `serve` started: `/readyz` is not ready while fewer are running.
+    pub workers_started: std::sync::atomic::AtomicU64,
+}
+
+/// Held by a running worker task: counts it in `metrics.workers_running` until the task ends,
+/// however it ends (a panic that escaped containment included).
+pub struct Alive(Arc<AppState>);
+
+impl Alive {
+    pub fn new(app: &Arc<AppState>) -> Alive {
+        metrics::Metrics::inc(&app.metrics.workers_running);
+        Alive(app.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .workers_running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 pub type AreaLock = Arc<tokio::sync::RwLock<()>>;
@@ -87,6 +109,7 @@ impl AppState {
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
             slack: std::sync::OnceLock::new(),
+            workers_started: Default::default(),
         }
     }
 }
@@ -100,7 +123,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/slack/events", post(slack::events))
         .route("/slack/commands", post(slack::not_offered))
         .route("/slack/interactions", post(slack::not_offered))
-        .route("/", get(dashboard::page).post(dashboard::login))
+        .route(
+            "/",
+            get(dashboard::page)
+                .post(dashboard::login)
+                .layer(axum::middleware::map_response(dashboard::protect)),
+        )
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
 }
@@ -334,6 +362,8 @@ pub async fn start_on(
     if opts.workers == 0 {
         tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
     }
+    app.workers_started
+        .store(opts.workers as u64, std::sync::atomic::Ordering::Relaxed);
     let workers = (0..opts.workers)
         .map(|n| tokio::spawn(worker.clone().run(app.clone(), n)))
         .collect();

@@ -79,7 +79,9 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
             // Taken after the lease: waiting for another process must not hold up the workers.
             let lock = app.area_lock(&policy.project);
             let _alone = lock.write().await;
-            match sync_area(
+            // A panic outside the per-issue containment (boards, theme epics) ends this area's
+            // sync, not the schedule: the other areas and the next ticks still run.
+            let synced = crate::contain::contain(sync_area(
                 &gitlab,
                 &catalog,
                 policy,
@@ -87,11 +89,21 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
                 &opts,
                 &Quiet,
                 &mut log,
-            )
-            .await
-            {
-                Ok(report) => {
+            ))
+            .await;
+            match synced {
+                Err(panicked) => {
+                    Metrics::inc(&app.metrics.sync_panics);
+                    tracing::error!(area = policy.area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
+                }
+                Ok(Ok(report)) => {
                     Metrics::inc(&app.metrics.syncs);
+                    app.metrics
+                        .sync_panics
+                        .fetch_add(report.panics as u64, std::sync::atomic::Ordering::Relaxed);
+                    if !report.skipped.is_empty() {
+                        tracing::warn!(area = policy.area.slug, skipped = ?report.skipped, "scheduled sync skipped issues (see the log above)");
+                    }
                     tracing::info!(
                         area = policy.area.slug,
                         issues = report.issues,
@@ -111,7 +123,7 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
                     );
                 }
                 // An area not bootstrapped yet, or GitLab down: the next run tries again.
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }

@@ -104,6 +104,7 @@ impl Worker {
     /// Works deliveries off until shutdown; `wake` cuts the idle wait short. While GitLab is
     /// down the worker claims nothing, so no delivery spends its attempts on the outage.
     pub async fn run(self: Arc<Self>, app: Arc<AppState>, worker_no: usize) {
+        let _alive = super::Alive::new(&app);
         let mut stopping = app.stopping.subscribe();
         loop {
             if *stopping.borrow() {
@@ -142,7 +143,15 @@ impl Worker {
     async fn handle(&self, app: &AppState, delivery: Delivery) {
         let id = delivery.id;
         let attempts = delivery.attempts;
-        let outcome = self.process(app, &delivery).await;
+        // A panic (a bug smeflow hit on this issue) fails this delivery like a rejection would:
+        // it backs off and goes dead after its attempts, and the worker goes on with the rest.
+        let outcome = crate::contain::contain(self.process(app, &delivery))
+            .await
+            .unwrap_or_else(|panicked| Err(panicked.into()));
+        if let Err(WorkError::Panicked(panicked)) = &outcome {
+            Metrics::inc(&app.metrics.delivery_panics);
+            tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
+        }
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
@@ -296,7 +305,7 @@ impl Worker {
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))??;
+            .map_err(WorkError::from)??;
         let reads = IssueReads {
             gl: &self.gitlab,
             project,
@@ -344,7 +353,7 @@ impl Worker {
             Ok((last_sync, guessed, snapshot))
         })
         .await
-        .map_err(|e| WorkError::Internal(e.to_string()))??;
+        .map_err(WorkError::from)??;
         let (last_sync, guessed, snapshot) = loaded;
         let mut guard = rt.learning.lock().await;
         let learning = &mut *guard;
@@ -393,7 +402,7 @@ impl Worker {
                 );
             })
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))?;
+            .map_err(WorkError::from)?;
         }
         Ok(model)
     }
@@ -428,7 +437,7 @@ impl Worker {
             let (p, a) = (project.to_string(), actor.clone());
             tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
                 .await
-                .map_err(|e| WorkError::Internal(e.to_string()))??;
+                .map_err(WorkError::from)??;
         }
         Ok(())
     }
@@ -460,6 +469,19 @@ impl Learning {
     }
 }
 
+/// A blocking task that panicked (training the classifier, a store call) is a panic of this
+/// delivery like any other; one that was cancelled is smeflow stopping.
+impl From<tokio::task::JoinError> for WorkError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        match e.try_into_panic() {
+            Ok(payload) => WorkError::Panicked(crate::contain::Panicked(crate::contain::message(
+                payload.as_ref(),
+            ))),
+            Err(e) => WorkError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<ReadError> for WorkError {
     fn from(e: ReadError) -> Self {
         match e {
@@ -479,4 +501,6 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Panicked(#[from] crate::contain::Panicked),
 }

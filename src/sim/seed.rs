@@ -75,6 +75,22 @@ impl Simulator {
         })
     }
 
+    /// Shows `field` of an issue as `value` in every answer that carries the issue: a shape
+    /// smeflow may not expect (a type a newer GitLab changed, a row an import left broken, a
+    /// proxy's rewrite), for tests of how smeflow copes with one unreadable issue.
+    pub fn set_issue_field(&self, project: &str, iid: u64, field: &str, value: serde_json::Value) {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let id = s.projects[pi]
+                .issues
+                .iter()
+                .find(|i| i.iid == iid)
+                .expect("issue exists")
+                .id;
+            s.raw_issue_fields.push((id, field.to_string(), value));
+        })
+    }
+
     /// Makes an issue look untouched for `days` (for stale-review tests).
     pub fn backdate(&self, project: &str, iid: u64, days: i64) {
         self.with(|s| {
