@@ -150,6 +150,12 @@ impl Catalog {
         if self.config.gitlab.group.trim_matches('/').is_empty() {
             problems.push(format!("{cfg_file}: [gitlab] group must not be empty"));
         }
+        let visibility = &self.config.gitlab.project_visibility;
+        if !matches!(visibility.as_str(), "private" | "internal" | "public") {
+            problems.push(format!(
+                "{cfg_file}: [gitlab] project_visibility `{visibility}` must be private, internal or public"
+            ));
+        }
         let url = &self.config.webhook.url;
         let web_url = url.starts_with("https://") || url.starts_with("http://");
         if !url.is_empty() && !web_url {

@@ -27,7 +27,8 @@ pub struct GitLabSection {
     /// Branch the templates are committed to when the project has no default branch yet.
     #[serde(default = "default_branch")]
     pub default_branch: String,
-    /// Visibility of newly created area projects.
+    /// Visibility of newly created area projects. `private` by default: GitLab.com restricts
+    /// `internal`, and no project may be more visible than its group.
     #[serde(default = "default_visibility")]
     pub project_visibility: String,
 }
@@ -45,7 +46,7 @@ fn default_branch() -> String {
     "main".into()
 }
 fn default_visibility() -> String {
-    "internal".into()
+    "private".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -15,6 +15,9 @@ pub struct Group {
     pub full_path: String,
     #[serde(default)]
     pub name: String,
+    /// `private`, `internal` or `public`: GitLab makes a new project no more visible than this.
+    #[serde(default)]
+    pub visibility: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

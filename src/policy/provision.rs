@@ -65,14 +65,17 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     let mut plan = Plan::default();
     let project = desired.full_path();
     match &observed.project {
-        None => plan.changes.push(Change::CreateProject {
-            group: desired.group.clone(),
-            namespace_id: observed.group.as_ref().map(|g| g.id).unwrap_or(0),
-            path: desired.project_path.clone(),
-            name: desired.project_name.clone(),
-            description: desired.description.clone(),
-            visibility: desired.visibility.clone(),
-        }),
+        None => {
+            let visibility = new_project_visibility(desired, observed, &mut plan);
+            plan.changes.push(Change::CreateProject {
+                group: desired.group.clone(),
+                namespace_id: observed.group.as_ref().map(|g| g.id).unwrap_or(0),
+                path: desired.project_path.clone(),
+                name: desired.project_name.clone(),
+                description: desired.description.clone(),
+                visibility,
+            })
+        }
         Some(_) if !observed.issues_enabled => plan.changes.push(Change::EnableIssues {
             project: project.clone(),
         }),
@@ -103,6 +106,34 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     }
     warn_formal_only(&desired.formal_only, observed, &mut plan);
     plan
+}
+
+/// How visible a new project can be. GitLab lowers a level above the group's to the group's
+/// without a word (`Projects::CreateService`), so the plan asks for the group's and says why;
+/// a level the instance restricts (GitLab.com: `internal`) is refused when the project is
+/// created, which the executor explains (only an admin can read the setting beforehand).
+fn new_project_visibility(
+    desired: &DesiredArea,
+    observed: &ObservedArea,
+    plan: &mut Plan,
+) -> String {
+    let rank = |v: &str| match v {
+        "public" => 2,
+        "internal" => 1,
+        _ => 0,
+    };
+    let wanted = desired.visibility.clone();
+    let group = observed.group.as_ref();
+    match group.and_then(|g| g.visibility.as_deref()) {
+        Some(cap) if rank(cap) < rank(&wanted) => {
+            plan.warnings.push(format!(
+                "project_visibility is \"{wanted}\" but the group {} is {cap}, and GitLab makes no project more visible than its group: the project is created {cap}. Set project_visibility = \"{cap}\" in smeflow.toml to say so, or make the group more visible first",
+                desired.group
+            ));
+            cap.to_string()
+        }
+        _ => wanted,
+    }
 }
 
 /// One warning for everything of the formal kit an area of interest already has (created by

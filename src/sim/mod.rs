@@ -89,6 +89,7 @@ impl Simulator {
             // Like GitLab.com today: signing tokens on, the search limit at its default.
             state: Mutex::new(SimState {
                 signing_supported: true,
+                restricted_visibility: vec!["internal".into()],
                 ..SimState::default()
             }),
             outbox: webhooks::Outbox::default(),
@@ -144,6 +145,20 @@ impl Simulator {
 
     pub fn set_member(&self, group: &str, username: &str, access: Access) {
         self.with(|s| s.set_member(group, username, access))
+    }
+
+    /// A group's visibility (`private`, the default for a new group, `internal` or `public`).
+    pub fn set_group_visibility(&self, full_path: &str, visibility: &str) {
+        self.with(|s| {
+            s.ensure_group(full_path);
+            let gi = s.group_index(full_path.trim_matches('/')).expect("group");
+            s.groups[gi].visibility = visibility.into();
+        })
+    }
+
+    /// The instance's `restricted_visibility_levels` (GitLab.com's: `internal`).
+    pub fn set_restricted_visibility(&self, levels: &[&str]) {
+        self.with(|s| s.restricted_visibility = levels.iter().map(|l| l.to_string()).collect())
     }
 
     pub fn set_tier(&self, tier: Tier) {

@@ -45,6 +45,22 @@ impl Executor<'_> {
                     ),
                 })
             }
+            // `restricted_visibility_levels`, an admin setting (GitLab.com restricts internal).
+            Err(GitLabError::Rejected {
+                status: 400,
+                message,
+                method,
+                path: endpoint,
+            }) if message.contains("restricted by your GitLab administrator") => {
+                Err(GitLabError::Rejected {
+                    method,
+                    path: endpoint,
+                    status: 400,
+                    message: format!(
+                        "this GitLab does not allow {visibility} projects (its administrator restricted that level: Admin > Settings > General > Visibility and access controls > Restricted visibility levels; GitLab.com restricts internal). Set project_visibility = \"private\" in smeflow.toml (or a level the instance allows), or ask an administrator to lift the restriction. GitLab said: {message}"
+                    ),
+                })
+            }
             Err(e) => Err(e),
         }
     }

@@ -41,6 +41,9 @@ pub struct SimState {
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,
+    /// The instance's `restricted_visibility_levels` (an admin setting): levels nobody but an
+    /// admin may give a new project. GitLab.com restricts `internal`.
+    pub restricted_visibility: Vec<String>,
 }
 
 impl SimState {
@@ -86,6 +89,7 @@ impl SimState {
             id,
             full_path: full_path.into(),
             parent,
+            visibility: "private".into(),
             members: HashMap::new(),
             labels: Vec::new(),
             epics: Vec::new(),

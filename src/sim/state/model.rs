@@ -33,6 +33,8 @@ pub struct Group {
     pub id: u64,
     pub full_path: String,
     pub parent: Option<usize>,
+    /// `private`, `internal` or `public`; a project is never more visible than its group.
+    pub visibility: String,
     pub members: HashMap<u64, Access>,
     pub labels: Vec<Label>,
     pub epics: Vec<Epic>,

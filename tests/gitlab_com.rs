@@ -1,0 +1,99 @@
+//! What GitLab.com adds to a self-managed GitLab, met through the binary: its restricted
+//! `internal` visibility and a group's visibility capping its projects'.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+/// The shipped configuration with another `project_visibility`, its folders named absolutely.
+fn config_with_visibility(dir: &tempfile::TempDir, visibility: &str) -> PathBuf {
+    let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
+    let line = shipped
+        .lines()
+        .find(|l| l.starts_with("project_visibility"))
+        .expect("shipped config sets project_visibility");
+    let mut text = shipped.replace(line, &format!("project_visibility = \"{visibility}\""));
+    text.push_str(&format!(
+        "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\npromotion_issues = \"{0}/promotion-issues\"\n",
+        repo().display()
+    ));
+    let path = dir.path().join("smeflow.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn project_visibility(sim: &smeflow::sim::Simulator) -> String {
+    let body = reqwest::blocking::Client::new()
+        .get(ai_project_api(sim))
+        .header("PRIVATE-TOKEN", TOKEN)
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap();
+    body["visibility"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_shipped_configuration_bootstraps_on_gitlab_com() {
+    let sim = gitlab();
+    // GitLab.com: a public top-level group, `internal` restricted (the simulator's default).
+    sim.set_group_visibility("gitlab-com", "public");
+    sim.set_group_visibility("gitlab-com/customer-success", "public");
+    sim.set_group_visibility(GROUP, "public");
+    let out = smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(project_visibility(&sim), "private");
+}
+
+#[test]
+fn a_restricted_visibility_is_refused_with_the_setting_to_change_and_nothing_else_written() {
+    let sim = gitlab();
+    sim.set_group_visibility(GROUP, "public");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_visibility(&dir, "internal");
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("Restricted visibility levels")
+            && err.contains("project_visibility = \"private\""),
+        "{err}"
+    );
+    assert_eq!(writes(&sim), vec!["POST /api/v4/projects".to_string()]);
+}
+
+#[test]
+fn the_plan_says_when_the_group_caps_the_project_visibility() {
+    let sim = gitlab();
+    sim.set_restricted_visibility(&[]);
+    // The SME group stays private (a new group's default); the configuration asks for public.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_visibility(&dir, "public");
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["bootstrap-area", "ai", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("project_visibility is \"public\" but the group gitlab-com/customer-success/subject-matter-experts is private")
+            && text.contains("+ project gitlab-com/customer-success/subject-matter-experts/ai-sme (private"),
+        "{text}"
+    );
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(project_visibility(&sim), "private");
+}
