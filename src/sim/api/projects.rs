@@ -67,7 +67,7 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
     }
     let visibility = match allowed_visibility(s, gi, p.str("visibility")) {
         Ok(v) => v,
-        Err(reply) => return reply,
+        Err(reply) => return *reply,
     };
     let issues_enabled = p.bool("issues_enabled").unwrap_or(true)
         && p.str("issues_access_level").as_deref() != Some("disabled");
@@ -110,7 +110,11 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
 /// with 400 and `{"message": {"visibility_level": ["internal has been restricted by your GitLab
 /// administrator"]}}` (`BaseService#deny_visibility_level`, app/services/base_service.rb;
 /// `render_validation_error!` in lib/api/projects.rb).
-fn allowed_visibility(s: &SimState, gi: usize, asked: Option<String>) -> Result<String, Reply> {
+fn allowed_visibility(
+    s: &SimState,
+    gi: usize,
+    asked: Option<String>,
+) -> Result<String, Box<Reply>> {
     let rank = |v: &str| match v {
         "public" => 20,
         "internal" => 10,
@@ -118,7 +122,10 @@ fn allowed_visibility(s: &SimState, gi: usize, asked: Option<String>) -> Result<
     };
     let asked = asked.unwrap_or_else(|| "private".into());
     if !matches!(asked.as_str(), "private" | "internal" | "public") {
-        return Err(error(400, "visibility does not have a valid value"));
+        return Err(Box::new(error(
+            400,
+            "visibility does not have a valid value",
+        )));
     }
     let group = &s.groups[gi].visibility;
     let level = if rank(&asked) > rank(group) {
@@ -127,10 +134,10 @@ fn allowed_visibility(s: &SimState, gi: usize, asked: Option<String>) -> Result<
         asked
     };
     if s.restricted_visibility.contains(&level) {
-        return Err(Reply::json(
+        return Err(Box::new(Reply::json(
             400,
             json!({"message": {"visibility_level": [format!("{level} has been restricted by your GitLab administrator")]}}),
-        ));
+        )));
     }
     Ok(level)
 }
