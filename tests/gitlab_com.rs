@@ -97,3 +97,55 @@ fn the_plan_says_when_the_group_caps_the_project_visibility() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(project_visibility(&sim), "private");
 }
+
+const SIGNING_KEY: &str = "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+fn signing_off_run(sim: &smeflow::sim::Simulator, secrets: &str) -> std::process::Output {
+    smeflow(sim)
+        .env("SMEFLOW_WEBHOOK_SECRET", secrets)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn signing_switched_off_is_noticed_from_gitlabs_answer_and_the_plan_converges_on_the_plain_token() {
+    let sim = gitlab();
+    sim.set_signing_flag(false);
+    let out = signing_off_run(&sim, &format!("plain,{SIGNING_KEY}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        all.matches("does not sign webhook deliveries").count(),
+        1,
+        "{all}"
+    );
+    let hooks = sim.hooks(AI_PROJECT);
+    assert_eq!(hooks[0]["token"], "plain");
+    assert_eq!(hooks[0]["signing_token_present"], false);
+
+    // Every later run: GitLab still answers `signing_token_present: false`, nothing is re-sent.
+    sim.reset_requests();
+    let out = signing_off_run(&sim, &format!("plain,{SIGNING_KEY}"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("webhook_signing_token feature flag is off"),
+        "{all}"
+    );
+}
+
+#[test]
+fn signing_switched_off_with_only_a_signing_key_is_refused_saying_the_hook_has_no_secret() {
+    let sim = gitlab();
+    sim.set_signing_flag(false);
+    let out = signing_off_run(&sim, SIGNING_KEY);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not keep the webhook's signing token")
+            && err.contains("Add a plain value"),
+        "{err}"
+    );
+}

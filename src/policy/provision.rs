@@ -334,6 +334,10 @@ pub fn plan_board(
 /// ignores signing tokens.
 pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that needs GitLab 19.0+ with webhook_signing_token): the webhook authenticates with the plain token alone, so keep a plain value in the secret list";
 
+/// GitLab 19.x keeps a hook's plain token but drops its signing token while the
+/// `webhook_signing_token` feature flag is off.
+pub const SIGNING_DROPPED: &str = "this GitLab keeps the webhook's plain token but not its signing token (GitLab 19.x drops it without a word while the webhook_signing_token feature flag is off): deliveries are authenticated by the plain token alone. Once the flag is on, run `smeflow bootstrap-area --rotate-webhook-secret` to send the signing key again";
+
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
         hooks
@@ -390,10 +394,16 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
         drift.push("secret token missing".to_string());
     }
     if spec.with_signing_token {
-        match hook.signing_token_present {
-            Some(false) => drift.push("signing token missing".to_string()),
-            None => plan.warnings.push(UNSIGNED.to_string()),
-            Some(true) => {}
+        match (hook.signing_token_present, hook.token_present) {
+            // The plain token sent with the signing token was kept and the signing token was
+            // not: GitLab 19.x with `webhook_signing_token` off drops it silently. Sending it
+            // again would change nothing, so the plan converges on the plain token.
+            (Some(false), Some(true)) if spec.with_token => {
+                plan.warnings.push(SIGNING_DROPPED.to_string())
+            }
+            (Some(false), _) => drift.push("signing token missing".to_string()),
+            (None, _) => plan.warnings.push(UNSIGNED.to_string()),
+            (Some(true), _) => {}
         }
     }
     if spec.rotate_secret && drift.is_empty() {

@@ -175,6 +175,13 @@ impl Simulator {
         self.with(|s| s.signing_supported = on)
     }
 
+    /// GitLab 19.x with the `webhook_signing_token` feature flag off: hooks still answer
+    /// `token_present` / `signing_token_present`, but a `signing_token` sent is dropped silently,
+    /// so `signing_token_present` stays false and deliveries are never signed.
+    pub fn set_signing_flag(&self, on: bool) {
+        self.with(|s| s.signing_flag_off = !on)
+    }
+
     /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
     pub fn set_work_item_ui(&self, on: bool) {
         self.with(|s| s.work_item_ui = on)

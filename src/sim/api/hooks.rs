@@ -111,10 +111,13 @@ pub(super) fn edit(s: &mut SimState, pi: usize, hi: usize, req: &Req) -> Reply {
 }
 
 /// `signing_token` as GitLab 19.0+ takes it: `whsec_` and the base64 of a 32-byte key, else 400.
-/// A GitLab without signing ignores the parameter (Grape drops undeclared params).
+/// A GitLab without signing ignores the parameter (Grape drops undeclared params); GitLab 19.x
+/// with the `webhook_signing_token` flag off drops it too, yet still shows
+/// `signing_token_present: false` (doc/api/project_webhooks.md: the field is 19.0's, the token
+/// a beta behind that flag).
 fn signing_token_param(s: &SimState, p: &Params) -> Result<Option<String>, Box<Reply>> {
     use base64::Engine;
-    if !s.signing_supported {
+    if !s.signing_supported || s.signing_flag_off {
         return Ok(None);
     }
     let Some(token) = p.str("signing_token") else {

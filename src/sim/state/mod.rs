@@ -38,6 +38,9 @@ pub struct SimState {
     /// GitLab 19.0+ with the `webhook_signing_token` flag: hooks take a `signing_token` and say
     /// which secrets they hold. Off, hooks ignore it, as older GitLab does.
     pub signing_supported: bool,
+    /// GitLab 19.x with the `webhook_signing_token` flag turned off: `signing_token` is dropped
+    /// without a word, while hooks still show `signing_token_present` (false).
+    pub signing_flag_off: bool,
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,
