@@ -462,6 +462,18 @@ impl GitLab {
             .await
     }
 
+    /// Sends the hook's test request (`POST /projects/:id/hooks/:hook_id/test/:trigger`, 5 a
+    /// minute): a success re-enables a hook GitLab disabled after failed deliveries. 422 when
+    /// the receiver did not answer 2xx.
+    pub async fn test_hook(&self, project: &str, id: u64, trigger: &str) -> Result<()> {
+        self.post::<Value>(
+            &format!("/projects/{}/hooks/{id}/test/{trigger}", enc(project)),
+            &Value::Object(Default::default()),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `body` is the hook's settings with its secrets (see `reconcile::apply`).
     pub async fn create_hook(&self, project: &str, hook: &HookSettings<'_>) -> Result<Hook> {
         self.post(&format!("/projects/{}/hooks", enc(project)), &to_json(hook))

@@ -351,6 +351,12 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
         });
         return;
     };
+    if hook.disabled() {
+        plan.warnings.push(format!(
+            "the webhook is {}: GitLab stops sending events to a hook after 4 failed deliveries in a row (any answer but 2xx, a timeout, a refused connection), so nothing reaches smeflow meanwhile. `smeflow serve` re-enables it with GitLab's test request once it is up and healthy (or use \"Test\" on the hook's settings page)",
+            hook.health()
+        ));
+    }
     let mut drift = Vec::new();
     if hook.url != spec.url {
         drift.push(format!("url was {}", hook.url));

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod hook_watch;
 pub mod intake;
 pub mod listener;
 pub mod metrics;
@@ -204,13 +205,6 @@ pub async fn start_on(
         Err(why) => tracing::error!("{why}"),
     }
     let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
-    if opts.sync {
-        tokio::spawn(scheduler::run(
-            Arc::new(catalog.clone()),
-            gitlab,
-            app.clone(),
-        ));
-    }
     if opts.workers == 0 {
         tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
     }
@@ -223,6 +217,15 @@ pub async fn start_on(
             addr: opts.listen,
             source,
         })?;
+    // After the bind: the scheduler's first pass may ask GitLab to test the webhook, whose
+    // request must find this listener.
+    if opts.sync {
+        tokio::spawn(scheduler::run(
+            Arc::new(catalog.clone()),
+            gitlab,
+            app.clone(),
+        ));
+    }
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(%addr, user = bot.username, store = %app.store.describe(), "smeflow serve is listening");
     Ok(Running {

@@ -1,6 +1,7 @@
 //! The scheduled full sync inside `serve`: every area at start-up, then on the cron schedule of
 //! `[feedback] sync_schedule`, so a missed webhook never leaves an issue behind. Areas are
-//! synced one after another, so one area never has two syncs at once.
+//! synced one after another, so one area never has two syncs at once. Each pass first looks at
+//! the areas' webhooks and re-enables one GitLab disabled (`hook_watch`).
 
 use super::metrics::Metrics;
 use super::AppState;
@@ -31,6 +32,7 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
     // pass counts as the current schedule period's tick, so a rolling restart adds no syncs.
     let mut tick = previous_tick(&schedule);
     loop {
+        super::hook_watch::check(&catalog, &gitlab, &app).await;
         for policy in &policies {
             let opts = SyncOptions {
                 dry_run: false,

@@ -10,6 +10,7 @@
 //! and `people.rs` are what tests read, plant and do as a person, beside the setup here.
 
 mod api;
+mod hook_health;
 mod inspect;
 mod people;
 mod seed;
@@ -90,6 +91,7 @@ impl Simulator {
             state: Mutex::new(SimState {
                 signing_supported: true,
                 restricted_visibility: vec!["internal".into()],
+                hook_test_limit: state::WindowLimit::new(5, Duration::from_secs(60)),
                 ..SimState::default()
             }),
             outbox: webhooks::Outbox::default(),

@@ -108,6 +108,21 @@ async fn handle(
     if !reply.events.is_empty() {
         shared.outbox.push(std::mem::take(&mut reply.events));
     }
+    if let Some(test) = reply.test_delivery.take() {
+        // API::Hooks::TriggerTest (lib/api/hooks/trigger_test.rb): 201 when the receiver
+        // answered 2xx, else 422 with the execution's message.
+        let status = crate::sim::webhooks::send_test(&shared, test).await;
+        if !(200..300).contains(&status) {
+            reply = message(
+                422,
+                &if status == 0 {
+                    "Error: Connection refused".to_string()
+                } else {
+                    format!("Hook executed successfully but returned HTTP {status}")
+                },
+            );
+        }
+    }
     if after_apply {
         reply = message(502, "502 Bad Gateway");
     }

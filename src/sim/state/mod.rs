@@ -41,6 +41,8 @@ pub struct SimState {
     /// GitLab 19.x with the `webhook_signing_token` flag turned off: `signing_token` is dropped
     /// without a word, while hooks still show `signing_token_present` (false).
     pub signing_flag_off: bool,
+    /// `web_hook_test`: test requests a user may send a minute (5 on GitLab).
+    pub hook_test_limit: WindowLimit,
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,

@@ -137,6 +137,10 @@ pub struct Hook {
     pub signing_token: String,
     pub flags: BTreeMap<&'static str, bool>,
     pub created_at: String,
+    /// Failed executions in a row (`recent_failures`), and until when the hook is disabled
+    /// (ms since the epoch): GitLab's auto-disabling, see `sim/hook_health.rs`.
+    pub recent_failures: u32,
+    pub disabled_until: Option<i64>,
 }
 
 pub const HOOK_FLAGS: [(&str, bool); 12] = [
