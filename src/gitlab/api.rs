@@ -31,13 +31,11 @@ impl GitLab {
         .await
     }
 
-    /// Every issue (open and closed) of the project.
+    /// Every issue (open and closed) of the project, oldest first. By creation time, which an
+    /// edit does not change, and by keyset where GitLab offers it: an issue edited while the
+    /// list is read neither moves between pages nor pushes another off one.
     pub async fn all_issues(&self, project: &str) -> Result<Vec<Issue>> {
-        self.list(
-            &format!("/projects/{}/issues", enc(project)),
-            &[("state", "all".to_string())],
-        )
-        .await
+        self.issues_updated_after(project, None).await
     }
 
     /// The group's epics (open and closed) that carry this label.
@@ -244,8 +242,9 @@ impl GitLab {
         .await
     }
 
-    /// Every issue (open and closed), oldest change first; only those changed after `since`
-    /// when it is given.
+    /// Every issue (open and closed), oldest first; only those changed after `since` when it
+    /// is given. Ordered by `updated_at`, offset pages skip an issue whenever another is edited
+    /// between two pages (it moves to the end); by `created_at` and keyset, nothing moves.
     pub async fn issues_updated_after(
         &self,
         project: &str,
@@ -253,13 +252,13 @@ impl GitLab {
     ) -> Result<Vec<Issue>> {
         let mut query = vec![
             ("state", "all".to_string()),
-            ("order_by", "updated_at".to_string()),
+            ("order_by", "created_at".to_string()),
             ("sort", "asc".to_string()),
         ];
         if let Some(t) = since {
             query.push(("updated_after", t.to_string()));
         }
-        self.list(&format!("/projects/{}/issues", enc(project)), &query)
+        self.list_keyset(&format!("/projects/{}/issues", enc(project)), &query)
             .await
     }
 

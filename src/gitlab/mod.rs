@@ -267,7 +267,8 @@ impl GitLab {
         }
     }
 
-    /// Every item of a paginated list, following `X-Next-Page` until the last page.
+    /// Every item of a paginated list, following `X-Next-Page` until the last page. An
+    /// endpoint that ignores `page` answers the same page again: that ends the list.
     pub async fn list<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -275,11 +276,16 @@ impl GitLab {
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut page = 1u32;
+        let mut previous: Option<String> = None;
         loop {
             let mut q: Vec<(&str, String)> = query.to_vec();
             q.push(("per_page", PER_PAGE.to_string()));
             q.push(("page", page.to_string()));
             let resp = self.send(Method::GET, path, &q, None).await?;
+            if previous.as_deref() == Some(resp.body.as_str()) {
+                break;
+            }
+            previous = Some(resp.body.clone());
             let items: Vec<T> = decode("GET", path, resp.body)?;
             let got = items.len();
             out.extend(items);
@@ -293,6 +299,61 @@ impl GitLab {
             }
         }
         Ok(out)
+    }
+
+    /// Every item of a list GitLab can page by keyset (`pagination=keyset`, following the
+    /// `Link: rel="next"` cursor: lib/api/issues.rb, 18.3+ for project issues). Unlike offset
+    /// pages, a keyset page never shifts when an item changes between two requests. A GitLab
+    /// that does not offer it for this list answers offset pages (or 400/405): then `list`.
+    pub async fn list_keyset<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
+        let mut q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        q.push(("pagination".into(), "keyset".into()));
+        q.push(("per_page".into(), PER_PAGE.to_string()));
+        let mut at = path.to_string();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let pairs: Vec<(&str, String)> =
+                q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let resp = match self.send(Method::GET, &at, &pairs, None).await {
+                Err(GitLabError::Rejected {
+                    status: 400 | 405, ..
+                }) if out.is_empty() => return self.list(path, query).await,
+                other => other?,
+            };
+            if out.is_empty() && resp.next_link.is_none() && resp.next_page.is_some() {
+                return self.list(path, query).await;
+            }
+            let items: Vec<T> = decode("GET", path, resp.body)?;
+            out.extend(items);
+            let Some(next) = resp.next_link.as_deref().and_then(|l| self.api_path(l)) else {
+                break;
+            };
+            if !seen.insert(next.clone()) {
+                break;
+            }
+            (at, q) = next;
+        }
+        Ok(out)
+    }
+
+    /// The API path and query of a URL GitLab gave (a `Link`), wherever its API is mounted.
+    fn api_path(&self, url: &str) -> Option<(String, Vec<(String, String)>)> {
+        let url = reqwest::Url::parse(url).ok()?;
+        let at = url.path().find("/api/v4/")?;
+        let path = url.path()[at + "/api/v4".len()..].to_string();
+        let query = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Some((path, query))
     }
 
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
@@ -413,6 +474,7 @@ impl GitLab {
             return Ok(Answer {
                 next_page: header("x-next-page").and_then(|v| v.trim().parse().ok()),
                 had_pagination_headers: header("x-next-page").is_some(),
+                next_link: header("link").and_then(next_link),
                 body: text,
             });
         }
@@ -482,6 +544,23 @@ struct Answer {
     body: String,
     next_page: Option<u32>,
     had_pagination_headers: bool,
+    /// The `rel="next"` URL of the `Link` header.
+    next_link: Option<String>,
+}
+
+/// The `rel="next"` target of a `Link` header (`<url>; rel="next", <url>; rel="last"`).
+fn next_link(header: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let url = &rest[open + 1..close];
+        let params_end = rest[close..].find('<').map_or(rest.len(), |n| close + n);
+        if rest[close..params_end].contains("rel=\"next\"") {
+            return Some(url.to_string());
+        }
+        rest = &rest[params_end..];
+    }
+    None
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {

@@ -63,6 +63,9 @@ pub struct EpicInputs<'a> {
     pub items: &'a [FeedbackItem],
     pub containers: &'a [Container],
     pub backend: Backend,
+    /// The iids the caller read from GitLab (feedback or not). A linked issue outside them is
+    /// left linked: not having read it says nothing about its themes. `None`: every issue.
+    pub read: Option<&'a std::collections::HashSet<u64>>,
 }
 
 pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
@@ -129,6 +132,9 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
         if let Some(c) = existing {
             // Closed feedback stays linked (history); feedback that lost the theme leaves.
             for (iid, link_id) in &c.linked {
+                if inp.read.is_some_and(|read| !read.contains(iid)) {
+                    continue;
+                }
                 let still = inp
                     .items
                     .iter()
@@ -226,6 +232,7 @@ mod tests {
             items,
             containers,
             backend: Backend::Epics,
+            read: None,
         }
     }
 
@@ -310,6 +317,29 @@ mod tests {
             ..epic
         };
         assert!(plan(&inputs(&items, &[settled], &themes)).is_empty());
+    }
+
+    #[test]
+    fn a_linked_issue_the_caller_did_not_read_stays_linked() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+            item(3, Some("Initech"), &[], true),
+        ];
+        let open: Vec<&FeedbackItem> = items.iter().take(2).collect();
+        let epic = Container {
+            iid: 7,
+            title: "AI: Duo Chat".into(),
+            description: describe("AI", "Theme::Duo Chat", &open),
+            // #4 was not read (a list skipped it); #3 was, and lost the theme.
+            linked: vec![(1, 11), (2, 12), (3, 13), (4, 14)],
+        };
+        let read = std::collections::HashSet::from([1, 2, 3]);
+        let mut inp = inputs(&items, std::slice::from_ref(&epic), &themes);
+        inp.read = Some(&read);
+        let shown: Vec<String> = plan(&inp).iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["- issue #3 from epic \"AI: Duo Chat\""]);
     }
 
     #[test]

@@ -126,8 +126,10 @@ pub async fn plan(
                 .collect(),
         })
         .collect();
+    let read: std::collections::HashSet<u64> = issues.iter().map(|i| i.iid).collect();
     let plan_epics = |containers: &[Container]| {
         epics::plan(&EpicInputs {
+            read: Some(&read),
             area_name: scope.area_name,
             group: scope.group,
             project: scope.project,

@@ -184,6 +184,12 @@ impl Simulator {
         self.with(|s| s.signing_flag_off = !on)
     }
 
+    /// Right after the next first page of an issue list is served, a person edits issue `iid`
+    /// (its `updated_at` moves to now), as happens when a sync reads a busy project.
+    pub fn edit_issue_during_next_list(&self, iid: u64) {
+        self.with(|s| s.edit_during_list = Some(iid))
+    }
+
     /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
     pub fn set_work_item_ui(&self, on: bool) {
         self.with(|s| s.work_item_ui = on)

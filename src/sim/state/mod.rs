@@ -43,6 +43,9 @@ pub struct SimState {
     pub signing_flag_off: bool,
     /// `web_hook_test`: test requests a user may send a minute (5 on GitLab).
     pub hook_test_limit: WindowLimit,
+    /// The issue (iid) a person edits right after the next first page of an issue list is
+    /// served: what makes offset pages by `updated_at` skip an issue.
+    pub edit_during_list: Option<u64>,
     /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
     /// does for issues edited in the work-item UI.
     pub work_item_ui: bool,
