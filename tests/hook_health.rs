@@ -125,3 +125,21 @@ async fn gitlabs_test_request_is_limited_to_five_a_minute_and_fails_without_a_re
     }
     assert_eq!(statuses, [422, 422, 422, 422, 422, 429]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_delivery_carries_webhook_id_and_timestamp_signed_or_not() {
+    let sim = area_served_at(free_port(), SECRET, &[]).await;
+    file_issue(&sim, "Anything").await;
+    sim.deliveries_flushed().await;
+    let d = sim.deliveries().into_iter().next().unwrap();
+    let header = |name: &str| {
+        d.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("webhook-id"), Some(d.idempotency_key.clone()));
+    assert!(header("webhook-timestamp").is_some_and(|t| t.parse::<i64>().is_ok()));
+    assert_eq!(header("webhook-signature"), None);
+    assert!(d.body.contains("\"object_kind\":\"issue\""));
+}

@@ -103,6 +103,17 @@ struct RawAttributes {
 #[derive(Deserialize)]
 struct RawIssueRef {
     iid: u64,
+    /// A note's work item: "Issue", or "Task", "Incident" ... (work items are issues to
+    /// GitLab's notes, `noteable_type` "Issue", whatever their type).
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+impl RawIssueRef {
+    /// Whether the note is on an issue proper, not on a task or another work item.
+    fn is_issue(&self) -> bool {
+        self.kind.as_deref().is_none_or(|t| t == "Issue")
+    }
 }
 
 #[derive(Deserialize)]
@@ -185,6 +196,10 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, PayloadError> {
         Some("note") => {
             let on_issue = attrs.and_then(|a| a.noteable_type).as_deref() == Some("Issue");
             match (on_issue, raw.issue) {
+                (true, Some(issue)) if !issue.is_issue() => Ok(WebhookEvent::Ignored(format!(
+                    "note on a work item of type {}",
+                    issue.kind.unwrap_or_default()
+                ))),
                 (true, Some(issue)) => Ok(WebhookEvent::Note(NoteEvent {
                     project,
                     iid: check(issue.iid)?,
@@ -225,7 +240,13 @@ pub fn glance_target(body: &[u8]) -> Option<(String, u64)> {
             }
             attrs.iid?
         }
-        "note" if attrs.as_ref()?.noteable_type.as_deref() == Some("Issue") => raw.issue?.iid,
+        "note" if attrs.as_ref()?.noteable_type.as_deref() == Some("Issue") => {
+            let issue = raw.issue?;
+            if !issue.is_issue() {
+                return None;
+            }
+            issue.iid
+        }
         _ => return None,
     };
     (iid <= MAX_IID).then_some((project, iid))
@@ -379,10 +400,10 @@ impl WebhookEvent {
 mod tests {
     use super::*;
 
-    /// GitLab's own deliveries, recorded in `tests/data/deliveries`.
+    /// GitLab's own deliveries, recorded in `tests/data/constructed-deliveries`.
     fn delivery(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/deliveries")
+            .join("tests/data/constructed-deliveries")
             .join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -190,10 +190,10 @@ impl Simulator {
         self.with(|s| s.edit_during_list = Some(iid))
     }
 
-    /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
-    pub fn set_work_item_ui(&self, on: bool) {
-        self.with(|s| s.work_item_ui = on)
-    }
+    /// A person edits issues in the work-item UI. GitLab sends a work item of type Issue as an
+    /// Issue Hook with `object_kind` "issue" whichever UI was used, so the deliveries do not
+    /// change; the switch lets a test say which UI it stands for.
+    pub fn set_work_item_ui(&self, _on: bool) {}
 
     /// GitLab's `search_rate_limit` (an admin setting; 30 a minute by default).
     pub fn set_search_rate_limit(&self, per_window: usize, window: Duration) {

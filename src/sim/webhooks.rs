@@ -264,16 +264,10 @@ fn issue_body(
     let confidential = s.projects[pi].issues[ii].confidential;
     let mut attrs = issue_attributes(s, pi, ii);
     attrs["action"] = Value::from(action);
-    // Gitlab::DataBuilder::Issuable: object_kind is the class name, `work_item` for an issue
-    // edited in the work-item UI (17.7+); the hook event name stays "Issue Hook".
-    let kind = if s.work_item_ui { "work_item" } else { "issue" };
-    if s.work_item_ui {
-        let url = attrs["url"]
-            .as_str()
-            .unwrap_or_default()
-            .replace("/-/issues/", "/-/work_items/");
-        attrs["url"] = Value::from(url);
-    }
+    // A work item of type Issue is sent as an issue event (`object_kind` "issue", "Issue
+    // Hook"), whichever UI edited it; only other types (Task, Epic ...) send "work_item"
+    // (doc/user/project/integrations/webhook_events.md, "Work item events").
+    let kind = "issue";
     json!({
         "object_kind": kind,
         "event_type": if confidential { format!("confidential_{kind}") } else { kind.to_string() },
@@ -394,7 +388,7 @@ fn hook_events(
         .map(|(url, token, signing_token, hook_id)| {
             let mut headers = vec![
                 ("Content-Type".to_string(), "application/json".to_string()),
-                ("User-Agent".into(), "GitLab/17.11.0".into()),
+                ("User-Agent".into(), "GitLab/19.0.0".into()),
                 ("Idempotency-Key".into(), uuid(s)),
                 ("X-Gitlab-Event".into(), event_name.to_string()),
                 (
@@ -407,15 +401,17 @@ fn hook_events(
             if !token.is_empty() {
                 headers.push(("X-Gitlab-Token".into(), token));
             }
+            // Every delivery (GitLab 19.0+, app/services/web_hook_service.rb) carries the
+            // Standard Webhooks `webhook-id` (its Idempotency-Key) and `webhook-timestamp`;
+            // `webhook-signature` over the exact body only when the hook has a signing token.
+            let id = headers[2].1.clone();
+            let ts = chrono::Utc::now().timestamp().to_string();
             if let Some(key) = signing_key(&signing_token) {
-                // Signed deliveries (GitLab 19.0+): Standard Webhooks headers over the exact body.
-                let id = format!("msg_{}", uuid(s).replace('-', ""));
-                let ts = chrono::Utc::now().timestamp().to_string();
                 let sig = crate::service::auth::sign(&key, &id, &ts, body.as_bytes());
-                headers.push(("webhook-id".into(), id));
-                headers.push(("webhook-timestamp".into(), ts));
                 headers.push(("webhook-signature".into(), format!("v1,{sig}")));
             }
+            headers.push(("webhook-id".into(), id));
+            headers.push(("webhook-timestamp".into(), ts));
             Event {
                 url,
                 headers,

@@ -46,9 +46,6 @@ pub struct SimState {
     /// The issue (iid) a person edits right after the next first page of an issue list is
     /// served: what makes offset pages by `updated_at` skip an issue.
     pub edit_during_list: Option<u64>,
-    /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
-    /// does for issues edited in the work-item UI.
-    pub work_item_ui: bool,
     /// The instance's `restricted_visibility_levels` (an admin setting): levels nobody but an
     /// admin may give a new project. GitLab.com restricts `internal`.
     pub restricted_visibility: Vec<String>,
