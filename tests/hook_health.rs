@@ -20,6 +20,22 @@ async fn file_issue(sim: &Simulator, title: &str) {
     assert_eq!(status, 201, "{body}");
 }
 
+/// `smeflow serve` on `port`, its store in `dir`.
+fn serve(sim: &Simulator, port: u16, dir: &tempfile::TempDir) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_smeflow"))
+        .current_dir(repo())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--state"])
+        .arg(dir.path().join("state.db"))
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn alert_status(sim: &Simulator) -> String {
     sim.hooks(AI_PROJECT)[0]["alert_status"]
         .as_str()
@@ -62,18 +78,7 @@ async fn a_hook_disabled_while_serve_was_down_is_shown_in_the_plan_and_re_enable
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_smeflow"))
-        .current_dir(repo())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--state"])
-        .arg(dir.path().join("state.db"))
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = serve(&sim, port, &dir);
     let deadline = Instant::now() + Duration::from_secs(30);
     while alert_status(&sim) != "executable" {
         if Instant::now() > deadline {
@@ -142,4 +147,37 @@ async fn every_delivery_carries_webhook_id_and_timestamp_signed_or_not() {
     assert!(header("webhook-timestamp").is_some_and(|t| t.parse::<i64>().is_ok()));
     assert_eq!(header("webhook-signature"), None);
     assert!(d.body.contains("\"object_kind\":\"issue\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_description_edit_is_taken_not_refused() {
+    let port = free_port();
+    let sim = area_served_at(port, SECRET, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = serve(&sim, port, &dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    file_issue(&sim, "Long log attached").await;
+    // 600 KB descriptions: the update hook repeats the new one and carries the old one, 1.8 MB.
+    let long = "stack frame line\n".repeat(600 * 1024 / 17);
+    for text in [long.clone(), format!("{long}more")] {
+        let url = format!("{}/1", issues_url());
+        let (status, body) = sim
+            .as_user(SA_TOKEN, "PUT", &url, json!({"description": text}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    sim.deliveries_flushed().await;
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let last = sim.deliveries().last().cloned().unwrap();
+    assert!(last.body.len() > 1024 * 1024, "{}", last.body.len());
+    assert_eq!(last.status, 202);
+    assert_eq!(alert_status(&sim), "executable");
 }

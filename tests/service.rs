@@ -484,7 +484,7 @@ async fn every_shared_fixture_is_accepted_and_bad_input_gets_the_documented_answ
         post(
             &svc,
             &with("Idempotency-Key", "k-big"),
-            format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024))
+            format!("{{\"pad\":\"{}\"}}", "x".repeat(9 * 1024 * 1024))
         )
         .await
         .0,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// How long intake waits for a request body.
     pub body_timeout: std::time::Duration,
+    /// Places for bodies above `intake::SMALL_BODY` being read or stored at once.
+    pub large_bodies: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             backoff: outage::Backoff::default(),
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
+            large_bodies: tokio::sync::Semaphore::new(intake::LARGE_BODIES_AT_ONCE),
         }
     }
 }
