@@ -8,12 +8,17 @@ use std::path::PathBuf;
 
 /// The shipped configuration with another `project_visibility`, its folders named absolutely.
 fn config_with_visibility(dir: &tempfile::TempDir, visibility: &str) -> PathBuf {
+    config_with_gitlab(dir, &format!("project_visibility = \"{visibility}\""))
+}
+
+/// The shipped configuration with `lines` in place of its `[gitlab] project_visibility`.
+fn config_with_gitlab(dir: &tempfile::TempDir, lines: &str) -> PathBuf {
     let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
     let line = shipped
         .lines()
         .find(|l| l.starts_with("project_visibility"))
         .expect("shipped config sets project_visibility");
-    let mut text = shipped.replace(line, &format!("project_visibility = \"{visibility}\""));
+    let mut text = shipped.replace(line, lines);
     text.push_str(&format!(
         "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\npromotion_issues = \"{0}/promotion-issues\"\n",
         repo().display()
@@ -148,4 +153,55 @@ fn signing_switched_off_with_only_a_signing_key_is_refused_saying_the_hook_has_n
             && err.contains("Add a plain value"),
         "{err}"
     );
+}
+
+#[test]
+fn notes_and_issue_creations_are_paced_to_gitlabs_per_action_limits() {
+    let sim = gitlab();
+    sim.add_user("jdoe", SA_TOKEN);
+    sim.set_member(GROUP, "jdoe", smeflow::sim::Access::Developer);
+    // GitLab.com's 60 notes and 200 issues a minute, scaled down to 2 of each a second.
+    sim.set_action_limits(2, 2, std::time::Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_gitlab(&dir, "notes_per_minute = 2\nissues_per_minute = 2");
+    let run = |args: &[&str]| {
+        let out = smeflow(&sim)
+            .env("SMEFLOW_CONFIG", &config)
+            .env("SMEFLOW_ACTION_WINDOW_MS", "1000")
+            .env("SMEFLOW_STATE", dir.path().join("state.db"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    };
+    run(&["bootstrap-area", "ai"]);
+    for n in 0..4 {
+        sim.seed_issue(
+            AI_PROJECT,
+            smeflow::sim::SeedIssue {
+                author: "jdoe",
+                title: &format!("Customer {n}: Duo Chat forgets the conversation"),
+                description: "",
+                labels: &["Type::Customer Feedback"],
+                state: "opened",
+                age_days: 0,
+            },
+        );
+    }
+    run(&["sync-board", "ai"]);
+    let requests = sim.requests();
+    let posts = |end: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(end))
+            .count()
+    };
+    assert!(
+        posts("/issues") > 2 && posts("/notes") > 2,
+        "{} {}",
+        posts("/issues"),
+        posts("/notes")
+    );
+    let refused: Vec<_> = requests.iter().filter(|r| r.status == 429).collect();
+    assert!(refused.is_empty(), "{refused:?}");
 }

@@ -43,7 +43,16 @@ fn an_issue_edited_during_a_full_sync_pushes_no_other_off_the_list() {
             },
         );
     }
-    let out = smeflow(&sim).args(["sync-board", "ai"]).output().unwrap();
+    // A store of its own: the sync's snapshot is this GitLab's alone.
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("state.db");
+    // The simulator has no per-action limits here: no need to pace 130 notes over minutes.
+    let out = smeflow(&sim)
+        .env("SMEFLOW_STATE", &state)
+        .env("SMEFLOW_ACTION_WINDOW_MS", "1")
+        .args(["sync-board", "ai"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let members = sim.epics(GROUP)[0]["issue_ids"].as_array().map(Vec::len);
     assert_eq!(members, Some(130), "{:?}", sim.epics(GROUP));
@@ -55,6 +64,7 @@ fn an_issue_edited_during_a_full_sync_pushes_no_other_off_the_list() {
     sim.edit_issue_during_next_list(first);
     sim.reset_requests();
     let out = smeflow(&sim)
+        .env("SMEFLOW_STATE", &state)
         .args(["sync-board", "ai", "--full", "--dry-run"])
         .output()
         .unwrap();

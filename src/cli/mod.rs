@@ -359,7 +359,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::BootstrapArea(args) => {
             let catalog = Catalog::load(&cli.config)?;
             let areas = args.areas.resolve(&catalog)?;
-            let gl = connect(&args.gitlab)?;
+            let gl = connect(&args.gitlab, &catalog)?;
             let secrets = webhook_secrets(&catalog)?;
             let webhook_url = args
                 .gitlab
@@ -504,7 +504,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         tracing::warn!("INSECURE: accepting webhook deliveries without a secret (--insecure-accept-unsigned-webhooks)");
         eprintln!("WARNING: --insecure-accept-unsigned-webhooks: anyone who can reach {} can make smeflow act", args.listen);
     }
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let opts = crate::service::ServeOptions {
         listen: args.listen,
         state: args.state,
@@ -536,7 +536,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
 async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
     let catalog = Catalog::load(config)?;
     let areas = args.areas.resolve(&catalog)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     // A dry run reads the store if there is one but never creates or writes it.
     let store = if args.dry_run && args.database_url.is_none() && !args.state.exists() {
         None
@@ -596,7 +596,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = report_since(args.since.as_deref(), now)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let project = area.project_full_path(&catalog.config.gitlab.group);
     let (report, info) = build(&gl, &project, &area.name, since, now).await?;
     match args.format {
@@ -638,7 +638,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             ProgramReportError::NoProgramProject.to_string(),
         ));
     }
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, catalog)?;
     let previous_since = since - (now - since);
     let (inputs, skipped) = program::run::read(&gl, catalog, previous_since).await?;
     for name in &skipped {
@@ -775,7 +775,30 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
 }
 
 /// Builds the GitLab client from flags and environment, or says exactly what is missing.
-pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
+pub fn connect(args: &GitLabArgs, catalog: &Catalog) -> Result<GitLab, Failure> {
+    let gl = connect_unpaced(args)?;
+    gl.set_action_limits(action_limits(catalog));
+    Ok(gl)
+}
+
+/// `[gitlab] notes_per_minute` / `issues_per_minute`; `SMEFLOW_ACTION_WINDOW_MS` shortens
+/// their minute, for tests.
+fn action_limits(catalog: &Catalog) -> crate::gitlab::ActionLimits {
+    let mut limits = crate::gitlab::ActionLimits {
+        notes: catalog.config.gitlab.notes_per_minute,
+        issue_creations: catalog.config.gitlab.issues_per_minute,
+        ..Default::default()
+    };
+    if let Some(ms) = std::env::var("SMEFLOW_ACTION_WINDOW_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        limits.window = Duration::from_millis(ms.max(1));
+    }
+    limits
+}
+
+fn connect_unpaced(args: &GitLabArgs) -> Result<GitLab, Failure> {
     let url = args.gitlab_url.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
         Failure::usage("GITLAB_URL is not set: export GITLAB_URL=https://gitlab.example.com (or pass --gitlab-url). To try smeflow without a GitLab, run `smeflow demo`.")
     })?;

@@ -36,7 +36,7 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| catalog.config.webhook.url.clone());
     let desired = desired(&catalog, &formal, &webhook_url).map_err(Failure::usage)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let opts = BootstrapOptions {
         dry_run: args.dry_run,
         show_plan: true,

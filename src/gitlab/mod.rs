@@ -168,6 +168,85 @@ pub struct GitLab {
     retry: RetryPolicy,
     /// What GitLab last said of the request quota; shared by clones, which use one token.
     quota: std::sync::Arc<std::sync::Mutex<Option<Quota>>>,
+    /// Recent note and issue creations, paced to GitLab's per-action limits; shared by clones.
+    actions: std::sync::Arc<std::sync::Mutex<ActionPacer>>,
+}
+
+/// GitLab's per-user limits on single actions (`Gitlab::ApplicationRateLimiter`,
+/// lib/gitlab/application_rate_limiter.rb, checked by lib/api/helpers/rate_limiter.rb):
+/// `notes_create` and `issues_create`, 60 and 200 a minute on GitLab.com
+/// (doc/user/gitlab_com). Past them GitLab answers 429 with a JSON body and no `Retry-After`,
+/// and they show in no `RateLimit-*` header, so smeflow counts its own.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionLimits {
+    pub notes: u32,
+    pub issue_creations: u32,
+    /// The limits' window: a minute (shorter only in tests).
+    pub window: Duration,
+}
+
+impl Default for ActionLimits {
+    fn default() -> Self {
+        ActionLimits {
+            notes: 60,
+            issue_creations: 200,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ActionPacer {
+    limits: ActionLimits,
+    notes: std::collections::VecDeque<std::time::Instant>,
+    issue_creations: std::collections::VecDeque<std::time::Instant>,
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Note,
+    IssueCreation,
+}
+
+impl Action {
+    /// The limited action a request is, if any: `POST .../notes`, `POST /projects/:id/issues`.
+    fn of(method: &Method, path: &str) -> Option<Action> {
+        if method != Method::POST {
+            return None;
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            [.., "notes"] => Some(Action::Note),
+            ["projects", _, "issues"] => Some(Action::IssueCreation),
+            _ => None,
+        }
+    }
+}
+
+impl ActionPacer {
+    /// Counts one action now, or says how long until the window has room for it.
+    fn admit(&mut self, action: Action) -> Option<Duration> {
+        let window = self.limits.window;
+        let (sent, limit) = match action {
+            Action::Note => (&mut self.notes, self.limits.notes),
+            Action::IssueCreation => (&mut self.issue_creations, self.limits.issue_creations),
+        };
+        let now = std::time::Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window + window / 10)
+        {
+            sent.pop_front();
+        }
+        if sent.len() < limit.max(1) as usize {
+            sent.push_back(now);
+            return None;
+        }
+        // GitLab's window starts when it counts the first request, a little after it was
+        // sent: a tenth of the window to spare keeps the next from arriving just before.
+        let oldest = *sent.front().expect("full window");
+        Some((window + window / 10).saturating_sub(now.duration_since(oldest)))
+    }
 }
 
 /// GitLab's request quota for this token, from the `RateLimit-Remaining` and `RateLimit-Reset`
@@ -246,7 +325,26 @@ impl GitLab {
             http,
             retry,
             quota: Default::default(),
+            actions: Default::default(),
         })
+    }
+
+    /// Paces note and issue creations to these per-action limits (every clone shares them).
+    pub fn set_action_limits(&self, limits: ActionLimits) {
+        self.actions.lock().expect("action pacer").limits = limits;
+    }
+
+    /// Waits until a note or issue creation fits GitLab's per-action limit.
+    async fn pace_action(&self, action: Action) {
+        loop {
+            let wait = self.actions.lock().expect("action pacer").admit(action);
+            let Some(wait) = wait else { return };
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "pacing to GitLab's per-action limit (notes or issue creations a minute)"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -385,6 +483,9 @@ impl GitLab {
         loop {
             attempt += 1;
             self.pace().await;
+            if let Some(action) = Action::of(&method, path) {
+                self.pace_action(action).await;
+            }
             let mut req = self
                 .http
                 .request(method.clone(), &url)

@@ -208,6 +208,16 @@ impl Simulator {
         self.with(|s| s.request_limit = Some(state::WindowLimit::new(per_window, window)))
     }
 
+    /// GitLab.com's per-action limits: `notes` comments and `issues` issue creations per user
+    /// per `window` (60 and 200 a minute on GitLab.com), answered 429 with a JSON body and no
+    /// `Retry-After`, and not counted in the `RateLimit-*` headers.
+    pub fn set_action_limits(&self, notes: usize, issues: usize, window: Duration) {
+        self.with(|s| {
+            s.notes_limit = Some(state::WindowLimit::new(notes, window));
+            s.issue_create_limit = Some(state::WindowLimit::new(issues, window));
+        })
+    }
+
     /// Requests that carried `search` (what GitLab's search limit counts).
     pub fn searches(&self) -> usize {
         self.with(|s| {

@@ -99,6 +99,10 @@ async fn handle(
                 s.requests[index].status = r.status;
                 return into_response(*r);
             }
+            if let Err(r) = limits::action_quota(&mut s, user, &method_s, &raw_path) {
+                s.requests[index].status = r.status;
+                return into_response(*r);
+            }
             match Params::parse(&query, &headers, &body) {
                 Err(r) => *r,
                 Ok(params) => routes::dispatch(&mut s, &method, &raw_path, &headers, &params),

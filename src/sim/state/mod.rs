@@ -46,6 +46,10 @@ pub struct SimState {
     /// The issue (iid) a person edits right after the next first page of an issue list is
     /// served: what makes offset pages by `updated_at` skip an issue.
     pub edit_during_list: Option<u64>,
+    /// GitLab.com's per-action limits, per user (`notes_create`, `issues_create`); off unless
+    /// a test sets them.
+    pub notes_limit: Option<WindowLimit>,
+    pub issue_create_limit: Option<WindowLimit>,
     /// The instance's `restricted_visibility_levels` (an admin setting): levels nobody but an
     /// admin may give a new project. GitLab.com restricts `internal`.
     pub restricted_visibility: Vec<String>,
