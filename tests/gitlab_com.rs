@@ -205,3 +205,34 @@ fn notes_and_issue_creations_are_paced_to_gitlabs_per_action_limits() {
     let refused: Vec<_> = requests.iter().filter(|r| r.status == 429).collect();
     assert!(refused.is_empty(), "{refused:?}");
 }
+
+#[test]
+fn a_theme_label_duplicated_on_the_group_by_an_older_smeflow_is_named_with_its_repair() {
+    let sim = gitlab();
+    let out = smeflow(&sim)
+        .args(["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // What labelling a theme epic used to leave behind: a group label of the theme's name.
+    let (status, body) = sim.as_user_blocking(
+        TOKEN,
+        "POST",
+        &format!("/groups/{}/epics", GROUP.replace('/', "%2F")),
+        serde_json::json!({"title": "AI: Duo Chat", "labels": "Theme::Duo Chat"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(sim.group_labels(GROUP)[0]["name"], "Theme::Duo Chat");
+    let out = smeflow(&sim)
+        .args(["bootstrap-area", "ai", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("label \"Theme::Duo Chat\" is here twice")
+            && text.contains("delete the group label")
+            && !text.contains("inherited from a parent group and differs"),
+        "{text}"
+    );
+}

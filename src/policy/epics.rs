@@ -85,11 +85,14 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
         let description = describe(inp.area_name, theme, &open);
         match existing {
             None => changes.push(match inp.backend {
+                // No label: a group epic's labels are group labels, and a theme label there
+                // would shadow every area project's own. The epic is found by its author,
+                // title and marker.
                 Backend::Epics => Change::CreateEpic {
                     group: inp.group.to_string(),
                     title: title.clone(),
                     description,
-                    labels: vec![theme.clone()],
+                    labels: Vec::new(),
                 },
                 Backend::TrackingIssues => Change::CreateIssue {
                     project: inp.project.to_string(),
@@ -253,7 +256,7 @@ mod tests {
         ];
         let c = plan(&inputs(&two, &[], &themes));
         let shown: Vec<String> = c.iter().map(|c| c.to_string()).collect();
-        assert_eq!(shown[0], "+ epic \"AI: Duo Chat\" (~\"Theme::Duo Chat\")");
+        assert_eq!(shown[0], "+ epic \"AI: Duo Chat\"");
         assert_eq!(c.len(), 3, "{shown:?}");
         let Change::CreateEpic { description, .. } = &c[0] else {
             panic!()

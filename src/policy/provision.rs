@@ -190,12 +190,37 @@ fn shorten(names: &[&str]) -> String {
     text
 }
 
+/// A kit label the project has twice, its own and a group label of the same name. Older
+/// smeflow made such group labels: labelling a group epic uses or creates a *group* label
+/// (`IssuableBaseService#find_or_create_label_ids` with the group as parent), so every theme
+/// epic it created added `Theme::<name>` to the group, inherited by every area project. smeflow
+/// no longer labels epics; which of the two labels each issue carries cannot be told by name,
+/// so the repair (deleting the group label) is named, not done.
+fn warn_duplicated_labels(desired: &DesiredArea, observed: &ObservedArea, plan: &mut Plan) {
+    for l in observed.labels.iter().filter(|l| !l.is_project_label) {
+        let twice = observed
+            .labels
+            .iter()
+            .any(|p| p.is_project_label && p.name == l.name);
+        if twice && desired.labels.iter().any(|s| s.name == l.name) {
+            plan.warnings.push(format!(
+                "label \"{}\" is here twice: this project's own, and a group label of the same name that every project below the group inherits (older smeflow made it by labelling theme epics; it no longer does). Repair: delete the group label on the group's Labels page, after moving any issue that carries it to the project label",
+                l.name
+            ));
+        }
+    }
+}
+
 fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
-    let existing: BTreeMap<&str, &Label> = observed
-        .labels
-        .iter()
-        .map(|l| (l.name.as_str(), l))
-        .collect();
+    // A project label wins over an inherited one of the same name: it is the one smeflow keeps.
+    let mut existing: BTreeMap<&str, &Label> = BTreeMap::new();
+    for l in &observed.labels {
+        let entry = existing.entry(l.name.as_str()).or_insert(l);
+        if l.is_project_label {
+            *entry = l;
+        }
+    }
+    warn_duplicated_labels(desired, observed, plan);
     for spec in &desired.labels {
         let Some(label) = existing.get(spec.name.as_str()) else {
             plan.changes.push(Change::CreateLabel {
