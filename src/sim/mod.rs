@@ -208,6 +208,12 @@ impl Simulator {
         self.with(|s| s.request_limit = Some(state::WindowLimit::new(per_window, window)))
     }
 
+    /// Every API request waits `latency` before it is answered (GitLab.com is about 150 ms
+    /// away from most places), so benchmarks see what requests sent one after another cost.
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency)
+    }
+
     /// GitLab.com's per-action limits: `notes` comments and `issues` issue creations per user
     /// per `window` (60 and 200 a minute on GitLab.com), answered 429 with a JSON body and no
     /// `Retry-After`, and not counted in the `RateLimit-*` headers.

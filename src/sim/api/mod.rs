@@ -48,6 +48,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let latency = shared.state.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let raw_path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let method_s = method.as_str().to_string();

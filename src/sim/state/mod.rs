@@ -48,6 +48,9 @@ pub struct SimState {
     pub edit_during_list: Option<u64>,
     /// GitLab.com's per-action limits, per user (`notes_create`, `issues_create`); off unless
     /// a test sets them.
+    /// Added to every API request before it is answered, as GitLab.com's round trip adds
+    /// (benchmarks).
+    pub latency: std::time::Duration,
     pub notes_limit: Option<WindowLimit>,
     pub issue_create_limit: Option<WindowLimit>,
     /// The instance's `restricted_visibility_levels` (an admin setting): levels nobody but an
