@@ -8,17 +8,20 @@ use std::path::PathBuf;
 
 /// The shipped configuration with another `project_visibility`, its folders named absolutely.
 fn config_with_visibility(dir: &tempfile::TempDir, visibility: &str) -> PathBuf {
-    config_with_gitlab(dir, &format!("project_visibility = \"{visibility}\""))
+    config_with_gitlab(dir, &[("project_visibility", &format!("\"{visibility}\""))])
 }
 
-/// The shipped configuration with `lines` in place of its `[gitlab] project_visibility`.
-fn config_with_gitlab(dir: &tempfile::TempDir, lines: &str) -> PathBuf {
+/// The shipped configuration with these `[gitlab]` keys set to these values.
+fn config_with_gitlab(dir: &tempfile::TempDir, values: &[(&str, &str)]) -> PathBuf {
     let shipped = std::fs::read_to_string(repo().join("smeflow.toml")).unwrap();
-    let line = shipped
-        .lines()
-        .find(|l| l.starts_with("project_visibility"))
-        .expect("shipped config sets project_visibility");
-    let mut text = shipped.replace(line, lines);
+    let mut text = shipped.clone();
+    for (key, value) in values {
+        let line = shipped
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} =")))
+            .unwrap_or_else(|| panic!("shipped config sets {key}"));
+        text = text.replace(line, &format!("{key} = {value}"));
+    }
     text.push_str(&format!(
         "\n[paths]\nlabel_sets = \"{0}/label-sets\"\nissue_templates = \"{0}/issue-templates\"\nseed_issues = \"{0}/seed-issues\"\npromotion_issues = \"{0}/promotion-issues\"\n",
         repo().display()
@@ -163,7 +166,10 @@ fn notes_and_issue_creations_are_paced_to_gitlabs_per_action_limits() {
     // GitLab.com's 60 notes and 200 issues a minute, scaled down to 2 of each a second.
     sim.set_action_limits(2, 2, std::time::Duration::from_secs(1));
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with_gitlab(&dir, "notes_per_minute = 2\nissues_per_minute = 2");
+    let config = config_with_gitlab(
+        &dir,
+        &[("notes_per_minute", "2"), ("issues_per_minute", "2")],
+    );
     let run = |args: &[&str]| {
         let out = smeflow(&sim)
             .env("SMEFLOW_CONFIG", &config)
