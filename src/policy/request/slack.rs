@@ -237,7 +237,7 @@ fn unslack(text: &str) -> String {
 fn one_line(value: &Option<String>) -> String {
     value
         .as_deref()
-        .map(|v| crate::markdown::inline(v))
+        .map(crate::markdown::inline)
         .unwrap_or_default()
 }
 
