@@ -67,21 +67,27 @@ fn bootstrap_again(sim: &Simulator, state: &Path, log: &Path) -> String {
     err
 }
 
-#[test]
-fn ctrl_c_during_bootstrap_gives_the_lease_back_and_the_next_run_starts_at_once() {
+/// A `bootstrap-area ai` (store `smeflow.db` and log `1.log` in the folder) sent `signal` while
+/// it writes to a slow GitLab; how it ended.
+fn bootstrap_stopped_by(
+    signal_name: &str,
+) -> (Simulator, tempfile::TempDir, std::process::ExitStatus) {
     let sim = common::gitlab();
     slow_writes(&sim);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("smeflow.db");
-    let mut run = spawn(
-        &sim,
-        &state,
-        &["bootstrap-area", "ai"],
-        &dir.path().join("1.log"),
-    );
+    let log = dir.path().join("1.log");
+    let mut run = spawn(&sim, &state, &["bootstrap-area", "ai"], &log);
     until_writing(&sim);
-    signal(&run, "-INT");
+    signal(&run, signal_name);
     let status = run.wait().unwrap();
+    (sim, dir, status)
+}
+
+#[test]
+fn ctrl_c_during_bootstrap_gives_the_lease_back_and_the_next_run_starts_at_once() {
+    let (sim, dir, status) = bootstrap_stopped_by("-INT");
+    let state = dir.path().join("smeflow.db");
     let err = std::fs::read_to_string(dir.path().join("1.log")).unwrap();
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("stopped by SIGINT"), "{err}");
@@ -100,19 +106,8 @@ fn ctrl_c_during_bootstrap_gives_the_lease_back_and_the_next_run_starts_at_once(
 
 #[test]
 fn a_lease_left_by_a_killed_run_on_this_host_is_taken_over_at_once() {
-    let sim = common::gitlab();
-    slow_writes(&sim);
-    let dir = tempfile::tempdir().unwrap();
+    let (sim, dir, _) = bootstrap_stopped_by("-KILL");
     let state = dir.path().join("smeflow.db");
-    let mut run = spawn(
-        &sim,
-        &state,
-        &["bootstrap-area", "ai"],
-        &dir.path().join("1.log"),
-    );
-    until_writing(&sim);
-    signal(&run, "-KILL");
-    run.wait().unwrap();
     sim.clear_faults();
 
     let err = bootstrap_again(&sim, &state, &dir.path().join("2.log"));
