@@ -3,6 +3,7 @@
 
 pub mod bounds;
 pub mod classifier;
+pub mod duplicates;
 pub mod epics;
 pub mod issue;
 pub mod provision;

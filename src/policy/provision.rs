@@ -56,6 +56,9 @@ pub struct ObservedArea {
     pub adopted_seeds: Vec<(String, u64, String)>,
     pub boards: Vec<Board>,
     pub hooks: Vec<Hook>,
+    /// The issues read to find the seed issues (smeflow's own, or all when one was missing),
+    /// where `policy::duplicates` looks for copies.
+    pub issues: Vec<crate::gitlab::types::Issue>,
 }
 
 /// The path of smeflow's webhook endpoint; a hook ending in it is ours even after a URL move.
@@ -102,6 +105,9 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
         plan_hook(hook, &observed.hooks, &project, &mut plan);
     }
     warn_formal_only(&desired.formal_only, observed, &mut plan);
+    // Repairs first: the board kept is the one later list changes name.
+    let repairs = super::duplicates::plan(desired, observed);
+    plan.changes.splice(0..0, repairs);
     plan
 }
 
@@ -248,7 +254,7 @@ pub fn plan_board(
     project: &str,
     plan: &mut Plan,
 ) {
-    let board = observed.boards.iter().find(|b| b.name == name);
+    let board = super::duplicates::kept_board(&observed.boards, name);
     if board.is_none() {
         plan.changes.push(Change::CreateBoard {
             project: project.to_string(),
@@ -304,11 +310,7 @@ pub fn plan_board(
 pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that needs GitLab 19.0+ with webhook_signing_token): the webhook authenticates with the plain token alone, so keep a plain value in the secret list";
 
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
-    let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
-        hooks
-            .iter()
-            .find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH))
-    });
+    let ours = super::duplicates::kept_hook(hooks, &spec.url);
     let Some(hook) = ours else {
         plan.changes.push(Change::CreateHook {
             project: project.to_string(),

@@ -142,7 +142,7 @@ pub async fn observe(
             .map(|e| (e.path, e.id))
             .collect(),
     };
-    let (seed_titles, adopted_seeds) = observe_seeds(gl, desired, &full).await?;
+    let (seed_titles, adopted_seeds, issues) = observe_seeds(gl, desired, &full).await?;
     let boards = gl.boards(&full).await?;
     let hooks = gl.hooks(&full).await?;
     Ok(ObservedArea {
@@ -155,6 +155,7 @@ pub async fn observe(
         adopted_seeds,
         boards,
         hooks,
+        issues,
     })
 }
 
@@ -188,12 +189,13 @@ async fn observe_seeds(
             }
         }
     }
-    Ok((present, adopted))
+    Ok((present, adopted, issues))
 }
 
 type SeedsFound = (
     std::collections::BTreeSet<String>,
     Vec<(String, u64, String)>,
+    Vec<Issue>,
 );
 
 /// How `provision_area` runs.
@@ -279,9 +281,13 @@ pub async fn provision_area(
     progress.finish();
     let applied = applied?;
     let (c, u) = plan.counts();
+    let deleted = match plan.deletions() {
+        0 => String::new(),
+        d => format!(", {d} deleted"),
+    };
     let _ = writeln!(
         out,
-        "Applied {applied} changes ({c} created, {u} updated) in {:.1}s.",
+        "Applied {applied} changes ({c} created, {u} updated{deleted}) in {:.1}s.",
         started.elapsed().as_secs_f64()
     );
     Ok(())

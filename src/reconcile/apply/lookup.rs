@@ -8,9 +8,14 @@ use crate::gitlab::GitLabError;
 use crate::plan::Change;
 
 impl Executor<'_> {
+    /// Of several boards with one name, the oldest is the one that stays
+    /// (`policy::duplicates`): its id and lists are the ones remembered.
     pub(super) fn remember_board(&mut self, project: &str, b: &Board) {
-        self.board_ids
-            .insert((project.to_string(), b.name.clone()), b.id);
+        let key = (project.to_string(), b.name.clone());
+        if self.board_ids.get(&key).is_some_and(|id| *id < b.id) {
+            return;
+        }
+        self.board_ids.insert(key, b.id);
         for list in &b.lists {
             self.remember_list(project, &b.name, list);
         }

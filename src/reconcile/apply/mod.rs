@@ -11,6 +11,7 @@
 //! `lookup` (ids GitLab gave or the executor must find, and `already_applied`) and `record`
 //! (what a write means to the store).
 
+mod duplicates;
 mod hook;
 mod issue;
 mod lookup;
@@ -259,6 +260,15 @@ impl<'a> Executor<'a> {
             let sent = std::time::Instant::now();
             match self.send(change).await {
                 Ok(()) => return Ok(()),
+                // A project or file GitLab says exists may be another run's, made since this
+                // run looked (runs on machines that share no store share no lease): when it
+                // is what this change wanted, the change is done.
+                Err(e)
+                    if refused_as_existing(change, &e) && self.already_applied(change).await? =>
+                {
+                    tracing::warn!(change = %first_line(change), "already made by another run; not made again");
+                    return Ok(());
+                }
                 Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
                     settle(self.gitlab, &e, sent).await;
                     if self.already_applied(change).await? {
@@ -354,8 +364,22 @@ impl<'a> Executor<'a> {
             Change::UpdateHook {
                 project, id, hook, ..
             } => self.update_hook(project, *id, hook).await,
+            Change::DeleteHook { project, id, .. } => self.delete_hook(project, *id).await,
+            Change::DeleteBoard { project, id, .. } => self.delete_board(project, *id).await,
+            Change::CloseDuplicateIssue {
+                project, iid, kept, ..
+            } => self.close_duplicate(project, *iid, *kept).await,
         }
     }
+}
+
+/// GitLab's 400 for a project path or a file that exists (the project's "has already been
+/// taken", a commit's "A file with this name already exists").
+fn refused_as_existing(change: &Change, error: &GitLabError) -> bool {
+    matches!(
+        change,
+        Change::CreateProject { .. } | Change::CommitFiles { .. }
+    ) && error.status() == Some(400)
 }
 
 /// The issue a change touches, for the changes that touch nothing else.
