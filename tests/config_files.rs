@@ -242,3 +242,28 @@ fn config_folder_copy() -> tempfile::TempDir {
     }
     dir
 }
+
+#[test]
+fn check_config_names_a_label_smeflow_relies_on_that_a_label_set_renamed() {
+    let dir = config_folder_copy();
+    std::fs::write(dir.path().join("smeflow.toml"), common::fixture_text()).unwrap();
+    let workflow = dir.path().join("label-sets/workflow.toml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    let renamed = text.replace("\"SME Workflow::Triage\"", "\"SME Workflow::Intake\"");
+    assert_ne!(renamed, text, "workflow.toml names SME Workflow::Triage");
+    std::fs::write(&workflow, renamed).unwrap();
+
+    let out = assert_cmd::Command::cargo_bin("smeflow")
+        .unwrap()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("smeflow.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("smeflow relies on the label `SME Workflow::Triage`")
+            && err.contains("the state a new issue or SME request starts in"),
+        "{err}"
+    );
+}

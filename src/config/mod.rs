@@ -3,6 +3,7 @@
 //! reported at once so a user does not fix them one run at a time.
 
 mod kit;
+pub mod labels;
 mod model;
 pub mod render;
 pub mod schedule;
@@ -147,6 +148,13 @@ impl Catalog {
 
     fn validate(&self, problems: &mut Vec<String>) {
         let cfg_file = self.config_path.display().to_string();
+        if !self.label_sets.is_empty() {
+            let defined = self
+                .label_sets
+                .values()
+                .flat_map(|set| set.labels.iter().map(|l| l.name.as_str()));
+            problems.extend(labels::missing(defined));
+        }
         if self.config.gitlab.group.trim_matches('/').is_empty() {
             problems.push(format!("{cfg_file}: [gitlab] group must not be empty"));
         }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const SME_REQUEST_TYPE: &str = "Type::SME Request";
-pub const ARR_DRIVER: &str = "ARR Driver";
+pub const SME_REQUEST_TYPE: &str = crate::config::labels::TYPE_SME_REQUEST;
+pub const ARR_DRIVER: &str = crate::config::labels::ARR_DRIVER;
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Report {

@@ -36,10 +36,10 @@ use crate::plan::Change;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const WORKFLOW_SCOPE: &str = "SME Workflow";
-pub const DEFAULT_WORKFLOW: &str = "SME Workflow::Triage";
+pub const DEFAULT_WORKFLOW: &str = crate::config::labels::WORKFLOW_TRIAGE;
 pub const PM_STATUS_SCOPE: &str = "PM Status";
-pub const DEFAULT_PM_STATUS: &str = "PM Status::New";
-pub const FEEDBACK_TYPE: &str = "Type::Customer Feedback";
+pub const DEFAULT_PM_STATUS: &str = crate::config::labels::PM_STATUS_NEW;
+pub const FEEDBACK_TYPE: &str = crate::config::labels::TYPE_CUSTOMER_FEEDBACK;
 pub const THEME_SCOPE: &str = "Theme";
 
 /// Markers smeflow leaves in its notes, so it can tell (from GitLab alone, even with a lost
@@ -51,7 +51,10 @@ pub const TYPO_MARKER_PREFIX: &str = "<!-- smeflow:typo ";
 pub const CLOSED_MARKER: &str = "<!-- smeflow:closed-without-decision -->";
 pub const STALE_MARKER_PREFIX: &str = "<!-- smeflow:stale ";
 /// PM statuses that end the review: a closed feedback issue should carry one of them.
-pub const FINAL_PM_STATUSES: [&str; 2] = ["PM Status::Shipped", "PM Status::Declined"];
+pub const FINAL_PM_STATUSES: [&str; 2] = [
+    crate::config::labels::PM_STATUS_SHIPPED,
+    crate::config::labels::PM_STATUS_DECLINED,
+];
 
 /// The managed label scopes of an area, each with its valid labels in set order.
 #[derive(Debug, Clone, Default)]

@@ -27,7 +27,7 @@ pub fn check(input: &RuleInput) -> Wants {
         .as_deref()
         .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
     if issue.state == "closed" && !decided && !input.has_note(CLOSED_MARKER) {
-        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{pms}this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"PM Status::Shipped\" or ~\"PM Status::Declined\" so the monthly review counts it right.")));
+        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{pms}this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"{}\" or ~\"{}\" so the monthly review counts it right.", FINAL_PM_STATUSES[0], FINAL_PM_STATUSES[1])));
     }
     if let (Some(now), Some(updated), Some(status)) = (ctx.now, issue.updated_at, &status) {
         let idle_days = (now - updated).num_days();

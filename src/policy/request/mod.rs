@@ -12,7 +12,7 @@ use super::issue::{AreaRules, IssueContext, IssueView};
 use crate::config::label_scope;
 use crate::plan::Change;
 
-pub const REQUEST_TYPE: &str = "Type::SME Request";
+pub const REQUEST_TYPE: &str = crate::config::labels::TYPE_SME_REQUEST;
 /// The scope of the engagement-type labels ("SME Request::Customer Call").
 pub const ENGAGEMENT_SCOPE: &str = "SME Request";
 

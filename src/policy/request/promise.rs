@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 pub const MARKER: &str = "<!-- smeflow:unassigned-24h -->";
 pub const PROMISE_HOURS: i64 = 24;
-pub const TRIAGE: &str = "SME Workflow::Triage";
-pub const IN_PROGRESS: &str = "SME Workflow::In Progress";
+pub const TRIAGE: &str = crate::config::labels::WORKFLOW_TRIAGE;
+pub const IN_PROGRESS: &str = crate::config::labels::WORKFLOW_IN_PROGRESS;
 
 /// Whether an open request without an assignee has waited past the promise.
 pub fn missed(created_at: DateTime<Utc>, now: DateTime<Utc>, assigned: bool) -> bool {

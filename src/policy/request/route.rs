@@ -11,7 +11,7 @@ use crate::policy::bounds::ROUTED_ITEMS_PER_ISSUE;
 use crate::text::strip_comments;
 use std::collections::BTreeMap;
 
-pub const SUPPORT_FEEDBACK_TYPE: &str = "Type::SME Support Feedback";
+pub const SUPPORT_FEEDBACK_TYPE: &str = crate::config::labels::TYPE_SUPPORT_FEEDBACK;
 pub const ROUTED_MARKER_PREFIX: &str = "<!-- smeflow:routed ";
 pub const ACTION_ITEMS_HEADING: &str = "Action items";
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const SHIPPED_PER_QUARTER_GOAL: usize = 5;
 /// The handbook's goal for time to SME assignment: this much faster (in percent).
 pub const ASSIGNMENT_FASTER_GOAL_PCT: f64 = 20.0;
-const SHIPPED: &str = "PM Status::Shipped";
+const SHIPPED: &str = crate::config::labels::PM_STATUS_SHIPPED;
 
 /// What was read from one area.
 #[derive(Debug, Clone, Default)]
