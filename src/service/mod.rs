@@ -26,6 +26,9 @@ pub struct AppState {
     /// Per project: workers share it, a sync takes it alone, so a sync never decides about an
     /// issue while a worker is changing it (that could write a note twice).
     pub area_locks: std::collections::HashMap<String, tokio::sync::RwLock<()>>,
+    /// The store's area leases this process holds for its workers and its scheduled sync, so
+    /// another process (a `sync-board` by hand, another replica) never writes an area at once.
+    pub area_leases: crate::store::lease::SharedLeases,
     /// The read-only dashboard at `GET /`, set at start-up when SMEFLOW_DASHBOARD_TOKEN is.
     pub dashboard: std::sync::OnceLock<Arc<dashboard::Dashboard>>,
     /// Whether the workers are paused for a GitLab outage.
@@ -65,6 +68,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             wake: Notify::new(),
             area_locks,
+            area_leases: Default::default(),
             dashboard: std::sync::OnceLock::new(),
             outage: outage::Outage::default(),
             backoff: outage::Backoff::default(),

@@ -51,20 +51,22 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 );
                 continue;
             }
-            let lease = match crate::store::lease::AreaLease::take(
-                &app.store,
-                &lease_name,
-                &what,
-                crate::store::lease::WAIT,
-                |holder| {
-                    tracing::info!(
-                        area = policy.area.slug,
-                        holder,
-                        "scheduled sync waits for another run on the area"
-                    )
-                },
-            )
-            .await
+            let lease = match app
+                .area_leases
+                .enter(
+                    &app.store,
+                    &lease_name,
+                    &what,
+                    crate::store::lease::WAIT,
+                    |holder| {
+                        tracing::info!(
+                            area = policy.area.slug,
+                            holder,
+                            "scheduled sync waits for another run on the area"
+                        )
+                    },
+                )
+                .await
             {
                 Ok(lease) => lease,
                 Err(e) => {
@@ -102,7 +104,7 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }
-            lease.release().await;
+            drop(lease);
         }
         let Some(next) = schedule.upcoming(chrono::Utc).next() else {
             return;

@@ -34,6 +34,9 @@ pub struct AreaRuntime {
     /// One worker at a time plans and applies an area's theme epics, so two issues of a new
     /// theme arriving together cannot create the epic twice.
     themes: Mutex<()>,
+    /// The store's area lease (`store::lease::area_lease_name`), the one `sync-board`,
+    /// `bootstrap-area` and the scheduled sync take.
+    lease_name: String,
 }
 
 pub struct Worker {
@@ -54,12 +57,18 @@ impl Worker {
         let mut areas = HashMap::new();
         for area in &catalog.config.areas {
             let full = area.project_full_path(&catalog.config.gitlab.group);
+            let lease_name = crate::store::lease::area_lease_name(
+                gitlab.base_url(),
+                &catalog.config.gitlab.group,
+                area,
+            );
             areas.insert(
                 full,
                 AreaRuntime {
                     policy: AreaPolicy::new(catalog, area),
                     learning: Mutex::new(None),
                     themes: Mutex::new(()),
+                    lease_name,
                 },
             );
         }
@@ -170,6 +179,23 @@ impl Worker {
             Some(lock) => Some(lock.read().await),
             None => None,
         };
+        // Across processes: a `sync-board` by hand or another replica's sync holds the area.
+        // The delivery waits its turn (deferred, the attempt does not count) rather than
+        // writing beside it.
+        let _held = app
+            .area_leases
+            .enter(
+                &app.store,
+                &rt.lease_name,
+                &format!("area {}", rt.policy.area.slug),
+                Duration::ZERO,
+                |_| {},
+            )
+            .await
+            .map_err(|e| match e {
+                crate::store::lease::LeaseError::Store(e) => WorkError::Store(e),
+                busy => WorkError::AreaBusy(busy.to_string()),
+            })?;
         self.record_overrides(app, project, iid, &event).await?;
         let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
@@ -441,4 +467,7 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
+    /// Another process holds the area's lease: the delivery is deferred, not failed.
+    #[error("{0}")]
+    AreaBusy(String),
 }
