@@ -239,3 +239,95 @@ fn duplicates_are_planned_as_repairs_and_a_dry_run_writes_nothing() {
     assert!(out.contains("No changes"), "{out}");
     let _ = GROUP;
 }
+
+fn feedback(sim: &Simulator, title: &str, customer: &str) -> u64 {
+    sim.seed_issue(
+        common::AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "sme-bot",
+            title,
+            description: &format!("**Customer:** {customer}\n"),
+            labels: &[
+                "Type::Customer Feedback",
+                "SME Workflow::Triage",
+                "PM Status::New",
+                "Region::APAC",
+                "Priority::Medium",
+                "Theme::Duo Chat",
+            ],
+            state: "opened",
+            age_days: 0,
+        },
+    )
+}
+
+#[test]
+fn a_second_tracking_issue_of_a_theme_is_closed_by_the_next_sync() {
+    let sim = common::gitlab();
+    sim.set_tier(smeflow::sim::Tier::Free);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("smeflow.db");
+    let (ok, _, err) = output(&mut run(&sim, &state, &["bootstrap-area", "ai"]));
+    assert!(ok, "{err}");
+    feedback(&sim, "ACME: Duo Chat forgets the thread", "ACME");
+    feedback(&sim, "Globex: Duo Chat forgets the thread", "Globex");
+    let (ok, _, err) = output(&mut run(&sim, &state, &["sync-board", "ai"]));
+    assert!(ok, "{err}");
+    let tracking = |sim: &Simulator| -> Vec<(u64, String)> {
+        sim.issues(common::AI_PROJECT)
+            .into_iter()
+            .filter(|i| i["title"] == "AI: Duo Chat")
+            .map(|i| {
+                (
+                    i["iid"].as_u64().unwrap(),
+                    i["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let kept = tracking(&sim)[0].0;
+    // Another smeflow (sharing no store) made a second one.
+    let copy = sim.seed_issue(
+        common::AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "sme-bot",
+            title: "AI: Duo Chat",
+            description: "made by another run",
+            labels: &["Theme::Duo Chat"],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+
+    sim.reset_requests();
+    let (ok, out, err) = output(&mut run(&sim, &state, &["sync-board", "ai", "--dry-run"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!(
+            "~ issue #{copy} \"AI: Duo Chat\": close, a duplicate of #{kept}, which stays"
+        )),
+        "{out}"
+    );
+    assert!(
+        common::writes(&sim).is_empty(),
+        "{:?}",
+        common::writes(&sim)
+    );
+
+    let (ok, _, err) = output(&mut run(&sim, &state, &["sync-board", "ai"]));
+    assert!(ok, "{err}");
+    let mut now = tracking(&sim);
+    now.sort();
+    assert_eq!(
+        now,
+        [(kept, "opened".to_string()), (copy, "closed".to_string())]
+    );
+    sim.reset_requests();
+    let (ok, _, err) = output(&mut run(&sim, &state, &["sync-board", "ai", "--full"]));
+    assert!(ok, "{err}");
+    assert!(
+        common::writes(&sim).is_empty(),
+        "{:?}",
+        common::writes(&sim)
+    );
+}

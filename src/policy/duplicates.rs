@@ -5,6 +5,7 @@
 //! repair at once agree on the survivor: the surest match, then the oldest (lowest id or iid).
 //! Hooks and boards hold nothing people wrote and are deleted; issues are closed, never deleted.
 
+use super::epics::Container;
 use super::provision::{DesiredArea, ObservedArea, WEBHOOK_PATH};
 use super::seeds;
 use crate::gitlab::types::{Board, Hook, Issue};
@@ -55,6 +56,15 @@ pub fn title_copies<'a>(title: &str, issues: &'a [Issue]) -> Vec<&'a Issue> {
         .collect();
     copies.sort_by_key(|i| i.iid);
     copies
+}
+
+/// The theme container titled `title` that stays: an open one before a closed one, then the
+/// oldest. The other open ones are closed as its duplicates (tracking issues; `policy::epics`).
+pub fn kept_container<'a>(containers: &'a [Container], title: &str) -> Option<&'a Container> {
+    containers
+        .iter()
+        .filter(|c| c.title == title)
+        .min_by_key(|c| (!c.open, c.iid))
 }
 
 /// The repairs the area's project needs: every duplicate hook and board deleted, every

@@ -134,15 +134,15 @@ impl Executor<'_> {
             return Ok(*iid);
         }
         let me = self.bot_id().await?;
-        let issue = self
-            .gitlab
-            .issues_by_author(project, me)
-            .await?
-            .into_iter()
-            .find(|i| i.title == title)
+        let issues = self.gitlab.issues_by_author(project, me).await?;
+        // Of several copies, the one that stays (`policy::duplicates`).
+        let iid = crate::policy::duplicates::title_copies(title, &issues)
+            .first()
+            .map(|i| i.iid)
+            .or_else(|| issues.iter().find(|i| i.title == title).map(|i| i.iid))
             .ok_or_else(|| not_found("issues", title))?;
-        self.issue_iids.insert(key, issue.iid);
-        Ok(issue.iid)
+        self.issue_iids.insert(key, iid);
+        Ok(iid)
     }
 
     pub(super) async fn epic_iid(&mut self, group: &str, title: &str) -> Result<u64, GitLabError> {
