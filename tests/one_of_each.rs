@@ -331,3 +331,68 @@ fn a_second_tracking_issue_of_a_theme_is_closed_by_the_next_sync() {
         common::writes(&sim)
     );
 }
+
+#[test]
+fn a_second_copy_of_a_smeflow_note_is_deleted_when_smeflow_reads_the_issue() {
+    let sim = common::gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("smeflow.db");
+    let (ok, _, err) = output(&mut run(&sim, &state, &["bootstrap-area", "ai"]));
+    assert!(ok, "{err}");
+    // Feedback without its region: smeflow asks for it in a note with a hidden marker.
+    let iid = sim.seed_issue(
+        common::AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "sme-bot",
+            title: "Initech: Duo Chat loses the chat history after a restart",
+            description: "**Customer:** Initech\n",
+            labels: &["Type::Customer Feedback", "Priority::Medium"],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+    let (ok, _, err) = output(&mut run(&sim, &state, &["sync-board", "ai"]));
+    assert!(ok, "{err}");
+    let own_notes = |sim: &Simulator| -> Vec<(u64, String)> {
+        sim.notes(common::AI_PROJECT, iid)
+            .iter()
+            .filter(|n| {
+                n["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("<!-- smeflow:")
+            })
+            .map(|n| {
+                (
+                    n["id"].as_u64().unwrap(),
+                    n["body"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let first = own_notes(&sim);
+    assert!(!first.is_empty(), "smeflow wrote its note");
+    // Another smeflow, sharing no store, wrote the same note again.
+    let client = reqwest::blocking::Client::new();
+    let status = client
+        .post(format!(
+            "{}/issues/{iid}/notes",
+            common::ai_project_api(&sim)
+        ))
+        .header("PRIVATE-TOKEN", TOKEN)
+        .json(&serde_json::json!({"body": first[0].1}))
+        .send()
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+    assert_eq!(own_notes(&sim).len(), first.len() + 1);
+
+    // A run with a store of its own reads the issue's notes and repairs the copy.
+    let (ok, out, err) = output(&mut run(
+        &sim,
+        &dir.path().join("other.db"),
+        &["sync-board", "ai"],
+    ));
+    assert!(ok, "{err}");
+    assert_eq!(own_notes(&sim), first, "{out}");
+}

@@ -334,6 +334,16 @@ impl GitLab {
         .await
     }
 
+    /// `DELETE /projects/:id/issues/:issue_iid/notes/:note_id` (doc/api/notes.md "Delete an
+    /// issue note"): smeflow deletes only second copies of its own notes.
+    pub async fn delete_note(&self, project: &str, iid: u64, note_id: u64) -> Result<()> {
+        self.delete(&format!(
+            "/projects/{}/issues/{iid}/notes/{note_id}",
+            enc(project)
+        ))
+        .await
+    }
+
     pub async fn add_note(&self, project: &str, iid: u64, body: &str) -> Result<()> {
         self.post::<Value>(
             &format!("/projects/{}/issues/{iid}/notes", enc(project)),

@@ -172,6 +172,14 @@ pub enum Change {
         name: String,
         kept: u64,
     },
+    /// A second note of smeflow's carrying the same hidden marker on one issue: the newer
+    /// copies go, the oldest stays (`policy::duplicates`).
+    DeleteNote {
+        project: String,
+        iid: u64,
+        note_id: u64,
+        kept: u64,
+    },
     /// A second copy of one of smeflow's issues (a seed issue, a tracking issue): closed with a
     /// note naming the one kept, never deleted (people may have written in it).
     CloseDuplicateIssue {
@@ -277,7 +285,9 @@ impl Change {
             | Change::MoveBoardList { .. }
             | Change::UpdateHook { .. }
             | Change::CloseDuplicateIssue { .. } => Kind::Update,
-            Change::DeleteHook { .. } | Change::DeleteBoard { .. } => Kind::Delete,
+            Change::DeleteHook { .. } | Change::DeleteBoard { .. } | Change::DeleteNote { .. } => {
+                Kind::Delete
+            }
             Change::CommitFiles { files, .. }
                 if files.iter().all(|f| f.action == FileAction::Update) =>
             {
@@ -384,6 +394,12 @@ impl fmt::Display for Change {
             Change::DeleteBoard { name, id, kept, .. } => write!(
                 f,
                 "- board \"{name}\" (id {id}): a duplicate of board id {kept}, which stays"
+            ),
+            Change::DeleteNote {
+                iid, note_id, kept, ..
+            } => write!(
+                f,
+                "- note {note_id} on issue #{iid}: a second copy of smeflow's note {kept}, which stays"
             ),
             Change::CloseDuplicateIssue {
                 iid, title, kept, ..

@@ -8,7 +8,7 @@
 use super::epics::Container;
 use super::provision::{DesiredArea, ObservedArea, WEBHOOK_PATH};
 use super::seeds;
-use crate::gitlab::types::{Board, Hook, Issue};
+use crate::gitlab::types::{Board, Hook, Issue, Note};
 use crate::plan::Change;
 
 /// Whether `hook` delivers to smeflow: its URL, or its endpoint's path after a URL move.
@@ -65,6 +65,43 @@ pub fn kept_container<'a>(containers: &'a [Container], title: &str) -> Option<&'
         .iter()
         .filter(|c| c.title == title)
         .min_by_key(|c| (!c.open, c.iid))
+}
+
+/// smeflow's own notes on one issue that carry the same hidden marker as an older one of its
+/// notes: each is deleted, the oldest stays (a marker is what tells smeflow a note was written;
+/// a second copy only repeats it to people). Notes of other authors are never touched.
+pub fn note_copies(project: &str, iid: u64, notes: &[Note], bot_id: u64) -> Vec<Change> {
+    let mut first: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    let mut own: Vec<&Note> = notes
+        .iter()
+        .filter(|n| !n.system && n.author.as_ref().map(|a| a.id) == Some(bot_id))
+        .collect();
+    own.sort_by_key(|n| n.id);
+    let mut changes = Vec::new();
+    for note in own {
+        let Some(marker) = hidden_marker(&note.body) else {
+            continue;
+        };
+        match first.get(marker) {
+            None => {
+                first.insert(marker, note.id);
+            }
+            Some(kept) => changes.push(Change::DeleteNote {
+                project: project.to_string(),
+                iid,
+                note_id: note.id,
+                kept: *kept,
+            }),
+        }
+    }
+    changes
+}
+
+/// The first `<!-- smeflow:... -->` marker of a note.
+fn hidden_marker(body: &str) -> Option<&str> {
+    let start = body.find("<!-- smeflow:")?;
+    let len = body[start..].find("-->")? + 3;
+    Some(&body[start..start + len])
 }
 
 /// The repairs the area's project needs: every duplicate hook and board deleted, every
@@ -210,6 +247,32 @@ mod tests {
                 "- board \"SME Workflow\" (id 4): a duplicate of board id 2, which stays",
                 "~ issue #9 \"Contents & Collaterals\": close, a duplicate of #4, which stays",
             ]
+        );
+    }
+
+    #[test]
+    fn of_smeflow_s_notes_with_one_marker_the_newer_go() {
+        let note = |id: u64, author: u64, body: &str| -> Note {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "body": body, "author": {"id": author, "username": "u"},
+            }))
+            .unwrap()
+        };
+        let notes = [
+            note(30, 1, "<!-- smeflow:missing-info -->\nPlease add"),
+            note(12, 1, "<!-- smeflow:missing-info -->\nPlease add"),
+            note(13, 1, "<!-- smeflow:themes Theme::Duo Chat -->\nTagged"),
+            note(14, 2, "<!-- smeflow:missing-info --> quoted by a person"),
+            note(15, 1, "no marker"),
+            note(16, 1, "no marker"),
+        ];
+        let lines: Vec<String> = note_copies("g/p", 7, &notes, 1)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            ["- note 30 on issue #7: a second copy of smeflow's note 12, which stays"]
         );
     }
 

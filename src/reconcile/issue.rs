@@ -39,6 +39,7 @@ pub async fn plan(
 ) -> Result<Vec<Change>, ReadError> {
     let view = issue_view(issue);
     let mut planned = policy.decide(&view, ctx.clone(), model);
+    let mut repairs = Vec::new();
     // Every write but a label edit is guarded by a marker in the issue's notes (a note, a
     // follow-up issue with its receipt): only GitLab knows for sure what is there.
     if planned
@@ -46,6 +47,9 @@ pub async fn plan(
         .any(|c| !matches!(c, Change::EditIssueLabels { .. }))
     {
         let notes = reads.gl.notes(reads.project, issue.iid).await?;
+        // Read anyway: second copies of smeflow's own notes are repaired too.
+        repairs =
+            crate::policy::duplicates::note_copies(reads.project, issue.iid, &notes, reads.bot_id);
         ctx.notes.extend(notes.into_iter().map(|n| n.body));
         planned = policy.decide(&view, ctx.clone(), model);
     }
@@ -71,7 +75,8 @@ pub async fn plan(
             planned = policy.decide(&view, ctx, model);
         }
     }
-    let (planned, held) = crate::policy::bounds::cap_notes(planned);
+    let (mut planned, held) = crate::policy::bounds::cap_notes(planned);
+    planned.extend(repairs);
     if held > 0 {
         tracing::warn!(
             project = reads.project,

@@ -285,6 +285,7 @@ impl<'a> Executor<'a> {
         match change {
             Change::EditIssueLabels { .. }
             | Change::AddNote { .. }
+            | Change::DeleteNote { .. }
             | Change::UnlinkFromTheme { .. }
             | Change::UpdateIssueDescription { .. } => self.send_on_issue(change).await,
             Change::LinkToTheme { .. } => {
@@ -385,9 +386,9 @@ fn refused_as_existing(change: &Change, error: &GitLabError) -> bool {
 /// The issue a change touches, for the changes that touch nothing else.
 fn issue_key(change: &Change) -> Option<(&str, u64)> {
     match change {
-        Change::EditIssueLabels { project, iid, .. } | Change::AddNote { project, iid, .. } => {
-            Some((project, *iid))
-        }
+        Change::EditIssueLabels { project, iid, .. }
+        | Change::AddNote { project, iid, .. }
+        | Change::DeleteNote { project, iid, .. } => Some((project, *iid)),
         Change::LinkToTheme {
             project, issue_iid, ..
         }
