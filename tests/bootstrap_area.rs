@@ -129,7 +129,7 @@ fn fresh_bootstrap_creates_the_whole_area() {
     let hooks = sim.hooks(AI_PROJECT);
     assert_eq!(hooks.len(), 1);
     let hook = &hooks[0];
-    assert_eq!(hook["url"], "https://smeflow.example.com/webhooks/gitlab");
+    assert_eq!(hook["url"], "https://smeflow.internal.test/webhooks/gitlab");
     assert_eq!(hook["issues_events"], true);
     assert_eq!(hook["note_events"], true);
     assert_eq!(

@@ -315,7 +315,7 @@ async fn two_replicas_racing_the_same_scheduled_sync_run_it_once() {
     let b = Replica::spawn(&sim, &url, &dir.path().join("b.log"), &[]);
     a.ready().await;
     b.ready().await;
-    let ran = |r: &Replica| r.log_lines_with(&["scheduled sync done", "area=\"ai\""]);
+    let ran = |r: &Replica| r.log_lines_with(&["INFO sync of ", "area=\"ai\""]);
     let skipped = |r: &Replica| {
         r.log_lines_with(&["another replica runs this scheduled sync", "area=\"ai\""])
     };
@@ -385,6 +385,19 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
         s.record_theme_links("g/ai-sme", 7, &[(1, 501)]).unwrap();
         s.save_snapshot("g/ai-sme", &[(1, r#"{"iid":1}"#.into())], true, 1234)
             .unwrap();
+        // A Slack event a killed process left in progress, and the issue made for a request.
+        s.insert_slack_event("Ev1", "message", "{}").unwrap();
+        s.claim_slack_event().unwrap().unwrap();
+        s.record_slack_request(&smeflow::store::slack::SlackRequest {
+            channel: "C0AIREQ".into(),
+            ts: "1.000001".into(),
+            project: "g/ai-sme".into(),
+            issue_iid: 3,
+            web_url: "https://gl/g/ai-sme/-/issues/3".into(),
+            replied: true,
+            escalated: false,
+        })
+        .unwrap();
     }
     let migrate = || {
         Command::new(env!("CARGO_BIN_EXE_smeflow"))
@@ -410,6 +423,8 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
   overrides                        1 copied, 0 already there
   sync snapshots (issues)          1 copied, 0 already there
   sync snapshots (last sync)       1 copied, 0 already there
+  Slack events                     1 copied, 0 already there
+  Slack requests                   1 copied, 0 already there
 ",
         file.display()
     );
@@ -465,6 +480,17 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
     assert_eq!(theme_links, std::collections::HashMap::from([(1, 501)]));
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].3, "add label Theme::Duo Chat to #1");
+    let pg3 = pg.clone();
+    let (slack_events, request) = std::thread::spawn(move || {
+        (
+            pg3.slack_event_counts().unwrap(),
+            pg3.slack_request("C0AIREQ", "1.000001").unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    assert_eq!(slack_events, vec![("pending".to_string(), 1)]);
+    assert!(request.is_some_and(|r| r.issue_iid == 3 && r.replied && !r.escalated));
     drop(pg);
 }
 

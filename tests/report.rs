@@ -208,7 +208,11 @@ fn figures_match_a_hand_computed_data_set() {
         .iter()
         .map(|i| i.iid)
         .collect();
-    assert_eq!(waiting, [7, 8], "#9 is an hour old");
+    assert_eq!(
+        waiting,
+        [8],
+        "#7 has had an SME since its 6th hour; #9 is an hour old"
+    );
 
     let nov = &r.monthly.last().unwrap();
     assert_eq!(nov.0, "2026-11");

@@ -542,7 +542,7 @@ async fn every_shared_fixture_is_accepted_and_bad_input_gets_the_documented_answ
             && shown.contains("\"object_kind\": \"issue\""),
         "{shown}"
     );
-    let (code, _) = cli(&["deliveries", "list", "--state", "sleeping"]);
+    let (code, _) = cli(&["deliveries", "list", "--status", "sleeping"]);
     assert_eq!(code, Some(2));
 }
 

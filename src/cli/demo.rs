@@ -85,6 +85,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         "smeflow serve listening on {webhook_url} (the demo points the area's webhook here)\n"
     );
     let app = service.app.clone();
+    let bot = service.bot.clone();
     let idle_check = crate::service::Idle(app.clone());
     tokio::spawn(service.serve_until(std::future::pending()));
 
@@ -287,11 +288,137 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         crate::service::dashboard::Dashboard::new(&token, &catalog, gl.clone()),
     ));
     let dashboard_url = webhook_url.trim_end_matches("webhooks/gitlab").to_string();
-    println!("\n== 10. The dashboard\n{dashboard_url}  (sign in with the token {token}, or send `Authorization: Bearer {token}`)");
+    let events_url = webhook_url.replace("/webhooks/gitlab", "/slack/events");
+    slack_life(&sim, &gl, &catalog, area, &app, bot, &events_url).await?;
+
+    println!("\n== 11. The dashboard\n{dashboard_url}  (sign in with the token {token}, or send `Authorization: Bearer {token}`)");
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
         println!("The simulator and the dashboard run until you press Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(())
+}
+
+/// An SME request made in Slack: the area's request workflow posts it, smeflow opens the issue
+/// and answers in the thread; an SME's checkmark assigns them; a request nobody took for 24
+/// hours gets the escalation in its thread. Slack is the built-in Slack simulator.
+async fn slack_life(
+    sim: &Simulator,
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &crate::config::AreaConfig,
+    app: &std::sync::Arc<crate::service::AppState>,
+    bot: crate::gitlab::types::User,
+    events_url: &str,
+) -> Result<(), Failure> {
+    const CHANNEL: &str = "C0DEMOREQ";
+    let slack = crate::sim::slack::SlackSim::start("xoxb-demo-bot", "demo-signing-secret").await;
+    slack.add_channel(CHANNEL);
+    // The demo's smeflow.toml, as a program with Slack writes it.
+    let mut with_slack = catalog.clone();
+    with_slack.config.slack = Some(crate::config::SlackSection {
+        users: [("U0SMEAI", "sme-ai"), ("U0LEADAI", "lead-ai")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    });
+    for a in with_slack
+        .config
+        .areas
+        .iter_mut()
+        .filter(|a| a.slug == area.slug)
+    {
+        a.slack.requests_id = Some(CHANNEL.into());
+        a.leads = vec!["lead-ai".into()];
+    }
+    let service = crate::service::slack::SlackService::new(
+        &with_slack,
+        crate::slack::Slack::new(&slack.api_url(), "xoxb-demo-bot"),
+        "demo-signing-secret",
+        Duration::from_secs(1),
+    )
+    .map_err(Failure::runtime)?;
+    let service = std::sync::Arc::new(service);
+    let _ = app.slack.set(service.clone());
+    let worker = crate::service::slack::SlackWorker {
+        gitlab: gl.clone(),
+        bot,
+    };
+    tokio::spawn(worker.run(app.clone(), service));
+    println!(
+        "\n== 10. SME requests made in Slack ({} is its request channel)",
+        area.slack.requests
+    );
+    let meeting = (chrono::Utc::now() + chrono::Duration::days(4)).format("%Y-%m-%d 15:00");
+    let request = |account: &str| {
+        format!("*New SME request* from <@U0SADEMO>\n*Account:* {account}\n*SFDC Opportunity URL:* <https://sf.example.com/006{account}|006{account}>\n*Engagement type:* Customer Call\n*Next meeting date:* {meeting}\n*Time zone:* CET\n*Expected duration:* 1 hour\n*Context:* {account} runs GitLab Self-Managed and evaluates Duo.\n*Questions:*\n1. Can Duo Chat answer from our own documentation?\n*Discovery notes:* <https://docs.example.com/{account}>\n*Prep call booked:* yes")
+    };
+    let in_thread = |ts: &str| -> Vec<String> {
+        slack
+            .posted()
+            .into_iter()
+            .filter(|p| p.thread_ts.as_deref() == Some(ts))
+            .map(|p| p.text)
+            .collect()
+    };
+    let (hooli, _, _) = slack
+        .workflow_posts(events_url, CHANNEL, &request("Hooli"))
+        .await;
+    let (vandelay, _, _) = slack
+        .workflow_posts(events_url, CHANNEL, &request("Vandelay"))
+        .await;
+    println!("   The SME Request workflow posted two requests (Hooli, Vandelay); Slack sent smeflow signed events.");
+    until(|| in_thread(&hooli).len() == 1 && in_thread(&vandelay).len() == 1).await?;
+    println!(
+        "   smeflow opened an SME Request issue for each and answered in the request's thread:"
+    );
+    println!("   > {}", in_thread(&hooli)[0]);
+
+    let group = catalog.config.gitlab.group.trim_matches('/').to_string();
+    let project = area.project_full_path(&group);
+    let iid_of = |ts: &str| {
+        sim.issues(&project)
+            .into_iter()
+            .find(|i| i["description"].as_str().is_some_and(|d| d.contains(ts)))
+            .and_then(|i| i["iid"].as_u64())
+    };
+    let issue = |iid: Option<u64>| {
+        sim.issues(&project)
+            .into_iter()
+            .find(|i| i["iid"].as_u64() == iid)
+    };
+    slack
+        .react(events_url, "U0SMEAI", "white_check_mark", CHANNEL, &hooli)
+        .await;
+    until(|| {
+        issue(iid_of(&hooli))
+            .is_some_and(|i| i["assignees"].as_array().is_some_and(|a| !a.is_empty()))
+    })
+    .await?;
+    let taken = issue(iid_of(&hooli)).unwrap_or_default();
+    let labels: Vec<String> = serde_json::from_value(taken["labels"].clone()).unwrap_or_default();
+    println!("\n   @sme-ai (Slack U0SMEAI in [slack] users) put :white_check_mark: on the Hooli request; #{} is assigned to @{} and moved: {}", taken["iid"], taken["assignees"][0]["username"].as_str().unwrap_or_default(), labels.join(", "));
+
+    println!("\n   Nobody took the Vandelay request; 25 hours later (simulated) smeflow says so in its thread:");
+    if let Some(iid) = iid_of(&vandelay) {
+        sim.backdate_creation(&project, iid, 25, None);
+    }
+    until(|| in_thread(&vandelay).len() == 2).await?;
+    println!("   > {}", in_thread(&vandelay)[1]);
+    Ok(())
+}
+
+/// Polls until `done` holds, at most 30 seconds.
+async fn until(done: impl Fn() -> bool) -> Result<(), Failure> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        if Instant::now() > deadline {
+            return Err(Failure::runtime(
+                "the Slack part of the demo did not finish in 30 seconds",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }
@@ -339,9 +466,8 @@ async fn request_life(
     let project = area.project_full_path(&group);
     // Half an hour more than the 30 the demo announces: the meeting is written to the minute,
     // so the lead time smeflow reads is 30 hours whatever second the demo starts at.
-    let meeting = (chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30))
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string();
+    let meeting_at = chrono::Utc::now() + chrono::Duration::minutes(30 * 60 + 30);
+    let meeting = meeting_at.format("%Y-%m-%d %H:%M UTC").to_string();
     let rushed = format!("**Account name:** Initech\n**Opportunity URL:** https://sf.example.com/006INITECH\n**Engagement type:** Customer Call\n**Next customer meeting:** {meeting}\n**Expected duration:** 1 hour\n\n### Context\n\nInitech evaluates Duo for 1,200 developers on an air-gapped network.\n\n### The exact questions for the SME\n\n1. TBD\n\n### Rules of engagement\n\n- [ ] Discovery is done and its notes are linked\n- [ ] A prep call with the SME is booked before the customer meeting\n- [ ] The meeting agenda is shared with the SME\n\n### After the engagement\n\n- [ ] A PM follow-up is needed\n");
     println!("\n== 8. An SME request from start to finish");
     let (status, issue) = sim
@@ -362,13 +488,18 @@ async fn request_life(
     settle(sim, idle).await;
     let mut seen = print_notes(sim, &project, iid, 0);
 
-    println!("\n   The clock jumps 25 hours ahead (simulated): nobody has taken the request. The scheduled sync decides with that clock:");
+    // The request is made older rather than the clock later, so everything after it (the
+    // assignment, the program report) sees the same 25 hours the escalation saw.
+    println!("\n   25 hours pass (simulated: the request is backdated): nobody has taken it. The hourly sync decides:");
+    let meeting_now = (meeting_at - chrono::Duration::hours(25))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    sim.backdate_creation(&project, iid, 25, Some((&meeting, &meeting_now)));
     let policy = crate::policy::AreaPolicy::new(catalog, area);
     let fresh = gl.issue(&project, iid).await.map_err(failure)?;
     let notes = gl.notes(&project, iid).await.map_err(failure)?;
     let ctx = crate::policy::issue::IssueContext {
         notes: notes.into_iter().map(|n| n.body).collect(),
-        now: Some(chrono::Utc::now() + chrono::Duration::hours(25)),
         ..Default::default()
     };
     let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &policy.learn(&[]));
@@ -404,6 +535,7 @@ async fn request_life(
     );
 
     let done = rushed
+        .replace(&meeting, &meeting_now)
         .replace("1. TBD", "1. Can Duo Self-Hosted run without internet access?\n2. Which GPUs does it need for 1,200 developers?")
         .replace("- [ ] Discovery", "- [x] Discovery")
         .replace("- [ ] A prep call", "- [x] A prep call")

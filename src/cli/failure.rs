@@ -101,7 +101,9 @@ impl From<crate::reconcile::provision::BootstrapError> for Failure {
     fn from(e: crate::reconcile::provision::BootstrapError) -> Failure {
         use crate::reconcile::provision::BootstrapError;
         match e {
-            BootstrapError::GroupNotFound { .. } => Failure::usage(e.to_string()),
+            BootstrapError::GroupNotFound { .. } | BootstrapError::NotGitLab { .. } => {
+                Failure::usage(e.to_string())
+            }
             BootstrapError::GitLab(e) => e.into(),
         }
     }
@@ -128,7 +130,7 @@ impl From<crate::reconcile::area::SyncError> for Failure {
             SyncError::NoProject(_) => Failure::usage(e.to_string()),
             SyncError::GitLab(e) => e.into(),
             SyncError::Apply(e) => e.into(),
-            SyncError::Store(_) => Failure::runtime(e.to_string()),
+            SyncError::Store(_) | SyncError::Panicked { .. } => Failure::runtime(e.to_string()),
         }
     }
 }
@@ -148,7 +150,8 @@ impl From<crate::report::program::run::ProgramReportError> for Failure {
     fn from(e: crate::report::program::run::ProgramReportError) -> Failure {
         use crate::report::program::run::ProgramReportError;
         match e {
-            ProgramReportError::NoProgramProject => Failure::usage(e.to_string()),
+            ProgramReportError::NoProgramProject
+            | ProgramReportError::ProgramProjectMissing { .. } => Failure::usage(e.to_string()),
             ProgramReportError::GitLab(e) => e.into(),
             ProgramReportError::Apply(e) => e.into(),
         }

@@ -41,11 +41,29 @@ pub struct Cli {
         default_value = "smeflow.toml"
     )]
     pub config: PathBuf,
-    /// More log output on stderr (-v: what is applied, -vv: every request).
+    /// More log output on stderr. `serve` logs every change it makes and every sync by default;
+    /// -v adds its decisions (what it chose not to change, and why), -vv every GitLab request.
+    /// Other commands log only warnings unless -v is given. RUST_LOG overrides the levels.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text (coloured only on a terminal, never with NO_COLOR set) or as one JSON
+    /// object per line, for a log collector.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "SMEFLOW_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,9 +91,11 @@ pub enum Command {
     /// Receive GitLab webhooks and keep every managed issue labelled and tagged.
     ///
     /// Each delivery is authenticated, stored durably, and answered 202 at once; workers then
-    /// re-read the issue from GitLab and apply the label policies and theme tagging.
+    /// re-read the issue from GitLab and apply the label policies and theme tagging. Every area
+    /// is synced at start-up and on `[feedback] sync_schedule`. Logs one line per change it
+    /// makes and per sync (-v: its decisions too; -vv: every GitLab request).
     #[command(
-        after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics"
+        after_help = "Example:\n  SMEFLOW_WEBHOOK_SECRET=... GITLAB_URL=... GITLAB_TOKEN=... smeflow serve --listen 0.0.0.0:8080\n\nEndpoints: POST /webhooks/gitlab, GET /healthz, GET /readyz, GET /metrics, and GET / the read-only program dashboard (on when SMEFLOW_DASHBOARD_TOKEN is set; sign in with that token).\n\nSignals: SIGHUP reloads smeflow.toml, the label sets and the templates (e.g. after promote-area); a configuration with problems is not taken: the log says why and the previous one stays in use. SIGTERM or Ctrl-C stop after draining (--drain-timeout)."
     )]
     Serve(ServeArgs),
     /// Reconcile every issue of an area with the label, theme and PM-review policies, link
@@ -92,6 +112,15 @@ pub enum Command {
     /// Inspect and replay stored webhook deliveries.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// What smeflow changed in GitLab and why, from the store's audit log (oldest first).
+    ///
+    /// Every change `serve` (a webhook delivery or a scheduled sync) and `sync-board` applied,
+    /// with the run that applied it: `delivery:<id>` (see `smeflow deliveries show <id>`) or
+    /// `sync:<area>`.
+    #[command(
+        after_help = "Examples:\n  smeflow log --area ai --since 1d          # the AI area's changes of the last day\n  smeflow log --area ai --issue 5           # everything smeflow did to ai-sme#5\n  smeflow log --since 2026-10-01 --until 2026-11-01 --database-url postgres://smeflow@db/smeflow"
+    )]
+    Log(LogArgs),
     /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -195,6 +224,7 @@ pub struct ReportArgs {
     /// All areas side by side: the program lead's view.
     #[arg(long)]
     pub program: bool,
+    /// Markdown to read (and post), or JSON with every figure for other tools.
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
@@ -217,29 +247,105 @@ pub enum ReportFormat {
 pub enum DeliveriesCommand {
     /// Newest deliveries first.
     List {
-        /// Only this state: pending, in_progress, done, failed, dead.
+        /// Only deliveries in this state: pending, in_progress, done, failed, dead.
         #[arg(long)]
-        state: Option<String>,
+        status: Option<String>,
+        /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// One delivery with its payload and last error.
     Show {
+        /// The delivery's id, from `deliveries list`.
         id: i64,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Queue failed or dead deliveries again (one by id, or all with --all).
     Retry {
+        /// The delivery's id, from `deliveries list`.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         id: Option<i64>,
+        /// Every failed or dead delivery.
         #[arg(long)]
         all: bool,
-        #[arg(long, env = "SMEFLOW_STATE", default_value = "smeflow.db")]
-        store: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
+}
+
+/// The store a command reads: the SQLite file, or the PostgreSQL that replicas share.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The SQLite file `smeflow serve` uses (deliveries, the audit log, overrides).
+    #[arg(
+        long,
+        alias = "store",
+        env = "SMEFLOW_STATE",
+        default_value = "smeflow.db"
+    )]
+    pub state: PathBuf,
+    /// The PostgreSQL store `serve` replicas share (postgres://user@host/db), instead of --state.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Opens a store that must already exist: reading commands never create an empty one.
+    fn open_existing(&self) -> Result<crate::store::Store, Failure> {
+        let url = self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty());
+        if url.is_none() && !self.state.exists() {
+            let shown = self.state.display().to_string();
+            if crate::store::State::parse(&shown).is_some() {
+                return Err(Failure::usage(format!(
+                    "--state names the store file (there is none at `{shown}`); to list deliveries in state {shown}, use --status {shown}"
+                )));
+            }
+            return Err(Failure::usage(format!(
+                "no store at {shown}: pass --state (or SMEFLOW_STATE) with the file `smeflow serve` uses, or --database-url (DATABASE_URL) for its PostgreSQL"
+            )));
+        }
+        crate::store::Store::open_either(url, &self.state)
+            .map_err(|e| Failure::runtime(e.to_string()))
+    }
+}
+
+/// `smeflow log`: which changes to show.
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Only this area (slug or name from smeflow.toml).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Only this issue, by its number (#5) in the area's project; give --area too when several
+    /// areas have an issue with that number.
+    #[arg(long, value_parser = parse_issue_number)]
+    pub issue: Option<u64>,
+    /// From this time on: a date (2026-10-01, midnight UTC), a time (2026-10-01T14:00:00Z), or
+    /// an age (30m, 6h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time; same forms as --since.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many lines (the newest).
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+fn parse_issue_number(s: &str) -> Result<u64, String> {
+    s.trim()
+        .trim_start_matches('#')
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i64::MAX as u64)
+        .ok_or_else(|| format!("`{s}` is not an issue number (e.g. 5 or #5)"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,7 +404,7 @@ pub struct BootstrapArgs {
     pub database_url: Option<String>,
     /// Set the webhook's secrets again from SMEFLOW_WEBHOOK_SECRET (its first plain value and its
     /// first `whsec_` key). GitLab never shows a hook's secrets, so a rotation needs this; see
-    /// the README's "Rotating the webhook secret".
+    /// the README's "Webhook secrets, signing and rotation".
     #[arg(long)]
     pub rotate_webhook_secret: bool,
     #[command(flatten)]
@@ -323,9 +429,29 @@ pub struct GitLabArgs {
     pub webhook_url: Option<String>,
 }
 
+/// `smeflow check-config | head -1`: the reader went away, so the rest of the output has
+/// nowhere to go. Rust's `print!` panics on that; like other command-line tools, end quietly.
+fn end_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    end_quietly_on_broken_pipe();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.verbose, cli.log_format, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -370,19 +496,47 @@ async fn interrupted() -> &'static str {
     "SIGINT"
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug,hyper=info,reqwest=info",
+/// The levels: `serve` says what it changes (`smeflow::change`) and each sync at its default
+/// level; -v adds decisions (debug), -vv GitLab's requests (debug in `smeflow::gitlab`) and the
+/// HTTP stack. Handlebars logs every value it renders at debug, which drowns everything else,
+/// so it stays at warn whatever the level.
+fn log_filter(verbose: u8, serving: bool) -> String {
+    let levels = match (verbose, serving) {
+        (0, true) => "warn,smeflow=info",
+        (0, false) => "warn",
+        (1, _) => "warn,smeflow=debug,smeflow::gitlab=info",
+        _ => "info,smeflow=debug,hyper=info,reqwest=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    format!("{levels},handlebars=warn")
+}
+
+fn init_logging(verbose: u8, format: LogFormat, serving: bool) {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(mut own) if !own.trim().is_empty() => {
+            if !own.contains("handlebars") {
+                own.push_str(",handlebars=warn");
+            }
+            tracing_subscriber::EnvFilter::new(own)
+        }
+        _ => tracing_subscriber::EnvFilter::new(log_filter(verbose, serving)),
+    };
+    // https://no-color.org: set and not empty means no colour.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(!no_color && std::io::stderr().is_terminal())
+            .try_init(),
+    };
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -393,11 +547,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let areas = args.areas.resolve(&catalog)?;
             let gl = connect(&args.gitlab)?;
             let secrets = webhook_secrets(&catalog)?;
-            let webhook_url = args
-                .gitlab
-                .webhook_url
-                .clone()
-                .unwrap_or_else(|| catalog.config.webhook.url.clone());
+            let webhook_url = webhook_url(&catalog, &args.gitlab, args.dry_run)?;
             let opts = BootstrapOptions {
                 dry_run: args.dry_run,
                 show_plan: true,
@@ -426,6 +576,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::SyncBoard(args) => sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
+        Command::Log(args) => audit_log(&cli.config, args),
         Command::Store(StoreCommand::Migrate { to, from }) => {
             use crate::store::migrate::MigrateError;
             let moved =
@@ -534,8 +685,11 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
         )));
     }
     if secrets.is_empty() {
-        tracing::warn!("INSECURE: accepting webhook deliveries without a secret (--insecure-accept-unsigned-webhooks)");
-        eprintln!("WARNING: --insecure-accept-unsigned-webhooks: anyone who can reach {} can make smeflow act", args.listen);
+        // One line, through the log: a JSON log stays JSON.
+        tracing::warn!(
+            "INSECURE: --insecure-accept-unsigned-webhooks: accepting webhook deliveries without a secret; anyone who can reach {} can make smeflow act",
+            args.listen
+        );
     }
     let gl = connect(&args.gitlab)?;
     let opts = crate::service::ServeOptions {
@@ -595,7 +749,9 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             }
             _ => Vec::new(),
         };
-        let synced = crate::reconcile::area::sync_area(
+        // A panic outside one issue's decision (boards, theme epics) stops this area with its
+        // message and exit 1, not a crash (101); the leases are released either way.
+        let synced = crate::contain::contain(crate::reconcile::area::sync_area(
             &gl,
             &catalog,
             &policy,
@@ -603,8 +759,14 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
             &opts,
             &progress,
             &mut out,
-        )
+        ))
         .await
+        .unwrap_or_else(|panicked| {
+            Err(crate::reconcile::area::SyncError::Panicked {
+                area: area.name.clone(),
+                panicked,
+            })
+        })
         .map_err(Failure::from);
         for l in lease {
             l.release().await;
@@ -613,7 +775,7 @@ async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Fail
     }
     if skipped > 0 {
         return Err(Failure::runtime(format!(
-            "{skipped} issue(s) could not be read from GitLab and were skipped (listed above with `! skipped`); everything else was synced. Run sync-board again once they are readable."
+            "{skipped} issue(s) could not be read from GitLab, or made smeflow fail, and were skipped (listed above with `! skipped` and why); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
         )));
     }
     Ok(())
@@ -633,7 +795,12 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     let project = area.project_full_path(&catalog.config.gitlab.group);
     let (report, info) = build(&gl, &project, &area.name, since, now).await?;
     match args.format {
-        ReportFormat::Md => print!("{}", crate::report::render_markdown(&report, None)),
+        // The hidden marker finds the posted issue again; on a terminal it is only noise.
+        ReportFormat::Md => print!(
+            "{}",
+            crate::report::render_markdown(&report, None)
+                .replace("\n<!-- smeflow:pm-review -->\n", "")
+        ),
         ReportFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -696,16 +863,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
 }
 
 fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
-    use crate::store::{State, Store};
-    let open = |path: &std::path::Path| {
-        if !path.exists() {
-            return Err(Failure::usage(format!(
-                "no store at {}: pass --store (or SMEFLOW_STATE) with the file `smeflow serve` uses",
-                path.display()
-            )));
-        }
-        Store::open(path).map_err(|e| Failure::runtime(e.to_string()))
-    };
+    use crate::store::State;
     let when = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -713,11 +871,11 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
     };
     match cmd {
         DeliveriesCommand::List {
-            state,
+            status,
             limit,
             store,
         } => {
-            let state = match state.as_deref() {
+            let state = match status.as_deref() {
                 None => None,
                 Some(s) => Some(State::parse(s).ok_or_else(|| {
                     Failure::usage(format!(
@@ -725,7 +883,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
                     ))
                 })?),
             };
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let rows = store
                 .list(state, limit)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -751,7 +909,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Show { id, store } => {
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let d = store
                 .get(id)
                 .map_err(|e| Failure::runtime(e.to_string()))?
@@ -782,7 +940,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Retry { id, all: _, store } => {
-            let store = open(&store)?;
+            let store = store.open_existing()?;
             let n = store
                 .retry(id)
                 .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -790,6 +948,123 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `smeflow log`: the audit log, filtered, one change a line.
+fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
+    let now = chrono::Utc::now();
+    let project = match &args.area {
+        Some(area) => {
+            let catalog = Catalog::load(config)?;
+            Some(
+                catalog
+                    .area(area)?
+                    .project_full_path(&catalog.config.gitlab.group),
+            )
+        }
+        None => None,
+    };
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_moment("--since", s, now))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_moment("--until", s, now))
+        .transpose()?;
+    if let (Some(a), Some(b)) = (since, until) {
+        if a >= b {
+            return Err(Failure::usage("--since must be before --until"));
+        }
+    }
+    let store = args.store.open_existing()?;
+    let query = crate::store::audit::AuditQuery {
+        project: project.clone(),
+        issue_iid: args.issue,
+        since_ms: since.map(|t| t.timestamp_millis()),
+        until_ms: until.map(|t| t.timestamp_millis()),
+        limit: args.limit,
+    };
+    let entries = store
+        .audit_entries(&query)
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if entries.is_empty() {
+        let _ = writeln!(
+            out,
+            "No changes recorded{} in {}.",
+            match (&project, args.issue) {
+                (Some(p), Some(i)) => format!(" for {p}#{i}"),
+                (Some(p), None) => format!(" for {p}"),
+                (None, Some(i)) => format!(" for issue #{i}"),
+                (None, None) => String::new(),
+            },
+            store.describe()
+        );
+        return Ok(());
+    }
+    let by_width = entries.iter().map(|e| e.source.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{:<19}  {:<by_width$}  {:<}",
+        "when (UTC)", "by", "project: change"
+    );
+    for e in &entries {
+        let when = chrono::DateTime::from_timestamp_millis(e.at_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{when:<19}  {:<by_width$}  {}: {}",
+            e.source, e.project, e.change
+        );
+    }
+    if entries.len() == args.limit {
+        let _ = writeln!(
+            out,
+            "(the newest {} lines; --limit shows more, --since fewer)",
+            args.limit
+        );
+    }
+    Ok(())
+}
+
+/// A moment given on the command line: a date (midnight UTC), an RFC 3339 time, or an age
+/// before `now` (30m, 6h, 7d; at most ten years).
+fn parse_moment(
+    flag: &str,
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let unit = s.chars().last().unwrap_or(' ');
+    let minutes = match unit {
+        'm' => Some(1),
+        'h' => Some(60),
+        'd' => Some(24 * 60),
+        _ => None,
+    };
+    let age = minutes.and_then(|per| {
+        s[..s.len() - 1]
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(per))
+            .filter(|m| (0..=10 * 366 * 24 * 60).contains(m))
+            .map(chrono::Duration::minutes)
+    });
+    age.map(|a| now - a).ok_or_else(|| {
+        Failure::usage(format!(
+            "{flag} `{s}` is not a date (2026-10-01), a time (2026-10-01T14:00:00Z) or an age (30m, 6h, 7d)"
+        ))
+    })
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
@@ -816,7 +1091,51 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         );
     }
     print!("{}", catalog.describe_areas().map_err(Failure::usage)?);
+    for warning in config_warnings(&catalog) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
+}
+
+/// What is valid but will not work as meant: said by `check-config`, never fatal.
+fn config_warnings(catalog: &Catalog) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let overridden = std::env::var("SMEFLOW_WEBHOOK_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    match overridden {
+        Some(url) if is_placeholder_webhook(&url) => warnings.push(format!(
+            "SMEFLOW_WEBHOOK_URL `{url}` is the shipped placeholder: bootstrap-area refuses to point hooks there; set it to the address where GitLab reaches `smeflow serve`, plus /webhooks/gitlab"
+        )),
+        Some(_) => {}
+        None if is_placeholder_webhook(&catalog.config.webhook.url) => {
+            warnings.push(placeholder_webhook_help(catalog))
+        }
+        None => {}
+    }
+    let formal: Vec<&AreaConfig> = catalog
+        .config
+        .areas
+        .iter()
+        .filter(|a| a.status.is_formal())
+        .collect();
+    let nobody: Vec<&str> = formal
+        .iter()
+        .filter(|a| a.leads.is_empty() && a.pms.is_empty())
+        .map(|a| a.slug.as_str())
+        .collect();
+    if !nobody.is_empty() {
+        let which = if nobody.len() == formal.len() {
+            format!("every formal area ({})", nobody.join(", "))
+        } else {
+            format!("formal area(s) {}", nobody.join(", "))
+        };
+        warnings.push(format!(
+            "{which} has empty `leads` and `pms` in {}: no one is mentioned when an SME request waits 24 hours, and feedback notes mention no PM. Add GitLab usernames (without @), e.g. leads = [\"jdoe\"]",
+            catalog.config_path.display()
+        ));
+    }
+    warnings
 }
 
 /// Builds the GitLab client from flags and environment, or says exactly what is missing.
@@ -826,7 +1145,17 @@ pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
     })?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Failure::usage(format!(
-            "GITLAB_URL `{url}` must start with https:// (e.g. https://gitlab.com)"
+            "GITLAB_URL `{}` must start with https:// or http:// (e.g. https://gitlab.com)",
+            crate::redact::url(&url)
+        )));
+    }
+    let trimmed = url.trim_end_matches('/');
+    if trimmed.ends_with("/api/v4") || trimmed.ends_with("/api/v3") {
+        return Err(Failure::usage(format!(
+            "GITLAB_URL `{}` names the API, not the instance: drop the {} (e.g. GITLAB_URL={}); smeflow adds it itself",
+            crate::redact::url(&url),
+            &trimmed[trimmed.len() - 7..],
+            crate::redact::url(&trimmed[..trimmed.len() - 7])
         )));
     }
     let token = std::env::var("GITLAB_TOKEN")
@@ -865,6 +1194,51 @@ fn retry_policy() -> RetryPolicy {
     policy
 }
 
+/// The shipped `[webhook] url`: a hook pointing there never reaches `serve`.
+pub const PLACEHOLDER_WEBHOOK_HOST: &str = "smeflow.example.com";
+
+fn is_placeholder_webhook(url: &str) -> bool {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = rest.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    host.eq_ignore_ascii_case(PLACEHOLDER_WEBHOOK_HOST)
+}
+
+fn placeholder_webhook_help(catalog: &Catalog) -> String {
+    format!(
+        "the webhook URL is still the shipped placeholder `{}`: GitLab would send every delivery there, not to `smeflow serve`. Set SMEFLOW_WEBHOOK_URL (or --webhook-url, or `[webhook] url` in {}) to the address where GitLab reaches `smeflow serve`, plus /webhooks/gitlab, e.g. https://smeflow.your-company.com/webhooks/gitlab",
+        catalog.config.webhook.url,
+        catalog.config_path.display()
+    )
+}
+
+/// The URL project hooks get: `--webhook-url`/SMEFLOW_WEBHOOK_URL, else `[webhook] url`. The
+/// shipped placeholder is refused before anything is written (a dry run only warns).
+pub(crate) fn webhook_url(
+    catalog: &Catalog,
+    args: &GitLabArgs,
+    dry_run: bool,
+) -> Result<String, Failure> {
+    let url = args
+        .webhook_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| catalog.config.webhook.url.clone());
+    if is_placeholder_webhook(&url) {
+        let help = placeholder_webhook_help(catalog);
+        if !dry_run {
+            return Err(Failure::usage(format!("refusing to write: {help}")));
+        }
+        eprintln!("warning: {help}. Without that, this plan cannot be applied.");
+    }
+    Ok(url)
+}
+
 pub(crate) fn webhook_secrets(catalog: &Catalog) -> Result<Option<HookSecrets>, Failure> {
     let env = &catalog.config.webhook.secret_env;
     let raw = std::env::var(env).unwrap_or_default();
@@ -893,18 +1267,42 @@ pub async fn bootstrap_areas(
 ) -> Result<(), Failure> {
     let mut failed = Vec::new();
     let many = areas.len() > 1;
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
     for (i, area) in areas.iter().enumerate() {
         if many {
             let _ = writeln!(out, "[{}/{}] {}", i + 1, areas.len(), area.name);
         }
         match bootstrap_one(gl, catalog, area, opts, out).await {
-            Ok(()) => {}
+            Ok((0, 0)) => unchanged += 1,
+            Ok((c, u)) => {
+                created += c;
+                updated += u;
+            }
             Err(f) if f.fails_every_area() || !many => return Err(f),
             Err(f) => {
                 let _ = writeln!(out, "{}: FAILED: {}", area.name, f.message);
                 failed.push(area.slug.clone());
             }
         }
+    }
+    if many {
+        let (create, update) = if opts.dry_run {
+            ("to create", "to update")
+        } else {
+            ("created", "updated")
+        };
+        let _ = writeln!(
+            out,
+            "\nAll {} areas: {created} {create}, {update_n} {update}; {unchanged} already matched the configuration{}{}.",
+            areas.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!("; {} failed ({})", failed.len(), failed.join(", "))
+            },
+            if opts.dry_run { "; dry run: nothing was written" } else { "" },
+            update_n = updated,
+        );
     }
     if failed.is_empty() {
         Ok(())
@@ -924,14 +1322,14 @@ async fn bootstrap_one(
     area: &AreaConfig,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(usize, usize), Failure> {
     let desired =
         bootstrap::desired(catalog, area, Some(&opts.webhook_url)).map_err(Failure::usage)?;
     provision_area(gl, catalog, area, desired, opts, out).await
 }
 
 /// `reconcile::provision::provision_area` with the CLI's options, progress and exit codes:
-/// shared by `bootstrap-area` and `promote-area`.
+/// shared by `bootstrap-area` and `promote-area`. Returns the changes created and updated.
 pub(crate) async fn provision_area(
     gl: &GitLab,
     catalog: &Catalog,
@@ -939,7 +1337,7 @@ pub(crate) async fn provision_area(
     desired: provision::DesiredArea,
     opts: &BootstrapOptions,
     out: &mut dyn Write,
-) -> Result<(), Failure> {
+) -> Result<(usize, usize), Failure> {
     let provision_opts = bootstrap::ProvisionOptions {
         dry_run: opts.dry_run,
         show_plan: opts.show_plan,

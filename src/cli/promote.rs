@@ -37,11 +37,7 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
     let area = catalog.area(&args.area)?;
     // Everything that can be refused is refused before GitLab is contacted.
     let formal = ready_for_promotion(&catalog, area).map_err(Failure::usage)?;
-    let webhook_url = args
-        .gitlab
-        .webhook_url
-        .clone()
-        .unwrap_or_else(|| catalog.config.webhook.url.clone());
+    let webhook_url = super::webhook_url(&catalog, &args.gitlab, args.dry_run)?;
     let desired = desired(&catalog, &formal, &webhook_url).map_err(Failure::usage)?;
     let gl = connect(&args.gitlab)?;
     let opts = BootstrapOptions {
@@ -196,5 +192,9 @@ pub fn config_change(
         text.push_str(&format!("(label sets added: {})\n", added.join(", ")));
     }
     text.push_str("Then run `smeflow check-config` and commit the file.\n");
+    text.push_str(&format!(
+        "A running `smeflow serve` keeps the configuration it started with until told: once the file is saved, send it SIGHUP (`kill -HUP <pid of smeflow serve>`) and it treats {} as a formal area from its next delivery and sync on.\n",
+        area.slug
+    ));
     text
 }

@@ -349,6 +349,7 @@ mod tests {
             slack: crate::config::SlackChannels {
                 area: "#a".into(),
                 requests: "#a-requests".into(),
+                ..Default::default()
             },
             label_sets: sets(&["workflow", "themes-plan"]),
             ..cicd.clone()

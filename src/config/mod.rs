@@ -76,6 +76,31 @@ impl Catalog {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        // Folders missing as a whole (a config file copied away from them) are one cause: said
+        // once, rather than once per folder, label set and area.
+        let folders = [
+            ("label_sets", &config.paths.label_sets),
+            ("issue_templates", &config.paths.issue_templates),
+            ("seed_issues", &config.paths.seed_issues),
+        ];
+        let missing: Vec<String> = folders
+            .iter()
+            .filter(|(_, dir)| !base.join(dir).is_dir())
+            .map(|(key, dir)| format!("{} (`{key}`)", base.join(dir).display()))
+            .collect();
+        if !missing.is_empty() {
+            let next_to = if base.as_os_str().is_empty() {
+                "the current folder".to_string()
+            } else {
+                base.display().to_string()
+            };
+            return Err(ConfigError::one(format!(
+                "{config}: the folders of [paths] are looked up next to this file, in {next_to}, and {} not there: {}. Keep {config} beside label-sets/, issue-templates/ and seed-issues/ (as in the repository), or set those paths under [paths] (relative to this file's folder, or absolute).",
+                if missing.len() == 1 { "one is" } else { "these are" },
+                missing.join(", "),
+                config = config_path.display(),
+            )));
+        }
         let mut problems = Vec::new();
         let label_sets = load_label_sets(&base.join(&config.paths.label_sets), &mut problems);
         let templates = load_templates(&base.join(&config.paths.issue_templates), &mut problems);
@@ -163,7 +188,7 @@ impl Catalog {
         if !url.is_empty() && !web_url {
             problems.push(format!(
                 "{cfg_file}: [webhook] url `{}` must start with https:// (or http://)",
-                self.config.webhook.url
+                crate::redact::url(&self.config.webhook.url)
             ));
         }
         if let Err(e) = schedule::parse_schedule(&self.config.feedback.sync_schedule) {

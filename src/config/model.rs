@@ -15,6 +15,9 @@ pub struct ProgramConfig {
     pub feedback: FeedbackSection,
     #[serde(default)]
     pub program: ProgramSection,
+    /// `[slack]`: present when the program's requests come from Slack (see the README's "Slack").
+    #[serde(default)]
+    pub slack: Option<SlackSection>,
     #[serde(rename = "areas")]
     pub areas: Vec<AreaConfig>,
 }
@@ -256,6 +259,25 @@ pub struct SlackChannels {
     pub area: String,
     #[serde(default)]
     pub requests: String,
+    /// Slack's id of the `area` channel (`C…`, from the channel's "About" tab): where smeflow
+    /// posts area news when `[slack]` is set.
+    #[serde(default)]
+    pub area_id: Option<String>,
+    /// Slack's id of the `requests` channel: its request messages become SME Request issues.
+    #[serde(default)]
+    pub requests_id: Option<String>,
+}
+
+/// `[slack]`: the bridge between an area's Slack request channel and its GitLab project. The
+/// bot token and signing secret come from SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, never from
+/// this file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSection {
+    /// Slack member id (`U…`) = GitLab username, e.g. `U0123ABCD = "jdoe"`. People not listed
+    /// are found by the e-mail address their Slack profile and GitLab account share.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 /// One `label-sets/<name>.toml`.

@@ -13,6 +13,28 @@ use super::{enc, GitLab, GitLabError, Result};
 use serde_json::{json, Value};
 
 impl GitLab {
+    /// The instance's version (`GET /version`, any authenticated user): also how smeflow tells
+    /// a GitLab from another server at GITLAB_URL.
+    pub async fn version(&self) -> Result<Value> {
+        self.get("/version").await
+    }
+
+    /// What the server at GITLAB_URL answered instead of GitLab's version, when it is not a
+    /// GitLab (only GitLab answers `/api/v4/version` with JSON naming a version); None when it
+    /// is one, or when it cannot tell (unreachable, token rejected).
+    pub async fn not_gitlab(&self) -> Option<String> {
+        match self.version().await {
+            Ok(v) if v.get("version").is_some_and(|v| v.is_string()) => None,
+            Ok(_) => Some("answered JSON without a version".to_string()),
+            Err(GitLabError::NotFound { .. }) => Some("answered 404 Not Found".to_string()),
+            Err(GitLabError::Decode { .. }) => {
+                Some("answered something that is not JSON".to_string())
+            }
+            Err(GitLabError::Rejected { status, .. }) => Some(format!("answered {status}")),
+            Err(_) => None,
+        }
+    }
+
     /// The token's own user: who smeflow is in GitLab.
     pub async fn current_user(&self) -> Result<User> {
         self.get("/user").await
@@ -26,6 +48,28 @@ impl GitLab {
             &[
                 ("author_id", author_id.to_string()),
                 ("state", "all".to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// The issues this user opened in the project since `after` (open and closed): smeflow finds
+    /// the issue it made for a Slack message among the few it opened since that message.
+    pub async fn issues_by_author_since(
+        &self,
+        project: &str,
+        author_id: u64,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Issue>> {
+        self.list(
+            &format!("/projects/{}/issues", enc(project)),
+            &[
+                ("author_id", author_id.to_string()),
+                ("state", "all".to_string()),
+                (
+                    "created_after",
+                    after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
             ],
         )
         .await
@@ -228,6 +272,47 @@ impl GitLab {
         )
         .await
         .map(drop)
+    }
+
+    /// The user with this username (`GET /users?username=`, doc/api/users.md "List users":
+    /// an exact, case-insensitive match), if GitLab has one.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let users: Vec<User> = self
+            .list("/users", &[("username", username.to_string())])
+            .await?;
+        Ok(users.into_iter().next())
+    }
+
+    /// Users whose e-mail address is `email` (`GET /users?search=`: by name or e-mail; a
+    /// non-administrator finds others only by their public e-mail). One request per person
+    /// smeflow has not met, never for issues: the search rate limit is not a concern here.
+    pub async fn users_with_email(&self, email: &str) -> Result<Vec<User>> {
+        self.list("/users", &[("search", email.to_string())]).await
+    }
+
+    /// Assigns the issue to these users and edits its labels in the same write, so the
+    /// assignment (a system note: the time the reports count) and the workflow move land together.
+    pub async fn assign_issue(
+        &self,
+        project: &str,
+        iid: u64,
+        assignee_ids: &[u64],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Issue> {
+        let mut body = serde_json::Map::new();
+        body.insert("assignee_ids".into(), json!(assignee_ids));
+        if !add.is_empty() {
+            body.insert("add_labels".into(), json!(add.join(",")));
+        }
+        if !remove.is_empty() {
+            body.insert("remove_labels".into(), json!(remove.join(",")));
+        }
+        self.put(
+            &format!("/projects/{}/issues/{iid}", enc(project)),
+            &Value::Object(body),
+        )
+        .await
     }
 
     pub async fn issue(&self, project: &str, iid: u64) -> Result<Issue> {

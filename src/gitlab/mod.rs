@@ -219,7 +219,9 @@ impl Quota {
 
 impl fmt::Debug for GitLab {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GitLab").field("base", &self.base).finish()
+        f.debug_struct("GitLab")
+            .field("base", &crate::redact::url(&self.base))
+            .finish()
     }
 }
 
@@ -302,9 +304,19 @@ impl GitLab {
             q.push(("per_page", PER_PAGE.to_string()));
             q.push(("page", page.to_string()));
             let resp = self.send(Method::GET, path, &q, None).await?;
-            let items: Vec<T> = decode("GET", path, resp.body)?;
+            // Item by item: one item smeflow cannot read (a field of an unexpected type, from a
+            // newer GitLab, an import or a proxy) is skipped and named, never the whole list.
+            let items: Vec<Value> = decode("GET", path, resp.body)?;
             let got = items.len();
-            out.extend(items);
+            for item in items {
+                match T::deserialize(&item) {
+                    Ok(v) => out.push(v),
+                    Err(e) => {
+                        let name = list_item_name(&item);
+                        tracing::warn!(path, item = %name, error = %e, "skipping a list item smeflow cannot read");
+                    }
+                }
+            }
             match resp.next_page {
                 Some(next) if next > page => page = next,
                 // Without the header (very large collections omit X-Total but keep X-Next-Page;
@@ -442,7 +454,7 @@ impl GitLab {
         let (m, p) = (method.to_string(), path.to_string());
         Err(match status.as_u16() {
             401 => GitLabError::Unauthorized {
-                base: self.base.clone(),
+                base: crate::redact::url(&self.base),
             },
             403 => GitLabError::Forbidden {
                 method: m,
@@ -504,6 +516,20 @@ struct Answer {
     body: String,
     next_page: Option<u32>,
     had_pagination_headers: bool,
+}
+
+/// How a warning names a list item: its web URL, else its iid or id, else its start.
+fn list_item_name(item: &Value) -> String {
+    let field = |k: &str| item.get(k).filter(|v| !v.is_null());
+    if let Some(url) = field("web_url").and_then(Value::as_str) {
+        return crate::redact::url(url);
+    }
+    for key in ["iid", "id"] {
+        if let Some(v) = field(key) {
+            return format!("{key} {v}");
+        }
+    }
+    item.to_string().chars().take(80).collect()
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {

@@ -297,6 +297,81 @@ impl Change {
         }
     }
 
+    /// What the change touches, as a person would find it: `group/project#5` for an issue,
+    /// the project's or group's path otherwise.
+    pub fn subject(&self) -> String {
+        match self {
+            Change::CreateProject { group, path, .. } => format!("{group}/{path}"),
+            Change::EditIssueLabels { project, iid, .. }
+            | Change::AddNote { project, iid, .. }
+            | Change::UpdateIssueDescription { project, iid, .. }
+            | Change::DeleteNote { project, iid, .. }
+            | Change::CloseDuplicateIssue { project, iid, .. } => format!("{project}#{iid}"),
+            Change::LinkToTheme {
+                project, issue_iid, ..
+            }
+            | Change::UnlinkFromTheme {
+                project, issue_iid, ..
+            } => format!("{project}#{issue_iid}"),
+            Change::CreateEpic { group, .. } | Change::UpdateEpic { group, .. } => group.clone(),
+            Change::EnableIssues { project }
+            | Change::CreateLabel { project, .. }
+            | Change::UpdateLabel { project, .. }
+            | Change::CommitFiles { project, .. }
+            | Change::CreateIssue { project, .. }
+            | Change::CreateBoard { project, .. }
+            | Change::CreateBoardList { project, .. }
+            | Change::MoveBoardList { project, .. }
+            | Change::CreateHook { project, .. }
+            | Change::UpdateHook { project, .. }
+            | Change::DeleteHook { project, .. }
+            | Change::DeleteBoard { project, .. } => project.clone(),
+        }
+    }
+
+    /// What the change does without naming its subject again, and why, where the plan knows:
+    /// a label edit's reason, or the kind of note (its hidden marker's name).
+    pub fn what_and_why(&self) -> (String, Option<String>) {
+        match self {
+            Change::EditIssueLabels {
+                add,
+                remove,
+                reason,
+                ..
+            } => {
+                let mut what = "labels".to_string();
+                for a in add {
+                    what.push_str(&format!(" +\"{a}\""));
+                }
+                for r in remove {
+                    what.push_str(&format!(" -\"{r}\""));
+                }
+                (what, Some(reason.clone()))
+            }
+            Change::AddNote { body, .. } => {
+                let first = body
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("<!--"))
+                    .unwrap_or_default();
+                let kind = body
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("<!-- smeflow:"))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(|k| k.trim_end_matches("-->").to_string());
+                (format!("note \"{}\"", short(first)), kind)
+            }
+            _ => (
+                self.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                None,
+            ),
+        }
+    }
+
     /// Whether applying this change needs the webhook secret.
     pub fn needs_webhook_secret(&self) -> bool {
         matches!(self, Change::CreateHook { .. } | Change::UpdateHook { .. })
@@ -376,13 +451,18 @@ impl fmt::Display for Change {
                 "~ list \"{label}\" on board \"{board}\": position {from} -> {to}"
             ),
             Change::CreateHook { hook, .. } => {
-                write!(f, "+ webhook {} ({})", hook.url, events(hook))
+                write!(
+                    f,
+                    "+ webhook {} ({})",
+                    crate::redact::Redacted(&hook.url),
+                    events(hook)
+                )
             }
             Change::UpdateHook { hook, drift, .. } => {
                 write!(
                     f,
                     "~ webhook {} ({}): {}",
-                    hook.url,
+                    crate::redact::Redacted(&hook.url),
                     events(hook),
                     drift.join(", ")
                 )

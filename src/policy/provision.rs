@@ -320,7 +320,7 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     };
     let mut drift = Vec::new();
     if hook.url != spec.url {
-        drift.push(format!("url was {}", hook.url));
+        drift.push(format!("url was {}", crate::redact::url(&hook.url)));
     }
     let flags = [
         ("issue events", hook.issues_events, spec.issues_events),

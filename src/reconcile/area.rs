@@ -39,6 +39,11 @@ pub enum SyncError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("the sync of area {area} stopped: {panicked}")]
+    Panicked {
+        area: String,
+        panicked: crate::contain::Panicked,
+    },
 }
 
 impl From<ReadError> for SyncError {
@@ -58,13 +63,18 @@ pub struct SyncOptions {
 
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    /// Every issue of the area, read now or taken from the snapshot.
+    pub issues: usize,
     pub issues_read: usize,
     pub issues_known: usize,
     pub planned: usize,
     pub applied: usize,
     pub epics_available: bool,
-    /// Issues GitLab would not show (404); the rest of the area was synced.
+    /// Issues GitLab would not show (404) or smeflow panicked on; the rest of the area was
+    /// synced.
     pub skipped: Vec<u64>,
+    /// How many of `skipped` were panics (a bug in smeflow, counted in `/metrics`).
+    pub panics: usize,
 }
 
 pub async fn sync_area(
@@ -119,6 +129,7 @@ pub async fn sync_area(
     let mut changes: Vec<Change> = Vec::new();
     let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
     let mut skipped = Vec::new();
+    let mut panics = 0;
     let reads = IssueReads {
         gl,
         project: &project,
@@ -139,7 +150,21 @@ pub async fn sync_area(
                 .unwrap_or_default(),
             ..Default::default()
         };
-        match issue::plan(&reads, policy, issue, ctx, &model).await {
+        // A bug smeflow hits on one issue (a panic) skips that issue, named, like one GitLab
+        // will not show: the rest of the area is synced.
+        let planned = match crate::contain::contain(issue::plan(&reads, policy, issue, ctx, &model))
+            .await
+        {
+            Ok(planned) => planned,
+            Err(panicked) => {
+                tracing::error!(project, iid = issue.iid, panic = %panicked.0, "skipping an issue smeflow panicked on");
+                let _ = writeln!(out, "  ! skipped issue #{}: {panicked}", issue.iid);
+                skipped.push(issue.iid);
+                panics += 1;
+                continue;
+            }
+        };
+        match planned {
             Ok(planned) => {
                 projected.insert(
                     issue.iid,
@@ -149,7 +174,7 @@ pub async fn sync_area(
             }
             // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
             Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
-                tracing::warn!(project, iid = issue.iid, error = %e, "skipping an issue that could not be read");
+                tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
                 let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
                 skipped.push(issue.iid);
             }
@@ -157,6 +182,7 @@ pub async fn sync_area(
         }
     }
 
+    crate::contain::fail_point(&format!("(sync of area {})", policy.area.slug));
     // Boards keep their lists and order.
     let boards = gl.boards(&project).await?;
     let observed_boards = provision::ObservedArea {
@@ -195,12 +221,14 @@ pub async fn sync_area(
         ..Plan::default()
     };
     let mut report = SyncReport {
+        issues: ordered.len(),
         issues_read: fresh_iids.len(),
         issues_known,
         planned: plan.changes.len(),
         applied: 0,
         epics_available: backend == Backend::Epics,
         skipped: skipped.clone(),
+        panics,
     };
     let _ = writeln!(
         out,

@@ -37,6 +37,7 @@ pub async fn plan(
     mut ctx: IssueContext,
     model: &ThemeModel,
 ) -> Result<Vec<Change>, ReadError> {
+    crate::contain::fail_point(&issue.title);
     let view = issue_view(issue);
     let mut planned = policy.decide(&view, ctx.clone(), model);
     let mut repairs = Vec::new();

@@ -16,6 +16,8 @@ use std::io::Write;
 pub enum BootstrapError {
     #[error("the group `{group}` (where this area's project lives) does not exist or the token's user cannot see it. Check `[gitlab] group` and the area's `project` in {config}, and that the user is a member of the group.")]
     GroupNotFound { group: String, config: String },
+    #[error("GITLAB_URL {base} does not answer like a GitLab: GET /api/v4/version {answer}. Set GITLAB_URL to the address you open GitLab at in a browser (e.g. https://gitlab.example.com, without /api/v4).")]
+    NotGitLab { base: String, answer: String },
     #[error(transparent)]
     GitLab(#[from] GitLabError),
 }
@@ -116,13 +118,25 @@ pub async fn observe(
     desired: &DesiredArea,
     config_path: &str,
 ) -> Result<ObservedArea, BootstrapError> {
-    let group = gl
-        .group(&desired.group)
-        .await?
-        .ok_or_else(|| BootstrapError::GroupNotFound {
-            group: desired.group.clone(),
-            config: config_path.to_string(),
-        })?;
+    let group = match gl.group(&desired.group).await {
+        Ok(Some(group)) => group,
+        // A group GitLab does not show, or a server that is not GitLab at all: only GitLab
+        // answers its version API with JSON.
+        found @ (Ok(None) | Err(GitLabError::Decode { .. })) => {
+            if let Some(answer) = gl.not_gitlab().await {
+                return Err(BootstrapError::NotGitLab {
+                    base: gl.base_url().to_string(),
+                    answer,
+                });
+            }
+            found?;
+            return Err(BootstrapError::GroupNotFound {
+                group: desired.group.clone(),
+                config: config_path.to_string(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let full = desired.full_path();
     let Some(project) = gl.project(&full).await? else {
         return Ok(ObservedArea {
@@ -232,7 +246,7 @@ pub async fn provision_area(
     opts: &ProvisionOptions,
     progress: &dyn Progress,
     out: &mut dyn Write,
-) -> Result<(), ProvisionError> {
+) -> Result<(usize, usize), ProvisionError> {
     let started = std::time::Instant::now();
     if let Some(hook) = desired.hook.as_mut() {
         let secrets = opts.webhook_secrets.clone().unwrap_or_default();
@@ -248,7 +262,7 @@ pub async fn provision_area(
         "Area {} ({}) -> {}/{}",
         area.name,
         area.slug,
-        gl.base_url(),
+        crate::redact::Redacted(gl.base_url()),
         full
     );
     let _ = write!(out, "{}", kind_of_area(catalog, area, opts.show_plan)?);
@@ -261,7 +275,7 @@ pub async fn provision_area(
         if opts.dry_run && !plan.is_empty() {
             let _ = writeln!(out, "Dry run: nothing was written.");
         }
-        return Ok(());
+        return Ok(plan.counts());
     }
     if plan.changes.iter().any(|c| c.needs_webhook_secret()) && opts.webhook_secrets.is_none() {
         return Err(ProvisionError::NoWebhookSecret {
@@ -290,7 +304,7 @@ pub async fn provision_area(
         "Applied {applied} changes ({c} created, {u} updated{deleted}) in {:.1}s.",
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok((c, u))
 }
 
 /// Which kind of area this is and, for an area of interest, what it deliberately does not get.

@@ -7,7 +7,8 @@ use crate::config::label_scope;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::policy::epics::customer_of;
 use crate::policy::issue::FEEDBACK_TYPE;
-use chrono::{DateTime, Datelike, Duration, Utc};
+use crate::policy::request::promise::{promise, Promise};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,9 +85,18 @@ pub fn arr_at_stake(description: &str) -> Option<u64> {
         'm' => (&value[..value.len() - 1], 1_000_000.0),
         _ => (value.as_str(), 1.0),
     };
-    let n: f64 = digits.parse().ok()?;
-    (n >= 0.0).then_some((n * factor).round() as u64)
+    // Digits and one decimal point only: f64's own parser also takes "inf", "NaN" and "1e300".
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let usd = (digits.parse::<f64>().ok()? * factor).round();
+    (0.0..=MAX_ARR_USD).contains(&usd).then_some(usd as u64)
 }
+
+/// The largest ARR at stake smeflow reads: a trillion dollars, more than any company's yearly
+/// revenue, so a larger figure is a typo and unreadable like an empty field. Sums of up to
+/// ~18 million such values still fit in a u64, and they are added with saturation anyway.
+pub const MAX_ARR_USD: f64 = 1e12;
 
 fn item(i: &Issue) -> Item {
     Item {
@@ -104,6 +114,9 @@ fn in_scope<'a>(i: &'a Issue, scope: &str) -> Option<&'a str> {
         .find(|l| label_scope(l) == Some(scope))
         .map(|l| l.rsplit_once("::").map(|(_, v)| v).unwrap_or(l))
 }
+
+/// The theme table's row for open feedback without a `Theme::` label.
+pub const NO_THEME: &str = "(no theme)";
 
 /// `first_assigned` maps an SME request's iid to when it was first assigned (from its system notes).
 pub fn compute(
@@ -124,51 +137,59 @@ pub fn compute(
         .collect();
 
     let mut by_theme: BTreeMap<String, Vec<&Issue>> = BTreeMap::new();
+    let mut no_theme: Vec<&Issue> = Vec::new();
     for i in &open {
+        let mut themed = false;
         for t in i.labels.iter().filter(|l| label_scope(l) == Some("Theme")) {
             by_theme.entry(t.clone()).or_default().push(i);
+            themed = true;
+        }
+        if !themed {
+            no_theme.push(i);
         }
     }
-    let mut themes: Vec<ThemeRow> = by_theme
-        .into_iter()
-        .map(|(theme, list)| {
-            let customers: BTreeSet<String> = list
+    let theme_row = |(theme, list): (String, Vec<&Issue>)| {
+        let customers: BTreeSet<String> = list
+            .iter()
+            .map(|i| {
+                customer_of(&i.title, i.description.as_deref().unwrap_or(""))
+                    .map(|c| c.to_lowercase())
+                    .unwrap_or_else(|| format!("#{}", i.iid))
+            })
+            .collect();
+        let mut priority = BTreeMap::new();
+        let mut pm_status = BTreeMap::new();
+        for i in &list {
+            *priority
+                .entry(in_scope(i, "Priority").unwrap_or("none").to_string())
+                .or_insert(0) += 1;
+            *pm_status
+                .entry(in_scope(i, "PM Status").unwrap_or("none").to_string())
+                .or_insert(0) += 1;
+        }
+        ThemeRow {
+            theme,
+            open_issues: list.len(),
+            customers: customers.len(),
+            priority,
+            pm_status,
+            arr_at_stake: list
                 .iter()
-                .map(|i| {
-                    customer_of(&i.title, i.description.as_deref().unwrap_or(""))
-                        .map(|c| c.to_lowercase())
-                        .unwrap_or_else(|| format!("#{}", i.iid))
-                })
-                .collect();
-            let mut priority = BTreeMap::new();
-            let mut pm_status = BTreeMap::new();
-            for i in &list {
-                *priority
-                    .entry(in_scope(i, "Priority").unwrap_or("none").to_string())
-                    .or_insert(0) += 1;
-                *pm_status
-                    .entry(in_scope(i, "PM Status").unwrap_or("none").to_string())
-                    .or_insert(0) += 1;
-            }
-            ThemeRow {
-                theme,
-                open_issues: list.len(),
-                customers: customers.len(),
-                priority,
-                pm_status,
-                arr_at_stake: list
-                    .iter()
-                    .filter_map(|i| arr_at_stake(i.description.as_deref().unwrap_or("")))
-                    .sum(),
-            }
-        })
-        .collect();
+                .filter_map(|i| arr_at_stake(i.description.as_deref().unwrap_or("")))
+                .fold(0u64, u64::saturating_add),
+        }
+    };
+    let mut themes: Vec<ThemeRow> = by_theme.into_iter().map(theme_row).collect();
     themes.sort_by(|a, b| {
         b.open_issues
             .cmp(&a.open_issues)
             .then(b.customers.cmp(&a.customers))
             .then(a.theme.cmp(&b.theme))
     });
+    // Feedback nobody has themed yet is counted too, last, so the rows add up.
+    if !no_theme.is_empty() {
+        themes.push(theme_row((NO_THEME.to_string(), no_theme)));
+    }
 
     let mut high_priority: Vec<Item> = open
         .iter()
@@ -223,10 +244,15 @@ pub fn compute(
             (hours[n / 2 - 1] + hours[n / 2]) / 2.0
         }
     });
+    // Open and still without an SME past the promise, decided as the escalation decides it.
     let open_requests_older_than_24h = requests
         .iter()
         .filter(|i| {
-            i.state == "opened" && created(i).is_some_and(|c| now - c > Duration::hours(24))
+            i.state == "opened"
+                && i.assignees.is_empty()
+                && created(i).is_some_and(|c| {
+                    promise(c, first_assigned.get(&i.iid).copied(), now) == Promise::Missed
+                })
         })
         .map(|i| item(i))
         .collect();
@@ -309,5 +335,20 @@ mod tests {
             arr_at_stake("**ARR at stake:** <!-- USD, a number -->"),
             None
         );
+        assert_eq!(arr_at_stake("ARR at stake: 1.2M"), Some(1_200_000));
+        for absurd in [
+            "inf",
+            "NaN",
+            "1e300",
+            "-5",
+            "2000000000000",
+            "999999999999999k",
+        ] {
+            assert_eq!(
+                arr_at_stake(&format!("ARR at stake: {absurd}")),
+                None,
+                "{absurd}"
+            );
+        }
     }
 }

@@ -35,7 +35,12 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
     for t in &r.themes {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
-            markdown::inline(t.theme.trim_start_matches("Theme::")),
+            // The "(no theme)" row is smeflow's own words; a theme's name is a label people chose.
+            if t.theme == super::figures::NO_THEME {
+                t.theme.clone()
+            } else {
+                markdown::inline(t.theme.trim_start_matches("Theme::"))
+            },
             t.open_issues,
             t.customers,
             mix(&t.priority),
@@ -83,7 +88,7 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             .unwrap_or_else(|| "n/a".into())
     };
     o.push_str(&format!(
-        "\n## Flow\n\n- Feedback submitted: {}\n- Feedback actioned by PMs: {}\n- SME requests assigned: {} (time to first assignee: average {}, median {})\n- Open SME requests older than 24 hours: {}\n",
+        "\n## Flow\n\n- Feedback submitted: {}\n- Feedback actioned by PMs: {}\n- SME requests assigned: {} (time to first assignee: average {}, median {})\n- Open SME requests without an SME after 24 hours: {}\n",
         f.feedback_submitted,
         f.feedback_actioned,
         f.requests_assigned,

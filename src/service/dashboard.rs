@@ -6,6 +6,12 @@
 //! answers only a request that carries the token (`Authorization: Bearer <token>`) or the session
 //! cookie the small login form sets. The webhook secret never opens it: a dashboard token equal to
 //! one of the webhook secrets is refused at start-up.
+//!
+//! Sessions live on the server: signing in makes a random session id, kept in memory with its
+//! expiry (12 hours), so a session ends on time whatever the browser keeps, and every session
+//! ends when `serve` restarts (which a new token needs). Wrong tokens are throttled per client
+//! and overall, and logged; a login POST from another origin is refused; every answer carries
+//! headers that keep the page out of frames, caches and other sites' reach.
 
 use super::AppState;
 use crate::config::{label_scope, Catalog};
@@ -17,11 +23,9 @@ use crate::report::program::{self as program_report, AreaInput};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Datelike, Duration, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use chrono::{DateTime, Datelike, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use subtle::ConstantTimeEq;
 
@@ -31,6 +35,23 @@ const COOKIE: &str = "smeflow_dashboard";
 const MIN_TOKEN_LEN: usize = 16;
 /// GitLab is read at most this often, however often the page is loaded.
 const CACHE_SECONDS: u64 = 60;
+/// A session lasts a working day; the cookie's Max-Age says the same to the browser.
+const SESSION_SECONDS: u64 = 12 * 3600;
+/// Sessions kept at once: signing in is throttled, so only a flood of right tokens reaches
+/// this; the oldest session then ends first.
+const MAX_SESSIONS: usize = 1000;
+/// Wrong tokens allowed per client, and from all clients together, within `THROTTLE_WINDOW`;
+/// past either, every login (even a right one) is answered 429 until the window ends. Five
+/// covers a person's typos; fifty a few people at once. A guesser gets 50 tries per 15 minutes
+/// against a token of at least 16 characters.
+const FAILURES_PER_CLIENT: u32 = 5;
+const FAILURES_OVERALL: u32 = 50;
+const THROTTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Clients whose failures are remembered one by one; past this, new ones share one count.
+const MAX_CLIENTS: usize = 10_000;
+/// What the page may load: no script at all, its own inline style, forms posted to itself,
+/// and no framing (with X-Frame-Options for older browsers).
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// What was read from GitLab, when, and the areas without a project.
 type Snapshot = (Instant, Arc<Vec<AreaInput>>, Vec<String>);
@@ -40,6 +61,9 @@ pub struct Dashboard {
     catalog: Arc<Catalog>,
     gitlab: GitLab,
     cache: tokio::sync::Mutex<Option<Snapshot>>,
+    /// Session id → when it expires.
+    sessions: Mutex<HashMap<String, Instant>>,
+    throttle: Throttle,
 }
 
 impl Dashboard {
@@ -56,12 +80,7 @@ impl Dashboard {
         if webhook.split(',').any(|s| s.trim() == token) {
             return Err(format!("{TOKEN_ENV} is one of the webhook secrets ({}); the dashboard needs a token of its own and is off", catalog.config.webhook.secret_env));
         }
-        Ok(Some(Dashboard {
-            token: token.into_bytes(),
-            catalog: Arc::new(catalog.clone()),
-            gitlab,
-            cache: tokio::sync::Mutex::new(None),
-        }))
+        Ok(Some(Dashboard::new(&token, catalog, gitlab)))
     }
 
     /// A dashboard with this token (the demo makes one up; `serve` takes it from the environment).
@@ -71,18 +90,46 @@ impl Dashboard {
             catalog: Arc::new(catalog.clone()),
             gitlab,
             cache: tokio::sync::Mutex::new(None),
+            sessions: Mutex::new(HashMap::new()),
+            throttle: Throttle::default(),
         }
     }
 
-    /// The cookie value: derived from the token, so a new token ends every session.
-    fn session(&self) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.token).expect("any key length");
-        mac.update(b"smeflow dashboard session v1");
-        mac.finalize()
-            .into_bytes()
+    /// A new session: a random id the server remembers until it expires.
+    fn new_session(&self) -> String {
+        let id: String = rand::random::<[u8; 32]>()
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect()
+            .collect();
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.retain(|_, expires| *expires > now);
+        if sessions.len() >= MAX_SESSIONS {
+            if let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, expires)| **expires)
+                .map(|(id, _)| id.clone())
+            {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(
+            id.clone(),
+            now + std::time::Duration::from_secs(SESSION_SECONDS),
+        );
+        id
+    }
+
+    fn session_valid(&self, id: &str) -> bool {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match sessions.get(id) {
+            Some(expires) if *expires > Instant::now() => true,
+            Some(_) => {
+                sessions.remove(id);
+                false
+            }
+            None => false,
+        }
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {
@@ -91,14 +138,13 @@ impl Dashboard {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| bool::from(t.trim().as_bytes().ct_eq(&self.token)));
-        let session = self.session();
         let cookie = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|c| c.trim().split_once('='))
-            .any(|(k, v)| k == COOKIE && bool::from(v.as_bytes().ct_eq(session.as_bytes())));
+            .any(|(k, v)| k == COOKIE && self.session_valid(v));
         bearer || cookie
     }
 
@@ -171,30 +217,254 @@ pub async fn page(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     }
 }
 
-/// `POST /`: the login form. A right token sets an HttpOnly session cookie.
-pub async fn login(State(app): State<Arc<AppState>>, body: String) -> Response {
+/// `POST /`: the login form. A right token starts a session (an HttpOnly, SameSite cookie,
+/// `Secure` behind HTTPS); wrong ones are throttled and logged; another site's form is refused.
+pub async fn login(
+    State(app): State<Arc<AppState>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let Some(d) = dashboard(&app) else {
         return (StatusCode::NOT_FOUND, OFF).into_response();
     };
+    let client = client_of(peer.map(|p| p.0 .0), &headers);
+    if !same_origin(&headers) {
+        tracing::warn!(
+            client,
+            origin = headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            "dashboard: refused a sign-in posted from another site"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "smeflow refuses a sign-in posted from another site: open the dashboard's own page and sign in there.\n",
+        )
+            .into_response();
+    }
+    if let Err(wait) = d.throttle.check(&client) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut resp = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many wrong tokens: signing in is paused for {minutes} minute(s)."
+            )),
+        );
+        if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let token = form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default();
     if !bool::from(token.as_bytes().ct_eq(&d.token)) {
+        let (mine, all) = d.throttle.failed(&client);
+        tracing::warn!(
+            client,
+            failures = mine,
+            failures_all_clients = all,
+            "dashboard: wrong token at sign-in"
+        );
+        if mine == FAILURES_PER_CLIENT || all == FAILURES_OVERALL {
+            tracing::warn!(
+                client,
+                "dashboard: sign-in paused after too many wrong tokens"
+            );
+        }
         return login_page(
             StatusCode::UNAUTHORIZED,
             Some("That is not the dashboard token."),
         );
     }
+    d.throttle.succeeded(&client);
+    tracing::info!(client, "dashboard: signed in");
+    let secure = if behind_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200",
-        d.session()
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECONDS}{secure}",
+        d.new_session()
     );
     (
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, cookie), (header::LOCATION, "/".into())],
     )
         .into_response()
+}
+
+/// Headers on every dashboard answer: it shows customer names, so no cache keeps it, no other
+/// site frames or sniffs it, no link leaks its address, and it runs no script.
+pub async fn protect(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Not "no-referrer": with it, browsers send `Origin: null` on the sign-in form's POST,
+        // which the origin check must refuse (Fetch, "serializing a request origin").
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        h.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    resp
+}
+
+/// Who is signing in, for the throttle and the log: the connection's address, and the address
+/// a proxy in front says it saw (the last `X-Forwarded-For` entry, which that proxy appended).
+/// A client can make up the header to look like many clients, but not past the overall limit.
+fn client_of(peer: Option<std::net::SocketAddr>, headers: &HeaderMap) -> String {
+    let ip = peer
+        .map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty());
+    match forwarded {
+        Some(f) => format!("{ip} (for {})", f.chars().take(64).collect::<String>()),
+        None => ip,
+    }
+}
+
+/// Whether the browser reached smeflow over HTTPS: smeflow serves plain HTTP, so only through a
+/// proxy that terminates TLS and says so.
+fn behind_https(headers: &HeaderMap) -> bool {
+    let first = |name: &str| {
+        headers.get(name).and_then(|v| v.to_str().ok()).map(|v| {
+            v.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+    };
+    first("x-forwarded-proto").as_deref() == Some("https")
+        || first("forwarded").is_some_and(|f| {
+            f.split(';')
+                .any(|kv| kv.trim().eq_ignore_ascii_case("proto=https"))
+        })
+}
+
+/// A sign-in comes from the dashboard's own page: browsers send `Origin` with every POST, and
+/// it must name the host the request was sent to (the proxy's, when one forwards it). Without
+/// `Origin` (curl, scripts) `Sec-Fetch-Site` decides when present.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| get(header::HOST));
+    match get(header::ORIGIN) {
+        Some(origin) => {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h.trim()))
+        }
+        None => headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v == "same-origin" || v == "none"),
+    }
+}
+
+/// Counts wrong tokens per client and overall, in fixed windows.
+#[derive(Default)]
+struct Throttle {
+    state: Mutex<ThrottleState>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    clients: HashMap<String, Window>,
+    overall: Option<Window>,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+impl Window {
+    fn current(w: Option<Window>, now: Instant) -> Option<Window> {
+        w.filter(|w| now.duration_since(w.started) < THROTTLE_WINDOW)
+    }
+
+    fn left(&self, now: Instant) -> std::time::Duration {
+        THROTTLE_WINDOW.saturating_sub(now.duration_since(self.started))
+    }
+}
+
+/// The key of clients past `MAX_CLIENTS`.
+const OTHER_CLIENTS: &str = "(other clients)";
+
+impl Throttle {
+    /// `Err(how long to wait)` while this client, or everyone, has had too many wrong tokens.
+    fn check(&self, client: &str) -> Result<(), std::time::Duration> {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.overall = Window::current(s.overall, now);
+        if let Some(w) = s.overall.filter(|w| w.failures >= FAILURES_OVERALL) {
+            return Err(w.left(now));
+        }
+        let key = s.key(client);
+        match Window::current(s.clients.get(&key).copied(), now) {
+            Some(w) if w.failures >= FAILURES_PER_CLIENT => Err(w.left(now)),
+            Some(_) => Ok(()),
+            None => {
+                s.clients.remove(&key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a wrong token; returns this client's and everyone's failures in their windows.
+    fn failed(&self, client: &str) -> (u32, u32) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.clients.len() >= MAX_CLIENTS {
+            s.clients
+                .retain(|_, w| now.duration_since(w.started) < THROTTLE_WINDOW);
+        }
+        let key = s.key(client);
+        let fresh = Window {
+            started: now,
+            failures: 0,
+        };
+        let mut mine = Window::current(s.clients.get(&key).copied(), now).unwrap_or(fresh);
+        mine.failures += 1;
+        s.clients.insert(key, mine);
+        let mut all = Window::current(s.overall, now).unwrap_or(fresh);
+        all.failures += 1;
+        s.overall = Some(all);
+        (mine.failures, all.failures)
+    }
+
+    fn succeeded(&self, client: &str) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.clients.remove(client);
+    }
+}
+
+impl ThrottleState {
+    fn key(&self, client: &str) -> String {
+        if self.clients.contains_key(client) || self.clients.len() < MAX_CLIENTS {
+            client.to_string()
+        } else {
+            OTHER_CLIENTS.to_string()
+        }
+    }
 }
 
 fn login_page(status: StatusCode, problem: Option<&str>) -> Response {
@@ -355,8 +625,9 @@ pub fn render(
             }
         }
         html.push_str(&format!(
-            "<h3>Open feedback by theme ({} issues)</h3>",
-            open_feedback.len()
+            "<h3>Open feedback by theme ({} issue{})</h3>",
+            open_feedback.len(),
+            if open_feedback.len() == 1 { "" } else { "s" }
         ));
         if by_theme.is_empty() {
             html.push_str("<p>No open feedback.</p>");
@@ -392,25 +663,41 @@ pub fn render(
             }
             html.push_str("</table>");
         }
-        let waiting: Vec<&Issue> = input
+        // The promise as the escalation and the reports decide it (`promise::promise`).
+        let standing = |i: &Issue| {
+            i.created_at
+                .as_deref()
+                .and_then(parse_time)
+                .map(|c| crate::policy::request::promise::promise(c, None, now))
+        };
+        let unassigned: Vec<&Issue> = input
             .issues
             .iter()
             .filter(|i| {
                 i.state == "opened"
                     && i.assignees.is_empty()
                     && i.labels.iter().any(|l| l == REQUEST_TYPE)
-                    && i.created_at
-                        .as_deref()
-                        .and_then(parse_time)
-                        .is_some_and(|c| now - c >= Duration::hours(24))
             })
             .collect();
+        let (waiting, young): (Vec<&Issue>, Vec<&Issue>) = unassigned
+            .into_iter()
+            .filter(|i| standing(i).is_some())
+            .partition(|i| standing(i) == Some(crate::policy::request::promise::Promise::Missed));
         html.push_str(&format!(
             "<h3>SME requests waiting past 24 hours ({})</h3>",
             waiting.len()
         ));
-        if waiting.is_empty() {
+        let younger = match young.len() {
+            0 => String::new(),
+            1 => " 1 request younger than 24 hours is still waiting for an SME.".to_string(),
+            n => format!(" {n} requests younger than 24 hours are still waiting for an SME."),
+        };
+        if waiting.is_empty() && young.is_empty() {
             html.push_str("<p class=\"ok\">None: every open request has an SME.</p>");
+        } else if waiting.is_empty() {
+            html.push_str(&format!(
+                "<p class=\"waiting-young\">None past 24 hours.{younger}</p>"
+            ));
         } else {
             html.push_str("<ul class=\"waiting\">");
             for i in waiting {
@@ -428,6 +715,12 @@ pub fn render(
                 ));
             }
             html.push_str("</ul>");
+            if !young.is_empty() {
+                html.push_str(&format!(
+                    "<p class=\"waiting-young\">{}</p>",
+                    younger.trim()
+                ));
+            }
         }
         html.push_str("</section>");
     }

@@ -260,6 +260,22 @@ pub async fn healthz() -> &'static str {
 /// Ready only when a delivery stored now would survive a restart: a real write succeeds, the
 /// last commit did, and the file at the store's path is still the one this process opened.
 pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    use std::sync::atomic::Ordering;
+    let not_ready = |why: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
+    };
+    // Deliveries answered 202 must be worked off: with fewer workers running than started
+    // (one ended on a bug), this process is not what it says it is.
+    let started = app.workers_started.load(Ordering::Relaxed);
+    let running = app.metrics.workers_running.load(Ordering::Relaxed);
+    if running < started && !*app.stopping.borrow() {
+        tracing::error!(started, running, "not ready: workers stopped");
+        return not_ready("workers stopped");
+    }
     let store = app.store.clone();
     let ready = tokio::task::spawn_blocking(move || store.readiness())
         .await
@@ -267,12 +283,14 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
     match ready {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(why) => {
+            // The detail (paths, database errors) is for the log, not for whoever asks.
             tracing::error!(%why, "not ready: deliveries cannot be stored durably");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: {why}\n"),
-            )
-                .into_response()
+            match why {
+                crate::store::queue::NotReady::WriteFailed(_) => {
+                    not_ready("deliveries cannot be stored (see the log)")
+                }
+                fixed => not_ready(&fixed.to_string()),
+            }
         }
     }
 }
@@ -293,5 +311,38 @@ pub async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         crate::store::now_ms(),
         app.outage.is_paused(),
     ));
+    if app.slack.get().is_some() {
+        text.push_str(&super::slack::metrics(&app.store).await);
+    }
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// A worker that ended (a panic that escaped containment, say) makes this process not
+    /// ready: it would answer 202 for deliveries nobody works off. Through the binary the
+    /// containment keeps every worker alive, so this is only reachable here.
+    #[tokio::test]
+    async fn not_ready_while_fewer_workers_run_than_were_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("s.db")).unwrap();
+        let app = Arc::new(AppState::new(store, Default::default(), true, None));
+        app.workers_started.store(2, Ordering::Relaxed);
+        let first = super::super::Alive::new(&app);
+        let second = super::super::Alive::new(&app);
+        let status = |app: Arc<AppState>| async move { readyz(State(app)).await.status() };
+        assert_eq!(status(app.clone()).await, StatusCode::OK);
+        drop(second);
+        let resp = readyz(State(app.clone())).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"not ready: workers stopped\n");
+        // Stopping on purpose is not a failure of readiness' kind.
+        app.stopping.send_replace(true);
+        drop(first);
+        assert_eq!(status(app).await, StatusCode::OK);
+    }
 }

@@ -79,7 +79,7 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors (or a connection reset before accept): wait for some
                     // to close instead of spinning.
@@ -90,6 +90,7 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             Metrics::inc(&metrics.shed);
             if let Ok(shed) = shedding.clone().try_acquire_owned() {
@@ -106,7 +107,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for the dashboard's sign-in throttle and log.
+        let tower = TowerToHyperService::new(router.clone());
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                hyper::service::Service::call(&tower, req)
+            });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let app = app.clone();
         metrics.open_connections.fetch_add(1, Ordering::Relaxed);

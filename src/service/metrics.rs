@@ -23,6 +23,12 @@ pub struct Metrics {
     /// Connections turned away with 503 at the connection cap.
     pub shed: AtomicU64,
     pub open_connections: AtomicU64,
+    /// Panics contained while handling a delivery, and during scheduled syncs (one per issue
+    /// skipped, or per area sync that stopped).
+    pub delivery_panics: AtomicU64,
+    pub sync_panics: AtomicU64,
+    /// Worker tasks running now (see `/readyz`).
+    pub workers_running: AtomicU64,
 }
 
 impl Metrics {
@@ -79,6 +85,31 @@ impl Metrics {
             out,
             "smeflow_changes_applied_total {}",
             get(&self.changes_applied)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_panics_total Panics smeflow contained (a bug: see the logs), by what it was doing."
+        );
+        let _ = writeln!(out, "# TYPE smeflow_panics_total counter");
+        for (during, c) in [
+            ("delivery", &self.delivery_panics),
+            ("sync", &self.sync_panics),
+        ] {
+            let _ = writeln!(
+                out,
+                "smeflow_panics_total{{during=\"{during}\"}} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP smeflow_workers_running Worker tasks running now."
+        );
+        let _ = writeln!(out, "# TYPE smeflow_workers_running gauge");
+        let _ = writeln!(
+            out,
+            "smeflow_workers_running {}",
+            get(&self.workers_running)
         );
         let _ = writeln!(
             out,

@@ -7,6 +7,7 @@ pub mod listener;
 pub mod metrics;
 pub mod outage;
 pub mod scheduler;
+pub mod slack;
 pub mod worker;
 
 use crate::store::Store;
@@ -24,8 +25,9 @@ pub struct AppState {
     /// Wakes the workers as soon as a delivery is stored, instead of waiting for their poll.
     pub wake: Notify,
     /// Per project: workers share it, a sync takes it alone, so a sync never decides about an
-    /// issue while a worker is changing it (that could write a note twice).
-    pub area_locks: std::collections::HashMap<String, tokio::sync::RwLock<()>>,
+    /// issue while a worker is changing it (that could write a note twice). Made on first use,
+    /// so an area added by a reload has one too.
+    area_locks: std::sync::Mutex<std::collections::HashMap<String, AreaLock>>,
     /// The store's area leases this process holds for its workers and its scheduled sync, so
     /// another process (a `sync-board` by hand, another replica) never writes an area at once.
     pub area_leases: crate::store::lease::SharedLeases,
@@ -38,9 +40,45 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// How long intake waits for a request body.
     pub body_timeout: std::time::Duration,
+    /// Slack's side, set at start-up when `[slack]` is configured.
+    pub slack: std::sync::OnceLock<Arc<slack::SlackService>>,
+    /// How many workers `serve` started: `/readyz` is not ready while fewer are running.
+    pub workers_started: std::sync::atomic::AtomicU64,
 }
 
+/// Held by a running worker task: counts it in `metrics.workers_running` until the task ends,
+/// however it ends (a panic that escaped containment included).
+pub struct Alive(Arc<AppState>);
+
+impl Alive {
+    pub fn new(app: &Arc<AppState>) -> Alive {
+        metrics::Metrics::inc(&app.metrics.workers_running);
+        Alive(app.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0
+            .metrics
+            .workers_running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+pub type AreaLock = Arc<tokio::sync::RwLock<()>>;
+
 impl AppState {
+    /// The lock of the area whose project is `project` (see `area_locks`).
+    pub fn area_lock(&self, project: &str) -> AreaLock {
+        self.area_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(project.to_string())
+            .or_default()
+            .clone()
+    }
+
     pub fn new(
         store: crate::store::Store,
         secrets: auth::Secrets,
@@ -55,7 +93,7 @@ impl AppState {
                     .map(|a| {
                         (
                             a.project_full_path(&c.config.gitlab.group),
-                            tokio::sync::RwLock::new(()),
+                            AreaLock::default(),
                         )
                     })
                     .collect()
@@ -67,13 +105,15 @@ impl AppState {
             insecure,
             metrics: metrics::Metrics::default(),
             wake: Notify::new(),
-            area_locks,
+            area_locks: std::sync::Mutex::new(area_locks),
             area_leases: Default::default(),
             dashboard: std::sync::OnceLock::new(),
             outage: outage::Outage::default(),
             backoff: outage::Backoff::default(),
             stopping: tokio::sync::watch::channel(false).0,
             body_timeout: listener::Limits::default().body_timeout,
+            slack: std::sync::OnceLock::new(),
+            workers_started: Default::default(),
         }
     }
 }
@@ -84,7 +124,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
-        .route("/", get(dashboard::page).post(dashboard::login))
+        .route("/slack/events", post(slack::events))
+        .route("/slack/commands", post(slack::not_offered))
+        .route("/slack/interactions", post(slack::not_offered))
+        .route(
+            "/",
+            get(dashboard::page)
+                .post(dashboard::login)
+                .layer(axum::middleware::map_response(dashboard::protect)),
+        )
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
 }
@@ -123,6 +171,10 @@ pub enum ServeError {
     },
     #[error("cannot identify smeflow's GitLab user: {0}")]
     Identity(crate::gitlab::GitLabError),
+    #[error("GITLAB_URL {base} does not answer like a GitLab: GET /api/v4/version {answer}. Set GITLAB_URL to the address you open GitLab at in a browser (e.g. https://gitlab.example.com, without /api/v4).")]
+    NotGitLab { base: String, answer: String },
+    #[error("{0}")]
+    Slack(String),
 }
 
 impl ServeError {
@@ -132,7 +184,11 @@ impl ServeError {
         match self {
             ServeError::Identity(crate::gitlab::GitLabError::Unauthorized { .. }) => 2,
             ServeError::Identity(_) => 1,
-            ServeError::Store(_) | ServeError::Owner(_) | ServeError::Listen { .. } => 2,
+            ServeError::Store(_)
+            | ServeError::Owner(_)
+            | ServeError::Listen { .. }
+            | ServeError::NotGitLab { .. } => 2,
+            ServeError::Slack(_) => 2,
         }
     }
 }
@@ -145,9 +201,70 @@ pub struct Running {
     listener: tokio::net::TcpListener,
     limits: listener::Limits,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    pub reloader: Reloader,
     /// Held until the process has stopped: no second `serve` can take this store meanwhile.
     /// None on PostgreSQL, which several replicas share by design.
     _owner: Option<crate::store::queue::OwnerLock>,
+}
+
+/// What SIGHUP swaps: the configuration (smeflow.toml, label sets, templates) the workers
+/// and the scheduled sync decide with. Listener, store, secrets and the dashboard keep what
+/// they started with.
+#[derive(Clone)]
+pub struct Reloader {
+    worker: Arc<worker::Worker>,
+    config: tokio::sync::watch::Sender<Arc<crate::config::Catalog>>,
+}
+
+impl Reloader {
+    /// Loads the configuration again from the file it came from; on any problem keeps the one
+    /// in use and says why. Returns what is configured now.
+    pub fn reload(&self) -> Result<String, crate::config::ConfigError> {
+        let path = self.config.borrow().config_path.clone();
+        let catalog = crate::config::Catalog::load(&path)?;
+        self.worker.reload(&catalog);
+        let areas: Vec<String> = catalog
+            .config
+            .areas
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({})",
+                    a.slug,
+                    if a.status.is_formal() {
+                        "formal"
+                    } else {
+                        "interest"
+                    }
+                )
+            })
+            .collect();
+        let said = format!("reloaded {}: areas {}", path.display(), areas.join(", "));
+        self.config.send_replace(Arc::new(catalog));
+        Ok(said)
+    }
+
+    /// Reloads on every SIGHUP until the process ends.
+    pub fn on_sighup(self) {
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP: the configuration is not reloadable");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let me = self.clone();
+                match tokio::task::spawn_blocking(move || me.reload()).await {
+                    Ok(Ok(said)) => tracing::info!("SIGHUP: {said}"),
+                    Ok(Err(e)) => tracing::error!(
+                        "SIGHUP: the configuration was not reloaded; still using the previous one. Fix this and send SIGHUP again:\n{e}"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+                }
+            }
+        });
+    }
 }
 
 /// Opens the store (taking up work a killed process left), identifies smeflow's GitLab user,
@@ -179,6 +296,8 @@ pub async fn start_on(
     catalog: &crate::config::Catalog,
     gitlab: crate::gitlab::GitLab,
 ) -> Result<Running, ServeError> {
+    // Before the store or GitLab: a half-configured Slack is a configuration error.
+    let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
     let (owner, store) = match database_url {
         Some(url) => (None, crate::store::Store::open_postgres(&url)?),
         None => {
@@ -188,14 +307,31 @@ pub async fn start_on(
         }
     };
     let recovered = store.recover()?;
+    if slack.is_some() {
+        store.recover_slack_events()?;
+    }
     if recovered > 0 {
         tracing::warn!(
             recovered,
             "taking up deliveries a previous run left in progress"
         );
     }
-    let bot: crate::gitlab::types::User =
-        gitlab.current_user().await.map_err(ServeError::Identity)?;
+    let bot: crate::gitlab::types::User = match gitlab.current_user().await {
+        Ok(bot) => bot,
+        Err(
+            e @ (crate::gitlab::GitLabError::NotFound { .. }
+            | crate::gitlab::GitLabError::Decode { .. }),
+        ) => {
+            return Err(match gitlab.not_gitlab().await {
+                Some(answer) => ServeError::NotGitLab {
+                    base: gitlab.base_url().to_string(),
+                    answer,
+                },
+                None => ServeError::Identity(e),
+            })
+        }
+        Err(e) => return Err(ServeError::Identity(e)),
+    };
     let mut state = AppState::new(store, opts.secrets, opts.insecure, Some(catalog));
     state.backoff = hardening.backoff;
     state.body_timeout = hardening.limits.body_timeout;
@@ -207,17 +343,31 @@ pub async fn start_on(
         Ok(None) => {}
         Err(why) => tracing::error!("{why}"),
     }
-    let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
-    if opts.sync {
-        tokio::spawn(scheduler::run(
-            Arc::new(catalog.clone()),
-            gitlab,
-            app.clone(),
-        ));
+    if let Some(slack) = slack {
+        let slack = Arc::new(slack);
+        let _ = app.slack.set(slack.clone());
+        if opts.workers > 0 {
+            let slack_worker = slack::SlackWorker {
+                gitlab: gitlab.clone(),
+                bot: bot.clone(),
+            };
+            tokio::spawn(slack_worker.run(app.clone(), slack));
+        }
     }
+    let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
+    let (config, configured) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
+    if opts.sync {
+        tokio::spawn(scheduler::run(configured, gitlab, app.clone()));
+    }
+    let reloader = Reloader {
+        worker: worker.clone(),
+        config,
+    };
     if opts.workers == 0 {
         tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
     }
+    app.workers_started
+        .store(opts.workers as u64, std::sync::atomic::Ordering::Relaxed);
     let workers = (0..opts.workers)
         .map(|n| tokio::spawn(worker.clone().run(app.clone(), n)))
         .collect();
@@ -228,7 +378,11 @@ pub async fn start_on(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(opts.listen);
-    tracing::info!(%addr, user = bot.username, store = %app.store.describe(), "smeflow serve is listening");
+    tracing::info!(
+        "smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})",
+        bot.username,
+        app.store.describe()
+    );
     Ok(Running {
         addr,
         app,
@@ -236,6 +390,7 @@ pub async fn start_on(
         listener,
         limits: hardening.limits,
         workers,
+        reloader,
         _owner: owner,
     })
 }
@@ -278,8 +433,10 @@ impl Running {
             .and_then(Result::ok)
             .unwrap_or(0);
         let stop_ms = stop_began.elapsed().as_millis() as u64;
-        tracing::info!(released, stop_ms, "smeflow serve stopped");
-        eprintln!(
+        // Through the log, so a JSON log stays one object a line.
+        tracing::info!(
+            released,
+            stop_ms,
             "smeflow serve: stopped in {stop_ms} ms ({released} deliveries in progress returned to the queue)"
         );
         Ok(())
@@ -344,16 +501,18 @@ pub async fn serve_on(
     gitlab: crate::gitlab::GitLab,
 ) -> Result<(), ServeError> {
     let running = start_on(database_url, opts, hardening, catalog, gitlab).await?;
-    eprintln!(
-        "smeflow serve: listening on http://{}/webhooks/gitlab as GitLab user @{} (store {})",
-        running.addr,
-        running.bot.username,
-        running.app.store.describe()
-    );
+    running.reloader.clone().on_sighup();
     if running.app.dashboard.get().is_some() {
-        eprintln!(
+        tracing::info!(
             "smeflow serve: dashboard on http://{}/ (sign in with SMEFLOW_DASHBOARD_TOKEN)",
             running.addr
+        );
+    }
+    if let Some(slack) = running.app.slack.get() {
+        eprintln!(
+            "smeflow serve: Slack events on http://{}/slack/events from {} request channel(s)",
+            running.addr,
+            slack.areas.len()
         );
     }
     running.serve_until(shutdown_signal()).await

@@ -81,7 +81,7 @@ pub fn blame(e: &super::worker::WorkError) -> Blame {
             _ => Blame::Delivery,
         },
         WorkError::Store(_) | WorkError::Internal(_) | WorkError::AreaBusy(_) => Blame::Transient,
-        WorkError::Payload(_) => Blame::Delivery,
+        WorkError::Payload(_) | WorkError::Panicked(_) => Blame::Delivery,
     }
 }
 

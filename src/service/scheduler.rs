@@ -10,27 +10,31 @@ use crate::policy::AreaPolicy;
 use crate::reconcile::area::{sync_area, SyncOptions};
 use crate::reconcile::Quiet;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 pub use crate::config::schedule::parse_schedule;
 
-pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
-    let schedule = match parse_schedule(&catalog.config.feedback.sync_schedule) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "scheduled sync disabled");
-            return;
-        }
-    };
-    let policies: Vec<AreaPolicy> = catalog
-        .config
-        .areas
-        .iter()
-        .map(|a| AreaPolicy::new(&catalog, a))
-        .collect();
+/// Syncs every area of the configuration `config` holds at the time of each tick; a reload
+/// (SIGHUP) takes effect at the next tick, with the new schedule.
+pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app: Arc<AppState>) {
     // With replicas sharing a store, the first to reach a tick syncs each area; the start-up
     // pass counts as the current schedule period's tick, so a rolling restart adds no syncs.
-    let mut tick = previous_tick(&schedule);
+    let first = schedule_of(&config.borrow_and_update());
+    let mut tick = match first {
+        Some(schedule) => previous_tick(&schedule),
+        None => match next_tick(&mut config).await {
+            Some(t) => t,
+            None => return,
+        },
+    };
     loop {
+        let catalog = config.borrow_and_update().clone();
+        let policies: Vec<AreaPolicy> = catalog
+            .config
+            .areas
+            .iter()
+            .map(|a| AreaPolicy::new(&catalog, a))
+            .collect();
         for policy in &policies {
             let opts = SyncOptions {
                 dry_run: false,
@@ -75,11 +79,11 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 }
             };
             // Taken after the lease: waiting for another process must not hold up the workers.
-            let _alone = match app.area_locks.get(&policy.project) {
-                Some(lock) => Some(lock.write().await),
-                None => None,
-            };
-            match sync_area(
+            let lock = app.area_lock(&policy.project);
+            let _alone = lock.write().await;
+            // A panic outside the per-issue containment (boards, theme epics) ends this area's
+            // sync, not the schedule: the other areas and the next ticks still run.
+            let synced = crate::contain::contain(sync_area(
                 &gitlab,
                 &catalog,
                 policy,
@@ -87,32 +91,86 @@ pub async fn run(catalog: Arc<Catalog>, gitlab: GitLab, app: Arc<AppState>) {
                 &opts,
                 &Quiet,
                 &mut log,
-            )
-            .await
-            {
-                Ok(report) => {
+            ))
+            .await;
+            match synced {
+                Err(panicked) => {
+                    Metrics::inc(&app.metrics.sync_panics);
+                    tracing::error!(area = policy.area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
+                }
+                Ok(Ok(report)) => {
                     Metrics::inc(&app.metrics.syncs);
+                    app.metrics
+                        .sync_panics
+                        .fetch_add(report.panics as u64, std::sync::atomic::Ordering::Relaxed);
+                    if !report.skipped.is_empty() {
+                        tracing::warn!(area = policy.area.slug, skipped = ?report.skipped, "scheduled sync skipped issues (see the log above)");
+                    }
                     tracing::info!(
                         area = policy.area.slug,
+                        issues = report.issues,
                         read = report.issues_read,
-                        applied = report.applied,
-                        "scheduled sync done"
+                        changes = report.applied,
+                        skipped = report.skipped.len(),
+                        "sync of {}: {} issues ({} read from GitLab), {} of {} planned changes applied{}",
+                        policy.project,
+                        report.issues,
+                        report.issues_read,
+                        report.applied,
+                        report.planned,
+                        match report.skipped.len() {
+                            0 => String::new(),
+                            n => format!(", {n} unreadable issue(s) skipped"),
+                        }
                     );
                 }
                 // An area not bootstrapped yet, or GitLab down: the next run tries again.
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }
             drop(lease);
         }
-        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
-            return;
-        };
-        tick = next.timestamp_millis();
-        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
-        tracing::debug!(%next, "next scheduled sync");
-        tokio::time::sleep(wait).await;
+        match next_tick(&mut config).await {
+            Some(t) => tick = t,
+            None => return,
+        }
+    }
+}
+
+fn schedule_of(catalog: &Catalog) -> Option<cron::Schedule> {
+    match parse_schedule(&catalog.config.feedback.sync_schedule) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled sync disabled until the configuration is fixed and reloaded");
+            None
+        }
+    }
+}
+
+/// Sleeps until the next tick of the configured schedule and returns it (ms); a reload
+/// meanwhile starts the wait again on the new schedule. None once `serve` is stopping.
+async fn next_tick(config: &mut watch::Receiver<Arc<Catalog>>) -> Option<i64> {
+    loop {
+        let schedule = schedule_of(&config.borrow_and_update());
+        let next = schedule
+            .as_ref()
+            .and_then(|s| s.upcoming(chrono::Utc).next());
+        let wait = next.map(|n| (n - chrono::Utc::now()).to_std().unwrap_or_default());
+        if let Some(next) = next {
+            tracing::debug!(%next, "next scheduled sync");
+        }
+        tokio::select! {
+            _ = async {
+                match wait {
+                    Some(w) => tokio::time::sleep(w).await,
+                    None => std::future::pending().await,
+                }
+            } => return next.map(|n| n.timestamp_millis()),
+            changed = config.changed() => {
+                changed.ok()?;
+            }
+        }
     }
 }
 

@@ -32,59 +32,79 @@ pub struct AreaRuntime {
     pub policy: AreaPolicy,
     learning: Mutex<Option<Learning>>,
     /// One worker at a time plans and applies an area's theme epics, so two issues of a new
-    /// theme arriving together cannot create the epic twice.
-    themes: Mutex<()>,
-    /// The store's area lease (`store::lease::area_lease_name`), the one `sync-board`,
-    /// `bootstrap-area` and the scheduled sync take.
-    lease_name: String,
+    /// theme arriving together cannot create the epic twice (kept across a reload).
+    themes: Arc<Mutex<()>>,
+}
+
+/// What the workers decide with, from one loading of the configuration; `serve` swaps it on
+/// SIGHUP, and a delivery in hand finishes with the one it started with.
+pub struct Areas {
+    /// Keyed by the project's full path.
+    pub by_project: HashMap<String, AreaRuntime>,
+    pub feedback: crate::config::FeedbackSection,
+    /// The SME group, where theme epics live.
+    pub group: String,
+}
+
+impl Areas {
+    fn new(catalog: &Catalog, previous: Option<&Areas>) -> Areas {
+        let mut by_project = HashMap::new();
+        for area in &catalog.config.areas {
+            let full = area.project_full_path(&catalog.config.gitlab.group);
+            let themes = previous
+                .and_then(|p| p.by_project.get(&full))
+                .map_or_else(|| Arc::new(Mutex::new(())), |rt| rt.themes.clone());
+            by_project.insert(
+                full,
+                AreaRuntime {
+                    policy: AreaPolicy::new(catalog, area),
+                    learning: Mutex::new(None),
+                    themes,
+                },
+            );
+        }
+        Areas {
+            by_project,
+            feedback: catalog.config.feedback.clone(),
+            group: catalog.config.gitlab.group.trim_matches('/').to_string(),
+        }
+    }
 }
 
 pub struct Worker {
     pub gitlab: GitLab,
     /// smeflow's own GitLab user: its edits come back as webhooks and are not human decisions.
     pub bot: User,
-    /// Keyed by the project's full path.
-    pub areas: HashMap<String, AreaRuntime>,
-    pub feedback: crate::config::FeedbackSection,
-    /// The SME group, where theme epics live.
-    pub group: String,
+    areas: std::sync::RwLock<Arc<Areas>>,
     /// The fallback to tracking issues is logged once, not per delivery.
     told_no_epics: AtomicBool,
 }
 
 impl Worker {
     pub fn new(gitlab: GitLab, bot: User, catalog: &Catalog) -> Worker {
-        let mut areas = HashMap::new();
-        for area in &catalog.config.areas {
-            let full = area.project_full_path(&catalog.config.gitlab.group);
-            let lease_name = crate::store::lease::area_lease_name(
-                gitlab.base_url(),
-                &catalog.config.gitlab.group,
-                area,
-            );
-            areas.insert(
-                full,
-                AreaRuntime {
-                    policy: AreaPolicy::new(catalog, area),
-                    learning: Mutex::new(None),
-                    themes: Mutex::new(()),
-                    lease_name,
-                },
-            );
-        }
         Worker {
             gitlab,
             bot,
-            areas,
-            feedback: catalog.config.feedback.clone(),
-            group: catalog.config.gitlab.group.trim_matches('/').to_string(),
+            areas: std::sync::RwLock::new(Arc::new(Areas::new(catalog, None))),
             told_no_epics: AtomicBool::new(false),
         }
+    }
+
+    /// The areas as configured now.
+    pub fn areas(&self) -> Arc<Areas> {
+        self.areas.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Decide from `catalog` from the next delivery on (a reloaded configuration).
+    pub fn reload(&self, catalog: &Catalog) {
+        let next = Arc::new(Areas::new(catalog, Some(&self.areas())));
+        *self.areas.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
     /// Works deliveries off until shutdown; `wake` cuts the idle wait short. While GitLab is
     /// down the worker claims nothing, so no delivery spends its attempts on the outage.
     pub async fn run(self: Arc<Self>, app: Arc<AppState>, worker_no: usize) {
+        let _alive = super::Alive::new(&app);
         let mut stopping = app.stopping.subscribe();
         loop {
             if *stopping.borrow() {
@@ -123,11 +143,33 @@ impl Worker {
     async fn handle(&self, app: &AppState, delivery: Delivery) {
         let id = delivery.id;
         let attempts = delivery.attempts;
-        let outcome = self.process(app, &delivery).await;
+        // A panic (a bug smeflow hit on this issue) fails this delivery like a rejection would:
+        // it backs off and goes dead after its attempts, and the worker goes on with the rest.
+        let outcome = crate::contain::contain(self.process(app, &delivery))
+            .await
+            .unwrap_or_else(|panicked| Err(panicked.into()));
+        if let Err(WorkError::Panicked(panicked)) = &outcome {
+            Metrics::inc(&app.metrics.delivery_panics);
+            tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
+        }
         let store = app.store.clone();
         match outcome {
             Ok(applied) => {
-                tracing::info!(delivery = id, applied, "delivery done");
+                // The changes themselves are logged as they land; this is the decision.
+                tracing::debug!(
+                    delivery = id,
+                    applied,
+                    "{}: delivery {id} ({}) done, {}",
+                    delivery.project_path.as_deref().map_or_else(
+                        || "no issue".to_string(),
+                        |p| format!("{p}#{}", delivery.issue_iid.unwrap_or_default())
+                    ),
+                    delivery.event,
+                    match applied {
+                        0 => "nothing to change".to_string(),
+                        n => format!("{n} change(s) applied"),
+                    }
+                );
                 app.outage.gitlab_up();
                 Metrics::inc(&app.metrics.processed);
                 let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
@@ -171,22 +213,26 @@ impl Worker {
         let (Some(project), Some(iid)) = (&delivery.project_path, delivery.issue_iid) else {
             return Ok(0);
         };
-        let Some(rt) = self.areas.get(project) else {
-            tracing::debug!(project, "delivery for a project smeflow does not manage");
+        let areas = self.areas();
+        let Some(rt) = areas.by_project.get(project) else {
+            tracing::debug!("{project}#{iid}: a project smeflow does not manage; ignored");
             return Ok(0);
         };
-        let _shared = match app.area_locks.get(project) {
-            Some(lock) => Some(lock.read().await),
-            None => None,
-        };
+        let lock = app.area_lock(project);
+        let _shared = lock.read().await;
         // Across processes: a `sync-board` by hand or another replica's sync holds the area.
         // The delivery waits its turn (deferred, the attempt does not count) rather than
         // writing beside it.
+        let lease_name = crate::store::lease::area_lease_name(
+            self.gitlab.base_url(),
+            &areas.group,
+            &rt.policy.area,
+        );
         let _held = app
             .area_leases
             .enter(
                 &app.store,
-                &rt.lease_name,
+                &lease_name,
                 &format!("area {}", rt.policy.area.slug),
                 Duration::ZERO,
                 |_| {},
@@ -219,11 +265,11 @@ impl Worker {
             let _across_replicas =
                 crate::store::lease::theme_epics_lease(&app.store, project).await?;
             let scope = ThemeScope {
-                group: &self.group,
+                group: &areas.group,
                 project,
                 project_id: issue.project_id,
                 area_name: &rt.policy.area.name,
-                threshold: self.feedback.epic_threshold,
+                threshold: areas.feedback.epic_threshold,
                 themes: &touched,
                 memory: Some(&app.store),
             };
@@ -235,7 +281,7 @@ impl Worker {
             }
             applied += self
                 .apply(app, project, &source, &themes.changes, |exec| {
-                    themes.teach(exec, &self.group, project)
+                    themes.teach(exec, &areas.group, project)
                 })
                 .await?;
         }
@@ -281,7 +327,7 @@ impl Worker {
         let (p, iid) = (project.to_string(), issue.iid);
         let overrides = tokio::task::spawn_blocking(move || store.overrides(&p, iid))
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))??;
+            .map_err(WorkError::from)??;
         let reads = IssueReads {
             gl: &self.gitlab,
             project,
@@ -329,7 +375,7 @@ impl Worker {
             Ok((last_sync, guessed, snapshot))
         })
         .await
-        .map_err(|e| WorkError::Internal(e.to_string()))??;
+        .map_err(WorkError::from)??;
         let (last_sync, guessed, snapshot) = loaded;
         let mut guard = rt.learning.lock().await;
         let learning = &mut *guard;
@@ -358,10 +404,9 @@ impl Worker {
             };
             learning.renew_model(&rt.policy);
             tracing::debug!(
-                project,
-                iid = issue.iid,
                 examples = learning.examples.len(),
-                "theme classifier will learn from a person's tagging"
+                "{project}#{}: the theme classifier will learn from a person's tagging",
+                issue.iid
             );
         }
         let model = learning.model.clone();
@@ -379,7 +424,7 @@ impl Worker {
                 );
             })
             .await
-            .map_err(|e| WorkError::Internal(e.to_string()))?;
+            .map_err(WorkError::from)?;
         }
         Ok(model)
     }
@@ -406,17 +451,15 @@ impl Worker {
             .collect();
         for label in removed {
             tracing::info!(
-                project,
-                iid,
                 label,
                 by = actor,
-                "a person removed a theme; smeflow will not add it again"
+                "{project}#{iid}: @{actor} removed {label}; smeflow will not add it again"
             );
             let store = app.store.clone();
             let (p, a) = (project.to_string(), actor.clone());
             tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
                 .await
-                .map_err(|e| WorkError::Internal(e.to_string()))??;
+                .map_err(WorkError::from)??;
         }
         Ok(())
     }
@@ -448,6 +491,19 @@ impl Learning {
     }
 }
 
+/// A blocking task that panicked (training the classifier, a store call) is a panic of this
+/// delivery like any other; one that was cancelled is smeflow stopping.
+impl From<tokio::task::JoinError> for WorkError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        match e.try_into_panic() {
+            Ok(payload) => WorkError::Panicked(crate::contain::Panicked(crate::contain::message(
+                payload.as_ref(),
+            ))),
+            Err(e) => WorkError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<ReadError> for WorkError {
     fn from(e: ReadError) -> Self {
         match e {
@@ -467,6 +523,8 @@ pub enum WorkError {
     Payload(String),
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Panicked(#[from] crate::contain::Panicked),
     /// Another process holds the area's lease: the delivery is deferred, not failed.
     #[error("{0}")]
     AreaBusy(String),

@@ -14,6 +14,7 @@ mod inspect;
 mod people;
 pub mod quick_actions;
 mod seed;
+pub mod slack;
 mod state;
 mod webhooks;
 
@@ -146,6 +147,15 @@ impl Simulator {
     }
 
     /// Creates the group and any missing parents; returns the group's id.
+    /// Makes `email` the user's public e-mail (what `GET /users?search=` finds them by).
+    pub fn set_public_email(&self, username: &str, email: &str) {
+        self.with(|s| {
+            if let Some(u) = s.users.iter_mut().find(|u| u.username == username) {
+                u.public_email = Some(email.to_string());
+            }
+        })
+    }
+
     pub fn add_group(&self, full_path: &str) -> u64 {
         self.with(|s| s.ensure_group(full_path))
     }

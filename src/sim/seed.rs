@@ -51,6 +51,46 @@ impl Simulator {
         })
     }
 
+    /// Makes an issue look opened `hours` ago, with `moved` (`then` → `now`) replaced in its
+    /// description, if given (a date it names moves with it): `hours` passing for a request
+    /// that nobody takes for a day. No webhook: nobody edited it.
+    pub fn backdate_creation(
+        &self,
+        project: &str,
+        iid: u64,
+        hours: i64,
+        moved: Option<(&str, &str)>,
+    ) {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let at = (chrono::Utc::now() - chrono::Duration::hours(hours))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            if let Some(i) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
+                i.created_at = at;
+                if let Some((then, now)) = moved {
+                    i.description = i.description.replace(then, now);
+                }
+            }
+        })
+    }
+
+    /// Shows `field` of an issue as `value` in every answer that carries the issue: a shape
+    /// smeflow may not expect (a type a newer GitLab changed, a row an import left broken, a
+    /// proxy's rewrite), for tests of how smeflow copes with one unreadable issue.
+    pub fn set_issue_field(&self, project: &str, iid: u64, field: &str, value: serde_json::Value) {
+        self.with(|s| {
+            let pi = s.project_index(project).expect("project exists");
+            let id = s.projects[pi]
+                .issues
+                .iter()
+                .find(|i| i.iid == iid)
+                .expect("issue exists")
+                .id;
+            s.raw_issue_fields.push((id, field.to_string(), value));
+        })
+    }
+
     /// Makes an issue look untouched for `days` (for stale-review tests).
     pub fn backdate(&self, project: &str, iid: u64, days: i64) {
         self.with(|s| {

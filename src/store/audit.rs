@@ -7,7 +7,63 @@ use super::sqlite::sql;
 use super::{now_ms, Result, SqliteStore, Store};
 use rusqlite::params;
 
+/// Which audit lines `smeflow log` asks for; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// The project's full path.
+    pub project: Option<String>,
+    pub issue_iid: Option<u64>,
+    /// Unix milliseconds, inclusive.
+    pub since_ms: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub until_ms: Option<i64>,
+    /// The newest this many.
+    pub limit: usize,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    /// `sync:<area>` or `delivery:<id>`.
+    pub source: String,
+    pub project: String,
+    pub change: String,
+}
+
+impl AuditQuery {
+    /// The bounds as bind values (the SQL is one statement whatever is set), and the two
+    /// shapes an issue takes in a change's line: `issue #5 labels ...`, `note on issue #5: ...`.
+    fn binds(
+        &self,
+    ) -> (
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    ) {
+        let issue = |end: &str| self.issue_iid.map(|i| format!("%issue #{i}{end}%"));
+        (
+            self.since_ms.unwrap_or(i64::MIN),
+            self.until_ms.unwrap_or(i64::MAX),
+            self.project.clone(),
+            issue(" "),
+            issue(":"),
+            self.limit.min(i64::MAX as usize) as i64,
+        )
+    }
+}
+
 impl Store {
+    /// The audit lines `query` selects, oldest first.
+    pub fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut rows = each!(self, s => s.audit_entries(query))?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     pub fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
         each!(self, s => s.audit(source, project, change))
     }
@@ -37,7 +93,51 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let (since, until, project, issue_sp, issue_colon, limit) = query.binds();
+        self.all_rows(
+            &self.connect()?,
+            "SELECT at, source, project, change FROM audit
+             WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR project = ?3)
+               AND (?4 IS NULL OR change LIKE ?4 OR change LIKE ?5)
+             ORDER BY id DESC LIMIT ?6",
+            params![since, until, project, issue_sp, issue_colon, limit],
+            |r| {
+                Ok(AuditEntry {
+                    at_ms: r.get(0)?,
+                    source: r.get(1)?,
+                    project: r.get(2)?,
+                    change: r.get(3)?,
+                })
+            },
+        )
+    }
+}
+
 impl PgStore {
+    fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let (since, until, project, issue_sp, issue_colon, limit) = query.binds();
+        self.run(|c| {
+            let rows = c.query(
+                "SELECT at, source, project, change FROM audit
+                 WHERE at >= $1 AND at < $2 AND ($3::TEXT IS NULL OR project = $3)
+                   AND ($4::TEXT IS NULL OR change LIKE $4 OR change LIKE $5)
+                 ORDER BY id DESC LIMIT $6",
+                &[&since, &until, &project, &issue_sp, &issue_colon, &limit],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| AuditEntry {
+                    at_ms: r.get(0),
+                    source: r.get(1),
+                    project: r.get(2),
+                    change: r.get(3),
+                })
+                .collect())
+        })
+    }
+
     pub fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
         self.run(|c| {
             c.execute(

@@ -47,9 +47,10 @@ pub enum LeaseError {
 /// project (a full path in `project`, or a name in the group), two runs would not exclude
 /// each other.
 pub fn area_lease_name(gitlab_base: &str, group: &str, area: &crate::config::AreaConfig) -> String {
+    // Shown in "waiting for ..." messages and stored: never with the URL's credentials.
     format!(
         "area:{}/{}",
-        gitlab_base.trim_end_matches('/'),
+        crate::redact::url(gitlab_base.trim_end_matches('/')),
         area.project_full_path(group)
     )
 }

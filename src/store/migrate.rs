@@ -116,6 +116,28 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Move
             2,
             "INSERT INTO sync_state (project, last_sync) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )?,
+        // An event left in progress by a process that died is pending again, as for deliveries.
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "Slack events",
+            "SELECT event_id, kind, body, CASE state WHEN 'in_progress' THEN 'pending' ELSE state END,
+                    attempts, COALESCE(last_error, ''), received_at, next_attempt_at FROM slack_events",
+            8,
+            "INSERT INTO slack_events (event_id, kind, body, state, attempts, last_error, received_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, $8) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "Slack requests",
+            "SELECT channel, ts, project, issue_iid, web_url, replied, escalated, created_at FROM slack_requests",
+            8,
+            "INSERT INTO slack_requests (channel, ts, project, issue_iid, web_url, replied, escalated, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )?,
     ];
     Ok(moved)
 }

@@ -11,6 +11,7 @@
 //! | [`snapshot`]  | the last sync of an area: its issues and when it started (`last_sync`)   |
 //! | [`audit`]     | the audit log of changes applied to GitLab                               |
 //! | [`lease`]     | named leases (an area while a run writes to it; once-only claims)        |
+//! | [`slack`]     | Slack events (intake, deduplicated) and request messages' issues         |
 //!
 //! The queue is a folder (`queue/{mod,sqlite,postgres}.rs`): its backends differ in how they
 //! work (a group-commit writer thread and one owner per file, against replicas claiming under
@@ -46,6 +47,7 @@ pub mod migrate;
 pub mod postgres;
 pub mod queue;
 pub mod schema;
+pub mod slack;
 pub mod snapshot;
 mod sqlite;
 

@@ -72,15 +72,11 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user@host/db`; `password=…` dropped.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db` (`crate::redact::url`);
+/// in a key-value connection string, `password=…` is dropped.
 pub fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        if let Some(at) = rest.find('@') {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            return format!("{}{user}{}", &url[..scheme_end + 3], &rest[at..]);
-        }
-        return url.to_string();
+    if url.contains("://") {
+        return crate::redact::url(url);
     }
     url.split_whitespace()
         .filter(|kv| !kv.starts_with("password="))

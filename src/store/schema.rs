@@ -7,7 +7,7 @@
 use super::StoreError;
 
 /// The newest schema this build understands.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 pub struct Migration {
     pub version: i64,
@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sqlite: THEME_LINKS_V2,
         postgres: THEME_LINKS_V2,
+    },
+    Migration {
+        version: 3,
+        sqlite: SLACK_V3,
+        postgres: SLACK_V3,
     },
 ];
 
@@ -212,5 +217,35 @@ CREATE TABLE IF NOT EXISTS theme_links (
     issue_iid     BIGINT NOT NULL,
     link_id       BIGINT NOT NULL,
     PRIMARY KEY (project, container_iid, issue_iid)
+);
+"#;
+
+/// Version 3: Slack. `slack_events` is the Events API's intake (deduplicated by Slack's
+/// `event_id`, worked off like deliveries); `slack_requests` ties a request message (channel and
+/// ts) to the GitLab issue made for it and remembers what smeflow said in its thread, so a
+/// retried event or a second pass never writes twice. Both dialects: BIGINT is an INTEGER to
+/// SQLite, and the bodies are JSON text.
+const SLACK_V3: &str = r#"
+CREATE TABLE IF NOT EXISTS slack_events (
+    event_id        TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    received_at     BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slack_events_due ON slack_events (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS slack_requests (
+    channel     TEXT NOT NULL,
+    ts          TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    issue_iid   BIGINT NOT NULL,
+    web_url     TEXT NOT NULL,
+    replied     BIGINT NOT NULL DEFAULT 0,
+    escalated   BIGINT NOT NULL DEFAULT 0,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (channel, ts)
 );
 "#;

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 pub const TOKEN: &str = "glpat-maintainer-token";
 pub const SECRET: &str = "hook-secret-for-tests";
+/// Where the tests' project hooks point unless a test runs a `serve` for them.
+pub const WEBHOOK_URL: &str = "https://smeflow.internal.test/webhooks/gitlab";
 pub const GROUP: &str = "gitlab-com/customer-success/subject-matter-experts";
 pub const AI_PROJECT: &str = "gitlab-com/customer-success/subject-matter-experts/ai-sme";
 /// A Solutions Architect (Developer on the group) who files issues in the UI.
@@ -77,6 +79,8 @@ pub fn smeflow(sim: &Simulator) -> Command {
         .env("GITLAB_URL", sim.url())
         .env("GITLAB_TOKEN", TOKEN)
         .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        // Not the shipped placeholder, which bootstrap-area refuses to point a hook at.
+        .env("SMEFLOW_WEBHOOK_URL", WEBHOOK_URL)
         .env("SMEFLOW_CONFIG", config())
         .env("SMEFLOW_RETRY_BASE_MS", "10")
         // Where bootstrap-area keeps its per-area leases: outside the repository. Runs against
@@ -179,4 +183,21 @@ pub fn config_with_dedicated_project(dir: &tempfile::TempDir, project: &str) -> 
 /// Waits for a spawned run; whether it succeeded.
 pub fn wait_success(mut child: std::process::Child) -> bool {
     child.wait().map(|s| s.success()).unwrap_or(false)
+}
+
+/// A small program configuration (tests/fixtures/explain.toml): one formal area with its
+/// people, one area of interest.
+pub fn fixture_config() -> PathBuf {
+    repo().join("tests/fixtures/explain.toml")
+}
+
+/// The fixture configuration edited by `edit`, written into `dir` with its folders made
+/// absolute, for a test that changes the configuration.
+pub fn fixture_copy(dir: &std::path::Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(fixture_config())
+        .unwrap()
+        .replace("\"../../", &format!("\"{}/", repo().display()));
+    let path = dir.join("smeflow.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
 }

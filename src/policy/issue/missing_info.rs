@@ -32,7 +32,11 @@ pub fn check(input: &RuleInput) -> Wants {
         .map(|a| format!("{} ", crate::markdown::mention(a)))
         .unwrap_or_default();
     let mut body = format!(
-        "{MISSING_INFO_MARKER}\n{who}thanks for this feedback! To bring it to the Product Managers, it still needs:\n\n"
+        "{MISSING_INFO_MARKER}\n{}\n\n",
+        crate::policy::address::addressed(
+            &who,
+            "thanks for this feedback! To bring it to the Product Managers, it still needs:"
+        )
     );
     for m in &missing {
         body.push_str(&format!("- {m}\n"));

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::config::label_scope;
 use crate::markdown;
+use crate::policy::address::addressed;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -27,7 +28,10 @@ pub fn check(input: &RuleInput) -> Wants {
         .as_deref()
         .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
     if issue.state == "closed" && !decided && !input.has_note(CLOSED_MARKER) {
-        wants.changes.push(input.note(format!("{CLOSED_MARKER}\n{pms}this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"{}\" or ~\"{}\" so the monthly review counts it right.", FINAL_PM_STATUSES[0], FINAL_PM_STATUSES[1])));
+        let ask = format!("this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"{}\" or ~\"{}\" so the monthly review counts it right.", FINAL_PM_STATUSES[0], FINAL_PM_STATUSES[1]);
+        wants
+            .changes
+            .push(input.note(format!("{CLOSED_MARKER}\n{}", addressed(&pms, &ask))));
     }
     if let (Some(now), Some(updated), Some(status)) = (ctx.now, issue.updated_at, &status) {
         let idle_days = (now - updated).num_days();
@@ -35,10 +39,14 @@ pub fn check(input: &RuleInput) -> Wants {
         // per quiet period, never one per sync.
         if issue.state == "opened" && !decided && ctx.stale_days > 0 && idle_days >= ctx.stale_days
         {
-            wants.changes.push(input.note(format!(
-                "{STALE_MARKER_PREFIX}{} -->\n{pms}this customer feedback has been in {} with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?",
-                markdown::marker_payload(status),
+            let ask = format!(
+                "this customer feedback has been in {} with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?",
                 markdown::label(status)
+            );
+            wants.changes.push(input.note(format!(
+                "{STALE_MARKER_PREFIX}{} -->\n{}",
+                markdown::marker_payload(status),
+                addressed(&pms, &ask)
             )));
         }
     }

@@ -34,7 +34,8 @@ pub fn closed_note(author: Option<&str>, follow_up_ticked: bool) -> String {
         "Does the customer need a **PM follow-up** (a product gap or enhancement)? Tick \"A PM follow-up is needed\" in this issue's description and smeflow opens a linked Customer Feedback issue for the Product Managers."
     };
     format!(
-        "{CLOSED_MARKER}\n{who}this SME request is closed. How did the engagement go? Please tell the program with the **Customer SME Support Feedback** issue template (it takes five minutes and helps the SMEs improve).\n\n{follow_up}"
+        "{CLOSED_MARKER}\n{}\n\n{follow_up}",
+        crate::policy::address::addressed(&who, "this SME request is closed. How did the engagement go? Please tell the program with the **Customer SME Support Feedback** issue template (it takes five minutes and helps the SMEs improve).")
     )
 }
 

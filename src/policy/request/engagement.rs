@@ -102,8 +102,9 @@ pub fn note(author: Option<&str>, failures: &[Failure]) -> String {
         .map(|a| format!("{} ", markdown::mention(a)))
         .unwrap_or_default();
     let mut body = format!(
-        "{}\n{who}thanks for this SME request! Before an SME picks it up, please look at the rules of engagement it does not meet yet:\n",
-        marker(failures)
+        "{}\n{}\n",
+        marker(failures),
+        crate::policy::address::addressed(&who, "thanks for this SME request! Before an SME picks it up, please look at the rules of engagement it does not meet yet:")
     );
     for (i, f) in failures.iter().enumerate() {
         body.push_str(&format!("\n**{}.** {}\n", i + 1, f.text));

@@ -5,7 +5,9 @@
 //! say exactly which line to fix.
 
 use crate::text::strip_comments;
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
 
 /// What the request says, as far as it could be read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,8 +123,9 @@ fn field(text: &str, label: &str) -> Option<String> {
             continue;
         };
         if name.trim().to_lowercase() == wanted {
-            let value = value.trim();
-            return (!value.is_empty() && !is_placeholder(value)).then(|| value.to_string());
+            // Read as typed: smeflow writes the values it copies (from Slack) escaped.
+            let value = crate::markdown::unescape(value.trim());
+            return (!value.is_empty() && !is_placeholder(&value)).then_some(value);
         }
     }
     None
@@ -283,7 +286,9 @@ const TIME_FORMATS: [&str; 5] = ["%H:%M", "%H.%M", "%H%M", "%I:%M%p", "%I.%M%p"]
 pub fn parse_meeting(value: &str) -> Option<DateTime<Utc>> {
     let v = value.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(v) {
-        return Some(at.with_timezone(&Utc));
+        return MEETING_YEARS
+            .contains(&at.year())
+            .then(|| at.with_timezone(&Utc));
     }
     let cleaned = v.replace([',', '@'], " ").replace(" at ", " ");
     let mut words: Vec<String> = cleaned.split_whitespace().map(str::to_string).collect();
@@ -330,10 +335,23 @@ pub fn parse_meeting(value: &str) -> Option<DateTime<Utc>> {
     let date = DATE_FORMATS
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(&date_text, f).ok())?;
+    if !MEETING_YEARS.contains(&date.year()) {
+        return None;
+    }
     zone.from_local_datetime(&NaiveDateTime::new(date, time))
         .single()
         .map(|at| at.with_timezone(&Utc))
 }
+
+/// The years a customer meeting can be in. Meetings are planned days or months ahead, so a
+/// year outside this range is a typo ("20226"), read as unreadable rather than as a meeting
+/// centuries away (which would pass the lead-time check forever).
+const MEETING_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// The longest engagement smeflow reads: a year. An SME engagement is a call or a few weeks of
+/// POV support; anything longer is a typo, and a bound keeps the arithmetic far from
+/// `TimeDelta`'s limits (`99999999999999999999 weeks` used to panic).
+pub const MAX_DURATION_MINUTES: f64 = 366.0 * 24.0 * 60.0;
 
 /// "45 minutes", "1.5 h", "2 weeks of POV support", "90min".
 pub fn parse_duration(value: &str) -> Option<Duration> {
@@ -354,8 +372,10 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         "w" | "wk" | "wks" | "week" | "weeks" => 60.0 * 24.0 * 7.0,
         _ => return None,
     };
-    let total = number * minutes;
-    (total > 0.0).then(|| Duration::minutes(total.round() as i64))
+    let total = (number * minutes).round();
+    (1.0..=MAX_DURATION_MINUTES)
+        .contains(&total)
+        .then(|| Duration::minutes(total as i64))
 }
 
 #[cfg(test)]
@@ -386,6 +406,9 @@ mod tests {
             "2026-12-03 15:00",
             "2026-12-03",
             "2026-13-03 15:00 CET",
+            "20226-12-03 15:00 CET",
+            "1066-10-14 09:00 UTC",
+            "9999-12-31T23:59:59+14:00",
         ] {
             assert_eq!(parse_meeting(unreadable), None, "{unreadable}");
         }
@@ -401,6 +424,16 @@ mod tests {
         );
         assert_eq!(parse_duration("90min"), Some(Duration::minutes(90)));
         assert_eq!(parse_duration("a while"), None);
+        assert_eq!(parse_duration("52 weeks"), Some(Duration::weeks(52)));
+        for absurd in [
+            "99999999999999999999 weeks",
+            "1000 weeks",
+            "0 minutes",
+            "0.001 minutes",
+            "1e400 minutes",
+        ] {
+            assert_eq!(parse_duration(absurd), None, "{absurd}");
+        }
     }
 
     #[test]

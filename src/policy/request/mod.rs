@@ -7,6 +7,7 @@ pub mod engagement;
 pub mod fields;
 pub mod promise;
 pub mod route;
+pub mod slack;
 
 use super::issue::{AreaRules, IssueContext, IssueView};
 use crate::config::label_scope;
@@ -24,6 +25,19 @@ pub struct RequestPlan {
     pub remove: Vec<String>,
     pub reasons: Vec<&'static str>,
     pub changes: Vec<Change>,
+}
+
+/// The area's engagement types, as its `SME Request::` labels name them ("Customer Call", ...).
+pub fn engagement_types(rules: &AreaRules) -> Vec<String> {
+    rules
+        .scopes
+        .get(ENGAGEMENT_SCOPE)
+        .map(|v| {
+            v.iter()
+                .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether smeflow opened this issue as a follow-up (of a request or a support feedback item).
@@ -59,20 +73,14 @@ pub fn plan(
         return out;
     };
     let has_note = |marker: &str| ctx.notes.iter().any(|n| n.contains(marker));
-    let engagement_types: Vec<String> = rules
-        .scopes
-        .get(ENGAGEMENT_SCOPE)
-        .map(|v| {
-            v.iter()
-                .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let engagement_types = engagement_types(rules);
     let engagement_label = labels
         .iter()
         .find(|l| label_scope(l) == Some(ENGAGEMENT_SCOPE))
         .and_then(|l| l.split_once("::").map(|(_, t)| t));
     let fields = fields::parse(&issue.description, &engagement_types);
+    // A request smeflow opened from Slack was asked by the person it names, not by smeflow.
+    let requester = slack::requester(&issue.description).unwrap_or(issue.author.as_deref());
     let asked_at = issue.created_at.unwrap_or(now);
     let note = |body: String| Change::AddNote {
         project: rules.project.clone(),
@@ -85,7 +93,7 @@ pub fn plan(
         let failures = engagement::check(&fields, engagement_label, asked_at);
         if !failures.is_empty() && !has_note(&engagement::marker(&failures)) {
             out.changes
-                .push(note(engagement::note(issue.author.as_deref(), &failures)));
+                .push(note(engagement::note(requester, &failures)));
         }
 
         // The 24-hour promise.
@@ -105,12 +113,28 @@ pub fn plan(
         }
     }
 
+    // A closed request is done, whatever step of the workflow it was closed from.
+    let done_known = rules
+        .scopes
+        .get(super::issue::WORKFLOW_SCOPE)
+        .is_some_and(|v| v.iter().any(|l| l == promise::DONE));
+    if issue.state == "closed" && done_known && !labels.iter().any(|l| l == promise::DONE) {
+        out.remove.extend(
+            labels
+                .iter()
+                .filter(|l| label_scope(l) == Some(super::issue::WORKFLOW_SCOPE))
+                .cloned(),
+        );
+        out.add.push(promise::DONE.to_string());
+        out.reasons.push("the request is closed");
+    }
+
     if issue.state == "closed"
         && after::closed_recently(issue.closed_at, now)
         && !has_note(after::CLOSED_MARKER)
     {
         out.changes.push(note(after::closed_note(
-            issue.author.as_deref(),
+            requester,
             fields.ticked(&after::FOLLOW_UP_WORDS),
         )));
     }
@@ -131,7 +155,7 @@ pub fn plan(
         out.changes.push(Change::CreateIssue {
             project: rules.project.clone(),
             title: crate::markdown::title(&title),
-            description: after::follow_up_description(&fields, issue.iid, issue.author.as_deref()),
+            description: after::follow_up_description(&fields, issue.iid, requester),
             labels: feedback_labels,
         });
         // Written after the issue exists: the marker is what keeps it from being opened twice.
@@ -466,14 +490,26 @@ mod tests {
         i.closed_at = Some(now() - Duration::hours(1));
         i.labels.push("Region::EMEA".into());
         let c = issue_plan(&rules(), &i, &ctx(vec![]));
-        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c.len(), 4, "{c:?}");
+        // Closed is done, whatever workflow step it was closed from.
+        let Change::EditIssueLabels { add, remove, .. } = &c[0] else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (add.as_slice(), remove.as_slice()),
+            (
+                &["SME Workflow::Done".to_string()][..],
+                &["SME Workflow::Triage".to_string()][..]
+            ),
+            "{c:?}"
+        );
         assert!(notes(&c)[0].contains("@ae-jane this SME request is closed"));
         let Change::CreateIssue {
             title,
             description,
             labels,
             ..
-        } = &c[1]
+        } = &c[2]
         else {
             panic!("{c:?}")
         };
@@ -511,9 +547,10 @@ mod tests {
         let reminders = notes(&issue_plan(&rules(), &follow_up, &ctx(vec![])));
         assert_eq!(reminders.len(), 1, "{reminders:?}");
         assert!(
-            reminders[0].contains("\nthanks for this feedback!"),
+            reminders[0].contains("\nThanks for this feedback!"),
             "{reminders:?}"
         );
+        i.labels = crate::plan::labels_after(&i.labels, &c);
         assert!(
             issue_plan(&rules(), &i, &ctx(notes(&c))).is_empty(),
             "never twice"

@@ -57,6 +57,36 @@ impl Default for TaggerSettings {
     }
 }
 
+/// How much of a description the tagger reads: the first 16 KiB. Feedback says what it is about
+/// in its first paragraphs (the template filled in generously is 2–3 KiB), and the tagger's cost
+/// grows with the text (character n-grams, phrase matching): a 450 KB paste took seconds and
+/// every later comment on that issue again, a 10 MB one minutes. Pasted logs past the bound
+/// change nothing a person would call the theme.
+pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
+/// GitLab titles are at most 255 characters; a longer one (another source, a future limit) is
+/// read as far as this.
+pub const MAX_TITLE_BYTES: usize = 1024;
+
+/// The start of `text`, at most `max` bytes, cut at a character boundary.
+pub fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The title and description as far as the tagger reads them.
+fn bounded_text<'a>(title: &'a str, description: &'a str) -> (&'a str, &'a str) {
+    (
+        bounded(title, MAX_TITLE_BYTES),
+        bounded(description, MAX_DESCRIPTION_BYTES),
+    )
+}
+
 /// An issue of the area whose themes people set or kept.
 #[derive(Debug, Clone)]
 pub struct Example {
@@ -71,6 +101,7 @@ pub struct Example {
 
 impl Example {
     pub fn new(iid: u64, title: &str, description: &str, themes: Vec<String>) -> Example {
+        let (title, description) = bounded_text(title, description);
         Example {
             iid,
             title: title.to_string(),
@@ -142,6 +173,7 @@ impl Tagger {
 
     /// Every theme with its score and evidence, best first.
     pub fn score(&self, title: &str, description: &str, examples: &[Example]) -> Vec<Suggestion> {
+        let (title, description) = bounded_text(title, description);
         let title_tokens = tokens(title);
         let desc_tokens = tokens(description);
         let neighbours = self.neighbours(&title_tokens, &desc_tokens, examples);
@@ -258,6 +290,7 @@ impl Tagger {
         tagging: ThemeTagging,
         this_iid: u64,
     ) -> Vec<Decision> {
+        let (title, description) = bounded_text(title, description);
         let text = format!("{title}\n{description}");
         let learned: HashMap<String, f64> = model
             .classifier()
@@ -323,6 +356,16 @@ pub fn scores_by_label(tagger: &Tagger, title: &str, description: &str) -> BTree
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tagger_reads_a_bounded_start_of_the_text_cut_between_characters() {
+        assert_eq!(bounded("short", 16), "short");
+        assert_eq!(bounded("ééé", 3), "é");
+        let huge = format!("{}{}", "é".repeat(MAX_DESCRIPTION_BYTES), "chat history");
+        assert!(bounded(&huge, MAX_DESCRIPTION_BYTES).len() <= MAX_DESCRIPTION_BYTES);
+        let example = Example::new(1, "t", &huge, vec![]);
+        assert!(example.text.len() <= MAX_DESCRIPTION_BYTES + 2);
+    }
+
     use super::tokens::fold;
     use super::*;
 

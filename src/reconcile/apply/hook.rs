@@ -72,7 +72,7 @@ impl Executor<'_> {
             });
         }
         tracing::warn!(
-            url = hook.url,
+            url = %crate::redact::Redacted(&hook.url),
             "this GitLab does not sign webhook deliveries (it needs 19.0+ with webhook_signing_token): the hook authenticates with the plain token alone"
         );
         Ok(())

@@ -64,13 +64,24 @@ pub(super) async fn settle(gitlab: &GitLab, error: &GitLabError, sent: std::time
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: run the same command again and it continues from here.")]
+#[error("applied {applied} of {total} changes, then failed at `{change}`: {source}\nNothing is left half-done: {}", next_step(source))]
 pub struct ApplyError {
     pub applied: usize,
     pub total: usize,
     pub change: String,
     #[source]
     pub source: GitLabError,
+}
+
+/// What to do after a failed run: GitLab refusing a write (a name taken, a value it rejects)
+/// refuses it again until its cause is fixed; anything else may pass on the next run.
+fn next_step(source: &GitLabError) -> &'static str {
+    match source {
+        GitLabError::Rejected { status, .. } if (400..500).contains(status) => {
+            "fix the cause above, then run the same command again and it continues from here."
+        }
+        _ => "run the same command again and it continues from here.",
+    }
 }
 
 pub struct Executor<'a> {
@@ -408,6 +419,11 @@ fn first_line(change: &Change) -> String {
         .to_string()
 }
 
+/// One log line per change applied, at `serve`'s default level: what, where, and why.
 fn audit(change: &Change) {
-    tracing::info!(target: "smeflow::audit", change = %first_line(change), "applied");
+    let (what, why) = change.what_and_why();
+    match why {
+        Some(why) => tracing::info!(target: "smeflow::change", why, "{}: {what}", change.subject()),
+        None => tracing::info!(target: "smeflow::change", "{}: {what}", change.subject()),
+    }
 }

@@ -36,13 +36,22 @@ impl Executor<'_> {
                 method,
                 path: endpoint,
             }) if message.contains("has already been taken") => {
+                // GitLab names each field that clashes: the path on the instance, the name in
+                // the group.
+                let message = if message.contains("path has already been taken") {
+                    format!(
+                        "the path {group}/{path} is already taken by a project or subgroup this token cannot see or use. Pick another `project` for this area in smeflow.toml, or give the token access to the existing project"
+                    )
+                } else {
+                    format!(
+                        "another project in {group} is already named \"{name}\" (under a different path). Rename that project, or point this area's `project` in smeflow.toml at it (its full path) to adopt it"
+                    )
+                };
                 Err(GitLabError::Rejected {
                     method,
                     path: endpoint,
                     status: 400,
-                    message: format!(
-                        "the path {group}/{path} is already taken by a project or subgroup this token cannot see or use. Pick another `project` for this area in smeflow.toml, or give the token access to the existing project"
-                    ),
+                    message,
                 })
             }
             Err(e) => Err(e),

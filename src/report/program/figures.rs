@@ -6,8 +6,9 @@
 use crate::config::label_scope;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::policy::issue::FEEDBACK_TYPE;
+use crate::policy::request::promise::{promise, Promise};
 use crate::policy::request::REQUEST_TYPE;
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -43,6 +44,8 @@ pub struct ProgramReport {
     pub requests_by_region: BTreeMap<String, usize>,
     pub assignment: Assignment,
     pub missed_promise: Vec<Missed>,
+    /// Open requests younger than the promise with no SME yet: neither kept nor missed.
+    pub waiting_for_sme: usize,
     /// Areas of interest, apart from the formal ones (filled by the caller that read them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interest: Vec<super::interest::InterestRow>,
@@ -124,6 +127,7 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
     let mut requests_by_region = BTreeMap::new();
     let (mut hours_now, mut hours_before) = (Vec::new(), Vec::new());
     let mut missed_promise = Vec::new();
+    let mut waiting_for_sme = 0;
     let acted = ["Reviewing", "Planned", "In Progress", "Shipped", "Declined"];
     for input in areas {
         let is = |i: &Issue, label: &str| i.labels.iter().any(|l| l == label);
@@ -191,11 +195,11 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
                 .entry(value_in_scope(r, "Region").unwrap_or_else(|| "(no region)".into()))
                 .or_insert(0) += 1;
             area_hours.extend(hours);
-            let late = match hours {
-                Some(h) => h > 24.0,
-                None => now - created > Duration::hours(24),
-            };
-            if late {
+            let standing = promise(created, input.first_assigned.get(&r.iid).copied(), now);
+            if standing == Promise::Waiting && r.state == "opened" {
+                waiting_for_sme += 1;
+            }
+            if standing == Promise::Missed {
                 missed += 1;
                 missed_promise.push(Missed {
                     area: input.area.clone(),
@@ -251,6 +255,7 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
             avg_change_pct,
         },
         missed_promise,
+        waiting_for_sme,
         interest: Vec::new(),
     }
 }

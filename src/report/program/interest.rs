@@ -17,6 +17,8 @@ pub struct InterestInput {
     pub issues: Option<Vec<Issue>>,
     /// What a formal area needs in smeflow.toml that this one does not have.
     pub lacks: Vec<String>,
+    /// smeflow's own GitLab user: its seed issues and its edits are not members' activity.
+    pub bot_id: Option<u64>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -45,7 +47,14 @@ pub fn interest_rows(
     inputs
         .iter()
         .map(|input| {
-            let issues = input.issues.as_deref().unwrap_or_default();
+            let smeflows = |id: u64| input.bot_id == Some(id);
+            let issues: Vec<&Issue> = input
+                .issues
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .filter(|i| !i.author.as_ref().is_some_and(|a| smeflows(a.id)))
+                .collect();
             let mut people = BTreeSet::new();
             for i in issues
                 .iter()
@@ -54,6 +63,7 @@ pub fn interest_rows(
                 people.extend(i.author.iter().map(|u| u.id));
                 people.extend(i.assignees.iter().map(|u| u.id));
             }
+            people.retain(|id| !smeflows(*id));
             InterestRow {
                 area: input.area.clone(),
                 slug: input.slug.clone(),
@@ -134,14 +144,18 @@ mod tests {
                     issue(1, 10, "2026-10-03T09:00:00Z", None),
                     issue(2, 11, "2026-10-04T09:00:00Z", Some("2026-10-20T09:00:00Z")),
                     issue(3, 10, "2026-08-01T09:00:00Z", None),
+                    // smeflow's own seed issue is not a member's activity.
+                    issue(4, 99, "2026-10-02T09:00:00Z", None),
                 ]),
                 lacks: vec!["area leads".into(), "Product Managers".into()],
+                bot_id: Some(99),
             },
             InterestInput {
                 area: "Embedded Systems".into(),
                 slug: "embedded".into(),
                 issues: None,
                 lacks: vec![],
+                bot_id: Some(99),
             },
         ];
         let rows = interest_rows(&inputs, since, now);

@@ -101,8 +101,14 @@ pub fn render_markdown(r: &ProgramReport) -> String {
     md.push_str("```\n\n### SME requests by region\n\n```\n");
     counts(&r.requests_by_region, &mut md);
     md.push_str("```\n\n### Requests that missed the 24-hour promise\n\n");
-    if r.missed_promise.is_empty() {
-        md.push_str("None: every request had an SME within 24 hours.\n");
+    let waiting = match r.waiting_for_sme {
+        1 => "1 request opened less than 24 hours ago is still waiting for an SME.".to_string(),
+        n => format!("{n} requests opened less than 24 hours ago are still waiting for an SME."),
+    };
+    match (r.missed_promise.is_empty(), r.waiting_for_sme) {
+        (true, 0) => md.push_str("None: every request had an SME within 24 hours.\n"),
+        (true, _) => md.push_str(&format!("None so far. {waiting}\n")),
+        (false, _) => {}
     }
     for m in &r.missed_promise {
         let when = match m.assigned_after_hours {
@@ -119,6 +125,9 @@ pub fn render_markdown(r: &ProgramReport) -> String {
             markdown::inline(&m.area),
             markdown::inline(&m.title)
         ));
+    }
+    if !r.missed_promise.is_empty() && r.waiting_for_sme > 0 {
+        md.push_str(&format!("\n{waiting}\n"));
     }
     md.push_str(&super::interest::render_interest(&r.interest));
     md

@@ -21,6 +21,8 @@ pub enum ProgramReportError {
     Apply(#[from] ApplyError),
     #[error("`report --program --post` needs the program project: add `[program]` with `project = \"group/path\"` to smeflow.toml")]
     NoProgramProject,
+    #[error("the program project `{project}` (`[program] project` in {config}) does not exist or the token's user cannot see it: create it, or set `[program] project` to the full path of the project that holds the program reviews. The report itself is above; nothing was posted.")]
+    ProgramProjectMissing { project: String, config: String },
 }
 
 async fn notes(gl: &GitLab, project: &str, iid: u64) -> Result<Vec<Note>, GitLabError> {
@@ -34,12 +36,16 @@ pub async fn read_interest(
     catalog: &Catalog,
 ) -> Result<Vec<super::InterestInput>, GitLabError> {
     let mut inputs = Vec::new();
+    let mut bot_id = None;
     for area in catalog
         .config
         .areas
         .iter()
         .filter(|a| !a.status.is_formal())
     {
+        if bot_id.is_none() {
+            bot_id = Some(gl.current_user().await?.id);
+        }
         let project = area.project_full_path(&catalog.config.gitlab.group);
         let issues = match gl.all_issues(&project).await {
             Ok(issues) => Some(issues),
@@ -51,6 +57,7 @@ pub async fn read_interest(
             slug: area.slug.clone(),
             issues,
             lacks: catalog.promotion_gaps(area),
+            bot_id,
         });
     }
     Ok(inputs)
@@ -138,11 +145,17 @@ pub async fn post(
     let title = review_title(now);
     // By exact title among smeflow's own issues: search is full-text and rate-limited.
     let me = gl.current_user().await?.id;
-    let existing = gl
-        .issues_by_author(&project, me)
-        .await?
-        .into_iter()
-        .find(|i| i.title == title);
+    let existing = match gl.issues_by_author(&project, me).await {
+        Ok(issues) => issues.into_iter().find(|i| i.title == title),
+        // A missing project is the configuration's doing: a retry would meet it again.
+        Err(GitLabError::NotFound { .. }) => {
+            return Err(ProgramReportError::ProgramProjectMissing {
+                project,
+                config: catalog.config_path.display().to_string(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
     let change = match existing {
         None => Some(Change::CreateIssue {
             project: project.clone(),

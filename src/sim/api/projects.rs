@@ -57,13 +57,21 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
         _ => {}
     }
     let full_path = format!("{}/{}", s.groups[gi].full_path, path);
-    if s.projects.iter().any(|p| p.full_path == full_path)
-        || s.groups.iter().any(|g| g.full_path == full_path)
-    {
-        return Reply::json(
-            400,
-            json!({"message": {"path": ["has already been taken"], "name": ["has already been taken"]}}),
-        );
+    // Each field names its own clash: the route (path) is unique on the instance, the name
+    // within its namespace (gitlabhq db/migrate "CreateUniqueIndexOnProjectsNameAndNamespaceId",
+    // and Project's `validates :name, uniqueness: { scope: :namespace_id }`).
+    let path_taken = s.projects.iter().any(|p| p.full_path == full_path)
+        || s.groups.iter().any(|g| g.full_path == full_path);
+    let name_taken = s.projects.iter().any(|p| p.group == gi && p.name == name);
+    if path_taken || name_taken {
+        let mut fields = serde_json::Map::new();
+        if path_taken {
+            fields.insert("path".into(), json!(["has already been taken"]));
+        }
+        if name_taken {
+            fields.insert("name".into(), json!(["has already been taken"]));
+        }
+        return Reply::json(400, json!({ "message": fields }));
     }
     let issues_enabled = p.bool("issues_enabled").unwrap_or(true)
         && p.str("issues_access_level").as_deref() != Some("disabled");

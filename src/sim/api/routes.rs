@@ -39,6 +39,8 @@ pub(super) fn dispatch(
     };
     match (m, seg.as_slice()) {
         ("GET", ["user"]) => users::current(s, user),
+        ("GET", ["version"]) => users::version(),
+        ("GET", ["users"]) => users::list(s, &req),
         (_, ["groups", id, rest @ ..]) => match groups::find(s, id, user) {
             Some(at) => group_routes(s, m, rest, at, &req),
             None => message(404, "404 Group Not Found"),

@@ -101,6 +101,13 @@ impl SimState {
             v["epic_iid"] = json!(i.epic.map(|(_, iid)| iid));
             v["epic"] = epic.unwrap_or(Value::Null);
         }
+        for (_, field, value) in self
+            .raw_issue_fields
+            .iter()
+            .filter(|(id, _, _)| *id == i.id)
+        {
+            v[field.as_str()] = value.clone();
+        }
         v
     }
 

@@ -11,6 +11,7 @@ pub use limits::{SearchLimit, WindowLimit};
 pub use model::*;
 
 use super::{Fault, RecordedRequest};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -45,6 +46,9 @@ pub struct SimState {
     pub quick_actions: Vec<QuickActionRun>,
     /// Every mention in text written through the API, in order.
     pub mentions: Vec<MentionMade>,
+    /// Fields a test set to values smeflow may not expect, by issue id, shown as they are in
+    /// the issue's JSON (see `Simulator::set_issue_field`).
+    pub raw_issue_fields: Vec<(u64, String, Value)>,
 }
 
 impl SimState {
@@ -69,6 +73,7 @@ impl SimState {
             id,
             username: username.into(),
             token: token.into(),
+            public_email: None,
         });
         id
     }

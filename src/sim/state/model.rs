@@ -27,6 +27,8 @@ pub struct User {
     pub id: u64,
     pub username: String,
     pub token: String,
+    /// The e-mail address the user made public on their profile, if any.
+    pub public_email: Option<String>,
 }
 
 pub struct Group {
