@@ -47,11 +47,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// GitLab's recorded Issue Hook for a new issue (`tests/data/deliveries/issue-open.json`).
+/// The constructed Issue Hook for a new issue (`tests/data/constructed-deliveries/issue-open.json`).
 fn recorded_issue_open() -> Value {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/deliveries/issue-open.json"
+        "/tests/data/constructed-deliveries/issue-open.json"
     );
     let text = std::fs::read_to_string(fixture).expect("the recorded delivery is in the repo");
     serde_json::from_str::<Value>(&text).unwrap()["body"].clone()

@@ -529,7 +529,8 @@ fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
 /// The shared fixture `issue-open.json` with this test's secret.
 fn issue_open_fixture() -> (Vec<(String, String)>, String) {
     let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("tests/data/deliveries/issue-open.json")).unwrap(),
+        &std::fs::read_to_string(repo().join("tests/data/constructed-deliveries/issue-open.json"))
+            .unwrap(),
     )
     .unwrap();
     let mut headers: Vec<(String, String)> = v["headers"]

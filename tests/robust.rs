@@ -434,7 +434,7 @@ async fn a_panic_on_one_delivery_or_issue_is_contained_and_serve_stays_truthful(
     assert_eq!(ready.status(), 200);
 
     // The operator sees why.
-    let dead = svc.cli(&["deliveries", "list", "--state", "dead"]);
+    let dead = svc.cli(&["deliveries", "list", "--status", "dead"]);
     let id = dead
         .lines()
         .find_map(|l| l.split_whitespace().next()?.parse::<i64>().ok())

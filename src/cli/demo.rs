@@ -581,7 +581,25 @@ async fn request_life(
 
 fn print_project(sim: &Simulator, catalog: &Catalog, project: &str) {
     println!("== What the project {project} now has");
-    let labels = sim.labels(project);
+    let mut labels = sim.labels(project);
+    // In the label sets' order: smeflow creates labels several at a time, so GitLab's own
+    // order (by id) differs from run to run.
+    let order: std::collections::HashMap<&str, (&str, usize)> = catalog
+        .label_sets
+        .iter()
+        .flat_map(|(set, file)| {
+            file.labels
+                .iter()
+                .enumerate()
+                .map(move |(i, l)| (l.name.as_str(), (set.as_str(), i)))
+        })
+        .collect();
+    labels.sort_by_key(|l| {
+        order
+            .get(l["name"].as_str().unwrap_or_default())
+            .copied()
+            .unwrap_or(("~", usize::MAX))
+    });
     println!("Labels ({}):", labels.len());
     let mut by_scope: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for l in &labels {

@@ -545,7 +545,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::BootstrapArea(args) => {
             let catalog = Catalog::load(&cli.config)?;
             let areas = args.areas.resolve(&catalog)?;
-            let gl = connect(&args.gitlab)?;
+            let gl = connect(&args.gitlab, &catalog)?;
             let secrets = webhook_secrets(&catalog)?;
             let webhook_url = webhook_url(&catalog, &args.gitlab, args.dry_run)?;
             let opts = BootstrapOptions {
@@ -691,7 +691,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
             args.listen
         );
     }
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let opts = crate::service::ServeOptions {
         listen: args.listen,
         state: args.state,
@@ -723,7 +723,7 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
 async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
     let catalog = Catalog::load(config)?;
     let areas = args.areas.resolve(&catalog)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     // A dry run reads the store if there is one but never creates or writes it.
     let store = if args.dry_run && args.database_url.is_none() && !args.state.exists() {
         None
@@ -791,7 +791,7 @@ async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failur
     crate::cli::promote::require_formal(area, "the monthly PM review")?;
     let now = chrono::Utc::now();
     let since = report_since(args.since.as_deref(), now)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let project = area.project_full_path(&catalog.config.gitlab.group);
     let (report, info) = build(&gl, &project, &area.name, since, now).await?;
     match args.format {
@@ -838,7 +838,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             ProgramReportError::NoProgramProject.to_string(),
         ));
     }
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, catalog)?;
     let previous_since = since - (now - since);
     let (inputs, skipped) = program::run::read(&gl, catalog, previous_since).await?;
     for name in &skipped {
@@ -1139,7 +1139,30 @@ fn config_warnings(catalog: &Catalog) -> Vec<String> {
 }
 
 /// Builds the GitLab client from flags and environment, or says exactly what is missing.
-pub fn connect(args: &GitLabArgs) -> Result<GitLab, Failure> {
+pub fn connect(args: &GitLabArgs, catalog: &Catalog) -> Result<GitLab, Failure> {
+    let gl = connect_unpaced(args)?;
+    gl.set_action_limits(action_limits(catalog));
+    Ok(gl)
+}
+
+/// `[gitlab] notes_per_minute` / `issues_per_minute`; `SMEFLOW_ACTION_WINDOW_MS` shortens
+/// their minute, for tests.
+fn action_limits(catalog: &Catalog) -> crate::gitlab::ActionLimits {
+    let mut limits = crate::gitlab::ActionLimits {
+        notes: catalog.config.gitlab.notes_per_minute,
+        issue_creations: catalog.config.gitlab.issues_per_minute,
+        ..Default::default()
+    };
+    if let Some(ms) = std::env::var("SMEFLOW_ACTION_WINDOW_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        limits.window = Duration::from_millis(ms.max(1));
+    }
+    limits
+}
+
+fn connect_unpaced(args: &GitLabArgs) -> Result<GitLab, Failure> {
     let url = args.gitlab_url.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
         Failure::usage("GITLAB_URL is not set: export GITLAB_URL=https://gitlab.example.com (or pass --gitlab-url). To try smeflow without a GitLab, run `smeflow demo`.")
     })?;
@@ -1256,8 +1279,13 @@ pub struct BootstrapOptions {
     pub rotate_webhook_secret: bool,
 }
 
-/// Bootstraps each area in turn. One area's failure does not stop the others (they are
-/// independent projects), except a rejected token, which would fail them all.
+/// How many areas `bootstrap-area --all` provisions at once: each sends up to eight requests at
+/// a time, so four keep well inside GitLab.com's 2,000 requests a minute.
+const AREAS_AT_ONCE: usize = 4;
+
+/// Bootstraps the areas, up to `AREAS_AT_ONCE` at a time (they are independent projects), each
+/// area's output printed whole and in order. One area's failure does not stop the others,
+/// except a rejected token, which would fail them all.
 pub async fn bootstrap_areas(
     gl: &GitLab,
     catalog: &Catalog,
@@ -1265,14 +1293,23 @@ pub async fn bootstrap_areas(
     opts: &BootstrapOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
+    use futures_util::stream::{self, StreamExt};
     let mut failed = Vec::new();
     let many = areas.len() > 1;
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
-    for (i, area) in areas.iter().enumerate() {
-        if many {
-            let _ = writeln!(out, "[{}/{}] {}", i + 1, areas.len(), area.name);
-        }
-        match bootstrap_one(gl, catalog, area, opts, out).await {
+    let mut results = stream::iter(areas.iter().enumerate())
+        .map(|(i, area)| async move {
+            let mut text: Vec<u8> = Vec::new();
+            if many {
+                let _ = writeln!(text, "[{}/{}] {}", i + 1, areas.len(), area.name);
+            }
+            let outcome = bootstrap_one(gl, catalog, area, opts, &mut text).await;
+            (area, text, outcome)
+        })
+        .buffered(AREAS_AT_ONCE);
+    while let Some((area, text, outcome)) = results.next().await {
+        let _ = out.write_all(&text);
+        match outcome {
             Ok((0, 0)) => unchanged += 1,
             Ok((c, u)) => {
                 created += c;

@@ -39,7 +39,7 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
     let formal = ready_for_promotion(&catalog, area).map_err(Failure::usage)?;
     let webhook_url = super::webhook_url(&catalog, &args.gitlab, args.dry_run)?;
     let desired = desired(&catalog, &formal, &webhook_url).map_err(Failure::usage)?;
-    let gl = connect(&args.gitlab)?;
+    let gl = connect(&args.gitlab, &catalog)?;
     let opts = BootstrapOptions {
         dry_run: args.dry_run,
         show_plan: true,

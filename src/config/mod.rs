@@ -183,6 +183,22 @@ impl Catalog {
         if self.config.gitlab.group.trim_matches('/').is_empty() {
             problems.push(format!("{cfg_file}: [gitlab] group must not be empty"));
         }
+        let visibility = &self.config.gitlab.project_visibility;
+        if !matches!(visibility.as_str(), "private" | "internal" | "public") {
+            problems.push(format!(
+                "{cfg_file}: [gitlab] project_visibility `{visibility}` must be private, internal or public"
+            ));
+        }
+        for (key, n) in [
+            ("notes_per_minute", self.config.gitlab.notes_per_minute),
+            ("issues_per_minute", self.config.gitlab.issues_per_minute),
+        ] {
+            if !(1..=10_000).contains(&n) {
+                problems.push(format!(
+                    "{cfg_file}: [gitlab] {key} = {n} must be between 1 and 10000 (GitLab.com allows 60 notes and 200 issue creations a minute)"
+                ));
+            }
+        }
         let url = &self.config.webhook.url;
         let web_url = url.starts_with("https://") || url.starts_with("http://");
         if !url.is_empty() && !web_url {

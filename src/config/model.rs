@@ -30,9 +30,23 @@ pub struct GitLabSection {
     /// Branch the templates are committed to when the project has no default branch yet.
     #[serde(default = "default_branch")]
     pub default_branch: String,
-    /// Visibility of newly created area projects.
+    /// Visibility of newly created area projects. `private` by default: GitLab.com restricts
+    /// `internal`, and no project may be more visible than its group.
     #[serde(default = "default_visibility")]
     pub project_visibility: String,
+    /// Comments smeflow writes a minute at most: GitLab.com's `notes_create` limit (60).
+    #[serde(default = "default_notes_per_minute")]
+    pub notes_per_minute: u32,
+    /// Issues smeflow creates a minute at most: GitLab.com's `issues_create` limit (200).
+    #[serde(default = "default_issues_per_minute")]
+    pub issues_per_minute: u32,
+}
+
+fn default_notes_per_minute() -> u32 {
+    60
+}
+fn default_issues_per_minute() -> u32 {
+    200
 }
 
 /// `[program]`: where the program lead's monthly review lives.
@@ -48,7 +62,7 @@ fn default_branch() -> String {
     "main".into()
 }
 fn default_visibility() -> String {
-    "internal".into()
+    "private".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

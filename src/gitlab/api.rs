@@ -75,13 +75,11 @@ impl GitLab {
         .await
     }
 
-    /// Every issue (open and closed) of the project.
+    /// Every issue (open and closed) of the project, oldest first. By creation time, which an
+    /// edit does not change, and by keyset where GitLab offers it: an issue edited while the
+    /// list is read neither moves between pages nor pushes another off one.
     pub async fn all_issues(&self, project: &str) -> Result<Vec<Issue>> {
-        self.list(
-            &format!("/projects/{}/issues", enc(project)),
-            &[("state", "all".to_string())],
-        )
-        .await
+        self.issues_updated_after(project, None).await
     }
 
     /// The group's epics (open and closed) that carry this label.
@@ -329,8 +327,9 @@ impl GitLab {
         .await
     }
 
-    /// Every issue (open and closed), oldest change first; only those changed after `since`
-    /// when it is given.
+    /// Every issue (open and closed), oldest first; only those changed after `since` when it
+    /// is given. Ordered by `updated_at`, offset pages skip an issue whenever another is edited
+    /// between two pages (it moves to the end); by `created_at` and keyset, nothing moves.
     pub async fn issues_updated_after(
         &self,
         project: &str,
@@ -338,13 +337,13 @@ impl GitLab {
     ) -> Result<Vec<Issue>> {
         let mut query = vec![
             ("state", "all".to_string()),
-            ("order_by", "updated_at".to_string()),
+            ("order_by", "created_at".to_string()),
             ("sort", "asc".to_string()),
         ];
         if let Some(t) = since {
             query.push(("updated_after", t.to_string()));
         }
-        self.list(&format!("/projects/{}/issues", enc(project)), &query)
+        self.list_keyset(&format!("/projects/{}/issues", enc(project)), &query)
             .await
     }
 
@@ -573,6 +572,18 @@ impl GitLab {
     pub async fn hooks(&self, project: &str) -> Result<Vec<Hook>> {
         self.list(&format!("/projects/{}/hooks", enc(project)), &[])
             .await
+    }
+
+    /// Sends the hook's test request (`POST /projects/:id/hooks/:hook_id/test/:trigger`, 5 a
+    /// minute): a success re-enables a hook GitLab disabled after failed deliveries. 422 when
+    /// the receiver did not answer 2xx.
+    pub async fn test_hook(&self, project: &str, id: u64, trigger: &str) -> Result<()> {
+        self.post::<Value>(
+            &format!("/projects/{}/hooks/{id}/test/{trigger}", enc(project)),
+            &Value::Object(Default::default()),
+        )
+        .await
+        .map(drop)
     }
 
     /// `body` is the hook's settings with its secrets (see `reconcile::apply`).

@@ -185,6 +185,85 @@ pub struct GitLab {
     retry: RetryPolicy,
     /// What GitLab last said of the request quota; shared by clones, which use one token.
     quota: std::sync::Arc<std::sync::Mutex<Option<Quota>>>,
+    /// Recent note and issue creations, paced to GitLab's per-action limits; shared by clones.
+    actions: std::sync::Arc<std::sync::Mutex<ActionPacer>>,
+}
+
+/// GitLab's per-user limits on single actions (`Gitlab::ApplicationRateLimiter`,
+/// lib/gitlab/application_rate_limiter.rb, checked by lib/api/helpers/rate_limiter.rb):
+/// `notes_create` and `issues_create`, 60 and 200 a minute on GitLab.com
+/// (doc/user/gitlab_com). Past them GitLab answers 429 with a JSON body and no `Retry-After`,
+/// and they show in no `RateLimit-*` header, so smeflow counts its own.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionLimits {
+    pub notes: u32,
+    pub issue_creations: u32,
+    /// The limits' window: a minute (shorter only in tests).
+    pub window: Duration,
+}
+
+impl Default for ActionLimits {
+    fn default() -> Self {
+        ActionLimits {
+            notes: 60,
+            issue_creations: 200,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ActionPacer {
+    limits: ActionLimits,
+    notes: std::collections::VecDeque<std::time::Instant>,
+    issue_creations: std::collections::VecDeque<std::time::Instant>,
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Note,
+    IssueCreation,
+}
+
+impl Action {
+    /// The limited action a request is, if any: `POST .../notes`, `POST /projects/:id/issues`.
+    fn of(method: &Method, path: &str) -> Option<Action> {
+        if method != Method::POST {
+            return None;
+        }
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            [.., "notes"] => Some(Action::Note),
+            ["projects", _, "issues"] => Some(Action::IssueCreation),
+            _ => None,
+        }
+    }
+}
+
+impl ActionPacer {
+    /// Counts one action now, or says how long until the window has room for it.
+    fn admit(&mut self, action: Action) -> Option<Duration> {
+        let window = self.limits.window;
+        let (sent, limit) = match action {
+            Action::Note => (&mut self.notes, self.limits.notes),
+            Action::IssueCreation => (&mut self.issue_creations, self.limits.issue_creations),
+        };
+        let now = std::time::Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window + window / 10)
+        {
+            sent.pop_front();
+        }
+        if sent.len() < limit.max(1) as usize {
+            sent.push_back(now);
+            return None;
+        }
+        // GitLab's window starts when it counts the first request, a little after it was
+        // sent: a tenth of the window to spare keeps the next from arriving just before.
+        let oldest = *sent.front().expect("full window");
+        Some((window + window / 10).saturating_sub(now.duration_since(oldest)))
+    }
 }
 
 /// GitLab's request quota for this token, from the `RateLimit-Remaining` and `RateLimit-Reset`
@@ -265,12 +344,31 @@ impl GitLab {
             http,
             retry,
             quota: Default::default(),
+            actions: Default::default(),
         })
     }
 
     /// See `RetryPolicy::write_settle`.
     pub fn write_settle(&self) -> Duration {
         self.retry.write_settle
+    }
+
+    /// Paces note and issue creations to these per-action limits (every clone shares them).
+    pub fn set_action_limits(&self, limits: ActionLimits) {
+        self.actions.lock().expect("action pacer").limits = limits;
+    }
+
+    /// Waits until a note or issue creation fits GitLab's per-action limit.
+    async fn pace_action(&self, action: Action) {
+        loop {
+            let wait = self.actions.lock().expect("action pacer").admit(action);
+            let Some(wait) = wait else { return };
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "pacing to GitLab's per-action limit (notes or issue creations a minute)"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -291,7 +389,8 @@ impl GitLab {
         }
     }
 
-    /// Every item of a paginated list, following `X-Next-Page` until the last page.
+    /// Every item of a paginated list, following `X-Next-Page` until the last page. An
+    /// endpoint that ignores `page` answers the same page again: that ends the list.
     pub async fn list<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -299,24 +398,17 @@ impl GitLab {
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut page = 1u32;
+        let mut previous: Option<String> = None;
         loop {
             let mut q: Vec<(&str, String)> = query.to_vec();
             q.push(("per_page", PER_PAGE.to_string()));
             q.push(("page", page.to_string()));
             let resp = self.send(Method::GET, path, &q, None).await?;
-            // Item by item: one item smeflow cannot read (a field of an unexpected type, from a
-            // newer GitLab, an import or a proxy) is skipped and named, never the whole list.
-            let items: Vec<Value> = decode("GET", path, resp.body)?;
-            let got = items.len();
-            for item in items {
-                match T::deserialize(&item) {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        let name = list_item_name(&item);
-                        tracing::warn!(path, item = %name, error = %e, "skipping a list item smeflow cannot read");
-                    }
-                }
+            if previous.as_deref() == Some(resp.body.as_str()) {
+                break;
             }
+            previous = Some(resp.body.clone());
+            let got = decode_items("GET", path, resp.body, &mut out)?;
             match resp.next_page {
                 Some(next) if next > page => page = next,
                 // Without the header (very large collections omit X-Total but keep X-Next-Page;
@@ -327,6 +419,60 @@ impl GitLab {
             }
         }
         Ok(out)
+    }
+
+    /// Every item of a list GitLab can page by keyset (`pagination=keyset`, following the
+    /// `Link: rel="next"` cursor: lib/api/issues.rb, 18.3+ for project issues). Unlike offset
+    /// pages, a keyset page never shifts when an item changes between two requests. A GitLab
+    /// that does not offer it for this list answers offset pages (or 400/405): then `list`.
+    pub async fn list_keyset<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
+        let mut q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        q.push(("pagination".into(), "keyset".into()));
+        q.push(("per_page".into(), PER_PAGE.to_string()));
+        let mut at = path.to_string();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let pairs: Vec<(&str, String)> =
+                q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let resp = match self.send(Method::GET, &at, &pairs, None).await {
+                Err(GitLabError::Rejected {
+                    status: 400 | 405, ..
+                }) if out.is_empty() => return self.list(path, query).await,
+                other => other?,
+            };
+            if out.is_empty() && resp.next_link.is_none() && resp.next_page.is_some() {
+                return self.list(path, query).await;
+            }
+            decode_items("GET", path, resp.body, &mut out)?;
+            let Some(next) = resp.next_link.as_deref().and_then(|l| self.api_path(l)) else {
+                break;
+            };
+            if !seen.insert(next.clone()) {
+                break;
+            }
+            (at, q) = next;
+        }
+        Ok(out)
+    }
+
+    /// The API path and query of a URL GitLab gave (a `Link`), wherever its API is mounted.
+    fn api_path(&self, url: &str) -> Option<(String, Vec<(String, String)>)> {
+        let url = reqwest::Url::parse(url).ok()?;
+        let at = url.path().find("/api/v4/")?;
+        let path = url.path()[at + "/api/v4".len()..].to_string();
+        let query = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Some((path, query))
     }
 
     pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
@@ -358,6 +504,9 @@ impl GitLab {
         loop {
             attempt += 1;
             self.pace().await;
+            if let Some(action) = Action::of(&method, path) {
+                self.pace_action(action).await;
+            }
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -447,6 +596,7 @@ impl GitLab {
             return Ok(Answer {
                 next_page: header("x-next-page").and_then(|v| v.trim().parse().ok()),
                 had_pagination_headers: header("x-next-page").is_some(),
+                next_link: header("link").and_then(next_link),
                 body: text,
             });
         }
@@ -516,6 +666,46 @@ struct Answer {
     body: String,
     next_page: Option<u32>,
     had_pagination_headers: bool,
+    /// The `rel="next"` URL of the `Link` header.
+    next_link: Option<String>,
+}
+
+/// The `rel="next"` target of a `Link` header (`<url>; rel="next", <url>; rel="last"`).
+fn next_link(header: &str) -> Option<String> {
+    let mut rest = header;
+    while let Some(open) = rest.find('<') {
+        let close = open + rest[open..].find('>')?;
+        let url = &rest[open + 1..close];
+        let params_end = rest[close..].find('<').map_or(rest.len(), |n| close + n);
+        if rest[close..params_end].contains("rel=\"next\"") {
+            return Some(url.to_string());
+        }
+        rest = &rest[params_end..];
+    }
+    None
+}
+
+/// One page of a list, item by item into `out`: an item smeflow cannot read (a field of an
+/// unexpected type, from a newer GitLab, an import or a proxy) is skipped and named, never the
+/// whole list. How many items the page held.
+fn decode_items<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: String,
+    out: &mut Vec<T>,
+) -> Result<usize> {
+    let items: Vec<Value> = decode(method, path, body)?;
+    let got = items.len();
+    for item in items {
+        match T::deserialize(&item) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                let name = list_item_name(&item);
+                tracing::warn!(path, item = %name, error = %e, "skipping a list item smeflow cannot read");
+            }
+        }
+    }
+    Ok(got)
 }
 
 /// How a warning names a list item: its web URL, else its iid or id, else its start.

@@ -15,6 +15,9 @@ pub struct Group {
     pub full_path: String,
     #[serde(default)]
     pub name: String,
+    /// `private`, `internal` or `public`: GitLab makes a new project no more visible than this.
+    #[serde(default)]
+    pub visibility: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,6 +196,36 @@ pub struct Hook {
     pub token_present: Option<bool>,
     #[serde(default)]
     pub signing_token_present: Option<bool>,
+    /// `executable`, `temporarily_disabled` or `disabled`: GitLab stops sending events to a
+    /// hook after 4 failed deliveries in a row (app/models/concerns/web_hooks/auto_disabling.rb).
+    #[serde(default)]
+    pub alert_status: Option<String>,
+    #[serde(default)]
+    pub disabled_until: Option<String>,
+}
+
+impl Hook {
+    /// Whether GitLab has stopped sending this hook's events (for a while, or for good).
+    pub fn disabled(&self) -> bool {
+        matches!(
+            self.alert_status.as_deref(),
+            Some("temporarily_disabled" | "disabled")
+        )
+    }
+
+    /// Its state in words, for a plan or a log line.
+    pub fn health(&self) -> String {
+        match (self.alert_status.as_deref(), &self.disabled_until) {
+            (Some("temporarily_disabled"), Some(until)) => {
+                format!("temporarily disabled by GitLab until {until}")
+            }
+            (Some("disabled"), _) => {
+                "disabled by GitLab for good (40 failed deliveries in a row)".into()
+            }
+            (Some(other), _) => other.replace('_', " "),
+            (None, _) => "executable".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -66,6 +66,9 @@ pub struct EpicInputs<'a> {
     pub items: &'a [FeedbackItem],
     pub containers: &'a [Container],
     pub backend: Backend,
+    /// The iids the caller read from GitLab (feedback or not). A linked issue outside them is
+    /// left linked: not having read it says nothing about its themes. `None`: every issue.
+    pub read: Option<&'a std::collections::HashSet<u64>>,
 }
 
 pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
@@ -99,11 +102,14 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
         let description = describe(inp.area_name, theme, &open);
         match existing {
             None => changes.push(match inp.backend {
+                // No label: a group epic's labels are group labels, and a theme label there
+                // would shadow every area project's own. The epic is found by its author,
+                // title and marker.
                 Backend::Epics => Change::CreateEpic {
                     group: inp.group.to_string(),
                     title: title.clone(),
                     description,
-                    labels: vec![theme.clone()],
+                    labels: Vec::new(),
                 },
                 Backend::TrackingIssues => Change::CreateIssue {
                     project: inp.project.to_string(),
@@ -146,6 +152,9 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
         if let Some(c) = existing {
             // Closed feedback stays linked (history); feedback that lost the theme leaves.
             for (iid, link_id) in &c.linked {
+                if inp.read.is_some_and(|read| !read.contains(iid)) {
+                    continue;
+                }
                 let still = inp
                     .items
                     .iter()
@@ -250,6 +259,7 @@ mod tests {
             items,
             containers,
             backend: Backend::Epics,
+            read: None,
         }
     }
 
@@ -270,7 +280,7 @@ mod tests {
         ];
         let c = plan(&inputs(&two, &[], &themes));
         let shown: Vec<String> = c.iter().map(|c| c.to_string()).collect();
-        assert_eq!(shown[0], "+ epic \"AI: Duo Chat\" (~\"Theme::Duo Chat\")");
+        assert_eq!(shown[0], "+ epic \"AI: Duo Chat\"");
         assert_eq!(c.len(), 3, "{shown:?}");
         let Change::CreateEpic { description, .. } = &c[0] else {
             panic!()
@@ -335,6 +345,29 @@ mod tests {
             ..epic
         };
         assert!(plan(&inputs(&items, &[settled], &themes)).is_empty());
+    }
+
+    #[test]
+    fn a_linked_issue_the_caller_did_not_read_stays_linked() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+            item(3, Some("Initech"), &[], true),
+        ];
+        let open: Vec<&FeedbackItem> = items.iter().take(2).collect();
+        let epic = Container {
+            iid: 7,
+            title: "AI: Duo Chat".into(),
+            description: describe("AI", "Theme::Duo Chat", &open),
+            // #4 was not read (a list skipped it); #3 was, and lost the theme.
+            linked: vec![(1, 11), (2, 12), (3, 13), (4, 14)],
+        };
+        let read = std::collections::HashSet::from([1, 2, 3]);
+        let mut inp = inputs(&items, std::slice::from_ref(&epic), &themes);
+        inp.read = Some(&read);
+        let shown: Vec<String> = plan(&inp).iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["- issue #3 from epic \"AI: Duo Chat\""]);
     }
 
     #[test]

@@ -68,14 +68,17 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     let mut plan = Plan::default();
     let project = desired.full_path();
     match &observed.project {
-        None => plan.changes.push(Change::CreateProject {
-            group: desired.group.clone(),
-            namespace_id: observed.group.as_ref().map(|g| g.id).unwrap_or(0),
-            path: desired.project_path.clone(),
-            name: desired.project_name.clone(),
-            description: desired.description.clone(),
-            visibility: desired.visibility.clone(),
-        }),
+        None => {
+            let visibility = new_project_visibility(desired, observed, &mut plan);
+            plan.changes.push(Change::CreateProject {
+                group: desired.group.clone(),
+                namespace_id: observed.group.as_ref().map(|g| g.id).unwrap_or(0),
+                path: desired.project_path.clone(),
+                name: desired.project_name.clone(),
+                description: desired.description.clone(),
+                visibility,
+            })
+        }
         Some(_) if !observed.issues_enabled => plan.changes.push(Change::EnableIssues {
             project: project.clone(),
         }),
@@ -109,6 +112,34 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     let repairs = super::duplicates::plan(desired, observed);
     plan.changes.splice(0..0, repairs);
     plan
+}
+
+/// How visible a new project can be. GitLab lowers a level above the group's to the group's
+/// without a word (`Projects::CreateService`), so the plan asks for the group's and says why;
+/// a level the instance restricts (GitLab.com: `internal`) is refused when the project is
+/// created, which the executor explains (only an admin can read the setting beforehand).
+fn new_project_visibility(
+    desired: &DesiredArea,
+    observed: &ObservedArea,
+    plan: &mut Plan,
+) -> String {
+    let rank = |v: &str| match v {
+        "public" => 2,
+        "internal" => 1,
+        _ => 0,
+    };
+    let wanted = desired.visibility.clone();
+    let group = observed.group.as_ref();
+    match group.and_then(|g| g.visibility.as_deref()) {
+        Some(cap) if rank(cap) < rank(&wanted) => {
+            plan.warnings.push(format!(
+                "project_visibility is \"{wanted}\" but the group {} is {cap}, and GitLab makes no project more visible than its group: the project is created {cap}. Set project_visibility = \"{cap}\" in smeflow.toml to say so, or make the group more visible first",
+                desired.group
+            ));
+            cap.to_string()
+        }
+        _ => wanted,
+    }
 }
 
 /// One warning for everything of the formal kit an area of interest already has (created by
@@ -165,12 +196,37 @@ fn shorten(names: &[&str]) -> String {
     text
 }
 
+/// A kit label the project has twice, its own and a group label of the same name. Older
+/// smeflow made such group labels: labelling a group epic uses or creates a *group* label
+/// (`IssuableBaseService#find_or_create_label_ids` with the group as parent), so every theme
+/// epic it created added `Theme::<name>` to the group, inherited by every area project. smeflow
+/// no longer labels epics; which of the two labels each issue carries cannot be told by name,
+/// so the repair (deleting the group label) is named, not done.
+fn warn_duplicated_labels(desired: &DesiredArea, observed: &ObservedArea, plan: &mut Plan) {
+    for l in observed.labels.iter().filter(|l| !l.is_project_label) {
+        let twice = observed
+            .labels
+            .iter()
+            .any(|p| p.is_project_label && p.name == l.name);
+        if twice && desired.labels.iter().any(|s| s.name == l.name) {
+            plan.warnings.push(format!(
+                "label \"{}\" is here twice: this project's own, and a group label of the same name that every project below the group inherits (older smeflow made it by labelling theme epics; it no longer does). Repair: delete the group label on the group's Labels page, after moving any issue that carries it to the project label",
+                l.name
+            ));
+        }
+    }
+}
+
 fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, plan: &mut Plan) {
-    let existing: BTreeMap<&str, &Label> = observed
-        .labels
-        .iter()
-        .map(|l| (l.name.as_str(), l))
-        .collect();
+    // A project label wins over an inherited one of the same name: it is the one smeflow keeps.
+    let mut existing: BTreeMap<&str, &Label> = BTreeMap::new();
+    for l in &observed.labels {
+        let entry = existing.entry(l.name.as_str()).or_insert(l);
+        if l.is_project_label {
+            *entry = l;
+        }
+    }
+    warn_duplicated_labels(desired, observed, plan);
     for spec in &desired.labels {
         let Some(label) = existing.get(spec.name.as_str()) else {
             plan.changes.push(Change::CreateLabel {
@@ -309,6 +365,10 @@ pub fn plan_board(
 /// ignores signing tokens.
 pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that needs GitLab 19.0+ with webhook_signing_token): the webhook authenticates with the plain token alone, so keep a plain value in the secret list";
 
+/// GitLab 19.x keeps a hook's plain token but drops its signing token while the
+/// `webhook_signing_token` feature flag is off.
+pub const SIGNING_DROPPED: &str = "this GitLab keeps the webhook's plain token but not its signing token (GitLab 19.x drops it without a word while the webhook_signing_token feature flag is off): deliveries are authenticated by the plain token alone. Once the flag is on, run `smeflow bootstrap-area --rotate-webhook-secret` to send the signing key again";
+
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
     let ours = super::duplicates::kept_hook(hooks, &spec.url);
     let Some(hook) = ours else {
@@ -318,6 +378,12 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
         });
         return;
     };
+    if hook.disabled() {
+        plan.warnings.push(format!(
+            "the webhook is {}: GitLab stops sending events to a hook after 4 failed deliveries in a row (any answer but 2xx, a timeout, a refused connection), so nothing reaches smeflow meanwhile. `smeflow serve` re-enables it with GitLab's test request once it is up and healthy (or use \"Test\" on the hook's settings page)",
+            hook.health()
+        ));
+    }
     let mut drift = Vec::new();
     if hook.url != spec.url {
         drift.push(format!("url was {}", crate::redact::url(&hook.url)));
@@ -361,10 +427,16 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
         drift.push("secret token missing".to_string());
     }
     if spec.with_signing_token {
-        match hook.signing_token_present {
-            Some(false) => drift.push("signing token missing".to_string()),
-            None => plan.warnings.push(UNSIGNED.to_string()),
-            Some(true) => {}
+        match (hook.signing_token_present, hook.token_present) {
+            // The plain token sent with the signing token was kept and the signing token was
+            // not: GitLab 19.x with `webhook_signing_token` off drops it silently. Sending it
+            // again would change nothing, so the plan converges on the plain token.
+            (Some(false), Some(true)) if spec.with_token => {
+                plan.warnings.push(SIGNING_DROPPED.to_string())
+            }
+            (Some(false), _) => drift.push("signing token missing".to_string()),
+            (None, _) => plan.warnings.push(UNSIGNED.to_string()),
+            (Some(true), _) => {}
         }
     }
     if spec.rotate_secret && drift.is_empty() {

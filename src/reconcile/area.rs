@@ -206,6 +206,7 @@ pub async fn sync_area(
         threshold: catalog.config.feedback.epic_threshold,
         themes: &policy.themes,
         memory: if opts.dry_run { None } else { store },
+        bot_id,
     };
     let mut themes = themes::plan(gl, &scope, &ordered, &projected).await?;
     if let Some(w) = themes.warning() {

@@ -112,13 +112,22 @@ fn formal_only(catalog: &Catalog, area: &AreaConfig) -> Result<FormalOnly, Strin
     })
 }
 
-/// Reads what GitLab has, with paginated lists rather than one request per object.
+/// Reads what GitLab has, with paginated lists rather than one request per object. Reads that
+/// do not depend on each other go out together: the group, the project and smeflow's user, then
+/// everything in the project at once, so a run that changes nothing costs two round trips to
+/// GitLab rather than eight.
 pub async fn observe(
     gl: &GitLab,
     desired: &DesiredArea,
     config_path: &str,
 ) -> Result<ObservedArea, BootstrapError> {
-    let group = match gl.group(&desired.group).await {
+    let full = desired.full_path();
+    let (group, project, me) = tokio::join!(
+        gl.group(&desired.group),
+        gl.project(&full),
+        gl.current_user()
+    );
+    let group = match group {
         Ok(Some(group)) => group,
         // A group GitLab does not show, or a server that is not GitLab at all: only GitLab
         // answers its version API with JSON.
@@ -137,28 +146,33 @@ pub async fn observe(
         }
         Err(e) => return Err(e.into()),
     };
-    let full = desired.full_path();
-    let Some(project) = gl.project(&full).await? else {
+    let (project, me) = (project?, me?);
+    let Some(project) = project else {
         return Ok(ObservedArea {
             group: Some(group),
             ..Default::default()
         });
     };
     let issues_enabled = project.issues_enabled();
-    let labels = gl.project_labels(&full).await?;
-    let template_blobs = match &project.default_branch {
-        None => Default::default(),
-        Some(branch) => gl
-            .repository_tree(&full, render::TEMPLATE_DIR, branch)
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == "blob")
-            .map(|e| (e.path, e.id))
-            .collect(),
+    let template_blobs = async {
+        Ok(match &project.default_branch {
+            None => Default::default(),
+            Some(branch) => gl
+                .repository_tree(&full, render::TEMPLATE_DIR, branch)
+                .await?
+                .into_iter()
+                .filter(|e| e.kind == "blob")
+                .map(|e| (e.path, e.id))
+                .collect(),
+        })
     };
-    let (seed_titles, adopted_seeds, issues) = observe_seeds(gl, desired, &full).await?;
-    let boards = gl.boards(&full).await?;
-    let hooks = gl.hooks(&full).await?;
+    let (labels, template_blobs, (seed_titles, adopted_seeds, issues), boards, hooks) = tokio::try_join!(
+        gl.project_labels(&full),
+        template_blobs,
+        observe_seeds(gl, desired, &full, me.id),
+        gl.boards(&full),
+        gl.hooks(&full),
+    )?;
     Ok(ObservedArea {
         group: Some(group),
         project: Some(project),
@@ -173,16 +187,16 @@ pub async fn observe(
     })
 }
 
-/// Which seed issues the project has. smeflow's own are among the issues its user opened (one
-/// short list); only when one is missing are all issues read, to adopt one people made by hand
-/// ("Contents & Collaterals - SA SME Team Dedicated") instead of creating a second.
+/// Which seed issues the project has. smeflow's own are among the issues its user (`me`)
+/// opened (one short list); only when one is missing are all issues read, to adopt one people
+/// made by hand ("Contents & Collaterals - SA SME Team Dedicated") instead of creating a second.
 /// GitLab's `search` is not used: it is full-text, and rate-limited to 30 a minute.
 async fn observe_seeds(
     gl: &GitLab,
     desired: &DesiredArea,
     project: &str,
+    me: u64,
 ) -> Result<SeedsFound, GitLabError> {
-    let me = gl.current_user().await?.id;
     let mut issues = gl.issues_by_author(project, me).await?;
     let all_found = |issues: &[Issue]| {
         desired

@@ -33,6 +33,8 @@ pub struct ThemeScope<'a> {
     pub themes: &'a [String],
     /// Link ids smeflow knows (none on a dry run without a store).
     pub memory: Option<&'a Store>,
+    /// smeflow's own user: its theme epics are among the epics it opened.
+    pub bot_id: u64,
 }
 
 /// The themes one issue touches: among the area's, those it had, has after this run's label
@@ -132,8 +134,10 @@ pub async fn plan(
                 .collect(),
         })
         .collect();
+    let read: std::collections::HashSet<u64> = issues.iter().map(|i| i.iid).collect();
     let plan_epics = |containers: &[Container]| {
         epics::plan(&EpicInputs {
+            read: Some(&read),
             area_name: scope.area_name,
             group: scope.group,
             project: scope.project,
@@ -198,8 +202,9 @@ pub async fn plan(
 
 /// The theme epics of this area (or, without epics, its tracking issues), with their links.
 ///
-/// Epics are found by their theme label (smeflow puts it on every epic it creates), one list per
-/// theme, never by `search`: GitLab allows 30 searches a minute and matches them full-text.
+/// Epics are found among those smeflow's user opened (one list for every theme), by exact title
+/// and smeflow's marker, never by `search` (30 a minute, full-text) nor by label: a group epic's
+/// labels are group labels, which every project below would inherit beside its own.
 /// Tracking issues carry the theme label too, so they are among `issues` already (the sync
 /// lists every issue; the worker lists the issues of each theme it touches).
 async fn observe_containers(
@@ -215,16 +220,22 @@ async fn observe_containers(
     // issue lists are needed only where that is missing.
     let membership_known = issues.iter().all(|i| i.epic.is_some());
     let mut containers = Vec::new();
+    let ours = match gl.epics_by_author(group, scope.bot_id).await {
+        Ok(found) => found,
+        Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => {
+            return tracking_issues(gl, scope, issues).await;
+        }
+        Err(e) => return Err(e),
+    };
     for theme in scope.themes {
         let title = epics::container_title(scope.area_name, theme);
-        let found = match gl.epics_with_label(group, theme).await {
-            Ok(found) => found,
-            Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => {
-                return tracking_issues(gl, scope, issues).await;
-            }
-            Err(e) => return Err(e),
-        };
-        for epic in found.into_iter().filter(|e| e.title == title) {
+        let found = ours.iter().filter(|e| {
+            e.title == title
+                && e.description
+                    .as_deref()
+                    .is_some_and(|d| d.contains(epics::MARKER))
+        });
+        for epic in found.cloned() {
             let linked = if membership_known {
                 let key = IssueEpic {
                     iid: epic.iid,

@@ -13,8 +13,17 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// GitLab's payloads are a few KiB; anything near this is not a webhook.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest delivery taken. An issue's description may be 1 MB (1,048,576 characters,
+/// GitLab's limit), and an update hook carries it three times (`object_attributes` and both
+/// sides of `changes.description`); JSON escaping of newlines and quotes adds to that. 8 MiB
+/// takes such a delivery with room to spare; anything larger is not one of GitLab's.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Bodies up to this size are read at once; a larger one waits for one of
+/// `LARGE_BODIES_AT_ONCE` places, so large deliveries held in memory stay bounded
+/// (4 × 8 MiB) however many arrive together.
+pub const SMALL_BODY: usize = 1024 * 1024;
+pub const LARGE_BODIES_AT_ONCE: usize = 4;
 
 /// Event kinds smeflow acts on; every other kind is acknowledged and dropped.
 const HANDLED: [&str; 4] = [
@@ -55,8 +64,15 @@ enum BodyError {
     Broken(String),
 }
 
-/// Reads the body up to `limit` bytes, stopping as soon as it is exceeded.
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
+/// Reads the body up to `limit` bytes, stopping as soon as it is exceeded. Past
+/// `SMALL_BODY` it holds one of the large-body places (taken before reading when the head
+/// declares a large body), released when the delivery is answered.
+async fn read_body<'a>(
+    mut body: Body,
+    limit: usize,
+    large: &'a tokio::sync::Semaphore,
+    mut place: Option<tokio::sync::SemaphorePermit<'a>>,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'a>>), BodyError> {
     use axum::body::HttpBody;
     let mut buf = Vec::new();
     while let Some(frame) =
@@ -67,10 +83,18 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
             if buf.len() + data.len() > limit {
                 return Err(BodyError::TooLarge);
             }
+            if place.is_none() && buf.len() + data.len() > SMALL_BODY {
+                place = Some(
+                    large
+                        .acquire()
+                        .await
+                        .map_err(|e| BodyError::Broken(e.to_string()))?,
+                );
+            }
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.into())
+    Ok((buf.into(), place))
 }
 
 /// What a refused client already sends is read and thrown away (a few MiB at most, within the
@@ -128,7 +152,18 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
             return refuse(m, verdict);
         }
     }
-    let body = match tokio::time::timeout(app.body_timeout, read_body(body, MAX_BODY)).await {
+    let read = async {
+        let place = match declared {
+            Some(n) if n > SMALL_BODY as u64 => match app.large_bodies.acquire().await {
+                Ok(place) => Some(place),
+                Err(e) => return Err(BodyError::Broken(e.to_string())),
+            },
+            _ => None,
+        };
+        read_body(body, MAX_BODY, &app.large_bodies, place).await
+    };
+    // Held until the delivery is answered: its bytes are in memory until then.
+    let (body, _place) = match tokio::time::timeout(app.body_timeout, read).await {
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => return too_large(),
         Ok(Err(BodyError::Broken(e))) => {

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub sync_panics: AtomicU64,
     /// Worker tasks running now (see `/readyz`).
     pub workers_running: AtomicU64,
+    /// Areas whose webhook GitLab has disabled, as of the last check.
+    pub hooks_disabled: AtomicU64,
+    /// Webhooks re-enabled through GitLab's test request.
+    pub hooks_reenabled: AtomicU64,
 }
 
 impl Metrics {
@@ -163,6 +167,18 @@ impl Metrics {
                 "gauge",
                 "HTTP connections open now.",
                 self.open_connections.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "smeflow_webhooks_disabled",
+                "gauge",
+                "Areas whose webhook GitLab has disabled after failed deliveries (events are lost while it is).",
+                self.hooks_disabled.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "smeflow_webhooks_reenabled_total",
+                "counter",
+                "Webhooks smeflow re-enabled through GitLab's test request.",
+                self.hooks_reenabled.load(Ordering::Relaxed) as f64,
             ),
             (
                 "smeflow_connections_shed_total",

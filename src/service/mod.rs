@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod hook_watch;
 pub mod intake;
 pub mod listener;
 pub mod metrics;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub slack: std::sync::OnceLock<Arc<slack::SlackService>>,
     /// How many workers `serve` started: `/readyz` is not ready while fewer are running.
     pub workers_started: std::sync::atomic::AtomicU64,
+    /// Places for bodies above `intake::SMALL_BODY` being read or stored at once.
+    pub large_bodies: tokio::sync::Semaphore,
 }
 
 /// Held by a running worker task: counts it in `metrics.workers_running` until the task ends,
@@ -114,6 +117,7 @@ impl AppState {
             body_timeout: listener::Limits::default().body_timeout,
             slack: std::sync::OnceLock::new(),
             workers_started: Default::default(),
+            large_bodies: tokio::sync::Semaphore::new(intake::LARGE_BODIES_AT_ONCE),
         }
     }
 }
@@ -356,9 +360,6 @@ pub async fn start_on(
     }
     let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
     let (config, configured) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
-    if opts.sync {
-        tokio::spawn(scheduler::run(configured, gitlab, app.clone()));
-    }
     let reloader = Reloader {
         worker: worker.clone(),
         config,
@@ -377,6 +378,11 @@ pub async fn start_on(
             addr: opts.listen,
             source,
         })?;
+    // After the bind: the scheduler's first pass may ask GitLab to test the webhook, whose
+    // request must find this listener.
+    if opts.sync {
+        tokio::spawn(scheduler::run(configured, gitlab, app.clone()));
+    }
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(
         "smeflow serve: listening on http://{addr}/webhooks/gitlab as GitLab user @{} (store {})",

@@ -1,6 +1,7 @@
 //! The scheduled full sync inside `serve`: every area at start-up, then on the cron schedule of
 //! `[feedback] sync_schedule`, so a missed webhook never leaves an issue behind. Areas are
-//! synced one after another, so one area never has two syncs at once.
+//! synced one after another, so one area never has two syncs at once. Each pass first looks at
+//! the areas' webhooks and re-enables one GitLab disabled (`hook_watch`).
 
 use super::metrics::Metrics;
 use super::AppState;
@@ -35,6 +36,7 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
             .iter()
             .map(|a| AreaPolicy::new(&catalog, a))
             .collect();
+        super::hook_watch::check(&catalog, &gitlab, &app).await;
         for policy in &policies {
             let opts = SyncOptions {
                 dry_run: false,

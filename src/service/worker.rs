@@ -272,6 +272,7 @@ impl Worker {
                 threshold: areas.feedback.epic_threshold,
                 themes: &touched,
                 memory: Some(&app.store),
+                bot_id: self.bot.id,
             };
             let themes = themes::plan_for_issue(&self.gitlab, &scope, &issue, labels_now).await?;
             if let Some(w) = themes.warning() {

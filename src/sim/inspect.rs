@@ -25,6 +25,21 @@ impl Simulator {
         })
     }
 
+    /// A group's own labels (not its ancestors').
+    pub fn group_labels(&self, group: &str) -> Vec<Value> {
+        self.with(|s| {
+            s.group_index(group.trim_matches('/'))
+                .map(|gi| {
+                    s.groups[gi]
+                        .labels
+                        .iter()
+                        .map(|l| l.to_json(false))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
     /// A file's content on the default branch.
     pub fn file(&self, project: &str, path: &str) -> Option<String> {
         self.with(|s| {

@@ -10,6 +10,7 @@
 //! and `people.rs` are what tests read, plant and do as a person, beside the setup here.
 
 mod api;
+mod hook_health;
 mod inspect;
 mod people;
 pub mod quick_actions;
@@ -98,6 +99,8 @@ impl Simulator {
             // Like GitLab.com today: signing tokens on, the search limit at its default.
             state: Mutex::new(SimState {
                 signing_supported: true,
+                restricted_visibility: vec!["internal".into()],
+                hook_test_limit: state::WindowLimit::new(5, Duration::from_secs(60)),
                 ..SimState::default()
             }),
             outbox: webhooks::Outbox::default(),
@@ -164,6 +167,20 @@ impl Simulator {
         self.with(|s| s.set_member(group, username, access))
     }
 
+    /// A group's visibility (`private`, the default for a new group, `internal` or `public`).
+    pub fn set_group_visibility(&self, full_path: &str, visibility: &str) {
+        self.with(|s| {
+            s.ensure_group(full_path);
+            let gi = s.group_index(full_path.trim_matches('/')).expect("group");
+            s.groups[gi].visibility = visibility.into();
+        })
+    }
+
+    /// The instance's `restricted_visibility_levels` (GitLab.com's: `internal`).
+    pub fn set_restricted_visibility(&self, levels: &[&str]) {
+        self.with(|s| s.restricted_visibility = levels.iter().map(|l| l.to_string()).collect())
+    }
+
     pub fn set_tier(&self, tier: Tier) {
         self.with(|s| s.tier = tier)
     }
@@ -178,10 +195,23 @@ impl Simulator {
         self.with(|s| s.signing_supported = on)
     }
 
-    /// Issue edits arrive as work-item events, as from GitLab 17.7's work-item UI.
-    pub fn set_work_item_ui(&self, on: bool) {
-        self.with(|s| s.work_item_ui = on)
+    /// GitLab 19.x with the `webhook_signing_token` feature flag off: hooks still answer
+    /// `token_present` / `signing_token_present`, but a `signing_token` sent is dropped silently,
+    /// so `signing_token_present` stays false and deliveries are never signed.
+    pub fn set_signing_flag(&self, on: bool) {
+        self.with(|s| s.signing_flag_off = !on)
     }
+
+    /// Right after the next first page of an issue list is served, a person edits issue `iid`
+    /// (its `updated_at` moves to now), as happens when a sync reads a busy project.
+    pub fn edit_issue_during_next_list(&self, iid: u64) {
+        self.with(|s| s.edit_during_list = Some(iid))
+    }
+
+    /// A person edits issues in the work-item UI. GitLab sends a work item of type Issue as an
+    /// Issue Hook with `object_kind` "issue" whichever UI was used, so the deliveries do not
+    /// change; the switch lets a test say which UI it stands for.
+    pub fn set_work_item_ui(&self, _on: bool) {}
 
     /// GitLab's `search_rate_limit` (an admin setting; 30 a minute by default).
     pub fn set_search_rate_limit(&self, per_window: usize, window: Duration) {
@@ -194,6 +224,22 @@ impl Simulator {
     /// user_and_ip_rate_limits.md, "Response headers").
     pub fn set_request_rate_limit(&self, per_window: usize, window: Duration) {
         self.with(|s| s.request_limit = Some(state::WindowLimit::new(per_window, window)))
+    }
+
+    /// Every API request waits `latency` before it is answered (GitLab.com is about 150 ms
+    /// away from most places), so benchmarks see what requests sent one after another cost.
+    pub fn set_latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency)
+    }
+
+    /// GitLab.com's per-action limits: `notes` comments and `issues` issue creations per user
+    /// per `window` (60 and 200 a minute on GitLab.com), answered 429 with a JSON body and no
+    /// `Retry-After`, and not counted in the `RateLimit-*` headers.
+    pub fn set_action_limits(&self, notes: usize, issues: usize, window: Duration) {
+        self.with(|s| {
+            s.notes_limit = Some(state::WindowLimit::new(notes, window));
+            s.issue_create_limit = Some(state::WindowLimit::new(issues, window));
+        })
     }
 
     /// Requests that carried `search` (what GitLab's search limit counts).

@@ -15,6 +15,9 @@ pub struct Event {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The hook that sends it, (project id, hook id): its answer counts towards the hook's
+    /// health (`sim/hook_health.rs`).
+    pub hook: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +69,7 @@ pub async fn deliver_forever(shared: Arc<Shared>) {
             continue;
         };
         let status = send(&client, &event).await;
+        record_execution(&shared, &event, status);
         let header = |name: &str| {
             event
                 .headers
@@ -84,6 +88,36 @@ pub async fn deliver_forever(shared: Arc<Shared>) {
         });
         shared.outbox.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Counts an execution's answer towards its hook's health, as `WebHooks::LogExecutionService`
+/// does after every execution (a test request's included).
+pub fn record_execution(shared: &Shared, event: &Event, status: u16) {
+    let Some((project_id, hook_id)) = event.hook else {
+        return;
+    };
+    let mut s = shared.state.lock().unwrap();
+    let hook = s
+        .projects
+        .iter_mut()
+        .filter(|p| p.id == project_id)
+        .flat_map(|p| p.hooks.iter_mut())
+        .find(|h| h.id == hook_id);
+    if let Some(hook) = hook {
+        super::hook_health::record(hook, status);
+    }
+}
+
+/// Sends one test request the way `POST /projects/:id/hooks/:hook_id/test/:trigger` does: at
+/// once, whether or not the hook is disabled, its answer counted like any execution.
+pub async fn send_test(shared: &Shared, event: Event) -> u16 {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("webhook client");
+    let status = send(&client, &event).await;
+    record_execution(shared, &event, status);
+    status
 }
 
 async fn send(client: &reqwest::Client, event: &Event) -> u16 {
@@ -108,6 +142,7 @@ pub async fn resend(shared: &Shared, index: usize) -> Option<u16> {
                 url: d.url,
                 headers: d.headers,
                 body: d.body,
+                hook: None,
             },
         )
         .await,
@@ -209,19 +244,31 @@ pub fn issue_event(
     } else {
         "issues_events"
     };
+    let body = issue_body(s, pi, ii, actor, action, changes);
+    let name = if confidential {
+        "Confidential Issue Hook"
+    } else {
+        "Issue Hook"
+    };
+    events_for(s, pi, flag, name, body)
+}
+
+fn issue_body(
+    s: &mut SimState,
+    pi: usize,
+    ii: usize,
+    actor: u64,
+    action: &str,
+    changes: Value,
+) -> Value {
+    let confidential = s.projects[pi].issues[ii].confidential;
     let mut attrs = issue_attributes(s, pi, ii);
     attrs["action"] = Value::from(action);
-    // Gitlab::DataBuilder::Issuable: object_kind is the class name, `work_item` for an issue
-    // edited in the work-item UI (17.7+); the hook event name stays "Issue Hook".
-    let kind = if s.work_item_ui { "work_item" } else { "issue" };
-    if s.work_item_ui {
-        let url = attrs["url"]
-            .as_str()
-            .unwrap_or_default()
-            .replace("/-/issues/", "/-/work_items/");
-        attrs["url"] = Value::from(url);
-    }
-    let body = json!({
+    // A work item of type Issue is sent as an issue event (`object_kind` "issue", "Issue
+    // Hook"), whichever UI edited it; only other types (Task, Epic ...) send "work_item"
+    // (doc/user/project/integrations/webhook_events.md, "Work item events").
+    let kind = "issue";
+    json!({
         "object_kind": kind,
         "event_type": if confidential { format!("confidential_{kind}") } else { kind.to_string() },
         "user": user_object(s, actor),
@@ -231,21 +278,31 @@ pub fn issue_event(
         "changes": changes,
         "repository": repository_object(s, pi),
         "assignees": s.projects[pi].issues[ii].assignees.iter().map(|a| user_object(s, *a)).collect::<Vec<_>>(),
-    });
-    let name = if confidential {
-        "Confidential Issue Hook"
+    })
+}
+
+pub fn note_event(s: &mut SimState, pi: usize, ii: usize, actor: u64) -> Vec<Event> {
+    let confidential = s.projects[pi].issues[ii].confidential;
+    let body = note_body(s, pi, ii, actor);
+    let flag = if confidential {
+        "confidential_note_events"
     } else {
-        "Issue Hook"
+        "note_events"
+    };
+    let name = if confidential {
+        "Confidential Note Hook"
+    } else {
+        "Note Hook"
     };
     events_for(s, pi, flag, name, body)
 }
 
-pub fn note_event(s: &mut SimState, pi: usize, ii: usize, actor: u64) -> Vec<Event> {
+fn note_body(s: &SimState, pi: usize, ii: usize, actor: u64) -> Value {
     let issue = &s.projects[pi].issues[ii];
-    let note = issue.notes.last().expect("note just added");
+    let note = issue.notes.last().expect("an issue with a note");
     let confidential = issue.confidential;
     let p = &s.projects[pi];
-    let body = json!({
+    json!({
         "object_kind": "note",
         "event_type": if confidential { "confidential_note" } else { "note" },
         "user": user_object(s, actor),
@@ -262,18 +319,7 @@ pub fn note_event(s: &mut SimState, pi: usize, ii: usize, actor: u64) -> Vec<Eve
             "action": "create",
         },
         "issue": issue_attributes(s, pi, ii),
-    });
-    let flag = if confidential {
-        "confidential_note_events"
-    } else {
-        "note_events"
-    };
-    let name = if confidential {
-        "Confidential Note Hook"
-    } else {
-        "Note Hook"
-    };
-    events_for(s, pi, flag, name, body)
+    })
 }
 
 fn events_for(
@@ -283,11 +329,49 @@ fn events_for(
     event_name: &str,
     body: Value,
 ) -> Vec<Event> {
+    // Only executable hooks are run (`WebHook.executable`): a disabled hook's events are lost.
+    hook_events(s, pi, event_name, body, |h| {
+        h.flags.get(flag).copied().unwrap_or(false) && super::hook_health::executable(h)
+    })
+}
+
+/// The test request for one hook (`TestHooks::ProjectService`, app/services/test_hooks/
+/// project_service.rb): an issue or note event built from the project's latest issue, sent
+/// whether or not the hook subscribes to it or is disabled. `None` when the project has no
+/// issue ("Ensure the project has issues.").
+pub fn test_event(s: &mut SimState, pi: usize, hook_id: u64, trigger: &str) -> Option<Event> {
+    let ii = s.projects[pi].issues.len().checked_sub(1)?;
+    let actor = s.projects[pi].issues[ii].author;
+    let (name, body) = match trigger {
+        "note_events" => {
+            if s.projects[pi].issues[ii].notes.is_empty() {
+                return None;
+            }
+            ("Note Hook", note_body(s, pi, ii, actor))
+        }
+        _ => (
+            "Issue Hook",
+            issue_body(s, pi, ii, actor, "open", json!({})),
+        ),
+    };
+    hook_events(s, pi, name, body, |h| h.id == hook_id)
+        .into_iter()
+        .next()
+}
+
+fn hook_events(
+    s: &mut SimState,
+    pi: usize,
+    event_name: &str,
+    body: Value,
+    chosen: impl Fn(&super::state::Hook) -> bool,
+) -> Vec<Event> {
     let signing = s.signing_supported;
+    let project_id = s.projects[pi].id;
     let hooks: Vec<(String, String, String, u64)> = s.projects[pi]
         .hooks
         .iter()
-        .filter(|h| h.flags.get(flag).copied().unwrap_or(false))
+        .filter(|h| chosen(h))
         .map(|h| {
             let key = if signing {
                 h.signing_token.clone()
@@ -304,7 +388,7 @@ fn events_for(
         .map(|(url, token, signing_token, hook_id)| {
             let mut headers = vec![
                 ("Content-Type".to_string(), "application/json".to_string()),
-                ("User-Agent".into(), "GitLab/17.11.0".into()),
+                ("User-Agent".into(), "GitLab/19.0.0".into()),
                 ("Idempotency-Key".into(), uuid(s)),
                 ("X-Gitlab-Event".into(), event_name.to_string()),
                 (
@@ -317,19 +401,22 @@ fn events_for(
             if !token.is_empty() {
                 headers.push(("X-Gitlab-Token".into(), token));
             }
+            // Every delivery (GitLab 19.0+, app/services/web_hook_service.rb) carries the
+            // Standard Webhooks `webhook-id` (its Idempotency-Key) and `webhook-timestamp`;
+            // `webhook-signature` over the exact body only when the hook has a signing token.
+            let id = headers[2].1.clone();
+            let ts = chrono::Utc::now().timestamp().to_string();
             if let Some(key) = signing_key(&signing_token) {
-                // Signed deliveries (GitLab 19.0+): Standard Webhooks headers over the exact body.
-                let id = format!("msg_{}", uuid(s).replace('-', ""));
-                let ts = chrono::Utc::now().timestamp().to_string();
                 let sig = crate::service::auth::sign(&key, &id, &ts, body.as_bytes());
-                headers.push(("webhook-id".into(), id));
-                headers.push(("webhook-timestamp".into(), ts));
                 headers.push(("webhook-signature".into(), format!("v1,{sig}")));
             }
+            headers.push(("webhook-id".into(), id));
+            headers.push(("webhook-timestamp".into(), ts));
             Event {
                 url,
                 headers,
                 body: body.clone(),
+                hook: Some((project_id, hook_id)),
             }
         })
         .collect()

@@ -53,14 +53,16 @@ impl Executor<'_> {
             })
     }
 
-    /// GitLab before 19.0 (or with `webhook_signing_token` off) ignores `signing_token` and
-    /// answers without `signing_token_present`: deliveries then carry the plain token only, and
-    /// a hook given no plain token would have every delivery refused.
+    /// Whether GitLab kept the signing token smeflow sent is known only from its answer: before
+    /// 19.0 it shows no `signing_token_present`; 19.x with the `webhook_signing_token` flag off
+    /// drops the token silently and answers `signing_token_present: false`. Either way
+    /// deliveries carry the plain token only, and a hook given no plain token would have every
+    /// delivery refused (and GitLab would soon disable it).
     fn check_signing(&self, hook: &Hook) -> Result<(), GitLabError> {
         let Some(secrets) = &self.webhook_secrets else {
             return Ok(());
         };
-        if secrets.signing_token.is_none() || hook.signing_token_present.is_some() {
+        if secrets.signing_token.is_none() || hook.signing_token_present == Some(true) {
             return Ok(());
         }
         if secrets.token.is_none() {
@@ -68,12 +70,13 @@ impl Executor<'_> {
                 method: "-".into(),
                 path: "hooks".into(),
                 status: 0,
-                message: "this GitLab ignores signing tokens (it needs 19.0+ with webhook_signing_token) and SMEFLOW_WEBHOOK_SECRET has no plain value, so the webhook has no secret and `serve` would refuse every delivery. Add a plain value (e.g. `openssl rand -hex 32`) to SMEFLOW_WEBHOOK_SECRET and run `smeflow bootstrap-area --rotate-webhook-secret`".into(),
+                message: "this GitLab did not keep the webhook's signing token (it needs 19.0+ with the webhook_signing_token feature flag on) and SMEFLOW_WEBHOOK_SECRET has no plain value, so the webhook has no secret and `serve` would refuse every delivery. Add a plain value (e.g. `openssl rand -hex 32`) to SMEFLOW_WEBHOOK_SECRET and run `smeflow bootstrap-area --rotate-webhook-secret`".into(),
             });
         }
         tracing::warn!(
             url = %crate::redact::Redacted(&hook.url),
-            "this GitLab does not sign webhook deliveries (it needs 19.0+ with webhook_signing_token): the hook authenticates with the plain token alone"
+            "{}",
+            crate::policy::provision::UNSIGNED
         );
         Ok(())
     }

@@ -187,6 +187,29 @@ impl<'a> Executor<'a> {
                 .iter()
                 .position(|c| issue_key(c).is_none())
                 .map_or(total, |n| i + n);
+            // Labels do not depend on each other: a run of them is created at once.
+            let labels_end = changes[i..]
+                .iter()
+                .position(|c| !matches!(c, Change::CreateLabel { .. }))
+                .map_or(total, |n| i + n);
+            if labels_end - i > 1 {
+                let batch = &changes[i..labels_end];
+                let created = self.create_labels_at_once(batch).await;
+                for (change, created) in batch.iter().zip(created) {
+                    // Refused or unanswered: once more alone, where a 409 converges the label
+                    // and an unknown outcome is checked before a retry.
+                    if !created {
+                        self.apply_one(change)
+                            .await
+                            .map_err(|e| failed(done, change, e))?;
+                    }
+                    done += 1;
+                    audit(change);
+                    progress(done, change);
+                }
+                i = labels_end;
+                continue;
+            }
             if end == i {
                 let change = &changes[i];
                 self.apply_one(change)

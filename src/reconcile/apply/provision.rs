@@ -7,7 +7,7 @@ use super::lookup::not_found;
 use super::Executor;
 use crate::gitlab::api::{CommitAction, NewProject};
 use crate::gitlab::GitLabError;
-use crate::plan::{FileAction, FileChange};
+use crate::plan::{Change, FileAction, FileChange};
 
 impl Executor<'_> {
     pub(super) async fn create_project(
@@ -54,6 +54,22 @@ impl Executor<'_> {
                     message,
                 })
             }
+            // `restricted_visibility_levels`, an admin setting (GitLab.com restricts internal).
+            Err(GitLabError::Rejected {
+                status: 400,
+                message,
+                method,
+                path: endpoint,
+            }) if message.contains("restricted by your GitLab administrator") => {
+                Err(GitLabError::Rejected {
+                    method,
+                    path: endpoint,
+                    status: 400,
+                    message: format!(
+                        "this GitLab does not allow {visibility} projects (its administrator restricted that level: Admin > Settings > General > Visibility and access controls > Restricted visibility levels; GitLab.com restricts internal). Set project_visibility = \"private\" in smeflow.toml (or a level the instance allows), or ask an administrator to lift the restriction. GitLab said: {message}"
+                    ),
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -81,6 +97,54 @@ impl Executor<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Sends label creations up to `in_flight` at once; for each, whether it was created (the
+    /// caller applies the others one by one).
+    pub(super) async fn create_labels_at_once(&mut self, batch: &[Change]) -> Vec<bool> {
+        use futures_util::stream::{self, StreamExt};
+        let gitlab = self.gitlab;
+        // Owned arguments: a future borrowing from `batch` would not be `Send` for `serve`'s
+        // spawned workers (the closure's lifetime cannot be made general).
+        let jobs: Vec<Option<[String; 4]>> = batch
+            .iter()
+            .map(|change| match change {
+                Change::CreateLabel {
+                    project,
+                    name,
+                    color,
+                    description,
+                } => Some([
+                    project.clone(),
+                    name.clone(),
+                    color.clone(),
+                    description.clone(),
+                ]),
+                _ => None,
+            })
+            .collect();
+        let answers: Vec<Option<(String, String, u64)>> = stream::iter(jobs)
+            .map(|job| async move {
+                let [project, name, color, description] = job?;
+                let label = gitlab
+                    .create_label(&project, &name, &color, &description)
+                    .await
+                    .ok()?;
+                Some((project, name, label.id))
+            })
+            .buffered(self.in_flight)
+            .collect()
+            .await;
+        answers
+            .into_iter()
+            .map(|answer| match answer {
+                Some((project, name, id)) => {
+                    self.label_ids.insert((project, name), id);
+                    true
+                }
+                None => false,
+            })
+            .collect()
     }
 
     async fn converge_label(

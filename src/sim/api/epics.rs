@@ -37,6 +37,8 @@ pub(super) fn create(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
     let Some(title) = p.str("title").filter(|t| !t.trim().is_empty()) else {
         return error(400, "title is missing");
     };
+    let labels = p.list("labels").unwrap_or_default();
+    group_labels_for(s, gi, &labels);
     let id = s.id();
     let iid = s.groups[gi].epics.len() as u64 + 1;
     let on = format!("{}&{iid}", s.groups[gi].full_path);
@@ -54,7 +56,7 @@ pub(super) fn create(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
         iid,
         title,
         description,
-        labels: p.list("labels").unwrap_or_default(),
+        labels,
         author: req.user,
         issues: Vec::new(),
     };
@@ -80,6 +82,9 @@ pub(super) fn show(s: &SimState, gi: usize, ei: usize) -> Reply {
 /// `PUT /groups/:id/epics/:epic_iid`
 pub(super) fn edit(s: &mut SimState, gi: usize, ei: usize, req: &Req) -> Reply {
     let p = req.params;
+    if let Some(l) = p.list("labels") {
+        group_labels_for(s, gi, &l);
+    }
     let on = format!("{}&{}", s.groups[gi].full_path, s.groups[gi].epics[ei].iid);
     if let Some(t) = p.str("title") {
         quick::record_mentions(s, req.user, &on, "title", &t);
@@ -200,4 +205,30 @@ fn set_issue_epic(s: &mut SimState, issue_id: u64, epic: Option<(usize, u64)>, u
         created_at: now,
         system: true,
     });
+}
+
+/// A group epic's labels are group labels: each title not among the labels of the group and its
+/// ancestors becomes a new label of the group (`IssuableBaseService#find_or_create_label_ids`,
+/// app/services/issuable_base_service.rb, with the epic's group as parent, through
+/// `Labels::FindOrCreateService`), which every project below the group then inherits, even one
+/// with a project label of the same name.
+fn group_labels_for(s: &mut SimState, gi: usize, titles: &[String]) {
+    for title in titles.iter().filter(|t| !t.trim().is_empty()) {
+        let mut at = Some(gi);
+        let mut known = false;
+        while let Some(g) = at {
+            known |= s.groups[g].labels.iter().any(|l| &l.name == title);
+            at = s.groups[g].parent;
+        }
+        if !known {
+            let id = s.id();
+            s.groups[gi].labels.push(crate::sim::state::Label {
+                id,
+                name: title.clone(),
+                color: "#6699cc".into(),
+                description: None,
+                priority: None,
+            });
+        }
+    }
 }

@@ -21,7 +21,7 @@ pub(super) fn show(s: &SimState, at: GroupAt) -> Reply {
         200,
         json!({
             "id": g.id, "name": g.full_path.rsplit('/').next(), "path": g.full_path.rsplit('/').next(),
-            "full_path": g.full_path, "parent_id": g.parent.map(|i| s.groups[i].id),
+            "full_path": g.full_path, "visibility": g.visibility, "parent_id": g.parent.map(|i| s.groups[i].id),
             "web_url": format!("{}/groups/{}", s.base_url, g.full_path),
         }),
     )

@@ -50,6 +50,8 @@ pub(super) fn create(s: &mut SimState, pi: usize, req: &Req) -> Reply {
         signing_token,
         flags,
         created_at,
+        recent_failures: 0,
+        disabled_until: None,
     };
     let v = hook.to_json(s.projects[pi].id, s.signing_supported);
     s.projects[pi].hooks.push(hook);
@@ -111,10 +113,13 @@ pub(super) fn edit(s: &mut SimState, pi: usize, hi: usize, req: &Req) -> Reply {
 }
 
 /// `signing_token` as GitLab 19.0+ takes it: `whsec_` and the base64 of a 32-byte key, else 400.
-/// A GitLab without signing ignores the parameter (Grape drops undeclared params).
+/// A GitLab without signing ignores the parameter (Grape drops undeclared params); GitLab 19.x
+/// with the `webhook_signing_token` flag off drops it too, yet still shows
+/// `signing_token_present: false` (doc/api/project_webhooks.md: the field is 19.0's, the token
+/// a beta behind that flag).
 fn signing_token_param(s: &SimState, p: &Params) -> Result<Option<String>, Box<Reply>> {
     use base64::Engine;
-    if !s.signing_supported {
+    if !s.signing_supported || s.signing_flag_off {
         return Ok(None);
     }
     let Some(token) = p.str("signing_token") else {
@@ -131,4 +136,31 @@ fn signing_token_param(s: &SimState, p: &Params) -> Result<Option<String>, Box<R
         )));
     }
     Ok(Some(token))
+}
+
+/// `POST /projects/:id/hooks/:hook_id/test/:trigger` (lib/api/hooks/trigger_test.rb): limited
+/// to 5 a minute (`web_hook_test` in lib/gitlab/application_rate_limiter.rb), sent at once even
+/// to a disabled hook; a 2xx answer re-enables it (`sim/hook_health.rs`).
+pub(super) fn test(s: &mut SimState, pi: usize, hi: usize, trigger: &str, req: &Req) -> Reply {
+    if !HOOK_FLAGS
+        .iter()
+        .any(|(flag, _)| *flag == trigger && flag.ends_with("_events"))
+    {
+        return error(400, "trigger does not have a valid value");
+    }
+    if !s.hook_test_limit.admit(req.user).admitted {
+        return Reply::json(
+            429,
+            json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}}),
+        );
+    }
+    let hook_id = s.projects[pi].hooks[hi].id;
+    match crate::sim::webhooks::test_event(s, pi, hook_id, trigger) {
+        None => Reply::json(422, json!({"message": "Ensure the project has issues."})),
+        Some(event) => {
+            let mut reply = Reply::json(201, json!({"message": "201 Created"}));
+            reply.test_delivery = Some(event);
+            reply
+        }
+    }
 }

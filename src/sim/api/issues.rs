@@ -3,7 +3,7 @@
 //! events (see `label_events.rs`) and fires the Issue Hook. Notes and links on an issue are in
 //! `notes.rs` and `links.rs`.
 
-use super::pagination::paginate_with;
+use super::pagination::{paginate_keyset, paginate_with};
 use super::params::Params;
 use super::quick;
 use super::reply::{error, Reply};
@@ -13,11 +13,45 @@ use crate::sim::webhooks;
 use serde_json::{json, Value};
 
 /// `GET /projects/:id/issues`
-pub(super) fn list(s: &SimState, pi: usize, req: &Req) -> Reply {
+pub(super) fn list(s: &mut SimState, pi: usize, req: &Req) -> Reply {
     let p = req.params;
-    let items = list_issues(s, pi, p);
-    // Only the requested page is rendered: a 10,000-issue project stays quick to page.
-    paginate_with(items, |i| s.issue_json(pi, i), p, &s.base_url, req.raw_path)
+    let first_page = p.num("page").unwrap_or(1) <= 1 && !p.has("cursor");
+    let keyset = p.str("pagination").as_deref() == Some("keyset");
+    let reply = {
+        let s = &*s;
+        let items = list_issues(s, pi, p);
+        // Only the requested page is rendered: a 10,000-issue project stays quick to page.
+        if keyset {
+            // lib/api/issues.rb (18.3+, gitlab-org/gitlab!199887): project issues page by keyset
+            // for these orders; the key is the order's value, then the id.
+            let order = p.str("order_by").unwrap_or_else(|| "created_at".into());
+            let key = |i: &Issue| match order.as_str() {
+                "updated_at" => format!("{}#{:012}", i.updated_at, i.id),
+                _ => format!("{}#{:012}", i.created_at, i.id),
+            };
+            let mut keyed: Vec<(String, &Issue)> = items.into_iter().map(|i| (key(i), i)).collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            if p.str("sort").as_deref() != Some("asc") {
+                return error(
+                    400,
+                    "keyset pagination in this simulator pages ascending only",
+                );
+            }
+            paginate_keyset(keyed, |i| s.issue_json(pi, i), p, &s.base_url, req.raw_path)
+        } else {
+            paginate_with(items, |i| s.issue_json(pi, i), p, &s.base_url, req.raw_path)
+        }
+    };
+    // A person edits an issue while a client pages through the list (a test's switch).
+    if first_page {
+        if let Some(iid) = s.edit_during_list.take() {
+            let now = s.now();
+            if let Some(issue) = s.projects[pi].issues.iter_mut().find(|i| i.iid == iid) {
+                issue.updated_at = now;
+            }
+        }
+    }
+    reply
 }
 
 /// The project's issue with this iid.

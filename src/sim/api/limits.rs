@@ -64,3 +64,33 @@ pub(super) fn search_quota(
     }
     Ok(())
 }
+
+/// GitLab's per-action limits (`Gitlab::ApplicationRateLimiter` keys `notes_create` and
+/// `issues_create`, lib/gitlab/application_rate_limiter.rb; checked by `check_rate_limit!` in
+/// lib/api/helpers/rate_limiter.rb before the note or issue is made): past them, 429 with
+/// `{"message": {"error": ...}}` and no `Retry-After`. They are not GitLab.com's request
+/// quota, so they change no `RateLimit-*` header.
+pub(super) fn action_quota(
+    s: &mut SimState,
+    user: Option<u64>,
+    method: &str,
+    raw_path: &str,
+) -> Result<(), Box<Reply>> {
+    let Some(user) = user else { return Ok(()) };
+    if method != "POST" {
+        return Ok(());
+    }
+    let segments: Vec<&str> = raw_path.trim_matches('/').split('/').collect();
+    let limit = match segments.as_slice() {
+        ["api", "v4", "projects", _, "issues", _, "notes"] => s.notes_limit.as_mut(),
+        ["api", "v4", "projects", _, "issues"] => s.issue_create_limit.as_mut(),
+        _ => None,
+    };
+    if limit.is_some_and(|l| !l.admit(user).admitted) {
+        return Err(Box::new(Reply::json(
+            429,
+            json!({"message": {"error": "This endpoint has been requested too many times. Try again later."}}),
+        )));
+    }
+    Ok(())
+}

@@ -49,6 +49,10 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let latency = shared.state.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let raw_path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let method_s = method.as_str().to_string();
@@ -128,6 +132,10 @@ async fn respond(
                 s.requests[index].status = r.status;
                 return into_response(*r);
             }
+            if let Err(r) = limits::action_quota(&mut s, user, method.as_str(), &raw_path) {
+                s.requests[index].status = r.status;
+                return into_response(*r);
+            }
             match Params::parse(&query, &headers, &body) {
                 Err(r) => *r,
                 Ok(params) => routes::dispatch(&mut s, &method, &raw_path, &headers, &params),
@@ -136,6 +144,21 @@ async fn respond(
     };
     if !reply.events.is_empty() {
         shared.outbox.push(std::mem::take(&mut reply.events));
+    }
+    if let Some(test) = reply.test_delivery.take() {
+        // API::Hooks::TriggerTest (lib/api/hooks/trigger_test.rb): 201 when the receiver
+        // answered 2xx, else 422 with the execution's message.
+        let status = crate::sim::webhooks::send_test(&shared, test).await;
+        if !(200..300).contains(&status) {
+            reply = message(
+                422,
+                &if status == 0 {
+                    "Error: Connection refused".to_string()
+                } else {
+                    format!("Hook executed successfully but returned HTTP {status}")
+                },
+            );
+        }
     }
     if after_apply {
         reply = message(502, "502 Bad Gateway");

@@ -73,6 +73,10 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
         }
         return Reply::json(400, json!({ "message": fields }));
     }
+    let visibility = match allowed_visibility(s, gi, p.str("visibility")) {
+        Ok(v) => v,
+        Err(reply) => return *reply,
+    };
     let issues_enabled = p.bool("issues_enabled").unwrap_or(true)
         && p.str("issues_access_level").as_deref() != Some("disabled");
     let id = s.id();
@@ -83,7 +87,7 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
         group: gi,
         full_path,
         description: p.str("description").unwrap_or_default(),
-        visibility: p.str("visibility").unwrap_or_else(|| "private".into()),
+        visibility,
         issues_enabled,
         default_branch: None,
         files: Default::default(),
@@ -104,4 +108,44 @@ pub(super) fn create(s: &mut SimState, req: &Req) -> Reply {
     }
     s.projects.push(project);
     Reply::json(201, s.project_json(s.projects.len() - 1))
+}
+
+/// The visibility a new project gets, as `Projects::CreateService#execute`
+/// (app/services/projects/create_service.rb) decides it: a level above the group's is lowered
+/// to the group's without a word (`visibility_level_allowed_by_group?`, app/models/project.rb),
+/// and only then is the result checked against the instance's `restricted_visibility_levels`
+/// (`Gitlab::VisibilityLevelChecker`; admins are exempt, and the simulator has none), refused
+/// with 400 and `{"message": {"visibility_level": ["internal has been restricted by your GitLab
+/// administrator"]}}` (`BaseService#deny_visibility_level`, app/services/base_service.rb;
+/// `render_validation_error!` in lib/api/projects.rb).
+fn allowed_visibility(
+    s: &SimState,
+    gi: usize,
+    asked: Option<String>,
+) -> Result<String, Box<Reply>> {
+    let rank = |v: &str| match v {
+        "public" => 20,
+        "internal" => 10,
+        _ => 0,
+    };
+    let asked = asked.unwrap_or_else(|| "private".into());
+    if !matches!(asked.as_str(), "private" | "internal" | "public") {
+        return Err(Box::new(error(
+            400,
+            "visibility does not have a valid value",
+        )));
+    }
+    let group = &s.groups[gi].visibility;
+    let level = if rank(&asked) > rank(group) {
+        group.clone()
+    } else {
+        asked
+    };
+    if s.restricted_visibility.contains(&level) {
+        return Err(Box::new(Reply::json(
+            400,
+            json!({"message": {"visibility_level": [format!("{level} has been restricted by your GitLab administrator")]}}),
+        )));
+    }
+    Ok(level)
 }

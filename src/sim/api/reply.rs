@@ -13,6 +13,8 @@ pub struct Reply {
     pub text: Option<(String, &'static str)>,
     pub headers: Vec<(String, String)>,
     pub events: Vec<Event>,
+    /// A hook's test request, sent before the answer is given (its status decides it).
+    pub test_delivery: Option<Event>,
 }
 
 impl Reply {
@@ -23,6 +25,7 @@ impl Reply {
             text: None,
             headers: Vec::new(),
             events: Vec::new(),
+            test_delivery: None,
         }
     }
     pub(super) fn text(status: u16, text: String, content_type: &'static str) -> Reply {
@@ -32,6 +35,7 @@ impl Reply {
             text: Some((text, content_type)),
             headers: Vec::new(),
             events: Vec::new(),
+            test_delivery: None,
         }
     }
     pub(super) fn with_events(mut self, events: Vec<Event>) -> Reply {

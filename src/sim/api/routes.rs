@@ -149,6 +149,12 @@ fn project_routes(s: &mut SimState, m: &str, rest: &[&str], at: ProjectAt, req: 
         ("GET", ["hooks"]) => allow(role, Access::Maintainer, || hooks::list(s, pi, req)),
         ("POST", ["hooks"]) => allow(role, Access::Maintainer, || hooks::create(s, pi, req)),
         // Hooks are for maintainers only: a lower role cannot learn whether a hook exists.
+        ("POST", ["hooks", hid, "test", trigger]) => {
+            allow(role, Access::Maintainer, || match hooks::find(s, pi, hid) {
+                Some(hi) => hooks::test(s, pi, hi, trigger, req),
+                None => message(404, "404 Not found"),
+            })
+        }
         (_, ["hooks", hid]) => allow(role, Access::Maintainer, || match hooks::find(s, pi, hid) {
             None => message(404, "404 Not found"),
             Some(hi) => match m {

@@ -44,6 +44,19 @@ impl Hook {
         for (flag, on) in &self.flags {
             v[*flag] = Value::Bool(*on);
         }
+        // WebHooks::AutoDisabling#alert_status; `disabled_until` as the hook entity shows it.
+        v["alert_status"] = Value::from(crate::sim::hook_health::alert_status(self));
+        v["disabled_until"] = match self.disabled_until {
+            Some(ms) if self.recent_failures > crate::sim::hook_health::TEMPORARY_AFTER => {
+                Value::from(
+                    chrono::DateTime::from_timestamp_millis(ms)
+                        .unwrap_or_default()
+                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                        .to_string(),
+                )
+            }
+            _ => Value::Null,
+        };
         if signing_supported {
             v["token_present"] = Value::Bool(!self.token.is_empty());
             v["signing_token_present"] = Value::Bool(!self.signing_token.is_empty());

@@ -39,9 +39,6 @@ pub struct SimState {
     /// GitLab 19.0+ with the `webhook_signing_token` flag: hooks take a `signing_token` and say
     /// which secrets they hold. Off, hooks ignore it, as older GitLab does.
     pub signing_supported: bool,
-    /// Issue events are sent as work-item events (`object_kind` "work_item"), as GitLab 17.7+
-    /// does for issues edited in the work-item UI.
-    pub work_item_ui: bool,
     /// Every quick action run from text written through the API, in order.
     pub quick_actions: Vec<QuickActionRun>,
     /// Every mention in text written through the API, in order.
@@ -49,6 +46,24 @@ pub struct SimState {
     /// Fields a test set to values smeflow may not expect, by issue id, shown as they are in
     /// the issue's JSON (see `Simulator::set_issue_field`).
     pub raw_issue_fields: Vec<(u64, String, Value)>,
+    /// GitLab 19.x with the `webhook_signing_token` flag turned off: `signing_token` is dropped
+    /// without a word, while hooks still show `signing_token_present` (false).
+    pub signing_flag_off: bool,
+    /// `web_hook_test`: test requests a user may send a minute (5 on GitLab).
+    pub hook_test_limit: WindowLimit,
+    /// The issue (iid) a person edits right after the next first page of an issue list is
+    /// served: what makes offset pages by `updated_at` skip an issue.
+    pub edit_during_list: Option<u64>,
+    /// Added to every API request before it is answered, as GitLab.com's round trip adds
+    /// (benchmarks).
+    pub latency: std::time::Duration,
+    /// GitLab.com's per-action limits, per user (`notes_create`, `issues_create`); off unless
+    /// a test sets them.
+    pub notes_limit: Option<WindowLimit>,
+    pub issue_create_limit: Option<WindowLimit>,
+    /// The instance's `restricted_visibility_levels` (an admin setting): levels nobody but an
+    /// admin may give a new project. GitLab.com restricts `internal`.
+    pub restricted_visibility: Vec<String>,
 }
 
 impl SimState {
@@ -95,6 +110,7 @@ impl SimState {
             id,
             full_path: full_path.into(),
             parent,
+            visibility: "private".into(),
             members: HashMap::new(),
             labels: Vec::new(),
             epics: Vec::new(),

@@ -35,6 +35,8 @@ pub struct Group {
     pub id: u64,
     pub full_path: String,
     pub parent: Option<usize>,
+    /// `private`, `internal` or `public`; a project is never more visible than its group.
+    pub visibility: String,
     pub members: HashMap<u64, Access>,
     pub labels: Vec<Label>,
     pub epics: Vec<Epic>,
@@ -137,6 +139,10 @@ pub struct Hook {
     pub signing_token: String,
     pub flags: BTreeMap<&'static str, bool>,
     pub created_at: String,
+    /// Failed executions in a row (`recent_failures`), and until when the hook is disabled
+    /// (ms since the epoch): GitLab's auto-disabling, see `sim/hook_health.rs`.
+    pub recent_failures: u32,
+    pub disabled_until: Option<i64>,
 }
 
 pub const HOOK_FLAGS: [(&str, bool); 12] = [
