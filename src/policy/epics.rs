@@ -362,6 +362,7 @@ mod tests {
             description: describe("AI", "Theme::Duo Chat", &open),
             // #4 was not read (a list skipped it); #3 was, and lost the theme.
             linked: vec![(1, 11), (2, 12), (3, 13), (4, 14)],
+            open: true,
         };
         let read = std::collections::HashSet::from([1, 2, 3]);
         let mut inp = inputs(&items, std::slice::from_ref(&epic), &themes);
