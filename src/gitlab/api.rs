@@ -375,6 +375,17 @@ impl GitLab {
         .map(drop)
     }
 
+    /// Closes an issue (`PUT /projects/:id/issues/:issue_iid` with `state_event=close`,
+    /// doc/api/issues.md "Edit an issue"); closing a closed issue changes nothing.
+    pub async fn close_issue(&self, project: &str, iid: u64) -> Result<()> {
+        self.put::<Value>(
+            &format!("/projects/{}/issues/{iid}", enc(project)),
+            &json!({ "state_event": "close" }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Label deltas (`add_labels`/`remove_labels`): a person's concurrent edit is never wiped.
     pub async fn edit_issue_labels(
         &self,
@@ -404,6 +415,16 @@ impl GitLab {
             &format!("/projects/{}/issues/{iid}/notes", enc(project)),
             &[("sort", "asc".to_string())],
         )
+        .await
+    }
+
+    /// `DELETE /projects/:id/issues/:issue_iid/notes/:note_id` (doc/api/notes.md "Delete an
+    /// issue note"): smeflow deletes only second copies of its own notes.
+    pub async fn delete_note(&self, project: &str, iid: u64, note_id: u64) -> Result<()> {
+        self.delete(&format!(
+            "/projects/{}/issues/{iid}/notes/{note_id}",
+            enc(project)
+        ))
         .await
     }
 
@@ -510,6 +531,13 @@ impl GitLab {
         .await
     }
 
+    /// `DELETE /projects/:id/boards/:board_id` (doc/api/boards.md "Delete a board"; its lists go
+    /// with it, the issues stay).
+    pub async fn delete_board(&self, project: &str, board_id: u64) -> Result<()> {
+        self.delete(&format!("/projects/{}/boards/{board_id}", enc(project)))
+            .await
+    }
+
     pub async fn create_board_list(
         &self,
         project: &str,
@@ -561,6 +589,13 @@ impl GitLab {
     /// `body` is the hook's settings with its secrets (see `reconcile::apply`).
     pub async fn create_hook(&self, project: &str, hook: &HookSettings<'_>) -> Result<Hook> {
         self.post(&format!("/projects/{}/hooks", enc(project)), &to_json(hook))
+            .await
+    }
+
+    /// `DELETE /projects/:id/hooks/:hook_id` (doc/api/project_webhooks.md "Delete a project
+    /// webhook").
+    pub async fn delete_hook(&self, project: &str, id: u64) -> Result<()> {
+        self.delete(&format!("/projects/{}/hooks/{id}", enc(project)))
             .await
     }
 

@@ -157,6 +157,37 @@ pub enum Change {
         /// Human-readable list of what drifted, for the plan.
         drift: Vec<String>,
     },
+    /// A second webhook to smeflow's endpoint (every event would be delivered twice); `kept`
+    /// is the hook that stays (`policy::duplicates`).
+    DeleteHook {
+        project: String,
+        id: u64,
+        url: String,
+        kept: u64,
+    },
+    /// A second board of one of smeflow's names; `kept` is the board that stays.
+    DeleteBoard {
+        project: String,
+        id: u64,
+        name: String,
+        kept: u64,
+    },
+    /// A second note of smeflow's carrying the same hidden marker on one issue: the newer
+    /// copies go, the oldest stays (`policy::duplicates`).
+    DeleteNote {
+        project: String,
+        iid: u64,
+        note_id: u64,
+        kept: u64,
+    },
+    /// A second copy of one of smeflow's issues (a seed issue, a tracking issue): closed with a
+    /// note naming the one kept, never deleted (people may have written in it).
+    CloseDuplicateIssue {
+        project: String,
+        iid: u64,
+        title: String,
+        kept: u64,
+    },
     /// Label deltas (`add_labels`/`remove_labels`): a person's concurrent edit is never wiped.
     EditIssueLabels {
         project: String,
@@ -239,6 +270,7 @@ pub fn labels_after(labels: &[String], changes: &[Change]) -> Vec<String> {
 pub enum Kind {
     Create,
     Update,
+    Delete,
 }
 
 impl Change {
@@ -251,7 +283,11 @@ impl Change {
             | Change::UnlinkFromTheme { .. }
             | Change::UpdateLabel { .. }
             | Change::MoveBoardList { .. }
-            | Change::UpdateHook { .. } => Kind::Update,
+            | Change::UpdateHook { .. }
+            | Change::CloseDuplicateIssue { .. } => Kind::Update,
+            Change::DeleteHook { .. } | Change::DeleteBoard { .. } | Change::DeleteNote { .. } => {
+                Kind::Delete
+            }
             Change::CommitFiles { files, .. }
                 if files.iter().all(|f| f.action == FileAction::Update) =>
             {
@@ -268,7 +304,9 @@ impl Change {
             Change::CreateProject { group, path, .. } => format!("{group}/{path}"),
             Change::EditIssueLabels { project, iid, .. }
             | Change::AddNote { project, iid, .. }
-            | Change::UpdateIssueDescription { project, iid, .. } => format!("{project}#{iid}"),
+            | Change::UpdateIssueDescription { project, iid, .. }
+            | Change::DeleteNote { project, iid, .. }
+            | Change::CloseDuplicateIssue { project, iid, .. } => format!("{project}#{iid}"),
             Change::LinkToTheme {
                 project, issue_iid, ..
             }
@@ -285,7 +323,9 @@ impl Change {
             | Change::CreateBoardList { project, .. }
             | Change::MoveBoardList { project, .. }
             | Change::CreateHook { project, .. }
-            | Change::UpdateHook { project, .. } => project.clone(),
+            | Change::UpdateHook { project, .. }
+            | Change::DeleteHook { project, .. }
+            | Change::DeleteBoard { project, .. } => project.clone(),
         }
     }
 
@@ -427,6 +467,26 @@ impl fmt::Display for Change {
                     drift.join(", ")
                 )
             }
+            Change::DeleteHook { url, id, kept, .. } => write!(
+                f,
+                "- webhook {url} (id {id}): a duplicate of webhook id {kept}, which stays"
+            ),
+            Change::DeleteBoard { name, id, kept, .. } => write!(
+                f,
+                "- board \"{name}\" (id {id}): a duplicate of board id {kept}, which stays"
+            ),
+            Change::DeleteNote {
+                iid, note_id, kept, ..
+            } => write!(
+                f,
+                "- note {note_id} on issue #{iid}: a second copy of smeflow's note {kept}, which stays"
+            ),
+            Change::CloseDuplicateIssue {
+                iid, title, kept, ..
+            } => write!(
+                f,
+                "~ issue #{iid} \"{title}\": close, a duplicate of #{kept}, which stays"
+            ),
             Change::EditIssueLabels {
                 iid,
                 add,
@@ -517,13 +577,18 @@ impl Plan {
         self.changes.is_empty()
     }
 
+    /// How many changes create and how many update (deletions: `deletions`).
     pub fn counts(&self) -> (usize, usize) {
-        let creates = self
-            .changes
-            .iter()
-            .filter(|c| c.kind() == Kind::Create)
-            .count();
-        (creates, self.changes.len() - creates)
+        let creates = self.count(Kind::Create);
+        (creates, self.changes.len() - creates - self.deletions())
+    }
+
+    pub fn deletions(&self) -> usize {
+        self.count(Kind::Delete)
+    }
+
+    fn count(&self, kind: Kind) -> usize {
+        self.changes.iter().filter(|c| c.kind() == kind).count()
     }
 
     pub fn summary(&self) -> String {
@@ -531,7 +596,10 @@ impl Plan {
             return "No changes: GitLab already matches the configuration.".into();
         }
         let (c, u) = self.counts();
-        format!("Plan: {c} to create, {u} to update, 0 to delete.")
+        format!(
+            "Plan: {c} to create, {u} to update, {} to delete.",
+            self.deletions()
+        )
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Container {
     pub description: String,
     /// (issue iid, link id: the epic_issue_id or issue_link_id)
     pub linked: Vec<(u64, u64)>,
+    /// A closed tracking issue is not a second copy of an open one (epics: always true).
+    pub open: bool,
 }
 
 pub fn container_title(area_name: &str, theme: &str) -> String {
@@ -79,7 +81,21 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
             .filter(|i| i.themes.contains(theme))
             .collect();
         let open: Vec<&FeedbackItem> = with_theme.iter().copied().filter(|i| i.open).collect();
-        let existing = inp.containers.iter().find(|c| c.title == title);
+        let existing = super::duplicates::kept_container(inp.containers, &title);
+        if let (Some(kept), Backend::TrackingIssues) = (existing, inp.backend) {
+            for copy in inp
+                .containers
+                .iter()
+                .filter(|c| c.title == title && c.open && c.iid != kept.iid)
+            {
+                changes.push(Change::CloseDuplicateIssue {
+                    project: inp.project.to_string(),
+                    iid: copy.iid,
+                    title: title.clone(),
+                    kept: kept.iid,
+                });
+            }
+        }
         if existing.is_none() && customers(&open).len() < inp.threshold {
             continue;
         }
@@ -319,6 +335,7 @@ mod tests {
             title: "AI: Duo Chat".into(),
             description: describe("AI", "Theme::Duo Chat", &open),
             linked: vec![(1, 11), (2, 12), (3, 13)],
+            open: true,
         };
         let c = plan(&inputs(&items, std::slice::from_ref(&epic), &themes));
         let shown: Vec<String> = c.iter().map(|c| c.to_string()).collect();
@@ -345,6 +362,7 @@ mod tests {
             description: describe("AI", "Theme::Duo Chat", &open),
             // #4 was not read (a list skipped it); #3 was, and lost the theme.
             linked: vec![(1, 11), (2, 12), (3, 13), (4, 14)],
+            open: true,
         };
         let read = std::collections::HashSet::from([1, 2, 3]);
         let mut inp = inputs(&items, std::slice::from_ref(&epic), &themes);
@@ -367,6 +385,38 @@ mod tests {
         assert_eq!(
             shown[1],
             "+ link issue #1 to tracking issue \"AI: Duo Chat\""
+        );
+    }
+
+    #[test]
+    fn a_second_open_tracking_issue_of_a_theme_is_closed_as_a_duplicate_of_the_oldest() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+        ];
+        let open: Vec<&FeedbackItem> = items.iter().collect();
+        let tracking = |iid: u64, linked: Vec<(u64, u64)>, open_now: bool| Container {
+            iid,
+            title: "AI: Duo Chat".into(),
+            description: describe("AI", "Theme::Duo Chat", &open),
+            linked,
+            open: open_now,
+        };
+        let containers = [
+            tracking(9, vec![(2, 92)], true),
+            tracking(4, vec![(1, 41)], true),
+            tracking(3, vec![], false),
+        ];
+        let mut inp = inputs(&items, &containers, &themes);
+        inp.backend = Backend::TrackingIssues;
+        let shown: Vec<String> = plan(&inp).iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "~ issue #9 \"AI: Duo Chat\": close, a duplicate of #4, which stays",
+                "+ link issue #2 to tracking issue \"AI: Duo Chat\"",
+            ]
         );
     }
 

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod bounds;
 pub mod classifier;
+pub mod duplicates;
 pub mod epics;
 pub mod issue;
 pub mod provision;

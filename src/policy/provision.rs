@@ -56,6 +56,9 @@ pub struct ObservedArea {
     pub adopted_seeds: Vec<(String, u64, String)>,
     pub boards: Vec<Board>,
     pub hooks: Vec<Hook>,
+    /// The issues read to find the seed issues (smeflow's own, or all when one was missing),
+    /// where `policy::duplicates` looks for copies.
+    pub issues: Vec<crate::gitlab::types::Issue>,
 }
 
 /// The path of smeflow's webhook endpoint; a hook ending in it is ours even after a URL move.
@@ -105,6 +108,9 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
         plan_hook(hook, &observed.hooks, &project, &mut plan);
     }
     warn_formal_only(&desired.formal_only, observed, &mut plan);
+    // Repairs first: the board kept is the one later list changes name.
+    let repairs = super::duplicates::plan(desired, observed);
+    plan.changes.splice(0..0, repairs);
     plan
 }
 
@@ -304,7 +310,7 @@ pub fn plan_board(
     project: &str,
     plan: &mut Plan,
 ) {
-    let board = observed.boards.iter().find(|b| b.name == name);
+    let board = super::duplicates::kept_board(&observed.boards, name);
     if board.is_none() {
         plan.changes.push(Change::CreateBoard {
             project: project.to_string(),
@@ -364,11 +370,7 @@ pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that n
 pub const SIGNING_DROPPED: &str = "this GitLab keeps the webhook's plain token but not its signing token (GitLab 19.x drops it without a word while the webhook_signing_token feature flag is off): deliveries are authenticated by the plain token alone. Once the flag is on, run `smeflow bootstrap-area --rotate-webhook-secret` to send the signing key again";
 
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
-    let ours = hooks.iter().find(|h| h.url == spec.url).or_else(|| {
-        hooks
-            .iter()
-            .find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH))
-    });
+    let ours = super::duplicates::kept_hook(hooks, &spec.url);
     let Some(hook) = ours else {
         plan.changes.push(Change::CreateHook {
             project: project.to_string(),

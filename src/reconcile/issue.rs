@@ -40,6 +40,7 @@ pub async fn plan(
     crate::contain::fail_point(&issue.title);
     let view = issue_view(issue);
     let mut planned = policy.decide(&view, ctx.clone(), model);
+    let mut repairs = Vec::new();
     // Every write but a label edit is guarded by a marker in the issue's notes (a note, a
     // follow-up issue with its receipt): only GitLab knows for sure what is there.
     if planned
@@ -47,6 +48,9 @@ pub async fn plan(
         .any(|c| !matches!(c, Change::EditIssueLabels { .. }))
     {
         let notes = reads.gl.notes(reads.project, issue.iid).await?;
+        // Read anyway: second copies of smeflow's own notes are repaired too.
+        repairs =
+            crate::policy::duplicates::note_copies(reads.project, issue.iid, &notes, reads.bot_id);
         ctx.notes.extend(notes.into_iter().map(|n| n.body));
         planned = policy.decide(&view, ctx.clone(), model);
     }
@@ -72,7 +76,8 @@ pub async fn plan(
             planned = policy.decide(&view, ctx, model);
         }
     }
-    let (planned, held) = crate::policy::bounds::cap_notes(planned);
+    let (mut planned, held) = crate::policy::bounds::cap_notes(planned);
+    planned.extend(repairs);
     if held > 0 {
         tracing::warn!(
             project = reads.project,

@@ -166,7 +166,7 @@ pub async fn observe(
                 .collect(),
         })
     };
-    let (labels, template_blobs, (seed_titles, adopted_seeds), boards, hooks) = tokio::try_join!(
+    let (labels, template_blobs, (seed_titles, adopted_seeds, issues), boards, hooks) = tokio::try_join!(
         gl.project_labels(&full),
         template_blobs,
         observe_seeds(gl, desired, &full, me.id),
@@ -183,6 +183,7 @@ pub async fn observe(
         adopted_seeds,
         boards,
         hooks,
+        issues,
     })
 }
 
@@ -216,12 +217,13 @@ async fn observe_seeds(
             }
         }
     }
-    Ok((present, adopted))
+    Ok((present, adopted, issues))
 }
 
 type SeedsFound = (
     std::collections::BTreeSet<String>,
     Vec<(String, u64, String)>,
+    Vec<Issue>,
 );
 
 /// How `provision_area` runs.
@@ -307,9 +309,13 @@ pub async fn provision_area(
     progress.finish();
     let applied = applied?;
     let (c, u) = plan.counts();
+    let deleted = match plan.deletions() {
+        0 => String::new(),
+        d => format!(", {d} deleted"),
+    };
     let _ = writeln!(
         out,
-        "Applied {applied} changes ({c} created, {u} updated) in {:.1}s.",
+        "Applied {applied} changes ({c} created, {u} updated{deleted}) in {:.1}s.",
         started.elapsed().as_secs_f64()
     );
     Ok((c, u))

@@ -91,7 +91,13 @@ impl ThemeContainers {
 
     /// Lets the executor link to containers that already exist.
     pub fn teach(&self, exec: &mut Executor<'_>, group: &str, project: &str) {
-        for c in &self.containers {
+        // Of several with one title, the one kept (`policy::duplicates`).
+        let titles: std::collections::BTreeSet<&str> =
+            self.containers.iter().map(|c| c.title.as_str()).collect();
+        let kept = titles
+            .into_iter()
+            .filter_map(|t| crate::policy::duplicates::kept_container(&self.containers, t));
+        for c in kept {
             match self.backend {
                 Backend::Epics => exec.know_epic(group, &c.title, c.iid),
                 Backend::TrackingIssues => exec.know_issue(project, &c.title, c.iid),
@@ -248,6 +254,7 @@ async fn observe_containers(
                 title: epic.title,
                 description: epic.description.unwrap_or_default(),
                 linked,
+                open: true,
             });
         }
     }
@@ -281,6 +288,7 @@ async fn tracking_issues(
                 .filter(|l| l.project_id == scope.project_id)
                 .map(|l| (l.iid, l.issue_link_id))
                 .collect(),
+            open: i.state == "opened",
         });
     }
     Ok((Backend::TrackingIssues, containers))

@@ -29,6 +29,9 @@ pub struct AppState {
     /// issue while a worker is changing it (that could write a note twice). Made on first use,
     /// so an area added by a reload has one too.
     area_locks: std::sync::Mutex<std::collections::HashMap<String, AreaLock>>,
+    /// The store's area leases this process holds for its workers and its scheduled sync, so
+    /// another process (a `sync-board` by hand, another replica) never writes an area at once.
+    pub area_leases: crate::store::lease::SharedLeases,
     /// The read-only dashboard at `GET /`, set at start-up when SMEFLOW_DASHBOARD_TOKEN is.
     pub dashboard: std::sync::OnceLock<Arc<dashboard::Dashboard>>,
     /// Whether the workers are paused for a GitLab outage.
@@ -106,6 +109,7 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             wake: Notify::new(),
             area_locks: std::sync::Mutex::new(area_locks),
+            area_leases: Default::default(),
             dashboard: std::sync::OnceLock::new(),
             outage: outage::Outage::default(),
             backoff: outage::Backoff::default(),

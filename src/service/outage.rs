@@ -80,7 +80,7 @@ pub fn blame(e: &super::worker::WorkError) -> Blame {
             GitLabError::Rejected { status: 408 | 409 | 423 | 425 | 429, .. } => Blame::Transient,
             _ => Blame::Delivery,
         },
-        WorkError::Store(_) | WorkError::Internal(_) => Blame::Transient,
+        WorkError::Store(_) | WorkError::Internal(_) | WorkError::AreaBusy(_) => Blame::Transient,
         WorkError::Payload(_) | WorkError::Panicked(_) => Blame::Delivery,
     }
 }

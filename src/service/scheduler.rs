@@ -57,20 +57,22 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
                 );
                 continue;
             }
-            let lease = match crate::store::lease::AreaLease::take(
-                &app.store,
-                &lease_name,
-                &what,
-                crate::store::lease::WAIT,
-                |holder| {
-                    tracing::info!(
-                        area = policy.area.slug,
-                        holder,
-                        "scheduled sync waits for another run on the area"
-                    )
-                },
-            )
-            .await
+            let lease = match app
+                .area_leases
+                .enter(
+                    &app.store,
+                    &lease_name,
+                    &what,
+                    crate::store::lease::WAIT,
+                    |holder| {
+                        tracing::info!(
+                            area = policy.area.slug,
+                            holder,
+                            "scheduled sync waits for another run on the area"
+                        )
+                    },
+                )
+                .await
             {
                 Ok(lease) => lease,
                 Err(e) => {
@@ -129,7 +131,7 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
                     tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
                 }
             }
-            lease.release().await;
+            drop(lease);
         }
         match next_tick(&mut config).await {
             Some(t) => tick = t,

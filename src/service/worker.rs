@@ -220,6 +220,28 @@ impl Worker {
         };
         let lock = app.area_lock(project);
         let _shared = lock.read().await;
+        // Across processes: a `sync-board` by hand or another replica's sync holds the area.
+        // The delivery waits its turn (deferred, the attempt does not count) rather than
+        // writing beside it.
+        let lease_name = crate::store::lease::area_lease_name(
+            self.gitlab.base_url(),
+            &areas.group,
+            &rt.policy.area,
+        );
+        let _held = app
+            .area_leases
+            .enter(
+                &app.store,
+                &lease_name,
+                &format!("area {}", rt.policy.area.slug),
+                Duration::ZERO,
+                |_| {},
+            )
+            .await
+            .map_err(|e| match e {
+                crate::store::lease::LeaseError::Store(e) => WorkError::Store(e),
+                busy => WorkError::AreaBusy(busy.to_string()),
+            })?;
         self.record_overrides(app, project, iid, &event).await?;
         let issue = match self.gitlab.issue(project, iid).await {
             Ok(issue) => issue,
@@ -504,4 +526,7 @@ pub enum WorkError {
     Internal(String),
     #[error(transparent)]
     Panicked(#[from] crate::contain::Panicked),
+    /// Another process holds the area's lease: the delivery is deferred, not failed.
+    #[error("{0}")]
+    AreaBusy(String),
 }

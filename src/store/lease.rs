@@ -175,6 +175,109 @@ impl Drop for AreaLease {
     }
 }
 
+/// The area leases one `serve` process holds for its workers and its scheduled sync together:
+/// to other processes (a `sync-board` by hand, another replica) the process holds the area
+/// while any of them works on it, and inside the process the area's `RwLock` keeps the sync
+/// and the workers apart. One lease per area, counted, released when the last user leaves.
+#[derive(Default)]
+pub struct SharedLeases {
+    held: std::sync::Mutex<std::collections::HashMap<String, SharedEntry>>,
+}
+
+struct SharedEntry {
+    users: usize,
+    /// `None` while the first user is still taking it.
+    lease: Option<AreaLease>,
+}
+
+/// One user's share of an area lease; dropping it leaves.
+pub struct SharedLease<'a> {
+    leases: &'a SharedLeases,
+    name: String,
+}
+
+impl SharedLeases {
+    /// Joins this process's hold on `name`, or takes the lease (waiting up to `wait` for
+    /// another process; `Duration::ZERO`: one try).
+    pub async fn enter(
+        &self,
+        store: &Store,
+        name: &str,
+        what: &str,
+        wait: Duration,
+        on_wait: impl FnOnce(&str),
+    ) -> Result<SharedLease<'_>, LeaseError> {
+        let started = std::time::Instant::now();
+        loop {
+            {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                match held.get_mut(name) {
+                    Some(entry) if entry.lease.is_some() => {
+                        entry.users += 1;
+                        return Ok(self.share(name));
+                    }
+                    Some(_) => {}
+                    None => {
+                        held.insert(
+                            name.to_string(),
+                            SharedEntry {
+                                users: 0,
+                                lease: None,
+                            },
+                        );
+                        break;
+                    }
+                }
+            }
+            // Another task of this process is taking it: wait for its outcome.
+            if started.elapsed() > wait.max(TTL) {
+                return Err(LeaseError::Busy {
+                    what: what.to_string(),
+                    holder: "this process".into(),
+                    waited: wait.as_secs(),
+                    ttl: TTL.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let taken = AreaLease::take(store, name, what, wait, on_wait).await;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match taken {
+            Ok(lease) => {
+                let entry = held.get_mut(name).expect("entry placed above");
+                entry.lease = Some(lease);
+                entry.users += 1;
+                Ok(self.share(name))
+            }
+            Err(e) => {
+                held.remove(name);
+                Err(e)
+            }
+        }
+    }
+
+    fn share(&self, name: &str) -> SharedLease<'_> {
+        SharedLease {
+            leases: self,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Drop for SharedLease<'_> {
+    fn drop(&mut self) {
+        let mut held = self.leases.held.lock().unwrap_or_else(|p| p.into_inner());
+        let last = held.get_mut(&self.name).is_some_and(|entry| {
+            entry.users -= 1;
+            entry.users == 0
+        });
+        if last {
+            // Dropping the lease gives it up in the background.
+            held.remove(&self.name);
+        }
+    }
+}
+
 /// Held while one worker plans and applies an area's theme epics, across every replica sharing
 /// a PostgreSQL store (each process's own mutex covers that process only), so two replicas
 /// handling two issues of a new theme create its epic once. `None` on SQLite, which one

@@ -18,7 +18,12 @@ impl Executor<'_> {
             .gitlab
             .create_hook(project, &hook_settings(hook, secrets))
             .await?;
-        self.check_signing(&created)
+        self.check_signing(&created)?;
+        if self.recheck_creates {
+            self.resolve_hook_twin(project, &hook.url, created.id)
+                .await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn update_hook(

@@ -84,6 +84,16 @@ impl Executor<'_> {
                 gl.update_issue_description(project, *iid, description)
                     .await
             }
+            Change::DeleteNote {
+                project,
+                iid,
+                note_id,
+                ..
+            } => match gl.delete_note(project, *iid, *note_id).await {
+                // Gone already: another run repaired it first.
+                Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
             other => unreachable!("not a write on one issue: {other}"),
         }
     }

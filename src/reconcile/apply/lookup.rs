@@ -8,9 +8,14 @@ use crate::gitlab::GitLabError;
 use crate::plan::Change;
 
 impl Executor<'_> {
+    /// Of several boards with one name, the oldest is the one that stays
+    /// (`policy::duplicates`): its id and lists are the ones remembered.
     pub(super) fn remember_board(&mut self, project: &str, b: &Board) {
-        self.board_ids
-            .insert((project.to_string(), b.name.clone()), b.id);
+        let key = (project.to_string(), b.name.clone());
+        if self.board_ids.get(&key).is_some_and(|id| *id < b.id) {
+            return;
+        }
+        self.board_ids.insert(key, b.id);
         for list in &b.lists {
             self.remember_list(project, &b.name, list);
         }
@@ -129,15 +134,15 @@ impl Executor<'_> {
             return Ok(*iid);
         }
         let me = self.bot_id().await?;
-        let issue = self
-            .gitlab
-            .issues_by_author(project, me)
-            .await?
-            .into_iter()
-            .find(|i| i.title == title)
+        let issues = self.gitlab.issues_by_author(project, me).await?;
+        // Of several copies, the one that stays (`policy::duplicates`).
+        let iid = crate::policy::duplicates::title_copies(title, &issues)
+            .first()
+            .map(|i| i.iid)
+            .or_else(|| issues.iter().find(|i| i.title == title).map(|i| i.iid))
             .ok_or_else(|| not_found("issues", title))?;
-        self.issue_iids.insert(key, issue.iid);
-        Ok(issue.iid)
+        self.issue_iids.insert(key, iid);
+        Ok(iid)
     }
 
     pub(super) async fn epic_iid(&mut self, group: &str, title: &str) -> Result<u64, GitLabError> {

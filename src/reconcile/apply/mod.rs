@@ -11,6 +11,7 @@
 //! `lookup` (ids GitLab gave or the executor must find, and `already_applied`) and `record`
 //! (what a write means to the store).
 
+mod duplicates;
 mod hook;
 mod issue;
 mod lookup;
@@ -293,6 +294,15 @@ impl<'a> Executor<'a> {
             let sent = std::time::Instant::now();
             match self.send(change).await {
                 Ok(()) => return Ok(()),
+                // A project or file GitLab says exists may be another run's, made since this
+                // run looked (runs on machines that share no store share no lease): when it
+                // is what this change wanted, the change is done.
+                Err(e)
+                    if refused_as_existing(change, &e) && self.already_applied(change).await? =>
+                {
+                    tracing::warn!(change = %first_line(change), "already made by another run; not made again");
+                    return Ok(());
+                }
                 Err(e) if e.is_ambiguous() && attempt <= AMBIGUOUS_RETRIES => {
                     settle(self.gitlab, &e, sent).await;
                     if self.already_applied(change).await? {
@@ -309,6 +319,7 @@ impl<'a> Executor<'a> {
         match change {
             Change::EditIssueLabels { .. }
             | Change::AddNote { .. }
+            | Change::DeleteNote { .. }
             | Change::UnlinkFromTheme { .. }
             | Change::UpdateIssueDescription { .. } => self.send_on_issue(change).await,
             Change::LinkToTheme { .. } => {
@@ -388,16 +399,30 @@ impl<'a> Executor<'a> {
             Change::UpdateHook {
                 project, id, hook, ..
             } => self.update_hook(project, *id, hook).await,
+            Change::DeleteHook { project, id, .. } => self.delete_hook(project, *id).await,
+            Change::DeleteBoard { project, id, .. } => self.delete_board(project, *id).await,
+            Change::CloseDuplicateIssue {
+                project, iid, kept, ..
+            } => self.close_duplicate(project, *iid, *kept).await,
         }
     }
+}
+
+/// GitLab's 400 for a project path or a file that exists (the project's "has already been
+/// taken", a commit's "A file with this name already exists").
+fn refused_as_existing(change: &Change, error: &GitLabError) -> bool {
+    matches!(
+        change,
+        Change::CreateProject { .. } | Change::CommitFiles { .. }
+    ) && error.status() == Some(400)
 }
 
 /// The issue a change touches, for the changes that touch nothing else.
 fn issue_key(change: &Change) -> Option<(&str, u64)> {
     match change {
-        Change::EditIssueLabels { project, iid, .. } | Change::AddNote { project, iid, .. } => {
-            Some((project, *iid))
-        }
+        Change::EditIssueLabels { project, iid, .. }
+        | Change::AddNote { project, iid, .. }
+        | Change::DeleteNote { project, iid, .. } => Some((project, *iid)),
         Change::LinkToTheme {
             project, issue_iid, ..
         }

@@ -227,6 +227,9 @@ impl Executor<'_> {
             .create_issue(project, title, description, labels)
             .await?;
         self.know_issue(project, title, issue.iid);
+        if self.recheck_creates {
+            self.resolve_issue_twin(project, title, issue.iid).await?;
+        }
         Ok(())
     }
 
@@ -252,6 +255,9 @@ impl Executor<'_> {
     ) -> Result<(), GitLabError> {
         let board = self.gitlab.create_board(project, name).await?;
         self.remember_board(project, &board);
+        if self.recheck_creates {
+            self.resolve_board_twin(project, name, board.id).await?;
+        }
         Ok(())
     }
 

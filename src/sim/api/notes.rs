@@ -69,3 +69,29 @@ pub(super) fn create(s: &mut SimState, pi: usize, ii: usize, req: &Req) -> Reply
     hooks.extend(webhooks::note_event(s, pi, ii, user));
     Reply::json(201, note).with_events(hooks)
 }
+
+/// `DELETE /projects/:id/issues/:issue_iid/notes/:note_id` (doc/api/notes.md "Delete an issue
+/// note"; lib/api/notes.rb): its author may delete a note, as may a Maintainer (`admin_note`);
+/// 204, or 404 for a note that is not there.
+pub(super) fn delete(
+    s: &mut SimState,
+    pi: usize,
+    ii: usize,
+    note_id: &str,
+    role: crate::sim::state::Access,
+    req: &Req,
+) -> Reply {
+    let notes = &mut s.projects[pi].issues[ii].notes;
+    let Some(at) = note_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| notes.iter().position(|n| n.id == id))
+    else {
+        return Reply::json(404, json!({"message": "404 Note Not Found"}));
+    };
+    if notes[at].author != req.user && role < crate::sim::state::Access::Maintainer {
+        return Reply::json(403, json!({"message": "403 Forbidden"}));
+    }
+    notes.remove(at);
+    Reply::json(204, Value::Null)
+}

@@ -183,6 +183,7 @@ fn issue_routes(
         ("PUT", []) => allow(role, Access::Reporter, || issues::update(s, pi, ii, req)),
         ("GET", ["notes"]) => notes::list(s, pi, ii, req),
         ("POST", ["notes"]) => allow(role, Access::Reporter, || notes::create(s, pi, ii, req)),
+        ("DELETE", ["notes", nid]) => notes::delete(s, pi, ii, nid, role, req),
         ("GET", ["resource_label_events"]) => label_events::list(s, pi, ii, req),
         ("GET", ["links"]) => links::list(s, pi, ii),
         ("POST", ["links"]) => allow(role, Access::Reporter, || links::create(s, pi, ii, req)),

@@ -1,0 +1,138 @@
+//! Repairs of duplicates (`policy::duplicates` decides which one stays), and the look for a
+//! twin right after a create: a run on another machine, sharing no store and so no lease, may
+//! have created the same object at the same moment. The rule is fixed (the oldest stays), so
+//! the run that made the newer copy removes it and both runs agree without talking.
+
+use super::Executor;
+use crate::gitlab::GitLabError;
+use crate::policy::duplicates;
+
+/// The hidden marker of the note on a duplicate smeflow closes: found again, it is not written
+/// twice when the close itself has to be tried again.
+fn closing_marker(kept: u64) -> String {
+    format!("<!-- smeflow:duplicate-of {kept} -->")
+}
+
+impl Executor<'_> {
+    pub(super) async fn delete_hook(&self, project: &str, id: u64) -> Result<(), GitLabError> {
+        gone_is_done(self.gitlab.delete_hook(project, id).await)
+    }
+
+    pub(super) async fn delete_board(&self, project: &str, id: u64) -> Result<(), GitLabError> {
+        gone_is_done(self.gitlab.delete_board(project, id).await)
+    }
+
+    /// Says why on the duplicate (once), then closes it. Issues are never deleted: people may
+    /// have written in either copy.
+    pub(super) async fn close_duplicate(
+        &self,
+        project: &str,
+        iid: u64,
+        kept: u64,
+    ) -> Result<(), GitLabError> {
+        let marker = closing_marker(kept);
+        let noted = self
+            .gitlab
+            .notes(project, iid)
+            .await?
+            .iter()
+            .any(|n| n.body.contains(&marker));
+        if !noted {
+            let body = format!(
+                "{marker}\nsmeflow closed this issue: it is a second copy of #{kept}, which stays open (two runs created it at once, or it was made again). Please carry on in #{kept}."
+            );
+            self.gitlab.add_note(project, iid, &body).await?;
+        }
+        self.gitlab.close_issue(project, iid).await
+    }
+
+    /// After creating board `id`: when an older board of that name exists, this run's copy is
+    /// the twin and goes; the older one is the board later lists are put on.
+    pub(super) async fn resolve_board_twin(
+        &mut self,
+        project: &str,
+        name: &str,
+        id: u64,
+    ) -> Result<(), GitLabError> {
+        let boards = self.gitlab.boards(project).await?;
+        let Some(kept) = duplicates::kept_board(&boards, name).cloned() else {
+            return Ok(());
+        };
+        if kept.id == id {
+            return Ok(());
+        }
+        tracing::warn!(
+            board = name,
+            id,
+            kept = kept.id,
+            "another run created this board at the same time; removing this run's copy"
+        );
+        self.delete_board(project, id).await?;
+        self.board_ids
+            .insert((project.to_string(), name.to_string()), kept.id);
+        self.list_ids
+            .retain(|(p, b, _), _| !(p == project && b == name));
+        self.remember_board(project, &kept);
+        Ok(())
+    }
+
+    /// After creating hook `id` to `url`: when an older hook of smeflow's exists, this one goes.
+    pub(super) async fn resolve_hook_twin(
+        &self,
+        project: &str,
+        url: &str,
+        id: u64,
+    ) -> Result<(), GitLabError> {
+        let hooks = self.gitlab.hooks(project).await?;
+        match duplicates::kept_hook(&hooks, url) {
+            Some(kept) if kept.id != id => {
+                tracing::warn!(
+                    url,
+                    id,
+                    kept = kept.id,
+                    "another run created this webhook at the same time; removing this run's copy"
+                );
+                self.delete_hook(project, id).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After creating issue `iid`: when an older open issue of smeflow's has the same title,
+    /// this one is closed as its duplicate.
+    pub(super) async fn resolve_issue_twin(
+        &mut self,
+        project: &str,
+        title: &str,
+        iid: u64,
+    ) -> Result<(), GitLabError> {
+        let me = self.bot_id().await?;
+        let issues = self.gitlab.issues_by_author(project, me).await?;
+        let Some(kept) = duplicates::title_copies(title, &issues)
+            .first()
+            .map(|i| i.iid)
+        else {
+            return Ok(());
+        };
+        if kept == iid {
+            return Ok(());
+        }
+        tracing::warn!(
+            title,
+            iid,
+            kept,
+            "another run created this issue at the same time; closing this run's copy"
+        );
+        self.close_duplicate(project, iid, kept).await?;
+        self.know_issue(project, title, kept);
+        Ok(())
+    }
+}
+
+/// Removing what is already gone (another run repaired it first) is done.
+fn gone_is_done(result: Result<(), GitLabError>) -> Result<(), GitLabError> {
+    match result {
+        Err(GitLabError::NotFound { .. }) => Ok(()),
+        other => other,
+    }
+}
