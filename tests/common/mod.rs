@@ -83,6 +83,8 @@ pub fn smeflow(sim: &Simulator) -> Command {
         .env("SMEFLOW_WEBHOOK_URL", WEBHOOK_URL)
         .env("SMEFLOW_CONFIG", config())
         .env("SMEFLOW_RETRY_BASE_MS", "10")
+        // The simulator applies a write before it answers 502, so there is nothing to wait out.
+        .env("SMEFLOW_WRITE_SETTLE_MS", "50")
         // Where bootstrap-area keeps its per-area leases: outside the repository. Runs against
         // different simulators never share a lease (its name holds GitLab's URL).
         .env(
