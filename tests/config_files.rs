@@ -151,12 +151,7 @@ fn check_config_reports_every_problem_with_its_file() {
     )
     .unwrap();
 
-    let out = assert_cmd::Command::cargo_bin("smeflow")
-        .unwrap()
-        .args(["check-config", "--config"])
-        .arg(dir.path().join("smeflow.toml"))
-        .output()
-        .unwrap();
+    let out = check_config_in(&dir);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -198,12 +193,7 @@ fn check_config_reads_the_schedule_as_crontab_and_shows_the_next_runs() {
     );
     std::fs::write(dir.path().join("smeflow.toml"), weekdays).unwrap();
 
-    let out = assert_cmd::Command::cargo_bin("smeflow")
-        .unwrap()
-        .args(["check-config", "--config"])
-        .arg(dir.path().join("smeflow.toml"))
-        .output()
-        .unwrap();
+    let out = check_config_in(&dir);
     assert!(
         out.status.success(),
         "{}",
@@ -253,12 +243,7 @@ fn check_config_names_a_label_smeflow_relies_on_that_a_label_set_renamed() {
     assert_ne!(renamed, text, "workflow.toml names SME Workflow::Triage");
     std::fs::write(&workflow, renamed).unwrap();
 
-    let out = assert_cmd::Command::cargo_bin("smeflow")
-        .unwrap()
-        .args(["check-config", "--config"])
-        .arg(dir.path().join("smeflow.toml"))
-        .output()
-        .unwrap();
+    let out = check_config_in(&dir);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -266,4 +251,14 @@ fn check_config_names_a_label_smeflow_relies_on_that_a_label_set_renamed() {
             && err.contains("the state a new issue or SME request starts in"),
         "{err}"
     );
+}
+
+/// `smeflow check-config` on the smeflow.toml in `dir`.
+fn check_config_in(dir: &tempfile::TempDir) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("smeflow")
+        .unwrap()
+        .args(["check-config", "--config"])
+        .arg(dir.path().join("smeflow.toml"))
+        .output()
+        .unwrap()
 }
