@@ -1194,13 +1194,6 @@ fn connect_unpaced(args: &GitLabArgs) -> Result<GitLab, Failure> {
 /// `SMEFLOW_RETRY_BASE_MS` shortens backoff, for tests and impatient operators.
 fn retry_policy() -> RetryPolicy {
     let mut policy = RetryPolicy::default();
-    if let Some(ms) = std::env::var("SMEFLOW_RETRY_BASE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        policy.base_delay = Duration::from_millis(ms);
-        policy.max_delay = Duration::from_millis(ms.saturating_mul(8).max(1));
-    }
     // For tests that play a slow GitLab in seconds rather than minutes.
     let millis = |name: &str| {
         std::env::var(name)
@@ -1208,6 +1201,10 @@ fn retry_policy() -> RetryPolicy {
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_millis)
     };
+    if let Some(base) = millis("SMEFLOW_RETRY_BASE_MS") {
+        policy.base_delay = base;
+        policy.max_delay = base.saturating_mul(8).max(Duration::from_millis(1));
+    }
     if let Some(timeout) = millis("SMEFLOW_REQUEST_TIMEOUT_MS") {
         policy.request_timeout = timeout;
     }
