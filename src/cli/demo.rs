@@ -86,6 +86,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
     );
     let app = service.app.clone();
     let bot = service.bot.clone();
+    let controller = service.controller.clone();
     let idle_check = crate::service::Idle(app.clone());
     tokio::spawn(service.serve_until(std::future::pending()));
 
@@ -209,23 +210,16 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         "\n== 5. smeflow sync-board {} (serve also runs this hourly; it repairs what a missed webhook left)",
         area.slug
     );
-    let policy = crate::policy::AreaPolicy::new(&catalog, area);
     let opts = crate::reconcile::area::SyncOptions {
         dry_run: false,
         full: false,
     };
-    let quiet = crate::reconcile::Quiet;
-    crate::reconcile::area::sync_area(
-        &gl,
-        &catalog,
-        &policy,
-        Some(&app.store),
-        &opts,
-        &quiet,
-        &mut out,
-    )
-    .await
-    .map_err(failure)?;
+    let shown = super::sync::Presenter::new(crate::reconcile::Quiet, false);
+    let synced = controller
+        .reconcile_area(&area.slug, &opts, crate::store::lease::WAIT, |_| {}, &shown)
+        .await
+        .map_err(failure)?;
+    shown.done(&synced);
 
     println!("\n== 6. The PM Review board");
     let issues = sim.issues(&project);
@@ -271,7 +265,7 @@ pub async fn run(config: &Path, area_wanted: &str) -> Result<(), Failure> {
         .map_err(failure)?;
     println!("\n{said}");
 
-    request_life(&sim, &gl, &catalog, area, &idle_check).await?;
+    request_life(&sim, &controller, &catalog, area, &idle_check).await?;
 
     println!("\n== 9. smeflow report --program (every area side by side)");
     let since = now - chrono::Duration::days(30);
@@ -457,7 +451,7 @@ fn print_notes(sim: &Simulator, project: &str, iid: u64, after: usize) -> usize 
 /// An SME request from the rushed first version to the feedback after the engagement.
 async fn request_life(
     sim: &Simulator,
-    gl: &GitLab,
+    controller: &crate::reconcile::controller::Controller,
     catalog: &Catalog,
     area: &crate::config::AreaConfig,
     idle: &crate::service::Idle,
@@ -495,21 +489,22 @@ async fn request_life(
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
     sim.backdate_creation(&project, iid, 25, Some((&meeting, &meeting_now)));
-    let policy = crate::policy::AreaPolicy::new(catalog, area);
-    let fresh = gl.issue(&project, iid).await.map_err(failure)?;
-    let notes = gl.notes(&project, iid).await.map_err(failure)?;
-    let ctx = crate::policy::issue::IssueContext {
-        notes: notes.into_iter().map(|n| n.body).collect(),
-        ..Default::default()
+    // The sync's decision for this one issue, as the hourly sync makes it.
+    let key = crate::reconcile::controller::IssueKey {
+        project: project.clone(),
+        iid,
     };
-    let changes = policy.decide(&crate::policy::issue_view(&fresh), ctx, &policy.learn(&[]));
-    for c in &changes {
-        println!("   {c}");
-    }
-    crate::reconcile::apply::Executor::new(gl, None)
-        .apply(&changes, |_, _| {})
+    let trigger = crate::reconcile::controller::IssueTrigger {
+        source: "demo".into(),
+        event: None,
+    };
+    let outcome = controller
+        .reconcile_issue(&key, &trigger)
         .await
         .map_err(failure)?;
+    for c in &outcome.changes {
+        println!("   {c}");
+    }
     settle(sim, idle).await;
     seen = print_notes(sim, &project, iid, seen);
 

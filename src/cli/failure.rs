@@ -127,7 +127,8 @@ impl From<crate::reconcile::area::SyncError> for Failure {
         use crate::reconcile::area::SyncError;
         match e {
             // The area has no project yet: bootstrap it first.
-            SyncError::NoProject(_) => Failure::usage(e.to_string()),
+            SyncError::NoProject(_) | SyncError::UnknownArea(_) => Failure::usage(e.to_string()),
+            SyncError::Lease(_) => Failure::runtime(e.to_string()),
             SyncError::GitLab(e) => e.into(),
             SyncError::Apply(e) => e.into(),
             SyncError::Store(_) | SyncError::Panicked { .. } => Failure::runtime(e.to_string()),

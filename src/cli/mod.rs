@@ -6,6 +6,7 @@ pub mod demo;
 mod failure;
 pub mod progress;
 pub mod promote;
+mod sync;
 
 pub use failure::{Failure, FailureKind};
 
@@ -573,7 +574,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::PromoteArea(args) => crate::cli::promote::run(&cli.config, args).await,
         Command::Serve(args) => serve(&cli.config, args).await,
-        Command::SyncBoard(args) => sync_board(&cli.config, args).await,
+        Command::SyncBoard(args) => sync::sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Log(args) => audit_log(&cli.config, args),
@@ -718,67 +719,6 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
     crate::service::serve_on(database_url, opts, hardening, &catalog, gl)
         .await
         .map_err(Failure::from)
-}
-
-async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Result<(), Failure> {
-    let catalog = Catalog::load(config)?;
-    let areas = args.areas.resolve(&catalog)?;
-    let gl = connect(&args.gitlab, &catalog)?;
-    // A dry run reads the store if there is one but never creates or writes it.
-    let store = if args.dry_run && args.database_url.is_none() && !args.state.exists() {
-        None
-    } else {
-        Some(
-            crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
-                .map_err(|e| Failure::runtime(e.to_string()))?,
-        )
-    };
-    let opts = crate::reconcile::area::SyncOptions {
-        dry_run: args.dry_run,
-        full: args.full,
-    };
-    let progress = progress::Terminal::default();
-    let mut out = std::io::stdout();
-    let mut skipped = 0;
-    for area in areas {
-        let policy = crate::policy::AreaPolicy::new(&catalog, area);
-        // A run that writes holds the area's lease: it never races a bootstrap or another sync.
-        let lease = match (&store, args.dry_run) {
-            (Some(store), false) => {
-                lease_areas(store, "sync-board", &gl, &catalog, &[area]).await?
-            }
-            _ => Vec::new(),
-        };
-        // A panic outside one issue's decision (boards, theme epics) stops this area with its
-        // message and exit 1, not a crash (101); the leases are released either way.
-        let synced = crate::contain::contain(crate::reconcile::area::sync_area(
-            &gl,
-            &catalog,
-            &policy,
-            store.as_ref(),
-            &opts,
-            &progress,
-            &mut out,
-        ))
-        .await
-        .unwrap_or_else(|panicked| {
-            Err(crate::reconcile::area::SyncError::Panicked {
-                area: area.name.clone(),
-                panicked,
-            })
-        })
-        .map_err(Failure::from);
-        for l in lease {
-            l.release().await;
-        }
-        skipped += synced?.skipped.len();
-    }
-    if skipped > 0 {
-        return Err(Failure::runtime(format!(
-            "{skipped} issue(s) could not be read from GitLab, or made smeflow fail, and were skipped (listed above with `! skipped` and why); everything else was synced. Run sync-board again once they are readable; report a smeflow failure with its message."
-        )));
-    }
-    Ok(())
 }
 
 async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failure> {

@@ -23,7 +23,6 @@ use crate::policy::issue::IssueContext;
 use crate::policy::{provision, AreaPolicy};
 use crate::store::{now_ms, Store};
 use std::collections::HashMap;
-use std::io::Write;
 
 /// An `updated_after` window this much earlier than the last sync covers clock skew between
 /// smeflow and GitLab.
@@ -39,6 +38,10 @@ pub enum SyncError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("no area {0} in the configuration")]
+    UnknownArea(String),
+    #[error(transparent)]
+    Lease(#[from] crate::store::lease::LeaseError),
     #[error("the sync of area {area} stopped: {panicked}")]
     Panicked {
         area: String,
@@ -61,30 +64,43 @@ pub struct SyncOptions {
     pub full: bool,
 }
 
+/// What a sync found, planned and applied; the caller presents it (`Progress::planned` hears
+/// it before anything is written).
 #[derive(Debug, Default)]
 pub struct SyncReport {
+    pub area_name: String,
+    pub project: String,
     /// Every issue of the area, read now or taken from the snapshot.
     pub issues: usize,
     pub issues_read: usize,
     pub issues_known: usize,
-    pub planned: usize,
+    /// Only what changed since the last sync was read (the rest came from the snapshot).
+    pub incremental: bool,
+    pub plan: Plan,
     pub applied: usize,
     pub epics_available: bool,
-    /// Issues GitLab would not show (404) or smeflow panicked on; the rest of the area was
-    /// synced.
-    pub skipped: Vec<u64>,
+    /// Issues GitLab would not show (404) or smeflow panicked on, with why; the rest of the
+    /// area was synced.
+    pub skipped: Vec<(u64, String)>,
     /// How many of `skipped` were panics (a bug in smeflow, counted in `/metrics`).
     pub panics: usize,
 }
 
-pub async fn sync_area(
+impl SyncReport {
+    pub fn skipped_iids(&self) -> Vec<u64> {
+        self.skipped.iter().map(|(iid, _)| *iid).collect()
+    }
+}
+
+/// Through `Controller::reconcile_area`, which holds the area's lease around it.
+pub(super) async fn sync_area(
     gl: &GitLab,
     catalog: &Catalog,
     policy: &AreaPolicy,
     store: Option<&Store>,
+    bot_id: u64,
     opts: &SyncOptions,
     progress: &dyn Progress,
-    out: &mut (dyn Write + Send),
 ) -> Result<SyncReport, SyncError> {
     let started = now_ms();
     let project = policy.project.clone();
@@ -94,7 +110,6 @@ pub async fn sync_area(
         .await?
         .ok_or_else(|| NotBootstrapped(project.clone()))?;
     let project_id = project_info.id;
-    let bot_id = gl.current_user().await?.id;
 
     // Issues: the snapshot plus what changed, or everything.
     let (last_sync, snapshot) = match store {
@@ -158,8 +173,7 @@ pub async fn sync_area(
             Ok(planned) => planned,
             Err(panicked) => {
                 tracing::error!(project, iid = issue.iid, panic = %panicked.0, "skipping an issue smeflow panicked on");
-                let _ = writeln!(out, "  ! skipped issue #{}: {panicked}", issue.iid);
-                skipped.push(issue.iid);
+                skipped.push((issue.iid, panicked.to_string()));
                 panics += 1;
                 continue;
             }
@@ -175,8 +189,7 @@ pub async fn sync_area(
             // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
             Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
                 tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
-                let _ = writeln!(out, "  ! skipped issue #{}: {e}", issue.iid);
-                skipped.push(issue.iid);
+                skipped.push((issue.iid, e.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -222,42 +235,29 @@ pub async fn sync_area(
         ..Plan::default()
     };
     let mut report = SyncReport {
+        area_name: policy.area.name.clone(),
+        project: project.clone(),
         issues: ordered.len(),
         issues_read: fresh_iids.len(),
         issues_known,
-        planned: plan.changes.len(),
+        incremental,
+        plan,
         applied: 0,
         epics_available: backend == Backend::Epics,
-        skipped: skipped.clone(),
+        skipped,
         panics,
     };
-    let _ = writeln!(
-        out,
-        "Area {} ({}): {} issues ({} read now{})",
-        policy.area.name,
-        project,
-        ordered.len(),
-        fresh_iids.len(),
-        if incremental {
-            ", the rest unchanged since the last sync"
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(out, "{plan}");
+    progress.planned(&report);
     if opts.dry_run {
-        if !plan.is_empty() {
-            let _ = writeln!(out, "Dry run: nothing was written.");
-        }
         return Ok(report);
     }
     let mut exec = Executor::new(gl, None);
     exec.know_boards(&project, &boards);
     themes.teach(&mut exec, &group, &project);
-    progress.writing(plan.changes.len());
+    progress.writing(report.plan.changes.len());
     let source = format!("sync:{}", policy.area.slug);
     report.applied = exec
-        .apply(&plan.changes, |done, change| {
+        .apply(&report.plan.changes, |done, change| {
             if let Some(s) = store {
                 super::apply::record(s, &source, &project, change);
             }
@@ -272,14 +272,11 @@ pub async fn sync_area(
         // A skipped issue is not remembered as synced, so the next pass reads it again.
         let rows: Vec<(u64, String)> = fresh_iids
             .iter()
-            .filter(|iid| !skipped.contains(iid))
+            .filter(|iid| !report.skipped.iter().any(|(s, _)| s == *iid))
             .filter_map(|iid| issues.get(iid))
             .map(|i| (i.iid, serde_json::to_string(i).unwrap_or_default()))
             .collect();
         s.save_snapshot(&project, &rows, !incremental, started)?;
-    }
-    if report.applied > 0 {
-        let _ = writeln!(out, "Applied {} changes.", report.applied);
     }
     Ok(report)
 }

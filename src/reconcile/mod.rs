@@ -3,6 +3,8 @@
 //! delivery names an issue); `policy/` decides, pure; `gitlab/` reads and writes; `store/`
 //! remembers.
 //!
+//! - `controller`: the one entry point per key — `reconcile_issue` and `reconcile_area` read,
+//!   take the lease (`leases`), decide, apply and record, each in a span carrying its key;
 //! - `issue`: what one issue needs — the one function the webhook worker and the sync share;
 //! - `themes`: one epic (or tracking issue) per theme, and the feedback linked to it;
 //! - `area`: a whole area — every issue, the boards and the theme containers (`sync-board`,
@@ -17,7 +19,9 @@
 
 pub mod apply;
 pub mod area;
+pub mod controller;
 pub mod issue;
+pub mod leases;
 pub mod provision;
 pub mod themes;
 
@@ -37,6 +41,9 @@ pub enum ReadError {
 pub trait Progress: Send + Sync {
     /// A step whose length is unknown (reading issues).
     fn step(&self, _what: &str) {}
+    /// A sync has decided: its plan, before anything is written (and all there is on a dry
+    /// run).
+    fn planned(&self, _sync: &area::SyncReport) {}
     /// `total` writes are about to be applied.
     fn writing(&self, _total: usize) {}
     /// `done` of them are applied, the last one `what` (its first line).

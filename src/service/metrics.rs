@@ -194,3 +194,10 @@ impl Metrics {
         out
     }
 }
+
+/// Every change a reconcile writes counts in `smeflow_changes_applied_total`.
+impl crate::reconcile::controller::Observer for Metrics {
+    fn applied(&self, _change: &crate::plan::Change) {
+        Metrics::inc(&self.changes_applied);
+    }
+}

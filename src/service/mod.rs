@@ -22,16 +22,12 @@ pub struct AppState {
     pub store: Store,
     pub secrets: auth::Secrets,
     pub insecure: bool,
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// Wakes the workers as soon as a delivery is stored, instead of waiting for their poll.
     pub wake: Notify,
-    /// Per project: workers share it, a sync takes it alone, so a sync never decides about an
-    /// issue while a worker is changing it (that could write a note twice). Made on first use,
-    /// so an area added by a reload has one too.
-    area_locks: std::sync::Mutex<std::collections::HashMap<String, AreaLock>>,
-    /// The store's area leases this process holds for its workers and its scheduled sync, so
-    /// another process (a `sync-board` by hand, another replica) never writes an area at once.
-    pub area_leases: crate::store::lease::SharedLeases,
+    /// The right to write an area, shared by this process's reconciles (see
+    /// `reconcile::leases`); the Slack side takes an area's in-process lock from it too.
+    pub leases: Arc<crate::reconcile::leases::Leases>,
     /// The read-only dashboard at `GET /`, set at start-up when SMEFLOW_DASHBOARD_TOKEN is.
     pub dashboard: std::sync::OnceLock<Arc<dashboard::Dashboard>>,
     /// Whether the workers are paused for a GitLab outage.
@@ -69,17 +65,10 @@ impl Drop for Alive {
     }
 }
 
-pub type AreaLock = Arc<tokio::sync::RwLock<()>>;
-
 impl AppState {
-    /// The lock of the area whose project is `project` (see `area_locks`).
-    pub fn area_lock(&self, project: &str) -> AreaLock {
-        self.area_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(project.to_string())
-            .or_default()
-            .clone()
+    /// The in-process lock of the area whose project is `project`.
+    pub fn area_lock(&self, project: &str) -> crate::reconcile::leases::AreaLock {
+        self.leases.local(project)
     }
 
     pub fn new(
@@ -88,17 +77,12 @@ impl AppState {
         insecure: bool,
         catalog: Option<&crate::config::Catalog>,
     ) -> AppState {
-        let area_locks = catalog
+        let projects: Vec<String> = catalog
             .map(|c| {
                 c.config
                     .areas
                     .iter()
-                    .map(|a| {
-                        (
-                            a.project_full_path(&c.config.gitlab.group),
-                            AreaLock::default(),
-                        )
-                    })
+                    .map(|a| a.project_full_path(&c.config.gitlab.group))
                     .collect()
             })
             .unwrap_or_default();
@@ -106,10 +90,11 @@ impl AppState {
             store,
             secrets,
             insecure,
-            metrics: metrics::Metrics::default(),
+            metrics: Arc::default(),
             wake: Notify::new(),
-            area_locks: std::sync::Mutex::new(area_locks),
-            area_leases: Default::default(),
+            leases: Arc::new(crate::reconcile::leases::Leases::for_projects(
+                projects.iter().map(String::as_str),
+            )),
             dashboard: std::sync::OnceLock::new(),
             outage: outage::Outage::default(),
             backoff: outage::Backoff::default(),
@@ -202,6 +187,8 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub app: Arc<AppState>,
     pub bot: crate::gitlab::types::User,
+    /// What the workers and the scheduled sync reconcile through (the demo too).
+    pub controller: Arc<crate::reconcile::controller::Controller>,
     listener: tokio::net::TcpListener,
     limits: listener::Limits,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -358,7 +345,17 @@ pub async fn start_on(
             tokio::spawn(slack_worker.run(app.clone(), slack));
         }
     }
-    let worker = Arc::new(worker::Worker::new(gitlab.clone(), bot.clone(), catalog));
+    let controller = crate::reconcile::controller::Controller::new(
+        gitlab.clone(),
+        Some(app.store.clone()),
+        bot.clone(),
+        catalog,
+        app.leases.clone(),
+        app.metrics.clone(),
+    );
+    let worker = Arc::new(worker::Worker {
+        controller: Arc::new(controller),
+    });
     let (config, configured) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
     let reloader = Reloader {
         worker: worker.clone(),
@@ -381,7 +378,11 @@ pub async fn start_on(
     // After the bind: the scheduler's first pass may ask GitLab to test the webhook, whose
     // request must find this listener.
     if opts.sync {
-        tokio::spawn(scheduler::run(configured, gitlab, app.clone()));
+        tokio::spawn(scheduler::run(
+            configured,
+            worker.controller.clone(),
+            app.clone(),
+        ));
     }
     let addr = listener.local_addr().unwrap_or(opts.listen);
     tracing::info!(
@@ -393,6 +394,7 @@ pub async fn start_on(
         addr,
         app,
         bot,
+        controller: worker.controller.clone(),
         listener,
         limits: hardening.limits,
         workers,

@@ -3,6 +3,7 @@
 //! and the pause that stops every worker while GitLab is down instead of burning attempts.
 
 use crate::gitlab::GitLabError;
+use crate::reconcile::controller::ReconcileError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -66,10 +67,9 @@ pub enum Blame {
     Delivery,
 }
 
-pub fn blame(e: &super::worker::WorkError) -> Blame {
-    use super::worker::WorkError;
+pub fn blame(e: &ReconcileError) -> Blame {
     match e {
-        WorkError::GitLab(g) => match g {
+        ReconcileError::GitLab(g) => match g {
             GitLabError::Server { .. }
             | GitLabError::Transport { .. }
             | GitLabError::RateLimited { .. }
@@ -80,8 +80,10 @@ pub fn blame(e: &super::worker::WorkError) -> Blame {
             GitLabError::Rejected { status: 408 | 409 | 423 | 425 | 429, .. } => Blame::Transient,
             _ => Blame::Delivery,
         },
-        WorkError::Store(_) | WorkError::Internal(_) | WorkError::AreaBusy(_) => Blame::Transient,
-        WorkError::Payload(_) | WorkError::Panicked(_) => Blame::Delivery,
+        ReconcileError::Store(_) | ReconcileError::Internal(_) | ReconcileError::AreaBusy(_) => {
+            Blame::Transient
+        }
+        ReconcileError::Payload(_) | ReconcileError::Panicked(_) => Blame::Delivery,
     }
 }
 
@@ -146,7 +148,6 @@ impl Outage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::worker::WorkError;
 
     #[test]
     fn retries_and_pauses_grow_to_a_cap_of_minutes() {
@@ -172,8 +173,14 @@ mod tests {
             status,
             message: "m".into(),
         };
-        assert_eq!(blame(&WorkError::GitLab(server)), Blame::GitLabDown);
-        assert_eq!(blame(&WorkError::GitLab(rejected(409))), Blame::Transient);
-        assert_eq!(blame(&WorkError::GitLab(rejected(422))), Blame::Delivery);
+        assert_eq!(blame(&ReconcileError::GitLab(server)), Blame::GitLabDown);
+        assert_eq!(
+            blame(&ReconcileError::GitLab(rejected(409))),
+            Blame::Transient
+        );
+        assert_eq!(
+            blame(&ReconcileError::GitLab(rejected(422))),
+            Blame::Delivery
+        );
     }
 }

@@ -6,9 +6,8 @@
 use super::metrics::Metrics;
 use super::AppState;
 use crate::config::Catalog;
-use crate::gitlab::GitLab;
-use crate::policy::AreaPolicy;
-use crate::reconcile::area::{sync_area, SyncOptions};
+use crate::reconcile::area::{SyncError, SyncOptions};
+use crate::reconcile::controller::Controller;
 use crate::reconcile::Quiet;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -17,7 +16,12 @@ pub use crate::config::schedule::parse_schedule;
 
 /// Syncs every area of the configuration `config` holds at the time of each tick; a reload
 /// (SIGHUP) takes effect at the next tick, with the new schedule.
-pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app: Arc<AppState>) {
+pub async fn run(
+    mut config: watch::Receiver<Arc<Catalog>>,
+    controller: Arc<Controller>,
+    app: Arc<AppState>,
+) {
+    let gitlab = &controller.gl;
     // With replicas sharing a store, the first to reach a tick syncs each area; the start-up
     // pass counts as the current schedule period's tick, so a rolling restart adds no syncs.
     let first = schedule_of(&config.borrow_and_update());
@@ -30,108 +34,77 @@ pub async fn run(mut config: watch::Receiver<Arc<Catalog>>, gitlab: GitLab, app:
     };
     loop {
         let catalog = config.borrow_and_update().clone();
-        let policies: Vec<AreaPolicy> = catalog
-            .config
-            .areas
-            .iter()
-            .map(|a| AreaPolicy::new(&catalog, a))
-            .collect();
-        super::hook_watch::check(&catalog, &gitlab, &app).await;
-        for policy in &policies {
+        super::hook_watch::check(&catalog, gitlab, &app).await;
+        for area in &catalog.config.areas {
             let opts = SyncOptions {
                 dry_run: false,
                 full: false,
             };
-            let mut log = Vec::new();
-            // And across processes: a `bootstrap-area` or `sync-board` run on this area.
             let lease_name = crate::store::lease::area_lease_name(
                 gitlab.base_url(),
                 &catalog.config.gitlab.group,
-                &policy.area,
+                area,
             );
-            let what = format!("area {}", policy.area.slug);
             if app.store.is_shared() && !first_at_tick(&app, &lease_name, tick).await {
-                tracing::info!(
-                    area = policy.area.slug,
-                    "another replica runs this scheduled sync"
-                );
+                tracing::info!(area = area.slug, "another replica runs this scheduled sync");
                 continue;
             }
-            let lease = match app
-                .area_leases
-                .enter(
-                    &app.store,
-                    &lease_name,
-                    &what,
+            // Waits for a `bootstrap-area` or `sync-board` run on the area, then for this
+            // process's workers; a panic ends this area's sync, not the schedule.
+            let synced = controller
+                .reconcile_area(
+                    &area.slug,
+                    &opts,
                     crate::store::lease::WAIT,
                     |holder| {
                         tracing::info!(
-                            area = policy.area.slug,
+                            area = area.slug,
                             holder,
                             "scheduled sync waits for another run on the area"
                         )
                     },
+                    &Quiet,
                 )
-                .await
-            {
-                Ok(lease) => lease,
-                Err(e) => {
-                    tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync skipped");
-                    continue;
-                }
-            };
-            // Taken after the lease: waiting for another process must not hold up the workers.
-            let lock = app.area_lock(&policy.project);
-            let _alone = lock.write().await;
-            // A panic outside the per-issue containment (boards, theme epics) ends this area's
-            // sync, not the schedule: the other areas and the next ticks still run.
-            let synced = crate::contain::contain(sync_area(
-                &gitlab,
-                &catalog,
-                policy,
-                Some(&app.store),
-                &opts,
-                &Quiet,
-                &mut log,
-            ))
-            .await;
+                .await;
             match synced {
-                Err(panicked) => {
+                Err(SyncError::Panicked { panicked, .. }) => {
                     Metrics::inc(&app.metrics.sync_panics);
-                    tracing::error!(area = policy.area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
+                    tracing::error!(area = area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
                 }
-                Ok(Ok(report)) => {
+                Ok(report) => {
                     Metrics::inc(&app.metrics.syncs);
                     app.metrics
                         .sync_panics
                         .fetch_add(report.panics as u64, std::sync::atomic::Ordering::Relaxed);
                     if !report.skipped.is_empty() {
-                        tracing::warn!(area = policy.area.slug, skipped = ?report.skipped, "scheduled sync skipped issues (see the log above)");
+                        tracing::warn!(area = area.slug, skipped = ?report.skipped_iids(), "scheduled sync skipped issues (see the log above)");
                     }
                     tracing::info!(
-                        area = policy.area.slug,
+                        area = area.slug,
                         issues = report.issues,
                         read = report.issues_read,
                         changes = report.applied,
                         skipped = report.skipped.len(),
                         "sync of {}: {} issues ({} read from GitLab), {} of {} planned changes applied{}",
-                        policy.project,
+                        report.project,
                         report.issues,
                         report.issues_read,
                         report.applied,
-                        report.planned,
+                        report.plan.changes.len(),
                         match report.skipped.len() {
                             0 => String::new(),
                             n => format!(", {n} unreadable issue(s) skipped"),
                         }
                     );
                 }
+                Err(SyncError::Lease(e)) => {
+                    tracing::warn!(area = area.slug, error = %e, "scheduled sync skipped");
+                }
                 // An area not bootstrapped yet, or GitLab down: the next run tries again.
-                Ok(Err(e)) => {
-                    tracing::warn!(area = policy.area.slug, error = %e, "scheduled sync failed")
+                Err(e) => {
+                    tracing::warn!(area = area.slug, error = %e, "scheduled sync failed")
                 }
             }
-            drop(lease);
         }
         match next_tick(&mut config).await {
             Some(t) => tick = t,

@@ -194,6 +194,7 @@ struct SharedEntry {
 pub struct SharedLease<'a> {
     leases: &'a SharedLeases,
     name: String,
+    left: bool,
 }
 
 impl SharedLeases {
@@ -260,12 +261,39 @@ impl SharedLeases {
         SharedLease {
             leases: self,
             name: name.to_string(),
+            left: false,
+        }
+    }
+}
+
+impl SharedLease<'_> {
+    /// Leaves; when this was the last user, the lease is given back before this returns (a
+    /// command about to exit cannot count on the background release that dropping starts).
+    pub async fn leave(mut self) {
+        self.left = true;
+        let last = {
+            let mut held = self.leases.held.lock().unwrap_or_else(|p| p.into_inner());
+            let last = held.get_mut(&self.name).is_some_and(|entry| {
+                entry.users -= 1;
+                entry.users == 0
+            });
+            if last {
+                held.remove(&self.name).and_then(|entry| entry.lease)
+            } else {
+                None
+            }
+        };
+        if let Some(lease) = last {
+            lease.release().await;
         }
     }
 }
 
 impl Drop for SharedLease<'_> {
     fn drop(&mut self) {
+        if self.left {
+            return;
+        }
         let mut held = self.leases.held.lock().unwrap_or_else(|p| p.into_inner());
         let last = held.get_mut(&self.name).is_some_and(|entry| {
             entry.users -= 1;
