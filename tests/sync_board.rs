@@ -385,3 +385,29 @@ fn feedback_taken_out_of_a_theme_leaves_its_epic_without_reading_the_epics_membe
         .collect();
     assert!(member_pages.is_empty(), "{member_pages:?}\n{text}");
 }
+
+/// A log reads run by run: every GitLab request a sync makes sits in the span of the area
+/// being reconciled, and a second area's requests in its own.
+#[test]
+fn every_request_of_a_sync_is_logged_inside_the_span_naming_its_area() {
+    let (sim, dir) = bootstrapped();
+    feedback(&sim, "ACME", "Theme::Duo Chat");
+    let out = smeflow(&sim)
+        .args(["-vv", "sync-board", "ai", "--state"])
+        .arg(dir.path().join("s.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    let requests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("GitLab request") && l.contains("/projects/"))
+        .collect();
+    assert!(!requests.is_empty(), "{log}");
+    // The one request before the reconcile starts is smeflow asking who it is.
+    let outside: Vec<&&str> = requests
+        .iter()
+        .filter(|l| !l.contains("reconcile{area=\"ai\"}"))
+        .collect();
+    assert!(outside.is_empty(), "outside the area's span: {outside:#?}");
+}
