@@ -3,6 +3,7 @@
 //! default); the real binary provisions a fresh AI area, runs again with nothing to change, and
 //! bootstraps all areas. Run with `bench/latency.sh`.
 
+#[path = "suite/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -532,7 +532,9 @@ fn init_logging(verbose: u8, format: LogFormat, serving: bool) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // The reconcile's key (`span.issue`, `span.area`): a collector groups a run's lines.
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder
             .with_ansi(!no_color && std::io::stderr().is_terminal())
