@@ -151,7 +151,7 @@ pub fn metrics_panel(metrics: &[Metric]) -> String {
 }
 
 fn areas_table(board: &Board, filter: &Filter) -> String {
-    let mut html = String::from("<h2 id=\"areas\">Areas</h2><table><tr><th>Area</th><th>Kind</th><th>Open feedback</th><th>Themes</th><th>Open issues</th></tr>");
+    let mut html = String::from("<h2 id=\"areas\">Areas</h2><table id=\"area-list\"><tr><th>Area</th><th>Kind</th><th>Open feedback</th><th>Themes</th><th>Open issues</th></tr>");
     let keep = query(&Filter {
         area: None,
         region: filter.region.clone(),
