@@ -1,6 +1,9 @@
-//! The read-only dashboard `serve` answers at `GET /`: each area's open feedback by theme and PM
-//! status, SME requests waiting past 24 hours, the month's flow figures and the webhook queue's
-//! health, rendered on the server with inline SVG charts (no JavaScript).
+//! The read-only dashboard `serve` answers at `GET /` and `GET /dashboard/area/<slug>`: every
+//! area's open feedback by theme with each count linked to its GitLab issue list, themes ranked
+//! by customers and ARR, a six-month trend per area, open SME requests against the 24-hour
+//! promise, SME load, the program metrics and the webhook queue's health, filtered by area and
+//! region, rendered on the server with inline SVG charts (no JavaScript). This file is the
+//! door (token, sessions, routes); `read` reads GitLab, `figures` counts (pure), `html` formats.
 //!
 //! It shows customer names, so it is off unless `SMEFLOW_DASHBOARD_TOKEN` is set, and then it
 //! answers only a request that carries the token (`Authorization: Bearer <token>`) or the session

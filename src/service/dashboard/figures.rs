@@ -881,33 +881,28 @@ mod tests {
     #[test]
     fn the_trend_counts_each_of_six_months_as_the_program_report_would() {
         let board = compute(&program(), &Filter::default(), t(NOW));
-        let rows: Vec<(&str, usize, usize, usize, usize, Option<f64>)> = board.areas[0]
-            .trend
-            .iter()
-            .map(|m| {
-                (
-                    m.month.as_str(),
-                    m.feedback_in,
-                    m.actioned,
-                    m.shipped,
-                    m.requests,
-                    m.hours_to_assignment_avg,
-                )
-            })
-            .collect();
+        let row = |month: &str, feedback_in, actioned, shipped, requests, avg| MonthRow {
+            month: month.to_string(),
+            feedback_in,
+            actioned,
+            shipped,
+            requests,
+            hours_to_assignment_avg: avg,
+        };
+        let rows = board.areas[0].trend.clone();
         assert_eq!(
             rows,
             [
-                ("2026-06", 0, 0, 0, 0, None),
-                ("2026-07", 0, 0, 0, 0, None),
+                row("2026-06", 0, 0, 0, 0, None),
+                row("2026-07", 0, 0, 0, 0, None),
                 // #6 opened in August, #4 in September.
-                ("2026-08", 1, 0, 0, 0, None),
-                ("2026-09", 1, 0, 0, 0, None),
+                row("2026-08", 1, 0, 0, 0, None),
+                row("2026-09", 1, 0, 0, 0, None),
                 // #2 opened and moved to Reviewing; #11 took 30 hours to an SME.
-                ("2026-10", 1, 1, 0, 1, Some(30.0)),
+                row("2026-10", 1, 1, 0, 1, Some(30.0)),
                 // #1, #3, #5, #13 in; #6 shipped (closed), #13 planned; #7-#10, #12 asked,
                 // #10 assigned after 3 h and #12 after 1 h.
-                ("2026-11", 4, 2, 1, 5, Some(2.0)),
+                row("2026-11", 4, 2, 1, 5, Some(2.0)),
             ]
         );
     }
