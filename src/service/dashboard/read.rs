@@ -102,3 +102,65 @@ fn containers(input: &AreaInput, epics: Option<&[Epic]>) -> BTreeMap<String, Lin
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitlab::types::Issue;
+    use serde_json::json;
+
+    fn issue(iid: u64, title: &str, labels: &[&str], description: &str) -> Issue {
+        serde_json::from_value(json!({
+            "id": iid, "iid": iid, "project_id": 1, "title": title, "state": "opened",
+            "labels": labels, "description": description,
+            "web_url": format!("https://gl/sme/ai-sme/-/issues/{iid}"),
+        }))
+        .unwrap()
+    }
+
+    fn epic(iid: u64, title: &str, description: &str) -> Epic {
+        serde_json::from_value(json!({
+            "id": 100 + iid, "iid": iid, "group_id": 9, "title": title,
+            "description": description, "web_url": format!("https://gl/groups/sme/-/epics/{iid}"),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_theme_links_to_smeflows_epic_by_title_and_marker_else_to_its_tracking_issue() {
+        let input = AreaInput {
+            area: "AI".into(),
+            issues: vec![
+                issue(1, "ACME: chat", &["Theme::Duo Chat"], ""),
+                issue(2, "Globex: speed", &["Theme::Code Suggestions"], ""),
+                issue(
+                    3,
+                    "AI: Code Suggestions",
+                    &["Theme::Code Suggestions"],
+                    MARKER,
+                ),
+            ],
+            ..Default::default()
+        };
+        let marked = format!("Feedback on Duo Chat\n{MARKER}");
+        let epics = [
+            // A person's epic of the same title is not smeflow's.
+            epic(1, "AI: Duo Chat", "made by hand"),
+            epic(4, "AI: Duo Chat", &marked),
+            epic(2, "AI: Duo Chat", &marked),
+        ];
+        let with_epics = containers(&input, Some(&epics));
+        assert_eq!(
+            with_epics["Theme::Duo Chat"].url, "https://gl/groups/sme/-/epics/2",
+            "of two, the older one (the one kept)"
+        );
+        // No epic for Code Suggestions: its tracking issue stands in, as on GitLab Free.
+        assert_eq!(
+            with_epics["Theme::Code Suggestions"].url,
+            "https://gl/sme/ai-sme/-/issues/3"
+        );
+        let free = containers(&input, None);
+        assert!(!free.contains_key("Theme::Duo Chat"));
+        assert_eq!(free.len(), 1);
+    }
+}
