@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod types;
+pub mod web;
 pub mod webhook;
 
 use rand::Rng;

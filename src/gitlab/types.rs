@@ -251,6 +251,9 @@ pub struct Epic {
     pub description: Option<String>,
     #[serde(default)]
     pub labels: Vec<String>,
+    /// The epic's page, for people (the dashboard links each theme to it).
+    #[serde(default)]
+    pub web_url: String,
 }
 
 /// An issue as an epic lists it: `epic_issue_id` is what unlinking it needs.

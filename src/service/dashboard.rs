@@ -1,6 +1,9 @@
-//! The read-only dashboard `serve` answers at `GET /`: each area's open feedback by theme and PM
-//! status, SME requests waiting past 24 hours, the month's flow figures and the webhook queue's
-//! health, rendered on the server with inline SVG charts (no JavaScript).
+//! The read-only dashboard `serve` answers at `GET /` and `GET /dashboard/area/<slug>`: every
+//! area's open feedback by theme with each count linked to its GitLab issue list, themes ranked
+//! by customers and ARR, a six-month trend per area, open SME requests against the 24-hour
+//! promise, SME load, the program metrics and the webhook queue's health, filtered by area and
+//! region, rendered on the server with inline SVG charts (no JavaScript). This file is the
+//! door (token, sessions, routes); `read` reads GitLab, `figures` counts (pure), `html` formats.
 //!
 //! It shows customer names, so it is off unless `SMEFLOW_DASHBOARD_TOKEN` is set, and then it
 //! answers only a request that carries the token (`Authorization: Bearer <token>`) or the session
@@ -13,18 +16,19 @@
 //! and overall, and logged; a login POST from another origin is refused; every answer carries
 //! headers that keep the page out of frames, caches and other sites' reach.
 
+pub mod figures;
+pub mod html;
+pub mod read;
+
 use super::AppState;
-use crate::config::{label_scope, Catalog};
-use crate::gitlab::types::{parse_time, Issue};
+use crate::config::Catalog;
 use crate::gitlab::GitLab;
-use crate::policy::issue::{FEEDBACK_TYPE, PM_STATUS_SCOPE, THEME_SCOPE};
-use crate::policy::request::REQUEST_TYPE;
-use crate::report::program::{self as program_report, AreaInput};
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::{DateTime, Datelike, Utc};
-use std::collections::{BTreeMap, HashMap};
+use chrono::{DateTime, Utc};
+use figures::{AreaData, Filter};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use subtle::ConstantTimeEq;
@@ -53,8 +57,8 @@ const MAX_CLIENTS: usize = 10_000;
 /// and no framing (with X-Frame-Options for older browsers).
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What was read from GitLab, when, and the areas without a project.
-type Snapshot = (Instant, Arc<Vec<AreaInput>>, Vec<String>);
+/// What was read from GitLab, and when.
+type Snapshot = (Instant, Arc<Vec<AreaData>>);
 
 pub struct Dashboard {
     token: Vec<u8>,
@@ -148,34 +152,22 @@ impl Dashboard {
         bearer || cookie
     }
 
-    async fn read(&self, now: DateTime<Utc>) -> Result<(Arc<Vec<AreaInput>>, Vec<String>), String> {
+    async fn read(&self, now: DateTime<Utc>) -> Result<Arc<Vec<AreaData>>, String> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, inputs, skipped)) = cache.as_ref() {
+        if let Some((at, areas)) = cache.as_ref() {
             if at.elapsed().as_secs() < CACHE_SECONDS {
-                return Ok((inputs.clone(), skipped.clone()));
+                return Ok(areas.clone());
             }
         }
-        let (since, _) = month(now);
-        let previous_since = since - (now - since);
-        let (inputs, skipped) =
-            program_report::run::read(&self.gitlab, &self.catalog, previous_since)
-                .await
-                .map_err(|e| e.to_string())?;
-        let inputs = Arc::new(inputs);
-        *cache = Some((Instant::now(), inputs.clone(), skipped.clone()));
-        Ok((inputs, skipped))
+        // Assignment history back to the trend's first month.
+        let since = figures::month_start(now, figures::TREND_MONTHS as u32 - 1);
+        let areas = read::read(&self.gitlab, &self.catalog, since)
+            .await
+            .map_err(|e| e.to_string())?;
+        let areas = Arc::new(areas);
+        *cache = Some((Instant::now(), areas.clone()));
+        Ok(areas)
     }
-}
-
-/// The first instant of `now`'s month, and its name.
-fn month(now: DateTime<Utc>) -> (DateTime<Utc>, String) {
-    let first = now
-        .date_naive()
-        .with_day(1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .unwrap_or(now);
-    (first, now.format("%B %Y").to_string())
 }
 
 fn dashboard(app: &AppState) -> Option<Arc<Dashboard>> {
@@ -184,28 +176,45 @@ fn dashboard(app: &AppState) -> Option<Arc<Dashboard>> {
 
 const OFF: &str = "The dashboard is off: set SMEFLOW_DASHBOARD_TOKEN (a token of its own, not the webhook secret) and restart smeflow serve.\n";
 
-/// `GET /`.
-pub async fn page(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(d) = dashboard(&app) else {
+/// The filter as the form sends it: an empty choice is no filter.
+#[derive(serde::Deserialize, Default)]
+pub struct FilterQuery {
+    area: Option<String>,
+    region: Option<String>,
+}
+
+impl FilterQuery {
+    fn filter(self) -> Filter {
+        let given = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Filter {
+            area: given(self.area),
+            region: given(self.region),
+        }
+    }
+}
+
+/// Reads (or takes from the cache) and renders with `page`; the sign-in form when not signed in.
+async fn answer(
+    app: &AppState,
+    headers: &HeaderMap,
+    page: impl FnOnce(&[AreaData], DateTime<Utc>) -> Option<String>,
+) -> Response {
+    let Some(d) = dashboard(app) else {
         return (StatusCode::NOT_FOUND, OFF).into_response();
     };
-    if !d.authorised(&headers) {
+    if !d.authorised(headers) {
         return login_page(StatusCode::UNAUTHORIZED, None);
     }
     let now = Utc::now();
-    let queue = app.store.counts().unwrap_or_default();
     match d.read(now).await {
-        Ok((inputs, skipped)) => {
-            let html = render(&inputs, &skipped, &queue, now);
-            (
-                [
-                    (header::CACHE_CONTROL, "no-store"),
-                    (header::X_FRAME_OPTIONS, "DENY"),
-                ],
-                Html(html),
+        Ok(areas) => match page(&areas, now) {
+            Some(html) => Html(html).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                Html("<!doctype html><title>smeflow</title><p>No such area in smeflow.toml. <a href=\"/\">All areas</a></p>"),
             )
-                .into_response()
-        }
+                .into_response(),
+        },
         Err(e) => (
             StatusCode::BAD_GATEWAY,
             Html(format!(
@@ -215,6 +224,38 @@ pub async fn page(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         )
             .into_response(),
     }
+}
+
+/// `GET /`: the overview, filtered by `?area=<slug>&region=<Region:: value>`.
+pub async fn page(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<FilterQuery>,
+) -> Response {
+    let filter = query.filter();
+    let queue = app.store.counts().unwrap_or_default();
+    answer(&app, &headers, |areas, now| {
+        Some(render(areas, &filter, &queue, now))
+    })
+    .await
+}
+
+/// `GET /dashboard/area/<slug>`: one area, filtered by `?region=`.
+pub async fn area_page(
+    State(app): State<Arc<AppState>>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<FilterQuery>,
+) -> Response {
+    let mut filter = query.filter();
+    filter.area = Some(slug.clone());
+    answer(&app, &headers, |areas, now| {
+        areas.iter().any(|a| a.slug == slug).then(|| {
+            let board = figures::compute(areas, &filter, now);
+            html::area_page(&board, &filter, now)
+        })
+    })
+    .await
 }
 
 /// `POST /`: the login form. A right token starts a session (an HttpOnly, SameSite cookie,
@@ -477,21 +518,13 @@ fn login_page(status: StatusCode, problem: Option<&str>) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}main{max-width:72rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}th{background:#f4f4f4}.num{text-align:right}.problem{color:#a00}.ok{color:#070}.warn{color:#a60}section.area{margin-bottom:2rem}";
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}main{max-width:72rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}th{background:#f4f4f4}.num{text-align:right}.problem{color:#a00}.ok{color:#070}.warn{color:#a60}section.area{margin-bottom:2rem}tr.missed td{background:#fde8e8}tr.due-soon td{background:#fff1d6}form.filter{margin:1rem 0}";
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn scoped<'a>(i: &'a Issue, scope: &str) -> Vec<&'a str> {
-    i.labels
-        .iter()
-        .filter(|l| label_scope(l) == Some(scope))
-        .map(|l| l.split_once("::").map(|(_, v)| v).unwrap_or(l))
-        .collect()
 }
 
 /// Horizontal bars, one per (label, count): a chart that needs no script.
@@ -519,20 +552,8 @@ pub fn bar_chart(title: &str, bars: &[(String, usize)]) -> String {
     svg
 }
 
-pub fn render(
-    inputs: &[AreaInput],
-    skipped: &[String],
-    queue: &[(String, i64)],
-    now: DateTime<Utc>,
-) -> String {
-    let (since, month_name) = month(now);
-    let report = program_report::compute(inputs, since, now);
-    let mut html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>smeflow dashboard</title><style>{CSS}</style></head><body><main><h1>SME program dashboard</h1><p>As of {} UTC. Read-only; refreshed from GitLab at most once a minute.</p>",
-        now.format("%Y-%m-%d %H:%M")
-    );
-
-    // The webhook queue first: when it is unhealthy, the figures below may be behind.
+/// The webhook queue's health: when it is unhealthy, the figures below may be behind.
+fn queue_health(queue: &[(String, i64)]) -> String {
     let count = |state: &str| {
         queue
             .iter()
@@ -552,178 +573,19 @@ pub fn render(
     } else {
         "<span class=\"ok\">healthy</span>".to_string()
     };
-    html.push_str(&format!(
+    format!(
         "<h2 id=\"queue\">Webhook queue</h2><p id=\"queue-health\">Queue: {health}. Waiting: {waiting}; done: {}; failed: {failed}; dead: {dead}.</p>",
         count("done")
-    ));
+    )
+}
 
-    html.push_str(&format!(
-        "<h2 id=\"flow\">{} so far</h2><table><tr><th>Area</th><th>Feedback submitted</th><th>Feedback actioned</th><th>Shipped</th><th>SME requests</th><th>Avg. time to SME</th><th>Missed 24 h</th></tr>",
-        esc(&month_name)
-    ));
-    for a in &report.areas {
-        html.push_str(&format!(
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&a.area),
-            a.feedback_submitted,
-            a.feedback_actioned,
-            a.shipped,
-            a.requests_opened,
-            a.hours_to_assignment_avg
-                .map(|h| format!("{h:.1} h"))
-                .unwrap_or_else(|| "–".into()),
-            a.missed_promise
-        ));
-    }
-    html.push_str("</table>");
-    for name in skipped {
-        html.push_str(&format!(
-            "<p class=\"warn\">{} has no project in GitLab yet.</p>",
-            esc(name)
-        ));
-    }
-
-    for input in inputs {
-        let slug: String = input
-            .area
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        html.push_str(&format!(
-            "<section class=\"area\" id=\"area-{slug}\"><h2>{}</h2>",
-            esc(&input.area)
-        ));
-        let open_feedback: Vec<&Issue> = input
-            .issues
-            .iter()
-            .filter(|i| i.state == "opened" && i.labels.iter().any(|l| l == FEEDBACK_TYPE))
-            .collect();
-        let mut by_theme: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        for i in &open_feedback {
-            let themes = scoped(i, THEME_SCOPE);
-            let status = scoped(i, PM_STATUS_SCOPE)
-                .first()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "none".into());
-            let themes = if themes.is_empty() {
-                vec!["(no theme)"]
-            } else {
-                themes
-            };
-            for t in themes {
-                *by_theme
-                    .entry(t.to_string())
-                    .or_default()
-                    .entry(status.clone())
-                    .or_insert(0) += 1;
-            }
-        }
-        html.push_str(&format!(
-            "<h3>Open feedback by theme ({} issue{})</h3>",
-            open_feedback.len(),
-            if open_feedback.len() == 1 { "" } else { "s" }
-        ));
-        if by_theme.is_empty() {
-            html.push_str("<p>No open feedback.</p>");
-        } else {
-            let bars: Vec<(String, usize)> = by_theme
-                .iter()
-                .map(|(t, s)| (t.clone(), s.values().sum()))
-                .collect();
-            html.push_str(&bar_chart(
-                &format!("{}: open feedback by theme", input.area),
-                &bars,
-            ));
-            let statuses: Vec<String> = by_theme
-                .values()
-                .flat_map(|s| s.keys().cloned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            html.push_str("<table><tr><th>Theme</th>");
-            for s in &statuses {
-                html.push_str(&format!("<th>PM Status: {}</th>", esc(s)));
-            }
-            html.push_str("</tr>");
-            for (theme, counts) in &by_theme {
-                html.push_str(&format!("<tr><td>{}</td>", esc(theme)));
-                for s in &statuses {
-                    html.push_str(&format!(
-                        "<td class=\"num\">{}</td>",
-                        counts.get(s).copied().unwrap_or(0)
-                    ));
-                }
-                html.push_str("</tr>");
-            }
-            html.push_str("</table>");
-        }
-        // The promise as the escalation and the reports decide it (`promise::promise`).
-        let standing = |i: &Issue| {
-            i.created_at
-                .as_deref()
-                .and_then(parse_time)
-                .map(|c| crate::policy::request::promise::promise(c, None, now))
-        };
-        let unassigned: Vec<&Issue> = input
-            .issues
-            .iter()
-            .filter(|i| {
-                i.state == "opened"
-                    && i.assignees.is_empty()
-                    && i.labels.iter().any(|l| l == REQUEST_TYPE)
-            })
-            .collect();
-        let (waiting, young): (Vec<&Issue>, Vec<&Issue>) = unassigned
-            .into_iter()
-            .filter(|i| standing(i).is_some())
-            .partition(|i| standing(i) == Some(crate::policy::request::promise::Promise::Missed));
-        html.push_str(&format!(
-            "<h3>SME requests waiting past 24 hours ({})</h3>",
-            waiting.len()
-        ));
-        let younger = match young.len() {
-            0 => String::new(),
-            1 => " 1 request younger than 24 hours is still waiting for an SME.".to_string(),
-            n => format!(" {n} requests younger than 24 hours are still waiting for an SME."),
-        };
-        if waiting.is_empty() && young.is_empty() {
-            html.push_str("<p class=\"ok\">None: every open request has an SME.</p>");
-        } else if waiting.is_empty() {
-            html.push_str(&format!(
-                "<p class=\"waiting-young\">None past 24 hours.{younger}</p>"
-            ));
-        } else {
-            html.push_str("<ul class=\"waiting\">");
-            for i in waiting {
-                let hours = i
-                    .created_at
-                    .as_deref()
-                    .and_then(parse_time)
-                    .map(|c| (now - c).num_hours())
-                    .unwrap_or(0);
-                html.push_str(&format!(
-                    "<li><a href=\"{}\">#{} {}</a>: waiting {hours} hours, no assignee</li>",
-                    esc(&i.web_url),
-                    i.iid,
-                    esc(&i.title)
-                ));
-            }
-            html.push_str("</ul>");
-            if !young.is_empty() {
-                html.push_str(&format!(
-                    "<p class=\"waiting-young\">{}</p>",
-                    younger.trim()
-                ));
-            }
-        }
-        html.push_str("</section>");
-    }
-    html.push_str("</main></body></html>");
-    html
+/// The overview page for what was read, as a person filtered it.
+pub fn render(
+    areas: &[AreaData],
+    filter: &Filter,
+    queue: &[(String, i64)],
+    now: DateTime<Utc>,
+) -> String {
+    let board = figures::compute(areas, filter, now);
+    html::overview(&board, filter, &queue_health(queue), now)
 }

@@ -122,6 +122,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(dashboard::login)
                 .layer(axum::middleware::map_response(dashboard::protect)),
         )
+        .route(
+            "/dashboard/area/{slug}",
+            get(dashboard::area_page).layer(axum::middleware::map_response(dashboard::protect)),
+        )
         .layer(DefaultBodyLimit::max(intake::MAX_BODY))
         .with_state(state)
 }

@@ -69,10 +69,20 @@ fn program() -> (Simulator, u64) {
         .args(["bootstrap-area", "ai"])
         .assert()
         .success();
-    for (customer, theme, status) in [
-        ("ACME", "Theme::Duo Chat", "PM Status::New"),
-        ("Globex", "Theme::Duo Chat", "PM Status::Reviewing"),
-        ("Initech", "Theme::Code Suggestions", "PM Status::New"),
+    for (customer, theme, status, region) in [
+        ("ACME", "Theme::Duo Chat", "PM Status::New", "Region::APAC"),
+        (
+            "Globex",
+            "Theme::Duo Chat",
+            "PM Status::Reviewing",
+            "Region::EMEA NEUR",
+        ),
+        (
+            "Initech",
+            "Theme::Code Suggestions",
+            "PM Status::New",
+            "Region::US East",
+        ),
     ] {
         sim.seed_issue(
             AI_PROJECT,
@@ -85,6 +95,7 @@ fn program() -> (Simulator, u64) {
                     "SME Workflow::Triage",
                     status,
                     theme,
+                    region,
                 ],
                 state: "opened",
                 age_days: 1,
@@ -307,6 +318,65 @@ fn browser() -> Browser {
     }
 }
 
+impl Browser {
+    /// The text a person sees once `heading` is on the page (a loaded machine can take a
+    /// while to navigate, so this waits for the page rather than for a fixed time).
+    fn text_once(&self, heading: &str) -> String {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if let Ok(body) = self.try_find("body") {
+                let text = self.call("GET", &format!("/element/{body}/text"), Value::Null);
+                seen = text.as_str().unwrap_or_default().to_string();
+            }
+            if seen.contains(heading) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        seen
+    }
+
+    fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.call("POST", &format!("/element/{element}/click"), json!({}));
+    }
+
+    fn attribute(&self, css: &str, name: &str) -> String {
+        let element = self.find(css);
+        let v = self.call(
+            "GET",
+            &format!("/element/{element}/attribute/{name}"),
+            Value::Null,
+        );
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let shot = self.call("GET", "/screenshot", Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().unwrap())
+            .unwrap();
+        let path = repo().join("target").join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("dashboard screenshot: {}", path.display());
+    }
+}
+
+/// A person opens the dashboard, types the token into the sign-in form and sends it; returns
+/// what the page then shows.
+fn sign_in(browser: &Browser, base: &str) -> String {
+    browser.call("POST", "/url", json!({"url": format!("{base}/")}));
+    let field = browser.find("#token");
+    browser.call(
+        "POST",
+        &format!("/element/{field}/value"),
+        json!({"text": DASHBOARD_TOKEN}),
+    );
+    browser.click("#sign-in");
+    browser.text_once("SME program dashboard")
+}
+
 #[cfg_attr(
     smeflow_tests_without_browser,
     ignore = "needs headless Chromium: apt-get install -y chromium chromium-driver"
@@ -318,37 +388,15 @@ fn a_person_signs_in_and_sees_the_areas_a_chart_and_a_waiting_request() {
     let dir = tempfile::tempdir().unwrap();
     let svc = serve(&sim, &dir.path().join("s.db"), Some(DASHBOARD_TOKEN));
 
-    browser.call("POST", "/url", json!({"url": format!("{}/", svc.base)}));
-    let field = browser.find("#token");
-    browser.call(
-        "POST",
-        &format!("/element/{field}/value"),
-        json!({"text": DASHBOARD_TOKEN}),
-    );
-    let button = browser.find("#sign-in");
-    browser.call("POST", &format!("/element/{button}/click"), json!({}));
-
-    // The click starts a navigation; the dashboard is there once its heading is (a loaded
-    // machine can take a while, so wait for the page rather than for a fixed time).
-    let mut seen = String::new();
-    for _ in 0..100 {
-        if let Ok(body) = browser.try_find("body") {
-            let text = browser.call("GET", &format!("/element/{body}/text"), Value::Null);
-            seen = text.as_str().unwrap_or_default().to_string();
-        }
-        if seen.contains("SME program dashboard") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let seen = sign_in(&browser, &svc.base);
     for visible in [
         "SME program dashboard".to_string(),
         "AI".into(),
         "Open feedback by theme (3 issues)".into(),
         "Duo Chat".into(),
-        format!(
-            "#{waiting} Umbrella: Duo workshop for 300 developers: waiting 48 hours, no assignee"
-        ),
+        format!("#{waiting} Umbrella: Duo workshop for 300 developers"),
+        "48 h".into(),
+        "missed, no SME yet".into(),
         "Queue: healthy".into(),
     ] {
         assert!(
@@ -363,12 +411,167 @@ fn a_person_signs_in_and_sees_the_areas_a_chart_and_a_waiting_request() {
             && rect["height"].as_f64().unwrap_or(0.0) > 20.0,
         "the chart is not drawn: {rect}"
     );
-    let shot = browser.call("GET", "/screenshot", Value::Null);
-    use base64::Engine;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot.as_str().unwrap())
+    browser.screenshot("dashboard.png");
+}
+
+/// The AI area's project page, as GitLab (the simulator) names it.
+fn ai_web_url(sim: &Simulator) -> String {
+    format!("{}/{AI_PROJECT}", sim.url())
+}
+
+/// GitLab's issue list for open feedback with `labels`, as a person would filter it by hand.
+fn expected_list(sim: &Simulator, labels: &[&str]) -> String {
+    let encoded: Vec<String> = labels
+        .iter()
+        .map(|l| {
+            format!(
+                "label_name[]={}",
+                l.replace("::", "%3A%3A").replace(' ', "%20")
+            )
+        })
+        .collect();
+    format!(
+        "{}/-/issues?{}&state=opened",
+        ai_web_url(sim),
+        encoded.join("&")
+    )
+}
+
+#[cfg_attr(
+    smeflow_tests_without_browser,
+    ignore = "needs headless Chromium: apt-get install -y chromium chromium-driver"
+)]
+#[test]
+fn a_person_opens_an_area_and_follows_a_theme_to_its_epic_and_its_issues() {
+    let browser = browser();
+    let (sim, _) = program();
+    // The sync makes Duo Chat's epic: ACME and Globex are two customers.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let out = smeflow(&sim)
+        .args(["sync-board", "ai", "--state"])
+        .arg(&state)
+        .output()
         .unwrap();
-    let path = repo().join("target/dashboard.png");
-    std::fs::write(&path, png).unwrap();
-    eprintln!("dashboard screenshot: {}", path.display());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epic = sim
+        .epics(GROUP)
+        .into_iter()
+        .find(|e| e["title"] == "AI: Duo Chat")
+        .expect("the sync made Duo Chat's epic");
+    let svc = serve(&sim, &state, Some(DASHBOARD_TOKEN));
+
+    let seen = sign_in(&browser, &svc.base);
+    assert!(
+        seen.contains("Themes by customers and ARR at stake"),
+        "{seen}"
+    );
+    browser.click("#area-list a[href='/dashboard/area/ai']");
+    let seen = browser.text_once("Six-month trend");
+    let here = browser.call("GET", "/url", Value::Null);
+    assert_eq!(here, format!("{}/dashboard/area/ai", svc.base));
+    assert!(
+        seen.contains("Open feedback by theme (3 issues)") && seen.contains("All areas"),
+        "{seen}"
+    );
+
+    // Duo Chat ranks first (two customers); its name leads to its epic, its count to the issues.
+    let theme = "#area-ai table.themes tr:nth-child(2)";
+    assert_eq!(
+        browser.attribute(&format!("{theme} a.theme"), "href"),
+        epic["web_url"].as_str().unwrap()
+    );
+    let count = format!("{theme} td:nth-child(2) a");
+    let list = browser.attribute(&count, "href");
+    let want = expected_list(&sim, &["Type::Customer Feedback", "Theme::Duo Chat"]);
+    assert_eq!(list, want);
+    // The count is the number of issues that list shows.
+    let behind = sim
+        .issues(AI_PROJECT)
+        .into_iter()
+        .filter(|i| i["state"] == "opened")
+        .filter(|i| {
+            let labels = i["labels"].as_array().cloned().unwrap_or_default();
+            ["Type::Customer Feedback", "Theme::Duo Chat"]
+                .iter()
+                .all(|l| labels.iter().any(|x| x == l))
+        })
+        .count();
+    let shown = browser.call(
+        "GET",
+        &format!("/element/{}/text", browser.find(&count)),
+        Value::Null,
+    );
+    assert_eq!(shown.as_str(), Some(behind.to_string().as_str()));
+    assert_eq!(behind, 2);
+    browser.screenshot("dashboard-area.png");
+
+    browser.click(&count);
+    let mut went = Value::Null;
+    for _ in 0..100 {
+        went = browser.call("GET", "/url", Value::Null);
+        if went.as_str().is_some_and(|u| u.contains("/-/issues")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let went = went
+        .as_str()
+        .unwrap_or_default()
+        .replace("%5B", "[")
+        .replace("%5D", "]");
+    assert_eq!(went, want, "the browser went to GitLab's issue list");
+}
+
+#[test]
+fn an_area_page_is_behind_the_token_and_is_filtered_by_region() {
+    let (sim, _) = program();
+    smeflow(&sim)
+        .args(["bootstrap-area", "cicd"])
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = serve(&sim, &dir.path().join("s.db"), Some(DASHBOARD_TOKEN));
+    let bearer = format!("Bearer {DASHBOARD_TOKEN}");
+    let auth = Some(("Authorization", bearer.as_str()));
+
+    let (status, body) = get(&format!("{}/dashboard/area/ai", svc.base), None);
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("<form method=\"post\"") && !body.contains("ACME"),
+        "{body}"
+    );
+    let (status, _) = get(&format!("{}/dashboard/area/nope", svc.base), auth);
+    assert_eq!(status, 404);
+
+    let (status, body) = get(&format!("{}/dashboard/area/ai", svc.base), auth);
+    assert_eq!(status, 200);
+    assert!(body.contains("Open feedback by theme (3 issues)"), "{body}");
+    assert!(!body.contains("<script"), "no JavaScript");
+
+    // Globex is the only customer in EMEA NEUR: one issue, and the list says so too.
+    let (_, body) = get(
+        &format!("{}/dashboard/area/ai?region=EMEA%20NEUR", svc.base),
+        auth,
+    );
+    assert!(body.contains("Open feedback by theme (1 issue)"), "{body}");
+    assert!(
+        body.contains(
+            &expected_list(
+                &sim,
+                &[
+                    "Type::Customer Feedback",
+                    "Region::EMEA NEUR",
+                    "Theme::Duo Chat"
+                ]
+            )
+            .replace('&', "&amp;")
+        ),
+        "{body}"
+    );
+
+    // The overview shows the area of interest with its open issues, and filters by area.
+    let (_, body) = get(&format!("{}/?area=cicd", svc.base), auth);
+    assert!(body.contains("An area of interest"), "{body}");
+    assert!(!body.contains("id=\"area-ai\""), "{body}");
 }
