@@ -28,7 +28,7 @@ fn main() {
     }
 }
 
-/// The same search as the tests' own (`tests/pg/mod.rs`): PG_BIN, or Debian's layout.
+/// The same search as the tests' own (`tests/suite/pg/mod.rs`): PG_BIN, or Debian's layout.
 fn has_postgres() -> bool {
     if let Ok(dir) = std::env::var("PG_BIN") {
         return Path::new(&dir).join("initdb").exists();

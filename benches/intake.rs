@@ -9,7 +9,7 @@
 //!    a burst of deliveries (on SQLite, then PostgreSQL with one and with two replicas):
 //!    deliveries processed per second, from the first POST until the last is done.
 //!
-//! PostgreSQL is a throwaway server started like the tests start theirs (`tests/pg/mod.rs`:
+//! PostgreSQL is a throwaway server started like the tests start theirs (`tests/suite/pg/mod.rs`:
 //! `initdb` in a temp dir, loopback only, as the `postgres` user when run as root), with fsync
 //! on so that it is compared with SQLite on equal terms; it is stopped and removed at the end.
 //! Without PostgreSQL installed its rows are skipped, saying how to install it.
@@ -19,7 +19,7 @@
 //! (default 5 per intake run), BENCH_CONNECTIONS (default 32), BENCH_DELIVERIES (default 300
 //! per worker run), SMEFLOW_STORE_SYNC=normal (SQLite without the per-commit fsync).
 
-#[path = "../tests/pg/mod.rs"]
+#[path = "../tests/suite/pg/mod.rs"]
 mod pg;
 
 use axum::http::StatusCode;
