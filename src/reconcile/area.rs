@@ -152,17 +152,28 @@ pub async fn sync_area(
         issue::routing(&reads, policy, &ordered, SeedSource::Listed(&ordered)).await?;
     let shipped_themes = themes::shipped(gl, &scope, &ordered).await?;
     // New or changed feedback is compared with the area's open feedback (the issues that did
-    // not change were compared when they did).
-    let peers = Arc::new(
-        ordered
-            .iter()
-            .filter(|i| i.state == "opened" && i.labels.iter().any(|l| l == FEEDBACK_TYPE))
-            .map(|i| Peer::of(i))
-            .filter(|p| !p.themes.is_empty())
-            .collect::<Vec<_>>(),
-    );
-    let unchanged = Arc::new(Vec::new());
+    // not change were compared when they did), so a sync where no feedback changed reads no
+    // words at all.
     let fresh_set: std::collections::HashSet<u64> = fresh_iids.iter().copied().collect();
+    let open_feedback =
+        |i: &&&Issue| i.state == "opened" && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
+    let unchanged = Arc::new(Vec::new());
+    let peers = if ordered
+        .iter()
+        .filter(open_feedback)
+        .any(|i| fresh_set.contains(&i.iid))
+    {
+        Arc::new(
+            ordered
+                .iter()
+                .filter(open_feedback)
+                .map(|i| Peer::of(i))
+                .filter(|p| !p.themes.is_empty())
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        unchanged.clone()
+    };
     for issue in &ordered {
         let ctx = IssueContext {
             seed_iids: seed_iids.clone(),

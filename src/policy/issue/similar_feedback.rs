@@ -4,19 +4,24 @@
 //! looks like an older one of the same customer gets a suggestion to close it as a duplicate;
 //! smeflow never closes it.
 //!
-//! The note's marker lists the issues it linked, and that is smeflow's memory of the pair (in
-//! GitLab, and in the store's notes-written): a pair it linked once and finds unlinked was
-//! unlinked by a person ("not related"), and is never linked again.
+//! Each note is written once per issue, naming the issues in its marker, and that note is
+//! smeflow's memory of the pairs (in GitLab, and in the store's notes-written): once it is
+//! there, nothing is linked again, so a link a person removed ("not related") stays removed.
+//! A link made before its note (the note follows it, and a run can stop between them) is found
+//! among the issue's links and not made twice.
 
 use super::{RuleInput, Wants, THEME_SCOPE};
 use crate::config::label_scope;
 use crate::markdown;
 use crate::plan::Change;
 use crate::policy::epics::customer_of;
-use crate::policy::similar::{left_out, same_customer, Words, DUPLICATE, SIMILAR};
+use crate::policy::similar::{left_out, same_customer, Peer, Words, DUPLICATE, SIMILAR};
 
 pub const SIMILAR_MARKER_PREFIX: &str = "<!-- smeflow:similar ";
 pub const DUPLICATE_MARKER_PREFIX: &str = "<!-- smeflow:duplicate-of ";
+/// The note names (and smeflow links) at most this many, the closest: an ask many customers
+/// share is the theme epic's to show, not one issue's.
+pub const MOST_SIMILAR: usize = 5;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -43,29 +48,42 @@ pub fn check(input: &RuleInput) -> Wants {
         &issue.description,
         &left_out(customer.as_deref(), &own_themes),
     );
-    let linked_once = remembered(&ctx.notes, SIMILAR_MARKER_PREFIX);
-    let named_once = remembered(&ctx.notes, DUPLICATE_MARKER_PREFIX);
+    // One note of each kind per issue, ever: the pairs it names are remembered with it, and a
+    // person's later unlink or disagreement is the last word.
+    let noted = |prefix: &str| ctx.notes.iter().any(|n| n.contains(prefix));
+    let (linked_before, suggested_before) =
+        (noted(SIMILAR_MARKER_PREFIX), noted(DUPLICATE_MARKER_PREFIX));
+    if linked_before && suggested_before {
+        return wants;
+    }
     let mut similar = Vec::new();
     let mut duplicates = Vec::new();
     // Only older feedback: the newer issue of a pair carries the note, so the pair is decided
     // once whichever of the two is looked at first.
-    let mut older: Vec<_> = peers
+    for peer in peers
         .iter()
         .filter(|p| p.iid < issue.iid && p.open)
         .filter(|p| p.themes.iter().any(|t| themes.contains(&t)))
-        .collect();
-    older.sort_by_key(|p| p.iid);
-    older.dedup_by_key(|p| p.iid);
-    for peer in older {
+    {
         let score = words.cosine(&peer.words);
         if same_customer(customer.as_deref(), peer.customer.as_deref()) {
-            if score >= DUPLICATE && !named_once.contains(&peer.iid) {
-                duplicates.push(peer);
+            if score >= DUPLICATE {
+                duplicates.push((score, peer));
             }
-        } else if score >= SIMILAR && !linked_once.contains(&peer.iid) {
-            similar.push(peer);
+        } else if score >= SIMILAR {
+            similar.push((score, peer));
         }
     }
+    let similar = if linked_before {
+        Vec::new()
+    } else {
+        closest(similar, MOST_SIMILAR)
+    };
+    let duplicates = if suggested_before {
+        Vec::new()
+    } else {
+        closest(duplicates, 1)
+    };
     if !similar.is_empty() {
         let linked: Vec<u64> = ctx
             .links
@@ -119,21 +137,14 @@ pub fn check(input: &RuleInput) -> Wants {
     wants
 }
 
-/// The issues named in smeflow's markers starting with `prefix` among `notes`.
-fn remembered(notes: &[String], prefix: &str) -> Vec<u64> {
-    notes
-        .iter()
-        .filter_map(|n| {
-            let rest = &n[n.find(prefix)? + prefix.len()..];
-            Some(rest[..rest.find("-->")?].to_string())
-        })
-        .flat_map(|payload| {
-            payload
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect::<Vec<u64>>()
-        })
-        .collect()
+/// The `keep` closest of `found` (by score, then the oldest), in issue order.
+fn closest(mut found: Vec<(f64, &Peer)>, keep: usize) -> Vec<&Peer> {
+    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.iid.cmp(&b.1.iid)));
+    found.dedup_by_key(|(_, p)| p.iid);
+    found.truncate(keep);
+    let mut kept: Vec<&Peer> = found.into_iter().map(|(_, p)| p).collect();
+    kept.sort_by_key(|p| p.iid);
+    kept
 }
 
 #[cfg(test)]
@@ -229,6 +240,34 @@ mod tests {
         // After the note, a person removed the link to #40: nothing is linked or said again.
         let after = ctx(peers, vec![body.clone()], vec![12]);
         assert!(plan(&rules(), &feedback("ACME"), &after).is_empty());
+    }
+
+    #[test]
+    fn an_ask_many_customers_share_links_the_closest_few_once() {
+        let peers: Vec<Peer> = (1..=8).map(|i| chat(i, &format!("Customer{i}"))).collect();
+        let c = plan(
+            &rules(),
+            &feedback("ACME"),
+            &ctx(peers.clone(), vec![], vec![]),
+        );
+        let links = c
+            .iter()
+            .filter(|c| matches!(c, Change::RelateIssues { .. }))
+            .count();
+        assert_eq!(
+            (links, c.len()),
+            (super::MOST_SIMILAR, super::MOST_SIMILAR + 1)
+        );
+        let Some(Change::AddNote { body, .. }) = c.last() else {
+            panic!()
+        };
+        // The note is the memory: the three not named are not linked on a later run.
+        assert!(plan(
+            &rules(),
+            &feedback("ACME"),
+            &ctx(peers, vec![body.clone()], vec![])
+        )
+        .is_empty());
     }
 
     #[test]
