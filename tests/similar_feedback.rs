@@ -264,59 +264,13 @@ fn shipped_feedback_tells_each_linked_sa_once_and_the_program_report_counts_it()
 /// sync afterwards finds nothing to add, and shipping tells both SAs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_serve_the_worker_relates_similar_feedback_and_closes_the_loop() {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
     let port = free_port();
     let sim = area_served_at(port, SECRET, &[]).await;
     sim.add_user("sa-initech", SA_INITECH);
     sim.set_member(GROUP, "sa-initech", Access::Developer);
     let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _serve = Killed(
-        Command::new(env!("CARGO_BIN_EXE_smeflow"))
-            .current_dir(workdir())
-            .args(["serve", "--no-sync", "--workers", "1", "--listen", &addr])
-            .arg("--state")
-            .arg(dir.path().join("smeflow.db"))
-            .env("GITLAB_URL", sim.url())
-            .env("GITLAB_TOKEN", TOKEN)
-            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let metrics = format!("http://{addr}/metrics");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(&metrics).await.is_err() {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let settle = || async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut quiet = 0;
-        while quiet < 3 {
-            assert!(Instant::now() < deadline, "service did not settle");
-            sim.deliveries_flushed().await;
-            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
-            let busy = text.lines().any(|l| {
-                ["pending", "in_progress", "failed"].iter().any(|s| {
-                    l.starts_with(&format!("smeflow_deliveries{{state=\"{s}\"}}"))
-                        && !l.ends_with(" 0")
-                })
-            });
-            quiet = if busy { 0 } else { quiet + 1 };
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let serve = Served::start(&sim, port, dir.path()).await;
+    let settle = || serve.settle(&sim);
     let issues = format!("/projects/{}/issues", AI_PROJECT.replace('/', "%2F"));
     let open = |token: &'static str, customer: &'static str, ask: (&'static str, &'static str)| {
         let (sim, issues) = (&sim, &issues);
@@ -357,13 +311,31 @@ async fn through_serve_the_worker_relates_similar_feedback_and_closes_the_loop()
         .await;
     assert_eq!(status, 200);
     settle().await;
-    for (iid, author) in [(globex, "jdoe"), (initech, "sa-initech")] {
-        let told = with_marker(&sim, iid, "smeflow:loop-closed");
-        assert_eq!(told.len(), 1, "#{iid}: {:?}", notes(&sim, iid));
-        assert!(
-            told[0].contains(&format!("@{author} closing the loop")),
-            "{}",
-            told[0]
-        );
+    let told_once = |sim: &Simulator| {
+        for (iid, author) in [(globex, "jdoe"), (initech, "sa-initech")] {
+            let told = with_marker(sim, iid, "smeflow:loop-closed");
+            assert_eq!(told.len(), 1, "#{iid}: {:?}", notes(sim, iid));
+            assert!(
+                told[0].contains(&format!("@{author} closing the loop")),
+                "{}",
+                told[0]
+            );
+        }
+        assert_eq!(with_marker(sim, initech, "smeflow:similar").len(), 1);
+    };
+    told_once(&sim);
+    // Later events on both issues decide again and find everything said.
+    for iid in [globex, initech] {
+        let (status, _) = sim
+            .as_user(
+                SA_TOKEN,
+                "POST",
+                &format!("{issues}/{iid}/notes"),
+                json!({"body": "The customer is happy to hear it."}),
+            )
+            .await;
+        assert_eq!(status, 201);
     }
+    settle().await;
+    told_once(&sim);
 }
