@@ -260,6 +260,45 @@ fn shipped_feedback_tells_each_linked_sa_once_and_the_program_report_counts_it()
     );
 }
 
+#[test]
+fn a_shipped_theme_epic_tells_the_sa_of_each_of_its_feedback_once() {
+    let (sim, dir) = area();
+    let globex = feedback(&sim, "sa-globex", "Globex", FORGETS[0]);
+    let initech = feedback(
+        &sim,
+        "sa-initech",
+        "Initech",
+        (
+            "chat cannot see the file that is open",
+            "When they ask about the function on screen the answer is generic.",
+        ),
+    );
+    sync(&sim, &dir, &[]);
+    let epic = sim.epics(GROUP)[0].clone();
+    assert!(with_marker(&sim, globex, "smeflow:loop-closed").is_empty());
+
+    // The PM marks the theme's epic shipped (a group label, as GitLab's epics have).
+    let path = format!(
+        "/groups/{}/epics/{}",
+        GROUP.replace('/', "%2F"),
+        epic["iid"]
+    );
+    let (status, answer) =
+        sim.as_user_blocking(TOKEN, "PUT", &path, json!({"labels": "PM Status::Shipped"}));
+    assert_eq!(status, 200, "{answer}");
+    sync(&sim, &dir, &[]);
+    for (iid, author) in [(globex, "sa-globex"), (initech, "sa-initech")] {
+        let told = with_marker(&sim, iid, "smeflow:loop-closed");
+        assert_eq!(told.len(), 1, "#{iid}: {:?}", notes(&sim, iid));
+        assert!(
+            told[0].contains(&format!("@{author} closing the loop: the theme of this feedback shipped: [AI: Duo Chat]({})", epic["web_url"].as_str().unwrap())),
+            "{}",
+            told[0]
+        );
+    }
+    writes_nothing_more(&sim, &dir);
+}
+
 /// The webhook worker: the second customer's similar feedback is related as it arrives, a
 /// sync afterwards finds nothing to add, and shipping tells both SAs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
