@@ -271,6 +271,18 @@ pub struct LinkedIssue {
     pub iid: u64,
     pub project_id: u64,
     pub issue_link_id: u64,
+    /// The rest of the linked issue, as doc/api/issue_links.md shows it (the list endpoint
+    /// returns each issue whole): what closing the loop reads of a related issue.
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub web_url: String,
+    #[serde(default)]
+    pub author: Option<User>,
 }
 
 /// One entry of an issue's label history (`resource_label_events`).

@@ -240,6 +240,13 @@ pub enum Change {
         link_id: u64,
         issue_iid: u64,
     },
+    /// A `relates_to` link between two feedback issues of one project that ask the same thing
+    /// (`policy::issue::similar_feedback`).
+    RelateIssues {
+        project: String,
+        iid: u64,
+        target_iid: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -306,6 +313,7 @@ impl Change {
             | Change::AddNote { project, iid, .. }
             | Change::UpdateIssueDescription { project, iid, .. }
             | Change::DeleteNote { project, iid, .. }
+            | Change::RelateIssues { project, iid, .. }
             | Change::CloseDuplicateIssue { project, iid, .. } => format!("{project}#{iid}"),
             Change::LinkToTheme {
                 project, issue_iid, ..
@@ -549,6 +557,12 @@ impl fmt::Display for Change {
                     .unwrap_or_default();
                 write!(f, "+ note on issue #{iid}: \"{}\"", short(first))
             }
+            Change::RelateIssues {
+                iid, target_iid, ..
+            } => write!(
+                f,
+                "+ link issue #{iid} to issue #{target_iid} (similar feedback)"
+            ),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod issue;
 pub mod provision;
 pub mod request;
 pub mod seeds;
+pub mod similar;
 pub mod themes;
 
 use crate::config::{label_scope, AreaConfig, Catalog};

@@ -19,10 +19,12 @@ use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::{Change, Plan};
 use crate::policy::epics::Backend;
-use crate::policy::issue::IssueContext;
+use crate::policy::issue::{IssueContext, FEEDBACK_TYPE};
+use crate::policy::similar::Peer;
 use crate::policy::{provision, AreaPolicy};
 use crate::store::{now_ms, Store};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// An `updated_after` window this much earlier than the last sync covers clock skew between
 /// smeflow and GitLab.
@@ -151,8 +153,42 @@ pub(super) async fn sync_area(
         bot_id,
         store: if opts.dry_run { None } else { store },
     };
+    let scope = ThemeScope {
+        group: &group,
+        project: &project,
+        project_id,
+        area_name: &policy.area.name,
+        threshold: catalog.config.feedback.epic_threshold,
+        themes: &policy.themes,
+        memory: if opts.dry_run { None } else { store },
+        bot_id,
+    };
     let (seed_iids, seed_notes) =
         issue::routing(&reads, policy, &ordered, SeedSource::Listed(&ordered)).await?;
+    let shipped_themes = themes::shipped(gl, &scope, &ordered).await?;
+    // New or changed feedback is compared with the area's open feedback (the issues that did
+    // not change were compared when they did), so a sync where no feedback changed reads no
+    // words at all.
+    let fresh_set: std::collections::HashSet<u64> = fresh_iids.iter().copied().collect();
+    let open_feedback =
+        |i: &&&Issue| i.state == "opened" && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
+    let unchanged = Arc::new(Vec::new());
+    let peers = if ordered
+        .iter()
+        .filter(open_feedback)
+        .any(|i| fresh_set.contains(&i.iid))
+    {
+        Arc::new(
+            ordered
+                .iter()
+                .filter(open_feedback)
+                .map(|i| Peer::of(i))
+                .filter(|p| !p.themes.is_empty())
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        unchanged.clone()
+    };
     for issue in &ordered {
         let ctx = IssueContext {
             seed_iids: seed_iids.clone(),
@@ -163,6 +199,12 @@ pub(super) async fn sync_area(
                 .get(&issue.iid)
                 .cloned()
                 .unwrap_or_default(),
+            peers: Some(if fresh_set.contains(&issue.iid) {
+                peers.clone()
+            } else {
+                unchanged.clone()
+            }),
+            shipped_themes: shipped_themes.clone(),
             ..Default::default()
         };
         // A bug smeflow hits on one issue (a panic) skips that issue, named, like one GitLab
@@ -211,16 +253,6 @@ pub(super) async fn sync_area(
 
     // One container per theme that several customers report.
     let mut warnings = Vec::new();
-    let scope = ThemeScope {
-        group: &group,
-        project: &project,
-        project_id,
-        area_name: &policy.area.name,
-        threshold: catalog.config.feedback.epic_threshold,
-        themes: &policy.themes,
-        memory: if opts.dry_run { None } else { store },
-        bot_id,
-    };
     let mut themes = themes::plan(gl, &scope, &ordered, &projected).await?;
     if let Some(w) = themes.warning() {
         tracing::warn!("{w}");

@@ -5,14 +5,18 @@
 //! store's memory), and read more from GitLab only when the first decision would act on
 //! something the store may not know — its notes before writing anything besides labels, its
 //! label history before adding a theme (a person's removal is final) — then decide again.
+//! Open feedback with a theme is compared with the feedback sharing its themes (the sync hands
+//! them over, the worker reads them), and an issue's links are read only when the decision
+//! would relate it or close its loop.
 
 use super::ReadError;
 use crate::config::label_scope;
 use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::Change;
-use crate::policy::issue::{IssueContext, THEME_SCOPE};
+use crate::policy::issue::{IssueContext, Linked, FEEDBACK_TYPE, LOOP_CLOSED_MARKER, THEME_SCOPE};
 use crate::policy::request::route::{self, ROUTING_SEEDS, SUPPORT_FEEDBACK_TYPE};
+use crate::policy::similar::Peer;
 use crate::policy::themes::ThemeModel;
 use crate::policy::{issue_view, AreaPolicy};
 use crate::store::Store;
@@ -40,6 +44,23 @@ pub async fn plan(
     crate::contain::fail_point(&issue.title);
     let view = issue_view(issue);
     let mut planned = policy.decide(&view, ctx.clone(), model);
+    if ctx.peers.is_none() {
+        let themes = compared_themes(issue, &planned);
+        if !themes.is_empty() {
+            let mut peers = Vec::new();
+            for theme in &themes {
+                let with_theme = reads.gl.issues_with_labels(reads.project, &[theme]).await?;
+                peers.extend(
+                    with_theme
+                        .iter()
+                        .filter(|i| i.iid != issue.iid)
+                        .map(Peer::of),
+                );
+            }
+            ctx.peers = Some(std::sync::Arc::new(peers));
+            planned = policy.decide(&view, ctx.clone(), model);
+        }
+    }
     let mut repairs = Vec::new();
     // Every write but a label edit is guarded by a marker in the issue's notes (a note, a
     // follow-up issue with its receipt): only GitLab knows for sure what is there.
@@ -52,6 +73,10 @@ pub async fn plan(
         repairs =
             crate::policy::duplicates::note_copies(reads.project, issue.iid, &notes, reads.bot_id);
         ctx.notes.extend(notes.into_iter().map(|n| n.body));
+        planned = policy.decide(&view, ctx.clone(), model);
+    }
+    if ctx.links.is_none() && planned.iter().any(|c| needs_links(issue.iid, c)) {
+        ctx.links = Some(links(reads, issue, &planned).await?);
         planned = policy.decide(&view, ctx.clone(), model);
     }
     let adds_theme = planned.iter().any(|c| {
@@ -87,6 +112,62 @@ pub async fn plan(
         );
     }
     Ok(planned)
+}
+
+/// The themes open feedback is compared under (after this run's label changes): none for
+/// anything else, so the other issues are read only for open feedback with a theme.
+fn compared_themes(issue: &Issue, planned: &[Change]) -> Vec<String> {
+    let labels = crate::plan::labels_after(&issue.labels, planned);
+    if issue.state != "opened" || !labels.iter().any(|l| l == FEEDBACK_TYPE) {
+        return Vec::new();
+    }
+    labels
+        .into_iter()
+        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .collect()
+}
+
+/// Whether a planned change depends on what the issue is linked to: a link to make, or the
+/// loop-closed note (whose wording, and whose linked feedback, the links decide).
+fn needs_links(iid: u64, change: &Change) -> bool {
+    match change {
+        Change::RelateIssues { .. } => true,
+        Change::AddNote { iid: on, body, .. } => *on == iid && body.starts_with(LOOP_CLOSED_MARKER),
+        _ => false,
+    }
+}
+
+/// The issues linked to `issue`, with the notes of its linked feedback when the issue shipped
+/// (each is owed one loop-closed note, written only where none is found).
+async fn links(
+    reads: &IssueReads<'_>,
+    issue: &Issue,
+    planned: &[Change],
+) -> Result<Vec<Linked>, GitLabError> {
+    let shipped = crate::plan::labels_after(&issue.labels, planned)
+        .iter()
+        .any(|l| l == crate::config::labels::PM_STATUS_SHIPPED);
+    let mut linked = Vec::new();
+    for l in reads.gl.issue_links(reads.project, issue.iid).await? {
+        let same_project = l.project_id == issue.project_id;
+        let notes = if shipped && same_project && l.labels.iter().any(|x| x == FEEDBACK_TYPE) {
+            let notes = reads.gl.notes(reads.project, l.iid).await?;
+            Some(notes.into_iter().map(|n| n.body).collect())
+        } else {
+            None
+        };
+        linked.push(Linked {
+            iid: l.iid,
+            same_project,
+            title: l.title,
+            web_url: l.web_url,
+            state: l.state,
+            labels: l.labels,
+            author: l.author.map(|a| a.username),
+            notes,
+        });
+    }
+    Ok(linked)
 }
 
 /// Theme labels a person (not smeflow) removed from an issue, from its label history.

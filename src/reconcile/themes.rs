@@ -16,7 +16,7 @@ use crate::policy::epics::{self, Backend, Container, EpicInputs, FeedbackItem};
 use crate::policy::issue::{FEEDBACK_TYPE, THEME_SCOPE};
 use crate::reconcile::apply::Executor;
 use crate::store::Store;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Stands for an epic_issue_id while membership comes from the issues' `epic` field; the
 /// store or the epic's issue list gives the real id before anything is unlinked.
@@ -292,6 +292,54 @@ async fn tracking_issues(
         });
     }
     Ok((Backend::TrackingIssues, containers))
+}
+
+/// Theme label → (title, URL) of its container, for the themes whose epic (or, without epics,
+/// tracking issue) a person marked `PM Status::Shipped`: its feedback's loop is closed. Found
+/// as `observe_containers` finds them (smeflow's own epics by title and marker; tracking
+/// issues among `issues`).
+pub async fn shipped(
+    gl: &GitLab,
+    scope: &ThemeScope<'_>,
+    issues: &[&Issue],
+) -> Result<BTreeMap<String, (String, String)>, GitLabError> {
+    let shipped = |labels: &[String]| {
+        labels
+            .iter()
+            .any(|l| l == crate::config::labels::PM_STATUS_SHIPPED)
+    };
+    let mut found = BTreeMap::new();
+    if scope.themes.is_empty() {
+        return Ok(found);
+    }
+    let epics = match gl.epics_by_author(scope.group, scope.bot_id).await {
+        Ok(epics) => Some(epics),
+        Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    for theme in scope.themes {
+        let title = epics::container_title(scope.area_name, theme);
+        let url = match &epics {
+            Some(epics) => epics
+                .iter()
+                .find(|e| {
+                    e.title == title
+                        && shipped(&e.labels)
+                        && e.description
+                            .as_deref()
+                            .is_some_and(|d| d.contains(epics::MARKER))
+                })
+                .map(|e| e.web_url.clone()),
+            None => issues
+                .iter()
+                .find(|i| i.title == title && shipped(&i.labels))
+                .map(|i| i.web_url.clone()),
+        };
+        if let Some(url) = url {
+            found.insert(theme.clone(), (title, url));
+        }
+    }
+    Ok(found)
 }
 
 /// An epic's issues of this project with their epic_issue_ids (needed to unlink one).

@@ -30,6 +30,7 @@ mod robust;
 mod service;
 mod sim_quick_actions;
 mod sim_routes;
+mod similar_feedback;
 mod simulator;
 mod slack;
 mod slack_store;

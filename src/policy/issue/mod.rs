@@ -20,14 +20,21 @@
 //! | `themes.rs` | a theme on feedback without one, or a hint when the tagger is unsure |
 //! | `missing_info.rs` | one friendly note when feedback lacks its region, priority or customer |
 //! | `pm_review.rs` | a decision asked for on closed feedback, a reminder on feedback gone quiet |
+//! | `similar_feedback.rs` | open feedback like another customer's linked to it with one note; one customer's duplicate named, never closed |
+//! | `loop_closed.rs` | one note to the SA of feedback whose ask shipped, and of the feedback linked to it |
 
+mod loop_closed;
 mod missing_info;
 mod one_per_scope;
 mod pm_review;
 mod required;
+mod similar_feedback;
 mod sme_request;
 mod themes;
 mod typos;
+
+pub use loop_closed::LOOP_CLOSED_MARKER;
+pub use similar_feedback::{DUPLICATE_MARKER_PREFIX, SIMILAR_MARKER_PREFIX};
 
 pub use missing_info::customer_field;
 
@@ -112,6 +119,29 @@ pub struct IssueContext {
     /// Bodies of the notes on those seed issues, when the caller read them: a routed item's
     /// linking note is looked for there, so it is written once even if its receipt was lost.
     pub seed_notes: Option<Vec<String>>,
+    /// Feedback of the area this issue is compared with (the issues sharing a theme with it),
+    /// when the caller read them; `None`: not read, so no similar-feedback decision.
+    pub peers: Option<std::sync::Arc<Vec<crate::policy::similar::Peer>>>,
+    /// The issues linked to this one in GitLab, when the caller read them.
+    pub links: Option<Vec<Linked>>,
+    /// Theme label → (title, URL) of its epic or tracking issue, for the themes whose
+    /// container a person marked `PM Status::Shipped`.
+    pub shipped_themes: BTreeMap<String, (String, String)>,
+}
+
+/// An issue linked to the one decided about (`GET .../links`), as the rules see it.
+#[derive(Debug, Clone, Default)]
+pub struct Linked {
+    pub iid: u64,
+    /// In the decided issue's project: an iid alone may name an issue of another project.
+    pub same_project: bool,
+    pub title: String,
+    pub web_url: String,
+    pub state: String,
+    pub labels: Vec<String>,
+    pub author: Option<String>,
+    /// Bodies of its notes, when the caller read them (a note smeflow owes it is looked for).
+    pub notes: Option<Vec<String>>,
 }
 
 /// One rule: what it wants for the issue, given the issue as the rules before it left it.
@@ -120,7 +150,7 @@ pub type Rule = fn(&RuleInput) -> Wants;
 /// The issue rules, in the order they run. The order matters where a rule reads what the ones
 /// before it did: the request rules see the workflow label `required` adds, and the feedback
 /// rules see the labels once typos and duplicate scopes are gone.
-pub const RULES: [Rule; 7] = [
+pub const RULES: [Rule; 9] = [
     typos::check,
     one_per_scope::check,
     required::check,
@@ -128,6 +158,8 @@ pub const RULES: [Rule; 7] = [
     themes::check,
     missing_info::check,
     pm_review::check,
+    similar_feedback::check,
+    loop_closed::check,
 ];
 
 /// What every rule is given: the same inputs, plus the label state the earlier rules left.

@@ -79,7 +79,12 @@ mod tests {
         };
         assert!(plan(&rules(), &i, &ctx).is_empty());
         i.labels = vec![FEEDBACK_TYPE.into(), "PM Status::Shipped".into()];
-        assert!(plan(&rules(), &i, &IssueContext::default()).is_empty());
+        // The SA already heard it shipped (`loop_closed`): nothing else to say.
+        let told = IssueContext {
+            notes: vec![super::super::LOOP_CLOSED_MARKER.into()],
+            ..Default::default()
+        };
+        assert!(plan(&rules(), &i, &told).is_empty());
     }
 
     #[test]

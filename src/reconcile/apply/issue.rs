@@ -67,6 +67,16 @@ impl Executor<'_> {
                     Err(e) => Err(e),
                 }
             }
+            Change::RelateIssues {
+                project,
+                iid,
+                target_iid,
+            } => match gl.link_issues(project, *iid, project, *target_iid).await {
+                // lib/api/issue_links.rb answers 409 for a link that exists (made meanwhile,
+                // by a person or by an earlier attempt whose answer was lost).
+                Ok(()) | Err(GitLabError::Rejected { status: 409, .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
             Change::EditIssueLabels {
                 project,
                 iid,

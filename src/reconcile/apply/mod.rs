@@ -321,6 +321,7 @@ impl<'a> Executor<'a> {
             | Change::AddNote { .. }
             | Change::DeleteNote { .. }
             | Change::UnlinkFromTheme { .. }
+            | Change::RelateIssues { .. }
             | Change::UpdateIssueDescription { .. } => self.send_on_issue(change).await,
             Change::LinkToTheme { .. } => {
                 self.resolve_container(change).await?;
@@ -422,7 +423,8 @@ fn issue_key(change: &Change) -> Option<(&str, u64)> {
     match change {
         Change::EditIssueLabels { project, iid, .. }
         | Change::AddNote { project, iid, .. }
-        | Change::DeleteNote { project, iid, .. } => Some((project, *iid)),
+        | Change::DeleteNote { project, iid, .. }
+        | Change::RelateIssues { project, iid, .. } => Some((project, *iid)),
         Change::LinkToTheme {
             project, issue_iid, ..
         }

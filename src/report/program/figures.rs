@@ -29,6 +29,8 @@ pub struct AreaInput {
     pub enablement_added: Vec<DateTime<Utc>>,
     /// When each note on "Knowledge Base & Architectural Blueprint Scenarios" was added.
     pub knowledge_added: Vec<DateTime<Utc>>,
+    /// When smeflow told an SA their feedback shipped (its loop-closed notes).
+    pub loops_closed: Vec<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -46,6 +48,10 @@ pub struct ProgramReport {
     pub missed_promise: Vec<Missed>,
     /// Open requests younger than the promise with no SME yet: neither kept nor missed.
     pub waiting_for_sme: usize,
+    /// Area → feedback whose SA was told in the period that it shipped (areas with none are
+    /// left out).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub loops_closed: BTreeMap<String, usize>,
     /// Areas of interest, apart from the formal ones (filled by the caller that read them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interest: Vec<super::interest::InterestRow>,
@@ -256,6 +262,17 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
         },
         missed_promise,
         waiting_for_sme,
+        loops_closed: areas
+            .iter()
+            .map(|a| {
+                let told = a.loops_closed.iter();
+                (
+                    a.area.clone(),
+                    told.filter(|t| within(Some(**t), since, now)).count(),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect(),
         interest: Vec::new(),
     }
 }

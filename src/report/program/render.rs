@@ -129,6 +129,12 @@ pub fn render_markdown(r: &ProgramReport) -> String {
     if !r.missed_promise.is_empty() && r.waiting_for_sme > 0 {
         md.push_str(&format!("\n{waiting}\n"));
     }
+    if !r.loops_closed.is_empty() {
+        md.push_str("\n### Loops closed (SAs told their customer's feedback shipped)\n\n");
+        for (area, n) in &r.loops_closed {
+            md.push_str(&format!("- {}: {n}\n", markdown::inline(area)));
+        }
+    }
     md.push_str(&super::interest::render_interest(&r.interest));
     md
 }

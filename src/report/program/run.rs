@@ -8,6 +8,7 @@ use crate::gitlab::types::Note;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::Change;
+use crate::policy::issue::{FEEDBACK_TYPE, LOOP_CLOSED_MARKER};
 use crate::policy::request::route::{seed_iids, ENABLEMENT, KNOWLEDGE_BASE};
 use crate::policy::request::REQUEST_TYPE;
 use crate::reconcile::apply::{ApplyError, Executor};
@@ -122,6 +123,25 @@ pub async fn read(
             } else {
                 input.knowledge_added = added;
             }
+        }
+        // Each loop-closed note updates its issue: the feedback not updated since is not read.
+        for i in issues
+            .iter()
+            .filter(|i| i.labels.iter().any(|l| l == FEEDBACK_TYPE))
+            .filter(|i| {
+                i.updated_at
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|u| u >= previous_since)
+            })
+        {
+            input.loops_closed.extend(
+                notes(gl, &project, i.iid)
+                    .await?
+                    .iter()
+                    .filter(|n| n.body.starts_with(LOOP_CLOSED_MARKER))
+                    .filter_map(|n| n.created_at.as_deref().and_then(parse_time)),
+            );
         }
         input.issues = issues;
         inputs.push(input);

@@ -623,6 +623,7 @@ mod tests {
             web_url: Some(WEB.into()),
             input: AreaInput {
                 area: "AI".into(),
+                loops_closed: Vec::new(),
                 issues: vec![
                     feedback(
                         1,
@@ -745,6 +746,7 @@ mod tests {
             web_url: Some("https://gitlab.example.com/sme/cicd-sme".into()),
             input: AreaInput {
                 area: "CI/CD & Runner".into(),
+                loops_closed: Vec::new(),
                 issues: vec![
                     issue(
                         1,
@@ -779,6 +781,7 @@ mod tests {
             web_url: None,
             input: AreaInput {
                 area: "Embedded Systems".into(),
+                loops_closed: Vec::new(),
                 ..Default::default()
             },
             ..Default::default()

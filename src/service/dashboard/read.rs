@@ -130,6 +130,7 @@ mod tests {
     fn a_theme_links_to_smeflows_epic_by_title_and_marker_else_to_its_tracking_issue() {
         let input = AreaInput {
             area: "AI".into(),
+            loops_closed: Vec::new(),
             issues: vec![
                 issue(1, "ACME: chat", &["Theme::Duo Chat"], ""),
                 issue(2, "Globex: speed", &["Theme::Code Suggestions"], ""),

@@ -203,3 +203,75 @@ pub fn fixture_copy(dir: &std::path::Path, edit: impl Fn(String) -> String) -> P
     std::fs::write(&path, edit(text)).unwrap();
     path
 }
+
+/// `smeflow serve` (one worker, no sync) for `sim` on `port`, with its store in `dir`; killed
+/// when dropped.
+pub struct Served {
+    child: std::process::Child,
+    metrics: String,
+}
+
+impl Served {
+    pub async fn start(sim: &Simulator, port: u16, dir: &std::path::Path) -> Served {
+        let addr = format!("127.0.0.1:{port}");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
+            .current_dir(workdir())
+            .args(["serve", "--no-sync", "--workers", "1", "--listen", &addr])
+            .arg("--state")
+            .arg(dir.join("smeflow.db"))
+            .env("GITLAB_URL", sim.url())
+            .env("GITLAB_TOKEN", TOKEN)
+            .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let served = Served {
+            child,
+            metrics: format!("http://{addr}/metrics"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(&served.metrics).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        served
+    }
+
+    /// Waits until GitLab sent everything and nothing is left to work off, three looks in a row.
+    pub async fn settle(&self, sim: &Simulator) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut quiet = 0;
+        while quiet < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "service did not settle"
+            );
+            sim.deliveries_flushed().await;
+            let text = reqwest::get(&self.metrics)
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let busy = text.lines().any(|l| {
+                ["pending", "in_progress", "failed"].iter().any(|s| {
+                    l.starts_with(&format!("smeflow_deliveries{{state=\"{s}\"}}"))
+                        && !l.ends_with(" 0")
+                })
+            });
+            quiet = if busy { 0 } else { quiet + 1 };
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
