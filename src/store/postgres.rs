@@ -17,15 +17,17 @@
 //! each job (the claim itself, memory, snapshot, audit, leases) sits in that job's room, next
 //! to its SQLite twin.
 
+use super::tls::{self, TlsSettings};
 use super::{now_ms, schema, Result, StoreError};
-use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::postgres;
 use r2d2_postgres::PostgresConnectionManager;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-pub(super) type Client = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+pub(super) type Client = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// How long a claim on a delivery holds without renewal. Ten minutes by default: far longer
 /// than any delivery's work, and renewed every third of it while the replica lives.
@@ -49,6 +51,11 @@ pub(super) struct Inner {
     pool: Option<Pool>,
     /// The URL without its password, for messages.
     url: String,
+    /// The URL's `sslmode` and `sslrootcert`, to say what to change when a connection fails.
+    tls: TlsSettings,
+    /// How to connect outside the pool, to learn why the pool could not (r2d2 keeps only the
+    /// error's first words).
+    direct: (postgres::Config, MakeRustlsConnect),
     /// Who this process is in `claimed_by`: unique per process start.
     pub(super) holder: String,
     pub(super) lease_ms: i64,
@@ -97,12 +104,7 @@ impl PgStore {
     /// `open` with the claim lease given (tests make it short to see a takeover quickly).
     pub fn open_with(url: &str, lease_ms: i64) -> Result<PgStore> {
         let shown = redact(url);
-        let config: postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
-            url: shown.clone(),
-            message: format!(
-                "not a valid database URL ({e}); expected postgres://user[:password]@host[:port]/database"
-            ),
-        })?;
+        let (config, connector, tls) = tls::configure(url, &shown)?;
         let pool_size = std::env::var("SMEFLOW_DB_POOL")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -115,11 +117,16 @@ impl PgStore {
             // testing every checkout would add a round trip to every delivery.
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(PostgresConnectionManager::new(
+                config.clone().into(),
+                connector.clone(),
+            ));
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool: Some(pool),
                 url: shown,
+                tls,
+                direct: (config.into(), connector),
                 holder: super::holder::holder_id(),
                 lease_ms,
                 last_reclaim: AtomicI64::new(0),
@@ -159,9 +166,23 @@ impl PgStore {
     }
 
     fn client(&self) -> Result<Client> {
-        self.inner.pool().get().map_err(|e| StoreError::Postgres {
-            url: self.inner.url.clone(),
-            message: format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
+        self.inner.pool().get().map_err(|e| {
+            let (config, tls) = &self.inner.direct;
+            let e = match config.connect(tls.clone()) {
+                Err(direct) => match StoreError::from(direct) {
+                    StoreError::Postgres { message, .. } => message,
+                    other => other.to_string(),
+                },
+                Ok(_) => e.to_string(),
+            };
+            let message = match tls::explain(&e, &self.inner.tls) {
+                Some(fix) => format!("cannot connect ({e}): {fix}"),
+                None => format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
+            };
+            StoreError::Postgres {
+                url: self.inner.url.clone(),
+                message,
+            }
         })
     }
 
