@@ -10,8 +10,9 @@
 //! once. Area leases stay rows in `leases` (not session advisory locks): they outlive a pooled
 //! connection and tell a waiting run who holds them.
 //!
-//! `postgres` (the synchronous client) with an `r2d2` pool matches the store's blocking style:
-//! every caller already runs store calls on blocking threads.
+//! `postgres` (the synchronous client) with an `r2d2` pool matches the store's blocking style
+//! (its methods are plain functions, SQLite's too); [`blocking`] is where it meets async
+//! callers. TLS is rustls, configured from the URL by `tls.rs`.
 //!
 //! This file is the backend's machinery (pool, migrations, the renewal of claims); the SQL of
 //! each job (the claim itself, memory, snapshot, audit, leases) sits in that job's room, next
@@ -186,9 +187,8 @@ impl PgStore {
         })
     }
 
-    /// Runs `work` on a pooled connection. The synchronous client drives its own runtime, which
-    /// must not start on a thread of the caller's; when called from async code (sync, the
-    /// CLI) the work moves to a thread of its own.
+    /// Runs `work` on a pooled connection, through [`blocking`]: every PostgreSQL call of every
+    /// room passes here, so this is the one place the blocking store meets async code.
     pub(super) fn run<T: Send>(
         &self,
         work: impl FnOnce(&mut Client) -> Result<T> + Send,
@@ -203,14 +203,27 @@ impl PgStore {
                 other => other,
             })
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| match s.spawn(go).join() {
-                Ok(outcome) => outcome,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-        } else {
-            go()
-        }
+        blocking(go)
+    }
+}
+
+/// Runs blocking `work` wherever the caller is. The synchronous client drives a runtime of its
+/// own, which must not start inside the caller's, and waiting on a runtime's worker thread
+/// would stall every task queued behind it. So: on a worker of a multi-threaded runtime (the
+/// binary's), `block_in_place` hands the worker's other tasks to another thread while this one
+/// waits and leaves the runtime for the call — no thread is made per call; on a
+/// `spawn_blocking` thread or outside any runtime the work just runs; only a single-threaded
+/// runtime (tests' `#[tokio::test]`), which has no thread to hand its tasks to, gets a scoped
+/// thread for the call.
+pub(super) fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        Ok(_) => std::thread::scope(|s| match s.spawn(work).join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => work(),
     }
 }
 
@@ -226,6 +239,8 @@ impl Drop for Inner {
     /// Closing a connection drives the client's own runtime, which must not happen on a thread
     /// of the caller's runtime: the last clone dropped in async code closes them elsewhere.
     fn drop(&mut self) {
+        // Not `blocking`: the last clone may go while a runtime shuts down, where handing off
+        // a worker is not possible; this happens once per store.
         if let Some(pool) = self.pool.take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let _ = std::thread::spawn(move || drop(pool)).join();

@@ -1,13 +1,17 @@
-//! TLS to PostgreSQL through the real binary: a throwaway server that accepts TLS connections
-//! only, with a CA and a server certificate made for the test by the `openssl` command (which
-//! PostgreSQL's packages bring), read by `smeflow deliveries` with each `sslmode`; and
-//! `sslmode=require` against a server without TLS, which must fail and say what to change.
+//! How smeflow reaches PostgreSQL. TLS, through the real binary: a throwaway server that
+//! accepts TLS connections only, with a CA and a server certificate made for the test by the
+//! `openssl` command (which PostgreSQL's packages bring), read by `smeflow deliveries` with each
+//! `sslmode`; and `sslmode=require` against a server without TLS, which must fail and say what
+//! to change. And the store's one boundary with async code: a call that waits on the database
+//! does not stall the runtime's other tasks.
 
 mod common;
 mod pg;
 
+use smeflow::store::{NewDelivery, Store};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 fn smeflow(database_url: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_smeflow"))
@@ -224,4 +228,79 @@ fn sslmode_require_against_a_server_without_tls_fails_naming_sslmode() {
     let plain = url.trim_end_matches("?sslmode=require");
     let (code, _, err) = smeflow(plain, &["deliveries", "list"]);
     assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+#[cfg_attr(
+    smeflow_tests_without_postgres,
+    ignore = "PostgreSQL is not installed on this machine (see tests/pg/mod.rs)"
+)]
+fn a_store_call_waiting_on_postgresql_does_not_stall_the_runtime_s_other_tasks() {
+    let url = pg::server().fresh_database();
+    let store = Store::open_postgres(&url).unwrap();
+    let one_shot = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    one_shot
+        .block_on(store.insert(NewDelivery {
+            dedupe_key: "held".into(),
+            event: "Issue Hook".into(),
+            project_path: Some(common::AI_PROJECT.into()),
+            issue_iid: Some(5),
+            body: b"{}".to_vec(),
+        }))
+        .unwrap();
+    drop(one_shot);
+    // One worker thread: if the waiting call kept it, nothing else could run. Made before
+    // the lock below, so a failing test releases the lock (dropped first) before the runtime waits
+    // for its worker.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Another session locks the delivery's row, so marking it done waits until that ends.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut holding = other.transaction().unwrap();
+    let id: i64 = holding
+        .query_one("SELECT id FROM deliveries FOR UPDATE", &[])
+        .unwrap()
+        .get(0);
+
+    let (marked_tx, marked) = std::sync::mpsc::channel();
+    let waiting = store.clone();
+    runtime.spawn(async move {
+        let _ = marked_tx.send(waiting.mark_done(id));
+    });
+    let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    while watch
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The call is waiting on the lock now; another task must still run. (The limit only keeps
+    // a failure from hanging the test.)
+    let (ran_tx, ran) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = ran_tx.send(());
+    });
+    assert!(
+        ran.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "a task spawned while a store call waited on PostgreSQL never ran: the call held the runtime's only worker"
+    );
+    assert!(
+        marked.try_recv().is_err(),
+        "the call returned before the lock it waits on was released"
+    );
+    holding.commit().unwrap();
+    marked
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
 }
