@@ -81,10 +81,21 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db` (`crate::redact::url`);
-/// in a key-value connection string, `password=…` is dropped.
+/// in a key-value connection string, `password=…` is dropped. The TLS settings (`sslmode`,
+/// `sslrootcert`: a mode and a file name, no secret) stay readable, since a failed connection
+/// is often about them.
 pub fn redact(url: &str) -> String {
     if url.contains("://") {
-        return crate::redact::url(url);
+        let mut shown = crate::redact::url(url);
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        for pair in query.split('&') {
+            if let Some((key @ ("sslmode" | "sslrootcert"), value)) = pair.split_once('=') {
+                if !value.is_empty() {
+                    shown = shown.replacen(&format!("{key}=***"), pair, 1);
+                }
+            }
+        }
+        return shown;
     }
     url.split_whitespace()
         .filter(|kv| !kv.starts_with("password="))
@@ -277,5 +288,18 @@ fn renew_claims(inner: std::sync::Weak<Inner>) {
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "could not renew this replica's claims on deliveries");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shown_url_keeps_its_tls_settings_and_hides_its_password() {
+        assert_eq!(
+            super::redact(
+                "postgres://smeflow:hunter2@db/s?sslmode=verify-full&sslrootcert=/etc/ca.pem&options=x"
+            ),
+            "postgres://smeflow:***@db/s?sslmode=verify-full&sslrootcert=/etc/ca.pem&options=***"
+        );
     }
 }
