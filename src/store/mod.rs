@@ -20,8 +20,9 @@
 //! The store is told what to remember (`reconcile::apply::record` decides what a write means);
 //! it never reads a `plan::Change`. The machinery under the rooms: `backend.rs` (the `Store`
 //! enum and opening), `sqlite.rs` and `postgres.rs` (connections, and what each backend runs
-//! in the background), [`schema`] (the versioned DDL of both dialects) and [`migrate`]
-//! (`store migrate`, SQLite → PostgreSQL).
+//! in the background), [`tls`] (PostgreSQL's `sslmode` and `sslrootcert`, read as libpq reads
+//! them), [`schema`] (the versioned DDL of both dialects) and [`migrate`] (`store migrate`,
+//! SQLite → PostgreSQL).
 //!
 //! A new thing to remember: a table in a new [`schema`] version (both dialects), a room (or a
 //! section of one) with the methods on both backends and on `Store`, a copy in [`migrate`], and
@@ -50,6 +51,7 @@ pub mod schema;
 pub mod slack;
 pub mod snapshot;
 mod sqlite;
+pub mod tls;
 
 pub use backend::Store;
 pub use memory::IssueMemory;

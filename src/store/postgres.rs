@@ -10,22 +10,25 @@
 //! once. Area leases stay rows in `leases` (not session advisory locks): they outlive a pooled
 //! connection and tell a waiting run who holds them.
 //!
-//! `postgres` (the synchronous client) with an `r2d2` pool matches the store's blocking style:
-//! every caller already runs store calls on blocking threads.
+//! `postgres` (the synchronous client) with an `r2d2` pool matches the store's blocking style
+//! (its methods are plain functions, SQLite's too); [`blocking`] is where it meets async
+//! callers. TLS is rustls, configured from the URL by `tls.rs`.
 //!
 //! This file is the backend's machinery (pool, migrations, the renewal of claims); the SQL of
 //! each job (the claim itself, memory, snapshot, audit, leases) sits in that job's room, next
 //! to its SQLite twin.
 
+use super::tls::{self, TlsSettings};
 use super::{now_ms, schema, Result, StoreError};
-use r2d2_postgres::postgres::{self, NoTls};
+use r2d2_postgres::postgres;
 use r2d2_postgres::PostgresConnectionManager;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-pub(super) type Client = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+pub(super) type Client = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 /// How long a claim on a delivery holds without renewal. Ten minutes by default: far longer
 /// than any delivery's work, and renewed every third of it while the replica lives.
@@ -49,6 +52,11 @@ pub(super) struct Inner {
     pool: Option<Pool>,
     /// The URL without its password, for messages.
     url: String,
+    /// The URL's `sslmode` and `sslrootcert`, to say what to change when a connection fails.
+    tls: TlsSettings,
+    /// How to connect outside the pool, to learn why the pool could not (r2d2 keeps only the
+    /// error's first words).
+    direct: (postgres::Config, MakeRustlsConnect),
     /// Who this process is in `claimed_by`: unique per process start.
     pub(super) holder: String,
     pub(super) lease_ms: i64,
@@ -73,10 +81,21 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db` (`crate::redact::url`);
-/// in a key-value connection string, `password=…` is dropped.
+/// in a key-value connection string, `password=…` is dropped. The TLS settings (`sslmode`,
+/// `sslrootcert`: a mode and a file name, no secret) stay readable, since a failed connection
+/// is often about them.
 pub fn redact(url: &str) -> String {
     if url.contains("://") {
-        return crate::redact::url(url);
+        let mut shown = crate::redact::url(url);
+        let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        for pair in query.split('&') {
+            if let Some((key @ ("sslmode" | "sslrootcert"), value)) = pair.split_once('=') {
+                if !value.is_empty() {
+                    shown = shown.replacen(&format!("{key}=***"), pair, 1);
+                }
+            }
+        }
+        return shown;
     }
     url.split_whitespace()
         .filter(|kv| !kv.starts_with("password="))
@@ -97,12 +116,7 @@ impl PgStore {
     /// `open` with the claim lease given (tests make it short to see a takeover quickly).
     pub fn open_with(url: &str, lease_ms: i64) -> Result<PgStore> {
         let shown = redact(url);
-        let config: postgres::Config = url.parse().map_err(|e| StoreError::Postgres {
-            url: shown.clone(),
-            message: format!(
-                "not a valid database URL ({e}); expected postgres://user[:password]@host[:port]/database"
-            ),
-        })?;
+        let (config, connector, tls) = tls::configure(url, &shown)?;
         let pool_size = std::env::var("SMEFLOW_DB_POOL")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -115,11 +129,16 @@ impl PgStore {
             // testing every checkout would add a round trip to every delivery.
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(PostgresConnectionManager::new(
+                config.clone().into(),
+                connector.clone(),
+            ));
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool: Some(pool),
                 url: shown,
+                tls,
+                direct: (config.into(), connector),
                 holder: super::holder::holder_id(),
                 lease_ms,
                 last_reclaim: AtomicI64::new(0),
@@ -159,15 +178,28 @@ impl PgStore {
     }
 
     fn client(&self) -> Result<Client> {
-        self.inner.pool().get().map_err(|e| StoreError::Postgres {
-            url: self.inner.url.clone(),
-            message: format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
+        self.inner.pool().get().map_err(|e| {
+            let (config, tls) = &self.inner.direct;
+            let e = match config.connect(tls.clone()) {
+                Err(direct) => match StoreError::from(direct) {
+                    StoreError::Postgres { message, .. } => message,
+                    other => other.to_string(),
+                },
+                Ok(_) => e.to_string(),
+            };
+            let message = match tls::explain(&e, &self.inner.tls) {
+                Some(fix) => format!("cannot connect ({e}): {fix}"),
+                None => format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
+            };
+            StoreError::Postgres {
+                url: self.inner.url.clone(),
+                message,
+            }
         })
     }
 
-    /// Runs `work` on a pooled connection. The synchronous client drives its own runtime, which
-    /// must not start on a thread of the caller's; when called from async code (sync, the
-    /// CLI) the work moves to a thread of its own.
+    /// Runs `work` on a pooled connection, through [`blocking`]: every PostgreSQL call of every
+    /// room passes here, so this is the one place the blocking store meets async code.
     pub(super) fn run<T: Send>(
         &self,
         work: impl FnOnce(&mut Client) -> Result<T> + Send,
@@ -182,14 +214,27 @@ impl PgStore {
                 other => other,
             })
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| match s.spawn(go).join() {
-                Ok(outcome) => outcome,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-        } else {
-            go()
-        }
+        blocking(go)
+    }
+}
+
+/// Runs blocking `work` wherever the caller is. The synchronous client drives a runtime of its
+/// own, which must not start inside the caller's, and waiting on a runtime's worker thread
+/// would stall every task queued behind it. So: on a worker of a multi-threaded runtime (the
+/// binary's), `block_in_place` hands the worker's other tasks to another thread while this one
+/// waits and leaves the runtime for the call — no thread is made per call; on a
+/// `spawn_blocking` thread or outside any runtime the work just runs; only a single-threaded
+/// runtime (tests' `#[tokio::test]`), which has no thread to hand its tasks to, gets a scoped
+/// thread for the call.
+pub(super) fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        Ok(_) => std::thread::scope(|s| match s.spawn(work).join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+        Err(_) => work(),
     }
 }
 
@@ -205,6 +250,8 @@ impl Drop for Inner {
     /// Closing a connection drives the client's own runtime, which must not happen on a thread
     /// of the caller's runtime: the last clone dropped in async code closes them elsewhere.
     fn drop(&mut self) {
+        // Not `blocking`: the last clone may go while a runtime shuts down, where handing off
+        // a worker is not possible; this happens once per store.
         if let Some(pool) = self.pool.take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let _ = std::thread::spawn(move || drop(pool)).join();
@@ -241,5 +288,18 @@ fn renew_claims(inner: std::sync::Weak<Inner>) {
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "could not renew this replica's claims on deliveries");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_shown_url_keeps_its_tls_settings_and_hides_its_password() {
+        assert_eq!(
+            super::redact(
+                "postgres://smeflow:hunter2@db/s?sslmode=verify-full&sslrootcert=/etc/ca.pem&options=x"
+            ),
+            "postgres://smeflow:***@db/s?sslmode=verify-full&sslrootcert=/etc/ca.pem&options=***"
+        );
     }
 }

@@ -39,3 +39,4 @@ mod sync_board;
 mod tagger;
 mod theme_learning;
 mod wiremock_requests;
+mod pg_client;

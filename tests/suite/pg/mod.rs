@@ -64,11 +64,29 @@ fn free_port() -> u16 {
 }
 
 fn start() -> Result<Server, String> {
+    start_with(&[], "", None)
+}
+
+/// `start`, with `files` written into the server's folder first (keys readable by the server
+/// only, as PostgreSQL demands), `settings` added to its command line (`-c ssl=on ...`), and
+/// `hba` in place of the access rules initdb wrote.
+fn start_with(
+    files: &[(&str, &[u8])],
+    settings: &str,
+    hba: Option<&str>,
+) -> Result<Server, String> {
     let bin = bin_dir().ok_or_else(|| format!("PostgreSQL's initdb was not found; {INSTALL}"))?;
     let dir = tempfile::Builder::new()
         .prefix("smeflow-pg")
         .tempdir()
         .map_err(|e| e.to_string())?;
+    for (name, contents) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+    }
     if is_root() {
         let ok = Command::new("chown")
             .args(["-R", "postgres:postgres"])
@@ -92,6 +110,28 @@ fn start() -> Result<Server, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    if let Some(rules) = hba {
+        // Written through the server's own user: the file belongs to it after initdb.
+        let path = data.join("pg_hba.conf");
+        let out = if is_root() {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--", "sh", "-c", "cat > \"$0\""])
+                .arg(&path)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(rules.as_bytes())?;
+                    c.wait()
+                })
+                .map(|s| s.success())
+        } else {
+            std::fs::write(&path, rules).map(|_| true)
+        };
+        if !matches!(out, Ok(true)) {
+            return Err(format!("cannot write {}", path.display()));
+        }
+    }
     let port = free_port();
     // Tests need no durability; the intake benchmark compares stores on equal terms (PG_FSYNC=on).
     let fsync = if std::env::var("PG_FSYNC").as_deref() == Ok("on") {
@@ -100,7 +140,7 @@ fn start() -> Result<Server, String> {
         "off"
     };
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200 {settings}",
         dir.path().display()
     );
     let out = tool(&bin, "pg_ctl")
@@ -162,6 +202,17 @@ pub fn server() -> &'static Server {
 pub fn own_server() -> Server {
     try_own_server()
         .unwrap_or_else(|why| panic!("PostgreSQL is needed for this test and did not start: {why}"))
+}
+
+/// A server of the caller's own that speaks TLS only, with this certificate and key (PEM).
+pub fn own_tls_server(cert: &[u8], key: &[u8]) -> Server {
+    start_with(
+        &[("server.crt", cert), ("server.key", key)],
+        // Relative paths are read from the data folder, one level below the files.
+        "-c ssl=on -c ssl_cert_file=../server.crt -c ssl_key_file=../server.key",
+        Some("hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\nlocal all all trust\n"),
+    )
+    .unwrap_or_else(|why| panic!("PostgreSQL is needed for this test and did not start: {why}"))
 }
 
 /// A server of the caller's own, or why there is none (the benchmark runs without one).
