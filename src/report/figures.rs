@@ -3,6 +3,7 @@
 //! chart. Pure (issues in, figures out), so the numbers are tested on a data set with known
 //! answers.
 
+use super::drivers::{drivers, DriverRow};
 use crate::config::label_scope;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::policy::epics::customer_of;
@@ -23,6 +24,8 @@ pub struct Report {
     pub themes: Vec<ThemeRow>,
     pub high_priority: Vec<Item>,
     pub arr_driver_candidates: Vec<Item>,
+    /// Themes ranked for the ARR Driver meeting, the trend against the period before this one.
+    pub drivers: Vec<DriverRow>,
     pub flow: Flow,
     /// Distinct customers per theme per month (oldest month first), for the chart.
     pub monthly: Vec<(String, BTreeMap<String, usize>)>,
@@ -98,7 +101,7 @@ pub fn arr_at_stake(description: &str) -> Option<u64> {
 /// ~18 million such values still fit in a u64, and they are added with saturation anyway.
 pub const MAX_ARR_USD: f64 = 1e12;
 
-fn item(i: &Issue) -> Item {
+pub(crate) fn item(i: &Issue) -> Item {
     Item {
         iid: i.iid,
         title: i.title.clone(),
@@ -264,6 +267,7 @@ pub fn compute(
         themes,
         high_priority,
         arr_driver_candidates: candidates,
+        drivers: drivers(&feedback, (since, now), (since - (now - since), since)),
         flow: Flow {
             feedback_submitted,
             feedback_actioned,

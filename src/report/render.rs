@@ -1,11 +1,12 @@
 //! The monthly PM review as text: the Markdown of the review issue and the SVG chart it shows.
 //! Formatting only; the figures come from `figures::compute`.
 
+use super::drivers::DriverRow;
 use super::figures::{Item, Report};
 use crate::markdown;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn money(n: u64) -> String {
+pub(crate) fn money(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -76,6 +77,8 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             ));
         }
     };
+    o.push_str("\n## ARR drivers by theme\n\n");
+    o.push_str(&render_drivers(&r.drivers, "the period before"));
     list(&mut o, "Top Priority::High feedback", &r.high_priority);
     list(
         &mut o,
@@ -104,6 +107,41 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
         ));
     }
     o.push_str("\n<!-- smeflow:pm-review -->\n");
+    o
+}
+
+/// The ranked ARR Driver table (`drivers::drivers`); `before` names the period the trend
+/// compares with.
+pub fn render_drivers(rows: &[DriverRow], before: &str) -> String {
+    if rows.is_empty() {
+        return "No open feedback with a theme.\n".into();
+    }
+    let mut o = format!(
+        "Ranked by ARR at stake (each customer counted once, at its largest figure), then importance (the Importance field; else Priority::High is a blocker, Priority::Low nice to have), then customers.\n\n| Rank | Theme | Customers | ARR at stake | Importance | New customers (trend vs {before}) |\n|---:|---|---:|---:|---|---|\n"
+    );
+    for (rank, d) in rows.iter().enumerate() {
+        let mix = d
+            .importance_mix
+            .iter()
+            .map(|(imp, n)| format!("{} {n}", imp.describe()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let trend = match d.trend() {
+            0 => "=".to_string(),
+            t if t > 0 => format!("+{t}"),
+            t => t.to_string(),
+        };
+        o.push_str(&format!(
+            "| {} | {} | {} | {} | {} ({mix}) | {} ({trend}; {} before) |\n",
+            rank + 1,
+            markdown::inline(d.theme.trim_start_matches("Theme::")),
+            d.customers,
+            money(d.arr_at_stake),
+            d.importance.describe(),
+            d.new_customers,
+            d.previous_customers,
+        ));
+    }
     o
 }
 
