@@ -439,3 +439,86 @@ fn the_period_ends_on_the_last_day_of_a_quarter_and_the_next_one_starts_at_midni
     );
     assert!(stderr(&out).contains("--until"), "{}", stderr(&out));
 }
+
+/// What the monthly meetings get: the calibration lists new, unprioritised and untagged
+/// feedback; the agenda high-priority, stale (as the PM review's reminder decides it) and
+/// shipped feedback.
+#[test]
+fn the_calibration_and_the_agenda_list_what_each_meeting_discusses() {
+    let catalog = smeflow::config::Catalog::load(&config()).unwrap();
+    let area = catalog.area("ai").unwrap();
+    let issues = [
+        // New this month, high priority, themed.
+        issue(
+            1,
+            "ACME",
+            "",
+            &[FB, "Theme::Duo Chat", "Priority::High", "PM Status::New"],
+            "opened",
+            "2026-03-02T10:00:00Z",
+        ),
+        // No priority, no theme, nothing for 69 days: stale.
+        issue(
+            2,
+            "Globex",
+            "",
+            &[FB, "PM Status::New"],
+            "opened",
+            "2026-01-10T10:00:00Z",
+        ),
+        // Shipped this month (open until the SA tells the customer).
+        issue(
+            3,
+            "Initech",
+            "",
+            &[FB, "Theme::Duo Chat", "Priority::Low", "PM Status::Shipped"],
+            "opened",
+            "2026-03-10T10:00:00Z",
+        ),
+        // Shipped last month: not this month's news.
+        issue(
+            4,
+            "Hooli",
+            "",
+            &[FB, "Theme::Duo Chat", "Priority::Low", "PM Status::Shipped"],
+            "closed",
+            "2026-02-25T10:00:00Z",
+        ),
+        // Declined long ago: decided, so not stale.
+        issue(
+            5,
+            "Umbrella",
+            "",
+            &[
+                FB,
+                "Theme::Duo Chat",
+                "Priority::Low",
+                "PM Status::Declined",
+            ],
+            "opened",
+            "2026-01-01T10:00:00Z",
+        ),
+        // High priority and quiet for 47 days.
+        issue(
+            6,
+            "Vandelay",
+            "**ARR at stake:** 90k",
+            &[
+                FB,
+                "Theme::Model Quality",
+                "Priority::High",
+                "PM Status::Reviewing",
+            ],
+            "opened",
+            "2026-02-01T10:00:00Z",
+        ),
+    ];
+    let feedback: Vec<&Issue> = issues.iter().collect();
+    let now = Utc.with_ymd_and_hms(2026, 3, 20, 12, 0, 0).unwrap();
+    let calibration = smeflow::report::cadence::calibration(area, &feedback, now);
+    assert_eq!(calibration.title, "SME Calibration 2026-03");
+    insta::assert_snapshot!("calibration", calibration.description);
+    let agenda = smeflow::report::cadence::agenda(area, 30, &feedback, now);
+    assert_eq!(agenda.title, "PM/SME Meeting 2026-03");
+    insta::assert_snapshot!("agenda", agenda.description);
+}

@@ -12,7 +12,8 @@ use crate::config::AreaConfig;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::markdown;
 use crate::policy::cadence::{marker, Desired};
-use chrono::{DateTime, Duration, Utc};
+use crate::policy::issue::FINAL_PM_STATUSES;
+use chrono::{DateTime, Utc};
 
 /// At most this many issues are listed under one heading; the rest are counted. An agenda
 /// people read in a meeting, and a description far below GitLab's 1 MB limit.
@@ -104,7 +105,7 @@ pub fn calibration(area: &AreaConfig, feedback: &[&Issue], now: DateTime<Utc>) -
         if groups.is_empty() {
             String::new()
         } else {
-            format!(" and the area's SMEs ({groups})")
+            format!("\n\nFor the area's SMEs: {groups}")
         },
     );
     section(&mut o, "New feedback this month to calibrate", &fresh);
@@ -138,10 +139,17 @@ pub fn agenda(
         .map(|i| item(i))
         .collect();
     high.sort_by(|a, b| b.arr.cmp(&a.arr).then(a.iid.cmp(&b.iid)));
-    let stale_before = now - Duration::days(stale_days.clamp(1, 3650));
+    // As the PM review's reminder decides it (`policy::issue::pm_review`): open, no PM decision,
+    // nothing happened for `stale_days` (0 turns both off).
     let stale: Vec<Item> = open
         .iter()
-        .filter(|i| updated(i).is_some_and(|u| u < stale_before))
+        .filter(|_| stale_days > 0)
+        .filter(|i| {
+            !i.labels
+                .iter()
+                .any(|l| FINAL_PM_STATUSES.contains(&l.as_str()))
+        })
+        .filter(|i| updated(i).is_some_and(|u| (now - u).num_days() >= stale_days))
         .map(|i| item(i))
         .collect();
     let shipped: Vec<Item> = feedback
@@ -155,7 +163,7 @@ pub fn agenda(
     let mut o = format!(
         "# PM/SME meeting {month}: {} SME area\n\n{}\n\nThe agenda of this month's meeting of the area's Product Managers and SMEs; smeflow keeps it up to date until the month ends.\n",
         markdown::inline(&area.name),
-        addressed("For the PM(s) and area lead(s)", &people, "pms", &area.slug),
+        addressed("For the PM(s) and area lead(s)", &people, "pms` and `leads", &area.slug),
     );
     section(&mut o, "High-priority feedback", &high);
     section(
@@ -175,8 +183,8 @@ pub fn agenda(
 fn addressed(lead_in: &str, people: &[String], key: &str, slug: &str) -> String {
     if people.is_empty() {
         return format!(
-            "No one to notify yet: add usernames under `{key}` for the `{}` area in smeflow.toml.",
-            markdown::inline(slug)
+            "No one to notify yet: add usernames under `{key}` for the {} area in smeflow.toml.",
+            markdown::code(slug)
         );
     }
     let names: Vec<String> = people.iter().map(|p| markdown::mention(p)).collect();
