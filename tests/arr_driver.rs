@@ -191,6 +191,19 @@ fn config_with_people(dir: &tempfile::TempDir) -> std::path::PathBuf {
     path
 }
 
+/// A simulator with the AI area bootstrapped, configured with an area lead and a PM.
+fn bootstrapped_with_people() -> (tempfile::TempDir, std::path::PathBuf, Simulator) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_people(&dir);
+    let sim = gitlab();
+    smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["bootstrap-area", "ai"])
+        .assert()
+        .success();
+    (dir, config, sim)
+}
+
 fn feedback(sim: &Simulator, customer: &str, theme: &str, arr: &str, age_days: i64) {
     let title = format!("{customer}: feedback");
     let description = format!("**Customer:** {customer}\n**ARR at stake:** {arr}");
@@ -227,14 +240,7 @@ fn report(sim: &Simulator, config: &std::path::Path, extra: &[&str]) -> std::pro
 
 #[test]
 fn the_cadence_issues_are_created_once_updated_in_place_and_left_alone_when_nothing_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_with_people(&dir);
-    let sim = gitlab();
-    smeflow(&sim)
-        .env("SMEFLOW_CONFIG", &config)
-        .args(["bootstrap-area", "ai"])
-        .assert()
-        .success();
+    let (_dir, config, sim) = bootstrapped_with_people();
     feedback(&sim, "ACME", "Theme::Duo Chat", "250000", 0);
     // A customer name that tries to notify everyone and close the issue smeflow writes.
     feedback(
@@ -361,14 +367,7 @@ fn the_cadence_issues_are_created_once_updated_in_place_and_left_alone_when_noth
 /// the earlier period's are left as they were.
 #[test]
 fn the_period_ends_on_the_last_day_of_a_quarter_and_the_next_one_starts_at_midnight() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_with_people(&dir);
-    let sim = gitlab();
-    smeflow(&sim)
-        .env("SMEFLOW_CONFIG", &config)
-        .args(["bootstrap-area", "ai"])
-        .assert()
-        .success();
+    let (_dir, config, sim) = bootstrapped_with_people();
     let now = Utc::now();
     let (quarter_start, _) = quarter_bounds(now);
     let last_day: DateTime<Utc> = quarter_start - Duration::days(1);

@@ -5,7 +5,7 @@
 
 use super::drivers::{drivers, month_key, month_start, quarter_bounds, quarter_key};
 use super::figures::{item, Item, Report};
-use super::render::{money, render_drivers};
+use super::render::{item_section, render_drivers};
 use crate::config::label_scope;
 use crate::config::labels::{PM_STATUS_SHIPPED, PRIORITY_HIGH, TYPE_CUSTOMER_FEEDBACK};
 use crate::config::AreaConfig;
@@ -192,27 +192,7 @@ fn addressed(lead_in: &str, people: &[String], key: &str, slug: &str) -> String 
 }
 
 fn section(o: &mut String, title: &str, items: &[Item]) {
-    o.push_str(&format!("\n## {title}\n\n"));
-    if items.is_empty() {
-        o.push_str("None.\n");
-    }
-    for i in items.iter().take(LIST_MAX) {
-        o.push_str(&format!(
-            "- {} {}{}{}\n",
-            markdown::issue_link(i.iid, &i.web_url),
-            markdown::inline(&i.title),
-            i.customer
-                .as_deref()
-                .map(|c| format!(" — {}", markdown::inline(c)))
-                .unwrap_or_default(),
-            i.arr
-                .map(|a| format!(", {} ARR", money(a)))
-                .unwrap_or_default()
-        ));
-    }
-    if items.len() > LIST_MAX {
-        o.push_str(&format!("- and {} more\n", items.len() - LIST_MAX));
-    }
+    item_section(o, title, items, LIST_MAX);
 }
 
 fn finish(mut description: String, title: String, marker: String) -> Desired {

@@ -4,7 +4,7 @@
 //! before; ranked for the quarterly ARR Driver meeting. Also the calendar arithmetic that names
 //! the periods of smeflow's cadence issues ("2026-Q1", "2026-03"). Pure, like `figures`.
 
-use super::figures::{arr_at_stake, NO_THEME};
+use super::figures::{arr_at_stake, field, NO_THEME};
 use crate::config::label_scope;
 use crate::config::labels::{PRIORITY_HIGH, PRIORITY_LOW};
 use crate::gitlab::types::{parse_time, Issue};
@@ -56,13 +56,7 @@ pub fn importance_of(issue: &Issue) -> Importance {
 /// `**Importance:** retention risk` (any case, the template's hint comment ignored); a value
 /// that is none of the three reads as not filled in.
 fn importance_field(description: &str) -> Option<Importance> {
-    let line = description.lines().find(|l| {
-        l.replace("**", "")
-            .trim_start()
-            .to_lowercase()
-            .starts_with("importance:")
-    })?;
-    let value = crate::text::strip_comments(line.replace("**", "").split_once(':')?.1);
+    let value = crate::text::strip_comments(&field(description, "importance")?);
     let value: String = value
         .to_lowercase()
         .chars()

@@ -68,14 +68,7 @@ pub struct Flow {
 /// The `ARR at stake` field of the Customer Feedback template, in USD ("250000", "$250,000",
 /// "250k" and "1.2M" all read).
 pub fn arr_at_stake(description: &str) -> Option<u64> {
-    let line = description.lines().find(|l| {
-        l.replace("**", "")
-            .trim_start()
-            .to_lowercase()
-            .starts_with("arr at stake:")
-    })?;
-    let value = line.replace("**", "");
-    let value = value.split_once(':')?.1;
+    let value = field(description, "arr at stake")?;
     let value: String = value
         .split("<!--")
         .next()
@@ -94,6 +87,19 @@ pub fn arr_at_stake(description: &str) -> Option<u64> {
     }
     let usd = (digits.parse::<f64>().ok()? * factor).round();
     (0.0..=MAX_ARR_USD).contains(&usd).then_some(usd as u64)
+}
+
+/// The text after `name:` on the first line of the Customer Feedback template's field `name`
+/// (`**ARR at stake:** 250k`, any case, bold or not), hint comments included.
+pub(crate) fn field(description: &str, name: &str) -> Option<String> {
+    let prefix = format!("{}:", name.to_lowercase());
+    let line = description.lines().find(|l| {
+        l.replace("**", "")
+            .trim_start()
+            .to_lowercase()
+            .starts_with(&prefix)
+    })?;
+    Some(line.replace("**", "").split_once(':')?.1.to_string())
 }
 
 /// The largest ARR at stake smeflow reads: a trillion dollars, more than any company's yearly

@@ -6,7 +6,7 @@ use super::figures::{Item, Report};
 use crate::markdown;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub(crate) fn money(n: u64) -> String {
+fn money(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
@@ -57,26 +57,8 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             "\n![Themes by customers, last six months]({url})\n"
         ));
     }
-    let list = |o: &mut String, title: &str, items: &[Item]| {
-        o.push_str(&format!("\n## {title}\n\n"));
-        if items.is_empty() {
-            o.push_str("None.\n");
-        }
-        for i in items {
-            o.push_str(&format!(
-                "- {} {}{}{}\n",
-                markdown::issue_link(i.iid, &i.web_url),
-                markdown::inline(&i.title),
-                i.customer
-                    .as_deref()
-                    .map(|c| format!(" — {}", markdown::inline(c)))
-                    .unwrap_or_default(),
-                i.arr
-                    .map(|a| format!(", {} ARR", money(a)))
-                    .unwrap_or_default()
-            ));
-        }
-    };
+    let list =
+        |o: &mut String, title: &str, items: &[Item]| item_section(o, title, items, usize::MAX);
     o.push_str("\n## ARR drivers by theme\n\n");
     o.push_str(&render_drivers(&r.drivers, "the period before"));
     list(&mut o, "Top Priority::High feedback", &r.high_priority);
@@ -108,6 +90,32 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
     }
     o.push_str("\n<!-- smeflow:pm-review -->\n");
     o
+}
+
+/// A heading and its issues, one line each (link, title, customer, ARR at stake), at most `max`
+/// of them and a count of the rest.
+pub(crate) fn item_section(o: &mut String, title: &str, items: &[Item], max: usize) {
+    o.push_str(&format!("\n## {title}\n\n"));
+    if items.is_empty() {
+        o.push_str("None.\n");
+    }
+    for i in items.iter().take(max) {
+        o.push_str(&format!(
+            "- {} {}{}{}\n",
+            markdown::issue_link(i.iid, &i.web_url),
+            markdown::inline(&i.title),
+            i.customer
+                .as_deref()
+                .map(|c| format!(" — {}", markdown::inline(c)))
+                .unwrap_or_default(),
+            i.arr
+                .map(|a| format!(", {} ARR", money(a)))
+                .unwrap_or_default()
+        ));
+    }
+    if items.len() > max {
+        o.push_str(&format!("- and {} more\n", items.len() - max));
+    }
 }
 
 /// The ranked ARR Driver table (`drivers::drivers`); `before` names the period the trend
