@@ -521,3 +521,39 @@ fn the_calibration_and_the_agenda_list_what_each_meeting_discusses() {
     assert_eq!(agenda.title, "PM/SME Meeting 2026-03");
     insta::assert_snapshot!("agenda", agenda.description);
 }
+
+/// `--dry-run` goes with `--post`, for one area's report and for the program's: nothing is
+/// written, and without `--post` clap says what it needs.
+#[test]
+fn a_dry_run_of_the_program_report_writes_nothing_and_a_dry_run_needs_post() {
+    let (dir, config, sim) = bootstrapped_with_people();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[program]\nproject = \"{AI_PROJECT}\"\n"),
+    )
+    .unwrap();
+    sim.reset_requests();
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["report", "--program", "--post", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sim.writes(), 0);
+    assert!(
+        stderr(&out).contains("nothing was written"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = smeflow(&sim)
+        .env("SMEFLOW_CONFIG", &config)
+        .args(["report", "ai", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--post"), "{}", stderr(&out));
+    assert_eq!(sim.writes(), 0);
+    drop(dir);
+}

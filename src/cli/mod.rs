@@ -104,7 +104,8 @@ pub enum Command {
         after_help = "Examples:\n  smeflow sync-board ai --dry-run   # what would change\n  smeflow sync-board --all          # every area"
     )]
     SyncBoard(SyncArgs),
-    /// The monthly PM review: themes, customers, priorities, flow figures and a chart.
+    /// The monthly PM review: themes, customers, priorities, ARR drivers, flow figures and a
+    /// chart; `--post` also keeps the ARR Driver, calibration and PM/SME meeting issues.
     #[command(
         after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, keep \"PM Review YYYY-MM\", \"ARR Driver YYYY-QN\", \"SME Calibration YYYY-MM\", \"PM/SME Meeting YYYY-MM\"\n  smeflow report ai --post --dry-run    # what --post would create or update\n  smeflow report ai --until 2026-03-31 --post   # March's issues and Q1's ARR Driver issue\n  smeflow report --program --since 2026-10-01 [--post]   # all areas; --post keeps \"SME Program Review YYYY-MM\""
     )]
