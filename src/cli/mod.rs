@@ -105,9 +105,10 @@ pub enum Command {
         after_help = "Examples:\n  smeflow sync-board ai --dry-run   # what would change\n  smeflow sync-board --all          # every area"
     )]
     SyncBoard(SyncArgs),
-    /// The monthly PM review: themes, customers, priorities, flow figures and a chart.
+    /// The monthly PM review: themes, customers, priorities, ARR drivers, flow figures and a
+    /// chart; `--post` also keeps the ARR Driver, calibration and PM/SME meeting issues.
     #[command(
-        after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, create or update \"PM Review YYYY-MM\"\n  smeflow report --program --since 2026-10-01 [--post]   # all areas; --post keeps \"SME Program Review YYYY-MM\""
+        after_help = "Examples:\n  smeflow report ai                     # Markdown on stdout\n  smeflow report ai --format json --since 2026-10-01\n  smeflow report ai --post              # commit the chart, keep \"PM Review YYYY-MM\", \"ARR Driver YYYY-QN\", \"SME Calibration YYYY-MM\", \"PM/SME Meeting YYYY-MM\"\n  smeflow report ai --post --dry-run    # what --post would create or update\n  smeflow report ai --until 2026-03-31 --post   # March's issues and Q1's ARR Driver issue\n  smeflow report --program --since 2026-10-01 [--post]   # all areas; --post keeps \"SME Program Review YYYY-MM\""
     )]
     Report(ReportArgs),
     /// Inspect and replay stored webhook deliveries.
@@ -231,9 +232,19 @@ pub struct ReportArgs {
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
     #[arg(long)]
     pub since: Option<String>,
-    /// Commit the chart to the project and create or update this month's "PM Review" issue.
+    /// End of the period (YYYY-MM-DD, to the end of that day, UTC); default: now. It names the
+    /// month and quarter `--post` keeps issues for; issues opened after it are left out.
+    /// One area's report only.
+    #[arg(long, conflicts_with = "program")]
+    pub until: Option<String>,
+    /// Commit the chart and keep this period's issues up to date, each created once and then
+    /// edited in place: "PM Review YYYY-MM", "ARR Driver YYYY-QN" (for the area leads),
+    /// "SME Calibration YYYY-MM" and "PM/SME Meeting YYYY-MM".
     #[arg(long)]
     pub post: bool,
+    /// With --post: print what would be created or updated, and write nothing.
+    #[arg(long, requires = "post")]
+    pub dry_run: bool,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
 }
@@ -724,35 +735,83 @@ async fn serve(config: &std::path::Path, args: ServeArgs) -> Result<(), Failure>
 }
 
 async fn report(config: &std::path::Path, args: ReportArgs) -> Result<(), Failure> {
-    use crate::report::run::{build, post};
+    use crate::report::run::{apply, plan_post, read};
     let catalog = Catalog::load(config)?;
     let Some(area_name) = args.area.clone().filter(|_| !args.program) else {
         return program_report(&catalog, args).await;
     };
     let area = catalog.area(&area_name)?;
     crate::cli::promote::require_formal(area, "the monthly PM review")?;
-    let now = chrono::Utc::now();
+    let now = report_until(args.until.as_deref(), chrono::Utc::now())?;
     let since = report_since(args.since.as_deref(), now)?;
+    if since >= now {
+        return Err(Failure::usage(
+            "--since must be before the end of the period",
+        ));
+    }
     let gl = connect(&args.gitlab, &catalog)?;
     let project = area.project_full_path(&catalog.config.gitlab.group);
-    let (report, info) = build(&gl, &project, &area.name, since, now).await?;
+    let read = read(&gl, &project, &area.name, since, now).await?;
     match args.format {
         // The hidden marker finds the posted issue again; on a terminal it is only noise.
         ReportFormat::Md => print!(
             "{}",
-            crate::report::render_markdown(&report, None)
+            crate::report::render_markdown(&read.report, None)
                 .replace("\n<!-- smeflow:pm-review -->\n", "")
         ),
         ReportFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(&read.report).unwrap_or_default()
         ),
     }
     if args.post {
-        let said = post(&gl, &project, &info, &report, now).await?;
-        eprintln!("{said}");
+        let (changes, titles) = plan_post(&gl, &catalog, area, &read, now).await?;
+        let kept = titles
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if changes.is_empty() {
+            eprintln!("No changes: {kept} are already up to date.");
+            return Ok(());
+        }
+        for c in &changes {
+            eprintln!("  {c}");
+        }
+        if args.dry_run {
+            eprintln!(
+                "Plan: {} change(s) to {kept}; dry run: nothing was written.",
+                changes.len()
+            );
+            return Ok(());
+        }
+        apply(&gl, &changes).await?;
+        eprintln!("Posted {} change(s) to {kept}.", changes.len());
     }
     Ok(())
+}
+
+/// `--until` as the end of that day (UTC), or `now` without it; a day still to come is refused
+/// (its figures would be today's under a future name).
+fn report_until(
+    until: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    let Some(s) = until else {
+        return Ok(now);
+    };
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| Failure::usage(format!("--until `{s}` must be a date like 2026-03-31")))?;
+    if day > now.date_naive() {
+        return Err(Failure::usage(format!(
+            "--until `{s}` is in the future: the period can end today at the latest"
+        )));
+    }
+    Ok(day
+        .and_hms_opt(23, 59, 59)
+        .expect("a time of day")
+        .and_utc()
+        .min(now))
 }
 
 /// `--since` as the start of that day (UTC), or 30 days before `now` without it.
@@ -797,7 +856,12 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     }
-    if args.post {
+    if args.post && args.dry_run {
+        eprintln!(
+            "Dry run: \"{}\" would be created or updated with the text above; nothing was written.",
+            program::run::review_title(now)
+        );
+    } else if args.post {
         let said = program::run::post(&gl, catalog, &body, now).await?;
         eprintln!("{said}");
     }

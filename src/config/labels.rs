@@ -14,9 +14,11 @@ pub const TYPE_CUSTOMER_FEEDBACK: &str = "Type::Customer Feedback";
 pub const TYPE_SME_REQUEST: &str = "Type::SME Request";
 pub const TYPE_SUPPORT_FEEDBACK: &str = "Type::SME Support Feedback";
 pub const ARR_DRIVER: &str = "ARR Driver";
+pub const PRIORITY_HIGH: &str = "Priority::High";
+pub const PRIORITY_LOW: &str = "Priority::Low";
 
 /// Each name smeflow relies on, with what it relies on it for (said when it is missing).
-pub const RELIED_ON: [(&str, &str); 10] = [
+pub const RELIED_ON: [(&str, &str); 12] = [
     (
         WORKFLOW_TRIAGE,
         "the state a new issue or SME request starts in",
@@ -44,6 +46,14 @@ pub const RELIED_ON: [(&str, &str); 10] = [
     (
         ARR_DRIVER,
         "feedback that drives ARR, which the reports count",
+    ),
+    (
+        PRIORITY_HIGH,
+        "urgent feedback, a blocker when its Importance field is empty",
+    ),
+    (
+        PRIORITY_LOW,
+        "feedback that is nice to have when its Importance field is empty",
     ),
 ];
 

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod bounds;
+pub mod cadence;
 pub mod classifier;
 pub mod duplicates;
 pub mod epics;

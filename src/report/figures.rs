@@ -3,6 +3,7 @@
 //! chart. Pure (issues in, figures out), so the numbers are tested on a data set with known
 //! answers.
 
+use super::drivers::{drivers, DriverRow};
 use crate::config::label_scope;
 use crate::gitlab::types::{parse_time, Issue};
 use crate::policy::epics::customer_of;
@@ -23,6 +24,8 @@ pub struct Report {
     pub themes: Vec<ThemeRow>,
     pub high_priority: Vec<Item>,
     pub arr_driver_candidates: Vec<Item>,
+    /// Themes ranked for the ARR Driver meeting, the trend against the period before this one.
+    pub drivers: Vec<DriverRow>,
     pub flow: Flow,
     /// Distinct customers per theme per month (oldest month first), for the chart.
     pub monthly: Vec<(String, BTreeMap<String, usize>)>,
@@ -65,14 +68,7 @@ pub struct Flow {
 /// The `ARR at stake` field of the Customer Feedback template, in USD ("250000", "$250,000",
 /// "250k" and "1.2M" all read).
 pub fn arr_at_stake(description: &str) -> Option<u64> {
-    let line = description.lines().find(|l| {
-        l.replace("**", "")
-            .trim_start()
-            .to_lowercase()
-            .starts_with("arr at stake:")
-    })?;
-    let value = line.replace("**", "");
-    let value = value.split_once(':')?.1;
+    let value = field(description, "arr at stake")?;
     let value: String = value
         .split("<!--")
         .next()
@@ -93,12 +89,25 @@ pub fn arr_at_stake(description: &str) -> Option<u64> {
     (0.0..=MAX_ARR_USD).contains(&usd).then_some(usd as u64)
 }
 
+/// The text after `name:` on the first line of the Customer Feedback template's field `name`
+/// (`**ARR at stake:** 250k`, any case, bold or not), hint comments included.
+pub(crate) fn field(description: &str, name: &str) -> Option<String> {
+    let prefix = format!("{}:", name.to_lowercase());
+    let line = description.lines().find(|l| {
+        l.replace("**", "")
+            .trim_start()
+            .to_lowercase()
+            .starts_with(&prefix)
+    })?;
+    Some(line.replace("**", "").split_once(':')?.1.to_string())
+}
+
 /// The largest ARR at stake smeflow reads: a trillion dollars, more than any company's yearly
 /// revenue, so a larger figure is a typo and unreadable like an empty field. Sums of up to
 /// ~18 million such values still fit in a u64, and they are added with saturation anyway.
 pub const MAX_ARR_USD: f64 = 1e12;
 
-fn item(i: &Issue) -> Item {
+pub(crate) fn item(i: &Issue) -> Item {
     Item {
         iid: i.iid,
         title: i.title.clone(),
@@ -264,6 +273,7 @@ pub fn compute(
         themes,
         high_priority,
         arr_driver_candidates: candidates,
+        drivers: drivers(&feedback, (since, now), (since - (now - since), since)),
         flow: Flow {
             feedback_submitted,
             feedback_actioned,

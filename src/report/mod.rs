@@ -5,6 +5,8 @@
 //! known answers), `render` only formats (Markdown, SVG), and `run` is the only part that talks
 //! to GitLab (reading the issues, and `--post`).
 
+pub mod cadence;
+pub mod drivers;
 pub mod figures;
 pub mod program;
 pub mod render;

@@ -1,6 +1,7 @@
 //! The monthly PM review as text: the Markdown of the review issue and the SVG chart it shows.
 //! Formatting only; the figures come from `figures::compute`.
 
+use super::drivers::DriverRow;
 use super::figures::{Item, Report};
 use crate::markdown;
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,26 +57,10 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             "\n![Themes by customers, last six months]({url})\n"
         ));
     }
-    let list = |o: &mut String, title: &str, items: &[Item]| {
-        o.push_str(&format!("\n## {title}\n\n"));
-        if items.is_empty() {
-            o.push_str("None.\n");
-        }
-        for i in items {
-            o.push_str(&format!(
-                "- {} {}{}{}\n",
-                markdown::issue_link(i.iid, &i.web_url),
-                markdown::inline(&i.title),
-                i.customer
-                    .as_deref()
-                    .map(|c| format!(" — {}", markdown::inline(c)))
-                    .unwrap_or_default(),
-                i.arr
-                    .map(|a| format!(", {} ARR", money(a)))
-                    .unwrap_or_default()
-            ));
-        }
-    };
+    let list =
+        |o: &mut String, title: &str, items: &[Item]| item_section(o, title, items, usize::MAX);
+    o.push_str("\n## ARR drivers by theme\n\n");
+    o.push_str(&render_drivers(&r.drivers, "the period before"));
     list(&mut o, "Top Priority::High feedback", &r.high_priority);
     list(
         &mut o,
@@ -104,6 +89,67 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
         ));
     }
     o.push_str("\n<!-- smeflow:pm-review -->\n");
+    o
+}
+
+/// A heading and its issues, one line each (link, title, customer, ARR at stake), at most `max`
+/// of them and a count of the rest.
+pub(crate) fn item_section(o: &mut String, title: &str, items: &[Item], max: usize) {
+    o.push_str(&format!("\n## {title}\n\n"));
+    if items.is_empty() {
+        o.push_str("None.\n");
+    }
+    for i in items.iter().take(max) {
+        o.push_str(&format!(
+            "- {} {}{}{}\n",
+            markdown::issue_link(i.iid, &i.web_url),
+            markdown::inline(&i.title),
+            i.customer
+                .as_deref()
+                .map(|c| format!(" — {}", markdown::inline(c)))
+                .unwrap_or_default(),
+            i.arr
+                .map(|a| format!(", {} ARR", money(a)))
+                .unwrap_or_default()
+        ));
+    }
+    if items.len() > max {
+        o.push_str(&format!("- and {} more\n", items.len() - max));
+    }
+}
+
+/// The ranked ARR Driver table (`drivers::drivers`); `before` names the period the trend
+/// compares with.
+pub fn render_drivers(rows: &[DriverRow], before: &str) -> String {
+    if rows.is_empty() {
+        return "No open feedback with a theme.\n".into();
+    }
+    let mut o = format!(
+        "Ranked by ARR at stake (each customer counted once, at its largest figure), then importance (the Importance field; else Priority::High is a blocker, Priority::Low nice to have), then customers.\n\n| Rank | Theme | Customers | ARR at stake | Importance | New customers (trend vs {before}) |\n|---:|---|---:|---:|---|---|\n"
+    );
+    for (rank, d) in rows.iter().enumerate() {
+        let mix = d
+            .importance_mix
+            .iter()
+            .map(|(imp, n)| format!("{} {n}", imp.describe()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let trend = match d.trend() {
+            0 => "=".to_string(),
+            t if t > 0 => format!("+{t}"),
+            t => t.to_string(),
+        };
+        o.push_str(&format!(
+            "| {} | {} | {} | {} | {} ({mix}) | {} ({trend}; {} before) |\n",
+            rank + 1,
+            markdown::inline(d.theme.trim_start_matches("Theme::")),
+            d.customers,
+            money(d.arr_at_stake),
+            d.importance.describe(),
+            d.new_customers,
+            d.previous_customers,
+        ));
+    }
     o
 }
 

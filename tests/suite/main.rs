@@ -40,3 +40,4 @@ mod tagger;
 mod theme_learning;
 mod wiremock_requests;
 mod pg_client;
+mod arr_driver;

@@ -211,11 +211,12 @@ pub struct Wants {
 }
 
 /// Whether this is one of smeflow's own issues: seed issues, theme tracking issues, the monthly
-/// review. No rule applies to them.
+/// review, the cadence issues (ARR Driver, calibration, agenda). No rule applies to them.
 fn is_smeflows_own(rules: &AreaRules, issue: &IssueView) -> bool {
     rules.exempt_titles.contains(&issue.title)
         || super::seeds::is_seed(rules.seed_titles.iter(), &issue.title, &issue.description)
         || issue.title.starts_with("PM Review ")
+        || super::cadence::is_cadence_issue(&issue.description)
 }
 
 /// The changes one issue needs: every rule of [`RULES`] in order, merged.
