@@ -4,6 +4,8 @@
 #[cfg(feature = "simulator")]
 pub mod demo;
 mod failure;
+pub mod import;
+mod program;
 pub mod progress;
 pub mod promote;
 
@@ -124,6 +126,10 @@ pub enum Command {
     /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Read CSV exports the program metrics need into the store: CRM opportunities, NPS
+    /// responses, Stack Overflow questions. A file with a bad cell stores nothing.
+    #[command(subcommand)]
+    Import(crate::cli::import::ImportCommand),
     /// Webhook secrets: `smeflow secret new` prints a fresh signing key.
     #[command(
         subcommand,
@@ -228,13 +234,20 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quarter")]
     pub since: Option<String>,
+    /// With --program: the quarterly review of this quarter (e.g. 2026-Q3). Without it the
+    /// program's metrics are those of the last complete quarter.
+    #[arg(long, requires = "program")]
+    pub quarter: Option<String>,
     /// Commit the chart to the project and create or update this month's "PM Review" issue.
     #[arg(long)]
     pub post: bool,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
+    /// Where `smeflow import` stored opportunities, NPS and Stack Overflow data (--program).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -577,6 +590,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Log(args) => audit_log(&cli.config, args),
+        Command::Import(cmd) => crate::cli::import::run(&cli.config, cmd),
         Command::Store(StoreCommand::Migrate { to, from }) => {
             use crate::store::migrate::MigrateError;
             let moved =
@@ -827,6 +841,7 @@ fn report_since(
 }
 
 async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
+    use crate::cli::program::period as program_period;
     use crate::report::program::{self, run::ProgramReportError};
     let now = chrono::Utc::now();
     let since = report_since(args.since.as_deref(), now)?;
@@ -838,15 +853,24 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             ProgramReportError::NoProgramProject.to_string(),
         ));
     }
+    let period = program_period(args.quarter.as_deref(), since, now)?;
+    let (since, until) = (period.since, period.until);
+    let imported = crate::cli::program::imported(&args.store)?;
     let gl = connect(&args.gitlab, catalog)?;
-    let previous_since = since - (now - since);
+    // Time to assignment is compared with the quarter 6 months before.
+    let previous_since = (since - (until - since)).min(period.quarter.minus(2).start());
     let (inputs, skipped) = program::run::read(&gl, catalog, previous_since).await?;
     for name in &skipped {
         eprintln!("Area {name} has no project in GitLab yet (run `smeflow bootstrap-area`); it is left out.");
     }
-    let mut report = program::compute(&inputs, since, now);
+    let mut report = program::compute(&inputs, since, until);
     let interest = program::run::read_interest(&gl, catalog).await?;
-    report.interest = program::interest_rows(&interest, since, now);
+    report.interest = program::interest_rows(&interest, since, until);
+    report.metrics = Some(program::metrics::compute(
+        &inputs,
+        &imported,
+        period.quarter,
+    ));
     let body = program::render_markdown(&report);
     match args.format {
         ReportFormat::Md => print!("{body}"),
@@ -856,7 +880,11 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
         ),
     }
     if args.post {
-        let said = program::run::post(&gl, catalog, &body, now).await?;
+        let title = match period.quarterly {
+            true => format!("SME Program Review {}", period.quarter),
+            false => program::review_title(now),
+        };
+        let said = program::run::post_titled(&gl, catalog, &body, title).await?;
         eprintln!("{said}");
     }
     Ok(())

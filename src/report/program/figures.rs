@@ -29,6 +29,8 @@ pub struct AreaInput {
     pub enablement_added: Vec<DateTime<Utc>>,
     /// When each note on "Knowledge Base & Architectural Blueprint Scenarios" was added.
     pub knowledge_added: Vec<DateTime<Utc>>,
+    /// The same notes, each attributed to the SME behind it (knowledge transfer per SME).
+    pub contributions: Vec<super::metrics::Contribution>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -49,6 +51,9 @@ pub struct ProgramReport {
     /// Areas of interest, apart from the formal ones (filled by the caller that read them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interest: Vec<super::interest::InterestRow>,
+    /// The program's eight metrics for a quarter (filled by the caller that read the imports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::metrics::Metrics>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -257,5 +262,6 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
         missed_promise,
         waiting_for_sme,
         interest: Vec::new(),
+        metrics: None,
     }
 }
