@@ -110,6 +110,7 @@ fn metrics_section(md: &str) -> String {
 ///    baseline (100), R6 names no opportunity, R7 is in Q4.
 /// 8. questions asked in Q3: 101 (two answers), 102, 103 (none), 104 → 3 of 4 answered, 75.0%;
 ///    answers 7 + 3 + 4 + 1 = 15 upvotes on 4 = 3.75, shown 3.8. Question 105 is in Q2.
+///
 /// 2, 5, 7 come from GitLab, where nothing happened in 2026-Q3 (the issues are new).
 #[test]
 fn the_quarterly_review_shows_each_metric_against_its_goal() {
@@ -507,7 +508,7 @@ fn knowledge_transfer_is_counted_per_sme_from_gitlab() {
     let md = stdout(&out);
     // alice 2 + bob 0 + carol 0 enablement topics over 3 SMEs: 0.7; bob's 1 item: 0.3.
     assert!(
-        md.contains(&format!("| 7 | Knowledge transfer: training sessions | 4 training sessions per SME per quarter | **0.7 per SME**: 2 enablement topics from 3 SMEs; 0 of 3 at the goal | not met |")),
+        md.contains("| 7 | Knowledge transfer: training sessions | 4 training sessions per SME per quarter | **0.7 per SME**: 2 enablement topics from 3 SMEs; 0 of 3 at the goal | not met |"),
         "{md}"
     );
     assert!(

@@ -796,3 +796,25 @@ pub fn render_markdown(m: &Metrics) -> String {
     }
     md
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_is_numbered_by_the_number_it_starts_with() {
+        assert_eq!(stage_number("2-Scoping"), Some(2));
+        assert_eq!(stage_number("Stage 3 - Technical Evaluation"), Some(3));
+        assert_eq!(stage_number(" 4 - Proposal"), Some(4));
+        assert_eq!(stage_number("Closed Won"), None);
+        assert_eq!(stage_number("Stage"), None);
+        assert_eq!(stage_number("Étape 2"), None);
+    }
+
+    #[test]
+    fn money_is_whole_dollars_with_thousands() {
+        assert_eq!(money(17_000_000), "$170,000");
+        assert_eq!(money(99), "$1");
+        assert_eq!(money(100_000_000_000_000), "$1,000,000,000,000");
+    }
+}
