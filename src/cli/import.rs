@@ -41,7 +41,9 @@ pub enum ImportCommand {
         after_help = "Columns (other labels: [import.nps] in smeflow.toml):\n  Response ID, Opportunity ID (may be empty), Response Date, Score (0-10)"
     )]
     Nps {
+        /// The NPS survey export, as CSV.
         file: PathBuf,
+        /// Read and check the file and say what would change; store nothing.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
@@ -53,7 +55,9 @@ pub enum ImportCommand {
         after_help = "Columns (other labels: [import.stackoverflow] in smeflow.toml):\n  Question ID, Question Date, Answer ID (empty: not answered), Answer Score"
     )]
     Stackoverflow {
+        /// The questions and answers, as CSV (e.g. a Stack Exchange Data Explorer query's result).
         file: PathBuf,
+        /// Read and check the file and say what would change; store nothing.
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
