@@ -4,6 +4,8 @@
 #[cfg(feature = "simulator")]
 pub mod demo;
 mod failure;
+pub mod import;
+mod program;
 pub mod progress;
 pub mod promote;
 mod sync;
@@ -126,6 +128,10 @@ pub enum Command {
     /// Move the store from one machine's SQLite file to the PostgreSQL that replicas share.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Read CSV exports the program metrics need into the store: CRM opportunities, NPS
+    /// responses, Stack Overflow questions. A file with a bad cell stores nothing.
+    #[command(subcommand)]
+    Import(crate::cli::import::ImportCommand),
     /// Webhook secrets: `smeflow secret new` prints a fresh signing key.
     #[command(
         subcommand,
@@ -230,16 +236,21 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "md")]
     pub format: ReportFormat,
     /// Start of the period (YYYY-MM-DD); default: 30 days ago.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quarter")]
     pub since: Option<String>,
     /// End of the period (YYYY-MM-DD, to the end of that day, UTC); default: now. It names the
     /// month and quarter `--post` keeps issues for; issues opened after it are left out.
     /// One area's report only.
     #[arg(long, conflicts_with = "program")]
     pub until: Option<String>,
+    /// With --program: the quarterly review of this quarter (e.g. 2026-Q3). Without it the
+    /// program's metrics are those of the last complete quarter.
+    #[arg(long, requires = "program")]
+    pub quarter: Option<String>,
     /// Commit the chart and keep this period's issues up to date, each created once and then
     /// edited in place: "PM Review YYYY-MM", "ARR Driver YYYY-QN" (for the area leads),
-    /// "SME Calibration YYYY-MM" and "PM/SME Meeting YYYY-MM".
+    /// "SME Calibration YYYY-MM" and "PM/SME Meeting YYYY-MM". With --program: the "SME
+    /// Program Review" issue of the month (of the quarter with --quarter).
     #[arg(long)]
     pub post: bool,
     /// With --post: print what would be created or updated, and write nothing.
@@ -247,6 +258,9 @@ pub struct ReportArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub gitlab: GitLabArgs,
+    /// Where `smeflow import` stored opportunities, NPS and Stack Overflow data (--program).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -591,6 +605,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(args) => report(&cli.config, args).await,
         Command::Deliveries(cmd) => deliveries(cmd),
         Command::Log(args) => audit_log(&cli.config, args),
+        Command::Import(cmd) => crate::cli::import::run(&cli.config, cmd),
         Command::Store(StoreCommand::Migrate { to, from }) => {
             use crate::store::migrate::MigrateError;
             let moved =
@@ -828,6 +843,7 @@ fn report_since(
 }
 
 async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failure> {
+    use crate::cli::program::period as program_period;
     use crate::report::program::{self, run::ProgramReportError};
     let now = chrono::Utc::now();
     let since = report_since(args.since.as_deref(), now)?;
@@ -839,15 +855,24 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             ProgramReportError::NoProgramProject.to_string(),
         ));
     }
+    let period = program_period(args.quarter.as_deref(), since, now)?;
+    let (since, until) = (period.since, period.until);
+    let imported = crate::cli::program::imported(&args.store)?;
     let gl = connect(&args.gitlab, catalog)?;
-    let previous_since = since - (now - since);
+    // Time to assignment is compared with the quarter 6 months before.
+    let previous_since = (since - (until - since)).min(period.quarter.minus(2).start());
     let (inputs, skipped) = program::run::read(&gl, catalog, previous_since).await?;
     for name in &skipped {
         eprintln!("Area {name} has no project in GitLab yet (run `smeflow bootstrap-area`); it is left out.");
     }
-    let mut report = program::compute(&inputs, since, now);
+    let mut report = program::compute(&inputs, since, until);
     let interest = program::run::read_interest(&gl, catalog).await?;
-    report.interest = program::interest_rows(&interest, since, now);
+    report.interest = program::interest_rows(&interest, since, until);
+    report.metrics = Some(program::metrics::compute(
+        &inputs,
+        &imported,
+        period.quarter,
+    ));
     let body = program::render_markdown(&report);
     match args.format {
         ReportFormat::Md => print!("{body}"),
@@ -856,13 +881,16 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     }
+    let title = match period.quarterly {
+        true => format!("SME Program Review {}", period.quarter),
+        false => program::review_title(now),
+    };
     if args.post && args.dry_run {
         eprintln!(
-            "Dry run: \"{}\" would be created or updated with the text above; nothing was written.",
-            program::run::review_title(now)
+            "Dry run: \"{title}\" would be created or updated with the text above; nothing was written."
         );
     } else if args.post {
-        let said = program::run::post(&gl, catalog, &body, now).await?;
+        let said = program::run::post_titled(&gl, catalog, &body, title).await?;
         eprintln!("{said}");
     }
     Ok(())

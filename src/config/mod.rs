@@ -2,6 +2,7 @@
 //! `issue-templates/`. Every problem names the file (and key) to fix, and all problems are
 //! reported at once so a user does not fix them one run at a time.
 
+pub mod import;
 mod kit;
 pub mod labels;
 mod model;

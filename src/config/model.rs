@@ -18,6 +18,9 @@ pub struct ProgramConfig {
     /// `[slack]`: present when the program's requests come from Slack (see the README's "Slack").
     #[serde(default)]
     pub slack: Option<SlackSection>,
+    /// `[import]`: column labels for `smeflow import`, where a CSV names them otherwise.
+    #[serde(default)]
+    pub import: super::import::ImportSection,
     #[serde(rename = "areas")]
     pub areas: Vec<AreaConfig>,
 }

@@ -23,6 +23,7 @@ pub mod read;
 use super::AppState;
 use crate::config::Catalog;
 use crate::gitlab::GitLab;
+use crate::store::crm::Imported;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -159,8 +160,13 @@ impl Dashboard {
                 return Ok(areas.clone());
             }
         }
-        // Assignment history back to the trend's first month.
-        let since = figures::month_start(now, figures::TREND_MONTHS as u32 - 1);
+        // Assignment history back to the trend's first month, or to the quarter the last
+        // complete quarter's time to assignment is compared with, whichever is earlier.
+        let since = figures::month_start(now, figures::TREND_MONTHS as u32 - 1).min(
+            crate::report::program::quarter::Quarter::last_complete(now)
+                .minus(2)
+                .start(),
+        );
         let areas = read::read(&self.gitlab, &self.catalog, since)
             .await
             .map_err(|e| e.to_string())?;
@@ -234,8 +240,9 @@ pub async fn page(
 ) -> Response {
     let filter = query.filter();
     let queue = app.store.counts().unwrap_or_default();
+    let imported = imported(&app);
     answer(&app, &headers, |areas, now| {
-        Some(render(areas, &filter, &queue, now))
+        Some(render(areas, &filter, &imported, &queue, now))
     })
     .await
 }
@@ -249,9 +256,10 @@ pub async fn area_page(
 ) -> Response {
     let mut filter = query.filter();
     filter.area = Some(slug.clone());
+    let imported = imported(&app);
     answer(&app, &headers, |areas, now| {
         areas.iter().any(|a| a.slug == slug).then(|| {
-            let board = figures::compute(areas, &filter, now);
+            let board = figures::compute(areas, &filter, &imported, now);
             html::area_page(&board, &filter, now)
         })
     })
@@ -579,13 +587,23 @@ fn queue_health(queue: &[(String, i64)]) -> String {
     )
 }
 
+/// What `smeflow import` stored for the metrics; nothing (each metric then names its import)
+/// when the store cannot say, which is logged.
+fn imported(app: &AppState) -> Imported {
+    app.store.imported().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "dashboard: the imported CRM, NPS and Stack Overflow data could not be read; the metrics that need them show no data");
+        Imported::default()
+    })
+}
+
 /// The overview page for what was read, as a person filtered it.
 pub fn render(
     areas: &[AreaData],
     filter: &Filter,
+    imported: &Imported,
     queue: &[(String, i64)],
     now: DateTime<Utc>,
 ) -> String {
-    let board = figures::compute(areas, filter, now);
+    let board = figures::compute(areas, filter, imported, now);
     html::overview(&board, filter, &queue_health(queue), now)
 }

@@ -1,6 +1,7 @@
 //! `smeflow store migrate`: copies a SQLite store into PostgreSQL — deliveries in every state,
 //! the audit log, the issue memory (notes written, labels smeflow added, theme container
-//! members), overrides and sync snapshots. Re-running it copies only what is not there yet: deliveries are matched by their
+//! members), overrides, sync snapshots, Slack, and what
+//! `smeflow import` read (opportunities, stage changes, NPS, Stack Overflow). Re-running it copies only what is not there yet: deliveries are matched by their
 //! idempotency key, audit lines by their origin in the SQLite file, the rest by primary key,
 //! and rows the replicas have written since are never overwritten.
 
@@ -137,6 +138,47 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> std::result::Result<Vec<Move
             8,
             "INSERT INTO slack_requests (channel, ts, project, issue_iid, web_url, replied, escalated, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )?,
+        // An unknown amount is NULL, which the copy carries as -1 (amounts are never negative).
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "opportunities",
+            "SELECT id, stage, COALESCE(amount_cents, -1), close_date, won, closed FROM crm_opportunities",
+            6,
+            "INSERT INTO crm_opportunities (id, stage, amount_cents, close_date, won, closed)
+             VALUES ($1, $2, NULLIF($3::bigint, -1), $4, $5, $6) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "opportunity stage changes",
+            "SELECT id, from_stage, to_stage, changed_on FROM crm_stage_changes",
+            4,
+            "INSERT INTO crm_stage_changes (id, from_stage, to_stage, changed_on)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "NPS responses",
+            "SELECT response_id, opportunity, responded_on, score FROM nps_responses",
+            4,
+            "INSERT INTO nps_responses (response_id, opportunity, responded_on, score)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )?,
+        copy_rows(
+            &src,
+            from,
+            &pg,
+            "Stack Overflow posts",
+            "SELECT question_id, answer_id, asked_on, answer_score FROM stackoverflow_posts",
+            4,
+            "INSERT INTO stackoverflow_posts (question_id, answer_id, asked_on, answer_score)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )?,
     ];
     Ok(moved)

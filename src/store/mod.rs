@@ -12,6 +12,7 @@
 //! | [`audit`]     | the audit log of changes applied to GitLab                               |
 //! | [`lease`]     | named leases (an area while a run writes to it; once-only claims)        |
 //! | [`slack`]     | Slack events (intake, deduplicated) and request messages' issues         |
+//! | [`crm`]       | what `smeflow import` read: opportunities, stage changes, NPS, Stack Overflow |
 //!
 //! The queue is a folder (`queue/{mod,sqlite,postgres}.rs`): its backends differ in how they
 //! work (a group-commit writer thread and one owner per file, against replicas claiming under
@@ -41,6 +42,7 @@ macro_rules! each {
 
 pub mod audit;
 mod backend;
+pub mod crm;
 pub mod holder;
 pub mod lease;
 pub mod memory;

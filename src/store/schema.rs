@@ -7,7 +7,7 @@
 use super::StoreError;
 
 /// The newest schema this build understands.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 pub struct Migration {
     pub version: i64,
@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         sqlite: SLACK_V3,
         postgres: SLACK_V3,
+    },
+    Migration {
+        version: 4,
+        sqlite: IMPORTS_V4,
+        postgres: IMPORTS_V4,
     },
 ];
 
@@ -247,5 +252,41 @@ CREATE TABLE IF NOT EXISTS slack_requests (
     escalated   BIGINT NOT NULL DEFAULT 0,
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (channel, ts)
+);
+"#;
+
+/// Version 4: what `smeflow import` reads from outside GitLab (see `store::crm`): the CRM's
+/// opportunities (keyed by the 15-character Salesforce id, so an 18-character id is the same
+/// row) and their stage changes, NPS survey responses, and Stack Overflow questions with the
+/// SMEs' answers. Dates are `YYYY-MM-DD` text (sortable, one form in both dialects); money is
+/// in cents. Both dialects: BIGINT is an INTEGER to SQLite.
+const IMPORTS_V4: &str = r#"
+CREATE TABLE IF NOT EXISTS crm_opportunities (
+    id            TEXT PRIMARY KEY,
+    stage         TEXT NOT NULL,
+    amount_cents  BIGINT,
+    close_date    TEXT NOT NULL,
+    won           BIGINT NOT NULL,
+    closed        BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crm_stage_changes (
+    id          TEXT NOT NULL,
+    from_stage  TEXT NOT NULL,
+    to_stage    TEXT NOT NULL,
+    changed_on  TEXT NOT NULL,
+    PRIMARY KEY (id, from_stage, to_stage, changed_on)
+);
+CREATE TABLE IF NOT EXISTS nps_responses (
+    response_id   TEXT PRIMARY KEY,
+    opportunity   TEXT NOT NULL,
+    responded_on  TEXT NOT NULL,
+    score         BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stackoverflow_posts (
+    question_id   BIGINT NOT NULL,
+    answer_id     BIGINT NOT NULL,
+    asked_on      TEXT NOT NULL,
+    answer_score  BIGINT NOT NULL,
+    PRIMARY KEY (question_id, answer_id)
 );
 "#;

@@ -4,9 +4,8 @@
 //! created once, updated in place, nothing on a re-run, nothing written by a dry run, and the
 //! period named by the quarter or month the period ends in.
 
-
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use crate::common::*;
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use smeflow::gitlab::types::Issue;
 use smeflow::report::drivers::{drivers, month_key, quarter_bounds, quarter_key, Importance};
 use smeflow::sim::{SeedIssue, Simulator};

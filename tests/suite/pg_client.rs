@@ -5,7 +5,6 @@
 //! to change. And the store's one boundary with async code: a call that waits on the database
 //! does not stall the runtime's other tasks.
 
-
 use smeflow::store::{NewDelivery, Store};
 use std::path::Path;
 use std::process::Command;

@@ -100,6 +100,7 @@ fn program() -> Vec<AreaInput> {
         enablement_added: vec![at("2026-11-06T00:00:00Z"), at("2026-09-01T00:00:00Z")],
         knowledge_added: vec![at("2026-11-07T00:00:00Z")],
         loops_closed: Vec::new(),
+        contributions: Vec::new(),
     };
     let appsec = AreaInput {
         area: "App Security".into(),

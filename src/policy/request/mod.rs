@@ -5,6 +5,7 @@
 pub mod after;
 pub mod engagement;
 pub mod fields;
+pub mod opportunity;
 pub mod promise;
 pub mod route;
 pub mod slack;

@@ -31,6 +31,8 @@ pub struct AreaInput {
     pub knowledge_added: Vec<DateTime<Utc>>,
     /// When smeflow told an SA their feedback shipped (its loop-closed notes).
     pub loops_closed: Vec<DateTime<Utc>>,
+    /// The same notes, each attributed to the SME behind it (knowledge transfer per SME).
+    pub contributions: Vec<super::metrics::Contribution>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -55,6 +57,9 @@ pub struct ProgramReport {
     /// Areas of interest, apart from the formal ones (filled by the caller that read them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interest: Vec<super::interest::InterestRow>,
+    /// The program's eight metrics for a quarter (filled by the caller that read the imports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::metrics::Metrics>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -274,5 +279,6 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
             .filter(|(_, n)| *n > 0)
             .collect(),
         interest: Vec::new(),
+        metrics: None,
     }
 }

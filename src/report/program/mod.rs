@@ -3,13 +3,16 @@
 //! improvements from SME feedback per quarter), SME requests by type and region, time to SME
 //! assignment against the previous period (the goal: 20% faster within 6 months), requests that
 //! missed the 24-hour promise, and enablement topics and knowledge-base items added; areas of
-//! interest apart, with their members' activity and what they lack for promotion.
+//! interest apart, with their members' activity and what they lack for promotion; and the
+//! program's eight metrics against their goals for a quarter (`metrics`).
 //!
 //! Cut like the area report: `figures` is pure and snapshot-tested, `render` formats, `run`
 //! reads GitLab and posts the review issue. The dashboard reuses `run::read` and `compute`.
 
 pub mod figures;
 pub mod interest;
+pub mod metrics;
+pub mod quarter;
 pub mod render;
 pub mod run;
 

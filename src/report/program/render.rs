@@ -136,5 +136,8 @@ pub fn render_markdown(r: &ProgramReport) -> String {
         }
     }
     md.push_str(&super::interest::render_interest(&r.interest));
+    if let Some(m) = &r.metrics {
+        md.push_str(&super::metrics::render_markdown(m));
+    }
     md
 }

@@ -1,8 +1,10 @@
 //! The program report against GitLab: reading every formal area's issues, assignment history
-//! and seed-issue notes, and `--post`, which creates or updates the month's review issue in
-//! the program project.
+//! and seed-issue notes (each attributed to its SME for the knowledge-transfer metric), and
+//! `--post`, which creates or updates the month's (or the quarter's) review issue in the
+//! program project.
 
 use super::figures::AreaInput;
+use super::metrics::{Contribution, Transfer};
 use crate::config::Catalog;
 use crate::gitlab::types::Note;
 use crate::gitlab::types::{parse_time, Issue};
@@ -112,8 +114,22 @@ pub async fn read(
         let titles = [ENABLEMENT.to_string(), KNOWLEDGE_BASE.to_string()];
         let seeds = seed_iids(titles.iter(), &issues.iter().collect::<Vec<_>>());
         for (title, iid) in seeds {
-            let added: Vec<DateTime<Utc>> = notes(gl, &project, iid)
-                .await?
+            let seed_notes = notes(gl, &project, iid).await?;
+            let kind = if title == ENABLEMENT {
+                Transfer::Training
+            } else {
+                Transfer::KnowledgeBase
+            };
+            for n in seed_notes.iter().filter(|n| !n.system) {
+                let (Some(at), Some(person)) = (
+                    n.created_at.as_deref().and_then(parse_time),
+                    contributor(n, &issues),
+                ) else {
+                    continue;
+                };
+                input.contributions.push(Contribution { kind, at, person });
+            }
+            let added: Vec<DateTime<Utc>> = seed_notes
                 .iter()
                 .filter(|n| !n.system)
                 .filter_map(|n| n.created_at.as_deref().and_then(parse_time))
@@ -149,6 +165,29 @@ pub async fn read(
     Ok((inputs, skipped))
 }
 
+/// Who a note on a seed issue is owed to: the SME of the support feedback issue it was routed
+/// from (smeflow writes that note, marked `routed-from #N`: the issue's assignee, else its
+/// author), else the note's author.
+fn contributor(note: &Note, issues: &[Issue]) -> Option<String> {
+    const ROUTED: &str = "smeflow:routed-from #";
+    if let Some(at) = note.body.find(ROUTED) {
+        let digits: String = note.body[at + ROUTED.len()..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let source = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|iid| issues.iter().find(|i| i.iid == iid))?;
+        return source
+            .assignees
+            .first()
+            .or(source.author.as_ref())
+            .map(|u| u.username.clone());
+    }
+    note.author.as_ref().map(|u| u.username.clone())
+}
+
 /// Creates or updates the month's "SME Program Review YYYY-MM" issue in the program project.
 pub async fn post(
     gl: &GitLab,
@@ -156,13 +195,23 @@ pub async fn post(
     body: &str,
     now: DateTime<Utc>,
 ) -> Result<String, ProgramReportError> {
+    post_titled(gl, catalog, body, review_title(now)).await
+}
+
+/// Creates or updates the review issue titled `title` ("SME Program Review 2026-Q3" for a
+/// quarterly review) in the program project.
+pub async fn post_titled(
+    gl: &GitLab,
+    catalog: &Catalog,
+    body: &str,
+    title: String,
+) -> Result<String, ProgramReportError> {
     let project = catalog
         .config
         .program
         .project
         .clone()
         .ok_or(ProgramReportError::NoProgramProject)?;
-    let title = review_title(now);
     // By exact title among smeflow's own issues: search is full-text and rate-limited.
     let me = gl.current_user().await?.id;
     let existing = match gl.issues_by_author(&project, me).await {

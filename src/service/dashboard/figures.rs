@@ -11,10 +11,10 @@ use crate::gitlab::web::issue_list;
 use crate::policy::issue::{FEEDBACK_TYPE, PM_STATUS_SCOPE, THEME_SCOPE};
 use crate::policy::request::promise::{promise, Promise, PROMISE_HOURS};
 use crate::policy::request::REQUEST_TYPE;
-use crate::report::program::{
-    self as program_report, quarter, AreaInput, ProgramReport, ASSIGNMENT_FASTER_GOAL_PCT,
-    SHIPPED_PER_QUARTER_GOAL,
-};
+use crate::report::program::metrics::{self as program_metrics, Status};
+use crate::report::program::quarter::Quarter;
+use crate::report::program::{self as program_report, AreaInput, ProgramReport};
+use crate::store::crm::Imported;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -69,6 +69,8 @@ pub struct Board {
     /// SME username → open requests assigned to them, busiest first.
     pub load: Vec<(String, usize)>,
     pub metrics: Vec<Metric>,
+    /// The quarter the program's metrics are for ("2026-Q3"): the last complete one.
+    pub metrics_quarter: String,
     /// The regions found on the formal areas' issues, for the filter.
     pub regions: Vec<String>,
     /// Every area (slug, name), whatever the filter, for the filter.
@@ -177,6 +179,8 @@ pub enum Verdict {
     Below,
     /// Its input is missing: no figure is made up.
     NoData,
+    /// Its input exists but gives no figure for the period (the value says why).
+    NotMeasurable,
     /// Shown for information; the program has set no goal for it here.
     NoGoal,
 }
@@ -213,7 +217,12 @@ fn in_region(area: &AreaData, region: Option<&str>) -> AreaInput {
     input
 }
 
-pub fn compute(areas: &[AreaData], filter: &Filter, now: DateTime<Utc>) -> Board {
+pub fn compute(
+    areas: &[AreaData],
+    filter: &Filter,
+    imported: &Imported,
+    now: DateTime<Utc>,
+) -> Board {
     let region = filter.region.as_deref();
     let region_label = region.map(|r| format!("{REGION_SCOPE}::{r}"));
     let regions: Vec<String> = areas
@@ -306,12 +315,14 @@ pub fn compute(areas: &[AreaData], filter: &Filter, now: DateTime<Utc>) -> Board
         .map(|(_, input)| input.clone())
         .collect();
     let report = program_report::compute(&formal, since, now);
+    let (metrics_quarter, metrics) = metrics(&formal, &report, imported, now);
     Board {
         areas: views,
         themes: ranked,
         requests,
         load,
-        metrics: metrics(&report, now),
+        metrics,
+        metrics_quarter,
         regions,
         all_areas: areas
             .iter()
@@ -472,78 +483,44 @@ fn area_view(
     }
 }
 
-/// The program's metrics against their goals, as `report --program` computes them. The one list
-/// the metrics panel shows: the program report's new metrics plug in here.
-pub fn metrics(report: &ProgramReport, now: DateTime<Utc>) -> Vec<Metric> {
-    let this_quarter = quarter(now);
-    let shipped: usize = report
-        .shipped_by_quarter
-        .get(&this_quarter)
-        .map(|by_area| by_area.values().sum())
-        .unwrap_or(0);
-    let a = &report.assignment;
-    let hours = |h: Option<f64>| h.map(|h| format!("{h:.1} h")).unwrap_or_else(|| "–".into());
-    let (assignment, assignment_verdict) = match a.avg_change_pct {
-        Some(p) => (
-            format!(
-                "{} this month, {} the month before ({p:+.1}%)",
-                hours(a.avg_hours),
-                hours(a.previous_avg_hours)
-            ),
-            if p <= -ASSIGNMENT_FASTER_GOAL_PCT {
-                Verdict::Met
-            } else {
-                Verdict::Below
+/// The program's eight metrics for the last complete quarter, as `report --program` shows them
+/// by default (the same figures and the same words, "no data — import …" where an input was
+/// never imported), then the 24-hour promise this month.
+pub fn metrics(
+    formal: &[AreaInput],
+    report: &ProgramReport,
+    imported: &Imported,
+    now: DateTime<Utc>,
+) -> (String, Vec<Metric>) {
+    let quarter = Quarter::last_complete(now);
+    let computed = program_metrics::compute(formal, imported, quarter);
+    let mut list: Vec<Metric> = computed
+        .list
+        .iter()
+        .map(|m| Metric {
+            name: format!("{}. {}", m.number, m.name),
+            value: m.shown(),
+            goal: m.goal.text.to_string(),
+            verdict: match m.status {
+                Status::Met => Verdict::Met,
+                Status::NotMet => Verdict::Below,
+                Status::NoData { .. } => Verdict::NoData,
+                Status::NotMeasurable { .. } => Verdict::NotMeasurable,
             },
-        ),
-        None => (
-            "no data: one of the two periods has no assigned request".to_string(),
-            Verdict::NoData,
-        ),
-    };
-    let sum =
-        |f: fn(&program_report::AreaRow) -> usize| -> usize { report.areas.iter().map(f).sum() };
+        })
+        .collect();
     let missed = report.missed_promise.len();
-    vec![
-        Metric {
-            name: "Product feedback loop: improvements shipped from SME feedback".into(),
-            value: format!("{shipped} in {this_quarter}"),
-            goal: format!("at least {SHIPPED_PER_QUARTER_GOAL} per quarter"),
-            verdict: if shipped >= SHIPPED_PER_QUARTER_GOAL {
-                Verdict::Met
-            } else {
-                Verdict::Below
-            },
+    list.push(Metric {
+        name: "24-hour promise: requests this month that missed it".into(),
+        value: missed.to_string(),
+        goal: "none".into(),
+        verdict: if missed == 0 {
+            Verdict::Met
+        } else {
+            Verdict::Below
         },
-        Metric {
-            name: "SME engagement efficiency: average time to SME assignment".into(),
-            value: assignment,
-            goal: format!("{ASSIGNMENT_FASTER_GOAL_PCT:.0}% faster within 6 months"),
-            verdict: assignment_verdict,
-        },
-        Metric {
-            name: "24-hour promise: requests this month that missed it".into(),
-            value: missed.to_string(),
-            goal: "none".into(),
-            verdict: if missed == 0 {
-                Verdict::Met
-            } else {
-                Verdict::Below
-            },
-        },
-        Metric {
-            name: "Knowledge transfer: enablement topics added this month".into(),
-            value: sum(|r| r.enablement_topics_added).to_string(),
-            goal: "no goal set here".into(),
-            verdict: Verdict::NoGoal,
-        },
-        Metric {
-            name: "Knowledge transfer: knowledge-base items added this month".into(),
-            value: sum(|r| r.knowledge_items_added).to_string(),
-            goal: "no goal set here".into(),
-            verdict: Verdict::NoGoal,
-        },
-    ]
+    });
+    (computed.quarter, list)
 }
 
 #[cfg(test)]
@@ -624,6 +601,7 @@ mod tests {
             input: AreaInput {
                 area: "AI".into(),
                 loops_closed: Vec::new(),
+                contributions: Vec::new(),
                 issues: vec![
                     feedback(
                         1,
@@ -795,7 +773,7 @@ mod tests {
 
     #[test]
     fn themes_rank_by_distinct_customers_then_arr_and_each_count_links_to_its_issues() {
-        let board = compute(&program(), &Filter::default(), t(NOW));
+        let board = compute(&program(), &Filter::default(), &Imported::default(), t(NOW));
         let ranked: Vec<(&str, usize, u64, usize)> = board
             .themes
             .iter()
@@ -883,7 +861,7 @@ mod tests {
 
     #[test]
     fn the_trend_counts_each_of_six_months_as_the_program_report_would() {
-        let board = compute(&program(), &Filter::default(), t(NOW));
+        let board = compute(&program(), &Filter::default(), &Imported::default(), t(NOW));
         let row = |month: &str, feedback_in, actioned, shipped, requests, avg| MonthRow {
             month: month.to_string(),
             feedback_in,
@@ -912,7 +890,7 @@ mod tests {
 
     #[test]
     fn requests_waiting_show_how_close_they_are_to_the_promise_and_load_counts_open_ones() {
-        let board = compute(&program(), &Filter::default(), t(NOW));
+        let board = compute(&program(), &Filter::default(), &Imported::default(), t(NOW));
         let requests: Vec<(u64, i64, Standing, &str)> = board
             .requests
             .iter()
@@ -935,28 +913,65 @@ mod tests {
     }
 
     #[test]
-    fn the_metrics_are_the_program_reports_against_their_goals() {
-        let board = compute(&program(), &Filter::default(), t(NOW));
+    fn the_metrics_are_the_program_reports_eight_for_the_last_complete_quarter_then_the_promise() {
+        // In January 2027 the last complete quarter is 2026-Q4, which holds the fixture's work.
+        // Stack Overflow was imported: two questions, one answered by an SME with 7 upvotes.
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let imported = Imported {
+            stackoverflow: vec![
+                crate::store::crm::StackOverflowPost {
+                    question_id: 1,
+                    asked_on: day("2026-10-02"),
+                    answer: Some((11, 7)),
+                },
+                crate::store::crm::StackOverflowPost {
+                    question_id: 2,
+                    asked_on: day("2026-11-20"),
+                    answer: None,
+                },
+            ],
+            ..Default::default()
+        };
+        let board = compute(
+            &program(),
+            &Filter::default(),
+            &imported,
+            t("2027-01-05T10:00:00Z"),
+        );
+        assert_eq!(board.metrics_quarter, "2026-Q4");
         let m: Vec<(&str, Verdict)> = board
             .metrics
             .iter()
-            .map(|m| (m.value.as_str(), m.verdict))
+            .map(|m| (m.name.split('.').next().unwrap_or(""), m.verdict))
             .collect();
         assert_eq!(
             m,
             [
-                ("1 in 2026-Q4", Verdict::Below),
-                // This month #10 (3 h) and #12 (1 h); the 24.5 days before, #11 (30 h).
+                ("1", Verdict::NoData),
+                ("2", Verdict::Below),
+                ("3", Verdict::NoData),
+                ("4", Verdict::NoData),
+                ("4", Verdict::NoData),
+                // Nothing was assigned in 2026-Q2 to compare with.
+                ("5", Verdict::NotMeasurable),
+                ("6", Verdict::NoData),
+                ("7", Verdict::Below),
+                ("7", Verdict::Below),
+                ("8", Verdict::Below),
+                ("8", Verdict::Met),
                 (
-                    "2.0 h this month, 30.0 h the month before (-93.3%)",
+                    "24-hour promise: requests this month that missed it",
                     Verdict::Met
                 ),
-                // #7 waited 30 hours without an SME.
-                ("1", Verdict::Below),
-                ("2", Verdict::NoGoal),
-                ("0", Verdict::NoGoal),
             ]
         );
+        let value = |i: usize| board.metrics[i].value.as_str();
+        // #6 shipped in November.
+        assert!(value(1).starts_with("1: "), "{}", value(1));
+        // Never made up: the missing input is named with the command that brings it.
+        assert_eq!(value(6), "no data — import: `smeflow import nps FILE.csv`");
+        assert!(value(9).starts_with("50.0%: "), "{}", value(9));
+        assert!(value(10).starts_with("7.0 per answer: "), "{}", value(10));
     }
 
     #[test]
@@ -965,7 +980,7 @@ mod tests {
             area: None,
             region: Some("APAC".into()),
         };
-        let board = compute(&program(), &filter, t(NOW));
+        let board = compute(&program(), &filter, &Imported::default(), t(NOW));
         assert_eq!(board.regions, ["APAC", "EMEA NEUR", "US East"]);
         let ai = &board.areas[0];
         assert_eq!(ai.open_feedback.n, 2);
@@ -992,7 +1007,7 @@ mod tests {
             area: Some("cicd".into()),
             region: None,
         };
-        let board = compute(&program(), &filter, t(NOW));
+        let board = compute(&program(), &filter, &Imported::default(), t(NOW));
         assert_eq!(board.areas.len(), 1);
         let cicd = &board.areas[0];
         assert!(!cicd.formal && cicd.has_project);
@@ -1009,10 +1024,15 @@ mod tests {
             }
         );
         assert!(board.requests.is_empty() && board.themes.is_empty());
-        assert_eq!(board.metrics[1].verdict, Verdict::NoData);
+        // Only an area of interest is shown: the program's metrics have no formal area to
+        // measure and say so instead of showing a zero.
+        assert_eq!(
+            board.metrics[1].value,
+            "– (no formal area has a project in GitLab yet)"
+        );
         assert_eq!(board.all_areas.len(), 3);
 
-        let all = compute(&program(), &Filter::default(), t(NOW));
+        let all = compute(&program(), &Filter::default(), &Imported::default(), t(NOW));
         let embedded = &all.areas[2];
         assert!(!embedded.has_project);
         assert_eq!(embedded.open_issues, Count { n: 0, url: None });
@@ -1023,7 +1043,7 @@ mod tests {
         let areas = program();
         let now = t(NOW);
         let overview = super::super::html::overview(
-            &compute(&areas, &Filter::default(), now),
+            &compute(&areas, &Filter::default(), &Imported::default(), now),
             &Filter::default(),
             "",
             now,
@@ -1036,7 +1056,11 @@ mod tests {
             area: Some("ai".into()),
             region: None,
         };
-        let page = super::super::html::area_page(&compute(&areas, &filter, now), &filter, now);
+        let page = super::super::html::area_page(
+            &compute(&areas, &filter, &Imported::default(), now),
+            &filter,
+            now,
+        );
         insta::assert_snapshot!(page.replace("><", ">\n<"));
     }
 }

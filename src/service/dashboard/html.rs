@@ -11,7 +11,7 @@ pub fn overview(board: &Board, filter: &Filter, queue: &str, now: DateTime<Utc>)
     let mut html = head("smeflow dashboard", "SME program dashboard", now);
     html.push_str(&filter_form(board, filter, "/"));
     html.push_str(queue);
-    html.push_str(&metrics_panel(&board.metrics));
+    html.push_str(&metrics_panel(&board.metrics_quarter, &board.metrics));
     html.push_str(&areas_table(board, filter));
     html.push_str(&ranked_themes(board));
     html.push_str(&requests(board, true));
@@ -46,7 +46,7 @@ pub fn area_page(board: &Board, filter: &Filter, now: DateTime<Utc>) -> String {
     ));
     html.push_str(&area_section(area, filter, true));
     if area.formal {
-        html.push_str(&metrics_panel(&board.metrics));
+        html.push_str(&metrics_panel(&board.metrics_quarter, &board.metrics));
         html.push_str(&requests(board, false));
     }
     html.push_str("</main></body></html>");
@@ -130,13 +130,14 @@ fn usd(n: u64) -> String {
 }
 
 /// The metrics panel: renders whatever list `figures::metrics` gives, one row per metric.
-pub fn metrics_panel(metrics: &[Metric]) -> String {
-    let mut html = String::from("<h2 id=\"metrics\">Program metrics</h2><table class=\"metrics\"><tr><th>Metric</th><th>Now</th><th>Goal</th><th></th></tr>");
+pub fn metrics_panel(quarter: &str, metrics: &[Metric]) -> String {
+    let mut html = format!("<h2 id=\"metrics\">Program metrics, {} (the last complete quarter)</h2><table class=\"metrics\"><tr><th>Metric</th><th>Figure</th><th>Goal</th><th></th></tr>", esc(quarter));
     for m in metrics {
         let (class, verdict) = match m.verdict {
             Verdict::Met => ("ok", "goal met"),
             Verdict::Below => ("warn", "below goal"),
             Verdict::NoData => ("warn", "no data"),
+            Verdict::NotMeasurable => ("warn", "not measurable"),
             Verdict::NoGoal => ("", ""),
         };
         html.push_str(&format!(
