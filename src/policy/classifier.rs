@@ -198,12 +198,11 @@ impl Classifier {
                 *bc -= LEARNING_RATE * gb / n;
             }
         }
+        // The "(no theme)" class keeps its weights too: its probability is the evidence that a
+        // text is about something none of the area's themes covers.
         for class in 0..classes {
-            self.weights.push(if self.labels[class] == NO_THEME {
-                Vec::new()
-            } else {
-                (0..dims).map(|i| w[i * classes + class]).collect()
-            });
+            self.weights
+                .push((0..dims).map(|i| w[i * classes + class]).collect());
         }
         self.bias = b;
     }
@@ -232,6 +231,17 @@ impl Classifier {
                 .then_with(|| a.label.cmp(&b.label))
         });
         out
+    }
+
+    /// How likely the text belongs to none of the area's themes: the "(no theme)" class, learned
+    /// from the label sets' unrelated sentences and the other areas' themes; 0 when the model
+    /// has no such sentences or the text shares nothing with the training data.
+    pub fn none_probability(&self, text: &str) -> f64 {
+        let x = self.vectorise(&features(text));
+        match self.labels.binary_search_by(|l| l.as_str().cmp(NO_THEME)) {
+            Ok(c) if !x.is_empty() => sigmoid(dot(&self.weights[c], &x) + self.bias[c]),
+            _ => 0.0,
+        }
     }
 
     pub fn probability(&self, text: &str, label: &str) -> f64 {

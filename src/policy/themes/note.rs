@@ -131,3 +131,18 @@ pub fn explain_suggested(suggested: &[Decision]) -> String {
     );
     out
 }
+
+/// The hidden marker of the abstention note: written once per issue, whatever comes closest.
+pub const ABSTAINED_MARKER: &str = "<!-- smeflow:theme-none -->";
+
+/// The note for feedback that none of the area's themes fits: the tagger abstained, nothing is
+/// tagged, and the issue stays where triage finds it.
+pub fn explain_abstained(abstention: &super::Abstention, area: &str) -> String {
+    format!(
+        "{ABSTAINED_MARKER}\nsmeflow finds that none of the {} area's themes fits this feedback: it is {:.0}% likely to belong to one of them (the closest is {}), and its wording is {:.0}% likely to be about something outside them. smeflow adds no theme and leaves the issue for triage.\n\nIf a theme does fit, add its label: smeflow learns from it.",
+        markdown::inline(area),
+        percent(abstention.calibrated),
+        markdown::label(&abstention.closest),
+        percent(abstention.elsewhere),
+    )
+}
