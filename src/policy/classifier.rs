@@ -244,6 +244,33 @@ impl Classifier {
         }
     }
 
+    /// How much closer the text is to the nearest "(no theme)" text than to the nearest text of
+    /// a theme: nearest-out / (nearest-out + nearest-in), cosine over TF-IDF; 0.5 when equally
+    /// close, 0 when nothing is similar. Unlike a weight per word, the nearest sentence keeps the
+    /// words together: "chat integration with Slack" sits beside another area's chat
+    /// integrations, not beside Duo Chat, though "chat" alone is Duo Chat's word.
+    pub fn nearest_none_share(&self, text: &str) -> f64 {
+        let x = self.vectorise(&features(text));
+        let none = self
+            .labels
+            .binary_search_by(|l| l.as_str().cmp(NO_THEME))
+            .ok();
+        let (mut inside, mut outside) = (0.0f64, 0.0f64);
+        for (v, class, _) in &self.docs {
+            let s = sparse_dot(&x, v);
+            if Some(*class) == none {
+                outside = outside.max(s);
+            } else {
+                inside = inside.max(s);
+            }
+        }
+        if inside + outside > 0.0 {
+            outside / (inside + outside)
+        } else {
+            0.0
+        }
+    }
+
     pub fn probability(&self, text: &str, label: &str) -> f64 {
         self.scores(text)
             .into_iter()

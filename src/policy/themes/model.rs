@@ -63,7 +63,7 @@ impl ThemeModel {
             .area
             .as_ref()
             .unwrap_or(&trained.themes)
-            .none_probability(text)
+            .nearest_none_share(text)
     }
 
     /// How long the training took (training now if it has not happened yet).
