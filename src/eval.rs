@@ -346,7 +346,7 @@ fn replay(scored: &[(f64, Trial)], themed: usize, threshold: f64) -> Counts {
         ..Default::default()
     };
     for (p, t) in scored.iter().filter(|(_, t)| t.speaks) {
-        if *p < threshold {
+        if t.applies && *p < threshold {
             counts.abstained += 1;
             counts.abstained_themed += usize::from(t.themed);
         } else if t.applies {

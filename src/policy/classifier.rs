@@ -76,6 +76,15 @@ const L2: f64 = 0.002;
 impl Classifier {
     /// Trains on `texts`; themes with no text get no weights (and a probability of 0).
     pub fn train(texts: &[Labelled]) -> Classifier {
+        let mut model = Classifier::index(texts);
+        model.fit();
+        model
+    }
+
+    /// The vocabulary and the documents' vectors without the regression: enough for the
+    /// similarities ([`Classifier::nearest_none_share`], similar issues), at a fraction of the
+    /// cost of training.
+    pub fn index(texts: &[Labelled]) -> Classifier {
         let mut labels: Vec<String> = texts.iter().map(|t| t.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -113,7 +122,6 @@ impl Classifier {
             .filter(|(_, t)| t.issue.is_none())
             .map(|(i, t)| (i, t.text.clone()))
             .collect();
-        model.fit();
         model
     }
 
@@ -198,11 +206,12 @@ impl Classifier {
                 *bc -= LEARNING_RATE * gb / n;
             }
         }
-        // The "(no theme)" class keeps its weights too: its probability is the evidence that a
-        // text is about something none of the area's themes covers.
         for class in 0..classes {
-            self.weights
-                .push((0..dims).map(|i| w[i * classes + class]).collect());
+            self.weights.push(if self.labels[class] == NO_THEME {
+                Vec::new()
+            } else {
+                (0..dims).map(|i| w[i * classes + class]).collect()
+            });
         }
         self.bias = b;
     }
@@ -231,17 +240,6 @@ impl Classifier {
                 .then_with(|| a.label.cmp(&b.label))
         });
         out
-    }
-
-    /// How likely the text belongs to none of the area's themes: the "(no theme)" class, learned
-    /// from the label sets' unrelated sentences and the other areas' themes; 0 when the model
-    /// has no such sentences or the text shares nothing with the training data.
-    pub fn none_probability(&self, text: &str) -> f64 {
-        let x = self.vectorise(&features(text));
-        match self.labels.binary_search_by(|l| l.as_str().cmp(NO_THEME)) {
-            Ok(c) if !x.is_empty() => sigmoid(dot(&self.weights[c], &x) + self.bias[c]),
-            _ => 0.0,
-        }
     }
 
     /// How much closer the text is to the nearest "(no theme)" text than to the nearest text of

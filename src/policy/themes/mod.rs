@@ -290,7 +290,7 @@ pub enum Outcome {
         decisions: Vec<Decision>,
         calibrated: f64,
     },
-    /// "None of this area's themes": the best theme reached `suggest_at`, but the chance that the
+    /// "None of this area's themes": the best theme reached `apply_at`, but the chance that the
     /// feedback belongs to any of the area's themes is too low. Nothing is tagged; the issue is left for triage, and the note says so.
     NoneOfThisArea(Abstention),
     /// No theme came near `suggest_at`: nothing to say.
@@ -304,8 +304,9 @@ pub struct Abstention {
     pub closest: String,
     /// The calibrated probability that the feedback belongs to one of the area's themes.
     pub calibrated: f64,
-    /// The classifier's probability that the feedback is about something outside the area's
-    /// themes (another area's theme, or no theme at all).
+    /// How much nearer the feedback is to the closest sentence about something outside the
+    /// area's themes (another area's theme, an unrelated example) than to the closest of the
+    /// area's own (0.5: as near).
     pub elsewhere: f64,
 }
 
@@ -394,7 +395,7 @@ impl Tagger {
 
     /// The tagger's conclusion. With a `calibration`, it abstains when the best theme's
     /// calibrated probability of belonging to one of the area's themes is below
-    /// [`calibrate::ABSTAIN_BELOW`]; without one it never does
+    /// [`calibrate::ABSTAIN_BELOW`] where it would apply the best theme; without one it never does
     /// (how it decided before, which `eval-themes` shows beside it).
     pub fn outcome(
         &self,
@@ -425,7 +426,11 @@ impl Tagger {
         if out.is_empty() {
             return Outcome::Nothing;
         }
-        if calibration.is_some() && calibrated < calibrate::ABSTAIN_BELOW {
+        // The gate guards what smeflow would add: a suggestion tags nothing and costs a person
+        // one look, and the paraphrases only the classifier knows (suggestions, mostly) are
+        // where feedback of the area looks least like it.
+        let would_apply = out[0].verdict == Verdict::Apply;
+        if calibration.is_some() && would_apply && calibrated < calibrate::ABSTAIN_BELOW {
             return Outcome::NoneOfThisArea(Abstention {
                 closest: best,
                 calibrated,

@@ -40,11 +40,11 @@ impl ThemeModel {
         }
     }
 
-    /// Also learns, in a second classifier of its own, to tell this area's feedback from the
-    /// other areas' themes (`out_of_area`, labelled "(no theme)") and the unrelated sentences.
-    /// A separate classifier, so the themes are learned exactly as without it: taught as
-    /// negatives of every theme, the other areas' sentences cost recall on the tune part of
-    /// `eval/` (0.89 against 0.91) and tripled the training time.
+    /// Also indexes, apart, this area's sentences beside the other areas' theme sentences
+    /// (`out_of_area`, labelled "(no theme)") and the unrelated ones, to tell how much nearer
+    /// feedback is to another area's. Apart, so the themes are learned exactly as without them:
+    /// taught as negatives of every theme, the other areas' sentences cost recall on the tune
+    /// part of `eval/` (0.89 against 0.91) and tripled the training time.
     pub fn with_out_of_area(mut self, out_of_area: &[Labelled]) -> ThemeModel {
         self.out_of_area = out_of_area.to_vec();
         self
@@ -55,8 +55,9 @@ impl ThemeModel {
         &self.trained_now().0.themes
     }
 
-    /// How likely `text` is about none of this area's themes: the area classifier's "(no
-    /// theme)" probability when the model learned the other areas, else the theme classifier's.
+    /// How much nearer `text` is to the closest sentence about none of this area's themes than
+    /// to the closest of its own (0.5: as near), among what the area classifier learned when
+    /// the model learned the other areas, else among the theme classifier's sentences.
     pub fn elsewhere(&self, text: &str) -> f64 {
         let trained = &self.trained_now().0;
         trained
@@ -93,7 +94,7 @@ impl ThemeModel {
                     })
                     .chain(self.out_of_area.iter().cloned())
                     .collect();
-                Classifier::train(&texts)
+                Classifier::index(&texts)
             });
             (Trained { themes, area }, started.elapsed())
         })
@@ -105,7 +106,7 @@ const IN_AREA: &str = "(this area)";
 
 struct Trained {
     themes: Classifier,
-    /// This area against the others, when the model learned them.
+    /// This area's sentences beside the others' (vectors only), when the model has them.
     area: Option<Classifier>,
 }
 
