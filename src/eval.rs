@@ -358,6 +358,9 @@ fn replay(scored: &[(f64, Trial)], themed: usize, threshold: f64) -> Counts {
     counts
 }
 
+/// Per area, each speaking trial with its out-of-fold calibrated probability.
+type PerArea = Vec<Vec<(f64, Trial)>>;
+
 /// Folds of the cross-validation that chooses the calibration's inputs and threshold.
 const FOLDS: usize = 5;
 
@@ -399,7 +402,7 @@ pub fn fit(results: &[AreaResult]) -> Result<String, String> {
         .collect();
     let none = || "the tune part needs texts with a theme of their area and texts without";
     // Out-of-fold probabilities, per area, for one candidate.
-    let out_of_fold = |used, ridge| -> Option<Vec<Vec<(f64, Trial)>>> {
+    let out_of_fold = |used, ridge| -> Option<PerArea> {
         let fitted: Vec<Calibration> = (0..FOLDS)
             .map(|k| {
                 let train: Vec<(Signals, bool)> = folded
@@ -428,7 +431,7 @@ pub fn fit(results: &[AreaResult]) -> Result<String, String> {
         "Calibration on the tune part: {} texts where a theme reached suggest_at, {FOLDS}-fold out-of-fold Brier per signal set",
         all.len()
     );
-    let mut best: Option<(f64, usize, Vec<Vec<(f64, Trial)>>)> = None;
+    let mut best: Option<(f64, usize, PerArea)> = None;
     for (i, (used, ridge)) in CANDIDATES.iter().enumerate() {
         let oof = out_of_fold(*used, *ridge).ok_or_else(none)?;
         let flat: Vec<(f64, bool)> = oof.iter().flatten().map(|(p, t)| (*p, t.themed)).collect();
