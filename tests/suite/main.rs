@@ -42,3 +42,4 @@ mod sync_board;
 mod tagger;
 mod theme_learning;
 mod wiremock_requests;
+mod theme_abstention;
