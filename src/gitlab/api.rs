@@ -465,6 +465,43 @@ impl GitLab {
         .map(drop)
     }
 
+    /// `GET /groups/:id/epics/:epic_iid`
+    pub async fn epic(&self, group: &str, iid: u64) -> Result<Epic> {
+        self.get(&format!("/groups/{}/epics/{iid}", enc(group)))
+            .await
+    }
+
+    /// `PUT /groups/:id/epics/:epic_iid` with `state_event=close` (doc/api/epics.md "Update
+    /// epic").
+    pub async fn close_epic(&self, group: &str, iid: u64) -> Result<()> {
+        self.put::<Value>(
+            &format!("/groups/{}/epics/{iid}", enc(group)),
+            &json!({ "state_event": "close" }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// An epic's notes, oldest first. The epic is named by its global `id`, not its iid
+    /// (doc/api/notes.md "Epics").
+    pub async fn epic_notes(&self, group: &str, epic_id: u64) -> Result<Vec<Note>> {
+        self.list(
+            &format!("/groups/{}/epics/{epic_id}/notes", enc(group)),
+            &[("sort", "asc".to_string())],
+        )
+        .await
+    }
+
+    /// A note on an epic, named by its global `id` (doc/api/notes.md "Create new epic note").
+    pub async fn add_epic_note(&self, group: &str, epic_id: u64, body: &str) -> Result<()> {
+        self.post::<Value>(
+            &format!("/groups/{}/epics/{epic_id}/notes", enc(group)),
+            &json!({ "body": body }),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Puts an issue (by its global id) into an epic; returns the link's epic_issue_id, which
     /// taking it out again needs (doc/api/epic_issues.md: the answer's `id`).
     pub async fn add_epic_issue(&self, group: &str, epic_iid: u64, issue_id: u64) -> Result<u64> {

@@ -251,6 +251,13 @@ pub struct Epic {
     pub description: Option<String>,
     #[serde(default)]
     pub labels: Vec<String>,
+    /// "opened" or "closed"; an answer without it is taken as open.
+    #[serde(default = "opened")]
+    pub state: String,
+}
+
+fn opened() -> String {
+    "opened".to_string()
 }
 
 /// An issue as an epic lists it: `epic_issue_id` is what unlinking it needs.

@@ -188,6 +188,15 @@ pub enum Change {
         title: String,
         kept: u64,
     },
+    /// A second open theme epic of one title (two runs sharing no store made it): closed with
+    /// a note naming the one kept, never deleted. Its issues move to the kept one through the
+    /// plan's links (an issue belongs to one epic).
+    CloseDuplicateEpic {
+        group: String,
+        iid: u64,
+        title: String,
+        kept: u64,
+    },
     /// Label deltas (`add_labels`/`remove_labels`): a person's concurrent edit is never wiped.
     EditIssueLabels {
         project: String,
@@ -284,7 +293,8 @@ impl Change {
             | Change::UpdateLabel { .. }
             | Change::MoveBoardList { .. }
             | Change::UpdateHook { .. }
-            | Change::CloseDuplicateIssue { .. } => Kind::Update,
+            | Change::CloseDuplicateIssue { .. }
+            | Change::CloseDuplicateEpic { .. } => Kind::Update,
             Change::DeleteHook { .. } | Change::DeleteBoard { .. } | Change::DeleteNote { .. } => {
                 Kind::Delete
             }
@@ -314,6 +324,7 @@ impl Change {
                 project, issue_iid, ..
             } => format!("{project}#{issue_iid}"),
             Change::CreateEpic { group, .. } | Change::UpdateEpic { group, .. } => group.clone(),
+            Change::CloseDuplicateEpic { group, iid, .. } => format!("{group}&{iid}"),
             Change::EnableIssues { project }
             | Change::CreateLabel { project, .. }
             | Change::UpdateLabel { project, .. }
@@ -486,6 +497,12 @@ impl fmt::Display for Change {
             } => write!(
                 f,
                 "~ issue #{iid} \"{title}\": close, a duplicate of #{kept}, which stays"
+            ),
+            Change::CloseDuplicateEpic {
+                iid, title, kept, ..
+            } => write!(
+                f,
+                "~ epic &{iid} \"{title}\": close, a duplicate of &{kept}, which stays"
             ),
             Change::EditIssueLabels {
                 iid,

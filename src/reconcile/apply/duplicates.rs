@@ -46,6 +46,59 @@ impl Executor<'_> {
         self.gitlab.close_issue(project, iid).await
     }
 
+    /// Says why on the duplicate theme epic (once), then closes it. The epic notes API names
+    /// the epic by its global id (doc/api/notes.md "Epics"), so the epic is read for it.
+    pub(super) async fn close_duplicate_epic(
+        &self,
+        group: &str,
+        iid: u64,
+        kept: u64,
+    ) -> Result<(), GitLabError> {
+        let marker = closing_marker(kept);
+        let id = self.gitlab.epic(group, iid).await?.id;
+        let noted = self
+            .gitlab
+            .epic_notes(group, id)
+            .await?
+            .iter()
+            .any(|n| n.body.contains(&marker));
+        if !noted {
+            let body = format!(
+                "{marker}\nsmeflow closed this epic: it is a second copy of &{kept}, which stays open (two runs created it at once, or it was made again). Its issues move to &{kept}; please carry on there."
+            );
+            self.gitlab.add_epic_note(group, id, &body).await?;
+        }
+        self.gitlab.close_epic(group, iid).await
+    }
+
+    /// After creating theme epic `iid` titled `title`: when an older open one of smeflow's
+    /// exists (`policy::duplicates::kept_epic`), this run's copy is closed as its duplicate and
+    /// the older one is the epic later links go to.
+    pub(super) async fn resolve_epic_twin(
+        &mut self,
+        group: &str,
+        title: &str,
+        iid: u64,
+    ) -> Result<(), GitLabError> {
+        let me = self.bot_id().await?;
+        let epics = self.gitlab.epics_by_author(group, me).await?;
+        let Some(kept) = duplicates::kept_epic(&epics, title).map(|e| e.iid) else {
+            return Ok(());
+        };
+        if kept == iid {
+            return Ok(());
+        }
+        tracing::warn!(
+            title,
+            iid,
+            kept,
+            "another run created this epic at the same time; closing this run's copy"
+        );
+        self.close_duplicate_epic(group, iid, kept).await?;
+        self.know_epic(group, title, kept);
+        Ok(())
+    }
+
     /// After creating board `id`: when an older board of that name exists, this run's copy is
     /// the twin and goes; the older one is the board later lists are put on.
     pub(super) async fn resolve_board_twin(

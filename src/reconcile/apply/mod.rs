@@ -404,6 +404,9 @@ impl<'a> Executor<'a> {
             Change::CloseDuplicateIssue {
                 project, iid, kept, ..
             } => self.close_duplicate(project, *iid, *kept).await,
+            Change::CloseDuplicateEpic {
+                group, iid, kept, ..
+            } => self.close_duplicate_epic(group, *iid, *kept).await,
         }
     }
 }
