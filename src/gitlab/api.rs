@@ -429,12 +429,18 @@ impl GitLab {
     }
 
     pub async fn add_note(&self, project: &str, iid: u64, body: &str) -> Result<()> {
+        self.post_note(project, iid, body).await.map(drop)
+    }
+
+    /// Posts a note; its id, or `None` when GitLab kept nothing (a note made only of quick
+    /// actions is answered 202 without one, lib/api/notes.rb).
+    pub async fn post_note(&self, project: &str, iid: u64, body: &str) -> Result<Option<u64>> {
         self.post::<Value>(
             &format!("/projects/{}/issues/{iid}/notes", enc(project)),
             &json!({ "body": body }),
         )
         .await
-        .map(drop)
+        .map(|v| v["id"].as_u64())
     }
 
     pub async fn create_epic(

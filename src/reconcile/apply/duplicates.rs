@@ -100,6 +100,44 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// After posting note `id` with `marker` on an issue: when an older note of smeflow's on it
+    /// carries the same marker, this one goes. A plan reads an issue's notes before it writes
+    /// one, but a run on another machine (no shared store, no lease) may have read the same
+    /// "missing" and posted at the same moment; both see both afterwards, and only the newer
+    /// goes. One read per note written (notes are paced at GitLab.com's 60 a minute), instead
+    /// of reading every issue's notes on every sync to find copies later.
+    pub(super) async fn resolve_note_twin(
+        &self,
+        project: &str,
+        iid: u64,
+        id: u64,
+        marker: &str,
+    ) -> Result<(), GitLabError> {
+        let notes = self.gitlab.notes(project, iid).await?;
+        let Some(me) = notes
+            .iter()
+            .find(|n| n.id == id)
+            .and_then(|n| n.author.as_ref())
+            .map(|a| a.id)
+        else {
+            return Ok(());
+        };
+        let ours_goes = duplicates::note_copies(project, iid, &notes, me)
+            .iter()
+            .any(|c| matches!(c, Change::DeleteNote { note_id, .. } if *note_id == id));
+        if !ours_goes {
+            return Ok(());
+        }
+        tracing::warn!(
+            project,
+            iid,
+            note = id,
+            marker,
+            "another run wrote this note at the same time; deleting this run's copy"
+        );
+        gone_is_done(self.gitlab.delete_note(project, iid, id).await)
+    }
+
     /// After creating board `id`: when an older board of that name exists, this run's copy is
     /// the twin and goes; the older one is the board later lists are put on.
     pub(super) async fn resolve_board_twin(
