@@ -91,6 +91,32 @@ impl GitLab {
         .await
     }
 
+    /// Every issue (open and closed) in the group and its subgroups carrying a label of this
+    /// title, project or group label alike (doc/api/issues.md "List group issues").
+    pub async fn group_issues_with_label(&self, group: &str, label: &str) -> Result<Vec<Issue>> {
+        self.list(
+            &format!("/groups/{}/issues", enc(group)),
+            &[("labels", label.to_string()), ("state", "all".to_string())],
+        )
+        .await
+    }
+
+    /// The group's own labels, not its ancestors' (doc/api/group_labels.md: ancestors are
+    /// included unless `include_ancestor_groups=false`).
+    pub async fn own_group_labels(&self, group: &str) -> Result<Vec<Label>> {
+        self.list(
+            &format!("/groups/{}/labels", enc(group)),
+            &[("include_ancestor_groups", "false".to_string())],
+        )
+        .await
+    }
+
+    /// `DELETE /groups/:id/labels/:label_id` (doc/api/group_labels.md "Delete a group label").
+    pub async fn delete_group_label(&self, group: &str, id: u64) -> Result<()> {
+        self.delete(&format!("/groups/{}/labels/{id}", enc(group)))
+            .await
+    }
+
     /// Epics this user opened in the group.
     pub async fn epics_by_author(&self, group: &str, author_id: u64) -> Result<Vec<Epic>> {
         self.list(

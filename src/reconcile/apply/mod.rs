@@ -588,6 +588,12 @@ impl<'a> Executor<'a> {
             Change::CloseDuplicateIssue {
                 project, iid, kept, ..
             } => self.close_duplicate(project, *iid, *kept).await,
+            Change::DeleteGroupLabel { group, id, .. } => {
+                match self.gitlab.delete_group_label(group, *id).await {
+                    Err(GitLabError::NotFound { .. }) => Ok(()),
+                    other => other,
+                }
+            }
             Change::CloseDuplicateEpic {
                 group, iid, kept, ..
             } => self.close_duplicate_epic(group, *iid, *kept).await,

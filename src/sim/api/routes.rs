@@ -72,6 +72,10 @@ fn group_routes(s: &mut SimState, m: &str, rest: &[&str], at: GroupAt, req: &Req
         ("GET", []) => groups::show(s, at),
         ("GET", ["labels"]) => labels::list_group(s, at, req),
         ("POST", ["labels"]) => allow(role, Access::Reporter, || labels::create_group(s, at, req)),
+        ("DELETE", ["labels", key]) => {
+            allow(role, Access::Reporter, || labels::delete_group(s, gi, key))
+        }
+        ("GET", ["issues"]) => issues::list_group(s, gi, req),
         // Epics are a Premium feature: on Free every epic route is 403, even a missing epic.
         (_, ["epics", ..]) if s.tier == Tier::Free => forbidden(),
         ("GET", ["epics"]) => epics::list(s, at, req),
