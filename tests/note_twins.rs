@@ -114,3 +114,76 @@ fn two_syncs_sharing_no_store_leave_one_copy_of_each_note() {
     eprintln!("notes posted by two syncs at once: {posted}, of which {deleted} second copies deleted by their run; second copies left: {copies}");
     assert_eq!(copies, 0);
 }
+
+#[test]
+fn a_second_copy_of_a_routed_note_on_a_seed_issue_is_deleted_by_the_next_sync() {
+    let sim = common::gitlab();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("laptop-a.db");
+    let sync = |state: &Path| {
+        let out = run(&sim, state, &["sync-board", "ai"]).output().unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    };
+    let out = run(&sim, &state, &["bootstrap-area", "ai"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let template = std::fs::read_to_string(
+        common::repo().join("issue-templates/Customer SME Support Feedback.md.hbs"),
+    )
+    .unwrap();
+    let description = template
+        .replace("{{area.name}}", "AI")
+        .replace("**Customer:** ", "**Customer:** ACME Corp")
+        .replace(
+            "- FAQ: \n",
+            "- FAQ: Which models can Duo Self-Hosted serve on-premises?\n",
+        );
+    sim.seed_issue(
+        common::AI_PROJECT,
+        smeflow::sim::SeedIssue {
+            author: "sme-bot",
+            title: "ACME: Duo Self-Hosted workshop",
+            description: &description,
+            labels: &["Type::SME Support Feedback", "SME Workflow::Triage"],
+            state: "opened",
+            age_days: 0,
+        },
+    );
+    sync(&state);
+    let contents = sim
+        .issues(common::AI_PROJECT)
+        .into_iter()
+        .find(|i| i["title"] == "Contents & Collaterals")
+        .unwrap()["iid"]
+        .as_u64()
+        .unwrap();
+    let routed = marked_notes(&sim, contents);
+    assert_eq!(routed.len(), 1, "{routed:?}");
+    // Another smeflow, sharing no store, linked the same item again.
+    let body = sim
+        .notes(common::AI_PROJECT, contents)
+        .into_iter()
+        .find_map(|n| {
+            n["body"]
+                .as_str()
+                .filter(|b| b.contains("<!-- smeflow:"))
+                .map(str::to_string)
+        })
+        .unwrap();
+    let status = reqwest::blocking::Client::new()
+        .post(format!(
+            "{}/issues/{contents}/notes",
+            common::ai_project_api(&sim)
+        ))
+        .header("PRIVATE-TOKEN", TOKEN)
+        .json(&serde_json::json!({ "body": body }))
+        .send()
+        .unwrap()
+        .status();
+    assert!(status.is_success());
+    assert_eq!(marked_notes(&sim, contents).len(), 2);
+
+    sync(&dir.path().join("laptop-b.db"));
+    assert_eq!(marked_notes(&sim, contents), routed);
+}

@@ -136,8 +136,9 @@ pub async fn sync_area(
         bot_id,
         store: if opts.dry_run { None } else { store },
     };
-    let (seed_iids, seed_notes) =
+    let (seed_iids, seed_notes, seed_repairs) =
         issue::routing(&reads, policy, &ordered, SeedSource::Listed(&ordered)).await?;
+    changes.extend(seed_repairs);
     for issue in &ordered {
         let ctx = IssueContext {
             seed_iids: seed_iids.clone(),

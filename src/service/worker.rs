@@ -335,7 +335,7 @@ impl Worker {
             bot_id: self.bot.id,
             store: Some(&app.store),
         };
-        let (seed_iids, seed_notes) =
+        let (seed_iids, seed_notes, seed_repairs) =
             reconcile::issue::routing(&reads, &rt.policy, &[issue], SeedSource::Look).await?;
         let ctx = IssueContext {
             newest,
@@ -345,7 +345,9 @@ impl Worker {
             ..Default::default()
         };
         let model = self.examples(app, rt, project, issue).await?;
-        Ok(reconcile::issue::plan(&reads, &rt.policy, issue, ctx, &model).await?)
+        let mut planned = reconcile::issue::plan(&reads, &rt.policy, issue, ctx, &model).await?;
+        planned.extend(seed_repairs);
+        Ok(planned)
     }
 
     /// The area's classifier, trained on the issues people tagged as the store knows them (the
