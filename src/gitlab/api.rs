@@ -91,6 +91,32 @@ impl GitLab {
         .await
     }
 
+    /// Every issue (open and closed) in the group and its subgroups carrying a label of this
+    /// title, project or group label alike (doc/api/issues.md "List group issues").
+    pub async fn group_issues_with_label(&self, group: &str, label: &str) -> Result<Vec<Issue>> {
+        self.list(
+            &format!("/groups/{}/issues", enc(group)),
+            &[("labels", label.to_string()), ("state", "all".to_string())],
+        )
+        .await
+    }
+
+    /// The group's own labels, not its ancestors' (doc/api/group_labels.md: ancestors are
+    /// included unless `include_ancestor_groups=false`).
+    pub async fn own_group_labels(&self, group: &str) -> Result<Vec<Label>> {
+        self.list(
+            &format!("/groups/{}/labels", enc(group)),
+            &[("include_ancestor_groups", "false".to_string())],
+        )
+        .await
+    }
+
+    /// `DELETE /groups/:id/labels/:label_id` (doc/api/group_labels.md "Delete a group label").
+    pub async fn delete_group_label(&self, group: &str, id: u64) -> Result<()> {
+        self.delete(&format!("/groups/{}/labels/{id}", enc(group)))
+            .await
+    }
+
     /// Epics this user opened in the group.
     pub async fn epics_by_author(&self, group: &str, author_id: u64) -> Result<Vec<Epic>> {
         self.list(
@@ -429,12 +455,18 @@ impl GitLab {
     }
 
     pub async fn add_note(&self, project: &str, iid: u64, body: &str) -> Result<()> {
+        self.post_note(project, iid, body).await.map(drop)
+    }
+
+    /// Posts a note; its id, or `None` when GitLab kept nothing (a note made only of quick
+    /// actions is answered 202 without one, lib/api/notes.rb).
+    pub async fn post_note(&self, project: &str, iid: u64, body: &str) -> Result<Option<u64>> {
         self.post::<Value>(
             &format!("/projects/{}/issues/{iid}/notes", enc(project)),
             &json!({ "body": body }),
         )
         .await
-        .map(drop)
+        .map(|v| v["id"].as_u64())
     }
 
     pub async fn create_epic(
@@ -460,6 +492,43 @@ impl GitLab {
         self.put::<Value>(
             &format!("/groups/{}/epics/{iid}", enc(group)),
             &json!({ "description": description }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /groups/:id/epics/:epic_iid`
+    pub async fn epic(&self, group: &str, iid: u64) -> Result<Epic> {
+        self.get(&format!("/groups/{}/epics/{iid}", enc(group)))
+            .await
+    }
+
+    /// `PUT /groups/:id/epics/:epic_iid` with `state_event=close` (doc/api/epics.md "Update
+    /// epic").
+    pub async fn close_epic(&self, group: &str, iid: u64) -> Result<()> {
+        self.put::<Value>(
+            &format!("/groups/{}/epics/{iid}", enc(group)),
+            &json!({ "state_event": "close" }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// An epic's notes, oldest first. The epic is named by its global `id`, not its iid
+    /// (doc/api/notes.md "Epics").
+    pub async fn epic_notes(&self, group: &str, epic_id: u64) -> Result<Vec<Note>> {
+        self.list(
+            &format!("/groups/{}/epics/{epic_id}/notes", enc(group)),
+            &[("sort", "asc".to_string())],
+        )
+        .await
+    }
+
+    /// A note on an epic, named by its global `id` (doc/api/notes.md "Create new epic note").
+    pub async fn add_epic_note(&self, group: &str, epic_id: u64, body: &str) -> Result<()> {
+        self.post::<Value>(
+            &format!("/groups/{}/epics/{epic_id}/notes", enc(group)),
+            &json!({ "body": body }),
         )
         .await
         .map(drop)

@@ -254,6 +254,13 @@ pub struct Epic {
     /// The epic's page, for people (the dashboard links each theme to it).
     #[serde(default)]
     pub web_url: String,
+    /// "opened" or "closed"; an answer without it is taken as open.
+    #[serde(default = "opened")]
+    pub state: String,
+}
+
+fn opened() -> String {
+    "opened".to_string()
 }
 
 /// An issue as an epic lists it: `epic_issue_id` is what unlinking it needs.

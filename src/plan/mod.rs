@@ -188,6 +188,22 @@ pub enum Change {
         title: String,
         kept: u64,
     },
+    /// A group label that only shadows each area project's own label of the same name (older
+    /// smeflow made it by labelling theme epics) and that no issue or epic carries.
+    DeleteGroupLabel {
+        group: String,
+        id: u64,
+        name: String,
+    },
+    /// A second open theme epic of one title (two runs sharing no store made it): closed with
+    /// a note naming the one kept, never deleted. Its issues move to the kept one through the
+    /// plan's links (an issue belongs to one epic).
+    CloseDuplicateEpic {
+        group: String,
+        iid: u64,
+        title: String,
+        kept: u64,
+    },
     /// Label deltas (`add_labels`/`remove_labels`): a person's concurrent edit is never wiped.
     EditIssueLabels {
         project: String,
@@ -291,10 +307,12 @@ impl Change {
             | Change::UpdateLabel { .. }
             | Change::MoveBoardList { .. }
             | Change::UpdateHook { .. }
-            | Change::CloseDuplicateIssue { .. } => Kind::Update,
-            Change::DeleteHook { .. } | Change::DeleteBoard { .. } | Change::DeleteNote { .. } => {
-                Kind::Delete
-            }
+            | Change::CloseDuplicateIssue { .. }
+            | Change::CloseDuplicateEpic { .. } => Kind::Update,
+            Change::DeleteHook { .. }
+            | Change::DeleteBoard { .. }
+            | Change::DeleteNote { .. }
+            | Change::DeleteGroupLabel { .. } => Kind::Delete,
             Change::CommitFiles { files, .. }
                 if files.iter().all(|f| f.action == FileAction::Update) =>
             {
@@ -322,6 +340,8 @@ impl Change {
                 project, issue_iid, ..
             } => format!("{project}#{issue_iid}"),
             Change::CreateEpic { group, .. } | Change::UpdateEpic { group, .. } => group.clone(),
+            Change::CloseDuplicateEpic { group, iid, .. } => format!("{group}&{iid}"),
+            Change::DeleteGroupLabel { group, .. } => group.clone(),
             Change::EnableIssues { project }
             | Change::CreateLabel { project, .. }
             | Change::UpdateLabel { project, .. }
@@ -494,6 +514,16 @@ impl fmt::Display for Change {
             } => write!(
                 f,
                 "~ issue #{iid} \"{title}\": close, a duplicate of #{kept}, which stays"
+            ),
+            Change::DeleteGroupLabel { name, id, .. } => write!(
+                f,
+                "- group label \"{name}\" (id {id}): a second label of that name beside this project's own; no issue or epic carries it"
+            ),
+            Change::CloseDuplicateEpic {
+                iid, title, kept, ..
+            } => write!(
+                f,
+                "~ epic &{iid} \"{title}\": close, a duplicate of &{kept}, which stays"
             ),
             Change::EditIssueLabels {
                 iid,

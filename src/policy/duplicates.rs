@@ -8,7 +8,7 @@
 use super::epics::Container;
 use super::provision::{DesiredArea, ObservedArea, WEBHOOK_PATH};
 use super::seeds;
-use crate::gitlab::types::{Board, Hook, Issue, Note};
+use crate::gitlab::types::{Board, Epic, Hook, Issue, Note};
 use crate::plan::Change;
 
 /// Whether `hook` delivers to smeflow: its URL, or its endpoint's path after a URL move.
@@ -65,6 +65,20 @@ pub fn kept_container<'a>(containers: &'a [Container], title: &str) -> Option<&'
         .iter()
         .filter(|c| c.title == title)
         .min_by_key(|c| (!c.open, c.iid))
+}
+
+/// Of smeflow's theme epics (its title and marker), the one titled `title` that stays: the
+/// rule of `kept_container`, so the plan and the twin check after a create agree.
+pub fn kept_epic<'a>(epics: &'a [Epic], title: &str) -> Option<&'a Epic> {
+    epics
+        .iter()
+        .filter(|e| e.title == title)
+        .filter(|e| {
+            e.description
+                .as_deref()
+                .is_some_and(|d| d.contains(super::epics::MARKER))
+        })
+        .min_by_key(|e| (e.state != "opened", e.iid))
 }
 
 /// smeflow's own notes on one issue that carry the same hidden marker as an older one of its

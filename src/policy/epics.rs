@@ -35,7 +35,7 @@ pub struct Container {
     pub description: String,
     /// (issue iid, link id: the epic_issue_id or issue_link_id)
     pub linked: Vec<(u64, u64)>,
-    /// A closed tracking issue is not a second copy of an open one (epics: always true).
+    /// A closed epic or tracking issue is not a second copy of an open one.
     pub open: bool,
 }
 
@@ -82,17 +82,27 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
             .collect();
         let open: Vec<&FeedbackItem> = with_theme.iter().copied().filter(|i| i.open).collect();
         let existing = super::duplicates::kept_container(inp.containers, &title);
-        if let (Some(kept), Backend::TrackingIssues) = (existing, inp.backend) {
+        // Every other open copy is closed (its issues move to the kept one through the links
+        // below: they are not among its links).
+        if let Some(kept) = existing {
             for copy in inp
                 .containers
                 .iter()
                 .filter(|c| c.title == title && c.open && c.iid != kept.iid)
             {
-                changes.push(Change::CloseDuplicateIssue {
-                    project: inp.project.to_string(),
-                    iid: copy.iid,
-                    title: title.clone(),
-                    kept: kept.iid,
+                changes.push(match inp.backend {
+                    Backend::Epics => Change::CloseDuplicateEpic {
+                        group: inp.group.to_string(),
+                        iid: copy.iid,
+                        title: title.clone(),
+                        kept: kept.iid,
+                    },
+                    Backend::TrackingIssues => Change::CloseDuplicateIssue {
+                        project: inp.project.to_string(),
+                        iid: copy.iid,
+                        title: title.clone(),
+                        kept: kept.iid,
+                    },
                 });
             }
         }
@@ -416,6 +426,39 @@ mod tests {
             [
                 "~ issue #9 \"AI: Duo Chat\": close, a duplicate of #4, which stays",
                 "+ link issue #2 to tracking issue \"AI: Duo Chat\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_second_open_theme_epic_is_closed_and_its_issues_move_to_the_oldest() {
+        let themes = vec!["Theme::Duo Chat".to_string()];
+        let items = [
+            item(1, Some("ACME"), &["Theme::Duo Chat"], true),
+            item(2, Some("Globex"), &["Theme::Duo Chat"], true),
+        ];
+        let open: Vec<&FeedbackItem> = items.iter().collect();
+        let epic = |iid: u64, linked: Vec<(u64, u64)>, open_now: bool| Container {
+            iid,
+            title: "AI: Duo Chat".into(),
+            description: describe("AI", "Theme::Duo Chat", &open),
+            linked,
+            open: open_now,
+        };
+        let containers = [
+            epic(5, vec![(2, 52)], true),
+            epic(3, vec![(1, 31)], true),
+            epic(1, vec![], false),
+        ];
+        let shown: Vec<String> = plan(&inputs(&items, &containers, &themes))
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "~ epic &5 \"AI: Duo Chat\": close, a duplicate of &3, which stays",
+                "+ issue #2 to epic \"AI: Duo Chat\"",
             ]
         );
     }

@@ -59,6 +59,45 @@ pub struct ObservedArea {
     /// The issues read to find the seed issues (smeflow's own, or all when one was missing),
     /// where `policy::duplicates` looks for copies.
     pub issues: Vec<crate::gitlab::types::Issue>,
+    /// What carries the name of each group label in `shadowing_group_labels` that belongs to
+    /// the area's group (read only when there is such a label).
+    pub group_label_uses: Vec<GroupLabelUse>,
+}
+
+/// Who uses the name of a group label that shadows the project's own label.
+#[derive(Debug, Clone, Default)]
+pub struct GroupLabelUse {
+    /// The group label's id.
+    pub id: u64,
+    pub name: String,
+    /// Issues in the group and its subgroups with a label of this title (GitLab's filter is by
+    /// title, so the project's own label counts too: which of the two cannot be told).
+    pub issues: usize,
+    /// Epics of the group with a label of this title.
+    pub epics: usize,
+    /// Other area projects whose kit has the label but that have no project label of that
+    /// name: the group label is theirs, and their board lists may name it.
+    pub areas_using_it: Vec<String>,
+}
+
+/// Kit labels the project has twice: its own and an inherited group label of the same name
+/// (the group ones are returned).
+pub fn shadowing_group_labels<'a>(
+    desired: &DesiredArea,
+    observed: &'a ObservedArea,
+) -> Vec<&'a Label> {
+    observed
+        .labels
+        .iter()
+        .filter(|l| !l.is_project_label)
+        .filter(|l| {
+            observed
+                .labels
+                .iter()
+                .any(|p| p.is_project_label && p.name == l.name)
+        })
+        .filter(|l| desired.labels.iter().any(|s| s.name == l.name))
+        .collect()
 }
 
 /// The path of smeflow's webhook endpoint; a hook ending in it is ours even after a URL move.
@@ -200,19 +239,55 @@ fn shorten(names: &[&str]) -> String {
 /// smeflow made such group labels: labelling a group epic uses or creates a *group* label
 /// (`IssuableBaseService#find_or_create_label_ids` with the group as parent), so every theme
 /// epic it created added `Theme::<name>` to the group, inherited by every area project. smeflow
-/// no longer labels epics; which of the two labels each issue carries cannot be told by name,
-/// so the repair (deleting the group label) is named, not done.
-fn warn_duplicated_labels(desired: &DesiredArea, observed: &ObservedArea, plan: &mut Plan) {
-    for l in observed.labels.iter().filter(|l| !l.is_project_label) {
-        let twice = observed
-            .labels
+/// no longer labels epics. Which of the two labels an issue carries cannot be told by name, so
+/// the group label is deleted only when nothing carries its name (no issue in the group, no
+/// epic) and no other area project uses it as its own; otherwise the plan says what holds it.
+fn plan_duplicated_labels(desired: &DesiredArea, observed: &ObservedArea, plan: &mut Plan) {
+    for l in shadowing_group_labels(desired, observed) {
+        let found = observed
+            .group_label_uses
             .iter()
-            .any(|p| p.is_project_label && p.name == l.name);
-        if twice && desired.labels.iter().any(|s| s.name == l.name) {
-            plan.warnings.push(format!(
-                "label \"{}\" is here twice: this project's own, and a group label of the same name that every project below the group inherits (older smeflow made it by labelling theme epics; it no longer does). Repair: delete the group label on the group's Labels page, after moving any issue that carries it to the project label",
+            .find(|u| u.id == l.id && u.name == l.name);
+        match found {
+            Some(u) if u.issues == 0 && u.epics == 0 && u.areas_using_it.is_empty() => {
+                plan.changes.push(Change::DeleteGroupLabel {
+                    group: desired.group.clone(),
+                    id: l.id,
+                    name: l.name.clone(),
+                });
+            }
+            Some(u) => {
+                let mut held = Vec::new();
+                if u.issues > 0 {
+                    held.push(format!("{} issue(s) in the group", u.issues));
+                }
+                if u.epics > 0 {
+                    held.push(format!("{} epic(s)", u.epics));
+                }
+                let mut text = format!(
+                    "label \"{}\" is here twice: this project's own, and a group label of the same name that every project below the group inherits (older smeflow made it by labelling theme epics; it no longer does). smeflow deletes the group label when nothing needs it",
+                    l.name
+                );
+                if !held.is_empty() {
+                    text.push_str(&format!(
+                        "; {} carry a label of that name (GitLab does not say which of the two)",
+                        held.join(" and ")
+                    ));
+                }
+                if !u.areas_using_it.is_empty() {
+                    text.push_str(&format!(
+                        "; {} use(s) the group label as its own (run bootstrap-area there after deleting it)",
+                        u.areas_using_it.join(", ")
+                    ));
+                }
+                text.push_str(". Repair by hand: on the group's Labels page, move what carries the group label to the project label, then delete the group label");
+                plan.warnings.push(text);
+            }
+            // A label of an ancestor group: not smeflow's to delete.
+            None => plan.warnings.push(format!(
+                "label \"{}\" is here twice: this project's own, and a label of a parent group above smeflow's group that every project below inherits. Repair: delete or rename the parent group's label, after moving any issue that carries it to the project label",
                 l.name
-            ));
+            )),
         }
     }
 }
@@ -226,7 +301,7 @@ fn plan_labels(desired: &DesiredArea, observed: &ObservedArea, project: &str, pl
             *entry = l;
         }
     }
-    warn_duplicated_labels(desired, observed, plan);
+    plan_duplicated_labels(desired, observed, plan);
     for spec in &desired.labels {
         let Some(label) = existing.get(spec.name.as_str()) else {
             plan.changes.push(Change::CreateLabel {

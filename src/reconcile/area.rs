@@ -163,8 +163,9 @@ pub(super) async fn sync_area(
         memory: if opts.dry_run { None } else { store },
         bot_id,
     };
-    let (seed_iids, seed_notes) =
+    let (seed_iids, seed_notes, seed_repairs) =
         issue::routing(&reads, policy, &ordered, SeedSource::Listed(&ordered)).await?;
+    changes.extend(seed_repairs);
     let shipped_themes = themes::shipped(gl, &scope, &ordered).await?;
     // New or changed feedback is compared with the area's open feedback (the issues that did
     // not change were compared when they did), so a sync where no feedback changed reads no

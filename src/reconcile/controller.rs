@@ -363,7 +363,7 @@ impl Controller {
             bot_id: self.bot.id,
             store: self.store.as_ref(),
         };
-        let (seed_iids, seed_notes) =
+        let (seed_iids, seed_notes, seed_repairs) =
             super::issue::routing(&reads, &rt.policy, &[issue], SeedSource::Look).await?;
         let ctx = IssueContext {
             newest,
@@ -373,7 +373,10 @@ impl Controller {
             ..Default::default()
         };
         let model = self.examples(rt, project, issue).await?;
-        Ok(super::issue::plan(&reads, &rt.policy, issue, ctx, &model).await?)
+        let mut planned = super::issue::plan(&reads, &rt.policy, issue, ctx, &model).await?;
+        // Second copies of smeflow's notes on the seed issues, which routing read anyway.
+        planned.extend(seed_repairs);
+        Ok(planned)
     }
 
     /// The area's classifier, trained on the issues people tagged as the store knows them (the

@@ -195,20 +195,21 @@ pub enum SeedSource<'a> {
     Look,
 }
 
-/// Where SME support feedback's follow-ups go — the area's seed issues by title — and the notes
-/// on them (a routed item's linking note is looked for there). Nothing is read unless one of
-/// `concerned` is support feedback.
+/// Where SME support feedback's follow-ups go: the area's seed issues by title, the notes on
+/// them (a routed item's linking note is looked for there), and the repairs of second copies
+/// of smeflow's notes on them (read anyway, so found at no cost). Nothing is read unless one
+/// of `concerned` is support feedback.
 pub async fn routing(
     reads: &IssueReads<'_>,
     policy: &AreaPolicy,
     concerned: &[&Issue],
     source: SeedSource<'_>,
-) -> Result<(BTreeMap<String, u64>, Option<Vec<String>>), GitLabError> {
+) -> Result<(BTreeMap<String, u64>, Option<Vec<String>>, Vec<Change>), GitLabError> {
     if !concerned
         .iter()
         .any(|i| i.labels.iter().any(|l| l == SUPPORT_FEEDBACK_TYPE))
     {
-        return Ok((BTreeMap::new(), None));
+        return Ok((BTreeMap::new(), None, Vec::new()));
     }
     let titles = &policy.rules.seed_titles;
     let seed_iids = match source {
@@ -228,17 +229,18 @@ pub async fn routing(
         }
     };
     let mut bodies = Vec::new();
+    let mut repairs = Vec::new();
     for seed in ROUTING_SEEDS {
         if let Some(&iid) = seed_iids.get(seed) {
-            bodies.extend(
-                reads
-                    .gl
-                    .notes(reads.project, iid)
-                    .await?
-                    .into_iter()
-                    .map(|n| n.body),
-            );
+            let notes = reads.gl.notes(reads.project, iid).await?;
+            repairs.extend(crate::policy::duplicates::note_copies(
+                reads.project,
+                iid,
+                &notes,
+                reads.bot_id,
+            ));
+            bodies.extend(notes.into_iter().map(|n| n.body));
         }
     }
-    Ok((seed_iids, Some(bodies)))
+    Ok((seed_iids, Some(bodies), repairs))
 }

@@ -8,7 +8,7 @@ use crate::config::{render, AreaConfig, Catalog};
 use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::{HookSecrets, HookSpec};
-use crate::policy::provision::{DesiredArea, FormalOnly, ObservedArea};
+use crate::policy::provision::{DesiredArea, FormalOnly, GroupLabelUse, ObservedArea};
 use crate::policy::seeds;
 use std::io::Write;
 
@@ -184,7 +184,66 @@ pub async fn observe(
         boards,
         hooks,
         issues,
+        group_label_uses: Vec::new(),
     })
+}
+
+/// For each group label of the area's group that shadows the project's own label of one name,
+/// what carries that name: issues in the group (one filtered list per label), epics (none where
+/// GitLab has no epics), and the other area projects that have no label of their own by that
+/// name. Reads nothing when no label is twice.
+async fn group_label_uses(
+    gl: &GitLab,
+    catalog: &Catalog,
+    area: &AreaConfig,
+    desired: &DesiredArea,
+    observed: &ObservedArea,
+) -> Result<Vec<GroupLabelUse>, GitLabError> {
+    let twice = crate::policy::provision::shadowing_group_labels(desired, observed);
+    if twice.is_empty() {
+        return Ok(Vec::new());
+    }
+    let group = &desired.group;
+    let own = gl.own_group_labels(group).await?;
+    let mut uses = Vec::new();
+    for label in twice.iter().filter(|l| own.iter().any(|o| o.id == l.id)) {
+        let issues = gl.group_issues_with_label(group, &label.name).await?.len();
+        let epics = match gl.epics_with_label(group, &label.name).await {
+            Ok(found) => found.len(),
+            Err(GitLabError::Forbidden { .. } | GitLabError::NotFound { .. }) => 0,
+            Err(e) => return Err(e),
+        };
+        let mut areas_using_it = Vec::new();
+        for other in catalog.config.areas.iter().filter(|a| a.slug != area.slug) {
+            let in_kit = catalog
+                .area_labels(other)
+                .iter()
+                .any(|(_, spec)| spec.name == label.name);
+            if !in_kit {
+                continue;
+            }
+            let path = other.project_full_path(&catalog.config.gitlab.group);
+            match gl.project_labels(&path).await {
+                Ok(labels)
+                    if !labels
+                        .iter()
+                        .any(|l| l.is_project_label && l.name == label.name) =>
+                {
+                    areas_using_it.push(other.slug.clone())
+                }
+                Ok(_) | Err(GitLabError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        uses.push(GroupLabelUse {
+            id: label.id,
+            name: label.name.clone(),
+            issues,
+            epics,
+            areas_using_it,
+        });
+    }
+    Ok(uses)
 }
 
 /// Which seed issues the project has. smeflow's own are among the issues its user (`me`)
@@ -269,7 +328,10 @@ pub async fn provision_area(
         hook.rotate_secret = opts.rotate_webhook_secret;
     }
     let full = desired.full_path();
-    let observed = observe(gl, &desired, &catalog.config_path.display().to_string()).await?;
+    let mut observed = observe(gl, &desired, &catalog.config_path.display().to_string()).await?;
+    observed.group_label_uses = group_label_uses(gl, catalog, area, &desired, &observed)
+        .await
+        .map_err(BootstrapError::from)?;
     let plan = crate::policy::provision::plan(&desired, &observed);
     let _ = writeln!(
         out,

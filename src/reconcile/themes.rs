@@ -254,7 +254,7 @@ async fn observe_containers(
                 title: epic.title,
                 description: epic.description.unwrap_or_default(),
                 linked,
-                open: true,
+                open: epic.state == "opened",
             });
         }
     }

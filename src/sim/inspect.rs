@@ -120,7 +120,7 @@ impl Simulator {
         })
     }
 
-    /// Group epics with the global ids of their issues.
+    /// Group epics with the global ids of their issues and their notes.
     pub fn epics(&self, group: &str) -> Vec<Value> {
         self.with(|s| {
             s.group_index(group)
@@ -136,6 +136,7 @@ impl Simulator {
                                 .map(|(_, id)| *id)
                                 .collect::<Vec<_>>()
                                 .into();
+                            v["notes"] = e.notes.iter().map(|n| s.epic_note_json(e, n)).collect();
                             v
                         })
                         .collect()

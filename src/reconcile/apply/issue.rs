@@ -84,7 +84,15 @@ impl Executor<'_> {
                 remove,
                 ..
             } => gl.edit_issue_labels(project, *iid, add, remove).await,
-            Change::AddNote { project, iid, body } => gl.add_note(project, *iid, body).await,
+            Change::AddNote { project, iid, body } => {
+                let id = gl.post_note(project, *iid, body).await?;
+                match (id, note_marker(body)) {
+                    (Some(id), Some(marker)) => {
+                        self.resolve_note_twin(project, *iid, id, marker).await
+                    }
+                    _ => Ok(()),
+                }
+            }
             Change::UpdateIssueDescription {
                 project,
                 iid,

@@ -165,10 +165,194 @@ impl<'a> Executor<'a> {
     }
 
     /// Applies the plan. Changes that only touch one issue (labels, notes, theme links) run up to
-    /// `in_flight` at once, those of one issue in plan order; everything else (projects, labels,
-    /// boards, epics, hooks) runs alone, in order, so what a later change relies on exists.
-    /// `progress` hears about each change as it lands.
+    /// `in_flight` at once, those of one issue in plan order. An area's building blocks run in
+    /// lanes side by side (see `lane`): labels, committed files and boards, then each board's
+    /// lists and the issues, then the hook. Everything else (projects, repairs, epics)
+    /// runs alone, in order, so what a later change relies on exists. `progress` hears about
+    /// each change as it lands (a lane's changes when the lane ends).
     pub async fn apply(
+        &mut self,
+        changes: &[Change],
+        mut progress: impl FnMut(usize, &Change),
+    ) -> Result<usize, ApplyError> {
+        let total = changes.len();
+        // Where the run of lane changes starting at each index ends (one pass: a sync's plan
+        // may hold tens of thousands of changes).
+        let mut run_end = vec![0; total + 1];
+        for k in (0..total).rev() {
+            run_end[k] = if lane(&changes[k]).is_some() {
+                run_end[k + 1].max(k + 1)
+            } else {
+                k
+            };
+        }
+        let mut done = 0;
+        let mut i = 0;
+        while i < total {
+            if run_end[i] - i > 1 && self.in_flight > 1 {
+                let landed = self
+                    .apply_in_lanes(&changes[i..run_end[i]], done, &mut progress)
+                    .await
+                    .map_err(|e| ApplyError { total, ..e })?;
+                done += landed;
+                i = run_end[i];
+                continue;
+            }
+            // In order, up to where the next run of two or more lane changes starts (strictly
+            // one by one with `in_flight` 1: no lanes at all).
+            let next = (i + 1..total)
+                .find(|&k| run_end[k] > k + 1 && self.in_flight > 1)
+                .unwrap_or(total);
+            let base = done;
+            let landed = self
+                .apply_in_order(&changes[i..next], |n, c| progress(base + n, c))
+                .await
+                .map_err(|e| ApplyError {
+                    applied: base + e.applied,
+                    total,
+                    ..e
+                })?;
+            done += landed;
+            i = next;
+        }
+        Ok(total)
+    }
+
+    /// A copy that knows what this executor knows, for a lane run beside others.
+    fn fork(&self) -> Executor<'a> {
+        Executor {
+            gitlab: self.gitlab,
+            webhook_secrets: self.webhook_secrets.clone(),
+            label_ids: self.label_ids.clone(),
+            board_ids: self.board_ids.clone(),
+            list_ids: self.list_ids.clone(),
+            issue_iids: self.issue_iids.clone(),
+            epic_iids: self.epic_iids.clone(),
+            recheck_creates: self.recheck_creates,
+            bot_id: self.bot_id,
+            in_flight: self.in_flight,
+            links_made: Default::default(),
+        }
+    }
+
+    /// Takes in what a lane learnt (ids GitLab gave, links it made).
+    fn absorb(&mut self, lane: Executor<'a>) {
+        self.label_ids.extend(lane.label_ids);
+        self.board_ids.extend(lane.board_ids);
+        self.list_ids.extend(lane.list_ids);
+        self.issue_iids.extend(lane.issue_iids);
+        self.epic_iids.extend(lane.epic_iids);
+        self.bot_id = self.bot_id.or(lane.bot_id);
+        let made = lane
+            .links_made
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        self.links_made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(made);
+    }
+
+    /// Runs a segment of lane changes: first every lane that needs nothing else of the segment
+    /// (labels, files, boards), side by side, then those that need what the first made (a
+    /// board's lists need its labels and the board; an issue's labels must exist or GitLab
+    /// would make them with its own colour), then the hook. Within a lane, plan order. Each lane sees
+    /// what the executor knew before it and hands back what it learnt; a failed lane lets the
+    /// others finish what is in flight, then the run stops as it would one by one.
+    async fn apply_in_lanes(
+        &mut self,
+        segment: &[Change],
+        done_before: usize,
+        progress: &mut impl FnMut(usize, &Change),
+    ) -> Result<usize, ApplyError> {
+        // Labels a list or an issue of this segment names are made first; the others (and
+        // colour updates) beside the lists.
+        let needed: std::collections::HashSet<&str> = segment
+            .iter()
+            .flat_map(|c| match c {
+                Change::CreateBoardList { label, .. } => vec![label.as_str()],
+                Change::CreateIssue { labels, .. } => labels.iter().map(String::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let phase_of = |change: &Change, phase: Phase| match change {
+            Change::CreateLabel { name, .. } if !needed.contains(name.as_str()) => Phase::Then,
+            Change::UpdateLabel { .. } => Phase::Then,
+            _ => phase,
+        };
+        // smeflow's user, which each issue lane's looks before and after a create need, is
+        // asked for beside the first phase instead of by every issue lane after it.
+        let wants_bot = self.recheck_creates
+            && self.bot_id.is_none()
+            && segment
+                .iter()
+                .any(|c| matches!(c, Change::CreateIssue { .. }));
+        let mut done = 0;
+        for phase in [Phase::First, Phase::Then, Phase::Last] {
+            let mut lanes: Vec<(Lane, Vec<Change>)> = Vec::new();
+            for change in segment {
+                let Some((p, key)) = lane(change) else {
+                    continue;
+                };
+                if phase_of(change, p) != phase {
+                    continue;
+                }
+                match lanes.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(change.clone()),
+                    None => lanes.push((key, vec![change.clone()])),
+                }
+            }
+            let runs = lanes.into_iter().map(|(key, list)| {
+                let mut exec = self.fork();
+                async move {
+                    let outcome = match key {
+                        Lane::Issues if exec.recheck_creates => {
+                            exec.create_issues_checked(&list).await
+                        }
+                        Lane::Boards if exec.recheck_creates => {
+                            exec.create_boards_checked(&list).await
+                        }
+                        _ => exec.apply_in_order(&list, |_, _| {}).await,
+                    };
+                    (exec, list, outcome)
+                }
+            });
+            let gitlab = self.gitlab;
+            let bot = async move {
+                match phase == Phase::First && wants_bot {
+                    true => gitlab.current_user().await.ok().map(|u| u.id),
+                    false => None,
+                }
+            };
+            let (finished, bot) = tokio::join!(futures_util::future::join_all(runs), bot);
+            self.bot_id = self.bot_id.or(bot);
+            let mut failure: Option<ApplyError> = None;
+            for (exec, list, outcome) in finished {
+                self.absorb(exec);
+                let landed = match &outcome {
+                    Ok(n) => *n,
+                    Err(e) => e.applied,
+                };
+                for change in &list[..landed] {
+                    done += 1;
+                    progress(done_before + done, change);
+                }
+                if let Err(e) = outcome {
+                    failure.get_or_insert(e);
+                }
+            }
+            if let Some(e) = failure {
+                return Err(ApplyError {
+                    applied: done_before + done,
+                    ..e
+                });
+            }
+        }
+        Ok(done)
+    }
+
+    /// Applies changes in plan order (issue writes side by side, label creations at once).
+    async fn apply_in_order(
         &mut self,
         changes: &[Change],
         mut progress: impl FnMut(usize, &Change),
@@ -405,7 +589,60 @@ impl<'a> Executor<'a> {
             Change::CloseDuplicateIssue {
                 project, iid, kept, ..
             } => self.close_duplicate(project, *iid, *kept).await,
+            Change::DeleteGroupLabel { group, id, .. } => {
+                match self.gitlab.delete_group_label(group, *id).await {
+                    Err(GitLabError::NotFound { .. }) => Ok(()),
+                    other => other,
+                }
+            }
+            Change::CloseDuplicateEpic {
+                group, iid, kept, ..
+            } => self.close_duplicate_epic(group, *iid, *kept).await,
         }
+    }
+}
+
+/// Which part of a segment of lane changes a change runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Needs nothing else of the segment.
+    First,
+    /// Needs labels or a board the first phase makes.
+    Then,
+    /// The hook, once the area is complete: the bootstrap's own writes are not delivered.
+    Last,
+}
+
+/// The lanes of an area's building blocks, each applied in plan order beside the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lane {
+    Labels,
+    Files,
+    /// Every new board, one after the other, so their ids follow the configuration.
+    Boards,
+    /// One board's lists, in plan order (GitLab numbers a new list after the last one).
+    Board(String),
+    Hook,
+    /// One after the other, in plan order, so their iids follow the configuration.
+    Issues,
+}
+
+/// The phase and lane of a change that may run beside others of its segment; `None` for
+/// changes that run alone, in order (projects first of all; repairs, which decide what the
+/// rest works on; epics and writes on one issue, batched their own way).
+fn lane(change: &Change) -> Option<(Phase, Lane)> {
+    match change {
+        Change::CreateLabel { .. } | Change::UpdateLabel { .. } => {
+            Some((Phase::First, Lane::Labels))
+        }
+        Change::CommitFiles { .. } => Some((Phase::First, Lane::Files)),
+        Change::CreateBoard { .. } => Some((Phase::First, Lane::Boards)),
+        Change::CreateBoardList { board, .. } | Change::MoveBoardList { board, .. } => {
+            Some((Phase::Then, Lane::Board(board.clone())))
+        }
+        Change::CreateHook { .. } | Change::UpdateHook { .. } => Some((Phase::Last, Lane::Hook)),
+        Change::CreateIssue { .. } => Some((Phase::Then, Lane::Issues)),
+        _ => None,
     }
 }
 

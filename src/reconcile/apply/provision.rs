@@ -245,7 +245,10 @@ impl Executor<'_> {
             .create_epic(group, title, description, labels)
             .await?;
         self.know_epic(group, title, epic.iid);
-        Ok(())
+        // Always, not only with `recheck_before_create`: theme epics are made by the sync and
+        // the workers, whose runs on two machines sharing no store share no lease either, and
+        // a new theme's epic is rare enough for one more read.
+        self.resolve_epic_twin(group, title, epic.iid).await
     }
 
     pub(super) async fn create_board(

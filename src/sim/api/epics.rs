@@ -16,10 +16,13 @@ pub(super) fn list(s: &SimState, at: GroupAt, req: &Req) -> Reply {
     let labels = p.list("labels").unwrap_or_default();
     let search = p.str("search").map(|q| q.to_lowercase());
     let author = p.num("author_id");
+    // doc/api/epics.md: `state` is opened, closed or all, and all by default.
+    let state = p.str("state").filter(|s| s != "all");
     let items = g
         .epics
         .iter()
         .filter(|e| labels.iter().all(|l| e.labels.contains(l)))
+        .filter(|e| state.as_ref().is_none_or(|s| &e.state == s))
         .filter(|e| author.is_none_or(|a| e.author as i64 == a))
         .filter(|e| {
             search
@@ -59,6 +62,8 @@ pub(super) fn create(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
         labels,
         author: req.user,
         issues: Vec::new(),
+        state: "opened".into(),
+        notes: Vec::new(),
     };
     s.groups[gi].epics.push(epic);
     let ei = s.groups[gi].epics.len() - 1;
@@ -102,6 +107,14 @@ pub(super) fn edit(s: &mut SimState, gi: usize, ei: usize, req: &Req) -> Reply {
     }
     if let Some(l) = p.list("labels") {
         e.labels = l;
+    }
+    // `state_event`: close or reopen (doc/api/epics.md "Update epic"; ee/lib/api/epics.rb
+    // accepts only those two values).
+    match p.str("state_event").as_deref() {
+        Some("close") => e.state = "closed".into(),
+        Some("reopen") => e.state = "opened".into(),
+        Some(_) => return error(400, "state_event does not have a valid value"),
+        None => {}
     }
     if let Some((_, commands)) = &new_description {
         quick::run_on_epic(s, gi, ei, commands);
@@ -231,4 +244,52 @@ fn group_labels_for(s: &mut SimState, gi: usize, titles: &[String]) {
             });
         }
     }
+}
+
+/// The group's epic with this global id: the epic notes API names an epic by its ID, not its
+/// IID (doc/api/notes.md "Epics": "If you use the epic's IID, GitLab returns either a 404 error
+/// or notes for the wrong epic").
+pub(super) fn find_by_id(s: &SimState, gi: usize, id: &str) -> Option<usize> {
+    s.groups[gi]
+        .epics
+        .iter()
+        .position(|e| e.id.to_string() == id)
+}
+
+/// `GET /groups/:id/epics/:epic_id/notes` (doc/api/notes.md "List all epic notes"): newest
+/// first unless `sort=asc`.
+pub(super) fn list_notes(s: &SimState, gi: usize, ei: usize, req: &Req) -> Reply {
+    let e = &s.groups[gi].epics[ei];
+    let mut items: Vec<serde_json::Value> =
+        e.notes.iter().map(|n| s.epic_note_json(e, n)).collect();
+    if req.params.str("sort").as_deref() != Some("asc") {
+        items.reverse();
+    }
+    paginate(items, req.params, &s.base_url, req.raw_path)
+}
+
+/// `POST /groups/:id/epics/:epic_id/notes` (doc/api/notes.md "Create new epic note"); quick
+/// actions in it run on the epic, as in an issue's note.
+pub(super) fn create_note(s: &mut SimState, gi: usize, ei: usize, req: &Req) -> Reply {
+    let Some(body) = req.params.str("body").filter(|b| !b.trim().is_empty()) else {
+        return Reply::json(400, json!({"message": {"note": ["can't be blank"]}}));
+    };
+    let on = format!("{}&{}", s.groups[gi].full_path, s.groups[gi].epics[ei].iid);
+    let (body, commands) = quick::take(s, req.user, &on, "note", &body, None);
+    quick::run_on_epic(s, gi, ei, &commands);
+    if body.trim().is_empty() {
+        return Reply::json(202, json!({"summary": []}));
+    }
+    let (id, now) = (s.id(), s.now());
+    let note = Note {
+        id,
+        body,
+        author: req.user,
+        created_at: now,
+        system: false,
+    };
+    s.groups[gi].epics[ei].notes.push(note);
+    let e = &s.groups[gi].epics[ei];
+    let n = e.notes.last().expect("just pushed");
+    Reply::json(201, s.epic_note_json(e, n))
 }

@@ -54,6 +54,22 @@ pub(super) fn list(s: &mut SimState, pi: usize, req: &Req) -> Reply {
     reply
 }
 
+/// `GET /groups/:id/issues` (doc/api/issues.md "List group issues"): the issues of every
+/// project in the group and its subgroups, with the project list's filters (`labels` matches a
+/// label by its title, whichever project or group label it is).
+pub(super) fn list_group(s: &SimState, gi: usize, req: &Req) -> Reply {
+    let below = format!("{}/", s.groups[gi].full_path);
+    let items: Vec<Value> = (0..s.projects.len())
+        .filter(|pi| s.projects[*pi].full_path.starts_with(&below))
+        .flat_map(|pi| {
+            list_issues(s, pi, req.params)
+                .into_iter()
+                .map(move |i| s.issue_json(pi, i))
+        })
+        .collect();
+    super::pagination::paginate(items, req.params, &s.base_url, req.raw_path)
+}
+
 /// The project's issue with this iid.
 pub(super) fn find(s: &SimState, pi: usize, iid: &str) -> Option<usize> {
     iid.parse::<u64>()

@@ -28,6 +28,27 @@ pub(super) fn create_group(s: &mut SimState, at: GroupAt, req: &Req) -> Reply {
     Reply::json(201, v)
 }
 
+/// `DELETE /groups/:id/labels/:label_id` (doc/api/group_labels.md "Delete a group label";
+/// `label_id` is the id or the title). GitLab destroys the label's links with it, so the
+/// group's epics lose it; issues here carry label titles, which a project label of the same
+/// name may share, so they are left as they are (smeflow deletes a group label only when no
+/// issue carries its title).
+pub(super) fn delete_group(s: &mut SimState, gi: usize, key: &str) -> Reply {
+    let g = &mut s.groups[gi];
+    let Some(li) = g
+        .labels
+        .iter()
+        .position(|l| l.id.to_string() == key || l.name == key)
+    else {
+        return message(404, "404 Label Not Found");
+    };
+    let gone = g.labels.remove(li);
+    for e in &mut g.epics {
+        e.labels.retain(|l| *l != gone.name);
+    }
+    Reply::json(204, Value::Null)
+}
+
 /// `GET /projects/:id/labels`
 pub(super) fn list(s: &SimState, pi: usize, req: &Req) -> Reply {
     let p = req.params;

@@ -72,10 +72,25 @@ fn group_routes(s: &mut SimState, m: &str, rest: &[&str], at: GroupAt, req: &Req
         ("GET", []) => groups::show(s, at),
         ("GET", ["labels"]) => labels::list_group(s, at, req),
         ("POST", ["labels"]) => allow(role, Access::Reporter, || labels::create_group(s, at, req)),
+        ("DELETE", ["labels", key]) => {
+            allow(role, Access::Reporter, || labels::delete_group(s, gi, key))
+        }
+        ("GET", ["issues"]) => issues::list_group(s, gi, req),
         // Epics are a Premium feature: on Free every epic route is 403, even a missing epic.
         (_, ["epics", ..]) if s.tier == Tier::Free => forbidden(),
         ("GET", ["epics"]) => epics::list(s, at, req),
         ("POST", ["epics"]) => allow(role, Access::Reporter, || epics::create(s, at, req)),
+        // Epic notes name the epic by its id, every other epic route by its iid.
+        (_, ["epics", id, "notes"]) => match epics::find_by_id(s, gi, id) {
+            Some(ei) => match m {
+                "GET" => epics::list_notes(s, gi, ei, req),
+                "POST" => allow(role, Access::Reporter, || {
+                    epics::create_note(s, gi, ei, req)
+                }),
+                _ => no_route(),
+            },
+            None => message(404, "404 Not found"),
+        },
         (_, ["epics", iid, rest @ ..]) => match epics::find(s, gi, iid) {
             Some(ei) => epic_routes(s, m, rest, at, ei, req),
             None => message(404, "404 Not found"),

@@ -128,8 +128,16 @@ impl SimState {
         let g = &self.groups[group];
         json!({
             "id": e.id, "iid": e.iid, "group_id": g.id, "title": e.title, "description": e.description,
-            "labels": e.labels, "state": "opened", "author": self.user(e.author),
+            "labels": e.labels, "state": e.state, "author": self.user(e.author),
             "web_url": format!("{}/groups/{}/-/epics/{}", self.base_url, g.full_path, e.iid),
+        })
+    }
+
+    pub fn epic_note_json(&self, e: &Epic, n: &Note) -> Value {
+        json!({
+            "id": n.id, "body": n.body, "author": self.user(n.author),
+            "created_at": n.created_at, "updated_at": n.created_at, "system": n.system,
+            "noteable_id": e.id, "noteable_iid": e.iid, "noteable_type": "Epic",
         })
     }
 

@@ -51,6 +51,10 @@ pub struct Epic {
     pub author: u64,
     /// (epic_issue_id, the issue's global id)
     pub issues: Vec<(u64, u64)>,
+    /// "opened" or "closed" (`state_event` on update, ee/lib/api/epics.rb).
+    pub state: String,
+    /// Comments on the epic (doc/api/notes.md "Epics"), oldest first.
+    pub notes: Vec<Note>,
 }
 
 /// A `relates_to` (or other) link between two issues of one project.
