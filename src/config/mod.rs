@@ -172,6 +172,8 @@ impl Catalog {
             .collect()
     }
 
+    /// Every problem at once, in the order a person fixes them: the file's own sections, each
+    /// area, the label sets, then what the templates render to.
     fn validate(&self, problems: &mut Vec<String>) {
         let cfg_file = self.config_path.display().to_string();
         if !self.label_sets.is_empty() {
@@ -181,6 +183,26 @@ impl Catalog {
                 .flat_map(|set| set.labels.iter().map(|l| l.name.as_str()));
             problems.extend(labels::missing(defined));
         }
+        self.validate_gitlab_section(&cfg_file, problems);
+        self.validate_webhook_and_schedule(&cfg_file, problems);
+        self.validate_areas(&cfg_file, problems);
+        for (stem, set) in &self.label_sets {
+            validate_label_set(
+                &format!("{}/{stem}.toml", self.config.paths.label_sets),
+                set,
+                problems,
+            );
+        }
+        if self.templates.is_empty() {
+            problems.push(format!(
+                "{}: no issue templates (*.md.hbs) found",
+                self.config.paths.issue_templates
+            ));
+        }
+        self.validate_rendering(problems);
+    }
+
+    fn validate_gitlab_section(&self, cfg_file: &str, problems: &mut Vec<String>) {
         if self.config.gitlab.group.trim_matches('/').is_empty() {
             problems.push(format!("{cfg_file}: [gitlab] group must not be empty"));
         }
@@ -200,6 +222,9 @@ impl Catalog {
                 ));
             }
         }
+    }
+
+    fn validate_webhook_and_schedule(&self, cfg_file: &str, problems: &mut Vec<String>) {
         let url = &self.config.webhook.url;
         let web_url = url.starts_with("https://") || url.starts_with("http://");
         if !url.is_empty() && !web_url {
@@ -211,6 +236,11 @@ impl Catalog {
         if let Err(e) = schedule::parse_schedule(&self.config.feedback.sync_schedule) {
             problems.push(format!("{cfg_file}: [feedback] sync_schedule {e}"));
         }
+    }
+
+    /// Each `[[areas]]` entry on its own, and slugs and projects across them (one project
+    /// shared by two areas would have two policies fighting over its issues).
+    fn validate_areas(&self, cfg_file: &str, problems: &mut Vec<String>) {
         if self.config.areas.is_empty() {
             problems.push(format!("{cfg_file}: no [[areas]] defined"));
         }
@@ -240,63 +270,43 @@ impl Catalog {
             if !projects.insert(area.project_full_path(&self.config.gitlab.group)) {
                 problems.push(format!("{at}: project `{}` is used twice", area.project));
             }
-            for user in area.leads.iter().chain(&area.pms) {
-                if user.starts_with('@') || user.contains(char::is_whitespace) || user.is_empty() {
+            validate_people_and_tagging(&at, area, problems);
+            self.validate_area_label_sets(&at, area, problems);
+        }
+    }
+
+    /// Each label set an area names has a file, and no label comes from two of its sets.
+    fn validate_area_label_sets(&self, at: &str, area: &AreaConfig, problems: &mut Vec<String>) {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for set in &area.label_sets {
+            match self.label_sets.get(set) {
+                None => {
+                    let hint =
+                        crate::text::closest(set, self.label_sets.keys().map(|s| s.as_str()))
+                            .map(|c| format!(" (did you mean `{c}`?)"))
+                            .unwrap_or_default();
                     problems.push(format!(
-                        "{at}: username `{user}` must be a bare GitLab username (no @, no spaces)"
-                    ));
+                        "{at}: label set `{set}` has no file {}/{set}.toml{hint}",
+                        self.config.paths.label_sets
+                    ))
                 }
-            }
-            let tagging = &area.theme_tagging;
-            let in_range = |x: f64| (0.0..=1.0).contains(&x);
-            if !in_range(tagging.apply_at)
-                || !in_range(tagging.suggest_at)
-                || tagging.suggest_at > tagging.apply_at
-            {
-                problems.push(format!(
-                    "{at}: theme_tagging needs 0 <= suggest_at <= apply_at <= 1 (got suggest_at = {}, apply_at = {})",
-                    tagging.suggest_at, tagging.apply_at
-                ));
-            }
-            let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-            for set in &area.label_sets {
-                match self.label_sets.get(set) {
-                    None => {
-                        let hint =
-                            crate::text::closest(set, self.label_sets.keys().map(|s| s.as_str()))
-                                .map(|c| format!(" (did you mean `{c}`?)"))
-                                .unwrap_or_default();
-                        problems.push(format!(
-                            "{at}: label set `{set}` has no file {}/{set}.toml{hint}",
-                            self.config.paths.label_sets
-                        ))
-                    }
-                    Some(file) => {
-                        for l in &file.labels {
-                            if let Some(other) = seen.insert(&l.name, set) {
-                                problems.push(format!(
-                                    "{at}: label `{}` is defined in both `{other}` and `{set}`",
-                                    l.name
-                                ));
-                            }
+                Some(file) => {
+                    for l in &file.labels {
+                        if let Some(other) = seen.insert(&l.name, set) {
+                            problems.push(format!(
+                                "{at}: label `{}` is defined in both `{other}` and `{set}`",
+                                l.name
+                            ));
                         }
                     }
                 }
             }
         }
-        for (stem, set) in &self.label_sets {
-            validate_label_set(
-                &format!("{}/{stem}.toml", self.config.paths.label_sets),
-                set,
-                problems,
-            );
-        }
-        if self.templates.is_empty() {
-            problems.push(format!(
-                "{}: no issue templates (*.md.hbs) found",
-                self.config.paths.issue_templates
-            ));
-        }
+    }
+
+    /// Renders every area's templates and seed issues, so a template error is found by
+    /// `check-config` rather than by the first bootstrap.
+    fn validate_rendering(&self, problems: &mut Vec<String>) {
         for area in &self.config.areas {
             if let Err(e) = render::render_templates(self, area) {
                 problems.push(e);
@@ -316,6 +326,28 @@ impl Catalog {
                 }
             }
         }
+    }
+}
+
+/// Leads and PMs are mentioned by username, and the tagger's thresholds are probabilities.
+fn validate_people_and_tagging(at: &str, area: &AreaConfig, problems: &mut Vec<String>) {
+    for user in area.leads.iter().chain(&area.pms) {
+        if user.starts_with('@') || user.contains(char::is_whitespace) || user.is_empty() {
+            problems.push(format!(
+                "{at}: username `{user}` must be a bare GitLab username (no @, no spaces)"
+            ));
+        }
+    }
+    let tagging = &area.theme_tagging;
+    let in_range = |x: f64| (0.0..=1.0).contains(&x);
+    if !in_range(tagging.apply_at)
+        || !in_range(tagging.suggest_at)
+        || tagging.suggest_at > tagging.apply_at
+    {
+        problems.push(format!(
+            "{at}: theme_tagging needs 0 <= suggest_at <= apply_at <= 1 (got suggest_at = {}, apply_at = {})",
+            tagging.suggest_at, tagging.apply_at
+        ));
     }
 }
 

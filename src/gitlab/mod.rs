@@ -504,82 +504,111 @@ impl GitLab {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            self.pace().await;
-            if let Some(action) = Action::of(&method, path) {
-                self.pace_action(action).await;
-            }
-            let mut req = self
-                .http
-                .request(method.clone(), &url)
-                .header("PRIVATE-TOKEN", &self.token.0)
-                .query(query);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            tracing::debug!(%method, path, attempt, "GitLab request");
-            let outcome = req.send().await;
-            let delay = match outcome {
-                Err(e) => {
-                    let reason = if e.is_timeout() {
-                        "timed out".to_string()
-                    } else if e.is_connect() {
-                        "connection failed".to_string()
-                    } else {
-                        e.without_url().to_string()
-                    };
-                    if !may_retry_ambiguous || attempt >= self.retry.max_attempts {
-                        return Err(GitLabError::Transport {
-                            method: method.to_string(),
-                            path: path.to_string(),
-                            attempts: attempt,
-                            reason,
-                        });
-                    }
-                    tracing::warn!(%method, path, attempt, reason, "GitLab unreachable, retrying");
-                    self.backoff(attempt)
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    if let Some(quota) = Quota::from_headers(resp.headers()) {
-                        *self.quota.lock().expect("quota lock") = Some(quota);
-                    }
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        if attempt >= self.retry.max_attempts {
-                            return Err(GitLabError::RateLimited {
-                                method: method.to_string(),
-                                path: path.to_string(),
-                                attempts: attempt,
-                            });
-                        }
-                        // Without Retry-After (GitLab's ApplicationRateLimiter sends none), a quick
-                        // retry lands in the same window and is refused again: wait it out.
-                        let wait = retry_after(&resp).unwrap_or(self.retry.rate_limit_window);
-                        if wait > self.retry.max_retry_after {
-                            return Err(GitLabError::RetryAfterTooLong {
-                                method: method.to_string(),
-                                path: path.to_string(),
-                                seconds: wait.as_secs(),
-                            });
-                        }
-                        tracing::warn!(%method, path, wait_ms = wait.as_millis() as u64, "GitLab rate limit (429), waiting Retry-After");
-                        wait
-                    } else if status.is_server_error() {
-                        if !may_retry_ambiguous || attempt >= self.retry.max_attempts {
-                            return Err(GitLabError::Server {
-                                method: method.to_string(),
-                                path: path.to_string(),
-                                status: status.as_u16(),
-                                attempts: attempt,
-                            });
-                        }
-                        tracing::warn!(%method, path, status = status.as_u16(), attempt, "GitLab server error, retrying");
-                        self.backoff(attempt)
-                    } else {
-                        return self.finish(method, path, resp).await;
-                    }
-                }
+            let sent = Attempt {
+                method: &method,
+                path,
+                attempt,
+                may_retry_ambiguous,
+            };
+            let delay = match self.send_once(&url, query, body, &sent).await {
+                Err(e) => self.retry_unreachable(e, &sent)?,
+                Ok(resp) => match self.judge(resp, &sent)? {
+                    Judged::Retry(delay) => delay,
+                    Judged::Final(resp) => return self.finish(method, path, resp).await,
+                },
             };
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One request, paced for the instance's rate limit and the action's own limit.
+    async fn send_once(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        sent: &Attempt<'_>,
+    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+        let (method, path, attempt) = (sent.method, sent.path, sent.attempt);
+        self.pace().await;
+        if let Some(action) = Action::of(method, path) {
+            self.pace_action(action).await;
+        }
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header("PRIVATE-TOKEN", &self.token.0)
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        tracing::debug!(%method, path, attempt, "GitLab request");
+        req.send().await
+    }
+
+    /// How long to wait before trying again after GitLab could not be reached, or the error
+    /// when this request may not (or need not) be tried again.
+    fn retry_unreachable(&self, e: reqwest::Error, sent: &Attempt<'_>) -> Result<Duration> {
+        let (method, path, attempt) = (sent.method, sent.path, sent.attempt);
+        let reason = if e.is_timeout() {
+            "timed out".to_string()
+        } else if e.is_connect() {
+            "connection failed".to_string()
+        } else {
+            e.without_url().to_string()
+        };
+        if !sent.may_retry_ambiguous || attempt >= self.retry.max_attempts {
+            return Err(GitLabError::Transport {
+                method: method.to_string(),
+                path: path.to_string(),
+                attempts: attempt,
+                reason,
+            });
+        }
+        tracing::warn!(%method, path, attempt, reason, "GitLab unreachable, retrying");
+        Ok(self.backoff(attempt))
+    }
+
+    /// Whether GitLab's answer is final, or a 429 or 5xx worth waiting out and trying again.
+    fn judge(&self, resp: reqwest::Response, sent: &Attempt<'_>) -> Result<Judged> {
+        let (method, path, attempt) = (sent.method, sent.path, sent.attempt);
+        let status = resp.status();
+        if let Some(quota) = Quota::from_headers(resp.headers()) {
+            *self.quota.lock().expect("quota lock") = Some(quota);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            if attempt >= self.retry.max_attempts {
+                return Err(GitLabError::RateLimited {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    attempts: attempt,
+                });
+            }
+            // Without Retry-After (GitLab's ApplicationRateLimiter sends none), a quick
+            // retry lands in the same window and is refused again: wait it out.
+            let wait = retry_after(&resp).unwrap_or(self.retry.rate_limit_window);
+            if wait > self.retry.max_retry_after {
+                return Err(GitLabError::RetryAfterTooLong {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    seconds: wait.as_secs(),
+                });
+            }
+            tracing::warn!(%method, path, wait_ms = wait.as_millis() as u64, "GitLab rate limit (429), waiting Retry-After");
+            Ok(Judged::Retry(wait))
+        } else if status.is_server_error() {
+            if !sent.may_retry_ambiguous || attempt >= self.retry.max_attempts {
+                return Err(GitLabError::Server {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                    attempts: attempt,
+                });
+            }
+            tracing::warn!(%method, path, status = status.as_u16(), attempt, "GitLab server error, retrying");
+            Ok(Judged::Retry(self.backoff(attempt)))
+        } else {
+            Ok(Judged::Final(resp))
         }
     }
 
@@ -661,6 +690,20 @@ impl GitLab {
         let ms = capped.as_millis() as u64;
         Duration::from_millis(rand::rng().random_range(ms / 2..=ms.max(1)))
     }
+}
+
+/// One try of a request, as the retry decisions and their log lines need it.
+struct Attempt<'a> {
+    method: &'a Method,
+    path: &'a str,
+    attempt: u32,
+    may_retry_ambiguous: bool,
+}
+
+/// GitLab's answer to one try: final (success or an error to report), or worth waiting out.
+enum Judged {
+    Final(reqwest::Response),
+    Retry(Duration),
 }
 
 struct Answer {

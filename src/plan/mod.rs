@@ -426,6 +426,9 @@ fn events(h: &HookSpec) -> String {
     on.join(", ")
 }
 
+// One line per change (a commit adds a line per file), in the sign language of Terraform's
+// plans: `+` creates, `~` updates, `-` deletes. Arms that need more than one `write!` call a
+// helper below, so the match stays one screen of what each change looks like.
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -442,27 +445,8 @@ impl fmt::Display for Change {
                 color,
                 description,
                 ..
-            } => {
-                write!(f, "~ label \"{name}\"")?;
-                if let Some((old, new)) = color {
-                    write!(f, " color {old} -> {new}")?;
-                }
-                if let Some((old, new)) = description {
-                    write!(f, " description \"{}\" -> \"{}\"", short(old), short(new))?;
-                }
-                Ok(())
-            }
-            Change::CommitFiles { branch, files, .. } => {
-                write!(f, "~ commit {} file(s) to {branch}:", files.len())?;
-                for file in files {
-                    let sign = match file.action {
-                        FileAction::Create => '+',
-                        FileAction::Update => '~',
-                    };
-                    write!(f, "\n    {sign} {}", file.path)?;
-                }
-                Ok(())
-            }
+            } => write_label_update(f, name, color, description),
+            Change::CommitFiles { branch, files, .. } => write_commit(f, branch, files),
             Change::CreateIssue { title, .. } => write!(f, "+ issue \"{title}\""),
             Change::CreateBoard { name, .. } => write!(f, "+ board \"{name}\""),
             Change::CreateBoardList { board, label, .. } => {
@@ -478,23 +462,61 @@ impl fmt::Display for Change {
                 f,
                 "~ list \"{label}\" on board \"{board}\": position {from} -> {to}"
             ),
-            Change::CreateHook { hook, .. } => {
-                write!(
-                    f,
-                    "+ webhook {} ({})",
-                    crate::redact::Redacted(&hook.url),
-                    events(hook)
-                )
-            }
+            Change::CreateHook { hook, .. } => write!(f, "+ webhook {}", hook_line(hook)),
             Change::UpdateHook { hook, drift, .. } => {
+                write!(f, "~ webhook {}: {}", hook_line(hook), drift.join(", "))
+            }
+            Change::DeleteHook { .. }
+            | Change::DeleteBoard { .. }
+            | Change::DeleteNote { .. }
+            | Change::CloseDuplicateIssue { .. }
+            | Change::DeleteGroupLabel { .. }
+            | Change::CloseDuplicateEpic { .. } => self.write_duplicate_repair(f),
+            Change::EditIssueLabels {
+                iid,
+                add,
+                remove,
+                reason,
+                ..
+            } => write_label_edit(f, *iid, add, remove, reason),
+            Change::UpdateIssueDescription { iid, title, .. } => {
+                write!(f, "~ issue #{iid} \"{title}\": description")
+            }
+            Change::CreateEpic { title, labels, .. } => write_epic_create(f, title, labels),
+            Change::UpdateEpic { title, .. } => write!(f, "~ epic \"{title}\": description"),
+            Change::LinkToTheme {
+                backend,
+                container,
+                issue_iid,
+                ..
+            } => write_theme_link(f, ThemeLink::Link, *backend, container, *issue_iid),
+            Change::UnlinkFromTheme {
+                backend,
+                container,
+                issue_iid,
+                ..
+            } => write_theme_link(f, ThemeLink::Unlink, *backend, container, *issue_iid),
+            Change::AddNote { iid, body, .. } => {
                 write!(
                     f,
-                    "~ webhook {} ({}): {}",
-                    crate::redact::Redacted(&hook.url),
-                    events(hook),
-                    drift.join(", ")
+                    "+ note on issue #{iid}: \"{}\"",
+                    short(first_visible_line(body))
                 )
             }
+            Change::RelateIssues {
+                iid, target_iid, ..
+            } => write!(
+                f,
+                "+ link issue #{iid} to issue #{target_iid} (similar feedback)"
+            ),
+        }
+    }
+}
+
+impl Change {
+    /// The repairs `policy::duplicates` plans, each naming the copy that stays.
+    fn write_duplicate_repair(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             Change::DeleteHook { url, id, kept, .. } => write!(
                 f,
                 "- webhook {url} (id {id}): a duplicate of webhook id {kept}, which stays"
@@ -525,76 +547,104 @@ impl fmt::Display for Change {
                 f,
                 "~ epic &{iid} \"{title}\": close, a duplicate of &{kept}, which stays"
             ),
-            Change::EditIssueLabels {
-                iid,
-                add,
-                remove,
-                reason,
-                ..
-            } => {
-                write!(f, "~ issue #{iid} labels")?;
-                for a in add {
-                    write!(f, " +\"{a}\"")?;
-                }
-                for r in remove {
-                    write!(f, " -\"{r}\"")?;
-                }
-                write!(f, " ({reason})")
-            }
-            Change::UpdateIssueDescription { iid, title, .. } => {
-                write!(f, "~ issue #{iid} \"{title}\": description")
-            }
-            Change::CreateEpic { title, labels, .. } => {
-                write!(f, "+ epic \"{title}\"")?;
-                for l in labels {
-                    write!(f, " (~\"{l}\")")?;
-                }
-                Ok(())
-            }
-            Change::UpdateEpic { title, .. } => write!(f, "~ epic \"{title}\": description"),
-            Change::LinkToTheme {
-                backend,
-                container,
-                issue_iid,
-                ..
-            } => match backend {
-                Backend::Epics => {
-                    write!(f, "+ issue #{issue_iid} to epic \"{container}\"")
-                }
-                Backend::TrackingIssues => write!(
-                    f,
-                    "+ link issue #{issue_iid} to tracking issue \"{container}\""
-                ),
-            },
-            Change::UnlinkFromTheme {
-                backend,
-                container,
-                issue_iid,
-                ..
-            } => match backend {
-                Backend::Epics => {
-                    write!(f, "- issue #{issue_iid} from epic \"{container}\"")
-                }
-                Backend::TrackingIssues => write!(
-                    f,
-                    "- link issue #{issue_iid} from tracking issue \"{container}\""
-                ),
-            },
-            Change::AddNote { iid, body, .. } => {
-                let first = body
-                    .lines()
-                    .find(|l| !l.trim().is_empty() && !l.starts_with("<!--"))
-                    .unwrap_or_default();
-                write!(f, "+ note on issue #{iid}: \"{}\"", short(first))
-            }
-            Change::RelateIssues {
-                iid, target_iid, ..
-            } => write!(
-                f,
-                "+ link issue #{iid} to issue #{target_iid} (similar feedback)"
-            ),
+            // `fmt` sends only the repairs above here (writing `self` again would recurse).
+            _ => Ok(()),
         }
     }
+}
+
+/// Only the fields that drifted are shown, each as old -> new.
+fn write_label_update(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    color: &Option<(String, String)>,
+    description: &Option<(String, String)>,
+) -> fmt::Result {
+    write!(f, "~ label \"{name}\"")?;
+    if let Some((old, new)) = color {
+        write!(f, " color {old} -> {new}")?;
+    }
+    if let Some((old, new)) = description {
+        write!(f, " description \"{}\" -> \"{}\"", short(old), short(new))?;
+    }
+    Ok(())
+}
+
+fn write_commit(f: &mut fmt::Formatter<'_>, branch: &str, files: &[FileChange]) -> fmt::Result {
+    write!(f, "~ commit {} file(s) to {branch}:", files.len())?;
+    for file in files {
+        let sign = match file.action {
+            FileAction::Create => '+',
+            FileAction::Update => '~',
+        };
+        write!(f, "\n    {sign} {}", file.path)?;
+    }
+    Ok(())
+}
+
+/// A hook's URL (its secrets redacted) and the events it is for.
+fn hook_line(hook: &HookSpec) -> String {
+    format!("{} ({})", crate::redact::Redacted(&hook.url), events(hook))
+}
+
+fn write_label_edit(
+    f: &mut fmt::Formatter<'_>,
+    iid: u64,
+    add: &[String],
+    remove: &[String],
+    reason: &str,
+) -> fmt::Result {
+    write!(f, "~ issue #{iid} labels")?;
+    for a in add {
+        write!(f, " +\"{a}\"")?;
+    }
+    for r in remove {
+        write!(f, " -\"{r}\"")?;
+    }
+    write!(f, " ({reason})")
+}
+
+fn write_epic_create(f: &mut fmt::Formatter<'_>, title: &str, labels: &[String]) -> fmt::Result {
+    write!(f, "+ epic \"{title}\"")?;
+    for l in labels {
+        write!(f, " (~\"{l}\")")?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum ThemeLink {
+    Link,
+    Unlink,
+}
+
+/// An issue put into or taken out of its theme's container; the wording follows the
+/// container, an epic or (on GitLab Free) a tracking issue.
+fn write_theme_link(
+    f: &mut fmt::Formatter<'_>,
+    link: ThemeLink,
+    backend: Backend,
+    container: &str,
+    issue_iid: u64,
+) -> fmt::Result {
+    let (sign, to) = match link {
+        ThemeLink::Link => ('+', "to"),
+        ThemeLink::Unlink => ('-', "from"),
+    };
+    match backend {
+        Backend::Epics => write!(f, "{sign} issue #{issue_iid} {to} epic \"{container}\""),
+        Backend::TrackingIssues => write!(
+            f,
+            "{sign} link issue #{issue_iid} {to} tracking issue \"{container}\""
+        ),
+    }
+}
+
+/// A note's first line a person would read: blank lines and hidden markers are skipped.
+fn first_visible_line(body: &str) -> &str {
+    body.lines()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("<!--"))
+        .unwrap_or_default()
 }
 
 fn short(s: &str) -> String {

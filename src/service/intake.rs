@@ -124,113 +124,52 @@ async fn drain_unless_waiting(headers: &HeaderMap, mut body: Body, timeout: std:
 }
 
 pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    // Every stage either hands the delivery on or is the answer itself.
+    match take_in(&app, &headers, body).await {
+        Ok(answer) | Err(answer) => answer,
+    }
+}
+
+/// A delivery from its head to its row in the store: the head is judged first, then the body
+/// is read and verified, then what it is about, then it is stored.
+async fn take_in(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, Response> {
     let m = &app.metrics;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let too_large = || {
-        Metrics::inc(&m.too_large);
-        answer_and_close(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({"error": format!("body larger than {MAX_BODY} bytes")}),
-        )
-    };
-    // Whatever the head alone condemns is answered before a byte of body is buffered; a client
-    // waiting on `Expect: 100-continue` never gets to send it.
     let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        drain_unless_waiting(&headers, body, app.body_timeout).await;
-        return too_large();
-    }
-    let decided = if app.insecure {
-        Some(Verdict::Accepted)
-    } else {
-        app.secrets.verify_headers(header)
-    };
-    match decided {
-        Some(Verdict::Accepted) | None => {}
-        Some(verdict) => {
-            drain_unless_waiting(&headers, body, app.body_timeout).await;
-            return refuse(m, verdict);
-        }
-    }
-    let read = async {
-        let place = match declared {
-            Some(n) if n > SMALL_BODY as u64 => match app.large_bodies.acquire().await {
-                Ok(place) => Some(place),
-                Err(e) => return Err(BodyError::Broken(e.to_string())),
-            },
-            _ => None,
-        };
-        read_body(body, MAX_BODY, &app.large_bodies, place).await
-    };
+    let (decided, body) = judge_head(app, headers, declared, body).await?;
     // Held until the delivery is answered: its bytes are in memory until then.
-    let (body, _place) = match tokio::time::timeout(app.body_timeout, read).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(BodyError::TooLarge)) => return too_large(),
-        Ok(Err(BodyError::Broken(e))) => {
-            Metrics::inc(&m.bad_request);
-            return answer_and_close(
-                StatusCode::BAD_REQUEST,
-                json!({"error": format!("cannot read the body: {e}")}),
-            );
-        }
-        Err(_) => {
-            Metrics::inc(&m.bad_request);
-            return answer_and_close(
-                StatusCode::REQUEST_TIMEOUT,
-                json!({"error": format!("body not received within {} s", app.body_timeout.as_secs_f64())}),
-            );
-        }
-    };
+    let (body, _place) = read_in_time(app, declared, body).await?;
     if decided.is_none() {
         match app
             .secrets
             .verify(header, &body, chrono::Utc::now().timestamp())
         {
             Verdict::Accepted => {}
-            verdict => return refuse(m, verdict),
+            verdict => return Err(refuse(m, verdict)),
         }
     }
     let Some(event) = header("x-gitlab-event").map(str::to_string) else {
         Metrics::inc(&m.bad_request);
-        return answer(
+        return Err(answer(
             StatusCode::BAD_REQUEST,
             json!({"error": "missing X-Gitlab-Event header"}),
-        );
+        ));
     };
-    // Building the whole document before the commit was half of intake's own CPU per delivery
-    // (issue 11): the glance reads only the target, and `parse` still decides every delivery
-    // that is not plainly about an issue, with the same answers as before.
-    let target = match webhook::glance_target(&body) {
-        Some(target) => Ok(target),
-        None => match webhook::parse(&body) {
-            Err(e) => {
-                Metrics::inc(&m.bad_request);
-                return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
-            }
-            Ok(WebhookEvent::Ignored(reason)) => Err(reason),
-            Ok(event) => event
-                .target()
-                .map(|(p, iid)| (p.to_string(), iid))
-                .ok_or_else(|| "not about an issue".to_string()),
-        },
-    };
+    let target = target_of(m, &body)?;
     if !HANDLED.contains(&event.as_str()) {
         Metrics::inc(&m.ignored);
-        return answer(
+        return Err(answer(
             StatusCode::ACCEPTED,
             json!({"status": "ignored", "reason": format!("smeflow does not handle {event}")}),
-        );
+        ));
     }
-    let target = match target {
-        Ok(target) => target,
-        Err(reason) => {
-            Metrics::inc(&m.ignored);
-            return answer(
-                StatusCode::ACCEPTED,
-                json!({"status": "ignored", "reason": reason}),
-            );
-        }
-    };
+    let target = target.map_err(|reason| {
+        Metrics::inc(&m.ignored);
+        answer(
+            StatusCode::ACCEPTED,
+            json!({"status": "ignored", "reason": reason}),
+        )
+    })?;
     // `webhook-id` first: on a signed delivery it is covered by the signature, while a replayer
     // can set any Idempotency-Key. GitLab sends the same value in both (WebHookService), signed
     // or not, so unsigned deliveries dedupe as before.
@@ -246,6 +185,110 @@ pub async fn receive(State(app): State<Arc<AppState>>, headers: HeaderMap, body:
         issue_iid: Some(target.1),
         body: body.to_vec(),
     };
+    Ok(store(app, delivery).await)
+}
+
+/// Whatever the head alone condemns is answered before a byte of body is buffered; a client
+/// waiting on `Expect: 100-continue` never gets to send it. Gives the body back with the
+/// verdict of the headers (`None`: only the body's signature can tell).
+async fn judge_head(
+    app: &AppState,
+    headers: &HeaderMap,
+    declared: Option<u64>,
+    body: Body,
+) -> Result<(Option<Verdict>, Body), Response> {
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        drain_unless_waiting(headers, body, app.body_timeout).await;
+        return Err(too_large(&app.metrics));
+    }
+    let decided = if app.insecure {
+        Some(Verdict::Accepted)
+    } else {
+        app.secrets
+            .verify_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+    };
+    match decided {
+        Some(Verdict::Accepted) | None => Ok((decided, body)),
+        Some(verdict) => {
+            drain_unless_waiting(headers, body, app.body_timeout).await;
+            Err(refuse(&app.metrics, verdict))
+        }
+    }
+}
+
+/// The body, within the body timeout and `MAX_BODY`, with the large-body place it holds.
+async fn read_in_time<'a>(
+    app: &'a AppState,
+    declared: Option<u64>,
+    body: Body,
+) -> Result<(Bytes, Option<tokio::sync::SemaphorePermit<'a>>), Response> {
+    let m = &app.metrics;
+    let read = async {
+        let place = match declared {
+            Some(n) if n > SMALL_BODY as u64 => match app.large_bodies.acquire().await {
+                Ok(place) => Some(place),
+                Err(e) => return Err(BodyError::Broken(e.to_string())),
+            },
+            _ => None,
+        };
+        read_body(body, MAX_BODY, &app.large_bodies, place).await
+    };
+    match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(BodyError::TooLarge)) => Err(too_large(m)),
+        Ok(Err(BodyError::Broken(e))) => {
+            Metrics::inc(&m.bad_request);
+            Err(answer_and_close(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("cannot read the body: {e}")}),
+            ))
+        }
+        Err(_) => {
+            Metrics::inc(&m.bad_request);
+            Err(answer_and_close(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": format!("body not received within {} s", app.body_timeout.as_secs_f64())}),
+            ))
+        }
+    }
+}
+
+fn too_large(m: &Metrics) -> Response {
+    Metrics::inc(&m.too_large);
+    answer_and_close(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({"error": format!("body larger than {MAX_BODY} bytes")}),
+    )
+}
+
+/// The issue a delivery is about (`Ok(Err(reason))`: it is about none, and is ignored), or
+/// the 400 for a body that is not a webhook.
+fn target_of(m: &Metrics, body: &[u8]) -> Result<Result<(String, u64), String>, Response> {
+    // Building the whole document before the commit was half of intake's own CPU per delivery
+    // (issue 11): the glance reads only the target, and `parse` still decides every delivery
+    // that is not plainly about an issue, with the same answers as before.
+    if let Some(target) = webhook::glance_target(body) {
+        return Ok(Ok(target));
+    }
+    match webhook::parse(body) {
+        Err(e) => {
+            Metrics::inc(&m.bad_request);
+            Err(answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": e.to_string()}),
+            ))
+        }
+        Ok(WebhookEvent::Ignored(reason)) => Ok(Err(reason)),
+        Ok(event) => Ok(event
+            .target()
+            .map(|(p, iid)| (p.to_string(), iid))
+            .ok_or_else(|| "not about an issue".to_string())),
+    }
+}
+
+/// Stores the delivery once (a second copy is a duplicate) and wakes a worker for it.
+async fn store(app: &AppState, delivery: NewDelivery) -> Response {
+    let m = &app.metrics;
     match app.store.insert(delivery).await {
         Ok(true) => {
             Metrics::inc(&m.accepted);

@@ -293,86 +293,23 @@ pub async fn start_on(
 ) -> Result<Running, ServeError> {
     // Before the store or GitLab: a half-configured Slack is a configuration error.
     let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
-    let (owner, store) = match database_url {
-        Some(url) => (None, crate::store::Store::open_postgres(&url)?),
-        None => {
-            // Before anything else: recovering "in progress" work belongs to the one owner only.
-            let owner = crate::store::queue::lock_owner(&opts.state)?;
-            (Some(owner), crate::store::Store::open(&opts.state)?)
-        }
-    };
-    let recovered = store.recover()?;
-    if slack.is_some() {
-        store.recover_slack_events()?;
-    }
-    if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            "taking up deliveries a previous run left in progress"
-        );
-    }
-    let bot: crate::gitlab::types::User = match gitlab.current_user().await {
-        Ok(bot) => bot,
-        Err(
-            e @ (crate::gitlab::GitLabError::NotFound { .. }
-            | crate::gitlab::GitLabError::Decode { .. }),
-        ) => {
-            return Err(match gitlab.not_gitlab().await {
-                Some(answer) => ServeError::NotGitLab {
-                    base: gitlab.base_url().to_string(),
-                    answer,
-                },
-                None => ServeError::Identity(e),
-            })
-        }
-        Err(e) => return Err(ServeError::Identity(e)),
-    };
+    let (owner, store) = open_store(database_url, &opts.state, slack.is_some())?;
+    let bot = identify(&gitlab).await?;
     let mut state = AppState::new(store, opts.secrets, opts.insecure, Some(catalog));
     state.backoff = hardening.backoff;
     state.body_timeout = hardening.limits.body_timeout;
     let app = Arc::new(state);
-    match dashboard::Dashboard::from_env(catalog, gitlab.clone()) {
-        Ok(Some(d)) => {
-            let _ = app.dashboard.set(Arc::new(d));
-        }
-        Ok(None) => {}
-        Err(why) => tracing::error!("{why}"),
-    }
+    attach_dashboard(&app, catalog, &gitlab);
     if let Some(slack) = slack {
-        let slack = Arc::new(slack);
-        let _ = app.slack.set(slack.clone());
-        if opts.workers > 0 {
-            let slack_worker = slack::SlackWorker {
-                gitlab: gitlab.clone(),
-                bot: bot.clone(),
-            };
-            tokio::spawn(slack_worker.run(app.clone(), slack));
-        }
+        start_slack(&app, slack, &gitlab, &bot, opts.workers);
     }
-    let controller = crate::reconcile::controller::Controller::new(
-        gitlab.clone(),
-        Some(app.store.clone()),
-        bot.clone(),
-        catalog,
-        app.leases.clone(),
-        app.metrics.clone(),
-    );
-    let worker = Arc::new(worker::Worker {
-        controller: Arc::new(controller),
-    });
+    let worker = new_worker(&app, catalog, &gitlab, &bot);
     let (config, configured) = tokio::sync::watch::channel(Arc::new(catalog.clone()));
     let reloader = Reloader {
         worker: worker.clone(),
         config,
     };
-    if opts.workers == 0 {
-        tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
-    }
-    app.workers_started
-        .store(opts.workers as u64, std::sync::atomic::Ordering::Relaxed);
-    let workers = (0..opts.workers)
-        .map(|n| tokio::spawn(worker.clone().run(app.clone(), n)))
-        .collect();
+    let workers = start_workers(&app, &worker, opts.workers);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -405,6 +342,126 @@ pub async fn start_on(
         reloader,
         _owner: owner,
     })
+}
+
+/// The worker, around the controller every reconcile of this process goes through.
+fn new_worker(
+    app: &AppState,
+    catalog: &crate::config::Catalog,
+    gitlab: &crate::gitlab::GitLab,
+    bot: &crate::gitlab::types::User,
+) -> Arc<worker::Worker> {
+    let controller = crate::reconcile::controller::Controller::new(
+        gitlab.clone(),
+        Some(app.store.clone()),
+        bot.clone(),
+        catalog,
+        app.leases.clone(),
+        app.metrics.clone(),
+    );
+    Arc::new(worker::Worker {
+        controller: Arc::new(controller),
+    })
+}
+
+/// `count` worker tasks; `/readyz` compares the ones running with this count.
+fn start_workers(
+    app: &Arc<AppState>,
+    worker: &Arc<worker::Worker>,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if count == 0 {
+        tracing::warn!("--workers 0: deliveries are stored but not processed by this process");
+    }
+    app.workers_started
+        .store(count as u64, std::sync::atomic::Ordering::Relaxed);
+    (0..count)
+        .map(|n| tokio::spawn(worker.clone().run(app.clone(), n)))
+        .collect()
+}
+
+/// Opens the store and takes up what a killed process left in progress. SQLite is owned by
+/// one process; PostgreSQL is shared by replicas, so it has no owner.
+fn open_store(
+    database_url: Option<String>,
+    state: &std::path::Path,
+    with_slack: bool,
+) -> Result<(Option<crate::store::queue::OwnerLock>, crate::store::Store), ServeError> {
+    let (owner, store) = match database_url {
+        Some(url) => (None, crate::store::Store::open_postgres(&url)?),
+        None => {
+            // Before anything else: recovering "in progress" work belongs to the one owner only.
+            let owner = crate::store::queue::lock_owner(state)?;
+            (Some(owner), crate::store::Store::open(state)?)
+        }
+    };
+    let recovered = store.recover()?;
+    if with_slack {
+        store.recover_slack_events()?;
+    }
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "taking up deliveries a previous run left in progress"
+        );
+    }
+    Ok((owner, store))
+}
+
+/// smeflow's own GitLab user (whose notes and issues it recognises). A 404 or an answer that
+/// does not decode may mean the URL is not a GitLab at all, which is the clearer error.
+async fn identify(
+    gitlab: &crate::gitlab::GitLab,
+) -> Result<crate::gitlab::types::User, ServeError> {
+    match gitlab.current_user().await {
+        Ok(bot) => Ok(bot),
+        Err(
+            e @ (crate::gitlab::GitLabError::NotFound { .. }
+            | crate::gitlab::GitLabError::Decode { .. }),
+        ) => Err(match gitlab.not_gitlab().await {
+            Some(answer) => ServeError::NotGitLab {
+                base: gitlab.base_url().to_string(),
+                answer,
+            },
+            None => ServeError::Identity(e),
+        }),
+        Err(e) => Err(ServeError::Identity(e)),
+    }
+}
+
+/// The dashboard, when SMEFLOW_DASHBOARD_TOKEN is set; a bad setting is logged and leaves it
+/// off rather than stopping intake.
+fn attach_dashboard(
+    app: &AppState,
+    catalog: &crate::config::Catalog,
+    gitlab: &crate::gitlab::GitLab,
+) {
+    match dashboard::Dashboard::from_env(catalog, gitlab.clone()) {
+        Ok(Some(d)) => {
+            let _ = app.dashboard.set(Arc::new(d));
+        }
+        Ok(None) => {}
+        Err(why) => tracing::error!("{why}"),
+    }
+}
+
+/// Slack's intake always; its worker only when this process works deliveries at all.
+fn start_slack(
+    app: &Arc<AppState>,
+    slack: slack::SlackService,
+    gitlab: &crate::gitlab::GitLab,
+    bot: &crate::gitlab::types::User,
+    workers: usize,
+) {
+    let slack = Arc::new(slack);
+    let _ = app.slack.set(slack.clone());
+    if workers > 0 {
+        let slack_worker = slack::SlackWorker {
+            gitlab: gitlab.clone(),
+            bot: bot.clone(),
+        };
+        tokio::spawn(slack_worker.run(app.clone(), slack));
+    }
 }
 
 impl Running {

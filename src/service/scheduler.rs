@@ -5,8 +5,8 @@
 
 use super::metrics::Metrics;
 use super::AppState;
-use crate::config::Catalog;
-use crate::reconcile::area::{SyncError, SyncOptions};
+use crate::config::{AreaConfig, Catalog};
+use crate::reconcile::area::{SyncError, SyncOptions, SyncReport};
 use crate::reconcile::controller::Controller;
 use crate::reconcile::Quiet;
 use std::sync::Arc;
@@ -36,81 +36,96 @@ pub async fn run(
         let catalog = config.borrow_and_update().clone();
         super::hook_watch::check(&catalog, gitlab, &app).await;
         for area in &catalog.config.areas {
-            let opts = SyncOptions {
-                dry_run: false,
-                full: false,
-            };
-            let lease_name = crate::store::lease::area_lease_name(
-                gitlab.base_url(),
-                &catalog.config.gitlab.group,
-                area,
-            );
-            if app.store.is_shared() && !first_at_tick(&app, &lease_name, tick).await {
-                tracing::info!(area = area.slug, "another replica runs this scheduled sync");
-                continue;
-            }
-            // Waits for a `bootstrap-area` or `sync-board` run on the area, then for this
-            // process's workers; a panic ends this area's sync, not the schedule.
-            let synced = controller
-                .reconcile_area(
-                    &area.slug,
-                    &opts,
-                    crate::store::lease::WAIT,
-                    |holder| {
-                        tracing::info!(
-                            area = area.slug,
-                            holder,
-                            "scheduled sync waits for another run on the area"
-                        )
-                    },
-                    &Quiet,
-                )
-                .await;
-            match synced {
-                Err(SyncError::Panicked { panicked, .. }) => {
-                    Metrics::inc(&app.metrics.sync_panics);
-                    tracing::error!(area = area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
-                }
-                Ok(report) => {
-                    Metrics::inc(&app.metrics.syncs);
-                    app.metrics
-                        .sync_panics
-                        .fetch_add(report.panics as u64, std::sync::atomic::Ordering::Relaxed);
-                    if !report.skipped.is_empty() {
-                        tracing::warn!(area = area.slug, skipped = ?report.skipped_iids(), "scheduled sync skipped issues (see the log above)");
-                    }
-                    tracing::info!(
-                        area = area.slug,
-                        issues = report.issues,
-                        read = report.issues_read,
-                        changes = report.applied,
-                        skipped = report.skipped.len(),
-                        "sync of {}: {} issues ({} read from GitLab), {} of {} planned changes applied{}",
-                        report.project,
-                        report.issues,
-                        report.issues_read,
-                        report.applied,
-                        report.plan.changes.len(),
-                        match report.skipped.len() {
-                            0 => String::new(),
-                            n => format!(", {n} unreadable issue(s) skipped"),
-                        }
-                    );
-                }
-                Err(SyncError::Lease(e)) => {
-                    tracing::warn!(area = area.slug, error = %e, "scheduled sync skipped");
-                }
-                // An area not bootstrapped yet, or GitLab down: the next run tries again.
-                Err(e) => {
-                    tracing::warn!(area = area.slug, error = %e, "scheduled sync failed")
-                }
-            }
+            sync_area_at_tick(&catalog, area, tick, &controller, &app).await;
         }
         match next_tick(&mut config).await {
             Some(t) => tick = t,
             None => return,
         }
     }
+}
+
+/// One area's sync for this tick, unless another replica has it; whatever happens is logged
+/// and counted, never returned, so one area cannot stop the schedule.
+async fn sync_area_at_tick(
+    catalog: &Catalog,
+    area: &AreaConfig,
+    tick: i64,
+    controller: &Controller,
+    app: &Arc<AppState>,
+) {
+    let opts = SyncOptions {
+        dry_run: false,
+        full: false,
+    };
+    let lease_name = crate::store::lease::area_lease_name(
+        controller.gl.base_url(),
+        &catalog.config.gitlab.group,
+        area,
+    );
+    if app.store.is_shared() && !first_at_tick(app, &lease_name, tick).await {
+        tracing::info!(area = area.slug, "another replica runs this scheduled sync");
+        return;
+    }
+    // Waits for a `bootstrap-area` or `sync-board` run on the area, then for this
+    // process's workers; a panic ends this area's sync, not the schedule.
+    let synced = controller
+        .reconcile_area(
+            &area.slug,
+            &opts,
+            crate::store::lease::WAIT,
+            |holder| {
+                tracing::info!(
+                    area = area.slug,
+                    holder,
+                    "scheduled sync waits for another run on the area"
+                )
+            },
+            &Quiet,
+        )
+        .await;
+    match synced {
+        Err(SyncError::Panicked { panicked, .. }) => {
+            Metrics::inc(&app.metrics.sync_panics);
+            tracing::error!(area = area.slug, panic = %panicked.0, "scheduled sync stopped on a panic");
+        }
+        Ok(report) => log_sync(app, area, &report),
+        Err(SyncError::Lease(e)) => {
+            tracing::warn!(area = area.slug, error = %e, "scheduled sync skipped");
+        }
+        // An area not bootstrapped yet, or GitLab down: the next run tries again.
+        Err(e) => {
+            tracing::warn!(area = area.slug, error = %e, "scheduled sync failed")
+        }
+    }
+}
+
+/// A finished sync in the metrics and in one log line with its counts.
+fn log_sync(app: &AppState, area: &AreaConfig, report: &SyncReport) {
+    Metrics::inc(&app.metrics.syncs);
+    app.metrics
+        .sync_panics
+        .fetch_add(report.panics as u64, std::sync::atomic::Ordering::Relaxed);
+    if !report.skipped.is_empty() {
+        tracing::warn!(area = area.slug, skipped = ?report.skipped_iids(), "scheduled sync skipped issues (see the log above)");
+    }
+    tracing::info!(
+        area = area.slug,
+        issues = report.issues,
+        read = report.issues_read,
+        changes = report.applied,
+        skipped = report.skipped.len(),
+        "sync of {}: {} issues ({} read from GitLab), {} of {} planned changes applied{}",
+        report.project,
+        report.issues,
+        report.issues_read,
+        report.applied,
+        report.plan.changes.len(),
+        match report.skipped.len() {
+            0 => String::new(),
+            n => format!(", {n} unreadable issue(s) skipped"),
+        }
+    );
 }
 
 fn schedule_of(catalog: &Catalog) -> Option<cron::Schedule> {

@@ -358,27 +358,8 @@ impl SlackWorker {
         let Some(form) = rules::read_message(&m.text, m.user.as_deref()) else {
             return Ok(());
         };
-        let store = app.store.clone();
-        let known = {
-            let (c, t) = (m.channel.clone(), m.ts.clone());
-            tokio::task::spawn_blocking(move || store.slack_request(&c, &t))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?
-        };
-        let requester = form
-            .requester
-            .as_deref()
-            .map(|id| match slack.users.get(id) {
-                Some(gitlab) => gitlab.clone(),
-                None => format!("Slack member {id}"),
-            })
-            .unwrap_or_else(|| "the request workflow".into());
-        let gitlab_requester = form
-            .requester
-            .as_deref()
-            .and_then(|id| slack.users.get(id))
-            .map(String::as_str);
+        let known = known_request(app, &m.channel, &m.ts).await?;
+        let (requester, gitlab_requester) = requester_names(slack, &form);
         let issue = rules::request_issue(
             &form,
             &m.channel,
@@ -389,67 +370,7 @@ impl SlackWorker {
         );
         let request = match known {
             Some(r) => r,
-            None => {
-                let lock = app.area_lock(&area.project);
-                let _lock = lock.read().await;
-                let marker = rules::marker(&m.channel, &m.ts);
-                // The store may be new or lost: smeflow's own issues say whether it made one.
-                // Slack's ts is the message's Unix time; an hour's margin covers clock skew.
-                let posted =
-                    m.ts.split('.')
-                        .next()
-                        .and_then(|secs| secs.parse::<i64>().ok())
-                        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
-                        .unwrap_or_else(chrono::Utc::now);
-                let mine = self
-                    .gitlab
-                    .issues_by_author_since(
-                        &area.project,
-                        self.bot.id,
-                        posted - chrono::Duration::hours(1),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let made = match mine.into_iter().find(|i| {
-                    i.description
-                        .as_deref()
-                        .is_some_and(|d| d.contains(&marker))
-                }) {
-                    Some(i) => i,
-                    None => self
-                        .gitlab
-                        .create_issue(
-                            &area.project,
-                            &issue.title,
-                            &issue.description,
-                            &issue.labels,
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?,
-                };
-                tracing::info!(
-                    project = area.project,
-                    iid = made.iid,
-                    channel = m.channel,
-                    "SME request from Slack"
-                );
-                let r = SlackRequest {
-                    channel: m.channel.clone(),
-                    ts: m.ts.clone(),
-                    project: area.project.clone(),
-                    issue_iid: made.iid,
-                    web_url: made.web_url.clone(),
-                    replied: false,
-                    escalated: false,
-                };
-                let store = app.store.clone();
-                let rec = r.clone();
-                tokio::task::spawn_blocking(move || store.record_slack_request(&rec))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                r
-            }
+            None => self.open_request(app, area, &m, &issue).await?,
         };
         if request.replied {
             return Ok(());
@@ -466,6 +387,85 @@ impl SlackWorker {
             .await
             .map_err(|e| e.to_string())?;
         self.mark(app, &request, SlackSaid::Replied).await
+    }
+
+    /// The request's issue, found or created under the area's lock (the GitLab workers write
+    /// there too), and remembered with its message.
+    async fn open_request(
+        &self,
+        app: &AppState,
+        area: &SlackArea,
+        m: &events::Message,
+        issue: &rules::RequestIssue,
+    ) -> Result<SlackRequest, String> {
+        let lock = app.area_lock(&area.project);
+        let _lock = lock.read().await;
+        let made = match self.issue_already_made(area, m).await? {
+            Some(i) => i,
+            None => self
+                .gitlab
+                .create_issue(
+                    &area.project,
+                    &issue.title,
+                    &issue.description,
+                    &issue.labels,
+                )
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        tracing::info!(
+            project = area.project,
+            iid = made.iid,
+            channel = m.channel,
+            "SME request from Slack"
+        );
+        let r = SlackRequest {
+            channel: m.channel.clone(),
+            ts: m.ts.clone(),
+            project: area.project.clone(),
+            issue_iid: made.iid,
+            web_url: made.web_url.clone(),
+            replied: false,
+            escalated: false,
+        };
+        let store = app.store.clone();
+        let rec = r.clone();
+        tokio::task::spawn_blocking(move || store.record_slack_request(&rec))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(r)
+    }
+
+    /// The store may be new or lost: smeflow's own issues say whether it made one, by the
+    /// message's marker.
+    async fn issue_already_made(
+        &self,
+        area: &SlackArea,
+        m: &events::Message,
+    ) -> Result<Option<crate::gitlab::types::Issue>, String> {
+        let marker = rules::marker(&m.channel, &m.ts);
+        // Slack's ts is the message's Unix time; an hour's margin covers clock skew.
+        let posted =
+            m.ts.split('.')
+                .next()
+                .and_then(|secs| secs.parse::<i64>().ok())
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                .unwrap_or_else(chrono::Utc::now);
+        let mine = self
+            .gitlab
+            .issues_by_author_since(
+                &area.project,
+                self.bot.id,
+                posted - chrono::Duration::hours(1),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(mine.into_iter().find(|i| {
+            i.description
+                .as_deref()
+                .is_some_and(|d| d.contains(&marker))
+        }))
     }
 
     /// The green checkmark: the SME who put it is assigned, and the request moves to In Progress.
@@ -654,4 +654,40 @@ impl SlackWorker {
 fn reference(r: &SlackRequest) -> String {
     let project = r.project.rsplit('/').next().unwrap_or(&r.project);
     format!("{project}#{}", r.issue_iid)
+}
+
+/// Whether this message already has its issue (a redelivered or retried event).
+async fn known_request(
+    app: &AppState,
+    channel: &str,
+    ts: &str,
+) -> Result<Option<SlackRequest>, String> {
+    let store = app.store.clone();
+    let (c, t) = (channel.to_string(), ts.to_string());
+    tokio::task::spawn_blocking(move || store.slack_request(&c, &t))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Who asked, as the issue names them (their GitLab username when `[slack] users` maps their
+/// Slack member id), and that username alone when there is one.
+fn requester_names<'s>(
+    slack: &'s SlackService,
+    form: &rules::SlackForm,
+) -> (String, Option<&'s str>) {
+    let requester = form
+        .requester
+        .as_deref()
+        .map(|id| match slack.users.get(id) {
+            Some(gitlab) => gitlab.clone(),
+            None => format!("Slack member {id}"),
+        })
+        .unwrap_or_else(|| "the request workflow".into());
+    let gitlab_requester = form
+        .requester
+        .as_deref()
+        .and_then(|id| slack.users.get(id))
+        .map(String::as_str);
+    (requester, gitlab_requester)
 }
