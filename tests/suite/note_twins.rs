@@ -2,7 +2,6 @@
 //! moment: after posting a note with a hidden marker, a run looks for an older copy and deletes
 //! its own. The real binary against the GitLab simulator.
 
-
 use crate::common::TOKEN;
 use smeflow::sim::{Fault, Match, Simulator};
 use std::path::Path;

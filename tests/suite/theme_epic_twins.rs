@@ -2,7 +2,6 @@
 //! shares no store is closed with a note naming the one kept, its issues move to the kept one,
 //! and the next run has nothing to do. The real binary against the GitLab simulator (Premium).
 
-
 use crate::common::{GROUP, TOKEN};
 use serde_json::Value;
 use smeflow::sim::{Fault, Simulator};

@@ -275,3 +275,12 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `work` on a runtime of its own, for a plain `#[test]` that reads the (async) store.
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
