@@ -19,7 +19,9 @@ pub enum Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite store at `path`.
+    /// Opens (creating if needed) the SQLite store at `path`, on the calling thread: for code
+    /// outside the runtime (tests, benchmarks); async code opens through `open_either`, which
+    /// does this on a blocking thread.
     pub fn open(path: &Path) -> Result<Store> {
         SqliteStore::open(path).map(Store::Sqlite)
     }

@@ -276,11 +276,21 @@ impl Drop for Served {
     }
 }
 
-/// Runs `work` on a runtime of its own, for a plain `#[test]` that reads the (async) store.
-pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Runs `work` on a runtime of its own, for a test that reads the (async) store from plain
+/// code: on a thread of its own, so it works inside a test's runtime too.
+pub fn block_on<F: std::future::Future + Send>(work: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(work)
+        })
+        .join()
         .unwrap()
-        .block_on(work)
+    })
 }
