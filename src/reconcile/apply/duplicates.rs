@@ -23,6 +23,30 @@ impl Executor<'_> {
         gone_is_done(self.gitlab.delete_board(project, id).await)
     }
 
+    /// The repairs `policy::duplicates` and the theme epics plan: the copy that goes is
+    /// deleted (hooks, boards, group labels: nothing people wrote) or closed with a note.
+    pub(super) async fn send_repair(&mut self, change: &Change) -> Result<(), GitLabError> {
+        match change {
+            Change::DeleteHook { project, id, .. } => self.delete_hook(project, *id).await,
+            Change::DeleteBoard { project, id, .. } => self.delete_board(project, *id).await,
+            Change::CloseDuplicateIssue {
+                project, iid, kept, ..
+            } => self.close_duplicate(project, *iid, *kept).await,
+            // Already gone (another run repaired it first) is what was wanted.
+            Change::DeleteGroupLabel { group, id, .. } => {
+                match self.gitlab.delete_group_label(group, *id).await {
+                    Err(GitLabError::NotFound { .. }) => Ok(()),
+                    other => other,
+                }
+            }
+            Change::CloseDuplicateEpic {
+                group, iid, kept, ..
+            } => self.close_duplicate_epic(group, *iid, *kept).await,
+            // `send` hands only the repairs above here.
+            _ => Ok(()),
+        }
+    }
+
     /// Says why on the duplicate (once), then closes it. Issues are never deleted: people may
     /// have written in either copy.
     pub(super) async fn close_duplicate(
@@ -73,7 +97,7 @@ impl Executor<'_> {
     }
 
     /// After creating theme epic `iid` titled `title`: when an older open one of smeflow's
-    /// exists (`policy::duplicates::kept_epic`), this run's copy is closed as its duplicate and
+    /// exists (`policy::epics::kept_epic`), this run's copy is closed as its duplicate and
     /// the older one is the epic later links go to.
     pub(super) async fn resolve_epic_twin(
         &mut self,
@@ -83,7 +107,7 @@ impl Executor<'_> {
     ) -> Result<(), GitLabError> {
         let me = self.bot_id().await?;
         let epics = self.gitlab.epics_by_author(group, me).await?;
-        let Some(kept) = duplicates::kept_epic(&epics, title).map(|e| e.iid) else {
+        let Some(kept) = crate::policy::epics::kept_epic(&epics, title).map(|e| e.iid) else {
             return Ok(());
         };
         if kept == iid {
