@@ -113,24 +113,12 @@ pub(super) async fn sync_area(
         .ok_or_else(|| NotBootstrapped(project.clone()))?;
     let project_id = project_info.id;
 
-    // Issues: the snapshot plus what changed, or everything.
-    let (last_sync, snapshot) = match store {
-        Some(s) if !opts.full => s.snapshot(&project).await?,
-        _ => (None, Vec::new()),
-    };
-    let incremental = last_sync.is_some();
-    let since = last_sync.map(|t| {
-        chrono::DateTime::from_timestamp_millis(t - SKEW_MS)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    });
-    progress.step("reading issues");
-    let fresh = gl.issues_updated_after(&project, since.as_deref()).await?;
-    progress.finish();
-    let mut issues: HashMap<u64, Issue> = snapshot.into_iter().map(|i: Issue| (i.iid, i)).collect();
-    let issues_known = issues.len();
-    let fresh_iids: Vec<u64> = fresh.iter().map(|i| i.iid).collect();
-    issues.extend(fresh.into_iter().map(|i| (i.iid, i)));
+    let AreaIssues {
+        issues,
+        fresh_iids,
+        issues_known,
+        incremental,
+    } = read_issues(gl, store, &project, opts, progress).await?;
     let mut ordered: Vec<&Issue> = issues.values().collect();
     ordered.sort_by_key(|i| i.iid);
 
@@ -144,9 +132,6 @@ pub(super) async fn sync_area(
 
     // Per-issue policies, exactly as the webhook worker applies them.
     let mut changes: Vec<Change> = Vec::new();
-    let mut projected: HashMap<u64, Vec<String>> = HashMap::new();
-    let mut skipped = Vec::new();
-    let mut panics = 0;
     let reads = IssueReads {
         gl,
         project: &project,
@@ -171,86 +156,27 @@ pub(super) async fn sync_area(
     // not change were compared when they did), so a sync where no feedback changed reads no
     // words at all.
     let fresh_set: std::collections::HashSet<u64> = fresh_iids.iter().copied().collect();
-    let open_feedback =
-        |i: &&&Issue| i.state.is_open() && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
     let unchanged = Arc::new(Vec::new());
-    let peers = if ordered
-        .iter()
-        .filter(open_feedback)
-        .any(|i| fresh_set.contains(&i.iid))
-    {
-        Arc::new(
-            ordered
-                .iter()
-                .filter(open_feedback)
-                .map(|i| Peer::of(i))
-                .filter(|p| !p.themes.is_empty())
-                .collect::<Vec<_>>(),
-        )
-    } else {
-        unchanged.clone()
-    };
-    for issue in &ordered {
-        let ctx = IssueContext {
-            seed_iids: seed_iids.clone(),
-            seed_notes: seed_notes.clone(),
-            notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
-            overrides: memory
-                .overrides
-                .get(&issue.iid)
-                .cloned()
-                .unwrap_or_default(),
-            peers: Some(if fresh_set.contains(&issue.iid) {
-                peers.clone()
-            } else {
-                unchanged.clone()
-            }),
-            shipped_themes: shipped_themes.clone(),
-            ..Default::default()
-        };
-        // A bug smeflow hits on one issue (a panic) skips that issue, named, like one GitLab
-        // will not show: the rest of the area is synced.
-        let planned = match crate::contain::contain(issue::plan(&reads, policy, issue, ctx, &model))
-            .await
-        {
-            Ok(planned) => planned,
-            Err(panicked) => {
-                tracing::error!(project, iid = issue.iid, panic = %panicked.0, "skipping an issue smeflow panicked on");
-                skipped.push((issue.iid, panicked.to_string()));
-                panics += 1;
-                continue;
-            }
-        };
-        match planned {
-            Ok(planned) => {
-                projected.insert(
-                    issue.iid,
-                    crate::plan::labels_after(&issue.labels, &planned),
-                );
-                changes.extend(planned);
-            }
-            // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
-            Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
-                tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
-                skipped.push((issue.iid, e.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-
-    crate::contain::fail_point(&format!("(sync of area {})", policy.area.slug));
-    // Boards keep their lists and order.
-    let boards = gl.boards(&project).await?;
-    let observed_boards = provision::ObservedArea {
-        boards: boards.clone(),
+    let peers =
+        peers_if_feedback_changed(&ordered, &fresh_set).unwrap_or_else(|| unchanged.clone());
+    let base = IssueContext {
+        seed_iids,
+        seed_notes,
+        shipped_themes,
         ..Default::default()
     };
-    let mut board_plan = Plan::default();
-    for (name, set) in catalog.area_boards(&policy.area) {
-        let lists: Vec<String> = set.labels.iter().map(|l| l.name.clone()).collect();
-        provision::plan_board(name, &lists, &observed_boards, &project, &mut board_plan);
-    }
-    changes.extend(board_plan.changes);
+    let peers_of = |iid: u64| match fresh_set.contains(&iid) {
+        true => peers.clone(),
+        false => unchanged.clone(),
+    };
+    let each =
+        plan_every_issue(&reads, policy, &model, &ordered, &base, &memory, &peers_of).await?;
+    changes.extend(each.changes);
+    let (projected, skipped, panics) = (each.projected, each.skipped, each.panics);
+
+    crate::contain::fail_point(&format!("(sync of area {})", policy.area.slug));
+    let boards = gl.boards(&project).await?;
+    changes.extend(board_changes(catalog, policy, &project, &boards));
 
     // One container per theme that several customers report.
     let mut warnings = Vec::new();
@@ -287,25 +213,9 @@ pub(super) async fn sync_area(
     let mut exec = Executor::new(gl, None);
     exec.know_boards(&project, &boards);
     themes.teach(&mut exec, &group, &project);
-    progress.writing(report.plan.changes.len());
     let source = format!("sync:{}", policy.area.slug);
-    let recorder = store.map(|s| super::apply::Recorder::start(s, &source, &project));
-    let applied = exec
-        .apply(&report.plan.changes, |done, change| {
-            if let Some(r) = &recorder {
-                r.applied(change);
-            }
-            progress.written(done, change.to_string().lines().next().unwrap_or_default());
-        })
-        .await;
-    if let Some(r) = recorder {
-        r.finish().await;
-    }
-    report.applied = applied?;
-    progress.finish();
-    if let Some(s) = store {
-        exec.record_links_made(s).await;
-    }
+    report.applied =
+        apply_and_record(exec, store, &source, &project, &report.plan, progress).await?;
     if let Some(s) = store {
         // A skipped issue is not remembered as synced, so the next pass reads it again.
         let rows: Vec<(u64, String)> = fresh_iids
@@ -318,4 +228,184 @@ pub(super) async fn sync_area(
             .await?;
     }
     Ok(report)
+}
+
+/// What the issues of an area need, one by one.
+#[derive(Default)]
+struct IssuePlans {
+    changes: Vec<Change>,
+    /// Each planned issue's labels once its changes are applied (the theme epics follow them).
+    projected: HashMap<u64, Vec<String>>,
+    skipped: Vec<(u64, String)>,
+    panics: usize,
+}
+
+/// Every issue through `issue::plan`, exactly as the webhook worker decides one, from `base`
+/// and what the store remembers of it. A bug smeflow hits on one issue (a panic) skips that
+/// issue, named, like one GitLab will not show: the rest of the area is planned.
+async fn plan_every_issue(
+    reads: &IssueReads<'_>,
+    policy: &AreaPolicy,
+    model: &crate::policy::themes::ThemeModel,
+    ordered: &[&Issue],
+    base: &IssueContext,
+    memory: &crate::store::memory::IssueMemory,
+    peers_of: &(dyn Fn(u64) -> Arc<Vec<Peer>> + Sync),
+) -> Result<IssuePlans, SyncError> {
+    let project = reads.project;
+    let mut out = IssuePlans::default();
+    for issue in ordered {
+        let ctx = IssueContext {
+            notes: memory.notes.get(&issue.iid).cloned().unwrap_or_default(),
+            overrides: memory
+                .overrides
+                .get(&issue.iid)
+                .cloned()
+                .unwrap_or_default(),
+            peers: Some(peers_of(issue.iid)),
+            ..base.clone()
+        };
+        let planned = match crate::contain::contain(issue::plan(reads, policy, issue, ctx, model))
+            .await
+        {
+            Ok(planned) => planned,
+            Err(panicked) => {
+                tracing::error!(project, iid = issue.iid, panic = %panicked.0, "skipping an issue smeflow panicked on");
+                out.skipped.push((issue.iid, panicked.to_string()));
+                out.panics += 1;
+                continue;
+            }
+        };
+        match planned {
+            Ok(planned) => {
+                out.projected.insert(
+                    issue.iid,
+                    crate::plan::labels_after(&issue.labels, &planned),
+                );
+                out.changes.extend(planned);
+            }
+            // One issue GitLab no longer shows (deleted, moved, hidden) must not stop the area.
+            Err(ReadError::GitLab(e @ GitLabError::NotFound { .. })) => {
+                tracing::warn!(error = %e, "{project}#{}: skipped, it could not be read", issue.iid);
+                out.skipped.push((issue.iid, e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// The area's issues: the snapshot plus what changed since the last sync, or everything.
+struct AreaIssues {
+    issues: HashMap<u64, Issue>,
+    /// The issues read from GitLab now.
+    fresh_iids: Vec<u64>,
+    /// How many came from the snapshot.
+    issues_known: usize,
+    incremental: bool,
+}
+
+async fn read_issues(
+    gl: &GitLab,
+    store: Option<&Store>,
+    project: &str,
+    opts: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<AreaIssues, SyncError> {
+    let (last_sync, snapshot) = match store {
+        Some(s) if !opts.full => s.snapshot(project).await?,
+        _ => (None, Vec::new()),
+    };
+    let since = last_sync.map(|t| {
+        chrono::DateTime::from_timestamp_millis(t - SKEW_MS)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    });
+    progress.step("reading issues");
+    let fresh = gl.issues_updated_after(project, since.as_deref()).await?;
+    progress.finish();
+    let mut issues: HashMap<u64, Issue> = snapshot.into_iter().map(|i: Issue| (i.iid, i)).collect();
+    let issues_known = issues.len();
+    let fresh_iids: Vec<u64> = fresh.iter().map(|i| i.iid).collect();
+    issues.extend(fresh.into_iter().map(|i| (i.iid, i)));
+    Ok(AreaIssues {
+        issues,
+        fresh_iids,
+        issues_known,
+        incremental: last_sync.is_some(),
+    })
+}
+
+/// The area's open feedback with a theme, to compare new or changed feedback with; `None` when
+/// no open feedback changed (the rest was compared when it did), so such a sync reads no words.
+fn peers_if_feedback_changed(
+    ordered: &[&Issue],
+    fresh: &std::collections::HashSet<u64>,
+) -> Option<Arc<Vec<Peer>>> {
+    let open_feedback =
+        |i: &&&Issue| i.state.is_open() && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
+    ordered
+        .iter()
+        .filter(open_feedback)
+        .any(|i| fresh.contains(&i.iid))
+        .then(|| {
+            Arc::new(
+                ordered
+                    .iter()
+                    .filter(open_feedback)
+                    .map(|i| Peer::of(i))
+                    .filter(|p| !p.themes.is_empty())
+                    .collect(),
+            )
+        })
+}
+
+/// Boards keep their lists and order.
+fn board_changes(
+    catalog: &Catalog,
+    policy: &AreaPolicy,
+    project: &str,
+    boards: &[crate::gitlab::types::Board],
+) -> Vec<Change> {
+    let observed = provision::ObservedArea {
+        boards: boards.to_vec(),
+        ..Default::default()
+    };
+    let mut plan = Plan::default();
+    for (name, set) in catalog.area_boards(&policy.area) {
+        let lists: Vec<String> = set.labels.iter().map(|l| l.name.clone()).collect();
+        provision::plan_board(name, &lists, &observed, project, &mut plan);
+    }
+    plan.changes
+}
+
+/// Writes the plan, each change recorded in the store as it lands (all of them, in order,
+/// before this returns, even when a write fails), then the theme links it made.
+async fn apply_and_record(
+    mut exec: Executor<'_>,
+    store: Option<&Store>,
+    source: &str,
+    project: &str,
+    plan: &Plan,
+    progress: &dyn Progress,
+) -> Result<usize, SyncError> {
+    progress.writing(plan.changes.len());
+    let recorder = store.map(|s| super::apply::Recorder::start(s, source, project));
+    let applied = exec
+        .apply(&plan.changes, |done, change| {
+            if let Some(r) = &recorder {
+                r.applied(change);
+            }
+            progress.written(done, change.to_string().lines().next().unwrap_or_default());
+        })
+        .await;
+    if let Some(r) = recorder {
+        r.finish().await;
+    }
+    let applied = applied?;
+    progress.finish();
+    if let Some(s) = store {
+        exec.record_links_made(s).await;
+    }
+    Ok(applied)
 }
