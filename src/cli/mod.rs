@@ -141,7 +141,7 @@ pub enum Command {
     /// Precision and recall of theme tagging on the labelled feedback in eval/ (held-out part),
     /// the rules alone beside rules plus classifier. Needs no GitLab.
     #[command(
-        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --area plan --split tune"
+        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --split all     # the tune part, then the held-out part\n  smeflow eval-themes --area plan --split tune\n  smeflow eval-themes --fit           # refit the calibration on the tune part"
     )]
     EvalThemes(EvalThemesArgs),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
@@ -157,12 +157,16 @@ pub struct EvalThemesArgs {
     /// Only this area (slug or name).
     #[arg(long)]
     pub area: Option<String>,
-    /// Which part of the set: holdout (never tuned on), tune, or all.
+    /// Which part of the set: holdout (never tuned on), tune, or all (each part in its own table).
     #[arg(long, default_value = "holdout", value_parser = ["holdout", "tune", "all"])]
     pub split: String,
     /// Folder of themes-*.jsonl; default: eval/ next to the config file.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Fit the tagger's calibration on the tune part (whatever --split says) and print its
+    /// weights and what each abstention threshold would do, for src/policy/themes/calibrate.rs.
+    #[arg(long)]
+    pub fit: bool,
 }
 
 #[derive(Args, Debug)]
@@ -677,18 +681,31 @@ fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Fai
             .unwrap_or_else(|| PathBuf::from("eval"))
     });
     let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
-    let split = (args.split != "all").then_some(args.split.as_str());
-    let results =
-        crate::eval::evaluate(&catalog, &cases, split, only.as_deref()).map_err(Failure::usage)?;
-    let what = match split {
-        Some("holdout") => "the held-out part".to_string(),
-        Some(s) => format!("the {s} part"),
-        None => "the whole set".to_string(),
+    if args.fit {
+        let tune = crate::eval::evaluate(&catalog, &cases, Some("tune"), only.as_deref())
+            .map_err(Failure::usage)?;
+        print!("{}", crate::eval::fit(&tune).map_err(Failure::usage)?);
+        return Ok(());
+    }
+    let splits: &[&str] = match args.split.as_str() {
+        "all" => &["tune", "holdout"],
+        one => &[one][..],
     };
-    print!(
-        "{}",
-        crate::eval::render(&results, &format!("{what} of {}", dir.display()))
-    );
+    for (i, split) in splits.iter().enumerate() {
+        let results = crate::eval::evaluate(&catalog, &cases, Some(split), only.as_deref())
+            .map_err(Failure::usage)?;
+        let what = match *split {
+            "holdout" => "the held-out part".to_string(),
+            s => format!("the {s} part"),
+        };
+        if i > 0 {
+            println!();
+        }
+        print!(
+            "{}",
+            crate::eval::render(&results, &format!("{what} of {}", dir.display()))
+        );
+    }
     Ok(())
 }
 

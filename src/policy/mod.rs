@@ -33,6 +33,9 @@ pub struct AreaPolicy {
     pub themes: Vec<String>,
     /// The label sets' example sentences, the classifier's starting point.
     pub sentences: Vec<classifier::Labelled>,
+    /// The other theme sets' example sentences, as "(no theme)": what this area's themes are
+    /// not (runner autoscaling is not an AI pricing question because it is a theme elsewhere).
+    pub out_of_area: Vec<classifier::Labelled>,
 }
 
 impl AreaPolicy {
@@ -78,6 +81,19 @@ impl AreaPolicy {
                     }),
             );
         }
+        let out_of_area = catalog
+            .label_sets
+            .iter()
+            .filter(|(name, _)| !theme_sets.contains(&name.as_str()))
+            .flat_map(|(_, set)| &set.labels)
+            .filter_map(|label| label.rules.as_ref())
+            .flat_map(|rules| &rules.examples)
+            .map(|text| classifier::Labelled {
+                label: classifier::NO_THEME.to_string(),
+                text: text.clone(),
+                issue: None,
+            })
+            .collect();
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
         let exempt_titles = themes
@@ -102,6 +118,7 @@ impl AreaPolicy {
             stale_days: catalog.config.feedback.stale_days,
             themes,
             sentences,
+            out_of_area,
         }
     }
 
@@ -114,7 +131,7 @@ impl AreaPolicy {
             .into_iter()
             .cloned()
             .collect();
-        ThemeModel::new(&self.sentences, &kept)
+        ThemeModel::new(&self.sentences, &kept).with_out_of_area(&self.out_of_area)
     }
 
     /// Whether the tagger has anything to say about this issue.
@@ -155,15 +172,19 @@ impl AreaPolicy {
             return issue::plan(&self.rules, &plain, &ctx);
         }
         if self.wants_theme(&view.labels) {
-            let (applied, suggested): (Vec<_>, Vec<_>) = self
-                .tagger
-                .decide(
-                    &view.title,
-                    &view.description,
-                    model,
-                    self.area.theme_tagging,
-                    view.iid,
-                )
+            let outcome = self.tagger.outcome(
+                &view.title,
+                &view.description,
+                model,
+                self.area.theme_tagging,
+                view.iid,
+                Some(&themes::calibrate::SHIPPED),
+            );
+            if let themes::Outcome::NoneOfThisArea(abstention) = &outcome {
+                ctx.theme_hint = Some(themes::explain_abstained(abstention, &self.area.name));
+            }
+            let (applied, suggested): (Vec<_>, Vec<_>) = outcome
+                .decisions()
                 .into_iter()
                 .filter(|d| !ctx.overrides.contains(&d.label))
                 .partition(|d| d.verdict == Verdict::Apply);

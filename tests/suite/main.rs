@@ -42,6 +42,7 @@ mod sync_board;
 mod tagger;
 mod theme_learning;
 mod wiremock_requests;
+mod theme_abstention;
 mod group_label_repair;
 mod note_twins;
 mod theme_epic_twins;
