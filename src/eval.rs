@@ -440,7 +440,14 @@ pub fn fit(results: &[AreaResult]) -> Result<String, String> {
             .filter(|k| used[*k])
             .map(|k| calibrate::INPUT_NAMES[k])
             .collect();
-        let _ = writeln!(out, "  {brier:.4}  {} (ridge {ridge})", names.join(" + "));
+        let weights = Calibration::fit_with(&all, *used, *ridge)
+            .map(|c| format!("{:.3?} bias {:.3}", c.weights, c.bias))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {brier:.4}  {} (ridge {ridge}): {weights}",
+            names.join(" + ")
+        );
         if best.as_ref().is_none_or(|b| brier < b.0) {
             best = Some((brier, i, oof));
         }
