@@ -14,7 +14,7 @@ pub mod seeds;
 pub mod similar;
 pub mod themes;
 
-use crate::config::{label_scope, AreaConfig, Catalog};
+use crate::config::{label_scope, AreaConfig, Catalog, LabelSpec};
 use crate::gitlab::types::Issue;
 use crate::plan::Change;
 use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
@@ -33,9 +33,40 @@ pub struct AreaPolicy {
     pub themes: Vec<String>,
     /// The label sets' example sentences, the classifier's starting point.
     pub sentences: Vec<classifier::Labelled>,
-    /// The other theme sets' example sentences, as "(no theme)": what this area's themes are
-    /// not (runner autoscaling is not an AI pricing question because it is a theme elsewhere).
+    /// This area's themes as their rules name them (see [`theme_vocabulary`]), labelled by
+    /// theme: beside the example sentences when telling this area's feedback from another's.
+    pub vocabulary: Vec<classifier::Labelled>,
+    /// The other theme sets' example sentences and vocabulary, as "(no theme)": what this
+    /// area's themes are not (runner autoscaling is not an AI pricing question because it is a
+    /// theme elsewhere).
     pub out_of_area: Vec<classifier::Labelled>,
+}
+
+/// A theme in the words its label set names it by: its name and description, each phrase and
+/// each keyword, one text apiece, labelled `label`. The example sentences alone cannot tell a
+/// theme's own feedback from another area's: they are written as customers paraphrase the
+/// theme, mostly without its keywords (which the rules already catch), so feedback that names
+/// the theme ("code completion", "chat window") found no sentence of its area sharing those
+/// words and sat nearer to another area's sentence sharing a common one ("slow", "window").
+/// Empty for a label without rules.
+fn theme_vocabulary(label: &LabelSpec, as_label: &str) -> Vec<classifier::Labelled> {
+    let Some(rules) = &label.rules else {
+        return Vec::new();
+    };
+    let name = label
+        .name
+        .split_once("::")
+        .map_or(label.name.as_str(), |(_, n)| n);
+    // No colon: the area index reads what comes before one as a customer's name.
+    std::iter::once(format!("{name}, {}", label.description.replace(':', ",")))
+        .chain(rules.phrases.iter().cloned())
+        .chain(rules.keywords.iter().cloned())
+        .map(|text| classifier::Labelled {
+            label: as_label.to_string(),
+            text,
+            issue: None,
+        })
+        .collect()
 }
 
 impl AreaPolicy {
@@ -81,17 +112,26 @@ impl AreaPolicy {
                     }),
             );
         }
+        let vocabulary = catalog
+            .area_labels(area)
+            .into_iter()
+            .flat_map(|(_, label)| theme_vocabulary(label, &label.name))
+            .collect();
         let out_of_area = catalog
             .label_sets
             .iter()
             .filter(|(name, _)| !theme_sets.contains(&name.as_str()))
             .flat_map(|(_, set)| &set.labels)
-            .filter_map(|label| label.rules.as_ref())
-            .flat_map(|rules| &rules.examples)
-            .map(|text| classifier::Labelled {
-                label: classifier::NO_THEME.to_string(),
-                text: text.clone(),
-                issue: None,
+            .flat_map(|label| {
+                let examples = label.rules.iter().flat_map(|rules| &rules.examples);
+                examples
+                    .map(|text| classifier::Labelled {
+                        label: classifier::NO_THEME.to_string(),
+                        text: text.clone(),
+                        issue: None,
+                    })
+                    .chain(theme_vocabulary(label, classifier::NO_THEME))
+                    .collect::<Vec<_>>()
             })
             .collect();
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
@@ -118,6 +158,7 @@ impl AreaPolicy {
             stale_days: catalog.config.feedback.stale_days,
             themes,
             sentences,
+            vocabulary,
             out_of_area,
         }
     }
@@ -131,7 +172,8 @@ impl AreaPolicy {
             .into_iter()
             .cloned()
             .collect();
-        ThemeModel::new(&self.sentences, &kept).with_out_of_area(&self.out_of_area)
+        ThemeModel::new(&self.sentences, &kept)
+            .with_out_of_area(&self.vocabulary, &self.out_of_area)
     }
 
     /// Whether the tagger has anything to say about this issue.
