@@ -4,6 +4,8 @@
 //! every rule and report uses these constants, and loading the configuration checks that the
 //! label sets still define each of them (`check-config` names a mismatch; `serve` refuses).
 
+/// The scope of the theme labels the tagger adds.
+pub const THEME_SCOPE: &str = "Theme";
 pub const WORKFLOW_TRIAGE: &str = "SME Workflow::Triage";
 pub const WORKFLOW_IN_PROGRESS: &str = "SME Workflow::In Progress";
 pub const WORKFLOW_DONE: &str = "SME Workflow::Done";

@@ -475,6 +475,10 @@ fn check_label_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The path of smeflow's webhook endpoint (`serve` answers on it); a hook ending in it is ours
+/// even after a URL move.
+pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
+
 /// The scope of a scoped label: everything before the last `::`, as GitLab defines it.
 pub fn label_scope(name: &str) -> Option<&str> {
     name.rfind("::")

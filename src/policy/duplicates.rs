@@ -5,10 +5,9 @@
 //! repair at once agree on the survivor: the surest match, then the oldest (lowest id or iid).
 //! Hooks and boards hold nothing people wrote and are deleted; issues are closed, never deleted.
 
-use super::epics::Container;
-use super::provision::{DesiredArea, ObservedArea, WEBHOOK_PATH};
 use super::seeds;
-use crate::gitlab::types::{Board, Epic, Hook, Issue, Note};
+use crate::config::WEBHOOK_PATH;
+use crate::gitlab::types::{Board, Hook, Issue, Note};
 use crate::plan::Change;
 
 /// Whether `hook` delivers to smeflow: its URL, or its endpoint's path after a URL move.
@@ -58,29 +57,6 @@ pub fn title_copies<'a>(title: &str, issues: &'a [Issue]) -> Vec<&'a Issue> {
     copies
 }
 
-/// The theme container titled `title` that stays: an open one before a closed one, then the
-/// oldest. The other open ones are closed as its duplicates (tracking issues; `policy::epics`).
-pub fn kept_container<'a>(containers: &'a [Container], title: &str) -> Option<&'a Container> {
-    containers
-        .iter()
-        .filter(|c| c.title == title)
-        .min_by_key(|c| (!c.open, c.iid))
-}
-
-/// Of smeflow's theme epics (its title and marker), the one titled `title` that stays: the
-/// rule of `kept_container`, so the plan and the twin check after a create agree.
-pub fn kept_epic<'a>(epics: &'a [Epic], title: &str) -> Option<&'a Epic> {
-    epics
-        .iter()
-        .filter(|e| e.title == title)
-        .filter(|e| {
-            e.description
-                .as_deref()
-                .is_some_and(|d| d.contains(super::epics::MARKER))
-        })
-        .min_by_key(|e| (e.state != "opened", e.iid))
-}
-
 /// smeflow's own notes on one issue that carry the same hidden marker as an older one of its
 /// notes: each is deleted, the oldest stays (a marker is what tells smeflow a note was written;
 /// a second copy only repeats it to people). Notes of other authors are never touched.
@@ -118,61 +94,12 @@ fn hidden_marker(body: &str) -> Option<&str> {
     Some(&body[start..start + len])
 }
 
-/// The repairs the area's project needs: every duplicate hook and board deleted, every
-/// duplicate seed issue closed.
-pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Vec<Change> {
-    let project = desired.full_path();
-    let mut changes = Vec::new();
-    if let Some(spec) = &desired.hook {
-        if let Some(kept) = kept_hook(&observed.hooks, &spec.url) {
-            for hook in observed.hooks.iter().filter(|h| is_ours(h, &spec.url)) {
-                if hook.id != kept.id {
-                    changes.push(Change::DeleteHook {
-                        project: project.clone(),
-                        id: hook.id,
-                        url: hook.url.clone(),
-                        kept: kept.id,
-                    });
-                }
-            }
-        }
-    }
-    for (name, _) in &desired.boards {
-        let Some(kept) = kept_board(&observed.boards, name) else {
-            continue;
-        };
-        for board in observed.boards.iter().filter(|b| b.name == *name) {
-            if board.id != kept.id {
-                changes.push(Change::DeleteBoard {
-                    project: project.clone(),
-                    id: board.id,
-                    name: name.clone(),
-                    kept: kept.id,
-                });
-            }
-        }
-    }
-    for (seed, _) in &desired.seed_issues {
-        let copies = seed_copies(seed, &observed.issues);
-        let Some((kept, rest)) = copies.split_first() else {
-            continue;
-        };
-        for issue in rest {
-            changes.push(Change::CloseDuplicateIssue {
-                project: project.clone(),
-                iid: issue.iid,
-                title: issue.title.clone(),
-                kept: kept.iid,
-            });
-        }
-    }
-    changes
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::provision::FormalOnly;
+    use crate::policy::provision::{
+        duplicate_repairs as plan, DesiredArea, FormalOnly, ObservedArea,
+    };
 
     fn hook(id: u64, url: &str) -> Hook {
         serde_json::from_value(serde_json::json!({"id": id, "url": url})).unwrap()

@@ -3,7 +3,7 @@
 //! Every open feedback issue of the theme is linked to it; an issue whose theme was removed is
 //! unlinked. Pure: observed feedback and containers in, changes out.
 
-use crate::config::label_scope;
+use crate::gitlab::types::Epic;
 use crate::markdown;
 use crate::plan::Change;
 use std::collections::BTreeSet;
@@ -81,7 +81,7 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
             .filter(|i| i.themes.contains(theme))
             .collect();
         let open: Vec<&FeedbackItem> = with_theme.iter().copied().filter(|i| i.open).collect();
-        let existing = super::duplicates::kept_container(inp.containers, &title);
+        let existing = kept_container(inp.containers, &title);
         // Every other open copy is closed (its issues move to the kept one through the links
         // below: they are not among its links).
         if let Some(kept) = existing {
@@ -226,22 +226,29 @@ fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
     out
 }
 
-/// The customer of a feedback issue: the template's field, else the title's "<Customer>:" prefix.
-pub fn customer_of(title: &str, description: &str) -> Option<String> {
-    super::issue::customer_field(description).or_else(|| {
-        let (prefix, rest) = title.split_once(':')?;
-        let prefix = prefix.trim();
-        (!prefix.is_empty()
-            && !rest.trim().is_empty()
-            && prefix.split_whitespace().count() <= 4
-            && label_scope(title).is_none())
-        .then(|| prefix.to_string())
-    })
+/// The theme container titled `title` that stays: an open one before a closed one, then the
+/// oldest. The other open ones are closed as its duplicates (tracking issues; `policy::epics`).
+pub fn kept_container<'a>(containers: &'a [Container], title: &str) -> Option<&'a Container> {
+    containers
+        .iter()
+        .filter(|c| c.title == title)
+        .min_by_key(|c| (!c.open, c.iid))
+}
+
+/// Of smeflow's theme epics (its title and marker), the one titled `title` that stays: the
+/// rule of `kept_container`, so the plan and the twin check after a create agree.
+pub fn kept_epic<'a>(epics: &'a [Epic], title: &str) -> Option<&'a Epic> {
+    epics
+        .iter()
+        .filter(|e| e.title == title)
+        .filter(|e| e.description.as_deref().is_some_and(|d| d.contains(MARKER)))
+        .min_by_key(|e| (e.state != "opened", e.iid))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::customer::customer_of;
 
     fn item(iid: u64, customer: Option<&str>, themes: &[&str], open: bool) -> FeedbackItem {
         FeedbackItem {

@@ -5,6 +5,7 @@ pub mod address;
 pub mod bounds;
 pub mod cadence;
 pub mod classifier;
+pub mod customer;
 pub mod duplicates;
 pub mod epics;
 pub mod issue;

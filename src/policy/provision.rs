@@ -1,5 +1,6 @@
 //! Area provisioning: the project, its labels, templates, seed issues, boards and webhook.
 
+use super::duplicates;
 use crate::config::LabelSpec;
 use crate::gitlab::types::{Board, Group, Hook, Label, Project};
 use crate::plan::{Change, FileAction, FileChange, HookSpec, Plan};
@@ -100,8 +101,7 @@ pub fn shadowing_group_labels<'a>(
         .collect()
 }
 
-/// The path of smeflow's webhook endpoint; a hook ending in it is ours even after a URL move.
-pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
+pub use crate::config::WEBHOOK_PATH;
 
 pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     let mut plan = Plan::default();
@@ -148,7 +148,7 @@ pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     }
     warn_formal_only(&desired.formal_only, observed, &mut plan);
     // Repairs first: the board kept is the one later list changes name.
-    let repairs = super::duplicates::plan(desired, observed);
+    let repairs = duplicate_repairs(desired, observed);
     plan.changes.splice(0..0, repairs);
     plan
 }
@@ -385,7 +385,7 @@ pub fn plan_board(
     project: &str,
     plan: &mut Plan,
 ) {
-    let board = super::duplicates::kept_board(&observed.boards, name);
+    let board = duplicates::kept_board(&observed.boards, name);
     if board.is_none() {
         plan.changes.push(Change::CreateBoard {
             project: project.to_string(),
@@ -445,7 +445,7 @@ pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that n
 pub const SIGNING_DROPPED: &str = "this GitLab keeps the webhook's plain token but not its signing token (GitLab 19.x drops it without a word while the webhook_signing_token feature flag is off): deliveries are authenticated by the plain token alone. Once the flag is on, run `smeflow bootstrap-area --rotate-webhook-secret` to send the signing key again";
 
 fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
-    let ours = super::duplicates::kept_hook(hooks, &spec.url);
+    let ours = duplicates::kept_hook(hooks, &spec.url);
     let Some(hook) = ours else {
         plan.changes.push(Change::CreateHook {
             project: project.to_string(),
@@ -525,6 +525,61 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
             drift,
         });
     }
+}
+
+/// The repairs the area's project needs (`policy::duplicates` picks the one that stays): every duplicate hook and board deleted, every
+/// duplicate seed issue closed.
+pub fn duplicate_repairs(desired: &DesiredArea, observed: &ObservedArea) -> Vec<Change> {
+    let project = desired.full_path();
+    let mut changes = Vec::new();
+    if let Some(spec) = &desired.hook {
+        if let Some(kept) = duplicates::kept_hook(&observed.hooks, &spec.url) {
+            for hook in observed
+                .hooks
+                .iter()
+                .filter(|h| duplicates::is_ours(h, &spec.url))
+            {
+                if hook.id != kept.id {
+                    changes.push(Change::DeleteHook {
+                        project: project.clone(),
+                        id: hook.id,
+                        url: hook.url.clone(),
+                        kept: kept.id,
+                    });
+                }
+            }
+        }
+    }
+    for (name, _) in &desired.boards {
+        let Some(kept) = duplicates::kept_board(&observed.boards, name) else {
+            continue;
+        };
+        for board in observed.boards.iter().filter(|b| b.name == *name) {
+            if board.id != kept.id {
+                changes.push(Change::DeleteBoard {
+                    project: project.clone(),
+                    id: board.id,
+                    name: name.clone(),
+                    kept: kept.id,
+                });
+            }
+        }
+    }
+    for (seed, _) in &desired.seed_issues {
+        let copies = duplicates::seed_copies(seed, &observed.issues);
+        let Some((kept, rest)) = copies.split_first() else {
+            continue;
+        };
+        for issue in rest {
+            changes.push(Change::CloseDuplicateIssue {
+                project: project.clone(),
+                iid: issue.iid,
+                title: issue.title.clone(),
+                kept: kept.iid,
+            });
+        }
+    }
+    changes
 }
 
 #[cfg(test)]

@@ -88,11 +88,11 @@ pub struct Peer {
 impl Peer {
     pub fn of(issue: &Issue) -> Peer {
         let description = issue.description.as_deref().unwrap_or("");
-        let customer = super::epics::customer_of(&issue.title, description);
+        let customer = crate::policy::customer::customer_of(&issue.title, description);
         let themes: Vec<String> = issue
             .labels
             .iter()
-            .filter(|l| crate::config::label_scope(l) == Some(super::issue::THEME_SCOPE))
+            .filter(|l| crate::config::label_scope(l) == Some(crate::config::labels::THEME_SCOPE))
             .cloned()
             .collect();
         Peer {
@@ -185,7 +185,7 @@ mod tests {
                         r["title"].as_str().unwrap_or(""),
                         r["body"].as_str().unwrap_or(""),
                     );
-                    let customer = super::super::epics::customer_of(t, b);
+                    let customer = crate::policy::customer::customer_of(t, b);
                     let theme = r["theme"].as_str().unwrap_or("").to_string();
                     (
                         r["theme"].to_string(),

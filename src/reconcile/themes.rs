@@ -96,7 +96,7 @@ impl ThemeContainers {
             self.containers.iter().map(|c| c.title.as_str()).collect();
         let kept = titles
             .into_iter()
-            .filter_map(|t| crate::policy::duplicates::kept_container(&self.containers, t));
+            .filter_map(|t| crate::policy::epics::kept_container(&self.containers, t));
         for c in kept {
             match self.backend {
                 Backend::Epics => exec.know_epic(group, &c.title, c.iid),
@@ -127,7 +127,10 @@ pub async fn plan(
             title: i.title.clone(),
             web_url: i.web_url.clone(),
             open: i.state == "opened",
-            customer: epics::customer_of(&i.title, i.description.as_deref().unwrap_or("")),
+            customer: crate::policy::customer::customer_of(
+                &i.title,
+                i.description.as_deref().unwrap_or(""),
+            ),
             themes: labels
                 .into_iter()
                 .filter(|l| label_scope(l) == Some(THEME_SCOPE))

@@ -4,11 +4,11 @@
 //! before; ranked for the quarterly ARR Driver meeting. Also the calendar arithmetic that names
 //! the periods of smeflow's cadence issues ("2026-Q1", "2026-03"). Pure, like `figures`.
 
-use super::figures::{arr_at_stake, field, NO_THEME};
+use super::feedback::{arr_at_stake, field, NO_THEME};
 use crate::config::label_scope;
 use crate::config::labels::{PRIORITY_HIGH, PRIORITY_LOW};
 use crate::gitlab::types::{parse_time, Issue};
-use crate::policy::epics::customer_of;
+use crate::policy::customer::customer_of;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;

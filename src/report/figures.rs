@@ -4,9 +4,10 @@
 //! answers.
 
 use super::drivers::{drivers, DriverRow};
+pub use super::feedback::{arr_at_stake, MAX_ARR_USD, NO_THEME};
 use crate::config::label_scope;
 use crate::gitlab::types::{parse_time, Issue};
-use crate::policy::epics::customer_of;
+use crate::policy::customer::customer_of;
 use crate::policy::issue::FEEDBACK_TYPE;
 use crate::policy::request::promise::{promise, Promise};
 use chrono::{DateTime, Datelike, Utc};
@@ -65,48 +66,6 @@ pub struct Flow {
     pub open_requests_older_than_24h: Vec<Item>,
 }
 
-/// The `ARR at stake` field of the Customer Feedback template, in USD ("250000", "$250,000",
-/// "250k" and "1.2M" all read).
-pub fn arr_at_stake(description: &str) -> Option<u64> {
-    let value = field(description, "arr at stake")?;
-    let value: String = value
-        .split("<!--")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .replace([',', '$', ' '], "")
-        .to_lowercase();
-    let (digits, factor) = match value.chars().last()? {
-        'k' => (&value[..value.len() - 1], 1_000.0),
-        'm' => (&value[..value.len() - 1], 1_000_000.0),
-        _ => (value.as_str(), 1.0),
-    };
-    // Digits and one decimal point only: f64's own parser also takes "inf", "NaN" and "1e300".
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return None;
-    }
-    let usd = (digits.parse::<f64>().ok()? * factor).round();
-    (0.0..=MAX_ARR_USD).contains(&usd).then_some(usd as u64)
-}
-
-/// The text after `name:` on the first line of the Customer Feedback template's field `name`
-/// (`**ARR at stake:** 250k`, any case, bold or not), hint comments included.
-pub(crate) fn field(description: &str, name: &str) -> Option<String> {
-    let prefix = format!("{}:", name.to_lowercase());
-    let line = description.lines().find(|l| {
-        l.replace("**", "")
-            .trim_start()
-            .to_lowercase()
-            .starts_with(&prefix)
-    })?;
-    Some(line.replace("**", "").split_once(':')?.1.to_string())
-}
-
-/// The largest ARR at stake smeflow reads: a trillion dollars, more than any company's yearly
-/// revenue, so a larger figure is a typo and unreadable like an empty field. Sums of up to
-/// ~18 million such values still fit in a u64, and they are added with saturation anyway.
-pub const MAX_ARR_USD: f64 = 1e12;
-
 pub(crate) fn item(i: &Issue) -> Item {
     Item {
         iid: i.iid,
@@ -123,9 +82,6 @@ fn in_scope<'a>(i: &'a Issue, scope: &str) -> Option<&'a str> {
         .find(|l| label_scope(l) == Some(scope))
         .map(|l| l.rsplit_once("::").map(|(_, v)| v).unwrap_or(l))
 }
-
-/// The theme table's row for open feedback without a `Theme::` label.
-pub const NO_THEME: &str = "(no theme)";
 
 /// `first_assigned` maps an SME request's iid to when it was first assigned (from its system notes).
 pub fn compute(

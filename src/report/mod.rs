@@ -7,6 +7,7 @@
 
 pub mod cadence;
 pub mod drivers;
+pub mod feedback;
 pub mod figures;
 pub mod program;
 pub mod render;

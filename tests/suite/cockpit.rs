@@ -8,7 +8,8 @@
 use crate::common::*;
 use chrono::{DateTime, Utc};
 use smeflow::gitlab::types::Issue;
-use smeflow::report::program::metrics::{self, Contribution, Status, Transfer};
+use smeflow::report::program::figures::{Contribution, Transfer};
+use smeflow::report::program::metrics::{self, Status};
 use smeflow::report::program::quarter::Quarter;
 use smeflow::report::program::AreaInput;
 use smeflow::sim::{Access, SeedIssue, Simulator};

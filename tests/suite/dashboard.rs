@@ -398,6 +398,11 @@ fn a_person_signs_in_and_sees_the_areas_a_chart_and_a_waiting_request() {
         "48 h".into(),
         "missed, no SME yet".into(),
         "Queue: healthy".into(),
+        // The program's eight metrics: nothing was imported, so each names its import.
+        "Program metrics".into(),
+        "1. Technical win rate".into(),
+        "no data — import: `smeflow import nps FILE.csv`".into(),
+        "8. Stack Overflow: response rate".into(),
     ] {
         assert!(
             seen.contains(visible.as_str()),

@@ -2,7 +2,6 @@
 //! area project's own label of that name: bootstrap deletes it when nothing carries the name,
 //! and otherwise says what holds it and leaves it. The real binary against the simulator.
 
-
 use crate::common::{GROUP, TOKEN};
 use smeflow::sim::Simulator;
 
@@ -15,7 +14,11 @@ fn bootstrap(sim: &Simulator, extra: &[&str]) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", crate::common::stderr(&out));
-    format!("{}{}", crate::common::stdout(&out), crate::common::stderr(&out))
+    format!(
+        "{}{}",
+        crate::common::stdout(&out),
+        crate::common::stderr(&out)
+    )
 }
 
 /// The group label an older smeflow made by labelling a theme epic.
@@ -95,7 +98,9 @@ fn a_group_label_whose_name_an_issue_carries_is_left_and_the_plan_says_why() {
     );
     assert!(group_has_theme_label(&sim));
     assert!(
-        !crate::common::writes(&sim).iter().any(|w| w.contains("/labels")),
+        !crate::common::writes(&sim)
+            .iter()
+            .any(|w| w.contains("/labels")),
         "{:?}",
         crate::common::writes(&sim)
     );

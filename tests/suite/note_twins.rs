@@ -2,27 +2,11 @@
 //! moment: after posting a note with a hidden marker, a run looks for an older copy and deletes
 //! its own. The real binary against the GitLab simulator.
 
-
 use crate::common::TOKEN;
 use smeflow::sim::{Fault, Match, Simulator};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-fn run(sim: &Simulator, state: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(crate::common::workdir())
-        .args(args)
-        .arg("--state")
-        .arg(state)
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", crate::common::SECRET)
-        .env("SMEFLOW_WEBHOOK_URL", crate::common::WEBHOOK_URL)
-        .env("SMEFLOW_RETRY_BASE_MS", "10")
-        .env("SMEFLOW_WRITE_SETTLE_MS", "50");
-    cmd
-}
+use std::time::Duration;
 
 /// smeflow's notes (those with a hidden marker) on `iid`, by marker line.
 fn marked_notes(sim: &Simulator, iid: u64) -> Vec<String> {
@@ -38,7 +22,7 @@ fn marked_notes(sim: &Simulator, iid: u64) -> Vec<String> {
 fn two_syncs_sharing_no_store_leave_one_copy_of_each_note() {
     let sim = crate::common::gitlab();
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = crate::common::laptop(
         &sim,
         &dir.path().join("setup.db"),
         &["bootstrap-area", "ai"],
@@ -71,25 +55,7 @@ fn two_syncs_sharing_no_store_leave_one_copy_of_each_note() {
             path_contains: Some("/notes".into()),
         }),
     });
-    let runs: Vec<_> = (0..2)
-        .map(|n| {
-            let log = dir.path().join(format!("sync{n}.log"));
-            let child = run(
-                &sim,
-                &dir.path().join(format!("laptop{n}.db")),
-                &["sync-board", "ai"],
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-            (child, log)
-        })
-        .collect();
-    for (mut child, log) in runs {
-        let done = child.wait().unwrap().success();
-        assert!(done, "{}", std::fs::read_to_string(log).unwrap());
-    }
+    crate::common::laptops_at_once(&sim, dir.path(), 2, &["sync-board", "ai"]);
     sim.clear_faults();
     let posted = sim
         .requests()
@@ -120,10 +86,12 @@ fn a_second_copy_of_a_routed_note_on_a_seed_issue_is_deleted_by_the_next_sync() 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("laptop-a.db");
     let sync = |state: &Path| {
-        let out = run(&sim, state, &["sync-board", "ai"]).output().unwrap();
+        let out = crate::common::laptop(&sim, state, &["sync-board", "ai"])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", crate::common::stderr(&out));
     };
-    let out = run(&sim, &state, &["bootstrap-area", "ai"])
+    let out = crate::common::laptop(&sim, &state, &["bootstrap-area", "ai"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", crate::common::stderr(&out));

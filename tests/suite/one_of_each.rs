@@ -10,7 +10,7 @@ use serde_json::Value;
 use smeflow::sim::{Fault, Simulator};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const HOOK_URL: &str = "http://127.0.0.1:9/webhooks/gitlab";
@@ -101,31 +101,13 @@ fn three_bootstraps_sharing_no_store_end_with_one_of_each() {
         only: None,
     });
     let dir = tempfile::tempdir().unwrap();
-    let runs: Vec<(Child, std::path::PathBuf)> = (0..3)
-        .map(|n| {
-            let log = dir.path().join(format!("run{n}.log"));
-            let child = run(
-                &sim,
-                &dir.path().join(format!("laptop{n}.db")),
-                &["bootstrap-area", "--all"],
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-            (child, log)
-        })
-        .collect();
-    for (mut child, log) in runs {
-        let ok = child.wait().unwrap().success();
-        assert!(ok, "{}", std::fs::read_to_string(log).unwrap());
-    }
+    crate::common::laptops_at_once(&sim, dir.path(), 3, &["bootstrap-area", "--all"]);
     sim.clear_faults();
     let found = total(&sim);
     eprintln!("duplicates after three concurrent bootstraps: {found:?}");
     assert!(found.values().all(|n| *n == 0), "{found:?}");
 
-    let (ok, out, err) = output(&mut run(
+    let (ok, out, err) = output(&mut common::laptop(
         &sim,
         &dir.path().join("laptop0.db"),
         &["bootstrap-area", "--all"],

@@ -2,30 +2,14 @@
 //! shares no store is closed with a note naming the one kept, its issues move to the kept one,
 //! and the next run has nothing to do. The real binary against the GitLab simulator (Premium).
 
-
 use crate::common::{GROUP, TOKEN};
 use serde_json::Value;
 use smeflow::sim::{Fault, Simulator};
-use std::path::Path;
-use std::process::{Command, Stdio};
+
+use std::process::Command;
 use std::time::Duration;
 
 const THEME_EPIC: &str = "AI: Duo Chat";
-
-fn run(sim: &Simulator, state: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smeflow"));
-    cmd.current_dir(crate::common::workdir())
-        .args(args)
-        .arg("--state")
-        .arg(state)
-        .env("GITLAB_URL", sim.url())
-        .env("GITLAB_TOKEN", TOKEN)
-        .env("SMEFLOW_WEBHOOK_SECRET", crate::common::SECRET)
-        .env("SMEFLOW_WEBHOOK_URL", crate::common::WEBHOOK_URL)
-        .env("SMEFLOW_RETRY_BASE_MS", "10")
-        .env("SMEFLOW_WRITE_SETTLE_MS", "50");
-    cmd
-}
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
@@ -99,10 +83,18 @@ fn a_second_open_theme_epic_is_closed_with_a_note_and_its_issues_move_to_the_old
     let sim = crate::common::gitlab();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("laptop-a.db");
-    ok(&mut run(&sim, &state, &["bootstrap-area", "ai"]));
+    ok(&mut crate::common::laptop(
+        &sim,
+        &state,
+        &["bootstrap-area", "ai"],
+    ));
     let acme = feedback(&sim, "ACME: Duo Chat forgets the thread", "ACME");
     let globex = feedback(&sim, "Globex: Duo Chat forgets the thread", "Globex");
-    ok(&mut run(&sim, &state, &["sync-board", "ai"]));
+    ok(&mut crate::common::laptop(
+        &sim,
+        &state,
+        &["sync-board", "ai"],
+    ));
     let first = theme_epics(&sim);
     assert_eq!(first.len(), 1, "{first:?}");
     let kept = first[0].0;
@@ -139,7 +131,11 @@ fn a_second_open_theme_epic_is_closed_with_a_note_and_its_issues_move_to_the_old
 
     let other = dir.path().join("laptop-b.db");
     sim.reset_requests();
-    let out = ok(&mut run(&sim, &other, &["sync-board", "ai", "--dry-run"]));
+    let out = ok(&mut crate::common::laptop(
+        &sim,
+        &other,
+        &["sync-board", "ai", "--dry-run"],
+    ));
     assert!(
         out.contains(&format!(
             "~ epic &{copy} \"{THEME_EPIC}\": close, a duplicate of &{kept}, which stays"
@@ -156,7 +152,11 @@ fn a_second_open_theme_epic_is_closed_with_a_note_and_its_issues_move_to_the_old
         crate::common::writes(&sim)
     );
 
-    ok(&mut run(&sim, &other, &["sync-board", "ai"]));
+    ok(&mut crate::common::laptop(
+        &sim,
+        &other,
+        &["sync-board", "ai"],
+    ));
     let mut now = theme_epics(&sim);
     now.sort();
     let both = {
@@ -184,7 +184,11 @@ fn a_second_open_theme_epic_is_closed_with_a_note_and_its_issues_move_to_the_old
     // Either laptop's next run finds one open epic holding every issue: nothing to write.
     for store in [&state, &other] {
         sim.reset_requests();
-        ok(&mut run(&sim, store, &["sync-board", "ai", "--full"]));
+        ok(&mut crate::common::laptop(
+            &sim,
+            store,
+            &["sync-board", "ai", "--full"],
+        ));
         assert!(
             crate::common::writes(&sim).is_empty(),
             "{:?}",
@@ -197,7 +201,7 @@ fn a_second_open_theme_epic_is_closed_with_a_note_and_its_issues_move_to_the_old
 fn two_syncs_sharing_no_store_end_with_one_open_theme_epic() {
     let sim = crate::common::gitlab();
     let dir = tempfile::tempdir().unwrap();
-    ok(&mut run(
+    ok(&mut crate::common::laptop(
         &sim,
         &dir.path().join("setup.db"),
         &["bootstrap-area", "ai"],
@@ -212,25 +216,7 @@ fn two_syncs_sharing_no_store_end_with_one_open_theme_epic() {
         delay: Duration::from_millis(15),
         only: None,
     });
-    let runs: Vec<_> = (0..2)
-        .map(|n| {
-            let log = dir.path().join(format!("sync{n}.log"));
-            let child = run(
-                &sim,
-                &dir.path().join(format!("laptop{n}.db")),
-                &["sync-board", "ai"],
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-            (child, log)
-        })
-        .collect();
-    for (mut child, log) in runs {
-        let done = child.wait().unwrap().success();
-        assert!(done, "{}", std::fs::read_to_string(log).unwrap());
-    }
+    crate::common::laptops_at_once(&sim, dir.path(), 2, &["sync-board", "ai"]);
     sim.clear_faults();
     let epics = theme_epics(&sim);
     let open: Vec<_> = epics.iter().filter(|e| e.1 == "opened").collect();
@@ -245,7 +231,7 @@ fn two_syncs_sharing_no_store_end_with_one_open_theme_epic() {
     assert_eq!(open[0].2, all, "every issue is in the open epic");
 
     sim.reset_requests();
-    ok(&mut run(
+    ok(&mut crate::common::laptop(
         &sim,
         &dir.path().join("laptop0.db"),
         &["sync-board", "ai", "--full"],

@@ -2,7 +2,7 @@
 //! note to the author, ever.
 
 use super::{RuleInput, Wants, MISSING_INFO_MARKER};
-use crate::text::strip_comments;
+use crate::policy::customer::customer_field;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
@@ -44,24 +44,6 @@ pub fn check(input: &RuleInput) -> Wants {
     body.push_str("\nYou can add labels with a quick action in a comment, e.g. `/label ~\"Priority::Medium\"`. This is the only reminder smeflow sends.");
     wants.changes.push(input.note(body));
     wants
-}
-
-/// The customer named in the Customer Feedback template (`**Customer:** ACME` or
-/// `Customer: ACME`), if filled in.
-pub fn customer_field(description: &str) -> Option<String> {
-    for line in description.lines() {
-        let plain = line.replace("**", "");
-        let plain = plain.trim().trim_start_matches(['-', '*', ' ']);
-        if let Some(rest) = plain
-            .strip_prefix("Customer:")
-            .or_else(|| plain.strip_prefix("Customer :"))
-        {
-            // The value as typed: smeflow writes customers escaped (see `markdown`).
-            let value = crate::markdown::unescape(strip_comments(rest).trim());
-            return (!value.is_empty() && value != "_" && !value.starts_with('<')).then_some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

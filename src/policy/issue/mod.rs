@@ -36,7 +36,7 @@ mod typos;
 pub use loop_closed::LOOP_CLOSED_MARKER;
 pub use similar_feedback::{DUPLICATE_MARKER_PREFIX, SIMILAR_MARKER_PREFIX};
 
-pub use missing_info::customer_field;
+pub use crate::policy::customer::customer_field;
 
 use crate::config::label_scope;
 use crate::plan::Change;
@@ -47,7 +47,7 @@ pub const DEFAULT_WORKFLOW: &str = crate::config::labels::WORKFLOW_TRIAGE;
 pub const PM_STATUS_SCOPE: &str = "PM Status";
 pub const DEFAULT_PM_STATUS: &str = crate::config::labels::PM_STATUS_NEW;
 pub const FEEDBACK_TYPE: &str = crate::config::labels::TYPE_CUSTOMER_FEEDBACK;
-pub const THEME_SCOPE: &str = "Theme";
+pub use crate::config::labels::THEME_SCOPE;
 
 /// Markers smeflow leaves in its notes, so it can tell (from GitLab alone, even with a lost
 /// store) that a note was already written.

@@ -14,7 +14,7 @@ use super::{RuleInput, Wants, THEME_SCOPE};
 use crate::config::label_scope;
 use crate::markdown;
 use crate::plan::Change;
-use crate::policy::epics::customer_of;
+use crate::policy::customer::customer_of;
 use crate::policy::similar::{left_out, same_customer, Peer, Words, DUPLICATE, SIMILAR};
 
 pub const SIMILAR_MARKER_PREFIX: &str = "<!-- smeflow:similar ";

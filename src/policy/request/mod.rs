@@ -170,7 +170,7 @@ fn route_follow_ups(rules: &AreaRules, issue: &IssueView, ctx: &IssueContext) ->
     let mut changes = Vec::new();
     let (items, unknown) = route::action_items(&issue.description);
     let (items, over) = route::within_bound(items);
-    let customer = super::issue::customer_field(&issue.description);
+    let customer = crate::policy::customer::customer_field(&issue.description);
     let note = |iid: u64, body: String| Change::AddNote {
         project: rules.project.clone(),
         iid,

@@ -127,7 +127,7 @@ impl ThemeModel {
 /// weighs each word, and names that every theme's texts carry weigh little there.
 fn without_customer(text: &str) -> std::borrow::Cow<'_, str> {
     let (title, description) = text.split_once('\n').unwrap_or((text, ""));
-    let Some(customer) = crate::policy::epics::customer_of(title, description) else {
+    let Some(customer) = crate::policy::customer::customer_of(title, description) else {
         return text.into();
     };
     let name = words(&customer);

@@ -73,7 +73,7 @@ impl Executor<'_> {
     }
 
     /// After creating theme epic `iid` titled `title`: when an older open one of smeflow's
-    /// exists (`policy::duplicates::kept_epic`), this run's copy is closed as its duplicate and
+    /// exists (`policy::epics::kept_epic`), this run's copy is closed as its duplicate and
     /// the older one is the epic later links go to.
     pub(super) async fn resolve_epic_twin(
         &mut self,
@@ -83,7 +83,7 @@ impl Executor<'_> {
     ) -> Result<(), GitLabError> {
         let me = self.bot_id().await?;
         let epics = self.gitlab.epics_by_author(group, me).await?;
-        let Some(kept) = duplicates::kept_epic(&epics, title).map(|e| e.iid) else {
+        let Some(kept) = crate::policy::epics::kept_epic(&epics, title).map(|e| e.iid) else {
             return Ok(());
         };
         if kept == iid {

@@ -18,6 +18,23 @@ pub const SHIPPED_PER_QUARTER_GOAL: usize = 5;
 pub const ASSIGNMENT_FASTER_GOAL_PCT: f64 = 20.0;
 const SHIPPED: &str = crate::config::labels::PM_STATUS_SHIPPED;
 
+/// A training session or knowledge-base item, attributed to the SME behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub kind: Transfer,
+    pub at: DateTime<Utc>,
+    /// A GitLab username.
+    pub person: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// A topic added to "List of Topics for SMEs Enablement".
+    Training,
+    /// An item added to "Knowledge Base & Architectural Blueprint Scenarios".
+    KnowledgeBase,
+}
+
 /// What was read from one area.
 #[derive(Debug, Clone, Default)]
 pub struct AreaInput {
@@ -32,7 +49,7 @@ pub struct AreaInput {
     /// When smeflow told an SA their feedback shipped (its loop-closed notes).
     pub loops_closed: Vec<DateTime<Utc>>,
     /// The same notes, each attributed to the SME behind it (knowledge transfer per SME).
-    pub contributions: Vec<super::metrics::Contribution>,
+    pub contributions: Vec<Contribution>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -59,7 +76,7 @@ pub struct ProgramReport {
     pub interest: Vec<super::interest::InterestRow>,
     /// The program's eight metrics for a quarter (filled by the caller that read the imports).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<super::metrics::Metrics>,
+    pub metrics: Option<super::metric::Metrics>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]

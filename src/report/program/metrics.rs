@@ -12,107 +12,18 @@
 //! names it (`policy::request::opportunity`); every other imported opportunity is the
 //! baseline.
 
-use super::figures::{compute as figures, AreaInput};
+use super::figures::{compute as figures, AreaInput, Transfer};
+pub use super::metric::{figure, Goal, Metric, Metrics, SmeTransfer, Status, Unit};
 use super::quarter::Quarter;
 use crate::policy::request::{fields, opportunity, REQUEST_TYPE};
 use crate::store::crm::{Imported, Opportunity, StageChange};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::NaiveDate;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const IMPORT_OPPORTUNITIES: &str = "smeflow import opportunities FILE.csv";
 pub const IMPORT_HISTORY: &str = "smeflow import opportunities FILE.csv --history HISTORY.csv";
 pub const IMPORT_NPS: &str = "smeflow import nps FILE.csv";
 pub const IMPORT_STACKOVERFLOW: &str = "smeflow import stackoverflow FILE.csv";
-
-/// One metric against one goal (a metric with two goals is two entries with one number).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Metric {
-    /// Its number on the program's metrics page (1–8).
-    pub number: u8,
-    pub name: &'static str,
-    pub goal: Goal,
-    /// The figure the goal is about, in `goal.unit`; `None` unless `status` is Met or NotMet.
-    pub value: Option<f64>,
-    /// How the figure was reached, in words and the numbers behind it.
-    pub detail: String,
-    pub status: Status,
-}
-
-/// "at least 50", "+10% or more", "20% faster (−20% or less)".
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Goal {
-    pub target: f64,
-    pub unit: Unit,
-    /// true: met when the value is at least `target`; false: at most.
-    pub at_least: bool,
-    /// The goal in words, as the program states it.
-    pub text: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    /// A change against a baseline or an earlier period, in percent (+12.5).
-    ChangePercent,
-    /// A share, in percent (0–100).
-    Percent,
-    /// A count in the quarter.
-    Count,
-    /// A count per SME in the quarter.
-    PerSme,
-    /// Net Promoter Score (−100 to 100).
-    Score,
-    /// Upvotes per answer.
-    PerAnswer,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Status {
-    Met,
-    NotMet,
-    /// The input was never imported: `import` is the command that brings it.
-    NoData {
-        import: &'static str,
-    },
-    /// The input exists but cannot give this figure for the quarter: `why`.
-    NotMeasurable {
-        why: String,
-    },
-}
-
-/// A training session or knowledge-base item, attributed to the SME behind it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contribution {
-    pub kind: Transfer,
-    pub at: DateTime<Utc>,
-    /// A GitLab username.
-    pub person: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transfer {
-    /// A topic added to "List of Topics for SMEs Enablement".
-    Training,
-    /// An item added to "Knowledge Base & Architectural Blueprint Scenarios".
-    KnowledgeBase,
-}
-
-/// One SME's knowledge transfer in the quarter.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SmeTransfer {
-    pub person: String,
-    pub training: usize,
-    pub knowledge: usize,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Metrics {
-    pub quarter: String,
-    pub list: Vec<Metric>,
-    pub per_sme: Vec<SmeTransfer>,
-}
 
 pub const WIN_RATE_GOAL: Goal = Goal {
     target: 10.0,
@@ -744,43 +655,6 @@ fn stackoverflow(imported: &Imported, q: Quarter) -> Vec<Metric> {
         )
     };
     vec![rate, upvotes]
-}
-
-impl Metric {
-    /// The figure and how it was reached, or why there is none: "no data — import: `…`" where
-    /// the input was never imported, never a made-up zero. The report and the dashboard show
-    /// this same text.
-    pub fn shown(&self) -> String {
-        match (&self.status, self.value) {
-            (Status::NoData { import }, _) => format!("no data — import: `{import}`"),
-            (Status::NotMeasurable { why }, _) => format!("– ({why})"),
-            (_, Some(v)) => format!("{}: {}", figure(v, self.goal.unit), self.detail),
-            (_, None) => "–".into(),
-        }
-    }
-}
-
-impl Status {
-    /// "met", "not met", "no data" or "not measurable".
-    pub fn word(&self) -> &'static str {
-        match self {
-            Status::Met => "met",
-            Status::NotMet => "not met",
-            Status::NoData { .. } => "no data",
-            Status::NotMeasurable { .. } => "not measurable",
-        }
-    }
-}
-
-fn figure(value: f64, unit: Unit) -> String {
-    match unit {
-        Unit::ChangePercent => format!("{value:+.1}%"),
-        Unit::Percent => format!("{value:.1}%"),
-        Unit::Count => format!("{value:.0}"),
-        Unit::Score => format!("{value:.0}"),
-        Unit::PerSme => format!("{value:.1} per SME"),
-        Unit::PerAnswer => format!("{value:.1} per answer"),
-    }
 }
 
 /// The metrics as a Markdown section: one row per goal, and the per-SME figures.

@@ -11,6 +11,7 @@
 
 pub mod figures;
 pub mod interest;
+pub mod metric;
 pub mod metrics;
 pub mod quarter;
 pub mod render;

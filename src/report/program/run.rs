@@ -4,7 +4,7 @@
 //! program project.
 
 use super::figures::AreaInput;
-use super::metrics::{Contribution, Transfer};
+use super::figures::{Contribution, Transfer};
 use crate::config::Catalog;
 use crate::gitlab::types::Note;
 use crate::gitlab::types::{parse_time, Issue};

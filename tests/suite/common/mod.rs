@@ -275,3 +275,41 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// `smeflow <args>` as a child process with its own store `state` (an operator's laptop),
+/// retrying fast and settling writes briefly, for runs started side by side.
+pub fn laptop(sim: &Simulator, state: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"));
+    cmd.current_dir(workdir())
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .env("GITLAB_URL", sim.url())
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("SMEFLOW_WEBHOOK_SECRET", SECRET)
+        .env("SMEFLOW_WEBHOOK_URL", WEBHOOK_URL)
+        .env("SMEFLOW_RETRY_BASE_MS", "10")
+        .env("SMEFLOW_WRITE_SETTLE_MS", "50");
+    cmd
+}
+
+/// `smeflow <args>` `n` times at once, each from its own laptop (stores that share nothing);
+/// fails with the log of any run that did not succeed.
+pub fn laptops_at_once(sim: &Simulator, dir: &std::path::Path, n: usize, args: &[&str]) {
+    use std::process::Stdio;
+    let runs: Vec<_> = (0..n)
+        .map(|i| {
+            let log = dir.join(format!("laptop{i}.log"));
+            let child = laptop(sim, &dir.join(format!("laptop{i}.db")), args)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            (child, log)
+        })
+        .collect();
+    for (mut child, log) in runs {
+        let done = child.wait().unwrap().success();
+        assert!(done, "{}", std::fs::read_to_string(log).unwrap());
+    }
+}
