@@ -3,7 +3,6 @@
 //! rules for local accounts) gets no theme, where the tagger before the abstention tagged it;
 //! the note says so and leaves the issue for triage, once.
 
-
 use smeflow::config::Catalog;
 use smeflow::plan::Change;
 use smeflow::policy::issue::IssueContext;
