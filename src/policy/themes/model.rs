@@ -12,7 +12,7 @@ pub struct ThemeModel {
     texts: Vec<Labelled>,
     /// This area's themes as their rules name them, for the area index only.
     vocabulary: Vec<Labelled>,
-    /// Other areas' theme sentences: what this area is not.
+    /// Other areas' theme sentences and vocabulary: what this area is not.
     out_of_area: Vec<Labelled>,
     trained: std::sync::OnceLock<(Trained, std::time::Duration)>,
     /// Issues whose theme a person set, counted once per theme.
@@ -43,13 +43,13 @@ impl ThemeModel {
         }
     }
 
-    /// Also indexes, apart, this area's sentences beside the other areas' theme sentences
-    /// (`out_of_area`, labelled "(no theme)") and the unrelated ones, to tell how much nearer
-    /// feedback is to another area's. Apart, so the themes are learned exactly as without them:
-    /// taught as negatives of every theme, the other areas' sentences cost recall on the tune
-    /// part of `eval/` (0.89 against 0.91) and tripled the training time.
-    /// `vocabulary` (this area's themes as their rules name them, labelled by theme) joins the
-    /// area's side of that index only.
+    /// Also indexes, apart, this area's sentences beside the other areas' theme sentences and
+    /// vocabulary (`out_of_area`, labelled "(no theme)") and the unrelated ones, to tell how
+    /// much nearer feedback is to another area's; `vocabulary` (this area's themes as their
+    /// rules name them) joins the area's side of that index. Apart, so the themes are learned
+    /// exactly as without them: taught as negatives of every theme, the other areas' sentences
+    /// cost recall on the tune part of `eval/` (0.89 against 0.91) and tripled the training
+    /// time.
     pub fn with_out_of_area(
         mut self,
         vocabulary: &[Labelled],
