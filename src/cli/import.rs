@@ -615,41 +615,9 @@ pub fn read_stackoverflow(
         let line = *line;
         let question_id = cells.get(line, row, "question_id", &post_id);
         let asked_on = cells.get(line, row, "asked", date);
-        let answer_id = cells.get(line, row, "answer_id", |v| {
-            if v.is_empty() {
-                Ok(None)
-            } else {
-                post_id(v).map(Some)
-            }
-        });
-        let answer_score = cells.get(line, row, "answer_score", |v| {
-            if v.is_empty() {
-                Ok(None)
-            } else {
-                score(v).map(Some)
-            }
-        });
-        let answer = match (answer_id, answer_score) {
-            (Some(Some(a)), Some(Some(s))) => Some(Some((a, s))),
-            (Some(None), Some(None)) => Some(None),
-            (Some(Some(_)), Some(None)) => {
-                cells.also(
-                    line,
-                    "answer_score",
-                    "is empty: an answer needs its score".into(),
-                );
-                None
-            }
-            (Some(None), Some(Some(_))) => {
-                cells.also(
-                    line,
-                    "answer_score",
-                    "is given for a row without an answer id".into(),
-                );
-                None
-            }
-            _ => None,
-        };
+        let answer_id = cells.get(line, row, "answer_id", optional(&post_id));
+        let answer_score = cells.get(line, row, "answer_score", optional(&score));
+        let answer = answer_of(&mut cells, line, answer_id, answer_score);
         if let (Some(q), Some(Some((a, _)))) = (question_id, answer) {
             if let Some(first) = seen.insert((q, a), line) {
                 cells.also(
@@ -669,16 +637,62 @@ pub fn read_stackoverflow(
     }
     let bad = std::mem::take(&mut cells.bad);
     sheet.refuse(bad)?;
-    // A question listed once unanswered and once with an answer is an answered question.
-    let answered: BTreeSet<i64> = out
+    Ok(one_row_per_answer(out))
+}
+
+/// An empty cell is `None`; anything else must read with `parse`.
+fn optional<T>(
+    parse: &impl Fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<Option<T>, String> + '_ {
+    move |v| match v.is_empty() {
+        true => Ok(None),
+        false => parse(v).map(Some),
+    }
+}
+
+/// A row's answer: `Some(None)` for a question without one, `Some(Some((id, score)))` with
+/// one, `None` (and the cell named as bad) when the two cells disagree or did not read.
+fn answer_of(
+    cells: &mut Cells,
+    line: u64,
+    answer_id: Option<Option<i64>>,
+    answer_score: Option<Option<i64>>,
+) -> Option<Option<(i64, i64)>> {
+    match (answer_id, answer_score) {
+        (Some(Some(a)), Some(Some(s))) => Some(Some((a, s))),
+        (Some(None), Some(None)) => Some(None),
+        (Some(Some(_)), Some(None)) => {
+            cells.also(
+                line,
+                "answer_score",
+                "is empty: an answer needs its score".into(),
+            );
+            None
+        }
+        (Some(None), Some(Some(_))) => {
+            cells.also(
+                line,
+                "answer_score",
+                "is given for a row without an answer id".into(),
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// A question listed once unanswered and once with an answer is an answered question; an
+/// unanswered one listed twice counts once.
+fn one_row_per_answer(mut posts: Vec<StackOverflowPost>) -> Vec<StackOverflowPost> {
+    let answered: BTreeSet<i64> = posts
         .iter()
         .filter(|p| p.answer.is_some())
         .map(|p| p.question_id)
         .collect();
     let mut unanswered_seen = BTreeSet::new();
-    out.retain(|p| {
+    posts.retain(|p| {
         p.answer.is_some()
             || (!answered.contains(&p.question_id) && unanswered_seen.insert(p.question_id))
     });
-    Ok(out)
+    posts
 }

@@ -444,25 +444,10 @@ pub const UNSIGNED: &str = "this GitLab does not sign webhook deliveries (that n
 /// `webhook_signing_token` feature flag is off.
 pub const SIGNING_DROPPED: &str = "this GitLab keeps the webhook's plain token but not its signing token (GitLab 19.x drops it without a word while the webhook_signing_token feature flag is off): deliveries are authenticated by the plain token alone. Once the flag is on, run `smeflow bootstrap-area --rotate-webhook-secret` to send the signing key again";
 
-fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
-    let ours = duplicates::kept_hook(hooks, &spec.url);
-    let Some(hook) = ours else {
-        plan.changes.push(Change::CreateHook {
-            project: project.to_string(),
-            hook: spec.clone(),
-        });
-        return;
-    };
-    if hook.disabled() {
-        plan.warnings.push(format!(
-            "the webhook is {}: GitLab stops sending events to a hook after 4 failed deliveries in a row (any answer but 2xx, a timeout, a refused connection), so nothing reaches smeflow meanwhile. `smeflow serve` re-enables it with GitLab's test request once it is up and healthy (or use \"Test\" on the hook's settings page)",
-            hook.health()
-        ));
-    }
+/// The hook's events and SSL verification that differ from the spec, as "what on -> off".
+/// Events smeflow never asks for (merge requests, pipelines …) are wanted off.
+fn event_drift(spec: &HookSpec, hook: &Hook) -> Vec<String> {
     let mut drift = Vec::new();
-    if hook.url != spec.url {
-        drift.push(format!("url was {}", crate::redact::url(&hook.url)));
-    }
     let flags = [
         ("issue events", hook.issues_events, spec.issues_events),
         (
@@ -496,6 +481,29 @@ fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
             ));
         }
     }
+    drift
+}
+
+fn plan_hook(spec: &HookSpec, hooks: &[Hook], project: &str, plan: &mut Plan) {
+    let ours = duplicates::kept_hook(hooks, &spec.url);
+    let Some(hook) = ours else {
+        plan.changes.push(Change::CreateHook {
+            project: project.to_string(),
+            hook: spec.clone(),
+        });
+        return;
+    };
+    if hook.disabled() {
+        plan.warnings.push(format!(
+            "the webhook is {}: GitLab stops sending events to a hook after 4 failed deliveries in a row (any answer but 2xx, a timeout, a refused connection), so nothing reaches smeflow meanwhile. `smeflow serve` re-enables it with GitLab's test request once it is up and healthy (or use \"Test\" on the hook's settings page)",
+            hook.health()
+        ));
+    }
+    let mut drift = Vec::new();
+    if hook.url != spec.url {
+        drift.push(format!("url was {}", crate::redact::url(&hook.url)));
+    }
+    drift.extend(event_drift(spec, hook));
     // GitLab 19.0+ says which secrets a hook holds; it drops the token when the URL changes
     // without a new one, and every delivery is then refused.
     if spec.with_token && hook.token_present == Some(false) {

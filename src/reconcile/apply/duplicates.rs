@@ -23,6 +23,30 @@ impl Executor<'_> {
         gone_is_done(self.gitlab.delete_board(project, id).await)
     }
 
+    /// The repairs `policy::duplicates` and the theme epics plan: the copy that goes is
+    /// deleted (hooks, boards, group labels: nothing people wrote) or closed with a note.
+    pub(super) async fn send_repair(&mut self, change: &Change) -> Result<(), GitLabError> {
+        match change {
+            Change::DeleteHook { project, id, .. } => self.delete_hook(project, *id).await,
+            Change::DeleteBoard { project, id, .. } => self.delete_board(project, *id).await,
+            Change::CloseDuplicateIssue {
+                project, iid, kept, ..
+            } => self.close_duplicate(project, *iid, *kept).await,
+            // Already gone (another run repaired it first) is what was wanted.
+            Change::DeleteGroupLabel { group, id, .. } => {
+                match self.gitlab.delete_group_label(group, *id).await {
+                    Err(GitLabError::NotFound { .. }) => Ok(()),
+                    other => other,
+                }
+            }
+            Change::CloseDuplicateEpic {
+                group, iid, kept, ..
+            } => self.close_duplicate_epic(group, *iid, *kept).await,
+            // `send` hands only the repairs above here.
+            _ => Ok(()),
+        }
+    }
+
     /// Says why on the duplicate (once), then closes it. Issues are never deleted: people may
     /// have written in either copy.
     pub(super) async fn close_duplicate(

@@ -14,6 +14,63 @@ impl Executor<'_> {
     pub(super) async fn send_on_issue(&self, change: &Change) -> Result<(), GitLabError> {
         let gl = self.gitlab;
         match change {
+            Change::LinkToTheme { .. } | Change::UnlinkFromTheme { .. } => {
+                self.send_theme_link(change).await
+            }
+            Change::RelateIssues {
+                project,
+                iid,
+                target_iid,
+            } => match gl.link_issues(project, *iid, project, *target_iid).await {
+                // lib/api/issue_links.rb answers 409 for a link that exists (made meanwhile,
+                // by a person or by an earlier attempt whose answer was lost).
+                Ok(()) | Err(GitLabError::Rejected { status: 409, .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Change::EditIssueLabels {
+                project,
+                iid,
+                add,
+                remove,
+                ..
+            } => gl.edit_issue_labels(project, *iid, add, remove).await,
+            Change::AddNote { project, iid, body } => {
+                let id = gl.post_note(project, *iid, body).await?;
+                match (id, note_marker(body)) {
+                    (Some(id), Some(marker)) => {
+                        self.resolve_note_twin(project, *iid, id, marker).await
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Change::UpdateIssueDescription {
+                project,
+                iid,
+                description,
+                ..
+            } => {
+                gl.update_issue_description(project, *iid, description)
+                    .await
+            }
+            Change::DeleteNote {
+                project,
+                iid,
+                note_id,
+                ..
+            } => match gl.delete_note(project, *iid, *note_id).await {
+                // Gone already: another run repaired it first.
+                Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
+            other => unreachable!("not a write on one issue: {other}"),
+        }
+    }
+
+    /// An issue linked to its theme's epic or tracking issue, or unlinked from it. A link that
+    /// exists already, or is gone already, is the state wanted.
+    async fn send_theme_link(&self, change: &Change) -> Result<(), GitLabError> {
+        let gl = self.gitlab;
+        match change {
             Change::LinkToTheme {
                 backend,
                 group,
@@ -67,52 +124,7 @@ impl Executor<'_> {
                     Err(e) => Err(e),
                 }
             }
-            Change::RelateIssues {
-                project,
-                iid,
-                target_iid,
-            } => match gl.link_issues(project, *iid, project, *target_iid).await {
-                // lib/api/issue_links.rb answers 409 for a link that exists (made meanwhile,
-                // by a person or by an earlier attempt whose answer was lost).
-                Ok(()) | Err(GitLabError::Rejected { status: 409, .. }) => Ok(()),
-                Err(e) => Err(e),
-            },
-            Change::EditIssueLabels {
-                project,
-                iid,
-                add,
-                remove,
-                ..
-            } => gl.edit_issue_labels(project, *iid, add, remove).await,
-            Change::AddNote { project, iid, body } => {
-                let id = gl.post_note(project, *iid, body).await?;
-                match (id, note_marker(body)) {
-                    (Some(id), Some(marker)) => {
-                        self.resolve_note_twin(project, *iid, id, marker).await
-                    }
-                    _ => Ok(()),
-                }
-            }
-            Change::UpdateIssueDescription {
-                project,
-                iid,
-                description,
-                ..
-            } => {
-                gl.update_issue_description(project, *iid, description)
-                    .await
-            }
-            Change::DeleteNote {
-                project,
-                iid,
-                note_id,
-                ..
-            } => match gl.delete_note(project, *iid, *note_id).await {
-                // Gone already: another run repaired it first.
-                Ok(()) | Err(GitLabError::NotFound { .. }) => Ok(()),
-                Err(e) => Err(e),
-            },
-            other => unreachable!("not a write on one issue: {other}"),
+            _ => Ok(()),
         }
     }
 

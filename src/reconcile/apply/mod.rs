@@ -265,21 +265,6 @@ impl<'a> Executor<'a> {
         done_before: usize,
         progress: &mut impl FnMut(usize, &Change),
     ) -> Result<usize, ApplyError> {
-        // Labels a list or an issue of this segment names are made first; the others (and
-        // colour updates) beside the lists.
-        let needed: std::collections::HashSet<&str> = segment
-            .iter()
-            .flat_map(|c| match c {
-                Change::CreateBoardList { label, .. } => vec![label.as_str()],
-                Change::CreateIssue { labels, .. } => labels.iter().map(String::as_str).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let phase_of = |change: &Change, phase: Phase| match change {
-            Change::CreateLabel { name, .. } if !needed.contains(name.as_str()) => Phase::Then,
-            Change::UpdateLabel { .. } => Phase::Then,
-            _ => phase,
-        };
         // smeflow's user, which each issue lane's looks before and after a create need, is
         // asked for beside the first phase instead of by every issue lane after it.
         let wants_bot = self.recheck_creates
@@ -289,20 +274,7 @@ impl<'a> Executor<'a> {
                 .any(|c| matches!(c, Change::CreateIssue { .. }));
         let mut done = 0;
         for phase in [Phase::First, Phase::Then, Phase::Last] {
-            let mut lanes: Vec<(Lane, Vec<Change>)> = Vec::new();
-            for change in segment {
-                let Some((p, key)) = lane(change) else {
-                    continue;
-                };
-                if phase_of(change, p) != phase {
-                    continue;
-                }
-                match lanes.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, list)) => list.push(change.clone()),
-                    None => lanes.push((key, vec![change.clone()])),
-                }
-            }
-            let runs = lanes.into_iter().map(|(key, list)| {
+            let runs = lanes_of(segment, phase).into_iter().map(|(key, list)| {
                 let mut exec = self.fork();
                 async move {
                     let outcome = match key {
@@ -405,58 +377,72 @@ impl<'a> Executor<'a> {
                 i += 1;
                 continue;
             }
-            let batch = &changes[i..end];
-            for change in batch {
-                self.resolve_container(change)
-                    .await
-                    .map_err(|e| failed(done, change, e))?;
-            }
-            let mut groups: Vec<Vec<&Change>> = Vec::new();
-            let mut group_of: HashMap<(&str, u64), usize> = HashMap::new();
-            for change in batch {
-                let key = issue_key(change).expect("batched changes touch one issue");
-                let g = *group_of.entry(key).or_insert_with(|| {
-                    groups.push(Vec::new());
-                    groups.len() - 1
-                });
-                groups[g].push(change);
-            }
-            let this = &*self;
-            let mut waiting = groups.into_iter();
-            let mut running = FuturesUnordered::new();
-            let mut failure = None;
-            loop {
-                while failure.is_none() && running.len() < this.in_flight {
-                    let Some(group) = waiting.next() else { break };
-                    running.push(async move {
-                        let mut landed = Vec::new();
-                        for change in group {
-                            if let Err(e) = this.apply_on_issue(change).await {
-                                return (landed, Some((change, e)));
-                            }
-                            landed.push(change);
-                        }
-                        (landed, None)
-                    });
-                }
-                let Some((landed, error)) = running.next().await else {
-                    break;
-                };
-                for change in landed {
-                    done += 1;
-                    audit(change);
-                    progress(done, change);
-                }
-                if let Some(e) = error {
-                    failure.get_or_insert(e);
-                }
-            }
-            if let Some((change, e)) = failure {
-                return Err(failed(done, change, e));
-            }
+            self.apply_issue_batch(&changes[i..end], &mut done, &mut progress)
+                .await
+                .map_err(|(change, e)| failed(done, change, e))?;
             i = end;
         }
         Ok(total)
+    }
+
+    /// Changes on several issues: each issue's in order, up to `in_flight` issues at once.
+    /// After a failure no issue is started, those running finish, and the first failure is
+    /// returned with the change it stopped at.
+    async fn apply_issue_batch<'c>(
+        &mut self,
+        batch: &'c [Change],
+        done: &mut usize,
+        progress: &mut impl FnMut(usize, &Change),
+    ) -> Result<(), (&'c Change, GitLabError)> {
+        for change in batch {
+            self.resolve_container(change)
+                .await
+                .map_err(|e| (change, e))?;
+        }
+        let mut groups: Vec<Vec<&Change>> = Vec::new();
+        let mut group_of: HashMap<(&str, u64), usize> = HashMap::new();
+        for change in batch {
+            let key = issue_key(change).expect("batched changes touch one issue");
+            let g = *group_of.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(change);
+        }
+        let this = &*self;
+        let mut waiting = groups.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut failure = None;
+        loop {
+            while failure.is_none() && running.len() < this.in_flight {
+                let Some(group) = waiting.next() else { break };
+                running.push(async move {
+                    let mut landed = Vec::new();
+                    for change in group {
+                        if let Err(e) = this.apply_on_issue(change).await {
+                            return (landed, Some((change, e)));
+                        }
+                        landed.push(change);
+                    }
+                    (landed, None)
+                });
+            }
+            let Some((landed, error)) = running.next().await else {
+                break;
+            };
+            for change in landed {
+                *done += 1;
+                audit(change);
+                progress(*done, change);
+            }
+            if let Some(e) = error {
+                failure.get_or_insert(e);
+            }
+        }
+        match failure {
+            Some(failed) => Err(failed),
+            None => Ok(()),
+        }
     }
 
     async fn apply_one(&mut self, change: &Change) -> Result<(), GitLabError> {
@@ -498,7 +484,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Hands each change to the write that does it.
+    /// Hands each change to the write that does it: on one issue, provisioning an area's
+    /// building blocks, theme epics, or repairing a duplicate.
     async fn send(&mut self, change: &Change) -> Result<(), GitLabError> {
         match change {
             Change::EditIssueLabels { .. }
@@ -511,6 +498,34 @@ impl<'a> Executor<'a> {
                 self.resolve_container(change).await?;
                 self.send_on_issue(change).await
             }
+            Change::CreateEpic {
+                group,
+                title,
+                description,
+                labels,
+            } => self.create_epic(group, title, description, labels).await,
+            Change::UpdateEpic {
+                group,
+                iid,
+                description,
+                ..
+            } => {
+                self.gitlab
+                    .update_epic_description(group, *iid, description)
+                    .await
+            }
+            Change::DeleteHook { .. }
+            | Change::DeleteBoard { .. }
+            | Change::CloseDuplicateIssue { .. }
+            | Change::DeleteGroupLabel { .. }
+            | Change::CloseDuplicateEpic { .. } => self.send_repair(change).await,
+            _ => self.send_provision(change).await,
+        }
+    }
+
+    /// An area's building blocks: its project, labels, templates, seed issues, boards and hook.
+    async fn send_provision(&mut self, change: &Change) -> Result<(), GitLabError> {
+        match change {
             Change::CreateProject {
                 group,
                 namespace_id,
@@ -551,22 +566,6 @@ impl<'a> Executor<'a> {
                 description,
                 labels,
             } => self.create_issue(project, title, description, labels).await,
-            Change::CreateEpic {
-                group,
-                title,
-                description,
-                labels,
-            } => self.create_epic(group, title, description, labels).await,
-            Change::UpdateEpic {
-                group,
-                iid,
-                description,
-                ..
-            } => {
-                self.gitlab
-                    .update_epic_description(group, *iid, description)
-                    .await
-            }
             Change::CreateBoard { project, name } => self.create_board(project, name).await,
             Change::CreateBoardList {
                 project,
@@ -584,22 +583,43 @@ impl<'a> Executor<'a> {
             Change::UpdateHook {
                 project, id, hook, ..
             } => self.update_hook(project, *id, hook).await,
-            Change::DeleteHook { project, id, .. } => self.delete_hook(project, *id).await,
-            Change::DeleteBoard { project, id, .. } => self.delete_board(project, *id).await,
-            Change::CloseDuplicateIssue {
-                project, iid, kept, ..
-            } => self.close_duplicate(project, *iid, *kept).await,
-            Change::DeleteGroupLabel { group, id, .. } => {
-                match self.gitlab.delete_group_label(group, *id).await {
-                    Err(GitLabError::NotFound { .. }) => Ok(()),
-                    other => other,
-                }
-            }
-            Change::CloseDuplicateEpic {
-                group, iid, kept, ..
-            } => self.close_duplicate_epic(group, *iid, *kept).await,
+            // `send` hands only the changes above here.
+            _ => Ok(()),
         }
     }
+}
+
+/// The lanes of `segment` that run in `phase`, each with its changes in plan order. Labels a
+/// list or an issue of the segment names are made first; the others (and colour updates)
+/// beside the lists.
+fn lanes_of(segment: &[Change], phase: Phase) -> Vec<(Lane, Vec<Change>)> {
+    let needed: std::collections::HashSet<&str> = segment
+        .iter()
+        .flat_map(|c| match c {
+            Change::CreateBoardList { label, .. } => vec![label.as_str()],
+            Change::CreateIssue { labels, .. } => labels.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let phase_of = |change: &Change, phase: Phase| match change {
+        Change::CreateLabel { name, .. } if !needed.contains(name.as_str()) => Phase::Then,
+        Change::UpdateLabel { .. } => Phase::Then,
+        _ => phase,
+    };
+    let mut lanes: Vec<(Lane, Vec<Change>)> = Vec::new();
+    for change in segment {
+        let Some((p, key)) = lane(change) else {
+            continue;
+        };
+        if phase_of(change, p) != phase {
+            continue;
+        }
+        match lanes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(change.clone()),
+            None => lanes.push((key, vec![change.clone()])),
+        }
+    }
+    lanes
 }
 
 /// Which part of a segment of lane changes a change runs in.
