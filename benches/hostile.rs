@@ -357,7 +357,7 @@ async fn claims() {
     let before = started.elapsed() / N;
     let started = Instant::now();
     for _ in 0..N {
-        store.claim(now_ms()).unwrap().unwrap();
+        store.claim(now_ms()).await.unwrap().unwrap();
     }
     let after = started.elapsed() / N;
     println!(

@@ -291,7 +291,12 @@ fn intake_row(
             String::new()
         }
     );
-    let stored: i64 = check.counts().unwrap().iter().map(|(_, n)| n).sum();
+    let stored: i64 = rt
+        .block_on(check.counts())
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     let stored = stored as u64;
     println!(
         "  ratio to the bare handler {:.2}; stored {stored} of {} accepted",
@@ -362,7 +367,7 @@ fn main() {
     ));
     if let Some(server) = &postgres {
         let url = server.fresh_database();
-        let store = Store::open_postgres(&url).unwrap();
+        let store = rt.block_on(Store::open_postgres(&url)).unwrap();
         rows.push(intake_row(
             &rt,
             "PostgreSQL, 1 replica",
@@ -372,8 +377,8 @@ fn main() {
         ));
         let url = server.fresh_database();
         let replicas = vec![
-            Store::open_postgres(&url).unwrap(),
-            Store::open_postgres(&url).unwrap(),
+            rt.block_on(Store::open_postgres(&url)).unwrap(),
+            rt.block_on(Store::open_postgres(&url)).unwrap(),
         ];
         rows.push(intake_row(
             &rt,
@@ -450,8 +455,8 @@ fn kill_test(rt: &tokio::runtime::Runtime, bin: &Path, seconds: u64, connections
     killer.join().unwrap();
     let _ = child.wait();
     let store = Store::open(&db).unwrap();
-    let stored: std::collections::HashSet<String> = store
-        .list(None, usize::MAX)
+    let stored: std::collections::HashSet<String> = rt
+        .block_on(store.list(None, usize::MAX))
         .unwrap()
         .into_iter()
         .map(|d| d.dedupe_key)

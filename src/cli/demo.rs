@@ -741,7 +741,7 @@ async fn settle(sim: &Simulator, idle: &Idle) {
     let mut quiet = 0;
     while quiet < 3 && Instant::now() < deadline {
         sim.deliveries_flushed().await;
-        quiet = if idle.idle() { quiet + 1 } else { 0 };
+        quiet = if idle.idle().await { quiet + 1 } else { 0 };
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -76,7 +76,7 @@ const MAX_ANSWER_SCORE: i64 = 1_000_000;
 /// Errors listed for one file before "and N more".
 const SHOWN_ERRORS: usize = 20;
 
-pub fn run(config: &Path, cmd: ImportCommand) -> Result<(), Failure> {
+pub async fn run(config: &Path, cmd: ImportCommand) -> Result<(), Failure> {
     let columns = import_columns(config)?;
     match cmd {
         ImportCommand::Opportunities {
@@ -90,9 +90,10 @@ pub fn run(config: &Path, cmd: ImportCommand) -> Result<(), Failure> {
                 Some(h) => read_history(h, &columns)?,
                 None => Vec::new(),
             };
-            let store = open(&store)?;
+            let store = open(&store).await?;
             let (o, h) = store
                 .import_opportunities(&opportunities, &changes, dry_run)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             let mut said = format!(
                 "{}: {} opportunities ({o})",
@@ -114,8 +115,10 @@ pub fn run(config: &Path, cmd: ImportCommand) -> Result<(), Failure> {
             store,
         } => {
             let responses = read_nps(&file, &columns)?;
-            let counts = open(&store)?
+            let counts = open(&store)
+                .await?
                 .import_nps(&responses, dry_run)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             finish(
                 format!(
@@ -132,8 +135,10 @@ pub fn run(config: &Path, cmd: ImportCommand) -> Result<(), Failure> {
             store,
         } => {
             let posts = read_stackoverflow(&file, &columns)?;
-            let counts = open(&store)?
+            let counts = open(&store)
+                .await?
                 .import_stackoverflow(&posts, dry_run)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             finish(
                 format!(
@@ -166,8 +171,9 @@ fn import_columns(config: &Path) -> Result<ImportSection, Failure> {
 }
 
 /// The store, created when there is none yet (an import may come before `serve` ever ran).
-fn open(store: &StoreArgs) -> Result<crate::store::Store, Failure> {
+async fn open(store: &StoreArgs) -> Result<crate::store::Store, Failure> {
     crate::store::Store::open_either(store.database_url.as_deref(), &store.state)
+        .await
         .map_err(|e| Failure::runtime(e.to_string()))
 }
 

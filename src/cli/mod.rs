@@ -324,7 +324,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// Opens a store that must already exist: reading commands never create an empty one.
-    fn open_existing(&self) -> Result<crate::store::Store, Failure> {
+    async fn open_existing(&self) -> Result<crate::store::Store, Failure> {
         let url = self
             .database_url
             .as_deref()
@@ -341,6 +341,7 @@ impl StoreArgs {
             )));
         }
         crate::store::Store::open_either(url, &self.state)
+            .await
             .map_err(|e| Failure::runtime(e.to_string()))
     }
 }
@@ -590,7 +591,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             if args.dry_run {
                 return bootstrap_areas(&gl, &catalog, &areas, &opts, &mut std::io::stdout()).await;
             }
-            let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state).map_err(|e| {
+            let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state).await.map_err(|e| {
                 Failure::usage(format!(
                     "{e}: bootstrap-area keeps its per-area lock there; pass --state (or SMEFLOW_STATE) with a writable file"
                 ))
@@ -607,13 +608,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve(args) => serve(&cli.config, args).await,
         Command::SyncBoard(args) => sync::sync_board(&cli.config, args).await,
         Command::Report(args) => report(&cli.config, args).await,
-        Command::Deliveries(cmd) => deliveries(cmd),
-        Command::Log(args) => audit_log(&cli.config, args),
-        Command::Import(cmd) => crate::cli::import::run(&cli.config, cmd),
+        Command::Deliveries(cmd) => deliveries(cmd).await,
+        Command::Log(args) => audit_log(&cli.config, args).await,
+        Command::Import(cmd) => crate::cli::import::run(&cli.config, cmd).await,
         Command::Store(StoreCommand::Migrate { to, from }) => {
             use crate::store::migrate::MigrateError;
             let moved =
-                crate::store::migrate::sqlite_to_postgres(&from, &to).map_err(|e| match e {
+                crate::store::migrate::sqlite_to_postgres(&from, &to).await.map_err(|e| match e {
                     // Something to fix in the command or on the machine, not worth a retry.
                     MigrateError::NoSource(_) | MigrateError::InUse(_) => {
                         Failure::usage(format!("store migrate: {e}"))
@@ -874,7 +875,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
     }
     let period = program_period(args.quarter.as_deref(), since, now)?;
     let (since, until) = (period.since, period.until);
-    let imported = crate::cli::program::imported(&args.store)?;
+    let imported = crate::cli::program::imported(&args.store).await?;
     let gl = connect(&args.gitlab, catalog)?;
     // Time to assignment is compared with the quarter 6 months before.
     let previous_since = (since - (until - since)).min(period.quarter.minus(2).start());
@@ -913,7 +914,7 @@ async fn program_report(catalog: &Catalog, args: ReportArgs) -> Result<(), Failu
     Ok(())
 }
 
-fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
+async fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
     use crate::store::State;
     let when = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
@@ -934,9 +935,10 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
                     ))
                 })?),
             };
-            let store = store.open_existing()?;
+            let store = store.open_existing().await?;
             let rows = store
                 .list(state, limit)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             println!(
                 "{:>6}  {:<11}  {:>3}  {:<19}  {:<22}  target",
@@ -960,9 +962,10 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Show { id, store } => {
-            let store = store.open_existing()?;
+            let store = store.open_existing().await?;
             let d = store
                 .get(id)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?
                 .ok_or_else(|| Failure::usage(format!("no delivery {id}")))?;
             println!(
@@ -991,9 +994,10 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
             Ok(())
         }
         DeliveriesCommand::Retry { id, all: _, store } => {
-            let store = store.open_existing()?;
+            let store = store.open_existing().await?;
             let n = store
                 .retry(id)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             println!("{n} deliver{} queued again; a running `smeflow serve` picks {} up within a second.", if n == 1 { "y" } else { "ies" }, if n == 1 { "it" } else { "them" });
             Ok(())
@@ -1002,7 +1006,7 @@ fn deliveries(cmd: DeliveriesCommand) -> Result<(), Failure> {
 }
 
 /// `smeflow log`: the audit log, filtered, one change a line.
-fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
+async fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
     let now = chrono::Utc::now();
     let project = match &args.area {
         Some(area) => {
@@ -1030,7 +1034,7 @@ fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
             return Err(Failure::usage("--since must be before --until"));
         }
     }
-    let store = args.store.open_existing()?;
+    let store = args.store.open_existing().await?;
     let query = crate::store::audit::AuditQuery {
         project: project.clone(),
         issue_iid: args.issue,
@@ -1040,6 +1044,7 @@ fn audit_log(config: &std::path::Path, args: LogArgs) -> Result<(), Failure> {
     };
     let entries = store
         .audit_entries(&query)
+        .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     if entries.is_empty() {

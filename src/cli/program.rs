@@ -52,7 +52,7 @@ pub fn period(
 
 /// Everything imported, or nothing when there is no store yet: each metric that needs an
 /// import then names it.
-pub fn imported(store: &StoreArgs) -> Result<Imported, Failure> {
+pub async fn imported(store: &StoreArgs) -> Result<Imported, Failure> {
     let url = store
         .database_url
         .as_deref()
@@ -60,7 +60,11 @@ pub fn imported(store: &StoreArgs) -> Result<Imported, Failure> {
     if url.is_none() && !store.state.exists() {
         return Ok(Imported::default());
     }
+    let fail = |e: crate::store::StoreError| Failure::runtime(e.to_string());
     crate::store::Store::open_either(url, &store.state)
-        .and_then(|s| s.imported())
-        .map_err(|e| Failure::runtime(e.to_string()))
+        .await
+        .map_err(fail)?
+        .imported()
+        .await
+        .map_err(fail)
 }

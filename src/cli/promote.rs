@@ -68,6 +68,7 @@ pub async fn run(config: &Path, args: PromoteArgs) -> Result<(), Failure> {
         Vec::new()
     } else {
         let store = crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
+            .await
             .map_err(|e| {
                 Failure::usage(format!(
                     "{e}: promote-area keeps the area's lock there; pass --state (or SMEFLOW_STATE) with a writable file"

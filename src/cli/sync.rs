@@ -17,6 +17,7 @@ pub(super) async fn sync_board(config: &std::path::Path, args: SyncArgs) -> Resu
     } else {
         Some(
             crate::store::Store::open_either(args.database_url.as_deref(), &args.state)
+                .await
                 .map_err(|e| Failure::runtime(e.to_string()))?,
         )
     };

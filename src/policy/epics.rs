@@ -75,112 +75,138 @@ pub fn plan(inp: &EpicInputs<'_>) -> Vec<Change> {
     let mut changes = Vec::new();
     for theme in inp.themes {
         let title = container_title(inp.area_name, theme);
-        let with_theme: Vec<&FeedbackItem> = inp
+        let open: Vec<&FeedbackItem> = inp
             .items
             .iter()
-            .filter(|i| i.themes.contains(theme))
+            .filter(|i| i.open && i.themes.contains(theme))
             .collect();
-        let open: Vec<&FeedbackItem> = with_theme.iter().copied().filter(|i| i.open).collect();
         let existing = kept_container(inp.containers, &title);
-        // Every other open copy is closed (its issues move to the kept one through the links
-        // below: they are not among its links).
         if let Some(kept) = existing {
-            for copy in inp
-                .containers
-                .iter()
-                .filter(|c| c.title == title && c.open && c.iid != kept.iid)
-            {
-                changes.push(match inp.backend {
-                    Backend::Epics => Change::CloseDuplicateEpic {
-                        group: inp.group.to_string(),
-                        iid: copy.iid,
-                        title: title.clone(),
-                        kept: kept.iid,
-                    },
-                    Backend::TrackingIssues => Change::CloseDuplicateIssue {
-                        project: inp.project.to_string(),
-                        iid: copy.iid,
-                        title: title.clone(),
-                        kept: kept.iid,
-                    },
-                });
-            }
+            changes.extend(close_copies(inp, &title, kept));
         }
         if existing.is_none() && customers(&open).len() < inp.threshold {
             continue;
         }
         let description = describe(inp.area_name, theme, &open);
-        match existing {
-            None => changes.push(match inp.backend {
-                // No label: a group epic's labels are group labels, and a theme label there
-                // would shadow every area project's own. The epic is found by its author,
-                // title and marker.
-                Backend::Epics => Change::CreateEpic {
-                    group: inp.group.to_string(),
-                    title: title.clone(),
-                    description,
-                    labels: Vec::new(),
-                },
-                Backend::TrackingIssues => Change::CreateIssue {
-                    project: inp.project.to_string(),
-                    title: title.clone(),
-                    description,
-                    labels: vec![theme.clone()],
-                },
-            }),
-            Some(c) if c.description != description => changes.push(match inp.backend {
-                Backend::Epics => Change::UpdateEpic {
-                    group: inp.group.to_string(),
-                    iid: c.iid,
-                    title: title.clone(),
-                    description,
-                },
-                Backend::TrackingIssues => Change::UpdateIssueDescription {
-                    project: inp.project.to_string(),
-                    iid: c.iid,
-                    title: title.clone(),
-                    description,
-                },
-            }),
-            Some(_) => {}
+        changes.extend(write_container(inp, theme, &title, existing, description));
+        changes.extend(links(inp, theme, &title, existing, &open));
+    }
+    changes
+}
+
+/// Every other open copy of the theme's container is closed (its issues move to the kept one
+/// through the links: they are not among its links).
+fn close_copies(inp: &EpicInputs<'_>, title: &str, kept: &Container) -> Vec<Change> {
+    inp.containers
+        .iter()
+        .filter(|c| c.title == title && c.open && c.iid != kept.iid)
+        .map(|copy| match inp.backend {
+            Backend::Epics => Change::CloseDuplicateEpic {
+                group: inp.group.to_string(),
+                iid: copy.iid,
+                title: title.to_string(),
+                kept: kept.iid,
+            },
+            Backend::TrackingIssues => Change::CloseDuplicateIssue {
+                project: inp.project.to_string(),
+                iid: copy.iid,
+                title: title.to_string(),
+                kept: kept.iid,
+            },
+        })
+        .collect()
+}
+
+/// The container created, or its description updated when it changed.
+fn write_container(
+    inp: &EpicInputs<'_>,
+    theme: &str,
+    title: &str,
+    existing: Option<&Container>,
+    description: String,
+) -> Option<Change> {
+    match existing {
+        None => Some(match inp.backend {
+            // No label: a group epic's labels are group labels, and a theme label there
+            // would shadow every area project's own. The epic is found by its author,
+            // title and marker.
+            Backend::Epics => Change::CreateEpic {
+                group: inp.group.to_string(),
+                title: title.to_string(),
+                description,
+                labels: Vec::new(),
+            },
+            Backend::TrackingIssues => Change::CreateIssue {
+                project: inp.project.to_string(),
+                title: title.to_string(),
+                description,
+                labels: vec![theme.to_string()],
+            },
+        }),
+        Some(c) if c.description != description => Some(match inp.backend {
+            Backend::Epics => Change::UpdateEpic {
+                group: inp.group.to_string(),
+                iid: c.iid,
+                title: title.to_string(),
+                description,
+            },
+            Backend::TrackingIssues => Change::UpdateIssueDescription {
+                project: inp.project.to_string(),
+                iid: c.iid,
+                title: title.to_string(),
+                description,
+            },
+        }),
+        Some(_) => None,
+    }
+}
+
+/// Open feedback with the theme is linked; closed feedback stays linked (history); feedback
+/// that lost the theme leaves, unless it was not read.
+fn links(
+    inp: &EpicInputs<'_>,
+    theme: &str,
+    title: &str,
+    existing: Option<&Container>,
+    open: &[&FeedbackItem],
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let linked: Vec<u64> = existing
+        .map(|c| c.linked.iter().map(|(iid, _)| *iid).collect())
+        .unwrap_or_default();
+    for item in open {
+        if !linked.contains(&item.iid) {
+            changes.push(Change::LinkToTheme {
+                backend: inp.backend,
+                group: inp.group.to_string(),
+                project: inp.project.to_string(),
+                container: title.to_string(),
+                issue_id: item.id,
+                issue_iid: item.iid,
+            });
         }
-        let linked: Vec<u64> = existing
-            .map(|c| c.linked.iter().map(|(iid, _)| *iid).collect())
-            .unwrap_or_default();
-        for item in &open {
-            if !linked.contains(&item.iid) {
-                changes.push(Change::LinkToTheme {
-                    backend: inp.backend,
-                    group: inp.group.to_string(),
-                    project: inp.project.to_string(),
-                    container: title.clone(),
-                    issue_id: item.id,
-                    issue_iid: item.iid,
-                });
-            }
+    }
+    let Some(c) = existing else {
+        return changes;
+    };
+    for (iid, link_id) in &c.linked {
+        if inp.read.is_some_and(|read| !read.contains(iid)) {
+            continue;
         }
-        if let Some(c) = existing {
-            // Closed feedback stays linked (history); feedback that lost the theme leaves.
-            for (iid, link_id) in &c.linked {
-                if inp.read.is_some_and(|read| !read.contains(iid)) {
-                    continue;
-                }
-                let still = inp
-                    .items
-                    .iter()
-                    .any(|i| i.iid == *iid && i.themes.contains(theme));
-                if !still {
-                    changes.push(Change::UnlinkFromTheme {
-                        backend: inp.backend,
-                        group: inp.group.to_string(),
-                        project: inp.project.to_string(),
-                        container: title.clone(),
-                        container_iid: c.iid,
-                        link_id: *link_id,
-                        issue_iid: *iid,
-                    });
-                }
-            }
+        let still = inp
+            .items
+            .iter()
+            .any(|i| i.iid == *iid && i.themes.iter().any(|t| t == theme));
+        if !still {
+            changes.push(Change::UnlinkFromTheme {
+                backend: inp.backend,
+                group: inp.group.to_string(),
+                project: inp.project.to_string(),
+                container: title.to_string(),
+                container_iid: c.iid,
+                link_id: *link_id,
+                issue_iid: *iid,
+            });
         }
     }
     changes

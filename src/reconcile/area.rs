@@ -115,7 +115,7 @@ pub(super) async fn sync_area(
 
     // Issues: the snapshot plus what changed, or everything.
     let (last_sync, snapshot) = match store {
-        Some(s) if !opts.full => s.snapshot(&project)?,
+        Some(s) if !opts.full => s.snapshot(&project).await?,
         _ => (None, Vec::new()),
     };
     let incremental = last_sync.is_some();
@@ -135,7 +135,7 @@ pub(super) async fn sync_area(
     ordered.sort_by_key(|i| i.iid);
 
     let memory = match store {
-        Some(s) => s.issue_memory(&project)?,
+        Some(s) => s.issue_memory(&project).await?,
         None => Default::default(),
     };
     let examples = crate::policy::examples(ordered.iter().copied(), &memory.auto_labels);
@@ -289,17 +289,22 @@ pub(super) async fn sync_area(
     themes.teach(&mut exec, &group, &project);
     progress.writing(report.plan.changes.len());
     let source = format!("sync:{}", policy.area.slug);
-    report.applied = exec
+    let recorder = store.map(|s| super::apply::Recorder::start(s, &source, &project));
+    let applied = exec
         .apply(&report.plan.changes, |done, change| {
-            if let Some(s) = store {
-                super::apply::record(s, &source, &project, change);
+            if let Some(r) = &recorder {
+                r.applied(change);
             }
             progress.written(done, change.to_string().lines().next().unwrap_or_default());
         })
-        .await?;
+        .await;
+    if let Some(r) = recorder {
+        r.finish().await;
+    }
+    report.applied = applied?;
     progress.finish();
     if let Some(s) = store {
-        exec.record_links_made(s);
+        exec.record_links_made(s).await;
     }
     if let Some(s) = store {
         // A skipped issue is not remembered as synced, so the next pass reads it again.
@@ -309,7 +314,8 @@ pub(super) async fn sync_area(
             .filter_map(|iid| issues.get(iid))
             .map(|i| (i.iid, serde_json::to_string(i).unwrap_or_default()))
             .collect();
-        s.save_snapshot(&project, &rows, !incremental, started)?;
+        s.save_snapshot(&project, &rows, !incremental, started)
+            .await?;
     }
     Ok(report)
 }

@@ -326,17 +326,24 @@ impl Controller {
         }
         let mut exec = Executor::new(&self.gl, None);
         prepare(&mut exec);
+        let recorder = self
+            .store
+            .as_ref()
+            .map(|store| apply::Recorder::start(store, source, project));
         let applied = exec
             .apply(changes, |_, change| {
                 self.observer.applied(change);
-                if let Some(store) = &self.store {
-                    apply::record(store, source, project, change);
+                if let Some(r) = &recorder {
+                    r.applied(change);
                 }
             })
             .await
             .map_err(|e| ReconcileError::GitLab(e.source));
+        if let Some(r) = recorder {
+            r.finish().await;
+        }
         if let Some(store) = &self.store {
-            exec.record_links_made(store);
+            exec.record_links_made(store).await;
         }
         applied
     }
@@ -351,10 +358,7 @@ impl Controller {
         newest: Vec<String>,
     ) -> Result<Vec<Change>, ReconcileError> {
         let overrides = match &self.store {
-            Some(store) => {
-                let (store, p, iid) = (store.clone(), project.to_string(), issue.iid);
-                tokio::task::spawn_blocking(move || store.overrides(&p, iid)).await??
-            }
+            Some(store) => store.overrides(project, issue.iid).await?,
             None => Default::default(),
         };
         let reads = IssueReads {
@@ -392,20 +396,16 @@ impl Controller {
         let known_sync = rt.learning.lock().await.as_ref().map(|l| l.last_sync);
         let (last_sync, guessed, snapshot) = match &self.store {
             Some(store) => {
-                let (store, p) = (store.clone(), project.to_string());
+                let last_sync = store.last_sync(project).await?;
+                let guessed: HashSet<(u64, String)> =
+                    store.auto_labels(project).await?.into_iter().collect();
                 // The snapshot is re-read only when a sync has run since it was loaded.
-                tokio::task::spawn_blocking(move || -> crate::store::Result<_> {
-                    let last_sync = store.last_sync(&p)?;
-                    let guessed: HashSet<(u64, String)> =
-                        store.auto_labels(&p)?.into_iter().collect();
-                    let snapshot = if known_sync == Some(last_sync) {
-                        None
-                    } else {
-                        Some(store.snapshot::<Issue>(&p)?.1)
-                    };
-                    Ok((last_sync, guessed, snapshot))
-                })
-                .await??
+                let snapshot = if known_sync == Some(last_sync) {
+                    None
+                } else {
+                    Some(store.snapshot::<Issue>(project).await?.1)
+                };
+                (last_sync, guessed, snapshot)
             }
             None => (None, HashSet::new(), None),
         };
@@ -474,9 +474,7 @@ impl Controller {
                 by = actor,
                 "{project}#{iid}: @{actor} removed {label}; smeflow will not add it again"
             );
-            let (store, p, a) = (store.clone(), project.to_string(), actor.clone());
-            tokio::task::spawn_blocking(move || store.record_override(&p, iid, &label, &a))
-                .await??;
+            store.record_override(project, iid, &label, &actor).await?;
         }
         Ok(())
     }

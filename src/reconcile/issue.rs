@@ -94,7 +94,8 @@ pub async fn plan(
         if !unknown.is_empty() {
             if let Some(s) = reads.store {
                 for label in &unknown {
-                    s.record_override(reads.project, issue.iid, label, "label history")?;
+                    s.record_override(reads.project, issue.iid, label, "label history")
+                        .await?;
                 }
             }
             ctx.overrides.extend(unknown);

@@ -178,7 +178,7 @@ pub async fn plan(
                 })
                 .collect();
             let remembered = match scope.memory {
-                Some(store) => store.theme_link_ids(scope.project, c.iid)?,
+                Some(store) => store.theme_link_ids(scope.project, c.iid).await?,
                 None => HashMap::new(),
             };
             if leaving.iter().all(|iid| remembered.contains_key(iid)) {
@@ -190,7 +190,9 @@ pub async fn plan(
             } else {
                 c.linked = epic_members(gl, scope.group, c.iid, scope.project_id).await?;
                 if let Some(store) = scope.memory {
-                    store.record_theme_links(scope.project, c.iid, &c.linked)?;
+                    store
+                        .record_theme_links(scope.project, c.iid, &c.linked)
+                        .await?;
                 }
             }
         }

@@ -239,8 +239,8 @@ pub async fn page(
     Query(query): Query<FilterQuery>,
 ) -> Response {
     let filter = query.filter();
-    let queue = app.store.counts().unwrap_or_default();
-    let imported = imported(&app);
+    let queue = app.store.counts().await.unwrap_or_default();
+    let imported = imported(&app).await;
     answer(&app, &headers, |areas, now| {
         Some(render(areas, &filter, &imported, &queue, now))
     })
@@ -256,7 +256,7 @@ pub async fn area_page(
 ) -> Response {
     let mut filter = query.filter();
     filter.area = Some(slug.clone());
-    let imported = imported(&app);
+    let imported = imported(&app).await;
     answer(&app, &headers, |areas, now| {
         areas.iter().any(|a| a.slug == slug).then(|| {
             let board = figures::compute(areas, &filter, &imported, now);
@@ -589,8 +589,8 @@ fn queue_health(queue: &[(String, i64)]) -> String {
 
 /// What `smeflow import` stored for the metrics; nothing (each metric then names its import)
 /// when the store cannot say, which is logged.
-fn imported(app: &AppState) -> Imported {
-    app.store.imported().unwrap_or_else(|e| {
+async fn imported(app: &AppState) -> Imported {
+    app.store.imported().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "dashboard: the imported CRM, NPS and Stack Overflow data could not be read; the metrics that need them show no data");
         Imported::default()
     })

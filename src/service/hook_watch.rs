@@ -85,9 +85,5 @@ fn ours<'a>(hooks: &'a [Hook], url: &str) -> Option<&'a Hook> {
 }
 
 async fn intake_ready(app: &Arc<AppState>) -> bool {
-    let store = app.store.clone();
-    matches!(
-        tokio::task::spawn_blocking(move || store.readiness()).await,
-        Ok(Ok(()))
-    )
+    app.store.readiness().await.is_ok()
 }

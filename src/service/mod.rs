@@ -293,7 +293,7 @@ pub async fn start_on(
 ) -> Result<Running, ServeError> {
     // Before the store or GitLab: a half-configured Slack is a configuration error.
     let slack = slack::SlackService::from_config(catalog).map_err(ServeError::Slack)?;
-    let (owner, store) = open_store(database_url, &opts.state, slack.is_some())?;
+    let (owner, store) = open_store(database_url, &opts.state, slack.is_some()).await?;
     let bot = identify(&gitlab).await?;
     let mut state = AppState::new(store, opts.secrets, opts.insecure, Some(catalog));
     state.backoff = hardening.backoff;
@@ -382,22 +382,25 @@ fn start_workers(
 
 /// Opens the store and takes up what a killed process left in progress. SQLite is owned by
 /// one process; PostgreSQL is shared by replicas, so it has no owner.
-fn open_store(
+async fn open_store(
     database_url: Option<String>,
     state: &std::path::Path,
     with_slack: bool,
 ) -> Result<(Option<crate::store::queue::OwnerLock>, crate::store::Store), ServeError> {
     let (owner, store) = match database_url {
-        Some(url) => (None, crate::store::Store::open_postgres(&url)?),
+        Some(url) => (None, crate::store::Store::open_postgres(&url).await?),
         None => {
             // Before anything else: recovering "in progress" work belongs to the one owner only.
             let owner = crate::store::queue::lock_owner(state)?;
-            (Some(owner), crate::store::Store::open(state)?)
+            (
+                Some(owner),
+                crate::store::Store::open_either(None, state).await?,
+            )
         }
     };
-    let recovered = store.recover()?;
+    let recovered = store.recover().await?;
     if with_slack {
-        store.recover_slack_events()?;
+        store.recover_slack_events().await?;
     }
     if recovered > 0 {
         tracing::warn!(
@@ -495,12 +498,7 @@ impl Running {
         // One budget for connections and workers together: the stop takes `drain` at most.
         let left = limits.drain.saturating_sub(stop_began.elapsed());
         let _ = tokio::time::timeout(left, futures_join_all(self.workers)).await;
-        let store = app.store.clone();
-        let released = tokio::task::spawn_blocking(move || store.release_in_progress())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(0);
+        let released = app.store.release_in_progress().await.unwrap_or(0);
         let stop_ms = stop_began.elapsed().as_millis() as u64;
         // Through the log, so a JSON log stays one object a line.
         tracing::info!(
@@ -512,8 +510,8 @@ impl Running {
     }
 
     /// True when nothing is waiting to be worked off.
-    pub fn idle(&self) -> bool {
-        Idle(self.app.clone()).idle()
+    pub async fn idle(&self) -> bool {
+        Idle(self.app.clone()).idle().await
     }
 }
 
@@ -528,10 +526,11 @@ async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
 pub struct Idle(pub Arc<AppState>);
 
 impl Idle {
-    pub fn idle(&self) -> bool {
+    pub async fn idle(&self) -> bool {
         self.0
             .store
             .counts()
+            .await
             .map(|c| {
                 c.iter()
                     .filter(|(s, _)| s == "pending" || s == "in_progress" || s == "failed")

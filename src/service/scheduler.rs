@@ -177,15 +177,14 @@ fn previous_tick(schedule: &cron::Schedule) -> i64 {
 
 /// Claims this area's sync at this tick for this replica, unless another has it.
 async fn first_at_tick(app: &Arc<AppState>, lease_name: &str, tick: i64) -> bool {
-    let store = app.store.clone();
     let name = format!("scheduled-sync:{lease_name}@{tick}");
     let holder = crate::store::holder::holder_id();
     const KEEP_MS: i64 = 24 * 3600 * 1000;
-    match tokio::task::spawn_blocking(move || store.claim_once(&name, &holder, KEEP_MS)).await {
-        Ok(Ok(first)) => first,
-        // The store cannot say: skipping is safe, the next tick syncs.
-        _ => false,
-    }
+    // The store cannot say: skipping is safe, the next tick syncs.
+    app.store
+        .claim_once(&name, &holder, KEEP_MS)
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -202,28 +202,20 @@ pub async fn events(State(app): State<Arc<AppState>>, headers: HeaderMap, body: 
             _ => return answer(StatusCode::OK, json!({"status": "ignored"})),
         },
     };
-    let store = app.store.clone();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let id = event_id.clone();
-    let stored =
-        tokio::task::spawn_blocking(move || store.insert_slack_event(&id, kind, &text)).await;
-    match stored {
-        Ok(Ok(true)) => {
+    let text = String::from_utf8_lossy(&body);
+    match app.store.insert_slack_event(&event_id, kind, &text).await {
+        Ok(true) => {
             slack.wake.notify_one();
             answer(StatusCode::OK, json!({"status": "accepted"}))
         }
-        Ok(Ok(false)) => answer(StatusCode::OK, json!({"status": "duplicate"})),
-        Ok(Err(e)) => {
+        Ok(false) => answer(StatusCode::OK, json!({"status": "duplicate"})),
+        Err(e) => {
             tracing::error!(error = %e, "cannot store a Slack event; Slack will retry it");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "store unavailable"}),
             )
         }
-        Err(_) => answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": "store unavailable"}),
-        ),
     }
 }
 
@@ -241,12 +233,7 @@ pub async fn not_offered(State(app): State<Arc<AppState>>) -> Response {
 /// `smeflow_slack_events{state="…"}` for `/metrics`: `dead` ones need a look
 /// (`last_error` in the store's `slack_events`).
 pub async fn metrics(store: &crate::store::Store) -> String {
-    let store = store.clone();
-    let counts = tokio::task::spawn_blocking(move || store.slack_event_counts())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let counts = store.slack_event_counts().await.unwrap_or_default();
     let mut text = String::from(
         "# HELP smeflow_slack_events Slack events stored, by state\n# TYPE smeflow_slack_events gauge\n",
     );
@@ -278,14 +265,12 @@ impl SlackWorker {
             }
             // While the GitLab workers wait out a GitLab-wide failure, so do Slack's events.
             while !app.outage.is_paused() {
-                let store = app.store.clone();
-                let claimed = tokio::task::spawn_blocking(move || store.claim_slack_event())
+                let claimed = app
+                    .store
+                    .claim_slack_event()
                     .await
+                    .map_err(|e| tracing::error!(error = %e, "Slack queue"))
                     .ok()
-                    .and_then(|r| {
-                        r.map_err(|e| tracing::error!(error = %e, "Slack queue"))
-                            .ok()
-                    })
                     .flatten();
                 let Some(row) = claimed else { break };
                 // Its own task: a panic in one event fails that event, not the worker.
@@ -306,12 +291,10 @@ impl SlackWorker {
                         (Some(e.clone()), crate::store::now_ms() + backoff)
                     }
                 };
-                let store = app.store.clone();
-                let id = row.event_id.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    store.finish_slack_event(&id, error.as_deref(), retry_at)
-                })
-                .await;
+                let _ = app
+                    .store
+                    .finish_slack_event(&row.event_id, error.as_deref(), retry_at)
+                    .await;
             }
             if last_sweep.is_none_or(|t| t.elapsed() >= slack.sweep_every) {
                 last_sweep = Some(std::time::Instant::now());
@@ -428,11 +411,9 @@ impl SlackWorker {
             replied: false,
             escalated: false,
         };
-        let store = app.store.clone();
-        let rec = r.clone();
-        tokio::task::spawn_blocking(move || store.record_slack_request(&rec))
+        app.store
+            .record_slack_request(&r)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         Ok(r)
     }
@@ -477,19 +458,18 @@ impl SlackWorker {
         channel: &str,
         ts: &str,
     ) -> Result<(), String> {
-        let store = app.store.clone();
-        let (c, t) = (channel.to_string(), ts.to_string());
-        let Some(request) = tokio::task::spawn_blocking(move || store.slack_request(&c, &t))
+        let Some(request) = app
+            .store
+            .slack_request(channel, ts)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?
         else {
             // The request message may still wait for a retry (GitLab was down): the checkmark
             // waits with it instead of being lost. Otherwise it is on a message that is no request.
-            let store = app.store.clone();
-            let waiting = tokio::task::spawn_blocking(move || store.slack_event_counts())
+            let waiting = app
+                .store
+                .slack_event_counts()
                 .await
-                .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?
                 .iter()
                 .any(|(state, n)| (state == "pending" || state == "failed") && *n > 0);
@@ -573,10 +553,10 @@ impl SlackWorker {
     /// The 24-hour promise, in Slack: each open request without an assignee past it gets the
     /// escalation in its thread, once.
     async fn sweep(&self, app: &AppState, slack: &SlackService) -> Result<(), String> {
-        let store = app.store.clone();
-        let open = tokio::task::spawn_blocking(move || store.unescalated_slack_requests())
+        let open = app
+            .store
+            .unescalated_slack_requests()
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         let now = chrono::Utc::now();
         for request in open {
@@ -602,17 +582,14 @@ impl SlackWorker {
                 continue;
             }
             // Replicas sharing a PostgreSQL store sweep too: the first to claim it posts it.
-            let store = app.store.clone();
             let name = format!("slack-escalation:{}:{}", request.channel, request.ts);
             // One holder for the claim and its release: each holder_id() is a new run.
             let holder = crate::store::holder::holder_id();
-            let claimant = holder.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                store.claim_once(&name, &claimant, ESCALATION_CLAIM_MS)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            let claimed = app
+                .store
+                .claim_once(&name, &holder, ESCALATION_CLAIM_MS)
+                .await
+                .map_err(|e| e.to_string())?;
             if !claimed {
                 continue;
             }
@@ -629,10 +606,7 @@ impl SlackWorker {
                 .await;
             if let Err(e) = posted {
                 // Given back, so the next sweep (this replica's or another's) tries again.
-                let store = app.store.clone();
-                let name = format!("slack-escalation:{}:{}", request.channel, request.ts);
-                let _ =
-                    tokio::task::spawn_blocking(move || store.release_lease(&name, &holder)).await;
+                let _ = app.store.release_lease(&name, &holder).await;
                 return Err(e.to_string());
             }
             self.mark(app, &request, SlackSaid::Escalated).await?;
@@ -641,11 +615,9 @@ impl SlackWorker {
     }
 
     async fn mark(&self, app: &AppState, r: &SlackRequest, what: SlackSaid) -> Result<(), String> {
-        let store = app.store.clone();
-        let (c, t) = (r.channel.clone(), r.ts.clone());
-        tokio::task::spawn_blocking(move || store.mark_slack_request(&c, &t, what))
+        app.store
+            .mark_slack_request(&r.channel, &r.ts, what)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
     }
 }
@@ -662,11 +634,9 @@ async fn known_request(
     channel: &str,
     ts: &str,
 ) -> Result<Option<SlackRequest>, String> {
-    let store = app.store.clone();
-    let (c, t) = (channel.to_string(), ts.to_string());
-    tokio::task::spawn_blocking(move || store.slack_request(&c, &t))
+    app.store
+        .slack_request(channel, ts)
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
 }
 

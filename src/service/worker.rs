@@ -44,24 +44,21 @@ impl Worker {
                 }
                 continue;
             }
-            let store = app.store.clone();
-            let claimed = tokio::task::spawn_blocking(move || store.claim(now_ms())).await;
-            match claimed {
-                Ok(Ok(Some(delivery))) => self.handle(&app, delivery).await,
-                Ok(Ok(None)) => {
+            match app.store.claim(now_ms()).await {
+                Ok(Some(delivery)) => self.handle(&app, delivery).await,
+                Ok(None) => {
                     tokio::select! {
                         _ = tokio::time::timeout(Duration::from_secs(1), app.wake.notified()) => {}
                         _ = stopping.changed() => {}
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(worker = worker_no, error = %e, "cannot claim deliveries");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                         _ = stopping.changed() => {}
                     }
                 }
-                Err(e) => tracing::error!(worker = worker_no, error = %e, "claim task failed"),
             }
         }
         tracing::info!(worker = worker_no, "worker stopped");
@@ -79,7 +76,7 @@ impl Worker {
             Metrics::inc(&app.metrics.delivery_panics);
             tracing::error!(delivery = id, panic = %panicked.0, "panic while handling a delivery; the worker goes on");
         }
-        let store = app.store.clone();
+        let store = &app.store;
         match outcome {
             Ok(applied) => {
                 // The changes themselves are logged as they land; this is the decision.
@@ -99,7 +96,7 @@ impl Worker {
                 );
                 app.outage.gitlab_up();
                 Metrics::inc(&app.metrics.processed);
-                let _ = tokio::task::spawn_blocking(move || store.mark_done(id)).await;
+                let _ = store.mark_done(id).await;
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -110,15 +107,18 @@ impl Worker {
                     Blame::Delivery => app.backoff.retry_delay(attempts),
                 };
                 let delay_ms = delay.as_millis() as i64;
-                let state = tokio::task::spawn_blocking(move || match blame {
+                let state = match blame {
                     Blame::Delivery => {
-                        store.mark_failed_after(id, attempts, MAX_ATTEMPTS, &msg, delay_ms)
+                        store
+                            .mark_failed_after(id, attempts, MAX_ATTEMPTS, &msg, delay_ms)
+                            .await
                     }
-                    _ => store.defer(id, &msg, delay_ms).map(|()| State::Failed),
-                })
-                .await
-                .ok()
-                .and_then(Result::ok);
+                    _ => store
+                        .defer(id, &msg, delay_ms)
+                        .await
+                        .map(|()| State::Failed),
+                }
+                .ok();
                 if state == Some(State::Dead) {
                     Metrics::inc(&app.metrics.dead);
                     tracing::error!(delivery = id, attempts, error = %e, "delivery is dead; see `smeflow deliveries show {id}`");

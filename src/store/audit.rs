@@ -58,16 +58,16 @@ impl AuditQuery {
 
 impl Store {
     /// The audit lines `query` selects, oldest first.
-    pub fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let mut rows = each!(self, s => s.audit_entries(query))?;
+    pub async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut rows = each!(self, s [query] => s.audit_entries(query))?;
         rows.reverse();
         Ok(rows)
     }
 
-    pub fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
-        each!(self, s => s.audit(source, project, change))
+    pub async fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
+        each!(self, s [source, project, change] => s.audit(source, project, change))
     }
-    pub fn audit_log(&self, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
+    pub async fn audit_log(&self, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
         each!(self, s => s.audit_log(limit))
     }
 }
@@ -116,16 +116,18 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let (since, until, project, issue_sp, issue_colon, limit) = query.binds();
-        self.run(|c| {
-            let rows = c.query(
-                "SELECT at, source, project, change FROM audit
+        self.run(|c| async move {
+            let rows = c
+                .query(
+                    "SELECT at, source, project, change FROM audit
                  WHERE at >= $1 AND at < $2 AND ($3::TEXT IS NULL OR project = $3)
                    AND ($4::TEXT IS NULL OR change LIKE $4 OR change LIKE $5)
                  ORDER BY id DESC LIMIT $6",
-                &[&since, &until, &project, &issue_sp, &issue_colon, &limit],
-            )?;
+                    &[&since, &until, &project, &issue_sp, &issue_colon, &limit],
+                )
+                .await?;
             Ok(rows
                 .iter()
                 .map(|r| AuditEntry {
@@ -136,28 +138,34 @@ impl PgStore {
                 })
                 .collect())
         })
+        .await
     }
 
-    pub fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
-        self.run(|c| {
+    pub async fn audit(&self, source: &str, project: &str, change: &str) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO audit (at, source, project, change) VALUES ($1, $2, $3, $4)",
                 &[&now_ms(), &source, &project, &change],
-            )?;
+            )
+            .await?;
             Ok(())
         })
+        .await
     }
 
-    pub fn audit_log(&self, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
-        self.run(|c| {
-            let rows = c.query(
-                "SELECT at, source, project, change FROM audit ORDER BY id DESC LIMIT $1",
-                &[&(limit as i64)],
-            )?;
+    pub async fn audit_log(&self, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
+        self.run(|c| async move {
+            let rows = c
+                .query(
+                    "SELECT at, source, project, change FROM audit ORDER BY id DESC LIMIT $1",
+                    &[&(limit as i64)],
+                )
+                .await?;
             Ok(rows
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect())
         })
+        .await
     }
 }

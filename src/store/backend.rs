@@ -19,22 +19,27 @@ pub enum Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite store at `path`.
+    /// Opens (creating if needed) the SQLite store at `path`, on the calling thread: for code
+    /// outside the runtime (tests, benchmarks); async code opens through `open_either`, which
+    /// does this on a blocking thread.
     pub fn open(path: &Path) -> Result<Store> {
         SqliteStore::open(path).map(Store::Sqlite)
     }
 
     /// Connects to the PostgreSQL store at `url` (`postgres://user@host/db`), migrating its
     /// schema if needed.
-    pub fn open_postgres(url: &str) -> Result<Store> {
-        PgStore::open(url).map(Store::Postgres)
+    pub async fn open_postgres(url: &str) -> Result<Store> {
+        PgStore::open(url).await.map(Store::Postgres)
     }
 
     /// PostgreSQL when `database_url` is given, else the SQLite file at `path`.
-    pub fn open_either(database_url: Option<&str>, path: &Path) -> Result<Store> {
+    pub async fn open_either(database_url: Option<&str>, path: &Path) -> Result<Store> {
         match database_url.filter(|u| !u.trim().is_empty()) {
-            Some(url) => Store::open_postgres(url),
-            None => Store::open(path),
+            Some(url) => Store::open_postgres(url).await,
+            None => {
+                let path = path.to_path_buf();
+                super::sqlite::off_runtime(move || Store::open(&path)).await
+            }
         }
     }
 

@@ -268,13 +268,19 @@ fn read_imported(mut rows: impl FnMut(&Table) -> Result<Vec<Vec<Cell>>>) -> Resu
     })
 }
 
+/// Every table `smeflow import` fills, each read whole by `imported`.
+const IMPORTED: [&Table; 4] = [&OPPORTUNITIES, &STAGE_CHANGES, &NPS, &STACKOVERFLOW];
+
+/// The rows of every imported table, by table name.
+type Tables = std::collections::HashMap<&'static str, Vec<Vec<Cell>>>;
+
 /// The rows of one import, table by table, written in one transaction.
 type Batch<'a> = Vec<(&'a Table, Vec<Vec<Cell>>)>;
 
 impl Store {
     /// Opportunities and (optionally) their stage history, in one transaction: the counts for
     /// each. `dry_run` counts the same way and rolls the transaction back.
-    pub fn import_opportunities(
+    pub async fn import_opportunities(
         &self,
         opportunities: &[Opportunity],
         history: &[StageChange],
@@ -291,12 +297,16 @@ impl Store {
         Ok((counts[0], counts[1]))
     }
 
-    pub fn import_nps(&self, responses: &[NpsResponse], dry_run: bool) -> Result<ImportCounts> {
+    pub async fn import_nps(
+        &self,
+        responses: &[NpsResponse],
+        dry_run: bool,
+    ) -> Result<ImportCounts> {
         let batch: Batch = vec![(&NPS, responses.iter().map(nps_cells).collect())];
         Ok(each!(self, s => s.import_batch(&batch, dry_run))?[0])
     }
 
-    pub fn import_stackoverflow(
+    pub async fn import_stackoverflow(
         &self,
         posts: &[StackOverflowPost],
         dry_run: bool,
@@ -306,8 +316,9 @@ impl Store {
     }
 
     /// Everything imported so far.
-    pub fn imported(&self) -> Result<Imported> {
-        each!(self, s => read_imported(|t| s.all_cells(t)))
+    pub async fn imported(&self) -> Result<Imported> {
+        let mut tables = each!(self, s => s.all_tables())?;
+        read_imported(|t| Ok(tables.remove(t.name).unwrap_or_default()))
     }
 }
 
@@ -435,6 +446,13 @@ impl SqliteStore {
         Ok(all)
     }
 
+    fn all_tables(&self) -> Result<Tables> {
+        IMPORTED
+            .iter()
+            .map(|t| Ok((t.name, self.all_cells(t)?)))
+            .collect()
+    }
+
     fn all_cells(&self, t: &Table) -> Result<Vec<Vec<Cell>>> {
         let width = t.columns.len();
         self.all_rows(
@@ -455,14 +473,14 @@ impl SqliteStore {
     }
 }
 
-fn pg_param(c: &Cell) -> &(dyn postgres::types::ToSql + Sync) {
+fn pg_param(c: &Cell) -> &(dyn tokio_postgres::types::ToSql + Sync) {
     match c {
         Cell::Text(s) => s,
         Cell::Int(v) => v,
     }
 }
 
-fn pg_cells(r: &postgres::Row, kinds: &[(&str, Kind)]) -> Vec<Cell> {
+fn pg_cells(r: &tokio_postgres::Row, kinds: &[(&str, Kind)]) -> Vec<Cell> {
     kinds
         .iter()
         .enumerate()
@@ -474,32 +492,33 @@ fn pg_cells(r: &postgres::Row, kinds: &[(&str, Kind)]) -> Vec<Cell> {
 }
 
 impl PgStore {
-    fn import_batch(&self, batch: &Batch, dry_run: bool) -> Result<Vec<ImportCounts>> {
-        self.run(|c| {
-            let mut tx = c.transaction()?;
+    async fn import_batch(&self, batch: &Batch<'_>, dry_run: bool) -> Result<Vec<ImportCounts>> {
+        self.run(|mut c| async move {
+            let tx = c.transaction().await?;
             let mut all = Vec::new();
             for (table, rows) in batch {
                 let (select, insert, update) = statements(table, |i| format!("${i}"));
                 let (select, insert, update) = (
-                    tx.prepare(&select)?,
-                    tx.prepare(&insert)?,
-                    tx.prepare(&update)?,
+                    tx.prepare(&select).await?,
+                    tx.prepare(&insert).await?,
+                    tx.prepare(&update).await?,
                 );
                 let mut counts = ImportCounts::default();
                 for row in rows {
                     let keys: Vec<_> = row[..table.keys].iter().map(pg_param).collect();
                     let all_params: Vec<_> = row.iter().map(pg_param).collect();
                     let held = tx
-                        .query_opt(&select, &keys)?
+                        .query_opt(&select, &keys)
+                        .await?
                         .map(|r| pg_cells(&r, &table.columns[table.keys..]));
                     match held {
                         None => {
-                            tx.execute(&insert, &all_params)?;
+                            tx.execute(&insert, &all_params).await?;
                             counts.new += 1;
                         }
                         Some(values) if values[..] == row[table.keys..] => counts.unchanged += 1,
                         Some(_) => {
-                            tx.execute(&update, &all_params)?;
+                            tx.execute(&update, &all_params).await?;
                             counts.changed += 1;
                         }
                     }
@@ -507,15 +526,24 @@ impl PgStore {
                 all.push(counts);
             }
             if !dry_run {
-                tx.commit()?;
+                tx.commit().await?;
             }
             Ok(all)
         })
+        .await
     }
 
-    fn all_cells(&self, t: &Table) -> Result<Vec<Vec<Cell>>> {
+    async fn all_tables(&self) -> Result<Tables> {
+        let mut tables = Tables::new();
+        for t in IMPORTED {
+            tables.insert(t.name, self.all_cells(t).await?);
+        }
+        Ok(tables)
+    }
+
+    async fn all_cells(&self, t: &Table) -> Result<Vec<Vec<Cell>>> {
         let width = t.columns.len();
-        self.run(|c| {
+        self.run(|c| async move {
             Ok(c.query(
                 &format!(
                     "SELECT {} FROM {} ORDER BY {}",
@@ -524,10 +552,12 @@ impl PgStore {
                     column_list(t, 0..t.keys)
                 ),
                 &[],
-            )?
+            )
+            .await?
             .iter()
             .map(|r| pg_cells(r, t.columns))
             .collect())
         })
+        .await
     }
 }

@@ -72,7 +72,7 @@ pub async fn release_held() {
         .map(|mut h| h.drain(..).collect())
         .unwrap_or_default();
     for (store, name, holder) in held {
-        let _ = tokio::task::spawn_blocking(move || store.release_lease(&name, &holder)).await;
+        let _ = store.release_lease(&name, &holder).await;
     }
 }
 
@@ -91,12 +91,7 @@ impl AreaLease {
         let started = std::time::Instant::now();
         let mut on_wait = Some(on_wait);
         loop {
-            let attempt = {
-                let (s, n, h) = (store.clone(), name.to_string(), holder.clone());
-                tokio::task::spawn_blocking(move || s.acquire_lease(&n, &h, ttl_ms))
-                    .await
-                    .map_err(|_| super::StoreError::WriterGone)??
-            };
+            let attempt = store.acquire_lease(name, &holder, ttl_ms).await?;
             match attempt {
                 Ok(()) => break,
                 Err(held) if holder_is_gone_from_this_host(&held.holder) => {
@@ -105,10 +100,7 @@ impl AreaLease {
                         holder = held.holder,
                         "taking over a lease left by a run that no longer exists on this host"
                     );
-                    let (s, n, gone) = (store.clone(), name.to_string(), held.holder.clone());
-                    tokio::task::spawn_blocking(move || s.release_lease(&n, &gone))
-                        .await
-                        .map_err(|_| super::StoreError::WriterGone)??;
+                    store.release_lease(name, &held.holder).await?;
                 }
                 Err(held) => {
                     if let Some(tell) = on_wait.take() {
@@ -131,11 +123,8 @@ impl AreaLease {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(TTL / 3).await;
-                    let (s2, n2, h2) = (s.clone(), n.clone(), h.clone());
-                    let renewed =
-                        tokio::task::spawn_blocking(move || s2.acquire_lease(&n2, &h2, ttl_ms))
-                            .await;
-                    if !matches!(renewed, Ok(Ok(Ok(())))) {
+                    let renewed = s.acquire_lease(&n, &h, ttl_ms).await;
+                    if !matches!(renewed, Ok(Ok(()))) {
                         tracing::warn!(lease = n, "could not renew the lease");
                     }
                 }
@@ -157,8 +146,7 @@ impl AreaLease {
         self.released = true;
         self.heartbeat.abort();
         forget_held(&self.name, &self.holder);
-        let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.release_lease(&n, &h)).await {
+        if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
             tracing::warn!(error = %e, lease = self.name, "could not release the lease; it expires by itself");
         }
     }
@@ -170,7 +158,7 @@ impl Drop for AreaLease {
         forget_held(&self.name, &self.holder);
         if !self.released && tokio::runtime::Handle::try_current().is_ok() {
             let (s, n, h) = (self.store.clone(), self.name.clone(), self.holder.clone());
-            tokio::task::spawn_blocking(move || s.release_lease(&n, &h));
+            tokio::spawn(async move { s.release_lease(&n, &h).await });
         }
     }
 }
@@ -344,23 +332,23 @@ pub struct LeaseHeld {
 }
 
 impl Store {
-    pub fn acquire_lease(
+    pub async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl_ms: i64,
     ) -> super::Result<std::result::Result<(), LeaseHeld>> {
-        each!(self, s => s.acquire_lease(name, holder, ttl_ms))
+        each!(self, s [name, holder] => s.acquire_lease(name, holder, ttl_ms))
     }
-    pub fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
-        each!(self, s => s.release_lease(name, holder))
+    pub async fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
+        each!(self, s [name, holder] => s.release_lease(name, holder))
     }
 
     /// Claims a one-off piece of work named `name` (e.g. one area's sync at one schedule tick)
     /// for the first caller across every process sharing the store; later callers get `false`.
     /// Claims are forgotten after `keep_ms`.
-    pub fn claim_once(&self, name: &str, holder: &str, keep_ms: i64) -> super::Result<bool> {
-        Ok(self.acquire_lease(name, holder, keep_ms)?.is_ok())
+    pub async fn claim_once(&self, name: &str, holder: &str, keep_ms: i64) -> super::Result<bool> {
+        Ok(self.acquire_lease(name, holder, keep_ms).await?.is_ok())
     }
 }
 
@@ -417,13 +405,13 @@ impl SqliteStore {
 
 impl PgStore {
     /// One statement, so two replicas asking at the same instant cannot both get it.
-    pub fn acquire_lease(
+    pub async fn acquire_lease(
         &self,
         name: &str,
         holder: &str,
         ttl_ms: i64,
     ) -> super::Result<std::result::Result<(), LeaseHeld>> {
-        self.run(|c| {
+        self.run(|c| async move {
             for _ in 0..3 {
                 let now = now_ms();
                 let took = c.query_opt(
@@ -432,14 +420,14 @@ impl PgStore {
                      WHERE leases.holder = excluded.holder OR leases.expires_at <= $4
                      RETURNING holder",
                     &[&name, &holder, &(now + ttl_ms), &now],
-                )?;
+                ).await?;
                 if took.is_some() {
                     return Ok(Ok(()));
                 }
                 if let Some(r) = c.query_opt(
                     "SELECT holder, expires_at FROM leases WHERE name = $1",
                     &[&name],
-                )? {
+                ).await? {
                     return Ok(Err(LeaseHeld {
                         holder: r.get(0),
                         expires_at: r.get(1),
@@ -451,16 +439,18 @@ impl PgStore {
                 holder: "another run (the lease changes hands too fast to say)".into(),
                 expires_at: now_ms(),
             }))
-        })
+        }).await
     }
 
-    pub fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
-        self.run(|c| {
+    pub async fn release_lease(&self, name: &str, holder: &str) -> super::Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "DELETE FROM leases WHERE name = $1 AND holder = $2",
                 &[&name, &holder],
-            )?;
+            )
+            .await?;
             Ok(())
         })
+        .await
     }
 }

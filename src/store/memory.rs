@@ -18,23 +18,29 @@ pub struct IssueMemory {
 }
 
 impl Store {
-    pub fn record_override(&self, project: &str, iid: u64, label: &str, by: &str) -> Result<()> {
-        each!(self, s => s.record_override(project, iid, label, by))
+    pub async fn record_override(
+        &self,
+        project: &str,
+        iid: u64,
+        label: &str,
+        by: &str,
+    ) -> Result<()> {
+        each!(self, s [project, label, by] => s.record_override(project, iid, label, by))
     }
-    pub fn record_auto_label(&self, project: &str, iid: u64, label: &str) -> Result<()> {
-        each!(self, s => s.record_auto_label(project, iid, label))
+    pub async fn record_auto_label(&self, project: &str, iid: u64, label: &str) -> Result<()> {
+        each!(self, s [project, label] => s.record_auto_label(project, iid, label))
     }
-    pub fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
-        each!(self, s => s.auto_labels(project))
+    pub async fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
+        each!(self, s [project] => s.auto_labels(project))
     }
-    pub fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
-        each!(self, s => s.record_note(project, iid, marker))
+    pub async fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
+        each!(self, s [project, marker] => s.record_note(project, iid, marker))
     }
-    pub fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
-        each!(self, s => s.issue_memory(project))
+    pub async fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
+        each!(self, s [project] => s.issue_memory(project))
     }
-    pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
-        each!(self, s => s.overrides(project, iid))
+    pub async fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
+        each!(self, s [project] => s.overrides(project, iid))
     }
 }
 
@@ -129,54 +135,62 @@ const AUTO_LABELS_OF_PROJECT: &str = "SELECT issue_iid, label FROM auto_labels W
 // ---- PostgreSQL ----
 
 impl PgStore {
-    pub fn record_override(&self, project: &str, iid: u64, label: &str, by: &str) -> Result<()> {
-        self.run(|c| {
+    pub async fn record_override(
+        &self,
+        project: &str,
+        iid: u64,
+        label: &str,
+        by: &str,
+    ) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO overrides (project, issue_iid, label, by_user, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 &[&project, &(iid as i64), &label, &by, &now_ms()],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    pub fn record_auto_label(&self, project: &str, iid: u64, label: &str) -> Result<()> {
-        self.run(|c| {
+    pub async fn record_auto_label(&self, project: &str, iid: u64, label: &str) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO auto_labels (project, issue_iid, label, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[&project, &(iid as i64), &label, &now_ms()],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    pub fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
-        self.run(|c| {
+    pub async fn record_note(&self, project: &str, iid: u64, marker: &str) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO notes_written (project, issue_iid, marker) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 &[&project, &(iid as i64), &marker],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    fn issue_rows(&self, query: &str, project: &str) -> Result<Vec<(u64, String)>> {
-        self.run(|c| {
-            let rows = c.query(query, &[&project])?;
+    async fn issue_rows(&self, query: &str, project: &str) -> Result<Vec<(u64, String)>> {
+        self.run(|c| async move {
+            let rows = c.query(query, &[&project]).await?;
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
                 .collect())
         })
+        .await
     }
 
-    pub fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
+    pub async fn auto_labels(&self, project: &str) -> Result<Vec<(u64, String)>> {
         self.issue_rows(
             "SELECT issue_iid, label FROM auto_labels WHERE project = $1 ORDER BY issue_iid, label",
             project,
         )
+        .await
     }
 
-    pub fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
+    pub async fn issue_memory(&self, project: &str) -> Result<IssueMemory> {
         let by_issue = |rows: Vec<(u64, String)>| {
             let mut map = std::collections::HashMap::<u64, Vec<String>>::new();
             for (iid, text) in rows {
@@ -185,26 +199,33 @@ impl PgStore {
             map
         };
         Ok(IssueMemory {
-            notes: by_issue(self.issue_rows(
-                "SELECT issue_iid, marker FROM notes_written WHERE project = $1",
-                project,
-            )?),
-            overrides: by_issue(self.issue_rows(
-                "SELECT issue_iid, label FROM overrides WHERE project = $1",
-                project,
-            )?),
-            auto_labels: self.auto_labels(project)?.into_iter().collect(),
+            notes: by_issue(
+                self.issue_rows(
+                    "SELECT issue_iid, marker FROM notes_written WHERE project = $1",
+                    project,
+                )
+                .await?,
+            ),
+            overrides: by_issue(
+                self.issue_rows(
+                    "SELECT issue_iid, label FROM overrides WHERE project = $1",
+                    project,
+                )
+                .await?,
+            ),
+            auto_labels: self.auto_labels(project).await?.into_iter().collect(),
         })
     }
 
-    pub fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
-        self.run(|c| {
+    pub async fn overrides(&self, project: &str, iid: u64) -> Result<Vec<String>> {
+        self.run(|c| async move {
             let rows = c.query(
                 "SELECT label FROM overrides WHERE project = $1 AND issue_iid = $2 ORDER BY label",
                 &[&project, &(iid as i64)],
-            )?;
+            ).await?;
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
+        .await
     }
 }
 
@@ -218,11 +239,15 @@ impl PgStore {
 impl Store {
     /// Link ids smeflow knows for a theme container (epic iid, or tracking issue iid), by member
     /// issue iid: links it made itself (the id GitLab returned) and members it read.
-    pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
-        each!(self, s => s.theme_link_ids(project, container_iid))
+    pub async fn theme_link_ids(
+        &self,
+        project: &str,
+        container_iid: u64,
+    ) -> Result<HashMap<u64, u64>> {
+        each!(self, s [project] => s.theme_link_ids(project, container_iid))
     }
     /// Upsert: (issue_iid, link_id) pairs now known for the container.
-    pub fn record_theme_links(
+    pub async fn record_theme_links(
         &self,
         project: &str,
         container_iid: u64,
@@ -231,16 +256,16 @@ impl Store {
         if links.is_empty() {
             return Ok(());
         }
-        each!(self, s => s.record_theme_links(project, container_iid, links))
+        each!(self, s [project, links] => s.record_theme_links(project, container_iid, links))
     }
     /// The issue is no longer a member (smeflow unlinked it).
-    pub fn forget_theme_link(
+    pub async fn forget_theme_link(
         &self,
         project: &str,
         container_iid: u64,
         issue_iid: u64,
     ) -> Result<()> {
-        each!(self, s => s.forget_theme_link(project, container_iid, issue_iid))
+        each!(self, s [project] => s.forget_theme_link(project, container_iid, issue_iid))
     }
 }
 
@@ -300,23 +325,27 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    pub fn theme_link_ids(&self, project: &str, container_iid: u64) -> Result<HashMap<u64, u64>> {
-        self.run(|c| {
+    pub async fn theme_link_ids(
+        &self,
+        project: &str,
+        container_iid: u64,
+    ) -> Result<HashMap<u64, u64>> {
+        self.run(|c| async move {
             let rows = c.query(
                 "SELECT issue_iid, link_id FROM theme_links WHERE project = $1 AND container_iid = $2",
                 &[&project, &(container_iid as i64)],
-            )?;
+            ).await?;
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64))
                 .collect())
-        })
+        }).await
     }
 
     /// One statement for the whole list (a member list of thousands is one round trip, not
     /// thousands). An issue given twice keeps its last id, as one upsert per pair would, and
     /// PostgreSQL refuses to update one row twice in a statement, so duplicates go first.
-    pub fn record_theme_links(
+    pub async fn record_theme_links(
         &self,
         project: &str,
         container_iid: u64,
@@ -327,29 +356,29 @@ impl PgStore {
             .into_iter()
             .map(|(issue, link)| (issue as i64, link as i64))
             .unzip();
-        self.run(|c| {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO theme_links (project, container_iid, issue_iid, link_id)
                  SELECT $1, $2, issue, link FROM UNNEST($3::bigint[], $4::bigint[]) AS l (issue, link)
                  ON CONFLICT (project, container_iid, issue_iid) DO UPDATE SET link_id = excluded.link_id",
                 &[&project, &(container_iid as i64), &issues, &ids],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    pub fn forget_theme_link(
+    pub async fn forget_theme_link(
         &self,
         project: &str,
         container_iid: u64,
         issue_iid: u64,
     ) -> Result<()> {
-        self.run(|c| {
+        self.run(|c| async move {
             c.execute(
                 "DELETE FROM theme_links WHERE project = $1 AND container_iid = $2 AND issue_iid = $3",
                 &[&project, &(container_iid as i64), &(issue_iid as i64)],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 }

@@ -29,13 +29,25 @@
 //! section of one) with the methods on both backends and on `Store`, a copy in [`migrate`], and
 //! a case in `tests/store_suite.rs`, which runs on both backends.
 
-/// Forwards a `Store` call to whichever backend it is. Defined before the rooms so each room
-/// can use it for its own `Store` methods.
+/// Forwards a `Store` call to whichever backend it is, awaited. PostgreSQL's methods are async
+/// themselves; SQLite's are plain functions, run on a blocking thread by
+/// `sqlite::off_runtime` (the one place the store leaves the runtime), so callers never wait
+/// on the file from a runtime thread. The borrowed arguments named in brackets are copied for
+/// that thread (it may outlive the caller's borrow); the rest are `Copy`. Defined before the
+/// rooms so each room can use it for its own `Store` methods.
 macro_rules! each {
-    ($self:expr, $s:ident => $body:expr) => {
+    ($self:expr, $s:ident $([$($arg:ident),*])? => $body:expr) => {
         match $self {
-            Store::Sqlite($s) => $body,
-            Store::Postgres($s) => $body,
+            Store::Sqlite($s) => {
+                let $s = $s.clone();
+                $($(let $arg = ::std::borrow::ToOwned::to_owned($arg);)*)?
+                $crate::store::sqlite::off_runtime(move || {
+                    $($(let $arg = ::std::borrow::Borrow::borrow(&$arg);)*)?
+                    $body
+                })
+                .await
+            }
+            Store::Postgres($s) => $body.await,
         }
     };
 }

@@ -10,9 +10,9 @@
 //! once. Area leases stay rows in `leases` (not session advisory locks): they outlive a pooled
 //! connection and tell a waiting run who holds them.
 //!
-//! `postgres` (the synchronous client) with an `r2d2` pool matches the store's blocking style
-//! (its methods are plain functions, SQLite's too); [`blocking`] is where it meets async
-//! callers. TLS is rustls, configured from the URL by `tls.rs`.
+//! `tokio-postgres` with a `deadpool-postgres` pool: the store's methods are `async` and a
+//! call waiting on the database (a row lock, a slow query) waits as a task, holding no thread.
+//! TLS is rustls, configured from the URL by `tls.rs`.
 //!
 //! This file is the backend's machinery (pool, migrations, the renewal of claims); the SQL of
 //! each job (the claim itself, memory, snapshot, audit, leases) sits in that job's room, next
@@ -20,15 +20,14 @@
 
 use super::tls::{self, TlsSettings};
 use super::{now_ms, schema, Result, StoreError};
-use r2d2_postgres::postgres;
-use r2d2_postgres::PostgresConnectionManager;
+use deadpool_postgres::{Manager, ManagerConfig, PoolError, RecyclingMethod, Runtime};
+use std::future::Future;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
-pub(super) type Client = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
+type Pool = deadpool_postgres::Pool;
+pub(super) type Client = deadpool_postgres::Object;
 
 /// How long a claim on a delivery holds without renewal. Ten minutes by default: far longer
 /// than any delivery's work, and renewed every third of it while the replica lives.
@@ -41,22 +40,18 @@ fn claim_lease_ms() -> i64 {
         .unwrap_or(600_000)
 }
 
-/// Cheap to clone; the lease-renewing thread lives as long as any clone.
+/// Cheap to clone; the lease-renewing task lives as long as any clone.
 #[derive(Clone)]
 pub struct PgStore {
     pub(super) inner: Arc<Inner>,
 }
 
 pub(super) struct Inner {
-    /// Always `Some` until dropped (see `Drop`).
-    pool: Option<Pool>,
+    pool: Pool,
     /// The URL without its password, for messages.
     url: String,
     /// The URL's `sslmode` and `sslrootcert`, to say what to change when a connection fails.
     tls: TlsSettings,
-    /// How to connect outside the pool, to learn why the pool could not (r2d2 keeps only the
-    /// error's first words).
-    direct: (postgres::Config, MakeRustlsConnect),
     /// Who this process is in `claimed_by`: unique per process start.
     pub(super) holder: String,
     pub(super) lease_ms: i64,
@@ -64,8 +59,8 @@ pub(super) struct Inner {
     pub(super) last_reclaim: AtomicI64,
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> StoreError {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
         let message = match e.as_db_error() {
             Some(db) => format!("{}: {}", db.severity(), db.message()),
             None => match std::error::Error::source(&e) {
@@ -108,63 +103,72 @@ const MIGRATION_LOCK: i64 = 0x0073_6d65_666c_6f77; // "smeflow"
 
 impl PgStore {
     /// Connects (failing within seconds when the database is unreachable), migrates the
-    /// schema, and starts renewing this process's claims.
-    pub fn open(url: &str) -> Result<PgStore> {
-        PgStore::open_with(url, claim_lease_ms())
+    /// schema, and starts renewing this process's claims (a task on the caller's runtime).
+    pub async fn open(url: &str) -> Result<PgStore> {
+        PgStore::open_with(url, claim_lease_ms()).await
     }
 
     /// `open` with the claim lease given (tests make it short to see a takeover quickly).
-    pub fn open_with(url: &str, lease_ms: i64) -> Result<PgStore> {
+    pub async fn open_with(url: &str, lease_ms: i64) -> Result<PgStore> {
         let shown = redact(url);
-        let (config, connector, tls) = tls::configure(url, &shown)?;
+        let (mut config, connector, tls) = tls::configure(url, &shown)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
         let pool_size = std::env::var("SMEFLOW_DB_POOL")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(16u32);
-        let pool = r2d2::Pool::builder()
+            .unwrap_or(16usize);
+        // `Fast` recycling: a broken connection is noticed by the query that fails on it (and
+        // discarded); testing every checkout would add a round trip to every delivery.
+        let manager = Manager::from_config(
+            config,
+            connector,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
             .max_size(pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            // A broken connection is noticed by the query that fails on it (and discarded);
-            // testing every checkout would add a round trip to every delivery.
-            .test_on_check_out(false)
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(PostgresConnectionManager::new(
-                config.clone().into(),
-                connector.clone(),
-            ));
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| StoreError::Postgres {
+                url: shown.clone(),
+                message: format!("cannot make the connection pool: {e}"),
+            })?;
         let store = PgStore {
             inner: Arc::new(Inner {
-                pool: Some(pool),
+                pool,
                 url: shown,
                 tls,
-                direct: (config.into(), connector),
                 holder: super::holder::holder_id(),
                 lease_ms,
                 last_reclaim: AtomicI64::new(0),
             }),
         };
-        store.run(|c| {
-            let mut tx = c.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-            tx.batch_execute(schema::VERSION_TABLE)?;
-            let current: i64 = tx.query_one(schema::CURRENT_VERSION, &[])?.get(0);
-            let shown = redact(url);
-            for step in schema::pending(&shown, current)? {
-                tx.batch_execute(step.postgres)?;
-                tx.execute(
-                    "INSERT INTO schema_version (version) VALUES ($1)",
-                    &[&step.version],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })?;
-        let renew = Arc::downgrade(&store.inner);
-        std::thread::Builder::new()
-            .name("smeflow-claim-renewal".into())
-            .spawn(move || renew_claims(renew))
-            .expect("spawn claim renewal");
+        store
+            .run(|mut c| async move {
+                let tx = c.transaction().await?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                    .await?;
+                tx.batch_execute(schema::VERSION_TABLE).await?;
+                let current: i64 = tx.query_one(schema::CURRENT_VERSION, &[]).await?.get(0);
+                let shown = redact(url);
+                for step in schema::pending(&shown, current)? {
+                    tx.batch_execute(step.postgres).await?;
+                    tx.execute(
+                        "INSERT INTO schema_version (version) VALUES ($1)",
+                        &[&step.version],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+            .await?;
+        tokio::spawn(renew_claims(Arc::downgrade(&store.inner)));
         Ok(store)
     }
 
@@ -177,92 +181,49 @@ impl PgStore {
         &self.inner.holder
     }
 
-    fn client(&self) -> Result<Client> {
-        self.inner.pool().get().map_err(|e| {
-            let (config, tls) = &self.inner.direct;
-            let e = match config.connect(tls.clone()) {
-                Err(direct) => match StoreError::from(direct) {
-                    StoreError::Postgres { message, .. } => message,
-                    other => other.to_string(),
-                },
-                Ok(_) => e.to_string(),
-            };
-            let message = match tls::explain(&e, &self.inner.tls) {
-                Some(fix) => format!("cannot connect ({e}): {fix}"),
-                None => format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
-            };
-            StoreError::Postgres {
-                url: self.inner.url.clone(),
-                message,
+    async fn client(&self) -> Result<Client> {
+        let e = match self.inner.pool.get().await {
+            Ok(c) => return Ok(c),
+            Err(PoolError::Backend(e)) => match StoreError::from(e) {
+                StoreError::Postgres { message, .. } => message,
+                other => other.to_string(),
+            },
+            Err(PoolError::Timeout(_)) => {
+                "timed out (the pool's connections are all busy, or the server does not answer)"
+                    .to_string()
             }
+            Err(other) => other.to_string(),
+        };
+        let message = match tls::explain(&e, &self.inner.tls) {
+            Some(fix) => format!("cannot connect ({e}): {fix}"),
+            None => format!("cannot connect ({e}); is PostgreSQL running and the URL right?"),
+        };
+        Err(StoreError::Postgres {
+            url: self.inner.url.clone(),
+            message,
         })
     }
 
-    /// Runs `work` on a pooled connection, through [`blocking`]: every PostgreSQL call of every
-    /// room passes here, so this is the one place the blocking store meets async code.
-    pub(super) fn run<T: Send>(
-        &self,
-        work: impl FnOnce(&mut Client) -> Result<T> + Send,
-    ) -> Result<T> {
-        let go = || {
-            let mut c = self.client()?;
-            work(&mut c).map_err(|e| match e {
-                StoreError::Postgres { url, message } if url.is_empty() => StoreError::Postgres {
-                    url: self.inner.url.clone(),
-                    message,
-                },
-                other => other,
-            })
-        };
-        blocking(go)
-    }
-}
-
-/// Runs blocking `work` wherever the caller is. The synchronous client drives a runtime of its
-/// own, which must not start inside the caller's, and waiting on a runtime's worker thread
-/// would stall every task queued behind it. So: on a worker of a multi-threaded runtime (the
-/// binary's), `block_in_place` hands the worker's other tasks to another thread while this one
-/// waits and leaves the runtime for the call — no thread is made per call; on a
-/// `spawn_blocking` thread or outside any runtime the work just runs; only a single-threaded
-/// runtime (tests' `#[tokio::test]`), which has no thread to hand its tasks to, gets a scoped
-/// thread for the call.
-pub(super) fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        Ok(_) => std::thread::scope(|s| match s.spawn(work).join() {
-            Ok(outcome) => outcome,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }),
-        Err(_) => work(),
-    }
-}
-
-impl Inner {
-    fn pool(&self) -> &Pool {
-        self.pool
-            .as_ref()
-            .expect("the pool lives until the store is dropped")
-    }
-}
-
-impl Drop for Inner {
-    /// Closing a connection drives the client's own runtime, which must not happen on a thread
-    /// of the caller's runtime: the last clone dropped in async code closes them elsewhere.
-    fn drop(&mut self) {
-        // Not `blocking`: the last clone may go while a runtime shuts down, where handing off
-        // a worker is not possible; this happens once per store.
-        if let Some(pool) = self.pool.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let _ = std::thread::spawn(move || drop(pool)).join();
-            }
-        }
+    /// Runs `work` on a pooled connection: every PostgreSQL call of every room passes here, so
+    /// this is where its errors get the store's URL.
+    pub(super) async fn run<T, Work>(&self, work: impl FnOnce(Client) -> Work) -> Result<T>
+    where
+        Work: Future<Output = Result<T>>,
+    {
+        let c = self.client().await?;
+        work(c).await.map_err(|e| match e {
+            StoreError::Postgres { url, message } if url.is_empty() => StoreError::Postgres {
+                url: self.inner.url.clone(),
+                message,
+            },
+            other => other,
+        })
     }
 }
 
 /// Extends the leases of deliveries this process holds, every third of the lease, until the
 /// store is dropped. A replica that dies stops doing this, which is how others notice.
-fn renew_claims(inner: std::sync::Weak<Inner>) {
+async fn renew_claims(inner: std::sync::Weak<Inner>) {
     loop {
         let Some(lease_ms) = inner.upgrade().map(|i| i.lease_ms) else {
             return;
@@ -270,21 +231,23 @@ fn renew_claims(inner: std::sync::Weak<Inner>) {
         let pause = Duration::from_millis((lease_ms / 3).max(50) as u64);
         let mut waited = Duration::ZERO;
         while waited < pause {
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
             waited += Duration::from_millis(50);
             if inner.strong_count() == 0 {
                 return;
             }
         }
         let Some(inner) = inner.upgrade() else { return };
-        let outcome = inner.pool().get().map_err(|e| e.to_string()).and_then(|mut c| {
-            let now = now_ms();
-            c.execute(
-                "UPDATE deliveries SET lease_until = $2 WHERE state = 'in_progress' AND claimed_by = $1",
-                &[&inner.holder, &(now + inner.lease_ms)],
-            )
-            .map_err(|e| e.to_string())
-        });
+        let outcome = match inner.pool.get().await {
+            Err(e) => Err(e.to_string()),
+            Ok(c) => c
+                .execute(
+                    "UPDATE deliveries SET lease_until = $2 WHERE state = 'in_progress' AND claimed_by = $1",
+                    &[&inner.holder, &(now_ms() + inner.lease_ms)],
+                )
+                .await
+                .map_err(|e| e.to_string()),
+        };
         if let Err(e) = outcome {
             tracing::warn!(error = %e, "could not renew this replica's claims on deliveries");
         }

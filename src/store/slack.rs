@@ -32,43 +32,44 @@ pub const MAX_ATTEMPTS: i64 = 5;
 
 impl Store {
     /// Stores an event once: false when this `event_id` is already stored (Slack's retry).
-    pub fn insert_slack_event(&self, event_id: &str, kind: &str, body: &str) -> Result<bool> {
-        each!(self, s => s.insert_slack_event(event_id, kind, body))
+    pub async fn insert_slack_event(&self, event_id: &str, kind: &str, body: &str) -> Result<bool> {
+        each!(self, s [event_id, kind, body] => s.insert_slack_event(event_id, kind, body))
     }
     /// Takes the oldest due event and marks it in progress.
-    pub fn claim_slack_event(&self) -> Result<Option<SlackEventRow>> {
+    pub async fn claim_slack_event(&self) -> Result<Option<SlackEventRow>> {
         each!(self, s => s.claim_slack_event(now_ms()))
     }
     /// `error` None: done. Some: failed, retried at `retry_at_ms` (dead after MAX_ATTEMPTS).
-    pub fn finish_slack_event(
+    pub async fn finish_slack_event(
         &self,
         event_id: &str,
         error: Option<&str>,
         retry_at_ms: i64,
     ) -> Result<()> {
-        each!(self, s => s.finish_slack_event(event_id, error, retry_at_ms))
+        let error = error.map(str::to_owned);
+        each!(self, s [event_id] => s.finish_slack_event(event_id, error.as_deref(), retry_at_ms))
     }
     /// At start-up: events a killed process left in progress are taken up again.
-    pub fn recover_slack_events(&self) -> Result<usize> {
+    pub async fn recover_slack_events(&self) -> Result<usize> {
         each!(self, s => s.recover_slack_events())
     }
     /// (state, count) of the stored Slack events.
-    pub fn slack_event_counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn slack_event_counts(&self) -> Result<Vec<(String, i64)>> {
         each!(self, s => s.slack_event_counts())
     }
-    pub fn slack_request(&self, channel: &str, ts: &str) -> Result<Option<SlackRequest>> {
-        each!(self, s => s.slack_request(channel, ts))
+    pub async fn slack_request(&self, channel: &str, ts: &str) -> Result<Option<SlackRequest>> {
+        each!(self, s [channel, ts] => s.slack_request(channel, ts))
     }
     /// Remembers the issue made for a request message (kept if one is already known).
-    pub fn record_slack_request(&self, r: &SlackRequest) -> Result<()> {
-        each!(self, s => s.record_slack_request(r))
+    pub async fn record_slack_request(&self, r: &SlackRequest) -> Result<()> {
+        each!(self, s [r] => s.record_slack_request(r))
     }
     /// `what` is `replied` or `escalated`: said once in the request's thread.
-    pub fn mark_slack_request(&self, channel: &str, ts: &str, what: SlackSaid) -> Result<()> {
-        each!(self, s => s.mark_slack_request(channel, ts, what.column()))
+    pub async fn mark_slack_request(&self, channel: &str, ts: &str, what: SlackSaid) -> Result<()> {
+        each!(self, s [channel, ts] => s.mark_slack_request(channel, ts, what.column()))
     }
     /// Requests the escalation sweep still watches: not escalated, not yet taken or closed.
-    pub fn unescalated_slack_requests(&self) -> Result<Vec<SlackRequest>> {
+    pub async fn unescalated_slack_requests(&self) -> Result<Vec<SlackRequest>> {
         each!(self, s => s.unescalated_slack_requests())
     }
 }
@@ -105,7 +106,7 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SlackRequest> {
     })
 }
 
-fn pg_request_row(r: &postgres::Row) -> SlackRequest {
+fn pg_request_row(r: &tokio_postgres::Row) -> SlackRequest {
     SlackRequest {
         channel: r.get(0),
         ts: r.get(1),
@@ -242,45 +243,48 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    pub fn insert_slack_event(&self, event_id: &str, kind: &str, body: &str) -> Result<bool> {
+    pub async fn insert_slack_event(&self, event_id: &str, kind: &str, body: &str) -> Result<bool> {
         let now = now_ms();
-        self.run(|c| {
+        self.run(|c| async move {
             let n = c.execute(
                 "INSERT INTO slack_events (event_id, kind, body, state, received_at, next_attempt_at)
                  VALUES ($1, $2, $3, 'pending', $4, $4) ON CONFLICT (event_id) DO NOTHING",
                 &[&event_id, &kind, &body, &now],
-            )?;
+            ).await?;
             Ok(n == 1)
-        })
+        }).await
     }
 
-    pub fn claim_slack_event(&self, now: i64) -> Result<Option<SlackEventRow>> {
-        self.run(|c| {
+    pub async fn claim_slack_event(&self, now: i64) -> Result<Option<SlackEventRow>> {
+        self.run(|c| async move {
             // SKIP LOCKED: replicas sharing the store never claim the same event.
-            let row = c.query_opt(
-                "UPDATE slack_events SET state = 'in_progress', attempts = attempts + 1
+            let row = c
+                .query_opt(
+                    "UPDATE slack_events SET state = 'in_progress', attempts = attempts + 1
                  WHERE event_id = (SELECT event_id FROM slack_events
                                    WHERE state IN ('pending', 'failed') AND next_attempt_at <= $1
                                    ORDER BY next_attempt_at, received_at LIMIT 1
                                    FOR UPDATE SKIP LOCKED)
                  RETURNING event_id, body, attempts",
-                &[&now],
-            )?;
+                    &[&now],
+                )
+                .await?;
             Ok(row.map(|r| SlackEventRow {
                 event_id: r.get(0),
                 body: r.get(1),
                 attempts: r.get(2),
             }))
         })
+        .await
     }
 
-    pub fn finish_slack_event(
+    pub async fn finish_slack_event(
         &self,
         event_id: &str,
         error: Option<&str>,
         retry_at_ms: i64,
     ) -> Result<()> {
-        self.run(|c| {
+        self.run(|c| async move {
             c.execute(
                 "UPDATE slack_events SET
                    state = CASE WHEN $2::text IS NULL THEN 'done'
@@ -288,49 +292,58 @@ impl PgStore {
                    last_error = $2, next_attempt_at = $3
                  WHERE event_id = $1",
                 &[&event_id, &error, &retry_at_ms, &MAX_ATTEMPTS],
-            )?;
+            )
+            .await?;
             Ok(())
         })
+        .await
     }
 
     /// Replicas share the store: only this replica's own leftovers would be safe to take, and
     /// the queue's lease machinery is not worth copying for events that take a second; an
     /// event left in progress is taken up by the next start of any replica.
-    pub fn recover_slack_events(&self) -> Result<usize> {
-        self.run(|c| {
-            let n = c.execute(
-                "UPDATE slack_events SET state = 'pending' WHERE state = 'in_progress'",
-                &[],
-            )?;
+    pub async fn recover_slack_events(&self) -> Result<usize> {
+        self.run(|c| async move {
+            let n = c
+                .execute(
+                    "UPDATE slack_events SET state = 'pending' WHERE state = 'in_progress'",
+                    &[],
+                )
+                .await?;
             Ok(n as usize)
         })
+        .await
     }
 
-    pub fn slack_event_counts(&self) -> Result<Vec<(String, i64)>> {
-        self.run(|c| {
+    pub async fn slack_event_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.run(|c| async move {
             Ok(c.query(
                 "SELECT state, COUNT(*) FROM slack_events GROUP BY state ORDER BY state",
                 &[],
-            )?
+            )
+            .await?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
         })
+        .await
     }
 
-    pub fn slack_request(&self, channel: &str, ts: &str) -> Result<Option<SlackRequest>> {
-        self.run(|c| {
+    pub async fn slack_request(&self, channel: &str, ts: &str) -> Result<Option<SlackRequest>> {
+        self.run(|c| async move {
             Ok(c.query_opt(
                 &format!("SELECT {REQUEST_COLUMNS} WHERE channel = $1 AND ts = $2"),
                 &[&channel, &ts],
-            )?
+            )
+            .await?
             .as_ref()
             .map(pg_request_row))
         })
+        .await
     }
 
-    pub fn record_slack_request(&self, r: &SlackRequest) -> Result<()> {
-        self.run(|c| {
+    pub async fn record_slack_request(&self, r: &SlackRequest) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO slack_requests (channel, ts, project, issue_iid, web_url, replied, escalated, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (channel, ts) DO NOTHING",
@@ -344,30 +357,34 @@ impl PgStore {
                     &(r.escalated as i64),
                     &now_ms(),
                 ],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    pub fn mark_slack_request(&self, channel: &str, ts: &str, column: &str) -> Result<()> {
-        self.run(|c| {
+    pub async fn mark_slack_request(&self, channel: &str, ts: &str, column: &str) -> Result<()> {
+        self.run(|c| async move {
             c.execute(
                 &format!("UPDATE slack_requests SET {column} = 1 WHERE channel = $1 AND ts = $2"),
                 &[&channel, &ts],
-            )?;
+            )
+            .await?;
             Ok(())
         })
+        .await
     }
 
-    pub fn unescalated_slack_requests(&self) -> Result<Vec<SlackRequest>> {
-        self.run(|c| {
+    pub async fn unescalated_slack_requests(&self) -> Result<Vec<SlackRequest>> {
+        self.run(|c| async move {
             Ok(c.query(
                 &format!("SELECT {REQUEST_COLUMNS} WHERE escalated = 0 ORDER BY created_at"),
                 &[],
-            )?
+            )
+            .await?
             .iter()
             .map(pg_request_row)
             .collect())
         })
+        .await
     }
 }

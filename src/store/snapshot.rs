@@ -10,23 +10,23 @@ use rusqlite::{params, OptionalExtension};
 impl Store {
     /// When the last sync of this project started (`None`: never synced). The worker reloads
     /// the theme classifier's examples from the snapshot when this moves.
-    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
-        each!(self, s => s.last_sync(project))
+    pub async fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        each!(self, s [project] => s.last_sync(project))
     }
-    pub fn snapshot<T: serde::de::DeserializeOwned>(
+    pub async fn snapshot<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         project: &str,
     ) -> Result<(Option<i64>, Vec<T>)> {
-        each!(self, s => s.snapshot(project))
+        each!(self, s [project] => s.snapshot(project))
     }
-    pub fn save_snapshot(
+    pub async fn save_snapshot(
         &self,
         project: &str,
         issues: &[(u64, String)],
         full: bool,
         started_ms: i64,
     ) -> Result<()> {
-        each!(self, s => s.save_snapshot(project, issues, full, started_ms))
+        each!(self, s [project, issues] => s.save_snapshot(project, issues, full, started_ms))
     }
 }
 
@@ -111,38 +111,45 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    pub fn last_sync(&self, project: &str) -> Result<Option<i64>> {
-        self.run(|c| {
+    pub async fn last_sync(&self, project: &str) -> Result<Option<i64>> {
+        self.run(|c| async move {
             Ok(c.query_opt(
                 "SELECT last_sync FROM sync_state WHERE project = $1",
                 &[&project],
-            )?
+            )
+            .await?
             .map(|r| r.get(0)))
         })
+        .await
     }
 
-    pub fn snapshot<T: serde::de::DeserializeOwned>(
+    pub async fn snapshot<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         project: &str,
     ) -> Result<(Option<i64>, Vec<T>)> {
-        let (last, texts) = self.run(|c| {
-            let last: Option<i64> = c
-                .query_opt(
-                    "SELECT last_sync FROM sync_state WHERE project = $1",
-                    &[&project],
-                )?
-                .map(|r| r.get(0));
-            let rows = c.query(
-                "SELECT issue FROM issue_snapshot WHERE project = $1 ORDER BY issue_iid",
-                &[&project],
-            )?;
-            Ok((
-                last,
-                rows.iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect::<Vec<_>>(),
-            ))
-        })?;
+        let (last, texts) = self
+            .run(|c| async move {
+                let last: Option<i64> = c
+                    .query_opt(
+                        "SELECT last_sync FROM sync_state WHERE project = $1",
+                        &[&project],
+                    )
+                    .await?
+                    .map(|r| r.get(0));
+                let rows = c
+                    .query(
+                        "SELECT issue FROM issue_snapshot WHERE project = $1 ORDER BY issue_iid",
+                        &[&project],
+                    )
+                    .await?;
+                Ok((
+                    last,
+                    rows.iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect::<Vec<_>>(),
+                ))
+            })
+            .await?;
         // A row that no longer parses is skipped: the next full pass reads that issue again.
         let issues = texts
             .iter()
@@ -151,32 +158,37 @@ impl PgStore {
         Ok((last, issues))
     }
 
-    pub fn save_snapshot(
+    pub async fn save_snapshot(
         &self,
         project: &str,
         issues: &[(u64, String)],
         full: bool,
         started_ms: i64,
     ) -> Result<()> {
-        self.run(|c| {
-            let mut tx = c.transaction()?;
+        self.run(|mut c| async move {
+            let tx = c.transaction().await?;
             if full {
-                tx.execute("DELETE FROM issue_snapshot WHERE project = $1", &[&project])?;
+                tx.execute("DELETE FROM issue_snapshot WHERE project = $1", &[&project])
+                    .await?;
             }
-            let stmt = tx.prepare(
-                "INSERT INTO issue_snapshot (project, issue_iid, issue) VALUES ($1, $2, $3)
+            let stmt = tx
+                .prepare(
+                    "INSERT INTO issue_snapshot (project, issue_iid, issue) VALUES ($1, $2, $3)
                  ON CONFLICT (project, issue_iid) DO UPDATE SET issue = excluded.issue",
-            )?;
+                )
+                .await?;
             for (iid, json) in issues {
-                tx.execute(&stmt, &[&project, &(*iid as i64), json])?;
+                tx.execute(&stmt, &[&project, &(*iid as i64), json]).await?;
             }
             tx.execute(
                 "INSERT INTO sync_state (project, last_sync) VALUES ($1, $2)
                  ON CONFLICT (project) DO UPDATE SET last_sync = excluded.last_sync",
                 &[&project, &started_ms],
-            )?;
-            tx.commit()?;
+            )
+            .await?;
+            tx.commit().await?;
             Ok(())
         })
+        .await
     }
 }

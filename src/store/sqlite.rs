@@ -77,6 +77,21 @@ impl SqliteStore {
     }
 }
 
+/// Runs SQLite `work` on tokio's blocking threads and waits for it without holding a runtime
+/// thread: every SQLite call of every room passes here (through `each!`). A panic in `work`
+/// goes on in the caller, as if the call had been made in place.
+pub(super) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(outcome) => outcome,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a runtime shutting down cancels a blocking task before it starts, and then
+            // the caller's task is being dropped too.
+            Err(e) => panic!("the store's blocking task was cancelled: {e}"),
+        },
+    }
+}
+
 pub(super) fn sql(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.display().to_string(),

@@ -18,6 +18,18 @@ use smeflow::store::Store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// What `smeflow import` stored, read back from the store.
+fn imported_from(database_url: Option<&str>, file: &Path) -> Imported {
+    crate::common::block_on(async {
+        Store::open_either(database_url, file)
+            .await
+            .unwrap()
+            .imported()
+            .await
+            .unwrap()
+    })
+}
+
 fn data(name: &str) -> String {
     repo()
         .join("tests/data/cockpit")
@@ -210,7 +222,7 @@ fn importing_the_same_files_again_changes_nothing_and_an_edit_is_one_change() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("smeflow.db");
     import_all(&sim, &store);
-    let before = Store::open(&store).unwrap().imported().unwrap();
+    let before = imported_from(None, &store);
     let again = import_all(&sim, &store);
     assert!(
         again[0].contains("(0 new, 0 changed, 11 unchanged)")
@@ -225,7 +237,7 @@ fn importing_the_same_files_again_changes_nothing_and_an_edit_is_one_change() {
         again[2].contains("(0 new, 0 changed, 6 unchanged)"),
         "{again:?}"
     );
-    assert_eq!(Store::open(&store).unwrap().imported().unwrap(), before);
+    assert_eq!(imported_from(None, &store), before);
 
     // A later export: one amount changed, one opportunity added (with its 18-character id).
     let later = dir.path().join("later.csv");
@@ -254,7 +266,7 @@ fn importing_the_same_files_again_changes_nothing_and_an_edit_is_one_change() {
             .unwrap();
         assert!(stdout(&out).trim_end().ends_with(says), "{}", stdout(&out));
     }
-    let after = Store::open(&store).unwrap().imported().unwrap();
+    let after = imported_from(None, &store);
     let sme04 = after
         .opportunities
         .iter()
@@ -303,9 +315,7 @@ fn a_malformed_file_is_refused_by_line_and_column_and_nothing_is_stored() {
             )),
         "{err}"
     );
-    assert!(
-        !store.exists() || Store::open(&store).unwrap().imported().unwrap() == Imported::default()
-    );
+    assert!(!store.exists() || imported_from(None, &store) == Imported::default());
 
     // Bounded numbers, a duplicate under both id forms, and a row cut short.
     let bad = dir.path().join("bad.csv");
@@ -360,9 +370,7 @@ fn a_malformed_file_is_refused_by_line_and_column_and_nothing_is_stored() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        !store.exists() || Store::open(&store).unwrap().imported().unwrap() == Imported::default()
-    );
+    assert!(!store.exists() || imported_from(None, &store) == Imported::default());
 }
 
 #[test]
@@ -661,8 +669,7 @@ fn imports_on_postgres_and_store_migrate_carries_them() {
     let (code, _, err) = on_pg(&["nps", &bad.display().to_string()]);
     assert_eq!(code, Some(2));
     assert!(err.contains("line 3, column `Response Date`"), "{err}");
-    let pg = Store::open_postgres(&url).unwrap();
-    let stored = pg.imported().unwrap();
+    let stored = imported_from(Some(&url), Path::new(""));
     assert!(stored.nps.is_empty());
     assert_eq!(stored.opportunities.len(), 11);
     assert_eq!(stored.stage_changes.len(), 19);
@@ -676,7 +683,7 @@ fn imports_on_postgres_and_store_migrate_carries_them() {
     // SQLite → PostgreSQL.
     let file: PathBuf = dir.path().join("smeflow.db");
     import_all(&sim, &file);
-    let from_sqlite = Store::open(&file).unwrap().imported().unwrap();
+    let from_sqlite = imported_from(None, &file);
     let target = pg_store_url();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_smeflow"))
         .args(["store", "migrate", "--from"])
@@ -698,8 +705,5 @@ fn imports_on_postgres_and_store_migrate_carries_them() {
     ] {
         assert!(summary.contains(line), "{line}\nin:\n{summary}");
     }
-    assert_eq!(
-        Store::open_postgres(&target).unwrap().imported().unwrap(),
-        from_sqlite
-    );
+    assert_eq!(imported_from(Some(&target), Path::new("")), from_sqlite);
 }

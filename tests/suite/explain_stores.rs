@@ -39,9 +39,16 @@ async fn fill(store: &Store) {
             .await
             .unwrap();
     }
-    let d = store.claim(smeflow::store::now_ms()).unwrap().unwrap();
+    let d = store
+        .claim(smeflow::store::now_ms())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        store.mark_failed(d.id, 5, 5, "404 Not Found").unwrap(),
+        store
+            .mark_failed(d.id, 5, 5, "404 Not Found")
+            .await
+            .unwrap(),
         State::Dead
     );
     let cicd = format!("{GROUP}/cicd-sme");
@@ -67,7 +74,7 @@ async fn fill(store: &Store) {
             "~ issue #5 labels +\"SME Workflow::Triage\" (every issue has a workflow state)",
         ),
     ] {
-        store.audit(source, project, change).unwrap();
+        store.audit(source, project, change).await.unwrap();
     }
 }
 
@@ -129,7 +136,7 @@ async fn log_and_deliveries_read_a_sqlite_store_given_with_state() {
 async fn log_and_deliveries_read_the_postgresql_store_given_with_database_url() {
     let server = pg::server();
     let url = server.fresh_database();
-    fill(&Store::open_postgres(&url).unwrap()).await;
+    fill(&Store::open_postgres(&url).await.unwrap()).await;
     exercise(&["--database-url", &url]);
 }
 

@@ -401,6 +401,7 @@ async fn sigterm_with_slow_clients_and_slow_gitlab_stops_in_bounded_time_leaving
     assert!(
         store
             .list(Some(smeflow::store::State::InProgress), 10)
+            .await
             .unwrap()
             .is_empty(),
         "a stopped serve leaves nothing in progress"
@@ -408,6 +409,7 @@ async fn sigterm_with_slow_clients_and_slow_gitlab_stops_in_bounded_time_leaving
     assert_eq!(
         store
             .list(Some(smeflow::store::State::Pending), 10)
+            .await
             .unwrap()
             .len(),
         1,
@@ -526,7 +528,7 @@ async fn an_hour_long_gitlab_outage_loses_nothing_burns_no_attempts_and_ends_by_
     assert!(svc.metric("smeflow_backlog").await >= 3.0);
     assert!(svc.metric("smeflow_oldest_pending_age_seconds").await >= 3.0);
     let store = smeflow::store::Store::open(&dir.path().join("smeflow.db")).unwrap();
-    let waiting = store.list(None, 100).unwrap();
+    let waiting = store.list(None, 100).await.unwrap();
     assert!(
         waiting.iter().all(|d| d.attempts <= 1),
         "an outage costs no attempts: {:?}",
@@ -618,8 +620,7 @@ fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
         catalog.area("ai").unwrap(),
     );
     assert_eq!(
-        store
-            .acquire_lease(&lease, "a bootstrap elsewhere", 60_000)
+        crate::common::block_on(store.acquire_lease(&lease, "a bootstrap elsewhere", 60_000))
             .unwrap(),
         Ok(())
     );
@@ -652,9 +653,7 @@ fn sync_board_waits_for_another_run_holding_the_area_and_then_does_its_work() {
         sim.requests().iter().all(|r| r.method == "GET"),
         "nothing written while another run holds the area"
     );
-    store
-        .release_lease(&lease, "a bootstrap elsewhere")
-        .unwrap();
+    crate::common::block_on(store.release_lease(&lease, "a bootstrap elsewhere")).unwrap();
     let status = sync.wait().unwrap();
     assert!(
         status.success(),

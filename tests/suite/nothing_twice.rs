@@ -130,7 +130,7 @@ fn a_lease_held_on_another_host_is_waited_for_not_taken() {
     let elsewhere = "pid 4000000 on some-other-host (run 0000abcd)";
     let store = Store::open(&state).unwrap();
     assert_eq!(
-        store.acquire_lease(&lease, elsewhere, 60_000).unwrap(),
+        crate::common::block_on(store.acquire_lease(&lease, elsewhere, 60_000)).unwrap(),
         Ok(())
     );
     let log = dir.path().join("run.log");
@@ -140,7 +140,7 @@ fn a_lease_held_on_another_host_is_waited_for_not_taken() {
         &format!("waiting for another run on area ai ({elsewhere})"),
     );
     assert!(sim.requests().iter().all(|r| r.method == "GET"));
-    store.release_lease(&lease, elsewhere).unwrap();
+    crate::common::block_on(store.release_lease(&lease, elsewhere)).unwrap();
     assert!(run.wait().unwrap().success());
 }
 
@@ -155,8 +155,7 @@ fn an_adopted_project_has_one_lease_name_for_every_command() {
     let lease = format!("area:{}/{full_path}", sim.url());
     let store = Store::open(&state).unwrap();
     assert_eq!(
-        store
-            .acquire_lease(&lease, "serve's scheduled sync", 60_000)
+        crate::common::block_on(store.acquire_lease(&lease, "serve's scheduled sync", 60_000))
             .unwrap(),
         Ok(())
     );
@@ -172,9 +171,7 @@ fn an_adopted_project_has_one_lease_name_for_every_command() {
         &log,
         "waiting for another run on area dedicated (serve's scheduled sync)",
     );
-    store
-        .release_lease(&lease, "serve's scheduled sync")
-        .unwrap();
+    crate::common::block_on(store.release_lease(&lease, "serve's scheduled sync")).unwrap();
     sync.wait().unwrap();
 }
 

@@ -56,7 +56,10 @@ fn queue_settled(state: &Path, expected: i64) -> bool {
     let Ok(store) = Store::open(state) else {
         return false;
     };
-    let counts: BTreeMap<String, i64> = store.counts().unwrap_or_default().into_iter().collect();
+    let counts: BTreeMap<String, i64> = crate::common::block_on(store.counts())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let done = counts.get("done").copied().unwrap_or(0);
     done >= expected && counts.iter().all(|(state, n)| state == "done" || *n == 0)
 }

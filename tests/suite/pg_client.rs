@@ -2,8 +2,8 @@
 //! accepts TLS connections only, with a CA and a server certificate made for the test by the
 //! `openssl` command (which PostgreSQL's packages bring), read by `smeflow deliveries` with each
 //! `sslmode`; and `sslmode=require` against a server without TLS, which must fail and say what
-//! to change. And the store's one boundary with async code: a call that waits on the database
-//! does not stall the runtime's other tasks.
+//! to change. And the async store: a call that waits on the database (a row lock) waits as a
+//! task, and does not stall the runtime's other tasks.
 
 use smeflow::store::{NewDelivery, Store};
 use std::path::Path;
@@ -234,20 +234,6 @@ fn sslmode_require_against_a_server_without_tls_fails_naming_sslmode() {
 )]
 fn a_store_call_waiting_on_postgresql_does_not_stall_the_runtime_s_other_tasks() {
     let url = crate::pg::server().fresh_database();
-    let store = Store::open_postgres(&url).unwrap();
-    let one_shot = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    one_shot
-        .block_on(store.insert(NewDelivery {
-            dedupe_key: "held".into(),
-            event: "Issue Hook".into(),
-            project_path: Some(crate::common::AI_PROJECT.into()),
-            issue_iid: Some(5),
-            body: b"{}".to_vec(),
-        }))
-        .unwrap();
-    drop(one_shot);
     // One worker thread: if the waiting call kept it, nothing else could run. Made before
     // the lock below, so a failing test releases the lock (dropped first) before the runtime waits
     // for its worker.
@@ -256,6 +242,20 @@ fn a_store_call_waiting_on_postgresql_does_not_stall_the_runtime_s_other_tasks()
         .enable_all()
         .build()
         .unwrap();
+    let store = runtime.block_on(async {
+        let store = Store::open_postgres(&url).await.unwrap();
+        store
+            .insert(NewDelivery {
+                dedupe_key: "held".into(),
+                event: "Issue Hook".into(),
+                project_path: Some(crate::common::AI_PROJECT.into()),
+                issue_iid: Some(5),
+                body: b"{}".to_vec(),
+            })
+            .await
+            .unwrap();
+        store
+    });
     // Another session locks the delivery's row, so marking it done waits until that ends.
     let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let mut holding = other.transaction().unwrap();
@@ -267,7 +267,7 @@ fn a_store_call_waiting_on_postgresql_does_not_stall_the_runtime_s_other_tasks()
     let (marked_tx, marked) = std::sync::mpsc::channel();
     let waiting = store.clone();
     runtime.spawn(async move {
-        let _ = marked_tx.send(waiting.mark_done(id));
+        let _ = marked_tx.send(waiting.mark_done(id).await);
     });
     let mut watch = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     while watch

@@ -139,19 +139,13 @@ async fn open_feedback(sim: &Simulator, title: &str, description: &str) -> u64 {
     issue["iid"].as_u64().unwrap()
 }
 
-fn open_store(url: &str) -> Store {
-    let url = url.to_string();
-    std::thread::spawn(move || Store::open_postgres(&url).unwrap())
-        .join()
-        .unwrap()
+async fn open_store(url: &str) -> Store {
+    Store::open_postgres(url).await.unwrap()
 }
 
 /// Counts per delivery state in the shared store.
-fn counts(url: &str) -> Vec<(String, i64)> {
-    let url = url.to_string();
-    std::thread::spawn(move || Store::open_postgres(&url).unwrap().counts().unwrap())
-        .join()
-        .unwrap()
+async fn counts(url: &str) -> Vec<(String, i64)> {
+    open_store(url).await.counts().await.unwrap()
 }
 
 /// Deliveries the replica with this pid holds in progress.
@@ -246,10 +240,11 @@ async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
         assert!(
             Instant::now() < deadline,
             "the surviving replica did not finish: {:?}",
-            counts(&url)
+            counts(&url).await
         );
         sim.deliveries_flushed().await;
         let busy = counts(&url)
+            .await
             .iter()
             .filter(|(s, _)| s != "done")
             .map(|(_, n)| n)
@@ -292,7 +287,7 @@ async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
     unique.dedup();
     assert_eq!(epics, unique, "one epic per theme");
     assert_eq!(epics.len(), 2, "{epics:?}");
-    let states = counts(&url);
+    let states = counts(&url).await;
     assert!(states.iter().all(|(s, _)| s == "done"), "{states:?}");
     assert!(
         b.log_lines_with(&["took up deliveries whose replica stopped"]) >= 1,
@@ -366,28 +361,38 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
         }
         let now = smeflow::store::now_ms();
         for _ in 0..4 {
-            let d = s.claim(now).unwrap().unwrap();
+            let d = s.claim(now).await.unwrap().unwrap();
             match d.dedupe_key.as_str() {
-                "done" => s.mark_done(d.id).unwrap(),
-                "dead" => assert_eq!(s.mark_failed(d.id, 9, 3, "404").unwrap(), State::Dead),
-                "failed" => assert_eq!(s.mark_failed(d.id, 1, 3, "500").unwrap(), State::Failed),
+                "done" => s.mark_done(d.id).await.unwrap(),
+                "dead" => assert_eq!(s.mark_failed(d.id, 9, 3, "404").await.unwrap(), State::Dead),
+                "failed" => assert_eq!(
+                    s.mark_failed(d.id, 1, 3, "500").await.unwrap(),
+                    State::Failed
+                ),
                 _ => {} // "busy": left in progress, as by a killed process
             }
         }
         s.audit("sync", "g/ai-sme", "add label Theme::Duo Chat to #1")
+            .await
             .unwrap();
         s.record_note("g/ai-sme", 1, "<!-- smeflow:theme -->")
+            .await
             .unwrap();
         s.record_auto_label("g/ai-sme", 1, "Theme::Duo Chat")
+            .await
             .unwrap();
         s.record_override("g/ai-sme", 2, "Theme::Duo Chat", "jdoe")
+            .await
             .unwrap();
-        s.record_theme_links("g/ai-sme", 7, &[(1, 501)]).unwrap();
+        s.record_theme_links("g/ai-sme", 7, &[(1, 501)])
+            .await
+            .unwrap();
         s.save_snapshot("g/ai-sme", &[(1, r#"{"iid":1}"#.into())], true, 1234)
+            .await
             .unwrap();
         // A Slack event a killed process left in progress, and the issue made for a request.
-        s.insert_slack_event("Ev1", "message", "{}").unwrap();
-        s.claim_slack_event().unwrap().unwrap();
+        s.insert_slack_event("Ev1", "message", "{}").await.unwrap();
+        s.claim_slack_event().await.unwrap().unwrap();
         s.record_slack_request(&smeflow::store::slack::SlackRequest {
             channel: "C0AIREQ".into(),
             ts: "1.000001".into(),
@@ -397,6 +402,7 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
             replied: true,
             escalated: false,
         })
+        .await
         .unwrap();
     }
     let migrate = || {
@@ -446,25 +452,25 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
         "a re-run copies nothing twice:\n{rerun}"
     );
 
-    let pg = open_store(&url);
+    let pg = open_store(&url).await;
     let pg2 = pg.clone();
-    let (states, memory, snapshot, audit, theme_links) = std::thread::spawn(move || {
+    let (states, memory, snapshot, audit, theme_links) = {
         let states: Vec<(String, State, u32, Option<String>)> = pg2
             .list(None, 10)
+            .await
             .unwrap()
             .into_iter()
             .map(|d| (d.dedupe_key, d.state, d.attempts, d.last_error))
             .collect();
-        let memory = pg2.issue_memory("g/ai-sme").unwrap();
-        let snapshot: (Option<i64>, Vec<serde_json::Value>) = pg2.snapshot("g/ai-sme").unwrap();
+        let memory = pg2.issue_memory("g/ai-sme").await.unwrap();
+        let snapshot: (Option<i64>, Vec<serde_json::Value>) =
+            pg2.snapshot("g/ai-sme").await.unwrap();
         let (audit, theme_links) = (
-            pg2.audit_log(10).unwrap(),
-            pg2.theme_link_ids("g/ai-sme", 7).unwrap(),
+            pg2.audit_log(10).await.unwrap(),
+            pg2.theme_link_ids("g/ai-sme", 7).await.unwrap(),
         );
         (states, memory, snapshot, audit, theme_links)
-    })
-    .join()
-    .unwrap();
+    };
     let mut states = states;
     states.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -487,14 +493,10 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].3, "add label Theme::Duo Chat to #1");
     let pg3 = pg.clone();
-    let (slack_events, request) = std::thread::spawn(move || {
-        (
-            pg3.slack_event_counts().unwrap(),
-            pg3.slack_request("C0AIREQ", "1.000001").unwrap(),
-        )
-    })
-    .join()
-    .unwrap();
+    let (slack_events, request) = (
+        pg3.slack_event_counts().await.unwrap(),
+        pg3.slack_request("C0AIREQ", "1.000001").await.unwrap(),
+    );
     assert_eq!(slack_events, vec![("pending".to_string(), 1)]);
     assert!(request.is_some_and(|r| r.issue_iid == 3 && r.replied && !r.escalated));
     drop(pg);
@@ -504,15 +506,19 @@ async fn store_migrate_copies_every_state_and_can_be_rerun() {
     smeflow_tests_without_postgres,
     ignore = "needs PostgreSQL: apt-get install -y postgresql, or PG_BIN"
 )]
-#[test]
-fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
+#[tokio::test]
+async fn a_replica_refuses_a_store_migrated_by_a_newer_smeflow() {
     let server = pg::server();
     let url = server.fresh_database();
-    drop(Store::open_postgres(&url).unwrap());
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    c.batch_execute("INSERT INTO schema_version (version) VALUES (99)")
+    drop(Store::open_postgres(&url).await.unwrap());
+    let (c, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
         .unwrap();
-    let err = Store::open_postgres(&url).err().unwrap().to_string();
+    tokio::spawn(connection);
+    c.batch_execute("INSERT INTO schema_version (version) VALUES (99)")
+        .await
+        .unwrap();
+    let err = Store::open_postgres(&url).await.err().unwrap().to_string();
     assert!(
         err.contains(&format!(
             "schema version 99, newer than this smeflow understands (up to {})",
@@ -592,7 +598,7 @@ async fn one_delivery_sent_to_two_replicas_at_once_is_stored_once_and_a_lost_dat
         outcomes[0].contains("accepted") && outcomes[1].contains("duplicate"),
         "{outcomes:?}"
     );
-    assert_eq!(counts(&url), vec![("pending".to_string(), 1)]);
+    assert_eq!(counts(&url).await, vec![("pending".to_string(), 1)]);
 
     server.stop();
     for replica in [&a, &b] {

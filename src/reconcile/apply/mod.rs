@@ -18,7 +18,7 @@ mod lookup;
 mod provision;
 mod record;
 
-pub use record::record;
+pub use record::{record, Recorder};
 
 use crate::gitlab::types::{Board, Label};
 use crate::gitlab::{GitLab, GitLabError};
@@ -103,10 +103,13 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     /// Remembers the epic links this run made with their ids, so taking one out later needs no
     /// read of the epic's member list.
-    pub fn record_links_made(&self, store: &Store) {
+    pub async fn record_links_made(&self, store: &Store) {
         let made = std::mem::take(&mut *self.links_made.lock().unwrap_or_else(|p| p.into_inner()));
         for (project, epic, issue, link) in made {
-            if let Err(e) = store.record_theme_links(&project, epic, &[(issue, link)]) {
+            if let Err(e) = store
+                .record_theme_links(&project, epic, &[(issue, link)])
+                .await
+            {
                 tracing::error!(error = %e, "cannot remember an epic link in the store");
             }
         }

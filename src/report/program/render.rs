@@ -19,6 +19,26 @@ fn bar(n: usize, max: usize) -> String {
 }
 
 pub fn render_markdown(r: &ProgramReport) -> String {
+    let mut md = areas_side_by_side(r);
+    md.push_str(&shipped_per_quarter(r));
+    md.push_str(&time_to_assignment(r));
+    md.push_str(&requests_by_type_and_region(r));
+    md.push_str(&missed_promise(r));
+    if !r.loops_closed.is_empty() {
+        md.push_str("\n### Loops closed (SAs told their customer's feedback shipped)\n\n");
+        for (area, n) in &r.loops_closed {
+            md.push_str(&format!("- {}: {n}\n", markdown::inline(area)));
+        }
+    }
+    md.push_str(&super::interest::render_interest(&r.interest));
+    if let Some(m) = &r.metrics {
+        md.push_str(&super::metrics::render_markdown(m));
+    }
+    md
+}
+
+/// The title and one row per formal area.
+fn areas_side_by_side(r: &ProgramReport) -> String {
     let mut md = format!(
         "## SME Program Review: {} to {}\n\n### Areas side by side\n\n| Area | Feedback submitted | Feedback actioned | Shipped | Requests | Assigned | Avg. time to SME | Missed 24 h | Enablement topics added | Knowledge-base items added |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         r.since, r.until
@@ -38,6 +58,12 @@ pub fn render_markdown(r: &ProgramReport) -> String {
             a.knowledge_items_added
         ));
     }
+    md
+}
+
+/// Items shipped per quarter against the goal, as bars.
+fn shipped_per_quarter(r: &ProgramReport) -> String {
+    let mut md = String::new();
     md.push_str(&format!(
         "\n### Shipped from SME feedback, per quarter (goal: at least {SHIPPED_PER_QUARTER_GOAL})\n\n```\n"
     ));
@@ -63,7 +89,14 @@ pub fn render_markdown(r: &ProgramReport) -> String {
         };
         md.push_str(&format!("{q}  {:<20} {n:>3}  {verdict}\n", bar(*n, max)));
     }
-    md.push_str("```\n\n### Time to SME assignment (goal: 20% faster within 6 months)\n\n");
+    md.push_str("```\n");
+    md
+}
+
+/// This period's time to assignment against the previous one, and the goal's verdict.
+fn time_to_assignment(r: &ProgramReport) -> String {
+    let mut md = String::new();
+    md.push_str("\n### Time to SME assignment (goal: 20% faster within 6 months)\n\n");
     let a = &r.assignment;
     md.push_str(&format!(
         "| | This period | Previous period ({} to {}) |\n|---|---:|---:|\n| Average | {} | {} |\n| Median | {} | {} |\n\n",
@@ -84,6 +117,12 @@ pub fn render_markdown(r: &ProgramReport) -> String {
         )),
         None => md.push_str("No change can be computed: one of the periods has no assigned request.\n"),
     }
+    md
+}
+
+/// SME requests counted by type and by region, as bars.
+fn requests_by_type_and_region(r: &ProgramReport) -> String {
+    let mut md = String::new();
     md.push_str("\n### SME requests by type\n\n```\n");
     let counts = |m: &BTreeMap<String, usize>, md: &mut String| {
         let max = m.values().copied().max().unwrap_or(0);
@@ -100,7 +139,14 @@ pub fn render_markdown(r: &ProgramReport) -> String {
     counts(&r.requests_by_type, &mut md);
     md.push_str("```\n\n### SME requests by region\n\n```\n");
     counts(&r.requests_by_region, &mut md);
-    md.push_str("```\n\n### Requests that missed the 24-hour promise\n\n");
+    md.push_str("```\n");
+    md
+}
+
+/// The requests that missed the 24-hour promise, and those still waiting inside it.
+fn missed_promise(r: &ProgramReport) -> String {
+    let mut md = String::new();
+    md.push_str("\n### Requests that missed the 24-hour promise\n\n");
     let waiting = match r.waiting_for_sme {
         1 => "1 request opened less than 24 hours ago is still waiting for an SME.".to_string(),
         n => format!("{n} requests opened less than 24 hours ago are still waiting for an SME."),
@@ -128,16 +174,6 @@ pub fn render_markdown(r: &ProgramReport) -> String {
     }
     if !r.missed_promise.is_empty() && r.waiting_for_sme > 0 {
         md.push_str(&format!("\n{waiting}\n"));
-    }
-    if !r.loops_closed.is_empty() {
-        md.push_str("\n### Loops closed (SAs told their customer's feedback shipped)\n\n");
-        for (area, n) in &r.loops_closed {
-            md.push_str(&format!("- {}: {n}\n", markdown::inline(area)));
-        }
-    }
-    md.push_str(&super::interest::render_interest(&r.interest));
-    if let Some(m) = &r.metrics {
-        md.push_str(&super::metrics::render_markdown(m));
     }
     md
 }

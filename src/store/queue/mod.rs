@@ -115,25 +115,35 @@ impl std::fmt::Display for NotReady {
 const COLUMNS: &str = "id, dedupe_key, event, project_path, issue_iid, body, state, attempts, last_error, received_at, next_attempt_at, updated_at";
 
 impl Store {
+    /// SQLite's intake is its writer thread, awaited without a blocking thread of its own.
     pub async fn insert(&self, delivery: NewDelivery) -> Result<bool> {
-        each!(self, s => s.insert(delivery).await)
+        match self {
+            Store::Sqlite(s) => s.insert(delivery).await,
+            Store::Postgres(s) => s.insert(&delivery).await,
+        }
     }
-    pub fn writable(&self) -> bool {
+    pub async fn writable(&self) -> bool {
         each!(self, s => s.writable())
     }
-    pub fn recover(&self) -> Result<usize> {
+    pub async fn recover(&self) -> Result<usize> {
         each!(self, s => s.recover())
     }
-    pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
+    pub async fn claim(&self, now: i64) -> Result<Option<Delivery>> {
         each!(self, s => s.claim(now))
     }
-    pub fn mark_done(&self, id: i64) -> Result<()> {
+    pub async fn mark_done(&self, id: i64) -> Result<()> {
         each!(self, s => s.mark_done(id))
     }
-    pub fn mark_failed(&self, id: i64, attempts: u32, max: u32, error: &str) -> Result<State> {
-        each!(self, s => s.mark_failed(id, attempts, max, error))
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        max: u32,
+        error: &str,
+    ) -> Result<State> {
+        each!(self, s [error] => s.mark_failed(id, attempts, max, error))
     }
-    pub fn mark_failed_after(
+    pub async fn mark_failed_after(
         &self,
         id: i64,
         attempts: u32,
@@ -141,30 +151,30 @@ impl Store {
         error: &str,
         delay_ms: i64,
     ) -> Result<State> {
-        each!(self, s => s.mark_failed_after(id, attempts, max, error, delay_ms))
+        each!(self, s [error] => s.mark_failed_after(id, attempts, max, error, delay_ms))
     }
-    pub fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
-        each!(self, s => s.defer(id, error, delay_ms))
+    pub async fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
+        each!(self, s [error] => s.defer(id, error, delay_ms))
     }
-    pub fn release_in_progress(&self) -> Result<usize> {
+    pub async fn release_in_progress(&self) -> Result<usize> {
         each!(self, s => s.release_in_progress())
     }
-    pub fn retry(&self, id: Option<i64>) -> Result<usize> {
+    pub async fn retry(&self, id: Option<i64>) -> Result<usize> {
         each!(self, s => s.retry(id))
     }
-    pub fn get(&self, id: i64) -> Result<Option<Delivery>> {
+    pub async fn get(&self, id: i64) -> Result<Option<Delivery>> {
         each!(self, s => s.get(id))
     }
-    pub fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
+    pub async fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
         each!(self, s => s.list(state, limit))
     }
-    pub fn counts(&self) -> Result<Vec<(String, i64)>> {
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>> {
         each!(self, s => s.counts())
     }
-    pub fn queue_stats(&self) -> Result<QueueStats> {
+    pub async fn queue_stats(&self) -> Result<QueueStats> {
         each!(self, s => s.queue_stats())
     }
-    pub fn readiness(&self) -> std::result::Result<(), NotReady> {
+    pub async fn readiness(&self) -> std::result::Result<(), NotReady> {
         each!(self, s => s.readiness())
     }
 }

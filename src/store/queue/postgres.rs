@@ -5,9 +5,9 @@
 
 use super::{Delivery, NewDelivery, NotReady, QueueStats, State, COLUMNS};
 use crate::store::postgres::PgStore;
-use crate::store::{now_ms, Result, StoreError};
-use r2d2_postgres::postgres::Row;
+use crate::store::{now_ms, Result};
 use std::sync::atomic::Ordering;
+use tokio_postgres::Row;
 
 fn delivery_from_pg_row(r: &Row) -> Delivery {
     let state: String = r.get(6);
@@ -49,34 +49,27 @@ RETURNING id, dedupe_key, event, project_path, issue_iid, body, state, attempts,
           received_at, next_attempt_at, updated_at";
 
 impl PgStore {
-    pub async fn insert(&self, delivery: NewDelivery) -> Result<bool> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.insert_now(&delivery))
-            .await
-            .map_err(|_| StoreError::WriterGone)?
-    }
-
     /// Committed (autocommit) before it returns; a duplicate key, even one another replica is
     /// inserting at this instant, waits for that insert and then counts as a duplicate.
-    pub fn insert_now(&self, d: &NewDelivery) -> Result<bool> {
-        self.run(|c| {
+    pub async fn insert(&self, d: &NewDelivery) -> Result<bool> {
+        self.run(|c| async move {
             let now = now_ms();
             let n = c.execute(
                 "INSERT INTO deliveries (dedupe_key, event, project_path, issue_iid, body, state, received_at, next_attempt_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6) ON CONFLICT (dedupe_key) DO NOTHING",
                 &[&d.dedupe_key, &d.event, &d.project_path, &d.issue_iid.map(|v| v as i64), &d.body, &now],
-            )?;
+            ).await?;
             Ok(n == 1)
-        })
+        }).await
     }
 
-    pub fn writable(&self) -> bool {
-        self.readiness().is_ok()
+    pub async fn writable(&self) -> bool {
+        self.readiness().await.is_ok()
     }
 
     /// Deliveries whose claim expired (the replica that held them died) go back to the queue.
-    pub fn recover(&self) -> Result<usize> {
-        self.run(|c| {
+    pub async fn recover(&self) -> Result<usize> {
+        self.run(|c| async move {
             let now = now_ms();
             let n = c.execute(
                 "UPDATE deliveries SET state = 'pending', claimed_by = NULL, lease_until = NULL,
@@ -84,16 +77,17 @@ impl PgStore {
                      updated_at = $1
                  WHERE state = 'in_progress' AND lease_until < $1",
                 &[&now],
-            )?;
+            ).await?;
             Ok(n as usize)
         })
+        .await
     }
 
-    pub fn claim(&self, now: i64) -> Result<Option<Delivery>> {
+    pub async fn claim(&self, now: i64) -> Result<Option<Delivery>> {
         let last = self.inner.last_reclaim.load(Ordering::Relaxed);
         if now - last >= 1000 {
             self.inner.last_reclaim.store(now, Ordering::Relaxed);
-            let taken_over = self.recover()?;
+            let taken_over = self.recover().await?;
             if taken_over > 0 {
                 tracing::warn!(
                     taken_over,
@@ -102,11 +96,11 @@ impl PgStore {
             }
         }
         let (holder, until) = (self.inner.holder.clone(), now + self.inner.lease_ms);
-        self.run(|c| {
+        self.run(|mut c| async move {
             for _ in 0..3 {
-                let mut tx = c.transaction()?;
-                let Some(row) = tx.query_opt(CLAIM, &[&now, &holder, &until])? else {
-                    tx.commit()?;
+                let tx = c.transaction().await?;
+                let Some(row) = tx.query_opt(CLAIM, &[&now, &holder, &until]).await? else {
+                    tx.commit().await?;
                     return Ok(None);
                 };
                 let d = delivery_from_pg_row(&row);
@@ -118,43 +112,45 @@ impl PgStore {
                             "SELECT 1 FROM deliveries WHERE state = 'in_progress' AND id <> $1
                                AND issue_iid = $2 AND project_path IS NOT DISTINCT FROM $3",
                             &[&d.id, &(iid as i64), path],
-                        )?
+                        )
+                        .await?
                         .is_some(),
                     _ => false,
                 };
                 if busy {
-                    tx.rollback()?;
+                    tx.rollback().await?;
                     continue;
                 }
-                tx.commit()?;
+                tx.commit().await?;
                 return Ok(Some(d));
             }
             Ok(None)
         })
+        .await
     }
 
-    fn set_state(
+    async fn set_state(
         &self,
         id: i64,
         state: State,
         error: Option<&str>,
         next_attempt_at: i64,
     ) -> Result<()> {
-        self.run(|c| {
+        self.run(|c| async move {
             c.execute(
                 "UPDATE deliveries SET state = $2, last_error = COALESCE($3, last_error), next_attempt_at = $4,
                      updated_at = $5, claimed_by = NULL, lease_until = NULL WHERE id = $1",
                 &[&id, &state.as_str(), &error, &next_attempt_at, &now_ms()],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
-    pub fn mark_done(&self, id: i64) -> Result<()> {
-        self.set_state(id, State::Done, None, now_ms())
+    pub async fn mark_done(&self, id: i64) -> Result<()> {
+        self.set_state(id, State::Done, None, now_ms()).await
     }
 
-    pub fn mark_failed(
+    pub async fn mark_failed(
         &self,
         id: i64,
         attempts: u32,
@@ -163,9 +159,10 @@ impl PgStore {
     ) -> Result<State> {
         let delay_ms = 1000i64 * (1i64 << attempts.min(9)).min(600);
         self.mark_failed_after(id, attempts, max_attempts, error, delay_ms)
+            .await
     }
 
-    pub fn mark_failed_after(
+    pub async fn mark_failed_after(
         &self,
         id: i64,
         attempts: u32,
@@ -178,106 +175,114 @@ impl PgStore {
         } else {
             State::Failed
         };
-        self.set_state(id, state, Some(error), now_ms() + delay_ms)?;
+        self.set_state(id, state, Some(error), now_ms() + delay_ms)
+            .await?;
         Ok(state)
     }
 
-    pub fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
-        self.run(|c| {
+    pub async fn defer(&self, id: i64, error: &str, delay_ms: i64) -> Result<()> {
+        self.run(|c| async move {
             let now = now_ms();
             c.execute(
                 "UPDATE deliveries SET state = 'failed', attempts = GREATEST(attempts - 1, 0), last_error = $2,
                      next_attempt_at = $3, updated_at = $4, claimed_by = NULL, lease_until = NULL WHERE id = $1",
                 &[&id, &error, &(now + delay_ms), &now],
-            )?;
+            ).await?;
             Ok(())
-        })
+        }).await
     }
 
     /// Puts back only the deliveries *this* replica holds: the others are someone's work.
-    pub fn release_in_progress(&self) -> Result<usize> {
+    pub async fn release_in_progress(&self) -> Result<usize> {
         let holder = self.inner.holder.clone();
-        self.run(|c| {
+        self.run(|c| async move {
             let n = c.execute(
                 "UPDATE deliveries SET state = 'pending', claimed_by = NULL, lease_until = NULL, updated_at = $2
                  WHERE state = 'in_progress' AND claimed_by = $1",
                 &[&holder, &now_ms()],
-            )?;
+            ).await?;
             Ok(n as usize)
-        })
+        }).await
     }
 
-    pub fn retry(&self, id: Option<i64>) -> Result<usize> {
-        self.run(|c| {
+    pub async fn retry(&self, id: Option<i64>) -> Result<usize> {
+        self.run(|c| async move {
             let now = now_ms();
             let n = match id {
                 Some(id) => c.execute(
                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND state IN ('failed', 'dead', 'done')",
                     &[&id, &now],
-                ),
+                ).await,
                 None => c.execute(
                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1 WHERE state IN ('failed', 'dead')",
                     &[&now],
-                ),
+                ).await,
             }?;
             Ok(n as usize)
-        })
+        }).await
     }
 
-    pub fn get(&self, id: i64) -> Result<Option<Delivery>> {
-        self.run(|c| {
+    pub async fn get(&self, id: i64) -> Result<Option<Delivery>> {
+        self.run(|c| async move {
             Ok(c.query_opt(
                 &format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1"),
                 &[&id],
-            )?
+            )
+            .await?
             .as_ref()
             .map(delivery_from_pg_row))
         })
+        .await
     }
 
-    pub fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
-        self.run(|c| {
+    pub async fn list(&self, state: Option<State>, limit: usize) -> Result<Vec<Delivery>> {
+        self.run(|c| async move {
             let rows = c.query(
                 &format!("SELECT {COLUMNS} FROM deliveries WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"),
                 &[&state.map(State::as_str), &(i64::try_from(limit).unwrap_or(i64::MAX))],
-            )?;
+            ).await?;
             Ok(rows.iter().map(delivery_from_pg_row).collect())
-        })
+        }).await
     }
 
-    pub fn counts(&self) -> Result<Vec<(String, i64)>> {
-        self.run(|c| {
-            let rows = c.query(
-                "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state",
-                &[],
-            )?;
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>> {
+        self.run(|c| async move {
+            let rows = c
+                .query(
+                    "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state",
+                    &[],
+                )
+                .await?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
+        .await
     }
 
-    pub fn queue_stats(&self) -> Result<QueueStats> {
-        self.run(|c| {
+    pub async fn queue_stats(&self) -> Result<QueueStats> {
+        self.run(|c| async move {
             let r = c.query_one(
                 "SELECT COUNT(*), MIN(received_at) FROM deliveries WHERE state IN ('pending', 'failed', 'in_progress')",
                 &[],
-            )?;
+            ).await?;
             Ok(QueueStats {
                 backlog: r.get(0),
                 oldest_received_at: r.get(1),
             })
-        })
+        }).await
     }
 
     /// This replica's own connection to the database can take a write as large as a delivery.
-    pub fn readiness(&self) -> std::result::Result<(), NotReady> {
-        self.run(|c| {
+    pub async fn readiness(&self) -> std::result::Result<(), NotReady> {
+        self.run(|c| async move {
             c.execute(
                 "INSERT INTO probe (id, at, pad) VALUES (1, $1, decode(repeat('00', 65536), 'hex'))
                  ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
                 &[&now_ms()],
-            )?;
+            )
+            .await?;
             Ok(())
         })
+        .await
         .map_err(|e| NotReady::WriteFailed(e.to_string()))
     }
 }

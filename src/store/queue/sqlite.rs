@@ -461,22 +461,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
         store.insert(delivery("a", 1)).await.unwrap();
-        let d = store.claim(now_ms()).unwrap().unwrap();
-        assert_eq!(store.recover().unwrap(), 1);
-        let d2 = store.claim(now_ms()).unwrap().unwrap();
+        let d = store.claim(now_ms()).await.unwrap().unwrap();
+        assert_eq!(store.recover().await.unwrap(), 1);
+        let d2 = store.claim(now_ms()).await.unwrap().unwrap();
         assert_eq!(d2.id, d.id);
         assert_eq!(d2.attempts, 2);
         assert_eq!(
-            store.mark_failed(d2.id, 2, 3, "500").unwrap(),
+            store.mark_failed(d2.id, 2, 3, "500").await.unwrap(),
             State::Failed
         );
         assert!(
-            store.claim(now_ms()).unwrap().is_none(),
+            store.claim(now_ms()).await.unwrap().is_none(),
             "backoff delays the retry"
         );
-        assert_eq!(store.mark_failed(d2.id, 3, 3, "500").unwrap(), State::Dead);
-        assert_eq!(store.retry(None).unwrap(), 1);
-        assert!(store.claim(now_ms()).unwrap().is_some());
+        assert_eq!(
+            store.mark_failed(d2.id, 3, 3, "500").await.unwrap(),
+            State::Dead
+        );
+        assert_eq!(store.retry(None).await.unwrap(), 1);
+        assert!(store.claim(now_ms()).await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -484,13 +487,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.db")).unwrap();
         store.insert(delivery("old", 1)).await.unwrap();
-        let old = store.claim(now_ms()).unwrap().unwrap();
+        let old = store.claim(now_ms()).await.unwrap().unwrap();
         store
             .mark_failed_after(old.id, old.attempts, 5, "500", 1_000)
+            .await
             .unwrap();
         store.insert(delivery("fresh", 2)).await.unwrap();
         // Both are due by now; the fresh one has been waiting longer than the retry's due time.
-        let next = store.claim(now_ms() + 5_000).unwrap().unwrap();
+        let next = store.claim(now_ms() + 5_000).await.unwrap().unwrap();
         assert_eq!(next.dedupe_key, "fresh");
     }
 
@@ -514,10 +518,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.readiness(), Ok(()));
+        assert_eq!(store.readiness().await, Ok(()));
         store.insert(delivery("before", 1)).await.unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(store.readiness(), Err(NotReady::FileReplaced));
+        assert_eq!(store.readiness().await, Err(NotReady::FileReplaced));
         assert!(
             store.insert(delivery("after", 2)).await.is_err(),
             "a delivery no restart would see must not be acknowledged"

@@ -276,6 +276,25 @@ impl Drop for Served {
     }
 }
 
+/// Runs `work` on a runtime of its own, for a test that reads the (async) store from plain
+/// code: on a thread of its own, so it works inside a test's runtime too.
+pub fn block_on<F: std::future::Future + Send>(work: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(work)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 /// `smeflow <args>` as a child process with its own store `state` (an operator's laptop),
 /// retrying fast and settling writes briefly, for runs started side by side.
 pub fn laptop(sim: &Simulator, state: &std::path::Path, args: &[&str]) -> std::process::Command {
