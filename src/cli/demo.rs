@@ -4,7 +4,7 @@
 
 use super::{bootstrap_areas, BootstrapOptions, Failure};
 use crate::config::{AreaConfig, Catalog};
-use crate::gitlab::{types::User, GitLab, RetryPolicy, Token};
+use crate::gitlab::{label::ScopedLabel, types::User, GitLab, RetryPolicy, Token};
 use crate::reconcile::controller::Controller;
 use crate::service::{auth::Secrets, AppState, Idle, Running, ServeOptions};
 use crate::sim::{slack::SlackSim, Access, Simulator};
@@ -303,7 +303,7 @@ impl<'a> Demo<'a> {
                     .collect();
                 println!(
                     "   {:<24} {}",
-                    label.trim_start_matches("PM Status::"),
+                    ScopedLabel::parse(label).map_or(label, |l| l.value),
                     cards.join(" ")
                 );
             }
@@ -790,7 +790,9 @@ fn print_project(sim: &Simulator, catalog: &Catalog, project: &str) {
     let mut by_scope: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for l in &labels {
         let name = l["name"].as_str().unwrap_or_default();
-        let (scope, value) = name.rsplit_once("::").unwrap_or(("(plain)", name));
+        let (scope, value) = ScopedLabel::parse(name)
+            .map(|l| (l.scope, l.value))
+            .unwrap_or(("(plain)", name));
         by_scope
             .entry(scope.to_string())
             .or_default()
@@ -823,7 +825,7 @@ fn print_project(sim: &Simulator, catalog: &Catalog, project: &str) {
             .into_iter()
             .flatten()
             .filter_map(|l| l["label"]["name"].as_str())
-            .map(|n| n.rsplit_once("::").map(|(_, v)| v).unwrap_or(n).to_string())
+            .map(|n| ScopedLabel::parse(n).map_or(n, |l| l.value).to_string())
             .collect();
         println!(
             "  {}: {}",

@@ -9,7 +9,7 @@ use super::{connect, provision_area, webhook_secrets, BootstrapOptions, Failure,
 use crate::config::{render, AreaConfig, Catalog};
 use crate::policy::provision::DesiredArea;
 use crate::policy::seeds;
-use crate::reconcile::provision as bootstrap;
+use crate::reconcile::provision as provisioning;
 use clap::Args;
 use std::io::Write;
 use std::path::Path;
@@ -139,7 +139,7 @@ pub fn desired(
     formal: &AreaConfig,
     webhook_url: &str,
 ) -> Result<DesiredArea, String> {
-    let mut desired = bootstrap::desired(catalog, formal, Some(webhook_url))?;
+    let mut desired = provisioning::desired(catalog, formal, Some(webhook_url))?;
     // Marked like the seed issues, so it is found again (and left alone by the issue
     // policies) even after someone renames it.
     desired.seed_issues.extend(

@@ -13,6 +13,7 @@ pub use kit::FEEDBACK_POLICIES;
 
 pub use model::*;
 
+use crate::gitlab::label;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -425,7 +426,7 @@ fn validate_label_set(file: &str, set: &LabelSetFile, problems: &mut Vec<String>
             problems.push(format!("{at}: description is empty"));
         }
         if let Some(scope) = &set.scope {
-            if label_scope(&l.name) != Some(scope.as_str()) {
+            if !label::in_scope(&l.name, scope) {
                 problems.push(format!(
                     "{at}: every label of this set must be named `{scope}::<value>`"
                 ));
@@ -478,13 +479,6 @@ fn check_label_name(name: &str) -> Result<(), &'static str> {
 /// The path of smeflow's webhook endpoint (`serve` answers on it); a hook ending in it is ours
 /// even after a URL move.
 pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
-
-/// The scope of a scoped label: everything before the last `::`, as GitLab defines it.
-pub fn label_scope(name: &str) -> Option<&str> {
-    name.rfind("::")
-        .map(|i| &name[..i])
-        .filter(|s| !s.is_empty())
-}
 
 pub fn is_hex_colour(c: &str) -> bool {
     c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit())

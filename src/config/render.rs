@@ -2,6 +2,7 @@
 //! `.gitlab/issue_templates/`.
 
 use super::{AreaConfig, Catalog};
+use crate::gitlab::label;
 use handlebars::Handlebars;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -147,7 +148,7 @@ fn template_context(catalog: &Catalog, area: &AreaConfig) -> serde_json::Value {
     let names_in_scope = |scope: &str| -> Vec<String> {
         labels
             .iter()
-            .filter(|(_, l)| super::label_scope(&l.name) == Some(scope))
+            .filter(|(_, l)| label::in_scope(&l.name, scope))
             .map(|(_, l)| l.name.clone())
             .collect()
     };

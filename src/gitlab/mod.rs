@@ -2,6 +2,7 @@
 //! respect GitLab's rate limits. Errors are phrased as what the user should fix.
 
 pub mod api;
+pub mod label;
 pub mod types;
 pub mod web;
 pub mod webhook;

@@ -41,7 +41,7 @@ pub fn plan(project: &str, desired: &Desired, own: &[Issue]) -> Vec<Change> {
             (marked || i.title == desired.title).then_some((i, marked))
         })
         .collect();
-    found.sort_by_key(|(i, marked)| (i.state != "opened", !marked, i.iid));
+    found.sort_by_key(|(i, marked)| (!i.state.is_open(), !marked, i.iid));
     let Some(((kept, _), rest)) = found.split_first() else {
         return vec![Change::CreateIssue {
             project: project.to_string(),
@@ -52,7 +52,7 @@ pub fn plan(project: &str, desired: &Desired, own: &[Issue]) -> Vec<Change> {
     };
     let mut changes: Vec<Change> = rest
         .iter()
-        .filter(|(i, _)| i.state == "opened")
+        .filter(|(i, _)| i.state.is_open())
         .map(|(i, _)| Change::CloseDuplicateIssue {
             project: project.to_string(),
             iid: i.iid,
@@ -61,7 +61,7 @@ pub fn plan(project: &str, desired: &Desired, own: &[Issue]) -> Vec<Change> {
         })
         .collect();
     let current = kept.description.as_deref().unwrap_or("");
-    if kept.state == "opened" && current.trim_end() != desired.description.trim_end() {
+    if kept.state.is_open() && current.trim_end() != desired.description.trim_end() {
         changes.push(Change::UpdateIssueDescription {
             project: project.to_string(),
             iid: kept.iid,

@@ -1,7 +1,7 @@
 //! Who the customer of a feedback issue is: the template's `Customer:` field, else the title's
 //! "<Customer>:" prefix. The rules, the epics, similar feedback and the reports all ask this.
 
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::text::strip_comments;
 
 /// The customer named in the Customer Feedback template (`**Customer:** ACME` or
@@ -30,7 +30,7 @@ pub fn customer_of(title: &str, description: &str) -> Option<String> {
         (!prefix.is_empty()
             && !rest.trim().is_empty()
             && prefix.split_whitespace().count() <= 4
-            && label_scope(title).is_none())
+            && label::scope_of(title).is_none())
         .then(|| prefix.to_string())
     })
 }

@@ -37,7 +37,7 @@ pub fn kept_board<'a>(boards: &'a [Board], name: &str) -> Option<&'a Board> {
 pub fn seed_copies<'a>(seed_title: &str, issues: &'a [Issue]) -> Vec<&'a Issue> {
     let mut copies: Vec<(&Issue, seeds::Recognised)> = issues
         .iter()
-        .filter(|i| i.state == "opened")
+        .filter(|i| i.state.is_open())
         .filter_map(|i| {
             seeds::recognise(seed_title, &i.title, i.description.as_deref().unwrap_or(""))
                 .map(|how| (i, how))
@@ -51,7 +51,7 @@ pub fn seed_copies<'a>(seed_title: &str, issues: &'a [Issue]) -> Vec<&'a Issue> 
 pub fn title_copies<'a>(title: &str, issues: &'a [Issue]) -> Vec<&'a Issue> {
     let mut copies: Vec<&Issue> = issues
         .iter()
-        .filter(|i| i.state == "opened" && i.title == title)
+        .filter(|i| i.state.is_open() && i.title == title)
         .collect();
     copies.sort_by_key(|i| i.iid);
     copies

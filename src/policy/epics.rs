@@ -3,6 +3,8 @@
 //! Every open feedback issue of the theme is linked to it; an issue whose theme was removed is
 //! unlinked. Pure: observed feedback and containers in, changes out.
 
+use crate::config::labels::THEME_SCOPE;
+use crate::gitlab::label;
 use crate::gitlab::types::Epic;
 use crate::markdown;
 use crate::plan::Change;
@@ -42,7 +44,7 @@ pub struct Container {
 pub fn container_title(area_name: &str, theme: &str) -> String {
     format!(
         "{area_name}: {}",
-        theme.strip_prefix("Theme::").unwrap_or(theme)
+        label::value_in(theme, THEME_SCOPE).unwrap_or(theme)
     )
 }
 
@@ -217,7 +219,7 @@ fn links(
 const LISTED_IN_DESCRIPTION: usize = 100;
 
 fn describe(area_name: &str, theme: &str, open: &[&FeedbackItem]) -> String {
-    let value = theme.strip_prefix("Theme::").unwrap_or(theme);
+    let value = label::value_in(theme, THEME_SCOPE).unwrap_or(theme);
     let names: BTreeSet<String> = open.iter().filter_map(|i| i.customer.clone()).collect();
     let mut sorted: Vec<&&FeedbackItem> = open.iter().collect();
     sorted.sort_by_key(|i| i.iid);
@@ -268,7 +270,7 @@ pub fn kept_epic<'a>(epics: &'a [Epic], title: &str) -> Option<&'a Epic> {
         .iter()
         .filter(|e| e.title == title)
         .filter(|e| e.description.as_deref().is_some_and(|d| d.contains(MARKER)))
-        .min_by_key(|e| (e.state != "opened", e.iid))
+        .min_by_key(|e| (!e.state.is_open(), e.iid))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub mod seeds;
 pub mod similar;
 pub mod themes;
 
-use crate::config::{label_scope, AreaConfig, Catalog, LabelSpec};
+use crate::config::{AreaConfig, Catalog, LabelSpec};
+use crate::gitlab::label;
 use crate::gitlab::types::Issue;
 use crate::plan::Change;
 use issue::{AreaRules, IssueContext, IssueView, FEEDBACK_TYPE, THEME_SCOPE};
@@ -77,7 +78,7 @@ impl AreaPolicy {
         let mut theme_defs = Vec::new();
         let mut sentences = Vec::new();
         for (_, label) in catalog.area_labels(area) {
-            if let Some(scope) = label_scope(&label.name) {
+            if let Some(scope) = label::scope_of(&label.name) {
                 scopes
                     .entry(scope.to_string())
                     .or_default()
@@ -181,7 +182,7 @@ impl AreaPolicy {
     pub fn wants_theme(&self, labels: &[String]) -> bool {
         !self.themes.is_empty()
             && labels.iter().any(|l| l == FEEDBACK_TYPE)
-            && !labels.iter().any(|l| label_scope(l) == Some(THEME_SCOPE))
+            && !labels.iter().any(|l| label::in_scope(l, THEME_SCOPE))
     }
 
     /// The changes one issue needs. `ctx` carries what the caller observed (notes, overrides,
@@ -256,18 +257,9 @@ pub fn issue_view(issue: &Issue) -> IssueView {
         labels: issue.labels.clone(),
         state: issue.state.clone(),
         author: issue.author.as_ref().map(|a| a.username.clone()),
-        updated_at: issue
-            .updated_at
-            .as_deref()
-            .and_then(crate::gitlab::types::parse_time),
-        created_at: issue
-            .created_at
-            .as_deref()
-            .and_then(crate::gitlab::types::parse_time),
-        closed_at: issue
-            .closed_at
-            .as_deref()
-            .and_then(crate::gitlab::types::parse_time),
+        updated_at: issue.updated_at,
+        created_at: issue.created_at,
+        closed_at: issue.closed_at,
         assignees: issue.assignees.iter().map(|a| a.username.clone()).collect(),
     }
 }
@@ -283,7 +275,7 @@ pub fn examples<'a>(
             let themes: Vec<String> = i
                 .labels
                 .iter()
-                .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                .filter(|l| label::in_scope(l, THEME_SCOPE))
                 .filter(|l| !guessed.contains(&(i.iid, (*l).clone())))
                 .cloned()
                 .collect();

@@ -15,6 +15,8 @@
 //! links 8 of the 476 pairs (1.7%). [`DUPLICATE`] asks for more (0.6, the two most alike
 //! pairs), since its suggestion is to close one of the customer's issues.
 
+use crate::config::labels::THEME_SCOPE;
+use crate::gitlab::label;
 use crate::gitlab::types::Issue;
 use std::collections::HashMap;
 
@@ -39,7 +41,9 @@ impl Words {
     pub fn of(title: &str, description: &str, left_out: &[&str]) -> Words {
         let own: Vec<String> = left_out
             .iter()
-            .flat_map(|t| crate::policy::themes::words(t.strip_prefix("Theme::").unwrap_or(t)))
+            .flat_map(|t| {
+                crate::policy::themes::words(label::value_in(t, THEME_SCOPE).unwrap_or(t))
+            })
             .collect();
         let description = crate::text::strip_comments(description);
         let mut v: HashMap<String, f64> = HashMap::new();
@@ -92,14 +96,14 @@ impl Peer {
         let themes: Vec<String> = issue
             .labels
             .iter()
-            .filter(|l| crate::config::label_scope(l) == Some(crate::config::labels::THEME_SCOPE))
+            .filter(|l| label::in_scope(l, THEME_SCOPE))
             .cloned()
             .collect();
         Peer {
             iid: issue.iid,
             title: issue.title.clone(),
             web_url: issue.web_url.clone(),
-            open: issue.state == "opened",
+            open: issue.state.is_open(),
             words: Words::of(
                 &issue.title,
                 description,

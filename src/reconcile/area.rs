@@ -172,7 +172,7 @@ pub(super) async fn sync_area(
     // words at all.
     let fresh_set: std::collections::HashSet<u64> = fresh_iids.iter().copied().collect();
     let open_feedback =
-        |i: &&&Issue| i.state == "opened" && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
+        |i: &&&Issue| i.state.is_open() && i.labels.iter().any(|l| l == FEEDBACK_TYPE);
     let unchanged = Arc::new(Vec::new());
     let peers = if ordered
         .iter()

@@ -14,7 +14,8 @@ use super::issue::{IssueReads, SeedSource};
 use super::leases::{LeaseKey, Leases};
 use super::themes::{self, ThemeScope};
 use super::{Progress, ReadError};
-use crate::config::{label_scope, Catalog};
+use crate::config::Catalog;
+use crate::gitlab::label;
 use crate::gitlab::types::{Issue, User};
 use crate::gitlab::webhook::WebhookEvent;
 use crate::gitlab::{GitLab, GitLabError};
@@ -466,7 +467,7 @@ impl Controller {
         let removed: Vec<String> = event
             .labels_removed()
             .into_iter()
-            .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+            .filter(|l| label::in_scope(l, THEME_SCOPE))
             .collect();
         for label in removed {
             tracing::info!(

@@ -10,7 +10,7 @@
 //! would relate it or close its loop.
 
 use super::ReadError;
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::gitlab::types::Issue;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::Change;
@@ -81,7 +81,7 @@ pub async fn plan(
     }
     let adds_theme = planned.iter().any(|c| {
         matches!(c, Change::EditIssueLabels { add, .. }
-            if add.iter().any(|l| label_scope(l) == Some(THEME_SCOPE)))
+            if add.iter().any(|l| label::in_scope(l, THEME_SCOPE)))
     });
     if adds_theme {
         // The worker records a person's removal of a theme as the event arrives, but the
@@ -119,12 +119,12 @@ pub async fn plan(
 /// anything else, so the other issues are read only for open feedback with a theme.
 fn compared_themes(issue: &Issue, planned: &[Change]) -> Vec<String> {
     let labels = crate::plan::labels_after(&issue.labels, planned);
-    if issue.state != "opened" || !labels.iter().any(|l| l == FEEDBACK_TYPE) {
+    if !issue.state.is_open() || !labels.iter().any(|l| l == FEEDBACK_TYPE) {
         return Vec::new();
     }
     labels
         .into_iter()
-        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .filter(|l| label::in_scope(l, THEME_SCOPE))
         .collect()
 }
 
@@ -183,7 +183,7 @@ async fn human_theme_removals(
         .into_iter()
         .filter(|e| e.action == "remove" && e.user.as_ref().map(|u| u.id) != Some(reads.bot_id))
         .filter_map(|e| e.label.map(|l| l.name))
-        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .filter(|l| label::in_scope(l, THEME_SCOPE))
         .collect())
 }
 

@@ -8,7 +8,7 @@
 //! the store, so an epic's member list is read only for a link the store does not know.
 
 use super::ReadError;
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::gitlab::types::{Issue, IssueEpic};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::Change;
@@ -126,14 +126,14 @@ pub async fn plan(
             iid: i.iid,
             title: i.title.clone(),
             web_url: i.web_url.clone(),
-            open: i.state == "opened",
+            open: i.state.is_open(),
             customer: crate::policy::customer::customer_of(
                 &i.title,
                 i.description.as_deref().unwrap_or(""),
             ),
             themes: labels
                 .into_iter()
-                .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+                .filter(|l| label::in_scope(l, THEME_SCOPE))
                 .collect(),
         })
         .collect();
@@ -259,7 +259,7 @@ async fn observe_containers(
                 title: epic.title,
                 description: epic.description.unwrap_or_default(),
                 linked,
-                open: epic.state == "opened",
+                open: epic.state.is_open(),
             });
         }
     }
@@ -293,7 +293,7 @@ async fn tracking_issues(
                 .filter(|l| l.project_id == scope.project_id)
                 .map(|l| (l.iid, l.issue_link_id))
                 .collect(),
-            open: i.state == "opened",
+            open: i.state.is_open(),
         });
     }
     Ok((Backend::TrackingIssues, containers))

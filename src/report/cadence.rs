@@ -6,10 +6,10 @@
 use super::drivers::{drivers, month_key, month_start, quarter_bounds, quarter_key};
 use super::figures::{item, Item, Report};
 use super::render::{item_section, render_drivers};
-use crate::config::label_scope;
 use crate::config::labels::{PM_STATUS_SHIPPED, PRIORITY_HIGH, TYPE_CUSTOMER_FEEDBACK};
 use crate::config::AreaConfig;
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::label;
+use crate::gitlab::types::Issue;
 use crate::markdown;
 use crate::policy::cadence::{marker, Desired};
 use crate::policy::issue::FINAL_PM_STATUSES;
@@ -74,12 +74,12 @@ pub fn calibration(area: &AreaConfig, feedback: &[&Issue], now: DateTime<Utc>) -
     let open: Vec<&Issue> = feedback
         .iter()
         .copied()
-        .filter(|i| i.state == "opened")
+        .filter(|i| i.state.is_open())
         .collect();
     let month_start = month_start(now);
     let fresh: Vec<Item> = feedback
         .iter()
-        .filter(|i| created(i).is_some_and(|c| c >= month_start && c <= now))
+        .filter(|i| i.created_at.is_some_and(|c| c >= month_start && c <= now))
         .map(|i| item(i))
         .collect();
     let no_priority: Vec<Item> = open
@@ -131,7 +131,7 @@ pub fn agenda(
     let open: Vec<&Issue> = feedback
         .iter()
         .copied()
-        .filter(|i| i.state == "opened")
+        .filter(|i| i.state.is_open())
         .collect();
     let mut high: Vec<Item> = open
         .iter()
@@ -149,13 +149,16 @@ pub fn agenda(
                 .iter()
                 .any(|l| FINAL_PM_STATUSES.contains(&l.as_str()))
         })
-        .filter(|i| updated(i).is_some_and(|u| (now - u).num_days() >= stale_days))
+        .filter(|i| {
+            i.updated_at
+                .is_some_and(|u| (now - u).num_days() >= stale_days)
+        })
         .map(|i| item(i))
         .collect();
     let shipped: Vec<Item> = feedback
         .iter()
         .filter(|i| i.labels.iter().any(|l| l == PM_STATUS_SHIPPED))
-        .filter(|i| updated(i).is_some_and(|u| u >= month_start && u <= now))
+        .filter(|i| i.updated_at.is_some_and(|u| u >= month_start && u <= now))
         .map(|i| item(i))
         .collect();
     let mut people: Vec<String> = area.pms.clone();
@@ -207,13 +210,5 @@ fn finish(mut description: String, title: String, marker: String) -> Desired {
 }
 
 fn has_scope(i: &Issue, scope: &str) -> bool {
-    i.labels.iter().any(|l| label_scope(l) == Some(scope))
-}
-
-fn created(i: &Issue) -> Option<DateTime<Utc>> {
-    i.created_at.as_deref().and_then(parse_time)
-}
-
-fn updated(i: &Issue) -> Option<DateTime<Utc>> {
-    i.updated_at.as_deref().and_then(parse_time)
+    i.labels.iter().any(|l| label::in_scope(l, scope))
 }

@@ -5,9 +5,9 @@
 //! the periods of smeflow's cadence issues ("2026-Q1", "2026-03"). Pure, like `figures`.
 
 use super::feedback::{arr_at_stake, field, NO_THEME};
-use crate::config::label_scope;
 use crate::config::labels::{PRIORITY_HIGH, PRIORITY_LOW};
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::label;
+use crate::gitlab::types::Issue;
 use crate::policy::customer::customer_of;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
@@ -111,14 +111,11 @@ pub fn drivers(
     previous: (DateTime<Utc>, DateTime<Utc>),
 ) -> Vec<DriverRow> {
     let within = |i: &Issue, (from, to): (DateTime<Utc>, DateTime<Utc>)| {
-        i.created_at
-            .as_deref()
-            .and_then(parse_time)
-            .is_some_and(|c| c >= from && c < to)
+        i.created_at.is_some_and(|c| c >= from && c < to)
     };
     let mut by_theme: BTreeMap<&str, Vec<&Issue>> = BTreeMap::new();
-    for i in feedback.iter().filter(|i| i.state == "opened") {
-        for t in i.labels.iter().filter(|l| label_scope(l) == Some("Theme")) {
+    for i in feedback.iter().filter(|i| i.state.is_open()) {
+        for t in i.labels.iter().filter(|l| label::in_scope(l, "Theme")) {
             by_theme.entry(t.as_str()).or_default().push(i);
         }
     }

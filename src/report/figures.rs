@@ -5,8 +5,8 @@
 
 use super::drivers::{drivers, DriverRow};
 pub use super::feedback::{arr_at_stake, MAX_ARR_USD, NO_THEME};
-use crate::config::label_scope;
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::label;
+use crate::gitlab::types::Issue;
 use crate::policy::customer::customer_of;
 use crate::policy::issue::FEEDBACK_TYPE;
 use crate::policy::request::promise::{promise, Promise};
@@ -77,10 +77,7 @@ pub(crate) fn item(i: &Issue) -> Item {
 }
 
 fn in_scope<'a>(i: &'a Issue, scope: &str) -> Option<&'a str> {
-    i.labels
-        .iter()
-        .find(|l| label_scope(l) == Some(scope))
-        .map(|l| l.rsplit_once("::").map(|(_, v)| v).unwrap_or(l))
+    i.labels.iter().find_map(|l| label::value_in(l, scope))
 }
 
 /// `first_assigned` maps an SME request's iid to when it was first assigned (from its system notes).
@@ -91,21 +88,19 @@ pub fn compute(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Report {
-    let created = |i: &Issue| i.created_at.as_deref().and_then(parse_time);
-    let updated = |i: &Issue| i.updated_at.as_deref().and_then(parse_time);
     let is = |i: &Issue, label: &str| i.labels.iter().any(|l| l == label);
     let feedback: Vec<&Issue> = issues.iter().filter(|i| is(i, FEEDBACK_TYPE)).collect();
     let open: Vec<&Issue> = feedback
         .iter()
         .copied()
-        .filter(|i| i.state == "opened")
+        .filter(|i| i.state.is_open())
         .collect();
 
     let mut by_theme: BTreeMap<String, Vec<&Issue>> = BTreeMap::new();
     let mut no_theme: Vec<&Issue> = Vec::new();
     for i in &open {
         let mut themed = false;
-        for t in i.labels.iter().filter(|l| label_scope(l) == Some("Theme")) {
+        for t in i.labels.iter().filter(|l| label::in_scope(l, "Theme")) {
             by_theme.entry(t.clone()).or_default().push(i);
             themed = true;
         }
@@ -182,21 +177,21 @@ pub fn compute(
     candidates.truncate(5.max(open.iter().filter(|i| is(i, ARR_DRIVER)).count()));
 
     let in_period = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= since && t <= now);
-    let feedback_submitted = feedback.iter().filter(|i| in_period(created(i))).count();
+    let feedback_submitted = feedback.iter().filter(|i| in_period(i.created_at)).count();
     let acted = ["Reviewing", "Planned", "In Progress", "Shipped", "Declined"];
     let feedback_actioned = feedback
         .iter()
-        .filter(|i| in_period(updated(i)))
+        .filter(|i| in_period(i.updated_at))
         .filter(|i| {
-            i.state == "closed" || in_scope(i, "PM Status").is_some_and(|s| acted.contains(&s))
+            i.state.is_closed() || in_scope(i, "PM Status").is_some_and(|s| acted.contains(&s))
         })
         .count();
     let requests: Vec<&Issue> = issues.iter().filter(|i| is(i, SME_REQUEST_TYPE)).collect();
     let mut hours: Vec<f64> = requests
         .iter()
-        .filter(|i| in_period(created(i)))
+        .filter(|i| in_period(i.created_at))
         .filter_map(|i| {
-            Some((*first_assigned.get(&i.iid)? - created(i)?).num_seconds() as f64 / 3600.0)
+            Some((*first_assigned.get(&i.iid)? - i.created_at?).num_seconds() as f64 / 3600.0)
         })
         .collect();
     hours.sort_by(f64::total_cmp);
@@ -213,9 +208,9 @@ pub fn compute(
     let open_requests_older_than_24h = requests
         .iter()
         .filter(|i| {
-            i.state == "opened"
+            i.state.is_open()
                 && i.assignees.is_empty()
-                && created(i).is_some_and(|c| {
+                && i.created_at.is_some_and(|c| {
                     promise(c, first_assigned.get(&i.iid).copied(), now) == Promise::Missed
                 })
         })
@@ -261,7 +256,7 @@ fn monthly(feedback: &[&Issue], now: DateTime<Utc>) -> Vec<(String, BTreeMap<Str
         .map(|(y, m)| {
             let mut per_theme: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for i in feedback {
-                let Some(c) = i.created_at.as_deref().and_then(parse_time) else {
+                let Some(c) = i.created_at else {
                     continue;
                 };
                 if (c.year(), c.month()) != (y, m) {
@@ -270,9 +265,9 @@ fn monthly(feedback: &[&Issue], now: DateTime<Utc>) -> Vec<(String, BTreeMap<Str
                 let who = customer_of(&i.title, i.description.as_deref().unwrap_or(""))
                     .map(|c| c.to_lowercase())
                     .unwrap_or_else(|| format!("#{}", i.iid));
-                for t in i.labels.iter().filter(|l| label_scope(l) == Some("Theme")) {
+                for t in i.labels.iter().filter(|l| label::in_scope(l, "Theme")) {
                     per_theme
-                        .entry(t.trim_start_matches("Theme::").to_string())
+                        .entry(label::value_in(t, "Theme").unwrap_or(t).to_string())
                         .or_default()
                         .insert(who.clone());
                 }

@@ -3,6 +3,8 @@
 
 use super::drivers::DriverRow;
 use super::figures::{Item, Report};
+use crate::config::labels::THEME_SCOPE;
+use crate::gitlab::label;
 use crate::markdown;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,7 +42,7 @@ pub fn render_markdown(r: &Report, chart_url: Option<&str>) -> String {
             if t.theme == super::figures::NO_THEME {
                 t.theme.clone()
             } else {
-                markdown::inline(t.theme.trim_start_matches("Theme::"))
+                markdown::inline(label::value_in(&t.theme, THEME_SCOPE).unwrap_or(&t.theme))
             },
             t.open_issues,
             t.customers,
@@ -142,7 +144,7 @@ pub fn render_drivers(rows: &[DriverRow], before: &str) -> String {
         o.push_str(&format!(
             "| {} | {} | {} | {} | {} ({mix}) | {} ({trend}; {} before) |\n",
             rank + 1,
-            markdown::inline(d.theme.trim_start_matches("Theme::")),
+            markdown::inline(label::value_in(&d.theme, THEME_SCOPE).unwrap_or(&d.theme)),
             d.customers,
             money(d.arr_at_stake),
             d.importance.describe(),

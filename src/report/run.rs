@@ -6,7 +6,6 @@ use super::cadence;
 use super::figures::{compute, Report, SME_REQUEST_TYPE};
 use super::render::{render_markdown, render_svg};
 use crate::config::{AreaConfig, Catalog};
-use crate::gitlab::types::parse_time;
 use crate::gitlab::types::{Issue, Project};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::{Change, FileAction, FileChange};
@@ -57,18 +56,13 @@ pub async fn read(
         .ok_or_else(|| crate::reconcile::provision::NotBootstrapped(project.to_string()))?;
     let mut issues = gl.all_issues(project).await?;
     // A period that ended (`--until`) leaves out what was opened after it.
-    issues.retain(|i| {
-        i.created_at
-            .as_deref()
-            .and_then(parse_time)
-            .is_none_or(|c| c <= now)
-    });
+    issues.retain(|i| i.created_at.is_none_or(|c| c <= now));
     let mut first_assigned = BTreeMap::new();
     for i in issues
         .iter()
         .filter(|i| i.labels.iter().any(|l| l == SME_REQUEST_TYPE) && !i.assignees.is_empty())
     {
-        let created = i.created_at.as_deref().and_then(parse_time);
+        let created = i.created_at;
         if created.is_none_or(|c| c < since) {
             continue;
         }
@@ -77,7 +71,7 @@ pub async fn read(
         if let Some(at) = notes
             .iter()
             .filter(|n| n.system && n.body.starts_with("assigned to"))
-            .find_map(|n| n.created_at.as_deref().and_then(parse_time))
+            .find_map(|n| n.created_at)
         {
             first_assigned.insert(i.iid, at);
         }

@@ -7,7 +7,7 @@
 
 use super::AppState;
 use crate::config::Catalog;
-use crate::gitlab::types::{parse_time, User};
+use crate::gitlab::types::User;
 use crate::gitlab::GitLab;
 use crate::policy::request::{engagement, promise, slack as rules, REQUEST_TYPE};
 use crate::slack::events::{self, Envelope, Event};
@@ -570,10 +570,10 @@ impl SlackWorker {
                     continue;
                 }
             };
-            let Some(created) = issue.created_at.as_deref().and_then(parse_time) else {
+            let Some(created) = issue.created_at else {
                 continue;
             };
-            if issue.state != "opened" || !issue.assignees.is_empty() {
+            if !issue.state.is_open() || !issue.assignees.is_empty() {
                 // Taken or closed: the promise was kept, or no longer matters; not asked again.
                 self.mark(app, &request, SlackSaid::Escalated).await?;
                 continue;

@@ -4,7 +4,8 @@
 use crate::common;
 
 use common::repo;
-use smeflow::config::{is_hex_colour, label_scope, render, Catalog};
+use smeflow::config::{is_hex_colour, render, Catalog};
+use smeflow::gitlab::label;
 use std::collections::BTreeSet;
 
 fn catalog() -> Catalog {
@@ -72,7 +73,7 @@ fn the_program_ships_the_sets_the_issue_asks_for() {
         let themes: Vec<_> = c
             .area_labels(area)
             .into_iter()
-            .filter(|(_, l)| label_scope(&l.name) == Some("Theme"))
+            .filter(|(_, l)| label::in_scope(&l.name, "Theme"))
             .collect();
         assert!(
             (6..=10).contains(&themes.len()),

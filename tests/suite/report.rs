@@ -28,8 +28,8 @@ fn issue(
         labels: labels.iter().map(|l| l.to_string()).collect(),
         web_url: format!("https://gl/-/issues/{iid}"),
         author: None,
-        updated_at: Some(updated.into()),
-        created_at: Some(created.into()),
+        updated_at: Some(updated.parse().unwrap()),
+        created_at: Some(created.parse().unwrap()),
         closed_at: None,
         assignees: if assigned {
             vec![User {

@@ -21,7 +21,7 @@ pub fn check(input: &RuleInput) -> Wants {
     let links = ctx.links.as_deref().unwrap_or_default();
     let delivered = links
         .iter()
-        .find(|l| !l.same_project && l.state == "closed");
+        .find(|l| !l.same_project && l.state.is_closed());
     let container = input.labels.iter().find_map(|l| ctx.shipped_themes.get(l));
     let shipped_feedback = links
         .iter()

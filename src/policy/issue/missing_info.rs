@@ -7,7 +7,7 @@ use crate::policy::customer::customer_field;
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
     let issue = input.issue;
-    if !input.is_feedback() || issue.state != "opened" || input.has_note(MISSING_INFO_MARKER) {
+    if !input.is_feedback() || !issue.state.is_open() || input.has_note(MISSING_INFO_MARKER) {
         return wants;
     }
     let scopes = &input.rules.scopes;

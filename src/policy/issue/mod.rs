@@ -38,7 +38,8 @@ pub use similar_feedback::{DUPLICATE_MARKER_PREFIX, SIMILAR_MARKER_PREFIX};
 
 pub use crate::policy::customer::customer_field;
 
-use crate::config::label_scope;
+use crate::gitlab::label;
+use crate::gitlab::types::IssueState;
 use crate::plan::Change;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,7 +82,7 @@ pub struct IssueView {
     pub title: String,
     pub description: String,
     pub labels: Vec<String>,
-    pub state: String,
+    pub state: IssueState,
     pub author: Option<String>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When the issue was opened: the 24-hour promise of an SME request runs from here.
@@ -137,7 +138,7 @@ pub struct Linked {
     pub same_project: bool,
     pub title: String,
     pub web_url: String,
-    pub state: String,
+    pub state: IssueState,
     pub labels: Vec<String>,
     pub author: Option<String>,
     /// Bodies of its notes, when the caller read them (a note smeflow owes it is looked for).
@@ -181,7 +182,7 @@ impl RuleInput<'_> {
 
     /// Whether the issue keeps a label in `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.labels.iter().any(|l| label_scope(l) == Some(scope))
+        self.labels.iter().any(|l| label::in_scope(l, scope))
     }
 
     /// Whether one of the issue's notes carries `marker`: smeflow already said it.

@@ -4,7 +4,7 @@
 use super::{
     RuleInput, Wants, CLOSED_MARKER, FINAL_PM_STATUSES, PM_STATUS_SCOPE, STALE_MARKER_PREFIX,
 };
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::markdown;
 use crate::policy::address::addressed;
 
@@ -22,12 +22,12 @@ pub fn check(input: &RuleInput) -> Wants {
     let status = input
         .labels
         .iter()
-        .find(|l| label_scope(l) == Some(PM_STATUS_SCOPE))
+        .find(|l| label::in_scope(l, PM_STATUS_SCOPE))
         .cloned();
     let decided = status
         .as_deref()
         .is_some_and(|s| FINAL_PM_STATUSES.contains(&s));
-    if issue.state == "closed" && !decided && !input.has_note(CLOSED_MARKER) {
+    if issue.state.is_closed() && !decided && !input.has_note(CLOSED_MARKER) {
         let ask = format!("this feedback was closed without a PM decision. Was it shipped or declined? Please add ~\"{}\" or ~\"{}\" so the monthly review counts it right.", FINAL_PM_STATUSES[0], FINAL_PM_STATUSES[1]);
         wants
             .changes
@@ -37,8 +37,7 @@ pub fn check(input: &RuleInput) -> Wants {
         let idle_days = (now - updated).num_days();
         // Any activity, smeflow's own reminder included, restarts the clock: one reminder
         // per quiet period, never one per sync.
-        if issue.state == "opened" && !decided && ctx.stale_days > 0 && idle_days >= ctx.stale_days
-        {
+        if issue.state.is_open() && !decided && ctx.stale_days > 0 && idle_days >= ctx.stale_days {
             let ask = format!(
                 "this customer feedback has been in {} with no activity for {idle_days} days. Could you move it along the PM Review board, or say what it is waiting for?",
                 markdown::label(status)

@@ -8,7 +8,7 @@ use super::{
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
     let scopes = &input.rules.scopes;
-    let open = input.issue.state == "opened";
+    let open = input.issue.state.is_open();
     if scopes.contains_key(WORKFLOW_SCOPE) && open && !input.has_scope(WORKFLOW_SCOPE) {
         wants.add.push(DEFAULT_WORKFLOW.to_string());
         wants.reasons.push("every issue has a workflow state");

@@ -11,7 +11,7 @@
 //! among the issue's links and not made twice.
 
 use super::{RuleInput, Wants, THEME_SCOPE};
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::markdown;
 use crate::plan::Change;
 use crate::policy::customer::customer_of;
@@ -29,14 +29,14 @@ pub fn check(input: &RuleInput) -> Wants {
     let Some(peers) = &ctx.peers else {
         return wants;
     };
-    if !input.is_feedback() || issue.state != "opened" {
+    if !input.is_feedback() || !issue.state.is_open() {
         return wants;
     }
     let themes: Vec<&String> = input
         .labels
         .iter()
         .chain(input.adding)
-        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .filter(|l| label::in_scope(l, THEME_SCOPE))
         .collect();
     if themes.is_empty() {
         return wants;

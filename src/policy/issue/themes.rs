@@ -7,7 +7,7 @@ use super::{RuleInput, Wants, THEMES_MARKER_PREFIX, THEME_SCOPE};
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
     let ctx = input.ctx;
-    if !input.is_feedback() || input.issue.state != "opened" || input.has_scope(THEME_SCOPE) {
+    if !input.is_feedback() || !input.issue.state.is_open() || input.has_scope(THEME_SCOPE) {
         return wants;
     }
     let picks: Vec<&String> = ctx

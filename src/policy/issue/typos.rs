@@ -2,14 +2,14 @@
 //! what was probably meant.
 
 use super::{RuleInput, Wants, TYPO_MARKER_PREFIX};
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::markdown;
 
 pub fn check(input: &RuleInput) -> Wants {
     let mut wants = Wants::default();
     let mut typos = Vec::new();
     for label in input.labels {
-        let Some(scope) = label_scope(label) else {
+        let Some(scope) = label::scope_of(label) else {
             continue;
         };
         let Some(valid) = input.rules.scopes.get(scope) else {

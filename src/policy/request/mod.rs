@@ -11,7 +11,7 @@ pub mod route;
 pub mod slack;
 
 use super::issue::{AreaRules, IssueContext, IssueView};
-use crate::config::label_scope;
+use crate::gitlab::label;
 use crate::plan::Change;
 
 pub const REQUEST_TYPE: &str = crate::config::labels::TYPE_SME_REQUEST;
@@ -35,7 +35,7 @@ pub fn engagement_types(rules: &AreaRules) -> Vec<String> {
         .get(ENGAGEMENT_SCOPE)
         .map(|v| {
             v.iter()
-                .filter_map(|l| l.split_once("::").map(|(_, t)| t.to_string()))
+                .filter_map(|l| label::value_in(l, ENGAGEMENT_SCOPE).map(str::to_string))
                 .collect()
         })
         .unwrap_or_default()
@@ -77,8 +77,7 @@ pub fn plan(
     let engagement_types = engagement_types(rules);
     let engagement_label = labels
         .iter()
-        .find(|l| label_scope(l) == Some(ENGAGEMENT_SCOPE))
-        .and_then(|l| l.split_once("::").map(|(_, t)| t));
+        .find_map(|l| label::value_in(l, ENGAGEMENT_SCOPE));
     let fields = fields::parse(&issue.description, &engagement_types);
     // A request smeflow opened from Slack was asked by the person it names, not by smeflow.
     let requester = slack::requester(&issue.description).unwrap_or(issue.author.as_deref());
@@ -89,7 +88,7 @@ pub fn plan(
         body,
     };
 
-    if issue.state == "opened" {
+    if issue.state.is_open() {
         // Rules of engagement.
         let failures = engagement::check(&fields, engagement_label, asked_at);
         if !failures.is_empty() && !has_note(&engagement::marker(&failures)) {
@@ -119,18 +118,18 @@ pub fn plan(
         .scopes
         .get(super::issue::WORKFLOW_SCOPE)
         .is_some_and(|v| v.iter().any(|l| l == promise::DONE));
-    if issue.state == "closed" && done_known && !labels.iter().any(|l| l == promise::DONE) {
+    if issue.state.is_closed() && done_known && !labels.iter().any(|l| l == promise::DONE) {
         out.remove.extend(
             labels
                 .iter()
-                .filter(|l| label_scope(l) == Some(super::issue::WORKFLOW_SCOPE))
+                .filter(|l| label::in_scope(l, super::issue::WORKFLOW_SCOPE))
                 .cloned(),
         );
         out.add.push(promise::DONE.to_string());
         out.reasons.push("the request is closed");
     }
 
-    if issue.state == "closed"
+    if issue.state.is_closed()
         && after::closed_recently(issue.closed_at, now)
         && !has_note(after::CLOSED_MARKER)
     {
@@ -150,7 +149,7 @@ pub fn plan(
         feedback_labels.extend(
             labels
                 .iter()
-                .filter(|l| label_scope(l) == Some("Region"))
+                .filter(|l| label::in_scope(l, "Region"))
                 .cloned(),
         );
         out.changes.push(Change::CreateIssue {

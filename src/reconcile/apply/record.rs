@@ -2,6 +2,7 @@
 //! the store what that write means for later decisions (the store itself does not interpret
 //! changes).
 
+use crate::gitlab::label;
 use crate::plan::{Backend, Change};
 use crate::policy::issue::THEME_SCOPE;
 use crate::store::Store;
@@ -17,10 +18,7 @@ pub async fn record(store: &Store, source: &str, project: &str, change: &Change)
         .await;
     match change {
         Change::EditIssueLabels { iid, add, .. } => {
-            for theme in add
-                .iter()
-                .filter(|l| crate::config::label_scope(l) == Some(THEME_SCOPE))
-            {
+            for theme in add.iter().filter(|l| label::in_scope(l, THEME_SCOPE)) {
                 outcome = outcome.and(store.record_auto_label(project, *iid, theme).await);
             }
         }

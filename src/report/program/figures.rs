@@ -3,8 +3,8 @@
 //! period, requests that missed the 24-hour promise, and enablement and knowledge-base items
 //! added. Pure, so the figures are tested on fixed data.
 
-use crate::config::label_scope;
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::label;
+use crate::gitlab::types::Issue;
 use crate::policy::issue::FEEDBACK_TYPE;
 use crate::policy::request::promise::{promise, Promise};
 use crate::policy::request::REQUEST_TYPE;
@@ -139,8 +139,8 @@ pub fn quarter(t: DateTime<Utc>) -> String {
 fn value_in_scope(i: &Issue, scope: &str) -> Option<String> {
     i.labels
         .iter()
-        .find(|l| label_scope(l) == Some(scope))
-        .and_then(|l| l.split_once("::").map(|(_, v)| v.to_string()))
+        .find_map(|l| label::value_in(l, scope))
+        .map(str::to_string)
 }
 
 pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) -> ProgramReport {
@@ -148,7 +148,6 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
     let within = |t: Option<DateTime<Utc>>, from: DateTime<Utc>, to: DateTime<Utc>| {
         t.is_some_and(|t| t >= from && t < to)
     };
-    let time = |s: &Option<String>| s.as_deref().and_then(parse_time);
     let mut rows = Vec::new();
     let mut shipped_by_quarter: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut requests_by_type = BTreeMap::new();
@@ -166,19 +165,19 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
             .collect();
         let feedback_submitted = feedback
             .iter()
-            .filter(|i| within(time(&i.created_at), since, now))
+            .filter(|i| within(i.created_at, since, now))
             .count();
         let feedback_actioned = feedback
             .iter()
-            .filter(|i| within(time(&i.updated_at), since, now))
+            .filter(|i| within(i.updated_at, since, now))
             .filter(|i| {
-                i.state == "closed"
+                i.state.is_closed()
                     || value_in_scope(i, "PM Status").is_some_and(|s| acted.contains(&s.as_str()))
             })
             .count();
         let mut shipped = 0;
         for i in feedback.iter().filter(|i| is(i, SHIPPED)) {
-            let Some(at) = time(&i.closed_at).or(time(&i.updated_at)) else {
+            let Some(at) = i.closed_at.or(i.updated_at) else {
                 continue;
             };
             *shipped_by_quarter
@@ -199,7 +198,7 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
         let mut missed = 0;
         let mut opened = 0;
         for r in &requests {
-            let Some(created) = time(&r.created_at) else {
+            let Some(created) = r.created_at else {
                 continue;
             };
             let hours = input
@@ -224,7 +223,7 @@ pub fn compute(areas: &[AreaInput], since: DateTime<Utc>, now: DateTime<Utc>) ->
                 .or_insert(0) += 1;
             area_hours.extend(hours);
             let standing = promise(created, input.first_assigned.get(&r.iid).copied(), now);
-            if standing == Promise::Waiting && r.state == "opened" {
+            if standing == Promise::Waiting && r.state.is_open() {
                 waiting_for_sme += 1;
             }
             if standing == Promise::Missed {

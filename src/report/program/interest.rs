@@ -3,7 +3,7 @@
 //! they have is their members' activity in the project; what they lack for promotion is what
 //! `smeflow promote-area` would ask of smeflow.toml (`Catalog::promotion_gaps`).
 
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::types::Issue;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -39,11 +39,7 @@ pub fn interest_rows(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<InterestRow> {
-    let within = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(parse_time)
-            .is_some_and(|t| t >= since && t < now)
-    };
+    let within = |t: &Option<DateTime<Utc>>| t.is_some_and(|t| t >= since && t < now);
     inputs
         .iter()
         .map(|input| {
@@ -134,8 +130,8 @@ mod tests {
 
     #[test]
     fn interest_areas_show_their_members_activity_and_what_they_lack() {
-        let since = parse_time("2026-10-01T00:00:00Z").unwrap();
-        let now = parse_time("2026-11-01T00:00:00Z").unwrap();
+        let since: DateTime<Utc> = "2026-10-01T00:00:00Z".parse().unwrap();
+        let now: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
         let inputs = vec![
             InterestInput {
                 area: "CI/CD & Runner".into(),

@@ -523,12 +523,7 @@ fn transfer(areas: &[AreaInput], q: Quarter) -> (Metric, Metric, Vec<SmeTransfer
             .issues
             .iter()
             .filter(|i| i.labels.iter().any(|l| l == REQUEST_TYPE))
-            .filter(|i| {
-                i.created_at
-                    .as_deref()
-                    .and_then(crate::gitlab::types::parse_time)
-                    .is_some_and(|t| q.contains(t))
-            })
+            .filter(|i| i.created_at.is_some_and(|t| q.contains(t)))
         {
             for u in &i.assignees {
                 people.entry(u.username.clone()).or_default();

@@ -6,8 +6,8 @@
 use super::figures::AreaInput;
 use super::figures::{Contribution, Transfer};
 use crate::config::Catalog;
+use crate::gitlab::types::Issue;
 use crate::gitlab::types::Note;
-use crate::gitlab::types::{parse_time, Issue};
 use crate::gitlab::{GitLab, GitLabError};
 use crate::plan::Change;
 use crate::policy::issue::{FEEDBACK_TYPE, LOOP_CLOSED_MARKER};
@@ -94,19 +94,14 @@ pub async fn read(
             .iter()
             .filter(|i| i.labels.iter().any(|l| l == REQUEST_TYPE))
             .filter(|i| !i.assignees.is_empty())
-            .filter(|i| {
-                i.created_at
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|c| c >= previous_since)
-            })
+            .filter(|i| i.created_at.is_some_and(|c| c >= previous_since))
         {
             // GitLab keeps the assignment history as system notes.
             if let Some(at) = notes(gl, &project, i.iid)
                 .await?
                 .iter()
                 .filter(|n| n.system && n.body.starts_with("assigned to"))
-                .find_map(|n| n.created_at.as_deref().and_then(parse_time))
+                .find_map(|n| n.created_at)
             {
                 input.first_assigned.insert(i.iid, at);
             }
@@ -121,10 +116,7 @@ pub async fn read(
                 Transfer::KnowledgeBase
             };
             for n in seed_notes.iter().filter(|n| !n.system) {
-                let (Some(at), Some(person)) = (
-                    n.created_at.as_deref().and_then(parse_time),
-                    contributor(n, &issues),
-                ) else {
+                let (Some(at), Some(person)) = (n.created_at, contributor(n, &issues)) else {
                     continue;
                 };
                 input.contributions.push(Contribution { kind, at, person });
@@ -132,7 +124,7 @@ pub async fn read(
             let added: Vec<DateTime<Utc>> = seed_notes
                 .iter()
                 .filter(|n| !n.system)
-                .filter_map(|n| n.created_at.as_deref().and_then(parse_time))
+                .filter_map(|n| n.created_at)
                 .collect();
             if title == ENABLEMENT {
                 input.enablement_added = added;
@@ -144,19 +136,14 @@ pub async fn read(
         for i in issues
             .iter()
             .filter(|i| i.labels.iter().any(|l| l == FEEDBACK_TYPE))
-            .filter(|i| {
-                i.updated_at
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|u| u >= previous_since)
-            })
+            .filter(|i| i.updated_at.is_some_and(|u| u >= previous_since))
         {
             input.loops_closed.extend(
                 notes(gl, &project, i.iid)
                     .await?
                     .iter()
                     .filter(|n| n.body.starts_with(LOOP_CLOSED_MARKER))
-                    .filter_map(|n| n.created_at.as_deref().and_then(parse_time)),
+                    .filter_map(|n| n.created_at),
             );
         }
         input.issues = issues;

@@ -5,8 +5,8 @@
 //! month, the 24-hour promise from `policy::request::promise`. Every count carries the GitLab
 //! issue list that shows the issues behind it (`gitlab::web::issue_list`).
 
-use crate::config::label_scope;
-use crate::gitlab::types::{parse_time, Issue};
+use crate::gitlab::label;
+use crate::gitlab::types::Issue;
 use crate::gitlab::web::issue_list;
 use crate::policy::issue::{FEEDBACK_TYPE, PM_STATUS_SCOPE, THEME_SCOPE};
 use crate::policy::request::promise::{promise, Promise, PROMISE_HOURS};
@@ -201,8 +201,7 @@ fn has(i: &Issue, label: &str) -> bool {
 fn values_in_scope<'a>(i: &'a Issue, scope: &'a str) -> impl Iterator<Item = &'a str> {
     i.labels
         .iter()
-        .filter(move |l| label_scope(l) == Some(scope))
-        .map(|l| l.split_once("::").map(|(_, v)| v).unwrap_or(l))
+        .filter_map(move |l| label::value_in(l, scope))
 }
 
 /// The area's input narrowed to one region: areas of interest have no Region labels (the set
@@ -264,9 +263,9 @@ pub fn compute(
         for r in input
             .issues
             .iter()
-            .filter(|i| i.state == "opened" && has(i, REQUEST_TYPE))
+            .filter(|i| i.state.is_open() && has(i, REQUEST_TYPE))
         {
-            let Some(created) = r.created_at.as_deref().and_then(parse_time) else {
+            let Some(created) = r.created_at else {
                 continue;
             };
             let assignees: Vec<String> = r.assignees.iter().map(|u| u.username.clone()).collect();
@@ -368,7 +367,7 @@ fn area_view(
     let open_feedback: Vec<&Issue> = input
         .issues
         .iter()
-        .filter(|i| i.state == "opened" && has(i, FEEDBACK_TYPE))
+        .filter(|i| i.state.is_open() && has(i, FEEDBACK_TYPE))
         .collect();
     let theme_labels: Vec<&str> = report
         .themes
@@ -418,9 +417,7 @@ fn area_view(
                 .collect();
             ThemeView {
                 label: t.theme.clone(),
-                name: t
-                    .theme
-                    .strip_prefix(&format!("{THEME_SCOPE}::"))
+                name: label::value_in(&t.theme, THEME_SCOPE)
                     .unwrap_or(&t.theme)
                     .to_string(),
                 container: area.containers.get(&t.theme).cloned(),
@@ -476,7 +473,7 @@ fn area_view(
         statuses,
         trend,
         open_issues: Count {
-            n: input.issues.iter().filter(|i| i.state == "opened").count(),
+            n: input.issues.iter().filter(|i| i.state.is_open()).count(),
             url: list(&[], &[], &[]),
         },
         lacks: area.lacks.clone(),
@@ -531,7 +528,7 @@ mod tests {
     const WEB: &str = "https://gitlab.example.com/sme/ai-sme";
 
     fn t(s: &str) -> DateTime<Utc> {
-        parse_time(s).unwrap()
+        s.parse().unwrap()
     }
 
     /// An issue as GitLab lists it; `closed` also closes it.

@@ -4,7 +4,8 @@
 //! marker; without epics (GitLab Free), the open issue with the theme's container title.
 
 use super::figures::{AreaData, Link};
-use crate::config::{label_scope, Catalog};
+use crate::config::Catalog;
+use crate::gitlab::label;
 use crate::gitlab::types::Epic;
 use crate::gitlab::{GitLab, GitLabError};
 use crate::policy::epics::{container_title, MARKER};
@@ -73,7 +74,7 @@ fn containers(input: &AreaInput, epics: Option<&[Epic]>) -> BTreeMap<String, Lin
         .issues
         .iter()
         .flat_map(|i| &i.labels)
-        .filter(|l| label_scope(l) == Some(THEME_SCOPE))
+        .filter(|l| label::in_scope(l, THEME_SCOPE))
         .collect();
     let mut found = BTreeMap::new();
     for theme in themes {
@@ -91,7 +92,7 @@ fn containers(input: &AreaInput, epics: Option<&[Epic]>) -> BTreeMap<String, Lin
             input
                 .issues
                 .iter()
-                .filter(|i| i.title == title && i.state == "opened")
+                .filter(|i| i.title == title && i.state.is_open())
                 .filter(|i| i.description.as_deref().is_some_and(|d| d.contains(MARKER)))
                 .min_by_key(|i| i.iid)
                 .map(|i| i.web_url.clone())
