@@ -120,7 +120,7 @@ pub enum Command {
     /// Precision and recall of theme tagging on the labelled feedback in eval/ (held-out part),
     /// the rules alone beside rules plus classifier. Needs no GitLab.
     #[command(
-        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --area plan --split tune"
+        after_help = "Examples:\n  smeflow eval-themes                 # every area, held-out part\n  smeflow eval-themes --split all     # the tune part, then the held-out part\n  smeflow eval-themes --area plan --split tune\n  smeflow eval-themes --fit           # refit the calibration on the tune part"
     )]
     EvalThemes(EvalThemesArgs),
     /// Run the whole flow against a built-in GitLab simulator: no GitLab or token needed.
@@ -136,12 +136,16 @@ pub struct EvalThemesArgs {
     /// Only this area (slug or name).
     #[arg(long)]
     pub area: Option<String>,
-    /// Which part of the set: holdout (never tuned on), tune, or all.
+    /// Which part of the set: holdout (never tuned on), tune, or all (each part in its own table).
     #[arg(long, default_value = "holdout", value_parser = ["holdout", "tune", "all"])]
     pub split: String,
     /// Folder of themes-*.jsonl; default: eval/ next to the config file.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Fit the tagger's calibration on the tune part (whatever --split says) and print its
+    /// weights and what each abstention threshold would do, for src/policy/themes/calibrate.rs.
+    #[arg(long)]
+    pub fit: bool,
 }
 
 #[derive(Args, Debug)]

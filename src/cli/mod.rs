@@ -259,18 +259,31 @@ fn eval_themes(config: &std::path::Path, args: EvalThemesArgs) -> Result<(), Fai
             .unwrap_or_else(|| PathBuf::from("eval"))
     });
     let cases = crate::eval::load(&dir).map_err(Failure::usage)?;
-    let split = (args.split != "all").then_some(args.split.as_str());
-    let results =
-        crate::eval::evaluate(&catalog, &cases, split, only.as_deref()).map_err(Failure::usage)?;
-    let what = match split {
-        Some("holdout") => "the held-out part".to_string(),
-        Some(s) => format!("the {s} part"),
-        None => "the whole set".to_string(),
+    if args.fit {
+        let tune = crate::eval::evaluate(&catalog, &cases, Some("tune"), only.as_deref())
+            .map_err(Failure::usage)?;
+        print!("{}", crate::eval::fit(&tune).map_err(Failure::usage)?);
+        return Ok(());
+    }
+    let splits: &[&str] = match args.split.as_str() {
+        "all" => &["tune", "holdout"],
+        one => &[one][..],
     };
-    print!(
-        "{}",
-        crate::eval::render(&results, &format!("{what} of {}", dir.display()))
-    );
+    for (i, split) in splits.iter().enumerate() {
+        let results = crate::eval::evaluate(&catalog, &cases, Some(split), only.as_deref())
+            .map_err(Failure::usage)?;
+        let what = match *split {
+            "holdout" => "the held-out part".to_string(),
+            s => format!("the {s} part"),
+        };
+        if i > 0 {
+            println!();
+        }
+        print!(
+            "{}",
+            crate::eval::render(&results, &format!("{what} of {}", dir.display()))
+        );
+    }
     Ok(())
 }
 

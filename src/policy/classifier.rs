@@ -76,6 +76,15 @@ const L2: f64 = 0.002;
 impl Classifier {
     /// Trains on `texts`; themes with no text get no weights (and a probability of 0).
     pub fn train(texts: &[Labelled]) -> Classifier {
+        let mut model = Classifier::index(texts);
+        model.fit();
+        model
+    }
+
+    /// The vocabulary and the documents' vectors without the regression: enough for the
+    /// similarities ([`Classifier::nearest_none_share`], similar issues), at a fraction of the
+    /// cost of training.
+    pub fn index(texts: &[Labelled]) -> Classifier {
         let mut labels: Vec<String> = texts.iter().map(|t| t.label.clone()).collect();
         labels.sort();
         labels.dedup();
@@ -113,7 +122,6 @@ impl Classifier {
             .filter(|(_, t)| t.issue.is_none())
             .map(|(i, t)| (i, t.text.clone()))
             .collect();
-        model.fit();
         model
     }
 
@@ -232,6 +240,33 @@ impl Classifier {
                 .then_with(|| a.label.cmp(&b.label))
         });
         out
+    }
+
+    /// How much closer the text is to the nearest "(no theme)" text than to the nearest text of
+    /// a theme: nearest-out / (nearest-out + nearest-in), cosine over TF-IDF; 0.5 when equally
+    /// close, 0 when nothing is similar. Unlike a weight per word, the nearest sentence keeps the
+    /// words together: "chat integration with Slack" sits beside another area's chat
+    /// integrations, not beside Duo Chat, though "chat" alone is Duo Chat's word.
+    pub fn nearest_none_share(&self, text: &str) -> f64 {
+        let x = self.vectorise(&features(text));
+        let none = self
+            .labels
+            .binary_search_by(|l| l.as_str().cmp(NO_THEME))
+            .ok();
+        let (mut inside, mut outside) = (0.0f64, 0.0f64);
+        for (v, class, _) in &self.docs {
+            let s = sparse_dot(&x, v);
+            if Some(*class) == none {
+                outside = outside.max(s);
+            } else {
+                inside = inside.max(s);
+            }
+        }
+        if inside + outside > 0.0 {
+            outside / (inside + outside)
+        } else {
+            0.0
+        }
     }
 
     pub fn probability(&self, text: &str, label: &str) -> f64 {

@@ -15,7 +15,7 @@ pub mod seeds;
 pub mod similar;
 pub mod themes;
 
-use crate::config::{AreaConfig, Catalog};
+use crate::config::{AreaConfig, Catalog, LabelSpec};
 use crate::gitlab::label;
 use crate::gitlab::types::Issue;
 use crate::plan::Change;
@@ -35,6 +35,40 @@ pub struct AreaPolicy {
     pub themes: Vec<String>,
     /// The label sets' example sentences, the classifier's starting point.
     pub sentences: Vec<classifier::Labelled>,
+    /// This area's themes as their rules name them (see [`theme_vocabulary`]), labelled by
+    /// theme: beside the example sentences when telling this area's feedback from another's.
+    pub vocabulary: Vec<classifier::Labelled>,
+    /// The other theme sets' example sentences and vocabulary, as "(no theme)": what this
+    /// area's themes are not (runner autoscaling is not an AI pricing question because it is a
+    /// theme elsewhere).
+    pub out_of_area: Vec<classifier::Labelled>,
+}
+
+/// A theme in the words its label set names it by: its name and description, each phrase and
+/// each keyword, one text apiece, labelled `label`. The example sentences alone cannot tell a
+/// theme's own feedback from another area's: they are written as customers paraphrase the
+/// theme, mostly without its keywords (which the rules already catch), so feedback that names
+/// the theme ("code completion", "chat window") found no sentence of its area sharing those
+/// words and sat nearer to another area's sentence sharing a common one ("slow", "window").
+/// Empty for a label without rules.
+fn theme_vocabulary(label: &LabelSpec, as_label: &str) -> Vec<classifier::Labelled> {
+    let Some(rules) = &label.rules else {
+        return Vec::new();
+    };
+    let name = label
+        .name
+        .split_once("::")
+        .map_or(label.name.as_str(), |(_, n)| n);
+    // No colon: the area index reads what comes before one as a customer's name.
+    std::iter::once(format!("{name}, {}", label.description.replace(':', ",")))
+        .chain(rules.phrases.iter().cloned())
+        .chain(rules.keywords.iter().cloned())
+        .map(|text| classifier::Labelled {
+            label: as_label.to_string(),
+            text,
+            issue: None,
+        })
+        .collect()
 }
 
 impl AreaPolicy {
@@ -80,6 +114,28 @@ impl AreaPolicy {
                     }),
             );
         }
+        let vocabulary = catalog
+            .area_labels(area)
+            .into_iter()
+            .flat_map(|(_, label)| theme_vocabulary(label, &label.name))
+            .collect();
+        let out_of_area = catalog
+            .label_sets
+            .iter()
+            .filter(|(name, _)| !theme_sets.contains(&name.as_str()))
+            .flat_map(|(_, set)| &set.labels)
+            .flat_map(|label| {
+                let examples = label.rules.iter().flat_map(|rules| &rules.examples);
+                examples
+                    .map(|text| classifier::Labelled {
+                        label: classifier::NO_THEME.to_string(),
+                        text: text.clone(),
+                        issue: None,
+                    })
+                    .chain(theme_vocabulary(label, classifier::NO_THEME))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let themes: Vec<String> = scopes.get(THEME_SCOPE).cloned().unwrap_or_default();
         // smeflow's own issues (seed issues, theme tracking issues) are not workflow items.
         let exempt_titles = themes
@@ -104,6 +160,8 @@ impl AreaPolicy {
             stale_days: catalog.config.feedback.stale_days,
             themes,
             sentences,
+            vocabulary,
+            out_of_area,
         }
     }
 
@@ -117,6 +175,7 @@ impl AreaPolicy {
             .cloned()
             .collect();
         ThemeModel::new(&self.sentences, &kept)
+            .with_out_of_area(&self.vocabulary, &self.out_of_area)
     }
 
     /// Whether the tagger has anything to say about this issue.
@@ -157,15 +216,19 @@ impl AreaPolicy {
             return issue::plan(&self.rules, &plain, &ctx);
         }
         if self.wants_theme(&view.labels) {
-            let (applied, suggested): (Vec<_>, Vec<_>) = self
-                .tagger
-                .decide(
-                    &view.title,
-                    &view.description,
-                    model,
-                    self.area.theme_tagging,
-                    view.iid,
-                )
+            let outcome = self.tagger.outcome(
+                &view.title,
+                &view.description,
+                model,
+                self.area.theme_tagging,
+                view.iid,
+                Some(&themes::calibrate::SHIPPED),
+            );
+            if let themes::Outcome::NoneOfThisArea(abstention) = &outcome {
+                ctx.theme_hint = Some(themes::explain_abstained(abstention, &self.area.name));
+            }
+            let (applied, suggested): (Vec<_>, Vec<_>) = outcome
+                .decisions()
                 .into_iter()
                 .filter(|d| !ctx.overrides.contains(&d.label))
                 .partition(|d| d.verdict == Verdict::Apply);

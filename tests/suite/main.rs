@@ -42,6 +42,7 @@ mod slack_store;
 mod store_suite;
 mod sync_board;
 mod tagger;
+mod theme_abstention;
 mod theme_epic_twins;
 mod theme_learning;
 mod wiremock_requests;

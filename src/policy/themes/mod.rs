@@ -10,13 +10,15 @@
 //! (a theme's keywords, phrases and exclusions scored on one issue), `model` (what the
 //! classifier learns from) and `note` (what smeflow writes on the issue about it).
 
+pub mod calibrate;
 mod model;
 mod note;
 mod rules;
 mod tokens;
 
+pub use calibrate::Signals;
 pub use model::ThemeModel;
-pub use note::{explain, explain_applied, explain_suggested};
+pub use note::{explain, explain_abstained, explain_applied, explain_suggested};
 pub(crate) use tokens::words;
 
 use super::classifier::Similar;
@@ -279,9 +281,48 @@ pub struct Decision {
     pub closest_example: Option<String>,
 }
 
+/// What the tagger concludes about one issue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Themes to apply or suggest, best first, and the calibrated probability that the feedback
+    /// belongs to one of the area's themes.
+    Themes {
+        decisions: Vec<Decision>,
+        calibrated: f64,
+    },
+    /// "None of this area's themes": the best theme reached `apply_at`, but the chance that the
+    /// feedback belongs to any of the area's themes is too low. Nothing is tagged; the issue is left for triage, and the note says so.
+    NoneOfThisArea(Abstention),
+    /// No theme came near `suggest_at`: nothing to say.
+    Nothing,
+}
+
+/// Why the tagger abstained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abstention {
+    /// The theme that came closest.
+    pub closest: String,
+    /// The calibrated probability that the feedback belongs to one of the area's themes.
+    pub calibrated: f64,
+    /// How much nearer the feedback is to the closest sentence about something outside the
+    /// area's themes (another area's theme, an unrelated example) than to the closest of the
+    /// area's own (0.5: as near).
+    pub elsewhere: f64,
+}
+
+impl Outcome {
+    /// The themes to act on; none when the tagger abstains.
+    pub fn decisions(self) -> Vec<Decision> {
+        match self {
+            Outcome::Themes { decisions, .. } => decisions,
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Tagger {
-    /// The themes worth acting on, best first: rules and classifier joined as two independent
-    /// witnesses (1 - (1 - rules)(1 - classifier)), an exclusion vetoing both.
+    /// The themes worth acting on, best first; none when the tagger abstains (see
+    /// [`Tagger::outcome`]).
     pub fn decide(
         &self,
         title: &str,
@@ -290,7 +331,21 @@ impl Tagger {
         tagging: ThemeTagging,
         this_iid: u64,
     ) -> Vec<Decision> {
-        let (title, description) = bounded_text(title, description);
+        self.outcome(
+            title,
+            description,
+            model,
+            tagging,
+            this_iid,
+            Some(&calibrate::SHIPPED),
+        )
+        .decisions()
+    }
+
+    /// Every theme not excluded, rules and classifier joined as two independent witnesses
+    /// (1 - (1 - rules)(1 - classifier)), best first; and the classifier's "(no theme)"
+    /// probability.
+    fn weigh(&self, title: &str, description: &str, model: &ThemeModel) -> (Vec<Decision>, f64) {
         let text = format!("{title}\n{description}");
         let learned: HashMap<String, f64> = model
             .classifier()
@@ -307,29 +362,82 @@ impl Tagger {
                 let (score, matched) = rule_score(theme, &title_tokens, &desc_tokens);
                 let by_rules = 1.0 - (-score / RULE_SCALE).exp();
                 let by_model = learned.get(&theme.label).copied().unwrap_or(0.0);
-                let confidence = 1.0 - (1.0 - by_rules) * (1.0 - by_model);
                 Decision {
                     label: theme.label.clone(),
-                    verdict: if confidence >= tagging.apply_at {
-                        Verdict::Apply
-                    } else {
-                        Verdict::Suggest
-                    },
-                    confidence,
+                    verdict: Verdict::Suggest,
+                    confidence: 1.0 - (1.0 - by_rules) * (1.0 - by_model),
                     matched,
                     learned: by_model,
                     similar: Vec::new(),
                     closest_example: None,
                 }
             })
-            .filter(|d| d.confidence >= tagging.suggest_at && d.confidence > 0.0)
             .collect();
         out.sort_by(|a, b| {
             b.confidence
                 .total_cmp(&a.confidence)
                 .then_with(|| a.label.cmp(&b.label))
         });
-        out.truncate(self.settings.max_themes);
+        (out, model.elsewhere(&text))
+    }
+
+    /// What the calibration looks at for the best theme; `None` when no theme has any evidence.
+    pub fn signals(
+        &self,
+        title: &str,
+        description: &str,
+        model: &ThemeModel,
+    ) -> Option<(String, Signals)> {
+        let (title, description) = bounded_text(title, description);
+        let (weighed, elsewhere) = self.weigh(title, description, model);
+        signals_of(&weighed, elsewhere)
+    }
+
+    /// The tagger's conclusion. With a `calibration`, it abstains when the best theme's
+    /// calibrated probability of belonging to one of the area's themes is below
+    /// [`calibrate::ABSTAIN_BELOW`] where it would apply the best theme; without one it never does
+    /// (how it decided before, which `eval-themes` shows beside it).
+    pub fn outcome(
+        &self,
+        title: &str,
+        description: &str,
+        model: &ThemeModel,
+        tagging: ThemeTagging,
+        this_iid: u64,
+        calibration: Option<&calibrate::Calibration>,
+    ) -> Outcome {
+        let (title, description) = bounded_text(title, description);
+        let (weighed, elsewhere) = self.weigh(title, description, model);
+        let Some((best, signals)) = signals_of(&weighed, elsewhere) else {
+            return Outcome::Nothing;
+        };
+        let calibrated = calibration.map_or(signals.confidence, |c| c.probability(&signals));
+        let mut out: Vec<Decision> = weighed
+            .into_iter()
+            .filter(|d| d.confidence >= tagging.suggest_at && d.confidence > 0.0)
+            .take(self.settings.max_themes)
+            .map(|mut d| {
+                if d.confidence >= tagging.apply_at {
+                    d.verdict = Verdict::Apply;
+                }
+                d
+            })
+            .collect();
+        if out.is_empty() {
+            return Outcome::Nothing;
+        }
+        // The gate guards what smeflow would add: a suggestion tags nothing and costs a person
+        // one look, and the paraphrases only the classifier knows (suggestions, mostly) are
+        // where feedback of the area looks least like it.
+        let would_apply = out[0].verdict == Verdict::Apply;
+        if calibration.is_some() && would_apply && calibrated < calibrate::ABSTAIN_BELOW {
+            return Outcome::NoneOfThisArea(Abstention {
+                closest: best,
+                calibrated,
+                elsewhere,
+            });
+        }
+        let text = format!("{title}\n{description}");
         for d in &mut out {
             d.similar = model
                 .classifier()
@@ -341,8 +449,31 @@ impl Tagger {
                     .map(|(sentence, _)| sentence);
             }
         }
-        out
+        Outcome::Themes {
+            decisions: out,
+            calibrated,
+        }
     }
+}
+
+/// The best theme's signals, from every theme's decision (best first).
+fn signals_of(weighed: &[Decision], elsewhere: f64) -> Option<(String, Signals)> {
+    let best = weighed.first().filter(|d| d.confidence > 0.0)?;
+    let second = weighed.get(1).map_or(0.0, |d| d.confidence);
+    let by_rules = if best.learned < 1.0 {
+        1.0 - (1.0 - best.confidence) / (1.0 - best.learned)
+    } else {
+        0.0
+    };
+    Some((
+        best.label.clone(),
+        Signals {
+            confidence: best.confidence,
+            by_rules,
+            margin: best.confidence - second,
+            elsewhere,
+        },
+    ))
 }
 
 /// Rule scores for every theme, by label (for reports and debugging).

@@ -131,3 +131,22 @@ pub fn explain_suggested(suggested: &[Decision]) -> String {
     );
     out
 }
+
+/// The hidden marker of the abstention note: written once per issue, whatever comes closest.
+pub const ABSTAINED_MARKER: &str = "<!-- smeflow:theme-none -->";
+
+/// The note for feedback that none of the area's themes fits: the tagger abstained, nothing is
+/// tagged, and the issue stays where triage finds it.
+pub fn explain_abstained(abstention: &super::Abstention, area: &str) -> String {
+    let nearer = if abstention.elsewhere > 0.5 {
+        ", and its wording is nearer to feedback about other things (other areas' themes) than to this area's examples"
+    } else {
+        ""
+    };
+    format!(
+        "{ABSTAINED_MARKER}\nsmeflow finds that none of the {} area's themes fits this feedback: it is {:.0}% likely to belong to one of them (the closest is {}){nearer}. smeflow adds no theme and leaves the issue for triage.\n\nIf a theme does fit, add its label: smeflow learns from it.",
+        markdown::inline(area),
+        percent(abstention.calibrated),
+        markdown::label(&abstention.closest),
+    )
+}
