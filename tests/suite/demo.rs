@@ -40,6 +40,7 @@ fn the_demo_tells_the_same_story_every_run() {
     settings.add_filter(&gitlab.replace('.', r"\."), "[gitlab]");
     settings.add_filter(&serve.replace('.', r"\."), "[serve]");
     settings.add_filter(r"\b\d{4}-\d{2}-\d{2}\b", "[date]");
+    settings.add_filter(r"\b\d{4}-Q[1-4]\b", "[quarter]");
     settings.add_filter(r"Review \d{4}-\d{2}\b", "Review [month]");
     settings.add_filter(r" in \d+\.\ds\.", " in [seconds]s.");
     settings.add_filter(r"demo-dashboard-\d+", "demo-dashboard-[token]");
