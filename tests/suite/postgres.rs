@@ -229,8 +229,12 @@ async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let a_pid = a.child.id();
     let _ = a.child.kill(); // SIGKILL: no drain, no release of its claims
     let _ = a.child.wait();
+    // What A left claimed when it died: on a loaded machine it can finish its last claim
+    // between the look above and the kill, and then there is nothing to take over.
+    let left_claimed = claims_of(&url, a_pid);
     sim.clear_faults();
 
     // Replica B alone finishes everything, A's claims included once their lease expires.
@@ -289,10 +293,14 @@ async fn two_replicas_one_killed_mid_load_do_every_delivery_exactly_once() {
     assert_eq!(epics.len(), 2, "{epics:?}");
     let states = counts(&url).await;
     assert!(states.iter().all(|(s, _)| s == "done"), "{states:?}");
-    assert!(
-        b.log_lines_with(&["took up deliveries whose replica stopped"]) >= 1,
-        "B took over A's claims"
-    );
+    if left_claimed > 0 {
+        assert!(
+            b.log_lines_with(&["took up deliveries whose replica stopped"]) >= 1,
+            "B took over A's {left_claimed} claim(s)"
+        );
+    } else {
+        eprintln!("A finished its last claim just before the kill: nothing was left to take over");
+    }
 }
 
 #[cfg_attr(
