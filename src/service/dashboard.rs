@@ -203,7 +203,7 @@ impl FilterQuery {
 async fn answer(
     app: &AppState,
     headers: &HeaderMap,
-    page: impl FnOnce(&[AreaData], DateTime<Utc>) -> Option<String>,
+    page: impl FnOnce(&[AreaData], &Imported, DateTime<Utc>) -> Option<String>,
 ) -> Response {
     let Some(d) = dashboard(app) else {
         return (StatusCode::NOT_FOUND, OFF).into_response();
@@ -212,8 +212,10 @@ async fn answer(
         return login_page(StatusCode::UNAUTHORIZED, None);
     }
     let now = Utc::now();
+    // Read only for a signed-in person: the sign-in page costs the store nothing.
+    let imported = imported(app).await;
     match d.read(now).await {
-        Ok(areas) => match page(&areas, now) {
+        Ok(areas) => match page(&areas, &imported, now) {
             Some(html) => Html(html).into_response(),
             None => (
                 StatusCode::NOT_FOUND,
@@ -240,9 +242,8 @@ pub async fn page(
 ) -> Response {
     let filter = query.filter();
     let queue = app.store.counts().await.unwrap_or_default();
-    let imported = imported(&app).await;
-    answer(&app, &headers, |areas, now| {
-        Some(render(areas, &filter, &imported, &queue, now))
+    answer(&app, &headers, |areas, imported, now| {
+        Some(render(areas, &filter, imported, &queue, now))
     })
     .await
 }
@@ -256,10 +257,9 @@ pub async fn area_page(
 ) -> Response {
     let mut filter = query.filter();
     filter.area = Some(slug.clone());
-    let imported = imported(&app).await;
-    answer(&app, &headers, |areas, now| {
+    answer(&app, &headers, |areas, imported, now| {
         areas.iter().any(|a| a.slug == slug).then(|| {
-            let board = figures::compute(areas, &filter, &imported, now);
+            let board = figures::compute(areas, &filter, imported, now);
             html::area_page(&board, &filter, now)
         })
     })
