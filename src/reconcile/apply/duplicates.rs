@@ -42,8 +42,7 @@ impl Executor<'_> {
             Change::CloseDuplicateEpic {
                 group, iid, kept, ..
             } => self.close_duplicate_epic(group, *iid, *kept).await,
-            // `send` hands only the repairs above here.
-            _ => Ok(()),
+            other => unreachable!("not a repair: {other}"),
         }
     }
 

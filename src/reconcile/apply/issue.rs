@@ -124,7 +124,7 @@ impl Executor<'_> {
                     Err(e) => Err(e),
                 }
             }
-            _ => Ok(()),
+            other => unreachable!("not a theme link: {other}"),
         }
     }
 

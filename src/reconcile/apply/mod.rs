@@ -522,7 +522,17 @@ impl<'a> Executor<'a> {
             | Change::CloseDuplicateIssue { .. }
             | Change::DeleteGroupLabel { .. }
             | Change::CloseDuplicateEpic { .. } => self.send_repair(change).await,
-            _ => self.send_provision(change).await,
+            Change::CreateProject { .. }
+            | Change::EnableIssues { .. }
+            | Change::CreateLabel { .. }
+            | Change::UpdateLabel { .. }
+            | Change::CommitFiles { .. }
+            | Change::CreateIssue { .. }
+            | Change::CreateBoard { .. }
+            | Change::CreateBoardList { .. }
+            | Change::MoveBoardList { .. }
+            | Change::CreateHook { .. }
+            | Change::UpdateHook { .. } => self.send_provision(change).await,
         }
     }
 
@@ -586,8 +596,7 @@ impl<'a> Executor<'a> {
             Change::UpdateHook {
                 project, id, hook, ..
             } => self.update_hook(project, *id, hook).await,
-            // `send` hands only the changes above here.
-            _ => Ok(()),
+            other => unreachable!("not a provisioning change: {other}"),
         }
     }
 }
