@@ -9,9 +9,8 @@
 use super::metrics::Metrics;
 use super::AppState;
 use crate::config::Catalog;
-use crate::gitlab::types::Hook;
 use crate::gitlab::GitLab;
-use crate::policy::provision::WEBHOOK_PATH;
+use crate::policy::duplicates;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -29,7 +28,8 @@ pub async fn check(catalog: &Catalog, gitlab: &GitLab, app: &Arc<AppState>) {
                 continue;
             }
         };
-        let Some(hook) = ours(&hooks, &catalog.config.webhook.url) else {
+        // smeflow's hook as `bootstrap-area` finds it: the configured URL, else its endpoint's path.
+        let Some(hook) = duplicates::kept_hook(&hooks, &catalog.config.webhook.url) else {
             continue;
         };
         if !hook.disabled() {
@@ -72,16 +72,6 @@ pub async fn check(catalog: &Catalog, gitlab: &GitLab, app: &Arc<AppState>) {
     app.metrics
         .hooks_disabled
         .store(still_disabled, Ordering::Relaxed);
-}
-
-/// smeflow's hook among a project's: the configured URL, or any ending in its endpoint's path
-/// (as `bootstrap-area` finds it).
-fn ours<'a>(hooks: &'a [Hook], url: &str) -> Option<&'a Hook> {
-    hooks.iter().find(|h| h.url == url).or_else(|| {
-        hooks
-            .iter()
-            .find(|h| h.url.trim_end_matches('/').ends_with(WEBHOOK_PATH))
-    })
 }
 
 async fn intake_ready(app: &Arc<AppState>) -> bool {
