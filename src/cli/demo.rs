@@ -390,7 +390,7 @@ impl<'a> Demo<'a> {
     async fn slack_life(&self) -> Result<(), Failure> {
         let events_url = self
             .webhook_url
-            .replace("/webhooks/gitlab", "/slack/events");
+            .replace(crate::config::WEBHOOK_PATH, "/slack/events");
         let slack = self.start_slack().await?;
         println!(
             "\n== 10. SME requests made in Slack ({} is its request channel)",

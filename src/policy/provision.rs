@@ -101,8 +101,6 @@ pub fn shadowing_group_labels<'a>(
         .collect()
 }
 
-pub use crate::config::WEBHOOK_PATH;
-
 pub fn plan(desired: &DesiredArea, observed: &ObservedArea) -> Plan {
     let mut plan = Plan::default();
     let project = desired.full_path();

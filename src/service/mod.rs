@@ -109,7 +109,7 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/webhooks/gitlab", post(intake::receive))
+        .route(crate::config::WEBHOOK_PATH, post(intake::receive))
         .route("/healthz", get(intake::healthz))
         .route("/readyz", get(intake::readyz))
         .route("/metrics", get(intake::metrics))
